@@ -1,0 +1,96 @@
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// An epoch (Spark: batch id). Epochs are numbered from 0 without gaps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Epoch(pub u64);
+
+impl Epoch {
+    /// The epoch after this one.
+    pub fn next(self) -> Epoch {
+        Epoch(self.0 + 1)
+    }
+}
+
+impl fmt::Display for Epoch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// What a query is: used to refuse a checkpoint written by another query.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueryIdentity {
+    /// The query name, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// One description per source, in plan order (e.g. `FileStream[/data/in]`).
+    pub sources: Vec<String>,
+    /// The sink description (e.g. `DeltaSink[/lake/silver]`).
+    pub sink: String,
+}
+
+impl fmt::Display for QueryIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "query '{}' reading [{}] into {}",
+            self.name.as_deref().unwrap_or("<unnamed>"),
+            self.sources.join(", "),
+            self.sink
+        )
+    }
+}
+
+/// The `metadata` file: the query's stable id and identity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueryMetadata {
+    /// Stable id of the query, kept across restarts.
+    pub id: String,
+    /// What the query reads and writes.
+    pub identity: QueryIdentity,
+    /// Fixed settings that must not change across restarts (e.g. state partitions).
+    #[serde(default)]
+    pub conf: BTreeMap<String, String>,
+}
+
+/// The end offset of one source for one epoch. The offset is opaque JSON owned by the source.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceOffset {
+    /// The source's description, as in [`QueryIdentity::sources`].
+    pub source: String,
+    /// The source's start offset (the previous epoch's end), `null` for the first epoch.
+    pub start: serde_json::Value,
+    /// The source's end offset.
+    pub end: serde_json::Value,
+}
+
+/// The `offsets/<epoch>` file, written before the epoch runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OffsetRecord {
+    /// The epoch.
+    pub epoch: Epoch,
+    /// When the epoch was planned, in milliseconds since the Unix epoch.
+    pub timestamp_ms: i64,
+    /// The event-time watermark the epoch runs with, in milliseconds since the Unix epoch.
+    #[serde(default)]
+    pub watermark_ms: Option<i64>,
+    /// One entry per source, in plan order.
+    pub sources: Vec<SourceOffset>,
+}
+
+/// The `commits/<epoch>` file, written after the sink committed the epoch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommitRecord {
+    /// The epoch.
+    pub epoch: Epoch,
+    /// The watermark after the epoch, for the next one.
+    #[serde(default)]
+    pub next_watermark_ms: Option<i64>,
+    /// Rows the sink received in this epoch.
+    #[serde(default)]
+    pub num_output_rows: u64,
+}

@@ -1,0 +1,89 @@
+//! Compare two results as multisets of rows (batch versus stream).
+
+use arrow::array::RecordBatch;
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+
+use crate::error::{Result, TributaryError};
+
+/// The outcome of comparing two results.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Comparison {
+    /// The same rows, the same number of times each.
+    Identical {
+        /// Rows compared.
+        rows: usize,
+    },
+    /// Different: the first rows only in one side or the other (at most 10 of each).
+    Different {
+        /// Rows in the left result but not in the right.
+        only_left: Vec<String>,
+        /// Rows in the right result but not in the left.
+        only_right: Vec<String>,
+        /// Row counts.
+        counts: (usize, usize),
+    },
+}
+
+fn rows_of(batches: &[RecordBatch], columns: &[String]) -> Result<Vec<String>> {
+    let opts = FormatOptions::default().with_null("NULL");
+    let mut out = Vec::new();
+    for b in batches {
+        let mut fmts = Vec::new();
+        for c in columns {
+            let i = b.schema().index_of(c).map_err(TributaryError::arrow("comparing results"))?;
+            fmts.push(ArrayFormatter::try_new(b.column(i).as_ref(), &opts).map_err(TributaryError::arrow("comparing results"))?);
+        }
+        for r in 0..b.num_rows() {
+            let cells: Vec<String> = fmts.iter().map(|f| f.value(r).to_string()).collect();
+            out.push(cells.join(" | "));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Compare two results by the columns of the left one (in its order), ignoring row order.
+pub fn compare_batches(left: &[RecordBatch], right: &[RecordBatch]) -> Result<Comparison> {
+    let columns: Vec<String> = match left.first().or(right.first()) {
+        Some(b) => b.schema().fields().iter().map(|f| f.name().clone()).collect(),
+        None => return Ok(Comparison::Identical { rows: 0 }),
+    };
+    let (l, r) = (rows_of(left, &columns)?, rows_of(right, &columns)?);
+    if l == r {
+        return Ok(Comparison::Identical { rows: l.len() });
+    }
+    let (mut i, mut j) = (0, 0);
+    let (mut only_left, mut only_right) = (Vec::new(), Vec::new());
+    while i < l.len() || j < r.len() {
+        match (l.get(i), r.get(j)) {
+            (Some(a), Some(b)) if a == b => {
+                i += 1;
+                j += 1;
+            }
+            (Some(a), Some(b)) if a < b => {
+                only_left.push(a.clone());
+                i += 1;
+            }
+            (Some(_), Some(b)) => {
+                only_right.push(b.clone());
+                j += 1;
+            }
+            (Some(a), None) => {
+                only_left.push(a.clone());
+                i += 1;
+            }
+            (None, Some(b)) => {
+                only_right.push(b.clone());
+                j += 1;
+            }
+            (None, None) => break,
+        }
+    }
+    only_left.truncate(10);
+    only_right.truncate(10);
+    Ok(Comparison::Different {
+        only_left,
+        only_right,
+        counts: (l.len(), r.len()),
+    })
+}

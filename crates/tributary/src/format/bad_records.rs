@@ -1,0 +1,107 @@
+//! Bad input records: counted, and either routed to a dead-letter location or fatal.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use serde::Serialize;
+
+use crate::error::{Result, TributaryError};
+use crate::location::Location;
+
+/// One rejected input record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BadRecord {
+    /// The raw record, as text (lossy UTF-8).
+    pub record: String,
+    /// Where it came from: a file path, or topic/partition.
+    pub source: String,
+    /// The 1-based line in the file (or the offset in a partition).
+    pub line: u64,
+    /// Why it was rejected.
+    pub reason: String,
+}
+
+/// What to do with bad records.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum BadRecordMode {
+    /// Route them to the dead-letter location (the default) and go on.
+    #[default]
+    DeadLetter,
+    /// Stop at the first one (option `mode 'FAILFAST'`).
+    FailFast,
+}
+
+impl BadRecordMode {
+    /// Parse the `mode` option (Spark's names; `PERMISSIVE` and `DROPMALFORMED` both route
+    /// records to the dead-letter location, so nothing is lost).
+    pub fn parse(v: Option<&String>) -> Result<BadRecordMode> {
+        match v.map(|s| s.to_ascii_uppercase()) {
+            None => Ok(BadRecordMode::DeadLetter),
+            Some(m) if m == "FAILFAST" => Ok(BadRecordMode::FailFast),
+            Some(m) if m == "PERMISSIVE" || m == "DROPMALFORMED" || m == "DEADLETTER" => {
+                Ok(BadRecordMode::DeadLetter)
+            }
+            Some(m) => Err(TributaryError::option(
+                "mode",
+                format!("'{m}' is not a mode: use FAILFAST, or leave it out to route bad records to 'bad_records_path'"),
+            )),
+        }
+    }
+}
+
+/// Collects the bad records of one read (a batch read, or one epoch of a stream).
+#[derive(Debug, Default)]
+pub struct BadRecords {
+    mode: BadRecordMode,
+    count: AtomicU64,
+    pending: Mutex<Vec<BadRecord>>,
+}
+
+impl BadRecords {
+    /// A collector with the given mode.
+    pub fn new(mode: BadRecordMode) -> Self {
+        BadRecords {
+            mode,
+            ..Default::default()
+        }
+    }
+
+    /// Report one bad record: an error in FAILFAST mode, otherwise kept for the dead letters.
+    pub fn report(&self, record: BadRecord) -> Result<()> {
+        if self.mode == BadRecordMode::FailFast {
+            return Err(TributaryError::BadRecord {
+                location: format!("{} line {}", record.source, record.line),
+                reason: record.reason,
+            });
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.pending.lock().expect("bad record list").push(record);
+        Ok(())
+    }
+
+    /// How many were reported since the collector was made.
+    pub fn count(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    /// Take the records reported so far.
+    pub fn take(&self) -> Vec<BadRecord> {
+        std::mem::take(&mut *self.pending.lock().expect("bad record list"))
+    }
+
+    /// Write the records reported so far as JSON lines to `dir/name` (replacing the file, so a
+    /// re-run epoch writes the same file again). Nothing is written when there are none.
+    pub async fn flush_to(&self, dir: &Location, name: &str) -> Result<usize> {
+        let records = self.take();
+        if records.is_empty() {
+            return Ok(0);
+        }
+        let mut out = Vec::with_capacity(records.len() * 128);
+        for r in &records {
+            serde_json::to_writer(&mut out, r).map_err(|e| TributaryError::Internal(e.to_string()))?;
+            out.push(b'\n');
+        }
+        dir.write(name, out).await?;
+        Ok(records.len())
+    }
+}

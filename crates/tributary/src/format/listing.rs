@@ -1,0 +1,97 @@
+//! Which files make up a folder of data.
+//!
+//! A folder written by Tributary's file sink has a manifest log in `_tributary_log/`: then only
+//! the files listed by committed epochs are data, and files of an epoch that crashed before its
+//! manifest was written are ignored. Other folders: every file whose path has no part starting
+//! with `_` or `.` (Spark's rule for hidden files).
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+use crate::location::Location;
+
+/// The folder of the file sink's manifest log.
+pub const MANIFEST_DIR: &str = "_tributary_log";
+
+/// A file of data.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct DataFile {
+    /// Path relative to the table folder.
+    pub name: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Last modification, milliseconds since the Unix epoch.
+    pub modified_ms: i64,
+}
+
+/// The manifest of one committed epoch of the file sink.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// The files the epoch wrote, relative to the table folder.
+    pub files: Vec<String>,
+}
+
+/// A manifest naming `files`.
+pub fn listing_manifest(files: Vec<String>) -> Manifest {
+    Manifest { files }
+}
+
+fn is_hidden(name: &str) -> bool {
+    name.split('/')
+        .any(|p| p.starts_with('_') || p.starts_with('.') || p.ends_with(".crc"))
+}
+
+/// List the data files of a location: a folder, or a single file.
+pub async fn list_data_files(location: &Location) -> Result<Vec<DataFile>> {
+    if let Some(p) = location.local_path() {
+        if p.is_file() {
+            let meta = std::fs::metadata(&p).map_err(|e| crate::TributaryError::Storage {
+                location: location.display.clone(),
+                message: e.to_string(),
+            })?;
+            let modified_ms = meta
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| d.as_millis() as i64)
+                .unwrap_or_default();
+            return Ok(vec![DataFile {
+                name: String::new(),
+                size: meta.len(),
+                modified_ms,
+            }]);
+        }
+    }
+    let entries = location.list("").await?;
+    let manifests: Vec<_> = entries
+        .iter()
+        .filter(|e| e.name.starts_with(&format!("{MANIFEST_DIR}/")))
+        .filter(|e| !e.name.rsplit('/').next().unwrap_or_default().starts_with('.'))
+        .collect();
+    let committed: Option<HashSet<String>> = if manifests.is_empty() {
+        None
+    } else {
+        let mut set = HashSet::new();
+        for m in manifests {
+            if let Some(bytes) = location.read(&m.name).await? {
+                let manifest: Manifest =
+                    tributary_checkpoint::codec::decode(&format!("{}/{}", location.display, m.name), &bytes)
+                        .map_err(|e| crate::TributaryError::Plan(e.to_string()))?;
+                set.extend(manifest.files);
+            }
+        }
+        Some(set)
+    };
+    Ok(entries
+        .into_iter()
+        .filter(|e| !is_hidden(&e.name))
+        .filter(|e| committed.as_ref().is_none_or(|c| c.contains(&e.name)))
+        .map(|e| DataFile {
+            name: e.name,
+            size: e.size,
+            modified_ms: e.modified_ms,
+        })
+        .collect())
+}

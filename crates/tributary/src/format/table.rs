@@ -1,0 +1,184 @@
+//! A DataFusion table over a fixed set of files, decoded by Tributary (so that bad records are
+//! routed aside the same way in batch reads and in every epoch of a stream).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use async_trait::async_trait;
+use datafusion::catalog::streaming::StreamingTable;
+use datafusion::catalog::Session as DfSession;
+use datafusion::datasource::{TableProvider, TableType};
+use datafusion::error::Result as DfResult;
+use datafusion::execution::TaskContext;
+use datafusion::logical_expr::Expr;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::streaming::PartitionStream;
+use datafusion::physical_plan::{ExecutionPlan, SendableRecordBatchStream};
+use futures::{StreamExt, TryStreamExt};
+
+use super::bad_records::BadRecords;
+use super::decode::decode_file;
+use super::listing::DataFile;
+use super::FileFormat;
+use crate::error::to_df_error;
+use crate::location::Location;
+
+/// A table over a fixed list of files of one format and a declared schema.
+#[derive(Debug)]
+pub struct FileTable {
+    inner: StreamingTable,
+    schema: SchemaRef,
+    bad: Arc<BadRecords>,
+    files: usize,
+    rows: Arc<AtomicU64>,
+    bad_records_path: Option<Location>,
+}
+
+impl FileTable {
+    /// A table over `files` (relative to `root`), spread over at most `partitions` partitions.
+    pub fn new(
+        root: Location,
+        files: Vec<DataFile>,
+        format: FileFormat,
+        schema: SchemaRef,
+        bad: Arc<BadRecords>,
+        partitions: usize,
+    ) -> datafusion::error::Result<FileTable> {
+        let rows = Arc::new(AtomicU64::new(0));
+        let n = partitions.max(1).min(files.len().max(1));
+        // Greedy balance by size, biggest first; each partition keeps files in name order.
+        let mut groups: Vec<(u64, Vec<DataFile>)> = vec![(0, Vec::new()); n];
+        let mut sorted = files.clone();
+        sorted.sort_by(|a, b| b.size.cmp(&a.size).then(a.name.cmp(&b.name)));
+        for f in sorted {
+            let g = groups.iter_mut().min_by_key(|g| g.0).expect("one group at least");
+            g.0 += f.size;
+            g.1.push(f);
+        }
+        let parts: Vec<Arc<dyn PartitionStream>> = groups
+            .into_iter()
+            .map(|(_, mut files)| {
+                files.sort();
+                Arc::new(FilePartition {
+                    root: root.clone(),
+                    files,
+                    format: format.clone(),
+                    schema: schema.clone(),
+                    bad: bad.clone(),
+                    rows: rows.clone(),
+                }) as Arc<dyn PartitionStream>
+            })
+            .collect();
+        Ok(FileTable {
+            inner: StreamingTable::try_new(schema.clone(), parts)?,
+            schema,
+            bad,
+            files: files.len(),
+            rows,
+            bad_records_path: None,
+        })
+    }
+
+    /// Set where bad records of batch reads go.
+    pub fn with_bad_records_path(mut self, path: Option<Location>) -> Self {
+        self.bad_records_path = path;
+        self
+    }
+
+    /// Where bad records of batch reads go, if the user said.
+    pub fn bad_records_path(&self) -> Option<&Location> {
+        self.bad_records_path.as_ref()
+    }
+
+    /// The bad records met while scanning.
+    pub fn bad_records(&self) -> &Arc<BadRecords> {
+        &self.bad
+    }
+
+    /// Counts the rows decoded so far.
+    pub fn rows(&self) -> Arc<AtomicU64> {
+        self.rows.clone()
+    }
+
+    /// How many files the table reads.
+    pub fn num_files(&self) -> usize {
+        self.files
+    }
+}
+
+#[async_trait]
+impl TableProvider for FileTable {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn DfSession,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        self.inner.scan(state, projection, filters, limit).await
+    }
+}
+
+#[derive(Debug)]
+struct FilePartition {
+    root: Location,
+    files: Vec<DataFile>,
+    format: FileFormat,
+    schema: SchemaRef,
+    bad: Arc<BadRecords>,
+    rows: Arc<AtomicU64>,
+}
+
+impl PartitionStream for FilePartition {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let root = self.root.clone();
+        let format = self.format.clone();
+        let schema = self.schema.clone();
+        let bad = self.bad.clone();
+        let files = self.files.clone();
+        let rows = self.rows.clone();
+        let stream = futures::stream::iter(files)
+            .then(move |file| {
+                let (root, format, schema, bad, rows) =
+                    (root.clone(), format.clone(), schema.clone(), bad.clone(), rows.clone());
+                async move {
+                    let display = if file.name.is_empty() {
+                        root.display.clone()
+                    } else {
+                        format!("{}/{}", root.display.trim_end_matches('/'), file.name)
+                    };
+                    let bytes = root
+                        .read(&file.name)
+                        .await
+                        .map_err(to_df_error)?
+                        .unwrap_or_default();
+                    let batches = tokio::task::spawn_blocking(move || {
+                        decode_file(&format, &schema, bytes, &display, &bad)
+                    })
+                    .await
+                    .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?
+                    .map_err(to_df_error)?;
+                    let n: usize = batches.iter().map(|b| b.num_rows()).sum();
+                    rows.fetch_add(n as u64, Ordering::Relaxed);
+                    Ok::<_, datafusion::error::DataFusionError>(futures::stream::iter(
+                        batches.into_iter().map(Ok),
+                    ))
+                }
+            })
+            .try_flatten();
+        Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), stream))
+    }
+}

@@ -1,0 +1,94 @@
+//! # Tributary
+//!
+//! One DataFrame or SQL program, run as a batch over data at rest or as an incremental,
+//! exactly-once stream, with the same result, on Delta Lake tables.
+//!
+//! ```text
+//!  Session ─ read() / read_stream() ─► DataFrame (DataFusion's; a stream is a TableScan over a StreamTable)
+//!     │                                   │ your fn(DataFrame) -> Result<DataFrame>
+//!     │                 ┌─────────────────┴──────────────────┐
+//!     │          df.write() (batch)                  df.write_stream().start() (stream)
+//!     │                 │                                    │  plan::check_supported, materialize_static
+//!     │                 ▼                                    ▼
+//!     │          one bounded run                 exec::driver: per epoch
+//!     │                                            1 sources' latest offsets (rate limits)
+//!     │                                            2 offsets/<epoch>  (write-ahead)
+//!     │                                            3 bind_epoch + DataFusion execution
+//!     │                                            4 sink.add_batch(epoch)  (idempotent)
+//!     │                                            5 commits/<epoch>, progress, listeners
+//!     └─ streams(): StreamingQueryManager (active, get, await_any_termination, listeners)
+//! ```
+//!
+//! Sources: files (JSON lines, CSV, Parquet), rate, memory. Sinks: Delta (exactly once via
+//! Delta's application transaction), Parquet/JSON folders (exactly once via a manifest log),
+//! console, memory, `foreach_batch`. The checkpoint protocol lives in `tributary-checkpoint`
+//! as pure types and decisions.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use tributary::prelude::*;
+//!
+//! fn clean(events: DataFrame) -> tributary::Result<DataFrame> {
+//!     Ok(events.filter(col("user_id").is_not_null())?)
+//! }
+//!
+//! # async fn run(schema: SchemaRef) -> tributary::Result<()> {
+//! let session = Session::new();
+//! // As a batch:
+//! let history = session.read().schema(schema.clone()).json("data/events").await?;
+//! clean(history)?.write().format("delta").mode(SaveMode::Append).save("lake/silver").await?;
+//! // As a stream, with the same function:
+//! let live = session.read_stream().schema(schema).json("data/events").await?;
+//! let query = clean(live)?
+//!     .write_stream()
+//!     .format("delta")
+//!     .trigger(Trigger::ProcessingTime(Duration::from_secs(1)))
+//!     .option("checkpoint_location", "checkpoints/silver")
+//!     .start("lake/silver")
+//!     .await?;
+//! query.await_termination().await?;
+//! # Ok(()) }
+//! ```
+#![warn(missing_docs)]
+
+pub mod clock;
+mod error;
+mod exec;
+pub mod format;
+pub mod location;
+mod modes;
+pub mod plan;
+mod progress;
+mod query;
+mod reader;
+mod session;
+pub mod sink;
+pub mod source;
+mod writer;
+
+pub use error::{ErrorDomain, Result, TributaryError};
+pub use exec::verify::{compare_batches, Comparison};
+pub use modes::{OutputMode, SaveMode, Trigger};
+pub use progress::{SinkProgress, SourceProgress, StreamingQueryProgress};
+pub use query::{
+    QueryIdleEvent, QueryProgressEvent, QueryStartedEvent, QueryStatus, QueryTerminatedEvent, StreamingQuery,
+    StreamingQueryListener, StreamingQueryManager,
+};
+pub use reader::{DataFrameReader, DataStreamReader};
+pub use session::Session;
+pub use source::MemoryStream;
+pub use tributary_checkpoint as checkpoint;
+pub use writer::{DataFrameExt, DataFrameWriter, DataStreamWriter, WriteSummary};
+
+/// DataFusion's DataFrame: the one DataFrame type of batch and stream.
+pub type DataFrame = datafusion::dataframe::DataFrame;
+
+/// Everything a job needs: `use tributary::prelude::*;`.
+pub mod prelude {
+    pub use crate::{
+        DataFrame, DataFrameExt, MemoryStream, OutputMode, SaveMode, Session, StreamingQuery, Trigger,
+    };
+    pub use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+    pub use datafusion::prelude::{col, lit, Expr};
+    pub use datafusion::functions::expr_fn::*;
+}

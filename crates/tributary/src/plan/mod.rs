@@ -1,0 +1,18 @@
+//! Incremental planning: turn a DataFusion logical plan over streaming sources into what each
+//! epoch runs.
+//!
+//! ```text
+//!   user's DataFrame / SQL ──► LogicalPlan (TableScan over StreamTable = streaming source)
+//!        │ check_supported      names the operator a stream cannot run, and what to do instead
+//!        │ materialize_static   static sides of stream-static joins are read once per query
+//!        ▼
+//!   per epoch: bind_epoch ──► the same plan with each StreamTable replaced by the epoch's rows
+//!        ▼
+//!   DataFusion optimizer + physical planner ──► execution
+//! ```
+
+mod check;
+mod rewrite;
+
+pub use check::check_supported;
+pub use rewrite::{bind_epoch, find_sources, is_streaming, materialize_static, SourceKey};

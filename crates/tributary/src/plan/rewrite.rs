@@ -1,0 +1,152 @@
+//! Plan rewrites: finding sources, reading static sides once, binding an epoch's rows.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use datafusion::catalog::default_table_source::{provider_as_source, source_as_provider};
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::dataframe::DataFrame;
+use datafusion::datasource::{MemTable, TableProvider};
+use datafusion::execution::SessionState;
+use datafusion::logical_expr::{LogicalPlan, TableScan};
+
+use crate::error::{Result, TributaryError};
+use crate::source::{as_stream_table, StreamSource};
+
+/// Identifies a source inside a plan (the address of its shared object).
+pub type SourceKey = usize;
+
+fn key(source: &Arc<dyn StreamSource>) -> SourceKey {
+    Arc::as_ptr(source) as *const () as usize
+}
+
+fn stream_source_of(scan: &TableScan) -> Option<Arc<dyn StreamSource>> {
+    let provider = source_as_provider(&scan.source).ok()?;
+    as_stream_table(&provider).map(|t| t.source().clone())
+}
+
+/// Whether a plan reads a streaming source.
+pub fn is_streaming(plan: &LogicalPlan) -> bool {
+    let mut found = false;
+    let _ = plan.apply(|node| {
+        if let LogicalPlan::TableScan(scan) = node {
+            if stream_source_of(scan).is_some() {
+                found = true;
+                return Ok(TreeNodeRecursion::Stop);
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    found
+}
+
+/// The distinct streaming sources of a plan, in plan order.
+pub fn find_sources(plan: &LogicalPlan) -> Vec<(SourceKey, Arc<dyn StreamSource>)> {
+    let mut out: Vec<(SourceKey, Arc<dyn StreamSource>)> = Vec::new();
+    let _ = plan.apply(|node| {
+        if let LogicalPlan::TableScan(scan) = node {
+            if let Some(s) = stream_source_of(scan) {
+                let k = key(&s);
+                if !out.iter().any(|(o, _)| *o == k) {
+                    out.push((k, s));
+                }
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    out
+}
+
+fn with_provider(scan: &TableScan, provider: Arc<dyn TableProvider>) -> LogicalPlan {
+    let mut scan = scan.clone();
+    scan.source = provider_as_source(provider);
+    LogicalPlan::TableScan(scan)
+}
+
+/// Read every static table that a streaming join uses once, now, and replace its scans with the
+/// rows in memory: the static side is loaded once per query, not once per epoch.
+/// Returns the rewritten plan and how many tables were loaded.
+pub async fn materialize_static(plan: LogicalPlan, state: &SessionState) -> Result<(LogicalPlan, usize)> {
+    // Collect the static scans under joins that have a streaming side.
+    let mut static_scans: Vec<TableScan> = Vec::new();
+    plan.apply(|node| {
+        if let LogicalPlan::Join(join) = node {
+            let (l, r) = (is_streaming(&join.left), is_streaming(&join.right));
+            if l != r {
+                let side = if l { &join.right } else { &join.left };
+                side.apply(|n| {
+                    if let LogicalPlan::TableScan(s) = n {
+                        static_scans.push(s.clone());
+                    }
+                    Ok(TreeNodeRecursion::Continue)
+                })?;
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    })
+    .map_err(TributaryError::df("finding static join inputs"))?;
+    let mut loaded: HashMap<usize, Arc<dyn TableProvider>> = HashMap::new();
+    for scan in &static_scans {
+        let provider = source_as_provider(&scan.source).map_err(TributaryError::df("static table"))?;
+        let k = Arc::as_ptr(&provider) as *const () as usize;
+        if loaded.contains_key(&k) {
+            continue;
+        }
+        let schema = provider.schema();
+        let df = DataFrame::new(
+            state.clone(),
+            datafusion::logical_expr::LogicalPlanBuilder::scan(
+                scan.table_name.clone(),
+                provider_as_source(provider.clone()),
+                None,
+            )
+            .and_then(|b| b.build())
+            .map_err(TributaryError::df("static table"))?,
+        );
+        let batches = df
+            .collect()
+            .await
+            .map_err(|e| crate::error::from_df_error(&format!("reading static table {}", scan.table_name), e))?;
+        let mem = MemTable::try_new(schema, vec![batches]).map_err(TributaryError::df("static table"))?;
+        loaded.insert(k, Arc::new(mem));
+    }
+    let n = loaded.len();
+    if n == 0 {
+        return Ok((plan, 0));
+    }
+    let plan = plan
+        .transform_up(|node| {
+            if let LogicalPlan::TableScan(scan) = &node {
+                let provider = source_as_provider(&scan.source)?;
+                let k = Arc::as_ptr(&provider) as *const () as usize;
+                if let Some(mem) = loaded.get(&k) {
+                    return Ok(Transformed::yes(with_provider(scan, mem.clone())));
+                }
+            }
+            Ok(Transformed::no(node))
+        })
+        .map_err(TributaryError::df("binding static tables"))?
+        .data;
+    Ok((plan, n))
+}
+
+/// The plan of one epoch: each streaming source replaced by the epoch's bounded table.
+pub fn bind_epoch(plan: &LogicalPlan, inputs: &HashMap<SourceKey, Arc<dyn TableProvider>>) -> Result<LogicalPlan> {
+    plan.clone()
+        .transform_up(|node| {
+            if let LogicalPlan::TableScan(scan) = &node {
+                if let Some(s) = stream_source_of(scan) {
+                    let table = inputs.get(&key(&s)).ok_or_else(|| {
+                        datafusion::error::DataFusionError::Internal(format!(
+                            "no epoch input for source {}",
+                            s.description()
+                        ))
+                    })?;
+                    return Ok(Transformed::yes(with_provider(scan, table.clone())));
+                }
+            }
+            Ok(Transformed::no(node))
+        })
+        .map(|t| t.data)
+        .map_err(TributaryError::df("binding the epoch's input"))
+}

@@ -1,0 +1,98 @@
+//! The progress record of one epoch, with Spark's `StreamingQueryProgress` field names.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// One source's part of an epoch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SourceProgress {
+    /// The source.
+    pub description: String,
+    /// Offset the epoch started from.
+    pub start_offset: Value,
+    /// Offset the epoch read to.
+    pub end_offset: Value,
+    /// The latest offset the source had.
+    pub latest_offset: Value,
+    /// Rows read.
+    pub num_input_rows: u64,
+    /// Rows per second arriving (since the previous epoch started).
+    pub input_rows_per_second: f64,
+    /// Rows per second processed (over the epoch's duration).
+    pub processed_rows_per_second: f64,
+    /// Records routed to the dead-letter location.
+    pub num_bad_records: u64,
+}
+
+/// The sink's part of an epoch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SinkProgress {
+    /// The sink.
+    pub description: String,
+    /// Rows written.
+    pub num_output_rows: i64,
+}
+
+/// What one epoch did. Serialises to the JSON of Spark's `StreamingQueryProgress`, plus
+/// `numBadRecords`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StreamingQueryProgress {
+    /// Stable query id.
+    pub id: String,
+    /// Id of this run.
+    pub run_id: String,
+    /// Query name.
+    pub name: Option<String>,
+    /// When the epoch started (ISO-8601).
+    pub timestamp: String,
+    /// The epoch.
+    pub batch_id: u64,
+    /// Rows read by all sources.
+    pub num_input_rows: u64,
+    /// Rows per second arriving.
+    pub input_rows_per_second: f64,
+    /// Rows per second processed.
+    pub processed_rows_per_second: f64,
+    /// Time spent per phase: `latestOffset`, `getBatch`, `queryPlanning`, `addBatch`,
+    /// `walCommit`, `commitOffsets`, `triggerExecution`.
+    pub duration_ms: BTreeMap<String, u64>,
+    /// Event-time statistics (`min`, `max`, `avg`, `watermark`) when the query has a watermark.
+    pub event_time: BTreeMap<String, String>,
+    /// Stateful operators (empty for stateless queries).
+    pub state_operators: Vec<Value>,
+    /// Per source.
+    pub sources: Vec<SourceProgress>,
+    /// The sink.
+    pub sink: SinkProgress,
+    /// Bad records routed aside in this epoch, over all sources.
+    pub num_bad_records: u64,
+}
+
+impl StreamingQueryProgress {
+    /// The record as Spark-compatible JSON.
+    pub fn json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// A compact one-line summary for terminals.
+    pub fn summary(&self) -> String {
+        format!(
+            "[{}] epoch {}: {} rows in {} ms ({:.0} rows/s){}",
+            self.name.as_deref().unwrap_or(&self.id[..8.min(self.id.len())]),
+            self.batch_id,
+            self.num_input_rows,
+            self.duration_ms.get("triggerExecution").copied().unwrap_or_default(),
+            self.processed_rows_per_second,
+            if self.num_bad_records > 0 {
+                format!(", {} bad records", self.num_bad_records)
+            } else {
+                String::new()
+            }
+        )
+    }
+}

@@ -1,0 +1,240 @@
+//! `session.read()` and `session.read_stream()`: one builder, two kinds of DataFrame.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+
+use crate::error::{Result, TributaryError};
+use crate::format::{list_data_files, BadRecordMode, BadRecords, FileFormat, FileTable};
+use crate::location::Location;
+use crate::session::Session;
+use crate::sink::delta::delta_provider;
+use crate::source::file::FileSourceOptions;
+use crate::source::{FileStreamSource, RateStreamSource, StreamSource, StreamTable};
+use crate::DataFrame;
+
+#[derive(Debug, Clone)]
+struct ReadSpec {
+    session: Session,
+    format: Option<String>,
+    options: HashMap<String, String>,
+    schema: Option<SchemaRef>,
+}
+
+impl ReadSpec {
+    fn new(session: Session) -> Self {
+        ReadSpec {
+            session,
+            format: None,
+            options: HashMap::new(),
+            schema: None,
+        }
+    }
+
+    fn partitions(&self) -> usize {
+        self.session.context().state().config().target_partitions()
+    }
+}
+
+macro_rules! builder_methods {
+    () => {
+        /// The format: `json`, `csv`, `parquet`, `delta` (and `rate` for streams).
+        pub fn format(mut self, format: &str) -> Self {
+            self.spec.format = Some(format.to_ascii_lowercase());
+            self
+        }
+
+        /// An option of the format or source (keys are case-insensitive).
+        pub fn option(mut self, key: &str, value: impl ToString) -> Self {
+            self.spec
+                .options
+                .insert(key.to_ascii_lowercase(), value.to_string());
+            self
+        }
+
+        /// Several options.
+        pub fn options<K: AsRef<str>, V: ToString>(mut self, options: impl IntoIterator<Item = (K, V)>) -> Self {
+            for (k, v) in options {
+                self.spec
+                    .options
+                    .insert(k.as_ref().to_ascii_lowercase(), v.to_string());
+            }
+            self
+        }
+
+        /// The schema of the data (required for file streams).
+        pub fn schema(mut self, schema: SchemaRef) -> Self {
+            self.spec.schema = Some(schema);
+            self
+        }
+
+        /// Shortcut for `.format("json").load(path)`.
+        pub async fn json(self, path: &str) -> Result<DataFrame> {
+            self.format("json").load(path).await
+        }
+
+        /// Shortcut for `.format("csv").load(path)`.
+        pub async fn csv(self, path: &str) -> Result<DataFrame> {
+            self.format("csv").load(path).await
+        }
+
+        /// Shortcut for `.format("parquet").load(path)`.
+        pub async fn parquet(self, path: &str) -> Result<DataFrame> {
+            self.format("parquet").load(path).await
+        }
+
+        /// Shortcut for `.format("delta").load(path)`.
+        pub async fn delta(self, path: &str) -> Result<DataFrame> {
+            self.format("delta").load(path).await
+        }
+    };
+}
+
+/// Reads data at rest: `session.read()`.
+#[derive(Debug, Clone)]
+pub struct DataFrameReader {
+    spec: ReadSpec,
+}
+
+impl DataFrameReader {
+    pub(crate) fn new(session: Session) -> Self {
+        DataFrameReader {
+            spec: ReadSpec::new(session),
+        }
+    }
+
+    builder_methods!();
+
+    /// Read the data at `path` as a batch DataFrame.
+    pub async fn load(self, path: &str) -> Result<DataFrame> {
+        let spec = self.spec;
+        let format = spec.format.clone().unwrap_or_else(|| "parquet".into());
+        let ctx = spec.session.context();
+        let location = Location::resolve(path)?;
+        if format == "delta" {
+            let version = match spec.options.get("version_as_of").or(spec.options.get("versionasof")) {
+                None => None,
+                Some(v) => Some(v.parse::<i64>().map_err(|_| {
+                    TributaryError::option("version_as_of", format!("'{v}' is not a table version"))
+                })?),
+            };
+            let provider = delta_provider(&location, &ctx.state(), version).await?;
+            return ctx
+                .read_table(provider)
+                .map_err(TributaryError::df(format!("reading Delta table '{path}'")));
+        }
+        let file_format = FileFormat::parse(&format, &spec.options)?;
+        let files = list_data_files(&location).await?;
+        let schema = match &spec.schema {
+            Some(s) => s.clone(),
+            None => {
+                let mut samples = Vec::new();
+                for f in files.iter().take(8) {
+                    if let Some(b) = location.read(&f.name).await? {
+                        samples.push(b);
+                    }
+                }
+                if samples.is_empty() {
+                    return Err(TributaryError::Plan(format!(
+                        "no {format} files at '{path}' to infer a schema from: give the schema with .schema(..)"
+                    )));
+                }
+                Arc::new(crate::format::infer_schema(&file_format, &samples)?)
+            }
+        };
+        let opts = FileSourceOptions::parse(&spec.options, spec.partitions())?;
+        let bad = Arc::new(BadRecords::new(opts.mode.clone()));
+        let table = FileTable::new(location, files, file_format, schema, bad, opts.partitions)
+            .map_err(TributaryError::df("planning the files"))?
+            .with_bad_records_path(opts.bad_records_path);
+        ctx.read_table(Arc::new(table))
+            .map_err(TributaryError::df(format!("reading '{path}'")))
+    }
+}
+
+/// Reads data in motion: `session.read_stream()`.
+#[derive(Debug, Clone)]
+pub struct DataStreamReader {
+    spec: ReadSpec,
+}
+
+impl DataStreamReader {
+    pub(crate) fn new(session: Session) -> Self {
+        DataStreamReader {
+            spec: ReadSpec::new(session),
+        }
+    }
+
+    builder_methods!();
+
+    /// Shortcut for `.format("rate").load("")`.
+    pub async fn rate(self) -> Result<DataFrame> {
+        self.format("rate").load("").await
+    }
+
+    /// A DataFrame over a memory stream of batches pushed from Rust.
+    pub fn memory(self, stream: &crate::MemoryStream) -> Result<DataFrame> {
+        self.source(Arc::new(stream.clone()))
+    }
+
+    /// A DataFrame over any source.
+    pub fn source(self, source: Arc<dyn StreamSource>) -> Result<DataFrame> {
+        self.spec
+            .session
+            .context()
+            .read_table(Arc::new(StreamTable::new(source)))
+            .map_err(TributaryError::df("reading a stream"))
+    }
+
+    /// Read the data at `path` as a streaming DataFrame.
+    pub async fn load(self, path: &str) -> Result<DataFrame> {
+        let spec = self.spec.clone();
+        let format = spec.format.clone().ok_or_else(|| {
+            TributaryError::Plan("read_stream() needs a format: .format(\"json\"), .json(path), .rate(), ...".into())
+        })?;
+        let source: Arc<dyn StreamSource> = match format.as_str() {
+            "rate" => {
+                let rps = parse_num(&spec.options, "rows_per_second", 1)?;
+                let parts = parse_num(&spec.options, "num_partitions", 1)? as usize;
+                Arc::new(RateStreamSource::new(rps, parts)?)
+            }
+            "delta" => {
+                return Err(TributaryError::Plan(
+                    "Delta as a streaming source is not available yet (it is the Delta lakehouse \
+                     work item); read the table as a batch with session.read().delta(path)"
+                        .into(),
+                ))
+            }
+            "kafka" => {
+                return Err(TributaryError::Plan(
+                    "the Kafka source is not built into this version yet; use a file source".into(),
+                ))
+            }
+            other => {
+                let file_format = FileFormat::parse(other, &spec.options)?;
+                let schema = spec.schema.clone().ok_or_else(|| {
+                    TributaryError::Plan(format!(
+                        "a {other} stream at '{path}' needs a schema: files that arrive later must all \
+                         read the same way, so streams do not infer one; pass .schema(..) (or declare \
+                         the columns in the job file's CREATE UNBOUNDED EXTERNAL TABLE)"
+                    ))
+                })?;
+                let location = Location::resolve(path)?;
+                let opts = FileSourceOptions::parse(&spec.options, spec.partitions())?;
+                let _ = BadRecordMode::default();
+                Arc::new(FileStreamSource::new(location, file_format, schema, opts))
+            }
+        };
+        self.source(source)
+    }
+}
+
+fn parse_num(options: &HashMap<String, String>, key: &str, default: u64) -> Result<u64> {
+    match options.get(key).or_else(|| options.get(&key.replace('_', ""))) {
+        None => Ok(default),
+        Some(v) => v
+            .parse::<u64>()
+            .map_err(|_| TributaryError::option(key, format!("'{v}' is not a whole number"))),
+    }
+}

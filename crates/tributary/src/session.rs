@@ -1,0 +1,138 @@
+//! The session: DataFusion's `SessionContext` plus the streaming queries that run in it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock, Weak};
+
+use datafusion::execution::SessionState;
+use datafusion::prelude::{SessionConfig, SessionContext};
+
+use crate::error::{Result, TributaryError};
+use crate::query::StreamingQueryManager;
+use crate::reader::{DataFrameReader, DataStreamReader};
+use crate::DataFrame;
+
+pub(crate) struct SessionInner {
+    pub ctx: SessionContext,
+    pub streams: StreamingQueryManager,
+    pub conf: RwLock<HashMap<String, String>>,
+}
+
+/// The link from a DataFusion session back to ours, so that `df.write_stream()` finds it.
+#[derive(Debug)]
+pub(crate) struct SessionLink(pub Weak<SessionInner>);
+
+/// The entry point: reads data, runs SQL, starts and tracks streaming queries.
+#[derive(Clone)]
+pub struct Session {
+    pub(crate) inner: Arc<SessionInner>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").finish_non_exhaustive()
+    }
+}
+
+impl Default for Session {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Session {
+    /// A session with DataFusion's default configuration.
+    pub fn new() -> Self {
+        Self::with_config(SessionConfig::new().with_information_schema(true))
+    }
+
+    /// A session over a DataFusion configuration.
+    pub fn with_config(config: SessionConfig) -> Self {
+        Self::with_context(SessionContext::new_with_config(config))
+    }
+
+    /// A session over an existing DataFusion context (its tables and functions stay).
+    pub fn with_context(ctx: SessionContext) -> Self {
+        let inner = Arc::new_cyclic(|weak: &Weak<SessionInner>| {
+            let mut state = ctx.state();
+            state
+                .config_mut()
+                .set_extension(Arc::new(SessionLink(weak.clone())));
+            SessionInner {
+                ctx: SessionContext::new_with_state(state),
+                streams: StreamingQueryManager::default(),
+                conf: RwLock::new(HashMap::new()),
+            }
+        });
+        Session { inner }
+    }
+
+    /// The session of a DataFrame made by a Tributary session.
+    pub fn of(df_state: &SessionState) -> Option<Session> {
+        df_state
+            .config()
+            .get_extension::<SessionLink>()
+            .and_then(|l| l.0.upgrade())
+            .map(|inner| Session { inner })
+    }
+
+    /// DataFusion's context: register tables and UDFs here.
+    pub fn context(&self) -> &SessionContext {
+        &self.inner.ctx
+    }
+
+    /// Read data at rest (a batch).
+    pub fn read(&self) -> DataFrameReader {
+        DataFrameReader::new(self.clone())
+    }
+
+    /// Read data in motion (a stream).
+    pub fn read_stream(&self) -> DataStreamReader {
+        DataStreamReader::new(self.clone())
+    }
+
+    /// Plan a SQL query over the registered tables and views.
+    pub async fn sql(&self, sql: &str) -> Result<DataFrame> {
+        self.inner
+            .ctx
+            .sql(sql)
+            .await
+            .map_err(TributaryError::df(format!("planning SQL `{}`", sql.trim())))
+    }
+
+    /// A registered table or view as a DataFrame (also the tables of memory sinks).
+    pub async fn table(&self, name: &str) -> Result<DataFrame> {
+        self.inner
+            .ctx
+            .table(name)
+            .await
+            .map_err(TributaryError::df(format!("reading table '{name}'")))
+    }
+
+    /// Register a DataFrame (batch or stream) as a view for SQL.
+    pub fn register(&self, name: &str, df: DataFrame) -> Result<()> {
+        self.inner
+            .ctx
+            .register_table(name, df.into_view())
+            .map_err(TributaryError::df(format!("registering '{name}'")))?;
+        Ok(())
+    }
+
+    /// The streaming queries of this session.
+    pub fn streams(&self) -> &StreamingQueryManager {
+        &self.inner.streams
+    }
+
+    /// Set a session option, e.g. `checkpoint_root` (default folder of checkpoints).
+    pub fn set_conf(&self, key: &str, value: &str) {
+        self.inner
+            .conf
+            .write()
+            .expect("conf")
+            .insert(key.to_string(), value.to_string());
+    }
+
+    /// A session option.
+    pub fn conf(&self, key: &str) -> Option<String> {
+        self.inner.conf.read().expect("conf").get(key).cloned()
+    }
+}

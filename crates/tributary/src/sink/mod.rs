@@ -1,0 +1,77 @@
+//! Sinks: where each epoch's output goes, committed idempotently under (query id, epoch).
+//!
+//! | sink          | exactly-once through                                              |
+//! |---------------|-------------------------------------------------------------------|
+//! | Delta         | Delta's application transaction (`txn`: appId = query id, version = epoch) |
+//! | Parquet/JSON  | a manifest per epoch in `_tributary_log/`, honoured by our readers |
+//! | memory        | the last epoch added, kept in the table                           |
+//! | console       | none (prints; a re-run epoch prints again)                        |
+//! | foreach_batch | the user's function gets the epoch id to deduplicate itself       |
+
+mod console;
+pub(crate) mod delta;
+pub(crate) mod files;
+mod foreach;
+mod memory;
+
+pub use console::ConsoleSink;
+pub use delta::{DeltaSink, DeltaSinkOptions};
+pub use files::{FileSink, FILE_SINK_FORMATS};
+pub use foreach::{ForeachBatchFn, ForeachBatchSink};
+pub use memory::{MemorySink, MemorySinkTable};
+
+use std::fmt::Debug;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use async_trait::async_trait;
+use datafusion::execution::SessionState;
+
+use crate::error::Result;
+use crate::OutputMode;
+use tributary_checkpoint::Epoch;
+
+/// What a sink learns when its query starts.
+#[derive(Debug, Clone)]
+pub struct SinkContext {
+    /// The stable query id (Delta's appId, the manifest writer id).
+    pub query_id: String,
+    /// The query name, if any.
+    pub query_name: Option<String>,
+    /// The output mode.
+    pub output_mode: OutputMode,
+}
+
+/// One epoch's output.
+#[derive(Debug, Clone)]
+pub struct EpochOutput {
+    /// The schema of the rows.
+    pub schema: SchemaRef,
+    /// The rows.
+    pub batches: Vec<RecordBatch>,
+    /// The session that produced them (to hand a DataFrame to `foreach_batch`).
+    pub state: SessionState,
+}
+
+impl EpochOutput {
+    /// Number of rows.
+    pub fn num_rows(&self) -> u64 {
+        self.batches.iter().map(|b| b.num_rows() as u64).sum()
+    }
+}
+
+/// A streaming sink.
+#[async_trait]
+pub trait Sink: Send + Sync + Debug {
+    /// A stable description, e.g. `DeltaSink[/lake/silver]`; kept in the checkpoint.
+    fn description(&self) -> String;
+
+    /// Called once when the query starts.
+    async fn open(&self, _ctx: &SinkContext) -> Result<()> {
+        Ok(())
+    }
+
+    /// Commit the epoch's output. Called again with the same epoch after a crash: an epoch
+    /// that was already committed must not be written twice.
+    async fn add_batch(&self, epoch: Epoch, output: EpochOutput) -> Result<()>;
+}

@@ -1,0 +1,217 @@
+//! A folder of files as a stream: files that appear are picked up by later epochs.
+//!
+//! Each epoch's files are written to `sources/<i>/<epoch>` in the checkpoint before the epoch's
+//! offsets; the offset is `{"logOffset": epoch}`. On restart the files of all planned epochs are
+//! known again, so a file is never read twice, and an epoch run again reads the same files.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+
+use arrow::datatypes::SchemaRef;
+use async_trait::async_trait;
+use serde_json::{json, Value};
+
+use super::{EpochInput, SourceContext, StreamSource};
+use crate::error::{Result, TributaryError};
+use crate::format::{list_data_files, BadRecordMode, BadRecords, DataFile, FileFormat, FileTable};
+use crate::location::Location;
+use tributary_checkpoint::{codec, CheckpointPaths, Epoch};
+
+/// Options of the file stream source.
+#[derive(Debug, Clone)]
+pub struct FileSourceOptions {
+    /// At most this many new files per epoch (`max_files_per_trigger`).
+    pub max_files_per_trigger: Option<usize>,
+    /// Take the newest files first (`latest_first`).
+    pub latest_first: bool,
+    /// Bad record handling (`mode`).
+    pub mode: BadRecordMode,
+    /// Where bad records go (`bad_records_path`).
+    pub bad_records_path: Option<Location>,
+    /// Partitions to decode in parallel.
+    pub partitions: usize,
+}
+
+impl FileSourceOptions {
+    /// Parse the options of a file source.
+    pub fn parse(options: &HashMap<String, String>, partitions: usize) -> Result<Self> {
+        let max_files_per_trigger = match options.get("max_files_per_trigger").or(options.get("maxfilespertrigger")) {
+            None => None,
+            Some(v) => Some(v.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                TributaryError::option("max_files_per_trigger", format!("'{v}' is not a positive integer"))
+            })?),
+        };
+        let latest_first = match options.get("latest_first").or(options.get("latestfirst")) {
+            None => false,
+            Some(v) => crate::format::parse_bool("latest_first", v)?,
+        };
+        let bad_records_path = match options.get("bad_records_path").or(options.get("badrecordspath")) {
+            None => None,
+            Some(p) => Some(Location::resolve(p)?),
+        };
+        Ok(FileSourceOptions {
+            max_files_per_trigger,
+            latest_first,
+            mode: BadRecordMode::parse(options.get("mode"))?,
+            bad_records_path,
+            partitions,
+        })
+    }
+}
+
+#[derive(Debug, Default)]
+struct FileState {
+    dir: Option<Location>,
+    seen: BTreeSet<String>,
+    available_now: Option<BTreeSet<String>>,
+}
+
+/// The file stream source.
+#[derive(Debug)]
+pub struct FileStreamSource {
+    root: Location,
+    format: FileFormat,
+    schema: SchemaRef,
+    options: FileSourceOptions,
+    state: Mutex<FileState>,
+}
+
+impl FileStreamSource {
+    /// A source over the folder `root`.
+    pub fn new(root: Location, format: FileFormat, schema: SchemaRef, options: FileSourceOptions) -> Self {
+        FileStreamSource {
+            root,
+            format,
+            schema,
+            options,
+            state: Mutex::default(),
+        }
+    }
+
+    fn log_offset(v: &Value) -> Option<u64> {
+        v.get("logOffset").and_then(Value::as_u64)
+    }
+
+    fn dir(&self) -> Result<Location> {
+        self.state
+            .lock()
+            .expect("file source")
+            .dir
+            .clone()
+            .ok_or_else(|| TributaryError::Internal("file source used before open()".into()))
+    }
+
+    async fn read_log(&self, dir: &Location, epoch: u64) -> Result<Vec<DataFile>> {
+        let rel = epoch.to_string();
+        let bytes = dir.read(&rel).await?.ok_or_else(|| {
+            TributaryError::Plan(format!(
+                "checkpoint file '{}/{rel}' is missing: the checkpoint is damaged; start with a new checkpoint location",
+                dir.display
+            ))
+        })?;
+        codec::decode(&format!("{}/{rel}", dir.display), &bytes)
+            .map_err(|e| TributaryError::Plan(e.to_string()))
+    }
+}
+
+#[async_trait]
+impl StreamSource for FileStreamSource {
+    fn description(&self) -> String {
+        format!("FileStream[{}]", self.root.display)
+    }
+
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn bad_records_path(&self) -> Option<Location> {
+        self.options.bad_records_path.clone()
+    }
+
+    async fn open(&self, ctx: &SourceContext) -> Result<()> {
+        let mut seen = BTreeSet::new();
+        if let Some((_, end)) = &ctx.last_planned {
+            let last = Self::log_offset(end);
+            for entry in ctx.dir.list("").await? {
+                let Some(e) = CheckpointPaths::epoch_of(&entry.name) else { continue };
+                if last.is_some_and(|l| e.0 <= l) {
+                    for f in self.read_log(&ctx.dir, e.0).await? {
+                        seen.insert(f.name);
+                    }
+                }
+            }
+        }
+        let mut st = self.state.lock().expect("file source");
+        st.dir = Some(ctx.dir.clone());
+        st.seen = seen;
+        Ok(())
+    }
+
+    async fn prepare_available_now(&self) -> Result<()> {
+        let files = list_data_files(&self.root).await?;
+        self.state.lock().expect("file source").available_now =
+            Some(files.into_iter().map(|f| f.name).collect());
+        Ok(())
+    }
+
+    async fn latest_offset(&self, _start: &Value, limited: bool, epoch: Epoch) -> Result<Option<Value>> {
+        let dir = self.dir()?;
+        let listed = list_data_files(&self.root).await?;
+        let mut new: Vec<DataFile> = {
+            let st = self.state.lock().expect("file source");
+            listed
+                .into_iter()
+                .filter(|f| !st.seen.contains(&f.name))
+                .filter(|f| st.available_now.as_ref().is_none_or(|a| a.contains(&f.name)))
+                .collect()
+        };
+        if new.is_empty() {
+            return Ok(None);
+        }
+        new.sort_by(|a, b| a.modified_ms.cmp(&b.modified_ms).then(a.name.cmp(&b.name)));
+        if self.options.latest_first {
+            new.reverse();
+        }
+        if limited {
+            if let Some(max) = self.options.max_files_per_trigger {
+                new.truncate(max);
+            }
+        }
+        new.sort();
+        dir.write(&epoch.to_string(), codec::encode(&new)).await?;
+        let mut st = self.state.lock().expect("file source");
+        st.seen.extend(new.into_iter().map(|f| f.name));
+        Ok(Some(json!({ "logOffset": epoch.0 })))
+    }
+
+    async fn get_batch(&self, start: &Value, end: &Value, _epoch: Epoch) -> Result<EpochInput> {
+        let dir = self.dir()?;
+        let from = Self::log_offset(start).map(|s| s + 1).unwrap_or(0);
+        let to = Self::log_offset(end);
+        let mut files = Vec::new();
+        if let Some(to) = to {
+            for e in from..=to {
+                // Epochs where this source had nothing new have no log file.
+                if dir.read(&e.to_string()).await?.is_some() {
+                    files.extend(self.read_log(&dir, e).await?);
+                }
+            }
+        }
+        let bad = Arc::new(BadRecords::new(self.options.mode.clone()));
+        let table = FileTable::new(
+            self.root.clone(),
+            files,
+            self.format.clone(),
+            self.schema.clone(),
+            bad.clone(),
+            self.options.partitions,
+        )
+        .map_err(TributaryError::df("planning the epoch's files"))?;
+        let rows = table.rows();
+        Ok(EpochInput {
+            table: Arc::new(table),
+            bad_records: Some(bad),
+            rows,
+        })
+    }
+}

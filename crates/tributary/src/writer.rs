@@ -1,0 +1,433 @@
+//! `df.write()` (batch) and `df.write_stream()` (stream).
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+
+use datafusion::catalog::default_table_source::source_as_provider;
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::logical_expr::LogicalPlan;
+use deltalake::protocol::SaveMode as DeltaSaveMode;
+use futures::FutureExt;
+
+use crate::error::{Result, TributaryError};
+use crate::exec::driver::{start_query, QuerySpec};
+use crate::format::{list_data_files, FileFormat, FileTable};
+use crate::location::Location;
+use crate::modes::{OutputMode, SaveMode, Trigger};
+use crate::plan::is_streaming;
+use crate::query::StreamingQuery;
+use crate::session::Session;
+use crate::sink::delta::{open_table, write_delta};
+use crate::sink::files::write_unit;
+use crate::sink::{
+    ConsoleSink, DeltaSink, DeltaSinkOptions, FileSink, ForeachBatchFn, ForeachBatchSink, MemorySink,
+    MemorySinkTable, Sink,
+};
+use crate::DataFrame;
+
+/// Tributary's methods on DataFusion's DataFrame.
+pub trait DataFrameExt {
+    /// Write a batch DataFrame.
+    fn write(self) -> DataFrameWriter;
+    /// Start a streaming DataFrame as a query.
+    fn write_stream(self) -> DataStreamWriter;
+    /// Whether the DataFrame reads a streaming source.
+    fn is_streaming(&self) -> bool;
+}
+
+impl DataFrameExt for DataFrame {
+    fn write(self) -> DataFrameWriter {
+        DataFrameWriter {
+            df: self,
+            format: "parquet".into(),
+            mode: SaveMode::ErrorIfExists,
+            options: HashMap::new(),
+            partition_by: Vec::new(),
+        }
+    }
+
+    fn write_stream(self) -> DataStreamWriter {
+        DataStreamWriter {
+            df: self,
+            format: None,
+            options: HashMap::new(),
+            output_mode: OutputMode::Append,
+            trigger: Trigger::default(),
+            query_name: None,
+            foreach: None,
+            sink: None,
+        }
+    }
+
+    fn is_streaming(&self) -> bool {
+        is_streaming(self.logical_plan())
+    }
+}
+
+/// What a batch write did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteSummary {
+    /// Rows written.
+    pub rows: u64,
+    /// Bad input records routed aside.
+    pub bad_records: u64,
+    /// Where the bad records went, if any.
+    pub bad_records_path: Option<String>,
+}
+
+/// Writes a batch DataFrame: `df.write()`.
+#[derive(Debug)]
+pub struct DataFrameWriter {
+    df: DataFrame,
+    format: String,
+    mode: SaveMode,
+    options: HashMap<String, String>,
+    partition_by: Vec<String>,
+}
+
+impl DataFrameWriter {
+    /// `delta`, `parquet` (default), `json`, or `console`.
+    pub fn format(mut self, format: &str) -> Self {
+        self.format = format.to_ascii_lowercase();
+        self
+    }
+
+    /// What to do when the target has data (default: error if exists).
+    pub fn mode(mut self, mode: SaveMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// An option of the format.
+    pub fn option(mut self, key: &str, value: impl ToString) -> Self {
+        self.options.insert(key.to_ascii_lowercase(), value.to_string());
+        self
+    }
+
+    /// Partition columns of a Delta table created by this write.
+    pub fn partition_by<S: ToString>(mut self, cols: impl IntoIterator<Item = S>) -> Self {
+        self.partition_by = cols.into_iter().map(|c| c.to_string()).collect();
+        self
+    }
+
+    /// Run the DataFrame and write it to `path`.
+    pub async fn save(self, path: &str) -> Result<WriteSummary> {
+        if is_streaming(self.df.logical_plan()) {
+            return Err(TributaryError::Plan(
+                "this DataFrame reads a stream: write it with write_stream().start(..), or read the \
+                 input with session.read() to run a batch"
+                    .into(),
+            ));
+        }
+        let location = Location::resolve(path)?;
+        let plan = self.df.logical_plan().clone();
+        let schema = Arc::new(self.df.schema().as_arrow().clone());
+        // Decide before running whether to write at all.
+        let delta_table = if self.format == "delta" {
+            let t = open_table(&location).await?;
+            if t.version().is_some() {
+                match self.mode {
+                    SaveMode::ErrorIfExists => {
+                        return Err(TributaryError::Plan(format!(
+                            "the Delta table '{path}' already exists: choose mode Append or Overwrite, or write elsewhere"
+                        )))
+                    }
+                    SaveMode::Ignore => return Ok(WriteSummary::default()),
+                    _ => {}
+                }
+            }
+            Some(t)
+        } else {
+            None
+        };
+        let file_format = match self.format.as_str() {
+            "delta" | "console" => None,
+            "parquet" | "json" => Some(FileFormat::parse(&self.format, &self.options)?),
+            other => {
+                return Err(TributaryError::Plan(format!(
+                    "unknown batch output format '{other}': use delta, parquet, json or console"
+                )))
+            }
+        };
+        if file_format.is_some() {
+            let existing = list_data_files(&location).await.unwrap_or_default();
+            if !existing.is_empty() {
+                match self.mode {
+                    SaveMode::ErrorIfExists => {
+                        return Err(TributaryError::Plan(format!(
+                            "'{path}' already holds data: choose mode Append or Overwrite, or write elsewhere"
+                        )))
+                    }
+                    SaveMode::Ignore => return Ok(WriteSummary::default()),
+                    SaveMode::Overwrite => {
+                        for e in location.list("").await? {
+                            location.delete(&e.name).await?;
+                        }
+                    }
+                    SaveMode::Append => {}
+                }
+            }
+        }
+        let console_state = self.df.clone().into_parts().0;
+        let batches = self
+            .df
+            .collect()
+            .await
+            .map_err(|e| crate::error::from_df_error("running the batch query", e))?;
+        let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
+        let (bad_records, bad_records_path) = flush_batch_bad_records(&plan, &location).await?;
+        match (delta_table, file_format) {
+            (Some(table), _) => {
+                let mode = match self.mode {
+                    SaveMode::Overwrite => DeltaSaveMode::Overwrite,
+                    _ => DeltaSaveMode::Append,
+                };
+                write_delta(&location, table, schema, batches, mode, &self.partition_by, None).await?;
+            }
+            (None, Some(ff)) => {
+                location.ensure_dir()?;
+                let writer = format!("batch-{}", uuid::Uuid::new_v4().simple());
+                write_unit(&location, &ff, &writer, 0, &schema, &batches).await?;
+            }
+            (None, None) => {
+                let out = crate::sink::EpochOutput {
+                    schema,
+                    batches,
+                    state: console_state,
+                };
+                print!("{}", ConsoleSink::default().render(tributary_checkpoint::Epoch(0), &out)?);
+            }
+        }
+        Ok(WriteSummary {
+            rows,
+            bad_records,
+            bad_records_path,
+        })
+    }
+}
+
+/// The file tables a plan reads.
+pub(crate) fn file_tables(plan: &LogicalPlan) -> Vec<Arc<dyn datafusion::datasource::TableProvider>> {
+    let mut out = Vec::new();
+    let _ = plan.apply(|node| {
+        if let LogicalPlan::TableScan(scan) = node {
+            if let Ok(p) = source_as_provider(&scan.source) {
+                let any: &dyn std::any::Any = p.as_ref();
+                if any.downcast_ref::<FileTable>().is_some() {
+                    out.push(p.clone());
+                }
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    out
+}
+
+async fn flush_batch_bad_records(plan: &LogicalPlan, target: &Location) -> Result<(u64, Option<String>)> {
+    let mut total = 0;
+    let mut where_to = None;
+    for p in file_tables(plan) {
+        let any: &dyn std::any::Any = p.as_ref();
+        let Some(table) = any.downcast_ref::<FileTable>() else { continue };
+        let n = table.bad_records().count();
+        if n == 0 {
+            continue;
+        }
+        total += n;
+        let dir = match table.bad_records_path() {
+            Some(d) => d.clone(),
+            None => Location::resolve(&format!("{}.bad_records", target.display.trim_end_matches('/')))?,
+        };
+        dir.ensure_dir()?;
+        let name = format!(
+            "batch-{}-{}.json",
+            chrono::Utc::now().format("%Y%m%dT%H%M%S"),
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
+        table.bad_records().flush_to(&dir, &name).await?;
+        tracing::warn!(count = n, path = %dir.display, "bad input records routed to the dead-letter location");
+        where_to = Some(dir.display.clone());
+    }
+    Ok((total, where_to))
+}
+
+/// Starts a streaming DataFrame as a query: `df.write_stream()`.
+pub struct DataStreamWriter {
+    df: DataFrame,
+    format: Option<String>,
+    options: HashMap<String, String>,
+    output_mode: OutputMode,
+    trigger: Trigger,
+    query_name: Option<String>,
+    foreach: Option<ForeachBatchFn>,
+    sink: Option<Arc<dyn Sink>>,
+}
+
+impl std::fmt::Debug for DataStreamWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DataStreamWriter")
+            .field("format", &self.format)
+            .field("options", &self.options)
+            .field("output_mode", &self.output_mode)
+            .field("trigger", &self.trigger)
+            .field("query_name", &self.query_name)
+            .finish()
+    }
+}
+
+impl DataStreamWriter {
+    /// `delta`, `parquet`, `json`, `console` or `memory`.
+    pub fn format(mut self, format: &str) -> Self {
+        self.format = Some(format.to_ascii_lowercase());
+        self
+    }
+
+    /// An option: `checkpoint_location`, and the sink's options.
+    pub fn option(mut self, key: &str, value: impl ToString) -> Self {
+        let key = match key.to_ascii_lowercase().as_str() {
+            "checkpointlocation" => "checkpoint_location".to_string(),
+            k => k.to_string(),
+        };
+        self.options.insert(key, value.to_string());
+        self
+    }
+
+    /// The output mode (default append).
+    pub fn output_mode(mut self, mode: OutputMode) -> Self {
+        self.output_mode = mode;
+        self
+    }
+
+    /// When epochs start (default: back to back, when there is new data).
+    pub fn trigger(mut self, trigger: Trigger) -> Self {
+        self.trigger = trigger;
+        self
+    }
+
+    /// The query name (also the table name of a memory sink).
+    pub fn query_name(mut self, name: &str) -> Self {
+        self.query_name = Some(name.to_string());
+        self
+    }
+
+    /// Call `f(df, epoch)` with each epoch's output instead of writing to a sink.
+    pub fn foreach_batch<F, Fut>(mut self, f: F) -> Self
+    where
+        F: Fn(DataFrame, u64) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<()>> + Send + 'static,
+    {
+        self.foreach = Some(Arc::new(move |df, epoch| f(df, epoch).boxed()));
+        self
+    }
+
+    /// Write to a sink of your own.
+    pub fn sink(mut self, sink: Arc<dyn Sink>) -> Self {
+        self.sink = Some(sink);
+        self
+    }
+
+    /// Start the query; `path` is the output location (ignored by console, memory and
+    /// foreach_batch sinks). Returns once the checkpoint has been read and the query runs.
+    pub async fn start(self, path: &str) -> Result<StreamingQuery> {
+        let session = Session::of(&self.df.clone().into_parts().0).ok_or_else(|| {
+            TributaryError::Plan(
+                "this DataFrame was not made by a tributary Session: read it with \
+                 session.read_stream() (or use Session::with_context to wrap your SessionContext)"
+                    .into(),
+            )
+        })?;
+        if !is_streaming(self.df.logical_plan()) {
+            return Err(TributaryError::Plan(
+                "write_stream() needs a streaming DataFrame (from session.read_stream()); for data at \
+                 rest use write()"
+                    .into(),
+            ));
+        }
+        let schema = Arc::new(self.df.schema().as_arrow().clone());
+        let mut ephemeral = false;
+        let sink: Arc<dyn Sink> = if let Some(s) = self.sink {
+            s
+        } else if let Some(f) = self.foreach {
+            ephemeral = true;
+            Arc::new(ForeachBatchSink::new(f))
+        } else {
+            let format = self.format.clone().unwrap_or_else(|| "parquet".into());
+            match format.as_str() {
+                "delta" => {
+                    let partition_by = self
+                        .options
+                        .get("partition_by")
+                        .map(|p| p.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+                        .unwrap_or_default();
+                    Arc::new(DeltaSink::new(Location::resolve(path)?, DeltaSinkOptions { partition_by }))
+                }
+                "parquet" | "json" => Arc::new(FileSink::new(
+                    Location::resolve(path)?,
+                    FileFormat::parse(&format, &self.options)?,
+                )?),
+                "console" => {
+                    ephemeral = true;
+                    let mut c = ConsoleSink::default();
+                    if let Some(n) = self.options.get("num_rows").or(self.options.get("numrows")) {
+                        c.num_rows = n.parse().map_err(|_| TributaryError::option("num_rows", "not a number"))?;
+                    }
+                    if let Some(t) = self.options.get("truncate") {
+                        c.truncate = crate::format::parse_bool("truncate", t)?;
+                    }
+                    Arc::new(c)
+                }
+                "memory" => {
+                    ephemeral = true;
+                    let name = self.query_name.clone().ok_or_else(|| {
+                        TributaryError::Plan(
+                            "the memory sink needs a query name: .query_name(\"name\") names its table".into(),
+                        )
+                    })?;
+                    let table = MemorySinkTable::new(schema.clone());
+                    let ctx = session.context();
+                    let _ = ctx.deregister_table(name.as_str());
+                    ctx.register_table(name.as_str(), Arc::new(table.clone()))
+                        .map_err(TributaryError::df("registering the memory sink's table"))?;
+                    Arc::new(MemorySink::new(name, table))
+                }
+                other => {
+                    return Err(TributaryError::Plan(format!(
+                        "unknown streaming sink format '{other}': use delta, parquet, json, console or memory"
+                    )))
+                }
+            }
+        };
+        let checkpoint = match self.options.get("checkpoint_location") {
+            Some(c) => c.clone(),
+            None => match (session.conf("checkpoint_root"), &self.query_name) {
+                (Some(root), Some(name)) => format!("{}/{name}", root.trim_end_matches('/')),
+                _ if ephemeral => std::env::temp_dir()
+                    .join(format!("tributary-checkpoint-{}", uuid::Uuid::new_v4()))
+                    .display()
+                    .to_string(),
+                _ => {
+                    return Err(TributaryError::option(
+                        "checkpoint_location",
+                        format!(
+                            "the query writing to {} needs a checkpoint location to be exactly-once \
+                             across restarts: set .option(\"checkpoint_location\", dir)",
+                            sink.description()
+                        ),
+                    ))
+                }
+            },
+        };
+        let spec = QuerySpec {
+            session,
+            df: self.df,
+            sink,
+            trigger: self.trigger,
+            output_mode: self.output_mode,
+            name: self.query_name,
+            checkpoint: Location::resolve(&checkpoint)?,
+            options: self.options,
+        };
+        start_query(spec).await
+    }
+}
