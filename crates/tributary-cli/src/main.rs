@@ -1,1 +1,236 @@
-fn main() {}
+//! The `tributary` command line: run a SQL job file as streaming queries, as a batch, or both
+//! with a comparison.
+//!
+//! ```text
+//! tributary run    JOB.sql [--set NAME=VALUE].. [--checkpoint DIR] [--trigger available-now|once|500ms|1s|1m]
+//! tributary batch  JOB.sql [--set NAME=VALUE]..
+//! tributary verify JOB.sql [--set NAME=VALUE].. [--workdir DIR]
+//! ```
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{anyhow, Context};
+use clap::{Args, Parser, Subcommand};
+use tributary::{Comparison, QueryProgressEvent, QueryTerminatedEvent, Session, StreamingQueryListener, Trigger};
+use tributary_sql::{substitute, JobFile, JobOptions, JobRunner, VerifyOutcome};
+
+#[derive(Parser)]
+#[command(name = "tributary", version, about = "One SQL job, as a batch or as an exactly-once stream")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start every INSERT of the job as a streaming query; Ctrl-C stops after the current epoch.
+    Run {
+        #[command(flatten)]
+        job: JobArgs,
+        /// Checkpoint folder; each query uses DIR/<query name>. Default: ./checkpoints/<job name>.
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+        /// available-now, once, or an interval such as 500ms, 1s, 1m (default: back to back).
+        #[arg(long)]
+        trigger: Option<String>,
+    },
+    /// Run every INSERT of the job once, as a batch over the tables as they are.
+    Batch {
+        #[command(flatten)]
+        job: JobArgs,
+    },
+    /// Run the job as a batch and as a stream into temporary outputs and compare the rows.
+    Verify {
+        #[command(flatten)]
+        job: JobArgs,
+        /// Where the temporary outputs go (default: a new temporary folder, removed after).
+        #[arg(long)]
+        workdir: Option<PathBuf>,
+    },
+}
+
+#[derive(Args)]
+struct JobArgs {
+    /// The job file.
+    file: PathBuf,
+    /// Replace ${NAME} in the job file with VALUE (repeatable).
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    set: Vec<String>,
+}
+
+impl JobArgs {
+    async fn load(&self) -> anyhow::Result<JobFile> {
+        let text = std::fs::read_to_string(&self.file)
+            .with_context(|| format!("cannot read the job file {}", self.file.display()))?;
+        let mut vars = HashMap::new();
+        for s in &self.set {
+            let (k, v) = s
+                .split_once('=')
+                .ok_or_else(|| anyhow!("--set {s}: expected NAME=VALUE"))?;
+            vars.insert(k.trim().to_string(), v.to_string());
+        }
+        let sql = substitute(&text, &vars)?;
+        Ok(JobFile::parse(&sql).await?)
+    }
+
+    fn stem(&self) -> String {
+        self.file
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "job".into())
+    }
+}
+
+struct StderrProgress;
+
+impl StreamingQueryListener for StderrProgress {
+    fn on_query_progress(&self, event: &QueryProgressEvent) {
+        eprintln!("{}", event.progress.summary());
+    }
+    fn on_query_terminated(&self, event: &QueryTerminatedEvent) {
+        if let Some(e) = &event.exception {
+            eprintln!("query {} failed: {e}", event.id);
+        }
+    }
+}
+
+async fn run(job: JobArgs, checkpoint: Option<PathBuf>, trigger: Option<String>) -> anyhow::Result<ExitCode> {
+    let file = job.load().await?;
+    let trigger: Trigger = match trigger {
+        Some(t) => t.parse()?,
+        None => Trigger::default(),
+    };
+    let checkpoint_root = checkpoint.unwrap_or_else(|| Path::new("checkpoints").join(job.stem()));
+    let session = Session::new();
+    session.streams().add_listener(Arc::new(StderrProgress));
+    let runner = JobRunner::new(session.clone(), file);
+    let queries = runner
+        .start(&JobOptions {
+            checkpoint_root: checkpoint_root.clone(),
+            trigger,
+        })
+        .await?;
+    eprintln!(
+        "started {} quer{} ({}), checkpoints in {}",
+        queries.len(),
+        if queries.len() == 1 { "y" } else { "ies" },
+        queries.iter().filter_map(|q| q.name()).collect::<Vec<_>>().join(", "),
+        checkpoint_root.display()
+    );
+    let all_done = async {
+        for q in &queries {
+            let _ = q.await_termination().await;
+        }
+    };
+    tokio::select! {
+        _ = all_done => {}
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("stopping after the current epoch ...");
+            for q in &queries {
+                q.stop().await?;
+            }
+        }
+    }
+    let mut failed = false;
+    for q in &queries {
+        if let Some(e) = q.exception() {
+            eprintln!("error: query {}: {e}", q.name().unwrap_or(q.id()));
+            failed = true;
+        }
+    }
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+async fn batch(job: JobArgs) -> anyhow::Result<ExitCode> {
+    let file = job.load().await?;
+    let runner = JobRunner::new(Session::new(), file);
+    for (name, summary) in runner.batch().await? {
+        eprintln!(
+            "{name}: wrote {} rows{}",
+            summary.rows,
+            match &summary.bad_records_path {
+                Some(p) => format!(", {} bad records to {p}", summary.bad_records),
+                None => String::new(),
+            }
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn verify(job: JobArgs, workdir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let file = job.load().await?;
+    let tmp;
+    let dir = match workdir {
+        Some(d) => d,
+        None => {
+            tmp = tempfile_dir()?;
+            tmp.clone()
+        }
+    };
+    let runner = JobRunner::new(Session::new(), file);
+    let outcome = runner.verify(&dir).await;
+    if !dir.starts_with(std::env::temp_dir()) || std::env::var_os("TRIBUTARY_KEEP_VERIFY").is_some() {
+        // keep what the user asked to keep
+    } else {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    match outcome? {
+        VerifyOutcome::Identical { rows } => {
+            for (sink, n) in rows {
+                eprintln!("{sink}: {n} rows, batch and stream agree");
+            }
+            println!("identical");
+            Ok(ExitCode::SUCCESS)
+        }
+        VerifyOutcome::Different { sink, comparison } => {
+            println!("different: sink {sink}");
+            if let Comparison::Different {
+                only_left,
+                only_right,
+                counts,
+            } = comparison
+            {
+                println!("batch has {} rows, stream has {} rows", counts.0, counts.1);
+                for r in only_left {
+                    println!("only in batch:  {r}");
+                }
+                for r in only_right {
+                    println!("only in stream: {r}");
+                }
+            }
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+fn tempfile_dir() -> anyhow::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("tributary-verify-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TRIBUTARY_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run { job, checkpoint, trigger } => run(job, checkpoint, trigger).await,
+        Command::Batch { job } => batch(job).await,
+        Command::Verify { job, workdir } => verify(job, workdir).await,
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

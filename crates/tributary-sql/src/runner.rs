@@ -1,0 +1,269 @@
+//! Running a job file: as streaming queries (`run`), as batch jobs (`batch`), or both with a
+//! comparison (`verify`).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use arrow::array::RecordBatch;
+use datafusion::logical_expr::{cast, Expr};
+use tributary::prelude::*;
+use tributary::{compare_batches, Comparison, StreamingQuery, WriteSummary};
+
+use crate::error::JobError;
+use crate::job::{InsertStmt, JobFile, TableDecl};
+
+/// How to run a job.
+#[derive(Debug, Clone)]
+pub struct JobOptions {
+    /// Checkpoints go to `<checkpoint_root>/<query name>`.
+    pub checkpoint_root: PathBuf,
+    /// The trigger of every query.
+    pub trigger: Trigger,
+}
+
+/// The result of `verify`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VerifyOutcome {
+    /// Every sink got the same rows from the stream as from the batch.
+    Identical {
+        /// Rows compared, per sink.
+        rows: Vec<(String, usize)>,
+    },
+    /// A sink differs.
+    Different {
+        /// The sink.
+        sink: String,
+        /// The comparison (batch on the left, stream on the right).
+        comparison: Comparison,
+    },
+}
+
+/// Runs the statements of a job file in a session.
+#[derive(Debug, Clone)]
+pub struct JobRunner {
+    session: Session,
+    job: JobFile,
+}
+
+enum Mode {
+    Stream,
+    Batch,
+}
+
+impl JobRunner {
+    /// A runner for `job` in `session`.
+    pub fn new(session: Session, job: JobFile) -> Self {
+        JobRunner { session, job }
+    }
+
+    /// The session.
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// The job.
+    pub fn job(&self) -> &JobFile {
+        &self.job
+    }
+
+    async fn register_sources(&self, mode: &Mode, overrides: &HashMap<String, String>) -> Result<(), JobError> {
+        for t in &self.job.tables {
+            if self.job.is_sink(&t.name) {
+                continue;
+            }
+            let mut options = t.options.clone();
+            if options.contains_key("bad_records_path") {
+                if let Some(dir) = overrides.get("bad_records_root") {
+                    options.insert("bad_records_path".into(), format!("{dir}/{}", t.name));
+                }
+            }
+            let df = match (mode, t.unbounded) {
+                (Mode::Stream, true) => {
+                    let mut r = self.session.read_stream().format(&t.format).options(options.iter());
+                    if !t.schema.fields().is_empty() {
+                        r = r.schema(t.schema.clone());
+                    }
+                    r.load(&t.location).await?
+                }
+                _ => {
+                    if t.format == "rate" {
+                        return Err(JobError::Invalid(format!(
+                            "table '{}' is a rate source, which only exists as a stream: `batch` and `verify` cannot read it",
+                            t.name
+                        )));
+                    }
+                    let mut r = self.session.read().format(&t.format).options(options.iter());
+                    if !t.schema.fields().is_empty() && t.format != "delta" {
+                        r = r.schema(t.schema.clone());
+                    }
+                    r.load(&t.location).await?
+                }
+            };
+            self.session.register(&t.name, df)?;
+        }
+        Ok(())
+    }
+
+    /// The DataFrame of an INSERT, with the sink's column names and types.
+    async fn insert_df(&self, ins: &InsertStmt) -> Result<DataFrame, JobError> {
+        let df = self.session.sql(&ins.query).await?;
+        let sink = self.job.table(&ins.target).expect("checked at parse time");
+        if sink.schema.fields().is_empty() {
+            return Ok(df);
+        }
+        let out_cols = df.schema().columns();
+        let targets: Vec<&str> = if ins.columns.is_empty() {
+            sink.schema.fields().iter().map(|f| f.name().as_str()).collect()
+        } else {
+            ins.columns.iter().map(String::as_str).collect()
+        };
+        if out_cols.len() != targets.len() {
+            return Err(JobError::Invalid(format!(
+                "INSERT INTO {}: the SELECT gives {} columns ({}) but the table takes {} ({})",
+                ins.target,
+                out_cols.len(),
+                out_cols.iter().map(|c| c.name.clone()).collect::<Vec<_>>().join(", "),
+                targets.len(),
+                targets.join(", ")
+            )));
+        }
+        let mut exprs: Vec<Expr> = Vec::new();
+        for (c, name) in out_cols.into_iter().zip(targets) {
+            let field = sink.schema.field_with_name(name).map_err(|_| {
+                JobError::Invalid(format!("INSERT INTO {}: the table has no column '{name}'", ins.target))
+            })?;
+            exprs.push(cast(Expr::Column(c), field.data_type().clone()).alias(name));
+        }
+        Ok(df.select(exprs).map_err(|e| JobError::Sql(e.to_string()))?)
+    }
+
+    fn sink_format(t: &TableDecl) -> String {
+        t.format.clone()
+    }
+
+    /// `run`: start one streaming query per INSERT, all in this process.
+    pub async fn start(&self, opts: &JobOptions) -> Result<Vec<StreamingQuery>, JobError> {
+        self.start_with(opts, &HashMap::new(), None).await
+    }
+
+    async fn start_with(
+        &self,
+        opts: &JobOptions,
+        overrides: &HashMap<String, String>,
+        output_root: Option<&PathBuf>,
+    ) -> Result<Vec<StreamingQuery>, JobError> {
+        self.register_sources(&Mode::Stream, overrides).await?;
+        let mut queries = Vec::new();
+        for (ins, name) in self.job.inserts.iter().zip(self.job.query_names()) {
+            let sink = self.job.table(&ins.target).expect("checked");
+            let df = self.insert_df(ins).await?;
+            let location = match output_root {
+                Some(root) => root.join(&name).display().to_string(),
+                None => sink.location.clone(),
+            };
+            let mut w = df
+                .write_stream()
+                .format(&Self::sink_format(sink))
+                .trigger(opts.trigger)
+                .query_name(&name)
+                .option("checkpoint_location", opts.checkpoint_root.join(&name).display());
+            for (k, v) in &sink.options {
+                w = w.option(k, v);
+            }
+            if !sink.partition_by.is_empty() {
+                w = w.option("partition_by", sink.partition_by.join(","));
+            }
+            queries.push(w.start(&location).await?);
+        }
+        Ok(queries)
+    }
+
+    /// `batch`: run every INSERT once over the tables as they are.
+    pub async fn batch(&self) -> Result<Vec<(String, WriteSummary)>, JobError> {
+        self.batch_with(&HashMap::new(), None).await
+    }
+
+    async fn batch_with(
+        &self,
+        overrides: &HashMap<String, String>,
+        output_root: Option<&PathBuf>,
+    ) -> Result<Vec<(String, WriteSummary)>, JobError> {
+        self.register_sources(&Mode::Batch, overrides).await?;
+        let mut out = Vec::new();
+        for (ins, name) in self.job.inserts.iter().zip(self.job.query_names()) {
+            let sink = self.job.table(&ins.target).expect("checked");
+            let df = self.insert_df(ins).await?;
+            let location = match output_root {
+                Some(root) => root.join(&name).display().to_string(),
+                None => sink.location.clone(),
+            };
+            let summary = df
+                .write()
+                .format(&Self::sink_format(sink))
+                .mode(SaveMode::Append)
+                .partition_by(sink.partition_by.clone())
+                .save(&location)
+                .await?;
+            out.push((name, summary));
+        }
+        Ok(out)
+    }
+
+    /// `verify`: run the job as a batch and as a stream (AvailableNow) into temporary outputs
+    /// under `workdir`, and compare what each sink got.
+    pub async fn verify(&self, workdir: &std::path::Path) -> Result<VerifyOutcome, JobError> {
+        for ins in &self.job.inserts {
+            let sink = self.job.table(&ins.target).expect("checked");
+            if !matches!(sink.format.as_str(), "delta" | "parquet" | "json") {
+                return Err(JobError::Invalid(format!(
+                    "verify compares outputs it can read back: sink '{}' is {}, use delta, parquet or json",
+                    sink.name, sink.format
+                )));
+            }
+        }
+        let batch_root = workdir.join("batch");
+        let stream_root = workdir.join("stream");
+        let batch_overrides =
+            HashMap::from([("bad_records_root".to_string(), workdir.join("bad/batch").display().to_string())]);
+        let stream_overrides =
+            HashMap::from([("bad_records_root".to_string(), workdir.join("bad/stream").display().to_string())]);
+        let batch_runner = JobRunner::new(Session::new(), self.job.clone());
+        batch_runner.batch_with(&batch_overrides, Some(&batch_root)).await?;
+        let stream_runner = JobRunner::new(Session::new(), self.job.clone());
+        let opts = JobOptions {
+            checkpoint_root: workdir.join("checkpoints"),
+            trigger: Trigger::AvailableNow,
+        };
+        for q in stream_runner.start_with(&opts, &stream_overrides, Some(&stream_root)).await? {
+            q.await_termination().await?;
+        }
+        let mut rows = Vec::new();
+        let reader = Session::new();
+        for (ins, name) in self.job.inserts.iter().zip(self.job.query_names()) {
+            let sink = self.job.table(&ins.target).expect("checked");
+            let read = |root: PathBuf| {
+                let reader = reader.clone();
+                let format = sink.format.clone();
+                let path = root.join(&name).display().to_string();
+                async move {
+                    let df = reader.read().format(&format).load(&path).await?;
+                    df.collect()
+                        .await
+                        .map_err(|e| JobError::Sql(format!("reading back {path}: {e}")))
+                }
+            };
+            let b: Vec<RecordBatch> = read(batch_root.clone()).await?;
+            let s: Vec<RecordBatch> = read(stream_root.clone()).await?;
+            match compare_batches(&b, &s)? {
+                Comparison::Identical { rows: n } => rows.push((name.clone(), n)),
+                comparison => {
+                    return Ok(VerifyOutcome::Different {
+                        sink: name.clone(),
+                        comparison,
+                    })
+                }
+            }
+        }
+        Ok(VerifyOutcome::Identical { rows })
+    }
+}
