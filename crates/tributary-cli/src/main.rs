@@ -216,7 +216,7 @@ fn tempfile_dir() -> anyhow::Result<PathBuf> {
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("TRIBUTARY_LOG").unwrap_or_else(|_| "warn".into()),
+            tracing_subscriber::EnvFilter::try_from_env("TRIBUTARY_LOG").unwrap_or_else(|_| "warn,buoyant_kernel=off,deltalake_core::kernel::schema::cast=error".into()),
         )
         .with_writer(std::io::stderr)
         .init();

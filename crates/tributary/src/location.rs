@@ -25,6 +25,7 @@ pub struct Location {
     pub store: Arc<dyn ObjectStore>,
     /// The folder inside the store.
     pub prefix: Path,
+    local: Option<std::path::PathBuf>,
 }
 
 /// One object found by [`Location::list`].
@@ -74,12 +75,13 @@ impl Location {
             url,
             store: Arc::new(LocalFileSystem::new()),
             prefix,
+            local: Some(abs),
         })
     }
 
     /// The local file system path, when the location is local.
     pub fn local_path(&self) -> Option<std::path::PathBuf> {
-        self.url.to_file_path().ok()
+        self.local.clone()
     }
 
     /// Create the folder (object stores without folders need nothing).
@@ -103,6 +105,7 @@ impl Location {
             url,
             store: self.store.clone(),
             prefix: self.path(rel),
+            local: self.local.as_ref().map(|l| l.join(rel.trim_matches('/'))),
         }
     }
 

@@ -186,6 +186,10 @@ impl Running {
             if let Some(rec) = self.rerun.take() {
                 tracing::info!(epoch = rec.epoch.0, "re-running an epoch planned before a restart");
                 self.run_epoch_with_retry(rec, trigger_start, Duration::ZERO).await?;
+                if self.trigger == Trigger::Once {
+                    // The re-run epoch is the one epoch of `Once`, as in Spark.
+                    return Ok(());
+                }
                 continue;
             }
             self.shared.set_status("Getting offsets from sources", false, true);

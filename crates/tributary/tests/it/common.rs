@@ -1,0 +1,73 @@
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::{Array, Int64Array, RecordBatch};
+use tributary::prelude::*;
+
+pub fn event_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, true),
+        Field::new("user_id", DataType::Int64, true),
+        Field::new("region", DataType::Utf8, true),
+        Field::new("amount", DataType::Float64, true),
+        Field::new("tags", DataType::Utf8, true),
+    ]))
+}
+
+/// Write `n` JSON lines with ids `first..first+n` to `dir/name`.
+pub fn write_events(dir: &Path, name: &str, first: i64, n: i64) {
+    std::fs::create_dir_all(dir).unwrap();
+    let regions = ["EMEA", "amer", "Apac", "latam", "mars"];
+    let mut s = String::new();
+    for id in first..first + n {
+        let user = if id % 11 == 0 { "null".to_string() } else { (id % 13).to_string() };
+        s.push_str(&format!(
+            "{{\"id\":{id},\"user_id\":{user},\"region\":\"{}\",\"amount\":{}.5,\"tags\":\"t{},t{}\"}}\n",
+            regions[(id % 5) as usize],
+            id % 100,
+            id % 3,
+            id % 4
+        ));
+    }
+    // Write then rename, so a stream never sees half a file.
+    let tmp = dir.join(format!(".{name}.tmp"));
+    std::fs::write(&tmp, s).unwrap();
+    std::fs::rename(tmp, dir.join(name)).unwrap();
+}
+
+pub fn ids(batches: &[RecordBatch], column: &str) -> Vec<i64> {
+    let mut out = Vec::new();
+    for b in batches {
+        let c = b.column(b.schema().index_of(column).unwrap());
+        let c = arrow::compute::cast(c, &DataType::Int64).unwrap();
+        let a = c.as_any().downcast_ref::<Int64Array>().unwrap();
+        for i in 0..a.len() {
+            if a.is_valid(i) {
+                out.push(a.value(i));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+pub async fn read_delta(path: &Path) -> Vec<RecordBatch> {
+    let s = Session::new();
+    s.read().delta(path.to_str().unwrap()).await.unwrap().collect().await.unwrap()
+}
+
+pub fn regions_csv(dir: &Path) -> std::path::PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let p = dir.join("regions.csv");
+    std::fs::write(&p, "region,country\nemea,Germany\namer,USA\napac,Japan\nlatam,Brazil\n").unwrap();
+    p
+}
+
+/// A tiny deterministic generator (tests must not depend on a random seed we cannot replay).
+pub struct Lcg(pub u64);
+impl Lcg {
+    pub fn next(&mut self, bound: u64) -> u64 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (self.0 >> 33) % bound.max(1)
+    }
+}

@@ -1,0 +1,7 @@
+//! Integration tests of the engine, with real files and real Delta tables.
+
+mod common;
+mod differential;
+mod errors;
+mod exactly_once;
+mod sinks_and_sources;
