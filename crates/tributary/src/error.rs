@@ -194,3 +194,10 @@ pub(crate) fn from_df_error(context: &str, e: datafusion::error::DataFusionError
         source: e,
     }
 }
+
+/// Lets user functions over DataFrames use `?` on DataFusion calls.
+impl From<datafusion::error::DataFusionError> for TributaryError {
+    fn from(source: datafusion::error::DataFusionError) -> Self {
+        from_df_error("DataFusion", source)
+    }
+}

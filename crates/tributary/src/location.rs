@@ -58,10 +58,10 @@ impl Location {
         } else {
             std::path::PathBuf::from(location)
         };
-        let abs = std::path::absolute(&local).map_err(|e| TributaryError::Storage {
+        let abs = normalize(&std::path::absolute(&local).map_err(|e| TributaryError::Storage {
             location: location.to_string(),
             message: format!("cannot make the path absolute: {e}"),
-        })?;
+        })?);
         let url = Url::from_directory_path(&abs).map_err(|_| TributaryError::Storage {
             location: location.to_string(),
             message: "not a valid directory path".into(),
@@ -189,4 +189,20 @@ impl Location {
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
     }
+}
+
+/// Remove `.` and `..` components without touching the file system.
+fn normalize(path: &std::path::Path) -> std::path::PathBuf {
+    use std::path::Component;
+    let mut out = std::path::PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
 }

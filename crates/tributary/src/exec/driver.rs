@@ -25,7 +25,7 @@ use super::checkpoint_io::CheckpointStore;
 use crate::error::{from_df_error, ErrorDomain, Result, TributaryError};
 use crate::location::Location;
 use crate::modes::{OutputMode, Trigger};
-use crate::plan::{bind_epoch, check_supported, find_sources, materialize_static, SourceKey};
+use crate::plan::{bind_epoch, check_supported, find_sources, fork_sources, materialize_static, SourceKey};
 use crate::progress::{SinkProgress, SourceProgress, StreamingQueryProgress};
 use crate::query::{
     QueryIdleEvent, QueryProgressEvent, QueryShared, QueryStartedEvent, QueryTerminatedEvent, StreamingQuery,
@@ -79,6 +79,7 @@ fn ms(d: Duration) -> u64 {
 pub(crate) async fn start_query(spec: QuerySpec) -> Result<StreamingQuery> {
     let (state, plan) = spec.df.into_parts();
     check_supported(&plan, spec.output_mode)?;
+    let plan = fork_sources(plan)?;
     let sources = find_sources(&plan);
     let identity = QueryIdentity {
         name: spec.name.clone(),

@@ -130,6 +130,25 @@ pub async fn materialize_static(plan: LogicalPlan, state: &SessionState) -> Resu
     Ok((plan, n))
 }
 
+/// Give the query its own instance of every source (see [`StreamSource::fork`]).
+pub fn fork_sources(plan: LogicalPlan) -> Result<LogicalPlan> {
+    let mut forked: HashMap<SourceKey, Arc<dyn TableProvider>> = HashMap::new();
+    plan.transform_up(|node| {
+        if let LogicalPlan::TableScan(scan) = &node {
+            if let Some(s) = stream_source_of(scan) {
+                let table = forked
+                    .entry(key(&s))
+                    .or_insert_with(|| Arc::new(crate::source::StreamTable::new(s.fork())))
+                    .clone();
+                return Ok(Transformed::yes(with_provider(scan, table)));
+            }
+        }
+        Ok(Transformed::no(node))
+    })
+    .map(|t| t.data)
+    .map_err(TributaryError::df("forking the sources"))
+}
+
 /// The plan of one epoch: each streaming source replaced by the epoch's bounded table.
 pub fn bind_epoch(plan: &LogicalPlan, inputs: &HashMap<SourceKey, Arc<dyn TableProvider>>) -> Result<LogicalPlan> {
     plan.clone()

@@ -124,6 +124,15 @@ impl StreamSource for FileStreamSource {
         self.schema.clone()
     }
 
+    fn fork(&self) -> Arc<dyn StreamSource> {
+        Arc::new(FileStreamSource::new(
+            self.root.clone(),
+            self.format.clone(),
+            self.schema.clone(),
+            self.options.clone(),
+        ))
+    }
+
     fn bad_records_path(&self) -> Option<Location> {
         self.options.bad_records_path.clone()
     }

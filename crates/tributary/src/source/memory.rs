@@ -68,6 +68,15 @@ impl StreamSource for MemoryStream {
         self.schema.clone()
     }
 
+    fn fork(&self) -> Arc<dyn StreamSource> {
+        Arc::new(MemoryStream {
+            name: self.name.clone(),
+            schema: self.schema.clone(),
+            batches: self.batches.clone(),
+            cap: Arc::default(),
+        })
+    }
+
     async fn prepare_available_now(&self) -> Result<()> {
         *self.cap.lock().expect("memory stream") = Some(self.offset());
         Ok(())

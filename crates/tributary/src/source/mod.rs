@@ -60,6 +60,10 @@ pub trait StreamSource: Send + Sync + Debug {
     /// The schema of the rows.
     fn schema(&self) -> SchemaRef;
 
+    /// An independent instance over the same data, for one query: two queries that read the
+    /// same DataFrame each keep their own progress.
+    fn fork(&self) -> Arc<dyn StreamSource>;
+
     /// Called once when the query starts, before any other call.
     async fn open(&self, _ctx: &SourceContext) -> Result<()> {
         Ok(())

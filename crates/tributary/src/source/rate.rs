@@ -93,6 +93,17 @@ impl StreamSource for RateStreamSource {
         self.schema.clone()
     }
 
+    fn fork(&self) -> Arc<dyn StreamSource> {
+        Arc::new(RateStreamSource {
+            rows_per_second: self.rows_per_second,
+            num_partitions: self.num_partitions,
+            schema: self.schema.clone(),
+            clock: self.clock.clone(),
+            cap: Mutex::new(None),
+            start_ms: Mutex::new(None),
+        })
+    }
+
     async fn prepare_available_now(&self) -> Result<()> {
         let start = self.start(&Value::Null);
         *self.cap.lock().expect("rate source") = Some(self.rows_at(start, self.clock.now_ms()));

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs what Tributary's build and tests need. Idempotent: safe to run again.
+set -euo pipefail
+need_apt=()
+command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
+command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}"
+fi
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "error: cargo is missing: install the Rust toolchain (rustup) first" >&2
+  exit 1
+fi
+echo "install: ok ($(cargo --version))"
