@@ -62,7 +62,11 @@ pub fn recover(expected: &QueryIdentity, listing: &Listing) -> Result<Recovery, 
             expected: expected.to_string(),
         });
     }
-    if let Some(c) = listing.commits.iter().find(|c| !listing.offsets.contains(c)) {
+    if let Some(c) = listing
+        .commits
+        .iter()
+        .find(|c| !listing.offsets.contains(c))
+    {
         if last_offset.is_none_or(|o| *c > o) {
             return Err(ProtocolError::Inconsistent {
                 reason: format!(

@@ -139,7 +139,10 @@ fn logs_without_metadata_are_inconsistent() {
     let mut listing = simulate(2, 0);
     listing.metadata = None;
     assert!(recover(&identity(), &listing).is_err());
-    assert_eq!(recover(&identity(), &Listing::default()).unwrap(), Recovery::Fresh);
+    assert_eq!(
+        recover(&identity(), &Listing::default()).unwrap(),
+        Recovery::Fresh
+    );
 }
 
 #[test]

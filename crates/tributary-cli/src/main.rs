@@ -14,11 +14,17 @@ use std::sync::Arc;
 
 use anyhow::{anyhow, Context};
 use clap::{Args, Parser, Subcommand};
-use tributary::{Comparison, QueryProgressEvent, QueryTerminatedEvent, Session, StreamingQueryListener, Trigger};
+use tributary::{
+    Comparison, QueryProgressEvent, QueryTerminatedEvent, Session, StreamingQueryListener, Trigger,
+};
 use tributary_sql::{substitute, JobFile, JobOptions, JobRunner, VerifyOutcome};
 
 #[derive(Parser)]
-#[command(name = "tributary", version, about = "One SQL job, as a batch or as an exactly-once stream")]
+#[command(
+    name = "tributary",
+    version,
+    about = "One SQL job, as a batch or as an exactly-once stream"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -97,7 +103,11 @@ impl StreamingQueryListener for StderrProgress {
     }
 }
 
-async fn run(job: JobArgs, checkpoint: Option<PathBuf>, trigger: Option<String>) -> anyhow::Result<ExitCode> {
+async fn run(
+    job: JobArgs,
+    checkpoint: Option<PathBuf>,
+    trigger: Option<String>,
+) -> anyhow::Result<ExitCode> {
     let file = job.load().await?;
     let trigger: Trigger = match trigger {
         Some(t) => t.parse()?,
@@ -117,7 +127,11 @@ async fn run(job: JobArgs, checkpoint: Option<PathBuf>, trigger: Option<String>)
         "started {} quer{} ({}), checkpoints in {}",
         queries.len(),
         if queries.len() == 1 { "y" } else { "ies" },
-        queries.iter().filter_map(|q| q.name()).collect::<Vec<_>>().join(", "),
+        queries
+            .iter()
+            .filter_map(|q| q.name())
+            .collect::<Vec<_>>()
+            .join(", "),
         checkpoint_root.display()
     );
     let all_done = async {
@@ -141,7 +155,11 @@ async fn run(job: JobArgs, checkpoint: Option<PathBuf>, trigger: Option<String>)
             failed = true;
         }
     }
-    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 async fn batch(job: JobArgs) -> anyhow::Result<ExitCode> {
@@ -172,7 +190,8 @@ async fn verify(job: JobArgs, workdir: Option<PathBuf>) -> anyhow::Result<ExitCo
     };
     let runner = JobRunner::new(Session::new(), file);
     let outcome = runner.verify(&dir).await;
-    if !dir.starts_with(std::env::temp_dir()) || std::env::var_os("TRIBUTARY_KEEP_VERIFY").is_some() {
+    if !dir.starts_with(std::env::temp_dir()) || std::env::var_os("TRIBUTARY_KEEP_VERIFY").is_some()
+    {
         // keep what the user asked to keep
     } else {
         let _ = std::fs::remove_dir_all(&dir);
@@ -216,13 +235,19 @@ fn tempfile_dir() -> anyhow::Result<PathBuf> {
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("TRIBUTARY_LOG").unwrap_or_else(|_| "warn,buoyant_kernel=off,deltalake_core::kernel::schema::cast=error".into()),
+            tracing_subscriber::EnvFilter::try_from_env("TRIBUTARY_LOG").unwrap_or_else(|_| {
+                "warn,buoyant_kernel=off,deltalake_core::kernel::schema::cast=error".into()
+            }),
         )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run { job, checkpoint, trigger } => run(job, checkpoint, trigger).await,
+        Command::Run {
+            job,
+            checkpoint,
+            trigger,
+        } => run(job, checkpoint, trigger).await,
         Command::Batch { job } => batch(job).await,
         Command::Verify { job, workdir } => verify(job, workdir).await,
     };

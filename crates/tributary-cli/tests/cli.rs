@@ -22,24 +22,38 @@ fn verify_says_identical_for_the_etl_example() {
     let ex = repo().join("examples/etl");
     let out = Command::new(bin())
         .args(["verify", ex.join("job.sql").to_str().unwrap()])
-        .arg("--set").arg(format!("input={}", ex.join("data/events").display()))
-        .arg("--set").arg(format!("regions={}", ex.join("data/regions.csv").display()))
-        .arg("--set").arg(format!("output={}", tmp.path().join("silver").display()))
-        .arg("--set").arg(format!("bad={}", tmp.path().join("bad").display()))
+        .arg("--set")
+        .arg(format!("input={}", ex.join("data/events").display()))
+        .arg("--set")
+        .arg(format!("regions={}", ex.join("data/regions.csv").display()))
+        .arg("--set")
+        .arg(format!("output={}", tmp.path().join("silver").display()))
+        .arg("--set")
+        .arg(format!("bad={}", tmp.path().join("bad").display()))
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(stdout.trim(), "identical");
 }
 
 #[test]
 fn a_missing_variable_is_named() {
     let ex = repo().join("examples/etl/job.sql");
-    let out = Command::new(bin()).args(["batch", ex.to_str().unwrap(), "--set", "input=x"]).output().unwrap();
+    let out = Command::new(bin())
+        .args(["batch", ex.to_str().unwrap(), "--set", "input=x"])
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr.contains("${bad}") && stderr.contains("${output}") && stderr.contains("--set"), "{stderr}");
+    assert!(
+        stderr.contains("${bad}") && stderr.contains("${output}") && stderr.contains("--set"),
+        "{stderr}"
+    );
 }
 
 fn write_file(dir: &Path, index: usize, per_file: i64) {
@@ -95,7 +109,9 @@ fn killed_at_random_moments_every_row_lands_exactly_once() {
     let mut files = 0;
     let mut seed: u64 = 0x5eed;
     let mut rnd = |bound: u64| {
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (seed >> 33) % bound
     };
     let mut kills = 0;
@@ -105,7 +121,14 @@ fn killed_at_random_moments_every_row_lands_exactly_once() {
             files += 1;
         }
         let mut child = Command::new(bin())
-            .args(["run", job.to_str().unwrap(), "--trigger", "20ms", "--checkpoint", ckpt.to_str().unwrap()])
+            .args([
+                "run",
+                job.to_str().unwrap(),
+                "--trigger",
+                "20ms",
+                "--checkpoint",
+                ckpt.to_str().unwrap(),
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -118,7 +141,14 @@ fn killed_at_random_moments_every_row_lands_exactly_once() {
     }
     // Finish what is left, cleanly.
     let status = Command::new(bin())
-        .args(["run", job.to_str().unwrap(), "--trigger", "available-now", "--checkpoint", ckpt.to_str().unwrap()])
+        .args([
+            "run",
+            job.to_str().unwrap(),
+            "--trigger",
+            "available-now",
+            "--checkpoint",
+            ckpt.to_str().unwrap(),
+        ])
         .status()
         .unwrap();
     assert!(status.success());
@@ -126,9 +156,31 @@ fn killed_at_random_moments_every_row_lands_exactly_once() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let s = Session::new();
-        let d = s.read().delta(delta.to_str().unwrap()).await.unwrap().collect().await.unwrap();
-        assert_eq!(ids_of(&d), expected, "Delta: every row exactly once after {kills} kills");
-        let p = s.read().parquet(parquet.to_str().unwrap()).await.unwrap().collect().await.unwrap();
-        assert_eq!(ids_of(&p), expected, "Parquet: every row exactly once after {kills} kills");
+        let d = s
+            .read()
+            .delta(delta.to_str().unwrap())
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        assert_eq!(
+            ids_of(&d),
+            expected,
+            "Delta: every row exactly once after {kills} kills"
+        );
+        let p = s
+            .read()
+            .parquet(parquet.to_str().unwrap())
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        assert_eq!(
+            ids_of(&p),
+            expected,
+            "Parquet: every row exactly once after {kills} kills"
+        );
     });
 }

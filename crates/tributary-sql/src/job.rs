@@ -144,8 +144,17 @@ impl JobFile {
     pub fn query_names(&self) -> Vec<String> {
         let mut out = Vec::new();
         for (i, ins) in self.inserts.iter().enumerate() {
-            let dup = self.inserts.iter().filter(|o| o.target == ins.target).count() > 1;
-            out.push(if dup { format!("{}_{i}", ins.target) } else { ins.target.clone() });
+            let dup = self
+                .inserts
+                .iter()
+                .filter(|o| o.target == ins.target)
+                .count()
+                > 1;
+            out.push(if dup {
+                format!("{}_{i}", ins.target)
+            } else {
+                ins.target.clone()
+            });
         }
         out
     }

@@ -66,7 +66,11 @@ impl JobRunner {
         &self.job
     }
 
-    async fn register_sources(&self, mode: &Mode, overrides: &HashMap<String, String>) -> Result<(), JobError> {
+    async fn register_sources(
+        &self,
+        mode: &Mode,
+        overrides: &HashMap<String, String>,
+    ) -> Result<(), JobError> {
         for t in &self.job.tables {
             if self.job.is_sink(&t.name) {
                 continue;
@@ -79,7 +83,11 @@ impl JobRunner {
             }
             let df = match (mode, t.unbounded) {
                 (Mode::Stream, true) => {
-                    let mut r = self.session.read_stream().format(&t.format).options(options.iter());
+                    let mut r = self
+                        .session
+                        .read_stream()
+                        .format(&t.format)
+                        .options(options.iter());
                     if !t.schema.fields().is_empty() {
                         r = r.schema(t.schema.clone());
                     }
@@ -92,7 +100,11 @@ impl JobRunner {
                             t.name
                         )));
                     }
-                    let mut r = self.session.read().format(&t.format).options(options.iter());
+                    let mut r = self
+                        .session
+                        .read()
+                        .format(&t.format)
+                        .options(options.iter());
                     if !t.schema.fields().is_empty() && t.format != "delta" {
                         r = r.schema(t.schema.clone());
                     }
@@ -113,7 +125,11 @@ impl JobRunner {
         }
         let out_cols = df.schema().columns();
         let targets: Vec<&str> = if ins.columns.is_empty() {
-            sink.schema.fields().iter().map(|f| f.name().as_str()).collect()
+            sink.schema
+                .fields()
+                .iter()
+                .map(|f| f.name().as_str())
+                .collect()
         } else {
             ins.columns.iter().map(String::as_str).collect()
         };
@@ -122,7 +138,11 @@ impl JobRunner {
                 "INSERT INTO {}: the SELECT gives {} columns ({}) but the table takes {} ({})",
                 ins.target,
                 out_cols.len(),
-                out_cols.iter().map(|c| c.name.clone()).collect::<Vec<_>>().join(", "),
+                out_cols
+                    .iter()
+                    .map(|c| c.name.clone())
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 targets.len(),
                 targets.join(", ")
             )));
@@ -130,7 +150,10 @@ impl JobRunner {
         let mut exprs: Vec<Expr> = Vec::new();
         for (c, name) in out_cols.into_iter().zip(targets) {
             let field = sink.schema.field_with_name(name).map_err(|_| {
-                JobError::Invalid(format!("INSERT INTO {}: the table has no column '{name}'", ins.target))
+                JobError::Invalid(format!(
+                    "INSERT INTO {}: the table has no column '{name}'",
+                    ins.target
+                ))
             })?;
             exprs.push(cast(Expr::Column(c), field.data_type().clone()).alias(name));
         }
@@ -166,7 +189,10 @@ impl JobRunner {
                 .format(&Self::sink_format(sink))
                 .trigger(opts.trigger)
                 .query_name(&name)
-                .option("checkpoint_location", opts.checkpoint_root.join(&name).display());
+                .option(
+                    "checkpoint_location",
+                    opts.checkpoint_root.join(&name).display(),
+                );
             for (k, v) in &sink.options {
                 w = w.option(k, v);
             }
@@ -223,18 +249,27 @@ impl JobRunner {
         }
         let batch_root = workdir.join("batch");
         let stream_root = workdir.join("stream");
-        let batch_overrides =
-            HashMap::from([("bad_records_root".to_string(), workdir.join("bad/batch").display().to_string())]);
-        let stream_overrides =
-            HashMap::from([("bad_records_root".to_string(), workdir.join("bad/stream").display().to_string())]);
+        let batch_overrides = HashMap::from([(
+            "bad_records_root".to_string(),
+            workdir.join("bad/batch").display().to_string(),
+        )]);
+        let stream_overrides = HashMap::from([(
+            "bad_records_root".to_string(),
+            workdir.join("bad/stream").display().to_string(),
+        )]);
         let batch_runner = JobRunner::new(Session::new(), self.job.clone());
-        batch_runner.batch_with(&batch_overrides, Some(&batch_root)).await?;
+        batch_runner
+            .batch_with(&batch_overrides, Some(&batch_root))
+            .await?;
         let stream_runner = JobRunner::new(Session::new(), self.job.clone());
         let opts = JobOptions {
             checkpoint_root: workdir.join("checkpoints"),
             trigger: Trigger::AvailableNow,
         };
-        for q in stream_runner.start_with(&opts, &stream_overrides, Some(&stream_root)).await? {
+        for q in stream_runner
+            .start_with(&opts, &stream_overrides, Some(&stream_root))
+            .await?
+        {
             q.await_termination().await?;
         }
         let mut rows = Vec::new();

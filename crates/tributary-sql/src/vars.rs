@@ -50,7 +50,12 @@ mod tests {
     fn substitutes_and_names_every_missing_variable() {
         let vars = HashMap::from([("a".to_string(), "1".to_string())]);
         assert_eq!(substitute("x ${a} y $${a}", &vars).unwrap(), "x 1 y ${a}");
-        let err = substitute("${b} ${a} ${c} ${b}", &vars).unwrap_err().to_string();
-        assert!(err.contains("${b}, ${c}") && err.contains("--set b=VALUE"), "{err}");
+        let err = substitute("${b} ${a} ${c} ${b}", &vars)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("${b}, ${c}") && err.contains("--set b=VALUE"),
+            "{err}"
+        );
     }
 }

@@ -131,17 +131,23 @@ impl TributaryError {
         }
     }
 
-    pub(crate) fn df(context: impl Into<String>) -> impl FnOnce(datafusion::error::DataFusionError) -> Self {
+    pub(crate) fn df(
+        context: impl Into<String>,
+    ) -> impl FnOnce(datafusion::error::DataFusionError) -> Self {
         let context = context.into();
         move |source| TributaryError::DataFusion { context, source }
     }
 
-    pub(crate) fn arrow(context: impl Into<String>) -> impl FnOnce(arrow::error::ArrowError) -> Self {
+    pub(crate) fn arrow(
+        context: impl Into<String>,
+    ) -> impl FnOnce(arrow::error::ArrowError) -> Self {
         let context = context.into();
         move |source| TributaryError::Arrow { context, source }
     }
 
-    pub(crate) fn delta(table: impl Into<String>) -> impl FnOnce(deltalake::DeltaTableError) -> Self {
+    pub(crate) fn delta(
+        table: impl Into<String>,
+    ) -> impl FnOnce(deltalake::DeltaTableError) -> Self {
         let table = table.into();
         move |source| TributaryError::Delta { table, source }
     }
@@ -168,17 +174,22 @@ pub(crate) fn to_df_error(e: TributaryError) -> datafusion::error::DataFusionErr
 }
 
 /// Unwrap a Tributary error that travelled through DataFusion.
-pub(crate) fn from_df_error(context: &str, e: datafusion::error::DataFusionError) -> TributaryError {
+pub(crate) fn from_df_error(
+    context: &str,
+    e: datafusion::error::DataFusionError,
+) -> TributaryError {
     let mut inner: &datafusion::error::DataFusionError = &e;
     loop {
         match inner {
             datafusion::error::DataFusionError::External(b) => {
                 if let Some(t) = b.downcast_ref::<TributaryError>() {
                     return match t {
-                        TributaryError::BadRecord { location, reason } => TributaryError::BadRecord {
-                            location: location.clone(),
-                            reason: reason.clone(),
-                        },
+                        TributaryError::BadRecord { location, reason } => {
+                            TributaryError::BadRecord {
+                                location: location.clone(),
+                                reason: reason.clone(),
+                            }
+                        }
                         other => TributaryError::Plan(other.to_string()),
                     };
                 }

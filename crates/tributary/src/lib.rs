@@ -71,8 +71,8 @@ pub use exec::verify::{compare_batches, Comparison};
 pub use modes::{OutputMode, SaveMode, Trigger};
 pub use progress::{SinkProgress, SourceProgress, StreamingQueryProgress};
 pub use query::{
-    QueryIdleEvent, QueryProgressEvent, QueryStartedEvent, QueryStatus, QueryTerminatedEvent, StreamingQuery,
-    StreamingQueryListener, StreamingQueryManager,
+    QueryIdleEvent, QueryProgressEvent, QueryStartedEvent, QueryStatus, QueryTerminatedEvent,
+    StreamingQuery, StreamingQueryListener, StreamingQueryManager,
 };
 pub use reader::{DataFrameReader, DataStreamReader};
 pub use session::Session;
@@ -86,9 +86,10 @@ pub type DataFrame = datafusion::dataframe::DataFrame;
 /// Everything a job needs: `use tributary::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        DataFrame, DataFrameExt, MemoryStream, OutputMode, SaveMode, Session, StreamingQuery, Trigger,
+        DataFrame, DataFrameExt, MemoryStream, OutputMode, SaveMode, Session, StreamingQuery,
+        Trigger,
     };
     pub use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
-    pub use datafusion::prelude::{col, lit, Expr};
     pub use datafusion::functions::expr_fn::*;
+    pub use datafusion::prelude::{col, lit, Expr};
 }

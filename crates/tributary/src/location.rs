@@ -58,10 +58,12 @@ impl Location {
         } else {
             std::path::PathBuf::from(location)
         };
-        let abs = normalize(&std::path::absolute(&local).map_err(|e| TributaryError::Storage {
-            location: location.to_string(),
-            message: format!("cannot make the path absolute: {e}"),
-        })?);
+        let abs = normalize(
+            &std::path::absolute(&local).map_err(|e| TributaryError::Storage {
+                location: location.to_string(),
+                message: format!("cannot make the path absolute: {e}"),
+            })?,
+        );
         let url = Url::from_directory_path(&abs).map_err(|_| TributaryError::Storage {
             location: location.to_string(),
             message: "not a valid directory path".into(),
@@ -178,7 +180,9 @@ impl Location {
             .into_iter()
             .map(|m| {
                 let full = m.location.as_ref();
-                let name = full[prefix_len.min(full.len())..].trim_start_matches('/').to_string();
+                let name = full[prefix_len.min(full.len())..]
+                    .trim_start_matches('/')
+                    .to_string();
                 Entry {
                     name,
                     size: m.size,

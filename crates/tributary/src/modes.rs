@@ -134,11 +134,27 @@ mod tests {
 
     #[test]
     fn triggers_parse() {
-        assert_eq!("available-now".parse::<Trigger>().unwrap(), Trigger::AvailableNow);
+        assert_eq!(
+            "available-now".parse::<Trigger>().unwrap(),
+            Trigger::AvailableNow
+        );
         assert_eq!("once".parse::<Trigger>().unwrap(), Trigger::Once);
-        assert_eq!("500ms".parse::<Trigger>().unwrap(), Trigger::ProcessingTime(Duration::from_millis(500)));
-        assert_eq!("1s".parse::<Trigger>().unwrap(), Trigger::ProcessingTime(Duration::from_secs(1)));
-        assert_eq!("1m".parse::<Trigger>().unwrap(), Trigger::ProcessingTime(Duration::from_secs(60)));
-        assert!("soon".parse::<Trigger>().unwrap_err().to_string().contains("available-now"));
+        assert_eq!(
+            "500ms".parse::<Trigger>().unwrap(),
+            Trigger::ProcessingTime(Duration::from_millis(500))
+        );
+        assert_eq!(
+            "1s".parse::<Trigger>().unwrap(),
+            Trigger::ProcessingTime(Duration::from_secs(1))
+        );
+        assert_eq!(
+            "1m".parse::<Trigger>().unwrap(),
+            Trigger::ProcessingTime(Duration::from_secs(60))
+        );
+        assert!("soon"
+            .parse::<Trigger>()
+            .unwrap_err()
+            .to_string()
+            .contains("available-now"));
     }
 }

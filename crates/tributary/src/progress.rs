@@ -83,10 +83,15 @@ impl StreamingQueryProgress {
     pub fn summary(&self) -> String {
         format!(
             "[{}] epoch {}: {} rows in {} ms ({:.0} rows/s){}",
-            self.name.as_deref().unwrap_or(&self.id[..8.min(self.id.len())]),
+            self.name
+                .as_deref()
+                .unwrap_or(&self.id[..8.min(self.id.len())]),
             self.batch_id,
             self.num_input_rows,
-            self.duration_ms.get("triggerExecution").copied().unwrap_or_default(),
+            self.duration_ms
+                .get("triggerExecution")
+                .copied()
+                .unwrap_or_default(),
             self.processed_rows_per_second,
             if self.num_bad_records > 0 {
                 format!(", {} bad records", self.num_bad_records)

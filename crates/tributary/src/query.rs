@@ -161,12 +161,23 @@ impl StreamingQuery {
 
     /// The last epoch's progress.
     pub fn last_progress(&self) -> Option<StreamingQueryProgress> {
-        self.shared.progress.lock().expect("progress").back().cloned()
+        self.shared
+            .progress
+            .lock()
+            .expect("progress")
+            .back()
+            .cloned()
     }
 
     /// The last epochs' progress (at most 100), oldest first.
     pub fn recent_progress(&self) -> Vec<StreamingQueryProgress> {
-        self.shared.progress.lock().expect("progress").iter().cloned().collect()
+        self.shared
+            .progress
+            .lock()
+            .expect("progress")
+            .iter()
+            .cloned()
+            .collect()
     }
 
     /// Whether the query is still running.
@@ -242,7 +253,13 @@ impl std::fmt::Debug for StreamingQueryManager {
 impl StreamingQueryManager {
     /// The running queries.
     pub fn active(&self) -> Vec<StreamingQuery> {
-        self.inner.active.read().expect("queries").values().cloned().collect()
+        self.inner
+            .active
+            .read()
+            .expect("queries")
+            .values()
+            .cloned()
+            .collect()
     }
 
     /// A running query by its id.
@@ -252,7 +269,11 @@ impl StreamingQueryManager {
 
     /// Register a listener for every query of the session.
     pub fn add_listener(&self, listener: Arc<dyn StreamingQueryListener>) {
-        self.inner.listeners.write().expect("listeners").push(listener);
+        self.inner
+            .listeners
+            .write()
+            .expect("listeners")
+            .push(listener);
     }
 
     /// Remove a listener (compared by address).
@@ -284,7 +305,13 @@ impl StreamingQueryManager {
 
     /// Forget past terminations for `await_any_termination`.
     pub fn reset_terminated(&self) {
-        if let Some(tx) = self.inner.terminated_tx.lock().expect("terminated").as_ref() {
+        if let Some(tx) = self
+            .inner
+            .terminated_tx
+            .lock()
+            .expect("terminated")
+            .as_ref()
+        {
             tx.send_replace(0);
         }
     }

@@ -54,7 +54,10 @@ macro_rules! builder_methods {
         }
 
         /// Several options.
-        pub fn options<K: AsRef<str>, V: ToString>(mut self, options: impl IntoIterator<Item = (K, V)>) -> Self {
+        pub fn options<K: AsRef<str>, V: ToString>(
+            mut self,
+            options: impl IntoIterator<Item = (K, V)>,
+        ) -> Self {
             for (k, v) in options {
                 self.spec
                     .options
@@ -113,7 +116,11 @@ impl DataFrameReader {
         let ctx = spec.session.context();
         let location = Location::resolve(path)?;
         if format == "delta" {
-            let version = match spec.options.get("version_as_of").or(spec.options.get("versionasof")) {
+            let version = match spec
+                .options
+                .get("version_as_of")
+                .or(spec.options.get("versionasof"))
+            {
                 None => None,
                 Some(v) => Some(v.parse::<i64>().map_err(|_| {
                     TributaryError::option("version_as_of", format!("'{v}' is not a table version"))
@@ -191,7 +198,9 @@ impl DataStreamReader {
     pub async fn load(self, path: &str) -> Result<DataFrame> {
         let spec = self.spec.clone();
         let format = spec.format.clone().ok_or_else(|| {
-            TributaryError::Plan("read_stream() needs a format: .format(\"json\"), .json(path), .rate(), ...".into())
+            TributaryError::Plan(
+                "read_stream() needs a format: .format(\"json\"), .json(path), .rate(), ...".into(),
+            )
         })?;
         let source: Arc<dyn StreamSource> = match format.as_str() {
             "rate" => {
@@ -231,7 +240,10 @@ impl DataStreamReader {
 }
 
 fn parse_num(options: &HashMap<String, String>, key: &str, default: u64) -> Result<u64> {
-    match options.get(key).or_else(|| options.get(&key.replace('_', ""))) {
+    match options
+        .get(key)
+        .or_else(|| options.get(&key.replace('_', "")))
+    {
         None => Ok(default),
         Some(v) => v
             .parse::<u64>()

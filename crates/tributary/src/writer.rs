@@ -21,8 +21,8 @@ use crate::session::Session;
 use crate::sink::delta::{open_table, write_delta};
 use crate::sink::files::write_unit;
 use crate::sink::{
-    ConsoleSink, DeltaSink, DeltaSinkOptions, FileSink, ForeachBatchFn, ForeachBatchSink, MemorySink,
-    MemorySinkTable, Sink,
+    ConsoleSink, DeltaSink, DeltaSinkOptions, FileSink, ForeachBatchFn, ForeachBatchSink,
+    MemorySink, MemorySinkTable, Sink,
 };
 use crate::DataFrame;
 
@@ -101,7 +101,8 @@ impl DataFrameWriter {
 
     /// An option of the format.
     pub fn option(mut self, key: &str, value: impl ToString) -> Self {
-        self.options.insert(key.to_ascii_lowercase(), value.to_string());
+        self.options
+            .insert(key.to_ascii_lowercase(), value.to_string());
         self
     }
 
@@ -183,7 +184,16 @@ impl DataFrameWriter {
                     SaveMode::Overwrite => DeltaSaveMode::Overwrite,
                     _ => DeltaSaveMode::Append,
                 };
-                write_delta(&location, table, schema, batches, mode, &self.partition_by, None).await?;
+                write_delta(
+                    &location,
+                    table,
+                    schema,
+                    batches,
+                    mode,
+                    &self.partition_by,
+                    None,
+                )
+                .await?;
             }
             (None, Some(ff)) => {
                 location.ensure_dir()?;
@@ -196,7 +206,10 @@ impl DataFrameWriter {
                     batches,
                     state: console_state,
                 };
-                print!("{}", ConsoleSink::default().render(tributary_checkpoint::Epoch(0), &out)?);
+                print!(
+                    "{}",
+                    ConsoleSink::default().render(tributary_checkpoint::Epoch(0), &out)?
+                );
             }
         }
         Ok(WriteSummary {
@@ -208,7 +221,9 @@ impl DataFrameWriter {
 }
 
 /// The file tables a plan reads.
-pub(crate) fn file_tables(plan: &LogicalPlan) -> Vec<Arc<dyn datafusion::datasource::TableProvider>> {
+pub(crate) fn file_tables(
+    plan: &LogicalPlan,
+) -> Vec<Arc<dyn datafusion::datasource::TableProvider>> {
     let mut out = Vec::new();
     let _ = plan.apply(|node| {
         if let LogicalPlan::TableScan(scan) = node {
@@ -224,12 +239,17 @@ pub(crate) fn file_tables(plan: &LogicalPlan) -> Vec<Arc<dyn datafusion::datasou
     out
 }
 
-async fn flush_batch_bad_records(plan: &LogicalPlan, target: &Location) -> Result<(u64, Option<String>)> {
+async fn flush_batch_bad_records(
+    plan: &LogicalPlan,
+    target: &Location,
+) -> Result<(u64, Option<String>)> {
     let mut total = 0;
     let mut where_to = None;
     for p in file_tables(plan) {
         let any: &dyn std::any::Any = p.as_ref();
-        let Some(table) = any.downcast_ref::<FileTable>() else { continue };
+        let Some(table) = any.downcast_ref::<FileTable>() else {
+            continue;
+        };
         let n = table.bad_records().count();
         if n == 0 {
             continue;
@@ -237,7 +257,10 @@ async fn flush_batch_bad_records(plan: &LogicalPlan, target: &Location) -> Resul
         total += n;
         let dir = match table.bad_records_path() {
             Some(d) => d.clone(),
-            None => Location::resolve(&format!("{}.bad_records", target.display.trim_end_matches('/')))?,
+            None => Location::resolve(&format!(
+                "{}.bad_records",
+                target.display.trim_end_matches('/')
+            ))?,
         };
         dir.ensure_dir()?;
         let name = format!(
@@ -406,16 +429,14 @@ impl DataStreamWriter {
                     .join(format!("tributary-checkpoint-{}", uuid::Uuid::new_v4()))
                     .display()
                     .to_string(),
-                _ => {
-                    return Err(TributaryError::option(
-                        "checkpoint_location",
-                        format!(
-                            "the query writing to {} needs a checkpoint location to be exactly-once \
+                _ => return Err(TributaryError::option(
+                    "checkpoint_location",
+                    format!(
+                        "the query writing to {} needs a checkpoint location to be exactly-once \
                              across restarts: set .option(\"checkpoint_location\", dir)",
-                            sink.description()
-                        ),
-                    ))
-                }
+                        sink.description()
+                    ),
+                )),
             },
         };
         let spec = QuerySpec {

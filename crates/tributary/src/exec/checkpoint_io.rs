@@ -2,8 +2,8 @@
 //! `tributary-checkpoint` names, and hand the facts to its pure decisions.
 
 use tributary_checkpoint::{
-    codec, recover, retention, CheckpointPaths, CommitRecord, Epoch, Listing, OffsetRecord, QueryIdentity,
-    QueryMetadata, Recovery,
+    codec, recover, retention, CheckpointPaths, CommitRecord, Epoch, Listing, OffsetRecord,
+    QueryIdentity, QueryMetadata, Recovery,
 };
 
 use crate::error::{Result, TributaryError};
@@ -43,7 +43,8 @@ impl CheckpointStore {
         let metadata = match self.root.read(&CheckpointPaths::metadata()).await? {
             None => None,
             Some(b) => Some(
-                codec::decode::<QueryMetadata>(&CheckpointPaths::metadata(), &b).map_err(|e| self.protocol_err(e))?,
+                codec::decode::<QueryMetadata>(&CheckpointPaths::metadata(), &b)
+                    .map_err(|e| self.protocol_err(e))?,
             ),
         };
         Ok(Listing {
@@ -60,7 +61,11 @@ impl CheckpointStore {
 
     pub async fn write_metadata(&self, meta: &QueryMetadata) -> Result<()> {
         self.root.ensure_dir()?;
-        if !self.root.write_new(&CheckpointPaths::metadata(), codec::encode(meta)).await? {
+        if !self
+            .root
+            .write_new(&CheckpointPaths::metadata(), codec::encode(meta))
+            .await?
+        {
             return Err(TributaryError::Plan(format!(
                 "another query created the checkpoint at '{}' at the same time: give each query its own checkpoint location",
                 self.root.display

@@ -19,16 +19,21 @@ use datafusion::execution::SessionState;
 use datafusion::logical_expr::LogicalPlan;
 use serde_json::Value;
 use tracing::Instrument;
-use tributary_checkpoint::{CommitRecord, Epoch, OffsetRecord, QueryIdentity, QueryMetadata, Recovery, SourceOffset};
+use tributary_checkpoint::{
+    CommitRecord, Epoch, OffsetRecord, QueryIdentity, QueryMetadata, Recovery, SourceOffset,
+};
 
 use super::checkpoint_io::CheckpointStore;
 use crate::error::{from_df_error, ErrorDomain, Result, TributaryError};
 use crate::location::Location;
 use crate::modes::{OutputMode, Trigger};
-use crate::plan::{bind_epoch, check_supported, find_sources, fork_sources, materialize_static, SourceKey};
+use crate::plan::{
+    bind_epoch, check_supported, find_sources, fork_sources, materialize_static, SourceKey,
+};
 use crate::progress::{SinkProgress, SourceProgress, StreamingQueryProgress};
 use crate::query::{
-    QueryIdleEvent, QueryProgressEvent, QueryShared, QueryStartedEvent, QueryTerminatedEvent, StreamingQuery,
+    QueryIdleEvent, QueryProgressEvent, QueryShared, QueryStartedEvent, QueryTerminatedEvent,
+    StreamingQuery,
 };
 use crate::session::Session;
 use crate::sink::{EpochOutput, Sink, SinkContext};
@@ -101,7 +106,11 @@ pub(crate) async fn start_query(spec: QuerySpec) -> Result<StreamingQuery> {
                 .await?;
             (id, Epoch(0), None, None)
         }
-        Recovery::Resume { id, next, last_committed } => {
+        Recovery::Resume {
+            id,
+            next,
+            last_committed,
+        } => {
             let last = match last_committed {
                 Some(e) => Some(store.read_offsets(e).await?),
                 None => None,
@@ -119,10 +128,14 @@ pub(crate) async fn start_query(spec: QuerySpec) -> Result<StreamingQuery> {
         Some(r) => r.sources.iter().map(|s| s.end.clone()).collect(),
         None => vec![Value::Null; sources.len()],
     };
-    let starts_of_rerun: Option<Vec<Value>> = rerun.as_ref().map(|r| r.sources.iter().map(|s| s.start.clone()).collect());
+    let starts_of_rerun: Option<Vec<Value>> = rerun
+        .as_ref()
+        .map(|r| r.sources.iter().map(|s| s.start.clone()).collect());
     for (i, (_, s)) in sources.iter().enumerate() {
         let ctx = SourceContext {
-            dir: store.root.child(&tributary_checkpoint::CheckpointPaths::source_dir(i)),
+            dir: store
+                .root
+                .child(&tributary_checkpoint::CheckpointPaths::source_dir(i)),
             last_planned: planned.map(|r| (r.epoch, ends[i].clone())),
         };
         s.open(&ctx).await?;
@@ -140,7 +153,9 @@ pub(crate) async fn start_query(spec: QuerySpec) -> Result<StreamingQuery> {
         .await?;
     let (plan, _static_tables) = materialize_static(plan, &state).await?;
     let shared = QueryShared::new(id, spec.name.clone());
-    let query = StreamingQuery { shared: shared.clone() };
+    let query = StreamingQuery {
+        shared: shared.clone(),
+    };
     spec.session.streams().register(&query)?;
     let started = QueryStartedEvent {
         id: shared.id.clone(),
@@ -166,7 +181,8 @@ pub(crate) async fn start_query(spec: QuerySpec) -> Result<StreamingQuery> {
         rerun,
         last_trigger_start: None,
     };
-    let span = tracing::info_span!("query", id = %shared.id, name = shared.name.as_deref().unwrap_or(""));
+    let span =
+        tracing::info_span!("query", id = %shared.id, name = shared.name.as_deref().unwrap_or(""));
     tokio::spawn(
         async move {
             let result = running.run().await;
@@ -185,15 +201,20 @@ impl Running {
             }
             let trigger_start = Instant::now();
             if let Some(rec) = self.rerun.take() {
-                tracing::info!(epoch = rec.epoch.0, "re-running an epoch planned before a restart");
-                self.run_epoch_with_retry(rec, trigger_start, Duration::ZERO).await?;
+                tracing::info!(
+                    epoch = rec.epoch.0,
+                    "re-running an epoch planned before a restart"
+                );
+                self.run_epoch_with_retry(rec, trigger_start, Duration::ZERO)
+                    .await?;
                 if self.trigger == Trigger::Once {
                     // The re-run epoch is the one epoch of `Once`, as in Spark.
                     return Ok(());
                 }
                 continue;
             }
-            self.shared.set_status("Getting offsets from sources", false, true);
+            self.shared
+                .set_status("Getting offsets from sources", false, true);
             let t = Instant::now();
             let limited = self.trigger != Trigger::Once;
             let mut offsets = Vec::with_capacity(self.sources.len());
@@ -213,7 +234,8 @@ impl Running {
                 match self.trigger {
                     Trigger::AvailableNow | Trigger::Once => return Ok(()),
                     Trigger::ProcessingTime(d) => {
-                        self.shared.set_status("Waiting for data to arrive", false, false);
+                        self.shared
+                            .set_status("Waiting for data to arrive", false, false);
                         let idle = QueryIdleEvent {
                             id: self.shared.id.clone(),
                             run_id: self.shared.run_id.clone(),
@@ -222,7 +244,9 @@ impl Running {
                         for l in self.session.streams().listeners() {
                             l.on_query_idle(&idle);
                         }
-                        let wait = d.max(Duration::from_millis(100)).saturating_sub(trigger_start.elapsed());
+                        let wait = d
+                            .max(Duration::from_millis(100))
+                            .saturating_sub(trigger_start.elapsed());
                         self.sleep(wait).await;
                         continue;
                     }
@@ -234,7 +258,8 @@ impl Running {
                 watermark_ms: None,
                 sources: offsets,
             };
-            self.run_epoch_with_retry(record, trigger_start, latest_offset_time).await?;
+            self.run_epoch_with_retry(record, trigger_start, latest_offset_time)
+                .await?;
             match self.trigger {
                 Trigger::Once => return Ok(()),
                 Trigger::AvailableNow => {}
@@ -242,7 +267,8 @@ impl Running {
                     // Start at once when behind; otherwise wait for the next interval.
                     let wait = d.saturating_sub(trigger_start.elapsed());
                     if !wait.is_zero() {
-                        self.shared.set_status("Waiting for next trigger", false, false);
+                        self.shared
+                            .set_status("Waiting for next trigger", false, false);
                         self.sleep(wait).await;
                     }
                 }
@@ -260,17 +286,26 @@ impl Running {
         }
     }
 
-    async fn run_epoch_with_retry(&mut self, record: OffsetRecord, trigger_start: Instant, latest: Duration) -> Result<()> {
+    async fn run_epoch_with_retry(
+        &mut self,
+        record: OffsetRecord,
+        trigger_start: Instant,
+        latest: Duration,
+    ) -> Result<()> {
         let mut attempt = 0;
         let mut wal_written = false;
         loop {
             attempt += 1;
-            match self.run_epoch(&record, trigger_start, latest, &mut wal_written).await {
+            match self
+                .run_epoch(&record, trigger_start, latest, &mut wal_written)
+                .await
+            {
                 Ok(()) => return Ok(()),
                 Err(e) if e.domain() == ErrorDomain::External && attempt < MAX_ATTEMPTS => {
                     let backoff = Duration::from_millis(200 * 2u64.pow(attempt));
                     tracing::warn!(epoch = record.epoch.0, attempt, error = %e, "epoch failed, retrying in {backoff:?}");
-                    self.shared.set_status(&format!("Retrying after error: {e}"), true, false);
+                    self.shared
+                        .set_status(&format!("Retrying after error: {e}"), true, false);
                     self.sleep(backoff).await;
                 }
                 Err(e) => return Err(e),
@@ -305,7 +340,8 @@ impl Running {
         for (i, (key, s)) in self.sources.iter().enumerate() {
             let so = &record.sources[i];
             let input = if so.start == so.end {
-                let empty = MemTable::try_new(s.schema(), vec![vec![]]).map_err(TributaryError::df("empty input"))?;
+                let empty = MemTable::try_new(s.schema(), vec![vec![]])
+                    .map_err(TributaryError::df("empty input"))?;
                 crate::source::EpochInput {
                     table: Arc::new(empty),
                     bad_records: None,
@@ -346,7 +382,8 @@ impl Running {
                             .bad_records_path()
                             .unwrap_or_else(|| self.store.root.child("bad_records"));
                         dir.ensure_dir()?;
-                        bad.flush_to(&dir, &format!("epoch-{:06}-source-{i}.json", epoch.0)).await?;
+                        bad.flush_to(&dir, &format!("epoch-{:06}-source-{i}.json", epoch.0))
+                            .await?;
                     }
                     n
                 }

@@ -30,8 +30,14 @@ fn rows_of(batches: &[RecordBatch], columns: &[String]) -> Result<Vec<String>> {
     for b in batches {
         let mut fmts = Vec::new();
         for c in columns {
-            let i = b.schema().index_of(c).map_err(TributaryError::arrow("comparing results"))?;
-            fmts.push(ArrayFormatter::try_new(b.column(i).as_ref(), &opts).map_err(TributaryError::arrow("comparing results"))?);
+            let i = b
+                .schema()
+                .index_of(c)
+                .map_err(TributaryError::arrow("comparing results"))?;
+            fmts.push(
+                ArrayFormatter::try_new(b.column(i).as_ref(), &opts)
+                    .map_err(TributaryError::arrow("comparing results"))?,
+            );
         }
         for r in 0..b.num_rows() {
             let cells: Vec<String> = fmts.iter().map(|f| f.value(r).to_string()).collect();
@@ -45,7 +51,12 @@ fn rows_of(batches: &[RecordBatch], columns: &[String]) -> Result<Vec<String>> {
 /// Compare two results by the columns of the left one (in its order), ignoring row order.
 pub fn compare_batches(left: &[RecordBatch], right: &[RecordBatch]) -> Result<Comparison> {
     let columns: Vec<String> = match left.first().or(right.first()) {
-        Some(b) => b.schema().fields().iter().map(|f| f.name().clone()).collect(),
+        Some(b) => b
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect(),
         None => return Ok(Comparison::Identical { rows: 0 }),
     };
     let (l, r) = (rows_of(left, &columns)?, rows_of(right, &columns)?);

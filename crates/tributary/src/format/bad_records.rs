@@ -98,7 +98,8 @@ impl BadRecords {
         }
         let mut out = Vec::with_capacity(records.len() * 128);
         for r in &records {
-            serde_json::to_writer(&mut out, r).map_err(|e| TributaryError::Internal(e.to_string()))?;
+            serde_json::to_writer(&mut out, r)
+                .map_err(|e| TributaryError::Internal(e.to_string()))?;
             out.push(b'\n');
         }
         dir.write(name, out).await?;

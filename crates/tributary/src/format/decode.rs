@@ -86,7 +86,9 @@ impl LineDecoder {
                 return Ok(out);
             }
             if read == 0 {
-                return Err(ArrowError::ParseError("the decoder made no progress".into()));
+                return Err(ArrowError::ParseError(
+                    "the decoder made no progress".into(),
+                ));
             }
         }
     }
@@ -242,9 +244,9 @@ pub fn infer_schema(format: &FileFormat, samples: &[Bytes]) -> Result<Schema> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
     use crate::format::BadRecordMode;
     use arrow::datatypes::{DataType, Field};
+    use std::sync::Arc;
 
     fn schema() -> SchemaRef {
         Arc::new(Schema::new(vec![
@@ -256,12 +258,16 @@ mod tests {
     #[test]
     fn bad_json_lines_are_routed_with_their_line_numbers() {
         let bad = BadRecords::new(BadRecordMode::DeadLetter);
-        let data = Bytes::from_static(b"{\"a\":1,\"b\":\"x\"}\n{not json\n{\"a\":\"zz\"}\n\n{\"a\":4}\n");
+        let data =
+            Bytes::from_static(b"{\"a\":1,\"b\":\"x\"}\n{not json\n{\"a\":\"zz\"}\n\n{\"a\":4}\n");
         let batches = decode_file(&FileFormat::Json, &schema(), data, "f.json", &bad).unwrap();
         let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
         assert_eq!(rows, 2);
         let records = bad.take();
-        assert_eq!(records.iter().map(|r| r.line).collect::<Vec<_>>(), vec![2, 3]);
+        assert_eq!(
+            records.iter().map(|r| r.line).collect::<Vec<_>>(),
+            vec![2, 3]
+        );
         assert_eq!(records[0].record, "{not json");
         assert_eq!(bad.count(), 2);
     }
@@ -278,7 +284,10 @@ mod tests {
     fn csv_with_header_and_a_bad_line() {
         let bad = BadRecords::new(BadRecordMode::DeadLetter);
         let data = Bytes::from_static(b"a,b\n1,x\nnope,y\n3,z\n");
-        let fmt = FileFormat::Csv { has_header: true, delimiter: b',' };
+        let fmt = FileFormat::Csv {
+            has_header: true,
+            delimiter: b',',
+        };
         let batches = decode_file(&fmt, &schema(), data, "f.csv", &bad).unwrap();
         assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 2);
         assert_eq!(bad.take()[0].line, 3);

@@ -68,7 +68,13 @@ pub async fn list_data_files(location: &Location) -> Result<Vec<DataFile>> {
     let manifests: Vec<_> = entries
         .iter()
         .filter(|e| e.name.starts_with(&format!("{MANIFEST_DIR}/")))
-        .filter(|e| !e.name.rsplit('/').next().unwrap_or_default().starts_with('.'))
+        .filter(|e| {
+            !e.name
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .starts_with('.')
+        })
         .collect();
     let committed: Option<HashSet<String>> = if manifests.is_empty() {
         None
@@ -76,9 +82,11 @@ pub async fn list_data_files(location: &Location) -> Result<Vec<DataFile>> {
         let mut set = HashSet::new();
         for m in manifests {
             if let Some(bytes) = location.read(&m.name).await? {
-                let manifest: Manifest =
-                    tributary_checkpoint::codec::decode(&format!("{}/{}", location.display, m.name), &bytes)
-                        .map_err(|e| crate::TributaryError::Plan(e.to_string()))?;
+                let manifest: Manifest = tributary_checkpoint::codec::decode(
+                    &format!("{}/{}", location.display, m.name),
+                    &bytes,
+                )
+                .map_err(|e| crate::TributaryError::Plan(e.to_string()))?;
                 set.extend(manifest.files);
             }
         }

@@ -84,6 +84,9 @@ pub fn parse_bool(option: &str, v: &str) -> Result<bool> {
     match v.to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" => Ok(true),
         "false" | "0" | "no" => Ok(false),
-        _ => Err(TributaryError::option(option, format!("'{v}' is not true or false"))),
+        _ => Err(TributaryError::option(
+            option,
+            format!("'{v}' is not true or false"),
+        )),
     }
 }

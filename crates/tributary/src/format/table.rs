@@ -52,7 +52,10 @@ impl FileTable {
         let mut sorted = files.clone();
         sorted.sort_by(|a, b| b.size.cmp(&a.size).then(a.name.cmp(&b.name)));
         for f in sorted {
-            let g = groups.iter_mut().min_by_key(|g| g.0).expect("one group at least");
+            let g = groups
+                .iter_mut()
+                .min_by_key(|g| g.0)
+                .expect("one group at least");
             g.0 += f.size;
             g.1.push(f);
         }
@@ -152,8 +155,13 @@ impl PartitionStream for FilePartition {
         let rows = self.rows.clone();
         let stream = futures::stream::iter(files)
             .then(move |file| {
-                let (root, format, schema, bad, rows) =
-                    (root.clone(), format.clone(), schema.clone(), bad.clone(), rows.clone());
+                let (root, format, schema, bad, rows) = (
+                    root.clone(),
+                    format.clone(),
+                    schema.clone(),
+                    bad.clone(),
+                    rows.clone(),
+                );
                 async move {
                     let display = if file.name.is_empty() {
                         root.display.clone()

@@ -15,4 +15,6 @@ mod check;
 mod rewrite;
 
 pub use check::check_supported;
-pub use rewrite::{bind_epoch, find_sources, fork_sources, is_streaming, materialize_static, SourceKey};
+pub use rewrite::{
+    bind_epoch, find_sources, fork_sources, is_streaming, materialize_static, SourceKey,
+};

@@ -66,7 +66,10 @@ fn with_provider(scan: &TableScan, provider: Arc<dyn TableProvider>) -> LogicalP
 /// Read every static table that a streaming join uses once, now, and replace its scans with the
 /// rows in memory: the static side is loaded once per query, not once per epoch.
 /// Returns the rewritten plan and how many tables were loaded.
-pub async fn materialize_static(plan: LogicalPlan, state: &SessionState) -> Result<(LogicalPlan, usize)> {
+pub async fn materialize_static(
+    plan: LogicalPlan,
+    state: &SessionState,
+) -> Result<(LogicalPlan, usize)> {
     // Collect the static scans under joins that have a streaming side.
     let mut static_scans: Vec<TableScan> = Vec::new();
     plan.apply(|node| {
@@ -87,7 +90,8 @@ pub async fn materialize_static(plan: LogicalPlan, state: &SessionState) -> Resu
     .map_err(TributaryError::df("finding static join inputs"))?;
     let mut loaded: HashMap<usize, Arc<dyn TableProvider>> = HashMap::new();
     for scan in &static_scans {
-        let provider = source_as_provider(&scan.source).map_err(TributaryError::df("static table"))?;
+        let provider =
+            source_as_provider(&scan.source).map_err(TributaryError::df("static table"))?;
         let k = Arc::as_ptr(&provider) as *const () as usize;
         if loaded.contains_key(&k) {
             continue;
@@ -103,11 +107,11 @@ pub async fn materialize_static(plan: LogicalPlan, state: &SessionState) -> Resu
             .and_then(|b| b.build())
             .map_err(TributaryError::df("static table"))?,
         );
-        let batches = df
-            .collect()
-            .await
-            .map_err(|e| crate::error::from_df_error(&format!("reading static table {}", scan.table_name), e))?;
-        let mem = MemTable::try_new(schema, vec![batches]).map_err(TributaryError::df("static table"))?;
+        let batches = df.collect().await.map_err(|e| {
+            crate::error::from_df_error(&format!("reading static table {}", scan.table_name), e)
+        })?;
+        let mem =
+            MemTable::try_new(schema, vec![batches]).map_err(TributaryError::df("static table"))?;
         loaded.insert(k, Arc::new(mem));
     }
     let n = loaded.len();
@@ -150,7 +154,10 @@ pub fn fork_sources(plan: LogicalPlan) -> Result<LogicalPlan> {
 }
 
 /// The plan of one epoch: each streaming source replaced by the epoch's bounded table.
-pub fn bind_epoch(plan: &LogicalPlan, inputs: &HashMap<SourceKey, Arc<dyn TableProvider>>) -> Result<LogicalPlan> {
+pub fn bind_epoch(
+    plan: &LogicalPlan,
+    inputs: &HashMap<SourceKey, Arc<dyn TableProvider>>,
+) -> Result<LogicalPlan> {
     plan.clone()
         .transform_up(|node| {
             if let LogicalPlan::TableScan(scan) = &node {

@@ -66,7 +66,11 @@ impl ConsoleSink {
         }
         let line = format!(
             "+{}+",
-            widths.iter().map(|w| "-".repeat(w + 2)).collect::<Vec<_>>().join("+")
+            widths
+                .iter()
+                .map(|w| "-".repeat(w + 2))
+                .collect::<Vec<_>>()
+                .join("+")
         );
         let fmt_row = |cells: &[String]| {
             format!(
@@ -94,7 +98,10 @@ impl ConsoleSink {
         out.push('\n');
         let total = output.num_rows();
         if total as usize > rows.len() {
-            out.push_str(&format!("only showing top {} rows of {total}\n", rows.len()));
+            out.push_str(&format!(
+                "only showing top {} rows of {total}\n",
+                rows.len()
+            ));
         }
         Ok(out)
     }

@@ -107,7 +107,10 @@ fn family(t: &DataType) -> u8 {
         DataType::Date32 | DataType::Date64 => 5,
         DataType::Boolean => 6,
         DataType::Binary | DataType::LargeBinary | DataType::BinaryView => 7,
-        DataType::Decimal32(..) | DataType::Decimal64(..) | DataType::Decimal128(..) | DataType::Decimal256(..) => 8,
+        DataType::Decimal32(..)
+        | DataType::Decimal64(..)
+        | DataType::Decimal128(..)
+        | DataType::Decimal256(..) => 8,
         _ => 0,
     }
 }
@@ -211,7 +214,10 @@ impl Sink for DeltaSink {
                 .await
                 .map_err(TributaryError::delta(&self.location.display))?;
             if done.is_some_and(|v| v >= epoch.0 as i64) {
-                tracing::info!(epoch = epoch.0, "Delta sink: epoch already committed, skipped");
+                tracing::info!(
+                    epoch = epoch.0,
+                    "Delta sink: epoch already committed, skipped"
+                );
                 *guard = Some(table);
                 return Ok(());
             }
@@ -258,5 +264,8 @@ pub(crate) async fn delta_provider(
     table
         .table_provider()
         .await
-        .map_err(TributaryError::df(format!("reading Delta table '{}'", location.display)))
+        .map_err(TributaryError::df(format!(
+            "reading Delta table '{}'",
+            location.display
+        )))
 }

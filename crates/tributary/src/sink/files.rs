@@ -5,9 +5,9 @@
 //! Tributary ([`crate::format::list_data_files`]) read only files named by a manifest, so files
 //! of an attempt that crashed before its manifest are never seen.
 
-use async_trait::async_trait;
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
+use async_trait::async_trait;
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::file::properties::WriterProperties;
@@ -51,7 +51,11 @@ pub(crate) fn manifest_name(writer: &str, epoch: u64) -> String {
 }
 
 /// Encode batches as one file's bytes.
-pub(crate) fn encode_file(format: &FileFormat, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Vec<u8>> {
+pub(crate) fn encode_file(
+    format: &FileFormat,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+) -> Result<Vec<u8>> {
     match format {
         FileFormat::Parquet => {
             let props = WriterProperties::builder()
@@ -61,9 +65,11 @@ pub(crate) fn encode_file(format: &FileFormat, schema: &SchemaRef, batches: &[Re
             let mut w = ArrowWriter::try_new(&mut buf, schema.clone(), Some(props))
                 .map_err(|e| TributaryError::Plan(format!("writing Parquet: {e}")))?;
             for b in batches {
-                w.write(b).map_err(|e| TributaryError::Plan(format!("writing Parquet: {e}")))?;
+                w.write(b)
+                    .map_err(|e| TributaryError::Plan(format!("writing Parquet: {e}")))?;
             }
-            w.close().map_err(|e| TributaryError::Plan(format!("writing Parquet: {e}")))?;
+            w.close()
+                .map_err(|e| TributaryError::Plan(format!("writing Parquet: {e}")))?;
             Ok(buf)
         }
         FileFormat::Json => {
@@ -108,7 +114,11 @@ pub(crate) async fn write_unit(
 #[async_trait]
 impl Sink for FileSink {
     fn description(&self) -> String {
-        format!("FileSink[{}, format={}]", self.location.display, self.format.extension())
+        format!(
+            "FileSink[{}, format={}]",
+            self.location.display,
+            self.format.extension()
+        )
     }
 
     async fn open(&self, ctx: &SinkContext) -> Result<()> {
@@ -124,7 +134,15 @@ impl Sink for FileSink {
             .await
             .clone()
             .ok_or_else(|| TributaryError::Internal("file sink used before open()".into()))?;
-        write_unit(&self.location, &self.format, &writer, epoch.0, &output.schema, &output.batches).await?;
+        write_unit(
+            &self.location,
+            &self.format,
+            &writer,
+            epoch.0,
+            &output.schema,
+            &output.batches,
+        )
+        .await?;
         Ok(())
     }
 }

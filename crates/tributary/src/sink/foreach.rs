@@ -13,7 +13,8 @@ use crate::error::{Result, TributaryError};
 use tributary_checkpoint::Epoch;
 
 /// The user's function: the epoch's DataFrame and the epoch id.
-pub type ForeachBatchFn = Arc<dyn Fn(DataFrame, u64) -> BoxFuture<'static, Result<()>> + Send + Sync>;
+pub type ForeachBatchFn =
+    Arc<dyn Fn(DataFrame, u64) -> BoxFuture<'static, Result<()>> + Send + Sync>;
 
 /// Calls a function per epoch. At-least-once: after a crash the same epoch id comes again, so
 /// the function can make its writes idempotent with it (as in Spark).

@@ -104,7 +104,8 @@ impl Sink for MemorySink {
         if *self.mode.read().expect("memory sink") == OutputMode::Complete {
             c.batches.clear();
         }
-        c.batches.extend(output.batches.into_iter().filter(|b| b.num_rows() > 0));
+        c.batches
+            .extend(output.batches.into_iter().filter(|b| b.num_rows() > 0));
         c.last_epoch = Some(epoch.0);
         Ok(())
     }

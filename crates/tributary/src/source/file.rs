@@ -35,17 +35,26 @@ pub struct FileSourceOptions {
 impl FileSourceOptions {
     /// Parse the options of a file source.
     pub fn parse(options: &HashMap<String, String>, partitions: usize) -> Result<Self> {
-        let max_files_per_trigger = match options.get("max_files_per_trigger").or(options.get("maxfilespertrigger")) {
+        let max_files_per_trigger = match options
+            .get("max_files_per_trigger")
+            .or(options.get("maxfilespertrigger"))
+        {
             None => None,
             Some(v) => Some(v.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
-                TributaryError::option("max_files_per_trigger", format!("'{v}' is not a positive integer"))
+                TributaryError::option(
+                    "max_files_per_trigger",
+                    format!("'{v}' is not a positive integer"),
+                )
             })?),
         };
         let latest_first = match options.get("latest_first").or(options.get("latestfirst")) {
             None => false,
             Some(v) => crate::format::parse_bool("latest_first", v)?,
         };
-        let bad_records_path = match options.get("bad_records_path").or(options.get("badrecordspath")) {
+        let bad_records_path = match options
+            .get("bad_records_path")
+            .or(options.get("badrecordspath"))
+        {
             None => None,
             Some(p) => Some(Location::resolve(p)?),
         };
@@ -78,7 +87,12 @@ pub struct FileStreamSource {
 
 impl FileStreamSource {
     /// A source over the folder `root`.
-    pub fn new(root: Location, format: FileFormat, schema: SchemaRef, options: FileSourceOptions) -> Self {
+    pub fn new(
+        root: Location,
+        format: FileFormat,
+        schema: SchemaRef,
+        options: FileSourceOptions,
+    ) -> Self {
         FileStreamSource {
             root,
             format,
@@ -142,7 +156,9 @@ impl StreamSource for FileStreamSource {
         if let Some((_, end)) = &ctx.last_planned {
             let last = Self::log_offset(end);
             for entry in ctx.dir.list("").await? {
-                let Some(e) = CheckpointPaths::epoch_of(&entry.name) else { continue };
+                let Some(e) = CheckpointPaths::epoch_of(&entry.name) else {
+                    continue;
+                };
                 if last.is_some_and(|l| e.0 <= l) {
                     for f in self.read_log(&ctx.dir, e.0).await? {
                         seen.insert(f.name);
@@ -163,7 +179,12 @@ impl StreamSource for FileStreamSource {
         Ok(())
     }
 
-    async fn latest_offset(&self, _start: &Value, limited: bool, epoch: Epoch) -> Result<Option<Value>> {
+    async fn latest_offset(
+        &self,
+        _start: &Value,
+        limited: bool,
+        epoch: Epoch,
+    ) -> Result<Option<Value>> {
         let dir = self.dir()?;
         let listed = list_data_files(&self.root).await?;
         let mut new: Vec<DataFile> = {
@@ -171,7 +192,11 @@ impl StreamSource for FileStreamSource {
             listed
                 .into_iter()
                 .filter(|f| !st.seen.contains(&f.name))
-                .filter(|f| st.available_now.as_ref().is_none_or(|a| a.contains(&f.name)))
+                .filter(|f| {
+                    st.available_now
+                        .as_ref()
+                        .is_none_or(|a| a.contains(&f.name))
+                })
                 .collect()
         };
         if new.is_empty() {

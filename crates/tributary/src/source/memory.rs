@@ -82,7 +82,12 @@ impl StreamSource for MemoryStream {
         Ok(())
     }
 
-    async fn latest_offset(&self, start: &Value, _limited: bool, _epoch: Epoch) -> Result<Option<Value>> {
+    async fn latest_offset(
+        &self,
+        start: &Value,
+        _limited: bool,
+        _epoch: Epoch,
+    ) -> Result<Option<Value>> {
         let mut end = self.offset();
         if let Some(cap) = *self.cap.lock().expect("memory stream") {
             end = end.min(cap);

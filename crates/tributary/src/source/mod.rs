@@ -76,7 +76,12 @@ pub trait StreamSource: Send + Sync + Debug {
 
     /// The end offset of the next epoch, starting at `start` (`Value::Null` before the first
     /// epoch), honouring the source's rate limit when `limited`; `None` when nothing is new.
-    async fn latest_offset(&self, start: &Value, limited: bool, epoch: Epoch) -> Result<Option<Value>>;
+    async fn latest_offset(
+        &self,
+        start: &Value,
+        limited: bool,
+        epoch: Epoch,
+    ) -> Result<Option<Value>>;
 
     /// The rows between `start` (exclusive) and `end` (inclusive), as a bounded table. Must give
     /// the same rows every time it is called with the same offsets.

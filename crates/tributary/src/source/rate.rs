@@ -38,10 +38,16 @@ impl RateStreamSource {
         clock: Arc<dyn Clock>,
     ) -> Result<Self> {
         if rows_per_second == 0 {
-            return Err(TributaryError::option("rows_per_second", "must be at least 1"));
+            return Err(TributaryError::option(
+                "rows_per_second",
+                "must be at least 1",
+            ));
         }
         if num_partitions == 0 {
-            return Err(TributaryError::option("num_partitions", "must be at least 1"));
+            return Err(TributaryError::option(
+                "num_partitions",
+                "must be at least 1",
+            ));
         }
         Ok(RateStreamSource {
             rows_per_second,
@@ -56,7 +62,11 @@ impl RateStreamSource {
     /// The schema of the rate source: `timestamp`, `value`.
     pub fn output_schema() -> SchemaRef {
         Arc::new(Schema::new(vec![
-            Field::new("timestamp", DataType::Timestamp(TimeUnit::Nanosecond, None), false),
+            Field::new(
+                "timestamp",
+                DataType::Timestamp(TimeUnit::Nanosecond, None),
+                false,
+            ),
             Field::new("value", DataType::Int64, false),
         ]))
     }
@@ -110,7 +120,12 @@ impl StreamSource for RateStreamSource {
         Ok(())
     }
 
-    async fn latest_offset(&self, start: &Value, _limited: bool, _epoch: Epoch) -> Result<Option<Value>> {
+    async fn latest_offset(
+        &self,
+        start: &Value,
+        _limited: bool,
+        _epoch: Epoch,
+    ) -> Result<Option<Value>> {
         let t0 = self.start(start);
         let (_, from) = Self::parse(start);
         let mut end = self.rows_at(t0, self.clock.now_ms());
@@ -133,7 +148,8 @@ impl StreamSource for RateStreamSource {
             let values: Vec<i64> = (v..hi).map(|x| x as i64).collect();
             let ts: Vec<i64> = (v..hi)
                 .map(|x| {
-                    let offset_ns = (x as i128 * 1_000_000_000 / self.rows_per_second as i128) as i64;
+                    let offset_ns =
+                        (x as i128 * 1_000_000_000 / self.rows_per_second as i128) as i64;
                     t0 * 1_000_000 + offset_ns
                 })
                 .collect();

@@ -20,7 +20,11 @@ pub fn write_events(dir: &Path, name: &str, first: i64, n: i64) {
     let regions = ["EMEA", "amer", "Apac", "latam", "mars"];
     let mut s = String::new();
     for id in first..first + n {
-        let user = if id % 11 == 0 { "null".to_string() } else { (id % 13).to_string() };
+        let user = if id % 11 == 0 {
+            "null".to_string()
+        } else {
+            (id % 13).to_string()
+        };
         s.push_str(&format!(
             "{{\"id\":{id},\"user_id\":{user},\"region\":\"{}\",\"amount\":{}.5,\"tags\":\"t{},t{}\"}}\n",
             regions[(id % 5) as usize],
@@ -53,13 +57,23 @@ pub fn ids(batches: &[RecordBatch], column: &str) -> Vec<i64> {
 
 pub async fn read_delta(path: &Path) -> Vec<RecordBatch> {
     let s = Session::new();
-    s.read().delta(path.to_str().unwrap()).await.unwrap().collect().await.unwrap()
+    s.read()
+        .delta(path.to_str().unwrap())
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap()
 }
 
 pub fn regions_csv(dir: &Path) -> std::path::PathBuf {
     std::fs::create_dir_all(dir).unwrap();
     let p = dir.join("regions.csv");
-    std::fs::write(&p, "region,country\nemea,Germany\namer,USA\napac,Japan\nlatam,Brazil\n").unwrap();
+    std::fs::write(
+        &p,
+        "region,country\nemea,Germany\namer,USA\napac,Japan\nlatam,Brazil\n",
+    )
+    .unwrap();
     p
 }
 
@@ -67,7 +81,10 @@ pub fn regions_csv(dir: &Path) -> std::path::PathBuf {
 pub struct Lcg(pub u64);
 impl Lcg {
     pub fn next(&mut self, bound: u64) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (self.0 >> 33) % bound.max(1)
     }
 }

@@ -15,10 +15,26 @@ const QUERIES: &[&str] = &[
     "SELECT id, CASE WHEN amount > 50 THEN 'big' ELSE 'small' END AS size, abs(amount - 50) AS d FROM events",
 ];
 
-async fn batch_answer(sql: &str, input: &std::path::Path, csv: &std::path::Path) -> Vec<arrow::array::RecordBatch> {
+async fn batch_answer(
+    sql: &str,
+    input: &std::path::Path,
+    csv: &std::path::Path,
+) -> Vec<arrow::array::RecordBatch> {
     let s = Session::new();
-    s.register("events", s.read().schema(event_schema()).json(input.to_str().unwrap()).await.unwrap()).unwrap();
-    s.register("regions", s.read().csv(csv.to_str().unwrap()).await.unwrap()).unwrap();
+    s.register(
+        "events",
+        s.read()
+            .schema(event_schema())
+            .json(input.to_str().unwrap())
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    s.register(
+        "regions",
+        s.read().csv(csv.to_str().unwrap()).await.unwrap(),
+    )
+    .unwrap();
     s.sql(sql).await.unwrap().collect().await.unwrap()
 }
 
@@ -40,7 +56,11 @@ async fn stream_run(
         .await
         .unwrap();
     s.register("events", events).unwrap();
-    s.register("regions", s.read().csv(csv.to_str().unwrap()).await.unwrap()).unwrap();
+    s.register(
+        "regions",
+        s.read().csv(csv.to_str().unwrap()).await.unwrap(),
+    )
+    .unwrap();
     let q = s
         .sql(sql)
         .await
@@ -62,7 +82,11 @@ async fn stream_equals_batch_over_random_epoch_splits_and_restarts() {
     for (qi, sql) in QUERIES.iter().enumerate() {
         for round in 0..2 {
             let tmp = tempfile::tempdir().unwrap();
-            let (input, out, ckpt) = (tmp.path().join("in"), tmp.path().join("out"), tmp.path().join("ckpt"));
+            let (input, out, ckpt) = (
+                tmp.path().join("in"),
+                tmp.path().join("out"),
+                tmp.path().join("ckpt"),
+            );
             let csv = regions_csv(&tmp.path().join("dim"));
             let files = 3 + rng.next(6) as i64;
             let mut next_id = 0;
@@ -77,12 +101,32 @@ async fn stream_equals_batch_over_random_epoch_splits_and_restarts() {
             for _ in 0..stops {
                 stream_run(sql, &input, &csv, &out, &ckpt, max_files, Trigger::Once).await;
             }
-            stream_run(sql, &input, &csv, &out, &ckpt, max_files, Trigger::AvailableNow).await;
-            let streamed = Session::new().read().parquet(out.to_str().unwrap()).await.unwrap().collect().await.unwrap();
+            stream_run(
+                sql,
+                &input,
+                &csv,
+                &out,
+                &ckpt,
+                max_files,
+                Trigger::AvailableNow,
+            )
+            .await;
+            let streamed = Session::new()
+                .read()
+                .parquet(out.to_str().unwrap())
+                .await
+                .unwrap()
+                .collect()
+                .await
+                .unwrap();
             let batch = batch_answer(sql, &input, &csv).await;
             match compare_batches(&batch, &streamed).unwrap() {
-                Comparison::Identical { rows } => assert!(rows > 0 || qi == 4, "query {qi} produced rows"),
-                other => panic!("query {qi} round {round} (max_files {max_files}, restarts {stops}): {other:?}"),
+                Comparison::Identical { rows } => {
+                    assert!(rows > 0 || qi == 4, "query {qi} produced rows")
+                }
+                other => panic!(
+                    "query {qi} round {round} (max_files {max_files}, restarts {stops}): {other:?}"
+                ),
             }
         }
     }

@@ -6,7 +6,12 @@ use tributary::TributaryError;
 use crate::common::*;
 
 async fn stream(session: &Session, dir: &std::path::Path) -> DataFrame {
-    session.read_stream().schema(event_schema()).json(dir.to_str().unwrap()).await.unwrap()
+    session
+        .read_stream()
+        .schema(event_schema())
+        .json(dir.to_str().unwrap())
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -15,13 +20,21 @@ async fn operations_a_stream_cannot_run_fail_at_start_naming_the_operator() {
     let input = tmp.path().join("in");
     write_events(&input, "a.json", 0, 3);
     let session = Session::new();
-    session.register("events", stream(&session, &input).await).unwrap();
+    session
+        .register("events", stream(&session, &input).await)
+        .unwrap();
     for (sql, operator) in [
         ("SELECT * FROM events ORDER BY id", "Sort"),
         ("SELECT * FROM events LIMIT 3", "Limit"),
-        ("SELECT region, count(*) FROM events GROUP BY region", "Aggregate"),
+        (
+            "SELECT region, count(*) FROM events GROUP BY region",
+            "Aggregate",
+        ),
         ("SELECT DISTINCT region FROM events", "Distinct"),
-        ("SELECT a.id FROM events a JOIN events b ON a.id = b.id", "stream-stream Join"),
+        (
+            "SELECT a.id FROM events a JOIN events b ON a.id = b.id",
+            "stream-stream Join",
+        ),
     ] {
         let df = session.sql(sql).await.unwrap();
         let err = df
@@ -32,17 +45,30 @@ async fn operations_a_stream_cannot_run_fail_at_start_naming_the_operator() {
             .await
             .unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains(operator) && msg.contains("not supported on a streaming DataFrame"), "{sql}: {msg}");
+        assert!(
+            msg.contains(operator) && msg.contains("not supported on a streaming DataFrame"),
+            "{sql}: {msg}"
+        );
     }
     // Running a streaming DataFrame as a batch is refused with directions.
-    let err = session.sql("SELECT * FROM events").await.unwrap().collect().await.unwrap_err();
+    let err = session
+        .sql("SELECT * FROM events")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("write_stream()"), "{err}");
 }
 
 #[tokio::test]
 async fn a_file_stream_needs_a_schema() {
     let session = Session::new();
-    let err = session.read_stream().json("/tmp/whatever").await.unwrap_err();
+    let err = session
+        .read_stream()
+        .json("/tmp/whatever")
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("needs a schema"), "{err}");
 }
 
@@ -80,18 +106,30 @@ async fn the_checkpoint_of_another_query_is_refused_and_left_alone() {
                 .await
         }
     };
-    start("out1").await.unwrap().await_termination().await.unwrap();
+    start("out1")
+        .await
+        .unwrap()
+        .await_termination()
+        .await
+        .unwrap();
     let before = std::fs::read(ckpt.join("metadata")).unwrap();
     let err = start("out2").await.unwrap_err();
     assert!(matches!(err, TributaryError::Checkpoint { .. }), "{err}");
-    assert!(err.to_string().contains("belongs to another query") && err.to_string().contains("out2"), "{err}");
+    assert!(
+        err.to_string().contains("belongs to another query") && err.to_string().contains("out2"),
+        "{err}"
+    );
     assert_eq!(std::fs::read(ckpt.join("metadata")).unwrap(), before);
 }
 
 #[tokio::test]
 async fn a_damaged_checkpoint_is_reported_and_never_overwritten() {
     let tmp = tempfile::tempdir().unwrap();
-    let (input, ckpt, out) = (tmp.path().join("in"), tmp.path().join("ckpt"), tmp.path().join("out"));
+    let (input, ckpt, out) = (
+        tmp.path().join("in"),
+        tmp.path().join("ckpt"),
+        tmp.path().join("out"),
+    );
     write_events(&input, "a.json", 0, 3);
     let session = Session::new();
     let start = || {
@@ -112,7 +150,10 @@ async fn a_damaged_checkpoint_is_reported_and_never_overwritten() {
     std::fs::write(ckpt.join("metadata"), b"v1\n{\"id\": 12").unwrap();
     let err = start().await.unwrap_err().to_string();
     assert!(err.contains("damaged checkpoint file 'metadata'"), "{err}");
-    assert_eq!(std::fs::read(ckpt.join("metadata")).unwrap(), b"v1\n{\"id\": 12");
+    assert_eq!(
+        std::fs::read(ckpt.join("metadata")).unwrap(),
+        b"v1\n{\"id\": 12"
+    );
 }
 
 #[tokio::test]
@@ -122,11 +163,27 @@ async fn a_schema_mismatch_at_a_delta_sink_names_the_columns() {
     write_events(&input, "a.json", 0, 3);
     let session = Session::new();
     // The table exists with (id BIGINT, region STRING).
-    let batch = session.read().schema(event_schema()).json(input.to_str().unwrap()).await.unwrap();
-    batch.select(vec![col("id"), col("region")]).unwrap().write().format("delta").save(out.to_str().unwrap()).await.unwrap();
+    let batch = session
+        .read()
+        .schema(event_schema())
+        .json(input.to_str().unwrap())
+        .await
+        .unwrap();
+    batch
+        .select(vec![col("id"), col("region")])
+        .unwrap()
+        .write()
+        .format("delta")
+        .save(out.to_str().unwrap())
+        .await
+        .unwrap();
     let q = stream(&session, &input)
         .await
-        .select(vec![col("id"), col("amount").alias("price"), col("region").alias("id2")])
+        .select(vec![
+            col("id"),
+            col("amount").alias("price"),
+            col("region").alias("id2"),
+        ])
         .unwrap()
         .write_stream()
         .format("delta")
@@ -136,10 +193,23 @@ async fn a_schema_mismatch_at_a_delta_sink_names_the_columns() {
         .await
         .unwrap();
     let err = q.await_termination().await.unwrap_err().to_string();
-    assert!(err.contains("schema mismatch") && err.contains("'price'") && err.contains("'id2'"), "{err}");
+    assert!(
+        err.contains("schema mismatch") && err.contains("'price'") && err.contains("'id2'"),
+        "{err}"
+    );
     // A batch write to an existing table with the default mode is refused too.
-    let again = session.read().schema(event_schema()).json(input.to_str().unwrap()).await.unwrap();
-    let err = again.write().format("delta").save(out.to_str().unwrap()).await.unwrap_err();
+    let again = session
+        .read()
+        .schema(event_schema())
+        .json(input.to_str().unwrap())
+        .await
+        .unwrap();
+    let err = again
+        .write()
+        .format("delta")
+        .save(out.to_str().unwrap())
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("already exists"), "{err}");
     let _ = Arc::new(());
 }

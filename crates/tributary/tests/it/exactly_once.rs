@@ -17,7 +17,11 @@ async fn json_stream(session: &Session, dir: &std::path::Path, max_files: usize)
 #[tokio::test]
 async fn file_stream_to_delta_is_exactly_once_across_restarts() {
     let tmp = tempfile::tempdir().unwrap();
-    let (input, out, ckpt) = (tmp.path().join("in"), tmp.path().join("out"), tmp.path().join("ckpt"));
+    let (input, out, ckpt) = (
+        tmp.path().join("in"),
+        tmp.path().join("out"),
+        tmp.path().join("ckpt"),
+    );
     for f in 0..3 {
         write_events(&input, &format!("f{f}.json"), f * 10, 10);
     }
@@ -40,7 +44,10 @@ async fn file_stream_to_delta_is_exactly_once_across_restarts() {
     let q1 = run().await;
     // AvailableNow honours max_files_per_trigger: one epoch per file.
     assert_eq!(q1.recent_progress().len(), 3);
-    assert_eq!(ids(&read_delta(&out).await, "id"), (0..30).collect::<Vec<_>>());
+    assert_eq!(
+        ids(&read_delta(&out).await, "id"),
+        (0..30).collect::<Vec<_>>()
+    );
     // New files, restart: only they are read, and the query id is kept.
     write_events(&input, "f3.json", 30, 10);
     let q2 = run().await;
@@ -48,7 +55,10 @@ async fn file_stream_to_delta_is_exactly_once_across_restarts() {
     assert_ne!(q2.run_id(), q1.run_id());
     assert_eq!(q2.recent_progress().len(), 1);
     assert_eq!(q2.last_progress().unwrap().batch_id, 3);
-    assert_eq!(ids(&read_delta(&out).await, "id"), (0..40).collect::<Vec<_>>());
+    assert_eq!(
+        ids(&read_delta(&out).await, "id"),
+        (0..40).collect::<Vec<_>>()
+    );
     // Nothing new: no epoch at all.
     let q3 = run().await;
     assert!(q3.recent_progress().is_empty());
@@ -58,7 +68,11 @@ async fn file_stream_to_delta_is_exactly_once_across_restarts() {
 async fn an_epoch_committed_by_the_sink_but_not_the_log_is_not_written_twice() {
     for format in ["delta", "parquet", "json"] {
         let tmp = tempfile::tempdir().unwrap();
-        let (input, out, ckpt) = (tmp.path().join("in"), tmp.path().join("out"), tmp.path().join("ckpt"));
+        let (input, out, ckpt) = (
+            tmp.path().join("in"),
+            tmp.path().join("out"),
+            tmp.path().join("ckpt"),
+        );
         write_events(&input, "a.json", 0, 10);
         write_events(&input, "b.json", 10, 10);
         let run = || async {
@@ -82,16 +96,30 @@ async fn an_epoch_committed_by_the_sink_but_not_the_log_is_not_written_twice() {
         assert_eq!(q.recent_progress().len(), 1, "{format}: epoch 1 runs again");
         assert_eq!(q.last_progress().unwrap().batch_id, 1);
         let session = Session::new();
-        let rows = session.read().format(format).schema(event_schema()).load(out.to_str().unwrap()).await.unwrap();
+        let rows = session
+            .read()
+            .format(format)
+            .schema(event_schema())
+            .load(out.to_str().unwrap())
+            .await
+            .unwrap();
         let got = ids(&rows.collect().await.unwrap(), "id");
-        assert_eq!(got, (0..20).collect::<Vec<_>>(), "{format}: every row exactly once");
+        assert_eq!(
+            got,
+            (0..20).collect::<Vec<_>>(),
+            "{format}: every row exactly once"
+        );
     }
 }
 
 #[tokio::test]
 async fn an_epoch_planned_but_not_run_is_rerun_with_the_same_files() {
     let tmp = tempfile::tempdir().unwrap();
-    let (input, out, ckpt) = (tmp.path().join("in"), tmp.path().join("out"), tmp.path().join("ckpt"));
+    let (input, out, ckpt) = (
+        tmp.path().join("in"),
+        tmp.path().join("out"),
+        tmp.path().join("ckpt"),
+    );
     write_events(&input, "a.json", 0, 5);
     write_events(&input, "b.json", 5, 5);
     let session = Session::new();
@@ -117,7 +145,10 @@ async fn an_epoch_planned_but_not_run_is_rerun_with_the_same_files() {
     std::fs::remove_file(ckpt.join("commits/1")).unwrap();
     for f in std::fs::read_dir(out.join("_tributary_log")).unwrap() {
         let f = f.unwrap();
-        if f.file_name().to_string_lossy().ends_with("00000000000000000001") {
+        if f.file_name()
+            .to_string_lossy()
+            .ends_with("00000000000000000001")
+        {
             std::fs::remove_file(f.path()).unwrap();
         }
     }
@@ -128,14 +159,26 @@ async fn an_epoch_planned_but_not_run_is_rerun_with_the_same_files() {
     assert_eq!(q.recent_progress()[0].num_input_rows, 5);
     let q = start(Trigger::AvailableNow).await;
     assert_eq!(q.recent_progress().len(), 1);
-    let rows = session.read().schema(event_schema()).parquet(out.to_str().unwrap()).await.unwrap();
-    assert_eq!(ids(&rows.collect().await.unwrap(), "id"), (0..15).collect::<Vec<_>>());
+    let rows = session
+        .read()
+        .schema(event_schema())
+        .parquet(out.to_str().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(&rows.collect().await.unwrap(), "id"),
+        (0..15).collect::<Vec<_>>()
+    );
 }
 
 #[tokio::test]
 async fn a_batch_read_ignores_files_of_uncommitted_epochs() {
     let tmp = tempfile::tempdir().unwrap();
-    let (input, out, ckpt) = (tmp.path().join("in"), tmp.path().join("out"), tmp.path().join("ckpt"));
+    let (input, out, ckpt) = (
+        tmp.path().join("in"),
+        tmp.path().join("out"),
+        tmp.path().join("ckpt"),
+    );
     write_events(&input, "a.json", 0, 10);
     let session = Session::new();
     let q = json_stream(&session, &input, 10)
@@ -156,7 +199,10 @@ async fn a_batch_read_ignores_files_of_uncommitted_epochs() {
         .unwrap();
     std::fs::copy(&stray, out.join("part-00001-crashed.parquet")).unwrap();
     let df = session.read().parquet(out.to_str().unwrap()).await.unwrap();
-    assert_eq!(ids(&df.collect().await.unwrap(), "id"), (0..10).collect::<Vec<_>>());
+    assert_eq!(
+        ids(&df.collect().await.unwrap(), "id"),
+        (0..10).collect::<Vec<_>>()
+    );
 }
 
 #[tokio::test]

@@ -6,7 +6,9 @@ use arrow::array::{Int64Array, RecordBatch, StringArray};
 use tributary::clock::ManualClock;
 use tributary::prelude::*;
 use tributary::source::RateStreamSource;
-use tributary::{QueryProgressEvent, QueryStartedEvent, QueryTerminatedEvent, StreamingQueryListener};
+use tributary::{
+    QueryProgressEvent, QueryStartedEvent, QueryTerminatedEvent, StreamingQueryListener,
+};
 
 use crate::common::*;
 
@@ -22,7 +24,9 @@ fn kv(keys: &[i64]) -> RecordBatch {
         kv_schema(),
         vec![
             Arc::new(Int64Array::from(keys.to_vec())),
-            Arc::new(StringArray::from(keys.iter().map(|k| format!("v{k}")).collect::<Vec<_>>())),
+            Arc::new(StringArray::from(
+                keys.iter().map(|k| format!("v{k}")).collect::<Vec<_>>(),
+            )),
         ],
     )
     .unwrap()
@@ -65,7 +69,11 @@ async fn memory_stream_to_memory_sink_with_processing_time_trigger_and_listeners
     let stream = MemoryStream::new("kv", kv_schema());
     stream.push(kv(&[1, 2, 3])).unwrap();
     let df = session.read_stream().memory(&stream).unwrap();
-    let df = df.filter(col("k").gt(lit(1))).unwrap().select(vec![col("k"), upper(col("v")).alias("v")]).unwrap();
+    let df = df
+        .filter(col("k").gt(lit(1)))
+        .unwrap()
+        .select(vec![col("k"), upper(col("v")).alias("v")])
+        .unwrap();
     let q = df
         .write_stream()
         .format("memory")
@@ -83,10 +91,19 @@ async fn memory_stream_to_memory_sink_with_processing_time_trigger_and_listeners
     assert_eq!(q.status().message, "Waiting for data to arrive");
     stream.push(kv(&[4, 5])).unwrap();
     wait_for(|| q.recent_progress().len() == 2).await;
-    let rows = session.sql("SELECT k, v FROM kv_out ORDER BY k").await.unwrap().collect().await.unwrap();
+    let rows = session
+        .sql("SELECT k, v FROM kv_out ORDER BY k")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
     assert_eq!(ids(&rows, "k"), vec![2, 3, 4, 5]);
     let p = q.last_progress().unwrap();
-    assert_eq!((p.batch_id, p.num_input_rows, p.sink.num_output_rows), (1, 2, 2));
+    assert_eq!(
+        (p.batch_id, p.num_input_rows, p.sink.num_output_rows),
+        (1, 2, 2)
+    );
     q.stop().await.unwrap();
     assert!(!q.is_active());
     assert!(session.streams().active().is_empty());
@@ -115,13 +132,33 @@ async fn progress_json_uses_sparks_names() {
     q.await_termination().await.unwrap();
     let v: serde_json::Value = serde_json::from_str(&q.last_progress().unwrap().json()).unwrap();
     for key in [
-        "id", "runId", "name", "timestamp", "batchId", "numInputRows", "inputRowsPerSecond",
-        "processedRowsPerSecond", "durationMs", "sources", "sink", "numBadRecords",
+        "id",
+        "runId",
+        "name",
+        "timestamp",
+        "batchId",
+        "numInputRows",
+        "inputRowsPerSecond",
+        "processedRowsPerSecond",
+        "durationMs",
+        "sources",
+        "sink",
+        "numBadRecords",
     ] {
         assert!(v.get(key).is_some(), "missing {key} in {v}");
     }
-    for key in ["latestOffset", "getBatch", "queryPlanning", "addBatch", "walCommit", "triggerExecution"] {
-        assert!(v["durationMs"].get(key).is_some(), "missing durationMs.{key}");
+    for key in [
+        "latestOffset",
+        "getBatch",
+        "queryPlanning",
+        "addBatch",
+        "walCommit",
+        "triggerExecution",
+    ] {
+        assert!(
+            v["durationMs"].get(key).is_some(),
+            "missing durationMs.{key}"
+        );
     }
     assert_eq!(v["sources"][0]["description"], "MemoryStream[kv]");
     assert_eq!(v["sources"][0]["endOffset"]["batches"], 1);
@@ -136,10 +173,24 @@ async fn the_rate_source_is_deterministic() {
     let moving = ManualClock::new(5_000);
     let src = RateStreamSource::with_clock(4, 2, Arc::new(moving.clone())).unwrap();
     let df = session.read_stream().source(Arc::new(src)).unwrap();
-    let q = df.write_stream().format("memory").query_name("rate_out").trigger(Trigger::ProcessingTime(Duration::from_millis(20))).start("").await.unwrap();
+    let q = df
+        .write_stream()
+        .format("memory")
+        .query_name("rate_out")
+        .trigger(Trigger::ProcessingTime(Duration::from_millis(20)))
+        .start("")
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
     moving.advance(1_000);
-    wait_for(|| q.recent_progress().iter().map(|p| p.num_input_rows).sum::<u64>() == 4).await;
+    wait_for(|| {
+        q.recent_progress()
+            .iter()
+            .map(|p| p.num_input_rows)
+            .sum::<u64>()
+            == 4
+    })
+    .await;
     q.stop().await.unwrap();
     let rows = session
         .sql("SELECT value, CAST(timestamp AS BIGINT) AS ts FROM rate_out ORDER BY value")
@@ -150,7 +201,10 @@ async fn the_rate_source_is_deterministic() {
         .unwrap();
     assert_eq!(ids(&rows, "value"), vec![0, 1, 2, 3]);
     // timestamp = start + value / rows_per_second
-    assert_eq!(ids(&rows, "ts"), vec![5_000_000_000, 5_250_000_000, 5_500_000_000, 5_750_000_000]);
+    assert_eq!(
+        ids(&rows, "ts"),
+        vec![5_000_000_000, 5_250_000_000, 5_500_000_000, 5_750_000_000]
+    );
 }
 
 #[tokio::test]
@@ -162,7 +216,12 @@ async fn a_stream_static_join_reads_the_static_side_once() {
     let session = Session::new();
     let regions = session.read().csv(csv.to_str().unwrap()).await.unwrap();
     session.register("regions", regions).unwrap();
-    let events = session.read_stream().schema(event_schema()).json(input.to_str().unwrap()).await.unwrap();
+    let events = session
+        .read_stream()
+        .schema(event_schema())
+        .json(input.to_str().unwrap())
+        .await
+        .unwrap();
     session.register("events", events).unwrap();
     let df = session
         .sql("SELECT e.id, r.country FROM events e LEFT JOIN regions r ON lower(e.region) = r.region")
@@ -189,17 +248,39 @@ async fn a_stream_static_join_reads_the_static_side_once() {
         .collect()
         .await
         .unwrap();
-    assert_eq!(ids(&rows, "n"), vec![4], "ids 0,5,10,15 are EMEA, all joined with the first load");
-    let unmatched = session.sql("SELECT count(*) AS n FROM joined WHERE country IS NULL").await.unwrap().collect().await.unwrap();
-    assert_eq!(ids(&unmatched, "n"), vec![4], "left outer join keeps the 'mars' rows");
+    assert_eq!(
+        ids(&rows, "n"),
+        vec![4],
+        "ids 0,5,10,15 are EMEA, all joined with the first load"
+    );
+    let unmatched = session
+        .sql("SELECT count(*) AS n FROM joined WHERE country IS NULL")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(&unmatched, "n"),
+        vec![4],
+        "left outer join keeps the 'mars' rows"
+    );
 }
 
 #[tokio::test]
 async fn bad_records_go_to_the_dead_letter_folder_and_are_counted() {
     let tmp = tempfile::tempdir().unwrap();
-    let (input, bad, ckpt) = (tmp.path().join("in"), tmp.path().join("bad"), tmp.path().join("ckpt"));
+    let (input, bad, ckpt) = (
+        tmp.path().join("in"),
+        tmp.path().join("bad"),
+        tmp.path().join("ckpt"),
+    );
     write_events(&input, "a.json", 0, 3);
-    std::fs::write(input.join("b.json"), "{\"id\": 100}\n{broken\n{\"id\": \"x\"}\n{\"id\": 101}\n").unwrap();
+    std::fs::write(
+        input.join("b.json"),
+        "{\"id\": 100}\n{broken\n{\"id\": \"x\"}\n{\"id\": 101}\n",
+    )
+    .unwrap();
     let session = Session::new();
     let q = session
         .read_stream()
@@ -220,17 +301,29 @@ async fn bad_records_go_to_the_dead_letter_folder_and_are_counted() {
     let p = q.last_progress().unwrap();
     assert_eq!((p.num_input_rows, p.num_bad_records), (5, 2));
     assert_eq!(p.sources[0].num_bad_records, 2);
-    let files: Vec<_> = std::fs::read_dir(&bad).unwrap().map(|e| e.unwrap().path()).collect();
+    let files: Vec<_> = std::fs::read_dir(&bad)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     assert_eq!(files.len(), 1);
     let text = std::fs::read_to_string(&files[0]).unwrap();
-    let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 2);
     assert_eq!(lines[0]["record"], "{broken");
     assert_eq!(lines[0]["line"], 2);
     assert!(lines[0]["source"].as_str().unwrap().ends_with("b.json"));
     assert_eq!(lines[1]["line"], 3);
     assert!(!lines[1]["reason"].as_str().unwrap().is_empty());
-    let good = session.sql("SELECT id FROM good").await.unwrap().collect().await.unwrap();
+    let good = session
+        .sql("SELECT id FROM good")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
     assert_eq!(ids(&good, "id"), vec![0, 1, 2, 100, 101]);
 }
 
@@ -256,7 +349,10 @@ async fn failfast_stops_the_query_and_names_the_record() {
         .await
         .unwrap();
     let err = q.await_termination().await.unwrap_err().to_string();
-    assert!(err.contains("b.json line 2") && err.contains("FAILFAST"), "{err}");
+    assert!(
+        err.contains("b.json line 2") && err.contains("FAILFAST"),
+        "{err}"
+    );
     assert!(q.exception().is_some());
 }
 
@@ -292,7 +388,10 @@ async fn once_ignores_rate_limits_and_available_now_honours_them() {
 
 #[tokio::test]
 async fn the_console_sink_prints_a_truncated_table() {
-    let sink = tributary::sink::ConsoleSink { num_rows: 2, truncate: true };
+    let sink = tributary::sink::ConsoleSink {
+        num_rows: 2,
+        truncate: true,
+    };
     let out = tributary::sink::EpochOutput {
         schema: kv_schema(),
         batches: vec![kv(&[1, 2, 3])],
