@@ -13,4 +13,7 @@ if ! command -v cargo >/dev/null 2>&1; then
   echo "error: cargo is missing: install the Rust toolchain (rustup) first" >&2
   exit 1
 fi
+if ! cargo nextest --version >/dev/null 2>&1; then
+  cargo install --locked cargo-nextest
+fi
 echo "install: ok ($(cargo --version))"
