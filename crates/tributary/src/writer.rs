@@ -429,14 +429,16 @@ impl DataStreamWriter {
                     .join(format!("tributary-checkpoint-{}", uuid::Uuid::new_v4()))
                     .display()
                     .to_string(),
-                _ => return Err(TributaryError::option(
-                    "checkpoint_location",
-                    format!(
+                _ => {
+                    return Err(TributaryError::option(
+                        "checkpoint_location",
+                        format!(
                         "the query writing to {} needs a checkpoint location to be exactly-once \
                              across restarts: set .option(\"checkpoint_location\", dir)",
                         sink.description()
                     ),
-                )),
+                    ))
+                }
             },
         };
         let spec = QuerySpec {
