@@ -111,6 +111,14 @@ pub enum TributaryError {
         /// The error.
         message: String,
     },
+    /// The state of a stateful operator cannot be read back.
+    #[error("state store at '{location}': {message}")]
+    State {
+        /// The state folder.
+        location: String,
+        /// What is wrong and what to do.
+        message: String,
+    },
     /// A bug.
     #[error("internal error (please report): {0}")]
     Internal(String),

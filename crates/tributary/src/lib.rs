@@ -55,6 +55,7 @@ pub mod clock;
 mod error;
 mod exec;
 pub mod format;
+pub mod functions;
 pub mod location;
 mod modes;
 pub mod plan;
@@ -64,6 +65,7 @@ mod reader;
 mod session;
 pub mod sink;
 pub mod source;
+pub mod state;
 mod writer;
 
 pub use error::{ErrorDomain, Result, TributaryError};
@@ -85,6 +87,7 @@ pub type DataFrame = datafusion::dataframe::DataFrame;
 
 /// Everything a job needs: `use tributary::prelude::*;`.
 pub mod prelude {
+    pub use crate::functions::{sliding_window, window, window_time, window_with_start};
     pub use crate::{
         DataFrame, DataFrameExt, MemoryStream, OutputMode, SaveMode, Session, StreamingQuery,
         Trigger,

@@ -123,6 +123,8 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
         "s" | "sec" | "second" | "seconds" => n * 1000.0,
         "m" | "min" | "minute" | "minutes" => n * 60_000.0,
         "h" | "hour" | "hours" => n * 3_600_000.0,
+        "d" | "day" | "days" => n * 86_400_000.0,
+        "w" | "week" | "weeks" => n * 604_800_000.0,
         _ => return None,
     };
     Some(Duration::from_millis(ms as u64))

@@ -3,10 +3,13 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock, Weak};
 
+use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::execution::SessionState;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::error::{Result, TributaryError};
+use crate::functions::SlidingWindowRule;
+use crate::plan::TributaryQueryPlanner;
 use crate::query::StreamingQueryManager;
 use crate::reader::{DataFrameReader, DataStreamReader};
 use crate::DataFrame;
@@ -50,15 +53,23 @@ impl Session {
         Self::with_context(SessionContext::new_with_config(config))
     }
 
-    /// A session over an existing DataFusion context (its tables and functions stay).
+    /// A session over an existing DataFusion context (its tables and functions stay; its query
+    /// planner is replaced by DataFusion's default plus Tributary's plan nodes).
     pub fn with_context(ctx: SessionContext) -> Self {
         let inner = Arc::new_cyclic(|weak: &Weak<SessionInner>| {
-            let mut state = ctx.state();
+            let mut state = SessionStateBuilder::new_from_existing(ctx.state())
+                .with_query_planner(Arc::new(TributaryQueryPlanner))
+                .build();
             state
                 .config_mut()
                 .set_extension(Arc::new(SessionLink(weak.clone())));
+            let ctx = SessionContext::new_with_state(state);
+            for udf in crate::functions::udfs() {
+                ctx.register_udf(udf);
+            }
+            ctx.add_analyzer_rule(Arc::new(SlidingWindowRule));
             SessionInner {
-                ctx: SessionContext::new_with_state(state),
+                ctx,
                 streams: StreamingQueryManager::default(),
                 conf: RwLock::new(HashMap::new()),
             }

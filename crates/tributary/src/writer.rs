@@ -34,6 +34,11 @@ pub trait DataFrameExt {
     fn write_stream(self) -> DataStreamWriter;
     /// Whether the DataFrame reads a streaming source.
     fn is_streaming(&self) -> bool;
+    /// Declare `column` as event time and allow rows to arrive up to `delay` late (e.g.
+    /// `"10 minutes"`): the watermark is the latest event time seen minus the delay. Stateful
+    /// operators drop rows behind it and close windows that end before it. In a batch it does
+    /// nothing.
+    fn with_watermark(self, column: &str, delay: &str) -> Result<DataFrame>;
 }
 
 impl DataFrameExt for DataFrame {
@@ -62,6 +67,21 @@ impl DataFrameExt for DataFrame {
 
     fn is_streaming(&self) -> bool {
         is_streaming(self.logical_plan())
+    }
+
+    fn with_watermark(self, column: &str, delay: &str) -> Result<DataFrame> {
+        let delay_ms = crate::modes::parse_duration(delay)
+            .ok_or_else(|| TributaryError::Option {
+                option: "watermark delay".into(),
+                message: format!(
+                    "cannot read '{delay}': write it like '30 seconds', '10 minutes' or '1 hour'"
+                ),
+            })?
+            .as_millis() as i64;
+        let (state, plan) = self.into_parts();
+        let node = crate::plan::EventTimeWatermark::try_new(plan, column, delay_ms)
+            .map_err(TributaryError::df("with_watermark"))?;
+        Ok(DataFrame::new(state, node.into_plan()))
     }
 }
 

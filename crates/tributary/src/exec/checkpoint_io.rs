@@ -95,6 +95,17 @@ impl CheckpointStore {
         Ok(())
     }
 
+    /// The commit record of an epoch, if it is there.
+    pub async fn read_commit(&self, epoch: Epoch) -> Result<Option<CommitRecord>> {
+        let name = CheckpointPaths::commits(epoch);
+        match self.root.read(&name).await? {
+            None => Ok(None),
+            Some(bytes) => Ok(Some(
+                codec::decode(&name, &bytes).map_err(|e| self.protocol_err(e))?,
+            )),
+        }
+    }
+
     pub async fn write_commit(&self, record: &CommitRecord) -> Result<()> {
         let name = CheckpointPaths::commits(record.epoch);
         self.root.write_new(&name, codec::encode(record)).await?;

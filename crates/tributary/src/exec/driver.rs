@@ -23,12 +23,15 @@ use tributary_checkpoint::{
     CommitRecord, Epoch, OffsetRecord, QueryIdentity, QueryMetadata, Recovery, SourceOffset,
 };
 
+use super::aggregate::{AggregateEpoch, AggregateOperator};
 use super::checkpoint_io::CheckpointStore;
+use super::watermark::WatermarkTracker;
 use crate::error::{from_df_error, ErrorDomain, Result, TributaryError};
 use crate::location::Location;
 use crate::modes::{OutputMode, Trigger};
 use crate::plan::{
-    bind_epoch, check_supported, find_sources, fork_sources, materialize_static, SourceKey,
+    bind_epoch, bind_operator_output, check_supported, event_time_key, find_sources, fork_sources,
+    materialize_static, split_at_aggregate, SourceKey,
 };
 use crate::progress::{SinkProgress, SourceProgress, StreamingQueryProgress};
 use crate::query::{
@@ -44,6 +47,10 @@ use crate::DataFrame;
 const KEEP_EPOCHS: usize = 100;
 /// Attempts for an epoch that fails with an external (storage) error.
 const MAX_ATTEMPTS: u32 = 5;
+/// Default number of state partitions (fixed in the checkpoint at the first start).
+const DEFAULT_STATE_PARTITIONS: usize = 4;
+/// Key of the state partition count in the checkpoint's metadata.
+const CONF_STATE_PARTITIONS: &str = "state.partitions";
 
 pub(crate) struct QuerySpec {
     pub session: Session,
@@ -70,6 +77,14 @@ struct Running {
     next: Epoch,
     rerun: Option<OffsetRecord>,
     last_trigger_start: Option<Instant>,
+    /// The streaming aggregation, if the query has one.
+    aggregate: Option<AggregateOperator>,
+    /// Event-time watermark of the query.
+    watermark: WatermarkTracker,
+    /// After the input of an AvailableNow/Once run is exhausted, emit every open window.
+    flush_at_end: bool,
+    /// Where late rows go (`late_rows_path`), if kept.
+    late_rows_path: Option<Location>,
 }
 
 fn now_iso() -> String {
@@ -83,6 +98,12 @@ fn ms(d: Duration) -> u64 {
 /// Check, recover and start a query; returns once it runs.
 pub(crate) async fn start_query(spec: QuerySpec) -> Result<StreamingQuery> {
     let (state, plan) = spec.df.into_parts();
+    let plan = crate::functions::expand_sliding_windows(plan)
+        .map_err(TributaryError::df("expanding sliding windows"))?;
+    let plan = state
+        .analyzer()
+        .execute_and_check(plan, state.config_options(), |_, _| {})
+        .map_err(TributaryError::df("analyzing the streaming query"))?;
     check_supported(&plan, spec.output_mode)?;
     let plan = fork_sources(plan)?;
     let sources = find_sources(&plan);
@@ -94,17 +115,31 @@ pub(crate) async fn start_query(spec: QuerySpec) -> Result<StreamingQuery> {
     let store = CheckpointStore {
         root: spec.checkpoint.clone(),
     };
-    let (id, next, last_committed, rerun) = match store.recover(&identity).await? {
+    let requested_partitions =
+        match spec.options.get("state_partitions") {
+            None => DEFAULT_STATE_PARTITIONS,
+            Some(v) => v.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                TributaryError::Option {
+                    option: "state_partitions".into(),
+                    message: format!("'{v}' is not a positive whole number"),
+                }
+            })?,
+        };
+    let (id, next, last_committed, rerun, committed_epoch) = match store.recover(&identity).await? {
         Recovery::Fresh => {
             let id = uuid::Uuid::new_v4().to_string();
             store
                 .write_metadata(&QueryMetadata {
                     id: id.clone(),
                     identity: identity.clone(),
-                    conf: Default::default(),
+                    conf: [(
+                        CONF_STATE_PARTITIONS.to_string(),
+                        requested_partitions.to_string(),
+                    )]
+                    .into(),
                 })
                 .await?;
-            (id, Epoch(0), None, None)
+            (id, Epoch(0), None, None, None)
         }
         Recovery::Resume {
             id,
@@ -115,12 +150,32 @@ pub(crate) async fn start_query(spec: QuerySpec) -> Result<StreamingQuery> {
                 Some(e) => Some(store.read_offsets(e).await?),
                 None => None,
             };
-            (id, next, last, None)
+            (id, next, last, None, last_committed)
         }
-        Recovery::Rerun { id, epoch, .. } => {
+        Recovery::Rerun {
+            id,
+            epoch,
+            last_committed,
+        } => {
             let rec = store.read_offsets(epoch).await?;
-            (id, epoch.next(), None, Some(rec))
+            (id, epoch.next(), None, Some(rec), last_committed)
         }
+    };
+    let partitions = match store.listing().await?.metadata {
+        Some(m) => match m.conf.get(CONF_STATE_PARTITIONS) {
+            Some(v) => v.parse().unwrap_or(DEFAULT_STATE_PARTITIONS),
+            None => DEFAULT_STATE_PARTITIONS,
+        },
+        None => requested_partitions,
+    };
+    // The watermark to continue from: the re-run epoch's, or the one after the last commit.
+    let start_watermark = match (&rerun, committed_epoch) {
+        (Some(r), _) => r.watermark_ms,
+        (None, Some(e)) => store
+            .read_commit(e)
+            .await?
+            .and_then(|c| c.next_watermark_ms),
+        (None, None) => None,
     };
     // The ends of the last planned epoch: the re-run one, or the last committed one.
     let planned = rerun.as_ref().or(last_committed.as_ref());
@@ -152,6 +207,60 @@ pub(crate) async fn start_query(spec: QuerySpec) -> Result<StreamingQuery> {
         })
         .await?;
     let (plan, _static_tables) = materialize_static(plan, &state).await?;
+    let aggregate = match split_at_aggregate(&plan)? {
+        None => None,
+        Some(split) => {
+            let mut empty: HashMap<SourceKey, Arc<dyn TableProvider>> = HashMap::new();
+            for (k, s) in &sources {
+                let t = MemTable::try_new(s.schema(), vec![vec![]])
+                    .map_err(TributaryError::df("empty input"))?;
+                empty.insert(*k, Arc::new(t));
+            }
+            let empty_below = bind_epoch(&split.aggregate.input, &empty)?;
+            let key = event_time_key(&split.aggregate);
+            Some(
+                AggregateOperator::open(
+                    0,
+                    split,
+                    key,
+                    spec.output_mode,
+                    partitions,
+                    &state,
+                    &empty_below,
+                    &store.root,
+                    committed_epoch,
+                    spec.options.contains_key("late_rows_path"),
+                )
+                .await?,
+            )
+        }
+    };
+    let watermark = WatermarkTracker::new(
+        &plan,
+        start_watermark,
+        match (&rerun, &last_committed) {
+            (Some(r), _) => r.watermark_ms,
+            (None, Some(c)) => c.watermark_ms,
+            (None, None) => None,
+        },
+        spec.options
+            .get("multiple_watermark_policy")
+            .map(String::as_str),
+    )?;
+    let flush_at_end = match spec.options.get("flush_at_end").map(String::as_str) {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(v) => {
+            return Err(TributaryError::Option {
+                option: "flush_at_end".into(),
+                message: format!("'{v}' is not true or false"),
+            })
+        }
+    };
+    let late_rows_path = match spec.options.get("late_rows_path") {
+        Some(p) => Some(Location::resolve(p)?),
+        None => None,
+    };
     let shared = QueryShared::new(id, spec.name.clone());
     let query = StreamingQuery {
         shared: shared.clone(),
@@ -166,7 +275,6 @@ pub(crate) async fn start_query(spec: QuerySpec) -> Result<StreamingQuery> {
     for l in spec.session.streams().listeners() {
         l.on_query_started(&started);
     }
-    let _ = spec.options;
     let mut running = Running {
         shared: shared.clone(),
         session: spec.session.clone(),
@@ -180,6 +288,10 @@ pub(crate) async fn start_query(spec: QuerySpec) -> Result<StreamingQuery> {
         next,
         rerun,
         last_trigger_start: None,
+        aggregate,
+        watermark,
+        flush_at_end,
+        late_rows_path,
     };
     let span =
         tracing::info_span!("query", id = %shared.id, name = shared.name.as_deref().unwrap_or(""));
@@ -230,6 +342,26 @@ impl Running {
                 });
             }
             let latest_offset_time = t.elapsed();
+            if !any && self.aggregate.is_some() {
+                // A no-data epoch when the watermark moved past the last epoch's (so windows
+                // close without waiting for new rows), or the final flush of a bounded run.
+                let finishing = matches!(self.trigger, Trigger::AvailableNow | Trigger::Once)
+                    && self.flush_at_end;
+                if finishing && !self.watermark.is_final() {
+                    self.watermark.finish();
+                }
+                if self.watermark.advanced_since_last_epoch() {
+                    let record = OffsetRecord {
+                        epoch: self.next,
+                        timestamp_ms: chrono::Utc::now().timestamp_millis(),
+                        watermark_ms: self.watermark.current(),
+                        sources: offsets,
+                    };
+                    self.run_epoch_with_retry(record, trigger_start, latest_offset_time)
+                        .await?;
+                    continue;
+                }
+            }
             if !any {
                 match self.trigger {
                     Trigger::AvailableNow | Trigger::Once => return Ok(()),
@@ -255,7 +387,7 @@ impl Running {
             let record = OffsetRecord {
                 epoch: self.next,
                 timestamp_ms: chrono::Utc::now().timestamp_millis(),
-                watermark_ms: None,
+                watermark_ms: self.watermark.current(),
                 sources: offsets,
             };
             self.run_epoch_with_retry(record, trigger_start, latest_offset_time)
@@ -354,9 +486,23 @@ impl Running {
             epoch_inputs.push(input);
         }
         durations.insert("getBatch".to_string(), ms(t.elapsed()));
-        // 3. Plan and run.
+        // 3. Plan and run (through the stateful operator, if any).
         let t = Instant::now();
-        let plan = bind_epoch(&self.plan, &inputs)?;
+        self.watermark.reset_stats();
+        let mut aggregated: Option<AggregateEpoch> = None;
+        let plan = match &self.aggregate {
+            None => bind_epoch(&self.plan, &inputs)?,
+            Some(op) => {
+                let below = bind_epoch(&op.split.aggregate.input, &inputs)?;
+                let result = op.process(&self.state, &below, record.watermark_ms).await?;
+                let above = bind_operator_output(
+                    &op.split.above,
+                    result.output.clone() as Arc<dyn TableProvider>,
+                )?;
+                aggregated = Some(result);
+                bind_epoch(&above, &inputs)?
+            }
+        };
         let df = DataFrame::new(self.state.clone(), plan);
         let physical = df
             .clone()
@@ -366,6 +512,7 @@ impl Running {
         durations.insert("queryPlanning".to_string(), ms(t.elapsed()));
         let t = Instant::now();
         let task = Arc::new(datafusion::execution::TaskContext::from(&self.state));
+        let out_schema = physical.schema();
         let batches = datafusion::physical_plan::collect(physical, task)
             .await
             .map_err(|e| from_df_error(&format!("running epoch {epoch}"), e))?;
@@ -391,8 +538,17 @@ impl Running {
             };
             source_bad.push(n);
         }
+        // State changes and late rows are written before the sink commits: a re-run epoch
+        // writes the same files again.
+        if let (Some(op), Some(result)) = (&self.aggregate, &aggregated) {
+            op.persist(epoch, result).await?;
+            if let Some(dir) = &self.late_rows_path {
+                write_late_rows(dir, epoch, &result.late_rows).await?;
+            }
+        }
+        let event_time = self.watermark.observe();
         let output = EpochOutput {
-            schema: Arc::new(df.schema().as_arrow().clone()),
+            schema: out_schema,
             batches,
             state: self.state.clone(),
         };
@@ -404,10 +560,19 @@ impl Running {
         self.store
             .write_commit(&CommitRecord {
                 epoch,
-                next_watermark_ms: None,
+                next_watermark_ms: event_time.next_watermark_ms,
                 num_output_rows,
             })
             .await?;
+        self.watermark.commit(&event_time, record.watermark_ms);
+        let state_operators = match (&mut self.aggregate, aggregated) {
+            (Some(op), Some(result)) => {
+                let progress = result.progress.clone();
+                op.commit(epoch, result);
+                vec![progress]
+            }
+            _ => Vec::new(),
+        };
         durations.insert("commitOffsets".to_string(), ms(t.elapsed()));
         if epoch.0 % 10 == 0 {
             self.store.purge(KEEP_EPOCHS).await?;
@@ -453,8 +618,8 @@ impl Running {
             input_rows_per_second: per_sec(num_input_rows, since_last),
             processed_rows_per_second: per_sec(num_input_rows, total_secs),
             duration_ms: durations,
-            event_time: BTreeMap::new(),
-            state_operators: Vec::new(),
+            event_time: event_time.progress(record.watermark_ms),
+            state_operators,
             sources,
             sink: SinkProgress {
                 description: self.sink.description(),
@@ -489,4 +654,28 @@ impl Running {
         }
         self.shared.done_tx.send_replace(true);
     }
+}
+
+/// Write the rows an epoch dropped behind the watermark, as JSON lines named by epoch (a re-run
+/// writes the same file).
+async fn write_late_rows(
+    dir: &Location,
+    epoch: Epoch,
+    rows: &[arrow::array::RecordBatch],
+) -> Result<()> {
+    if rows.iter().all(|b| b.num_rows() == 0) {
+        return Ok(());
+    }
+    dir.ensure_dir()?;
+    let mut buf = Vec::new();
+    {
+        let mut w = arrow::json::LineDelimitedWriter::new(&mut buf);
+        for b in rows {
+            w.write(b)
+                .map_err(TributaryError::arrow("writing late rows"))?;
+        }
+        w.finish()
+            .map_err(TributaryError::arrow("writing late rows"))?;
+    }
+    dir.write(&format!("epoch-{:06}.json", epoch.0), buf).await
 }

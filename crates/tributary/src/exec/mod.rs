@@ -1,5 +1,9 @@
-//! Execution: the epoch driver, the checkpoint's storage side, and batch-versus-stream checks.
+//! Execution: the epoch driver, the stateful operators, the watermark, the checkpoint's
+//! storage side, and batch-versus-stream checks.
 
+pub(crate) mod aggregate;
 pub(crate) mod checkpoint_io;
 pub(crate) mod driver;
+pub(crate) mod late;
 pub mod verify;
+pub(crate) mod watermark;

@@ -5,6 +5,8 @@ use datafusion::common::JoinType;
 use datafusion::logical_expr::LogicalPlan;
 
 use super::rewrite::is_streaming;
+use super::stateful::{event_time_key, streaming_aggregates};
+use super::watermark::EventTimeWatermark;
 use crate::error::{Result, TributaryError};
 use crate::OutputMode;
 
@@ -16,19 +18,22 @@ fn unsupported(operator: &str, advice: &str, node: &LogicalPlan) -> TributaryErr
     }
 }
 
-const STATE_ADVICE: &str = "it needs state across epochs, which arrives with stateful streaming \
-    (watermarks and windows); run the query as a batch (session.read() / `tributary batch`), or \
-    compute it per epoch inside foreach_batch";
+const STATE_ADVICE: &str = "it is not available on streams yet; group by the columns instead \
+    (GROUP BY keeps one row per key in the state store), run the query as a batch \
+    (session.read() / `tributary batch`), or compute it per epoch inside foreach_batch";
 
 /// Check that a streaming plan can run incrementally in `mode`. The error names the first
 /// operator that cannot, and what to do instead.
 pub fn check_supported(plan: &LogicalPlan, mode: OutputMode) -> Result<()> {
     let mut err = None;
+    let complete_above_aggregate =
+        |node: &LogicalPlan| mode == OutputMode::Complete && !streaming_aggregates(node).is_empty();
     plan.apply(|node| {
         if !is_streaming(node) {
             return Ok(TreeNodeRecursion::Jump);
         }
         let e = match node {
+            LogicalPlan::Sort(_) | LogicalPlan::Limit(_) if complete_above_aggregate(node) => None,
             LogicalPlan::Sort(_) => Some(unsupported(
                 "Sort (ORDER BY)",
                 "a stream never ends, so it cannot be sorted; sort when reading the sink's output, \
@@ -41,7 +46,26 @@ pub fn check_supported(plan: &LogicalPlan, mode: OutputMode) -> Result<()> {
                  the output, or inside foreach_batch",
                 node,
             )),
-            LogicalPlan::Aggregate(_) => Some(unsupported("Aggregate (GROUP BY / aggregate functions)", STATE_ADVICE, node)),
+            LogicalPlan::Aggregate(a) => {
+                if streaming_aggregates(&a.input).is_empty() {
+                    if a.group_expr.iter().any(|e| matches!(e, datafusion::logical_expr::Expr::GroupingSet(_))) {
+                        Some(unsupported(
+                            "GROUPING SETS / ROLLUP / CUBE",
+                            "grouping sets are not supported on streams yet; write one query per grouping",
+                            node,
+                        ))
+                    } else {
+                        None
+                    }
+                } else {
+                    Some(unsupported(
+                        "a second streaming Aggregate over the output of another",
+                        "chained streaming aggregations are not supported yet; write the first \
+                         aggregation to a Delta table and aggregate that table in a second query",
+                        node,
+                    ))
+                }
+            }
             LogicalPlan::Distinct(_) => Some(unsupported("Distinct (DISTINCT)", STATE_ADVICE, node)),
             LogicalPlan::Window(_) => Some(unsupported(
                 "Window functions (OVER ...)",
@@ -54,6 +78,7 @@ pub fn check_supported(plan: &LogicalPlan, mode: OutputMode) -> Result<()> {
                 "recursive queries cannot run on a stream; run them as a batch",
                 node,
             )),
+            LogicalPlan::Extension(_) if EventTimeWatermark::of(node).is_some() => None,
             LogicalPlan::Extension(ext) => Some(unsupported(
                 &format!("Extension node {}", ext.node.name()),
                 "this plan node is not known to the incremental planner",
@@ -104,6 +129,25 @@ pub fn check_supported(plan: &LogicalPlan, mode: OutputMode) -> Result<()> {
     .map_err(TributaryError::df("checking the streaming plan"))?;
     if let Some(e) = err {
         return Err(e);
+    }
+    let aggs = streaming_aggregates(plan);
+    if let Some(agg) = aggs.first() {
+        if mode == OutputMode::Append && event_time_key(agg).is_none() {
+            return Err(TributaryError::Plan(format!(
+                "output mode 'append' emits each group once, when the watermark says it can no \
+                 longer change, but this streaming aggregation has no event-time key behind a \
+                 watermark (group keys: {}). Either add a watermark (df.with_watermark(\"event_time\", \
+                 \"10 minutes\") or the table option 'watermark_column') and group by \
+                 window(event_time, ...) or by the event-time column, or use output mode 'update' \
+                 or 'complete'",
+                agg.group_expr
+                    .iter()
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        return Ok(());
     }
     if mode == OutputMode::Complete {
         return Err(TributaryError::Plan(

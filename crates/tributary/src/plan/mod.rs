@@ -5,6 +5,8 @@
 //!   user's DataFrame / SQL ──► LogicalPlan (TableScan over StreamTable = streaming source)
 //!        │ check_supported      names the operator a stream cannot run, and what to do instead
 //!        │ materialize_static   static sides of stream-static joins are read once per query
+//!        │ split_at_aggregate   a streaming aggregation becomes a stateful operator between
+//!        │                      the plan below it (per epoch input) and the plan above it
 //!        ▼
 //!   per epoch: bind_epoch ──► the same plan with each StreamTable replaced by the epoch's rows
 //!        ▼
@@ -13,8 +15,15 @@
 
 mod check;
 mod rewrite;
+mod stateful;
+mod watermark;
 
 pub use check::check_supported;
 pub use rewrite::{
     bind_epoch, find_sources, fork_sources, is_streaming, materialize_static, SourceKey,
 };
+pub use stateful::{
+    bind_operator_output, event_time_key, has_watermark, split_at_aggregate, streaming_aggregates,
+    EventTimeKey, EventTimeKind, SplitPlan,
+};
+pub use watermark::{EventTimeStats, EventTimeSummary, EventTimeWatermark, TributaryQueryPlanner};

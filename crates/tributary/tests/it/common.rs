@@ -88,3 +88,59 @@ impl Lcg {
         (self.0 >> 33) % bound.max(1)
     }
 }
+
+pub fn timed_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, true),
+        Field::new("user_id", DataType::Int64, true),
+        Field::new("region", DataType::Utf8, true),
+        Field::new("amount", DataType::Float64, true),
+        Field::new(
+            "event_time",
+            DataType::Timestamp(TimeUnit::Nanosecond, None),
+            true,
+        ),
+    ]))
+}
+
+/// The event time of event `id`: 5 s apart from 2026-11-21 10:00, out of order by up to 30 s.
+pub fn event_time_of(id: i64) -> chrono::DateTime<chrono::Utc> {
+    let base = chrono::DateTime::parse_from_rfc3339("2026-11-21T10:00:00Z")
+        .unwrap()
+        .to_utc();
+    let jitter = (id * 7919) % 61 - 30;
+    base + chrono::Duration::milliseconds(id * 5000 + jitter * 1000 + (id % 7) * 13)
+}
+
+/// Write `n` JSON lines with event times (see [`event_time_of`]).
+pub fn write_timed_events(dir: &Path, name: &str, first: i64, n: i64) {
+    let lines: Vec<String> = (first..first + n).map(timed_line).collect();
+    write_lines(dir, name, &lines);
+}
+
+pub fn timed_line(id: i64) -> String {
+    timed_line_at(id, event_time_of(id))
+}
+
+pub fn timed_line_at(id: i64, t: chrono::DateTime<chrono::Utc>) -> String {
+    let regions = ["emea", "amer", "apac"];
+    let user = if id % 17 == 0 {
+        "null".to_string()
+    } else {
+        (id % 23).to_string()
+    };
+    format!(
+        "{{\"id\":{id},\"user_id\":{user},\"region\":\"{}\",\"amount\":{}.25,\"event_time\":\"{}\"}}",
+        regions[(id % 3) as usize],
+        id % 50,
+        t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    )
+}
+
+/// Write lines to `dir/name` atomically.
+pub fn write_lines(dir: &Path, name: &str, lines: &[String]) {
+    std::fs::create_dir_all(dir).unwrap();
+    let tmp = dir.join(format!(".{name}.tmp"));
+    std::fs::write(&tmp, lines.join("\n") + "\n").unwrap();
+    std::fs::rename(tmp, dir.join(name)).unwrap();
+}

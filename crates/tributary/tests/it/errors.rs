@@ -27,8 +27,8 @@ async fn operations_a_stream_cannot_run_fail_at_start_naming_the_operator() {
         ("SELECT * FROM events ORDER BY id", "Sort"),
         ("SELECT * FROM events LIMIT 3", "Limit"),
         (
-            "SELECT region, count(*) FROM events GROUP BY region",
-            "Aggregate",
+            "SELECT n, count(*) FROM (SELECT region, count(*) AS n FROM events GROUP BY region) GROUP BY n",
+            "a second streaming Aggregate",
         ),
         ("SELECT DISTINCT region FROM events", "Distinct"),
         (
@@ -50,6 +50,23 @@ async fn operations_a_stream_cannot_run_fail_at_start_naming_the_operator() {
             "{sql}: {msg}"
         );
     }
+    // An aggregation in append mode needs an event-time key behind a watermark; the error
+    // names the modes that work.
+    let err = session
+        .sql("SELECT region, count(*) FROM events GROUP BY region")
+        .await
+        .unwrap()
+        .write_stream()
+        .format("memory")
+        .query_name("y")
+        .start("")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("output mode 'append'") && err.contains("'update' or 'complete'"),
+        "{err}"
+    );
     // Running a streaming DataFrame as a batch is refused with directions.
     let err = session
         .sql("SELECT * FROM events")

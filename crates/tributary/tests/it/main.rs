@@ -5,3 +5,4 @@ mod differential;
 mod errors;
 mod exactly_once;
 mod sinks_and_sources;
+mod stateful;

@@ -1,0 +1,382 @@
+//! The stateful streaming aggregation: any DataFusion aggregate, incrementally, through its
+//! partial-state interface.
+//!
+//! ```text
+//!  epoch input ─► below (stateless) ─► LateFilter(watermark) ─► AggregateExec(Partial)   P: key + state
+//!                                                                        │ hash-partition by key
+//!  state store p: rows S_p ── rows whose key is in P_p ──┐               ▼
+//!                                                        └──► AggregateExec(PartialReduce)  U_p (per partition, in parallel)
+//!  S'_p = S_p - keys(U_p) + U_p ;  emit by output mode ─► AggregateExec(Final) ─► values ─► above ─► sink
+//!     append:   rows whose window ended at or before the watermark (then evicted)
+//!     update:   U (then rows behind the watermark are evicted)
+//!     complete: every row (nothing is evicted)
+//! ```
+//! The state rows are DataFusion's own intermediate states (the columns `AggregateExec` in
+//! Partial mode produces), so every aggregate that supports two-phase execution works: count,
+//! sum, avg, min, max, first/last, array_agg, approx_distinct, and exact count(DISTINCT).
+
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use arrow::array::{RecordBatch, UInt32Array};
+use arrow::compute::{concat_batches, filter_record_batch, not, take_record_batch};
+use arrow::datatypes::{Field, Schema, SchemaRef};
+use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::datasource::MemTable;
+use datafusion::execution::{SessionState, TaskContext};
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
+use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode, PhysicalGroupBy};
+use datafusion::physical_plan::{ExecutionPlan, PhysicalExpr};
+#[allow(deprecated)]
+use datafusion::physical_planner::create_aggregate_expr_and_maybe_filter;
+use serde_json::json;
+use tributary_checkpoint::{CheckpointPaths, Epoch};
+
+use super::late::{behind_watermark, LateFilterExec, LateRows};
+use crate::error::{from_df_error, Result, TributaryError};
+use crate::location::Location;
+use crate::modes::OutputMode;
+use crate::plan::{EventTimeKey, SplitPlan};
+use crate::state::{partition_of, KeyRows, MemoryStateStore, StateChange, StateStore};
+
+/// Snapshot cadence of the state stores, in epochs.
+const SNAPSHOT_EVERY: u64 = 10;
+
+struct Parts {
+    group_by: PhysicalGroupBy,
+    final_group_by: PhysicalGroupBy,
+    aggr: Vec<Arc<AggregateFunctionExpr>>,
+    filters: Vec<Option<Arc<dyn PhysicalExpr>>>,
+    input_schema: SchemaRef,
+    state_schema: SchemaRef,
+    key_len: usize,
+}
+
+/// One streaming aggregation with its state.
+pub(crate) struct AggregateOperator {
+    pub id: usize,
+    pub split: SplitPlan,
+    key: Option<EventTimeKey>,
+    mode: OutputMode,
+    partitions: usize,
+    stores: Vec<MemoryStateStore>,
+    parts: Parts,
+    keep_late_rows: bool,
+}
+
+/// The result of one epoch, applied to the stores by [`AggregateOperator::commit`].
+pub(crate) struct AggregateEpoch {
+    /// The operator's output rows, in the placeholder's schema.
+    pub output: Arc<MemTable>,
+    pub changes: Vec<StateChange>,
+    pub late_rows: Vec<RecordBatch>,
+    pub progress: serde_json::Value,
+}
+
+fn df_err(what: &str) -> impl Fn(datafusion::error::DataFusionError) -> TributaryError + '_ {
+    move |e| from_df_error(what, e)
+}
+
+fn nullable(schema: &Schema) -> SchemaRef {
+    Arc::new(Schema::new(
+        schema
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone().with_nullable(true))
+            .collect::<Vec<Field>>(),
+    ))
+}
+
+fn rewrap(schema: &SchemaRef, b: &RecordBatch) -> Result<RecordBatch> {
+    RecordBatch::try_new(schema.clone(), b.columns().to_vec())
+        .map_err(TributaryError::arrow("conforming state rows"))
+}
+
+fn concat(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<RecordBatch> {
+    let b: Vec<RecordBatch> = batches
+        .iter()
+        .map(|b| rewrap(schema, b))
+        .collect::<Result<_>>()?;
+    concat_batches(schema, &b).map_err(TributaryError::arrow("concatenating state rows"))
+}
+
+impl AggregateOperator {
+    /// Prepare the operator: plan its physical parts over the schema of `below` (bound to empty
+    /// inputs) and restore its state as of `restore_to`.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn open(
+        id: usize,
+        split: SplitPlan,
+        key: Option<EventTimeKey>,
+        mode: OutputMode,
+        partitions: usize,
+        state: &SessionState,
+        empty_below: &LogicalPlan,
+        checkpoint: &Location,
+        restore_to: Option<Epoch>,
+        keep_late_rows: bool,
+    ) -> Result<Self> {
+        let agg = &split.aggregate;
+        let physical = state
+            .create_physical_plan(empty_below)
+            .await
+            .map_err(df_err("planning the aggregation's input"))?;
+        let input_schema = physical.schema();
+        let logical_schema = agg.input.schema();
+        let mut groups = Vec::new();
+        for e in &agg.group_expr {
+            let p = state
+                .create_physical_expr(e.clone(), logical_schema)
+                .map_err(df_err("planning a group key"))?;
+            groups.push((p, e.schema_name().to_string()));
+        }
+        let group_by = PhysicalGroupBy::new_single(groups);
+        let mut aggr = Vec::new();
+        let mut filters = Vec::new();
+        for e in &agg.aggr_expr {
+            #[allow(deprecated)]
+            let (a, f, _order) = create_aggregate_expr_and_maybe_filter(
+                e,
+                logical_schema,
+                &input_schema,
+                state.execution_props(),
+            )
+            .map_err(df_err("planning an aggregate function"))?;
+            aggr.push(a);
+            filters.push(f);
+        }
+        let probe = AggregateExec::try_new(
+            AggregateMode::Partial,
+            group_by.clone(),
+            aggr.clone(),
+            filters.clone(),
+            physical.clone(),
+            input_schema.clone(),
+        )
+        .map_err(df_err("planning the partial aggregation"))?;
+        let state_schema = nullable(&probe.schema());
+        let key_len = agg.group_expr.len();
+        let final_group_by = group_by.as_final();
+        let mut stores = Vec::new();
+        for p in 0..partitions {
+            let mut s = MemoryStateStore::new(
+                checkpoint.child(&CheckpointPaths::state(id, p)),
+                state_schema.clone(),
+                key_len,
+                SNAPSHOT_EVERY,
+            );
+            s.restore(restore_to).await?;
+            stores.push(s);
+        }
+        Ok(AggregateOperator {
+            id,
+            split,
+            key,
+            mode,
+            partitions,
+            stores,
+            parts: Parts {
+                group_by,
+                final_group_by,
+                aggr,
+                filters,
+                input_schema,
+                state_schema,
+                key_len,
+            },
+            keep_late_rows,
+        })
+    }
+
+    fn aggregate_exec(
+        &self,
+        mode: AggregateMode,
+        input: Arc<dyn ExecutionPlan>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let group_by = match mode {
+            AggregateMode::Partial => self.parts.group_by.clone(),
+            _ => self.parts.final_group_by.clone(),
+        };
+        Ok(Arc::new(
+            AggregateExec::try_new(
+                mode,
+                group_by,
+                self.parts.aggr.clone(),
+                self.parts.filters.clone(),
+                input,
+                self.parts.input_schema.clone(),
+            )
+            .map_err(df_err("planning the stateful aggregation"))?,
+        ))
+    }
+
+    fn memory_exec(&self, partitions: Vec<Vec<RecordBatch>>) -> Result<Arc<dyn ExecutionPlan>> {
+        let exec: Arc<dyn ExecutionPlan> =
+            MemorySourceConfig::try_new_exec(&partitions, self.parts.state_schema.clone(), None)
+                .map_err(df_err("state rows"))?;
+        Ok(exec)
+    }
+
+    /// Run the epoch: `below` is the aggregation's input bound to the epoch's rows.
+    pub async fn process(
+        &self,
+        state: &SessionState,
+        below: &LogicalPlan,
+        watermark_ms: Option<i64>,
+    ) -> Result<AggregateEpoch> {
+        let task = Arc::new(TaskContext::from(state));
+        let parts = &self.parts;
+        // 1. Partial aggregation of the epoch's input, without the rows behind the watermark.
+        let mut input = state
+            .create_physical_plan(below)
+            .await
+            .map_err(df_err("planning the aggregation's input"))?;
+        let late = Arc::new(LateRows {
+            keep: self.keep_late_rows,
+            ..Default::default()
+        });
+        let filtering = self.mode != OutputMode::Complete;
+        if let (Some(key), Some(wm), true) = (self.key, watermark_ms, filtering) {
+            let expr = parts.group_by.expr()[key.index].0.clone();
+            input = Arc::new(LateFilterExec::new(input, expr, key.kind, wm, late.clone()));
+        }
+        let partial = self.aggregate_exec(AggregateMode::Partial, input)?;
+        let partial_rows = datafusion::physical_plan::collect(partial, task.clone())
+            .await
+            .map_err(df_err("aggregating the epoch's input"))?;
+        let partial_rows = concat(&parts.state_schema, &partial_rows)?;
+        // 2. Partition by key; gather each partition's old rows for the keys seen.
+        let keys = KeyRows::new(&partial_rows, parts.key_len)?;
+        let mut idx: Vec<Vec<u32>> = vec![Vec::new(); self.partitions];
+        for i in 0..keys.len() {
+            idx[partition_of(keys.key(i), self.partitions)].push(i as u32);
+        }
+        let mut reduce_inputs = Vec::with_capacity(self.partitions);
+        let mut untouched = Vec::with_capacity(self.partitions);
+        for (p, rows) in idx.iter().enumerate() {
+            let new = take_record_batch(&partial_rows, &UInt32Array::from(rows.clone()))
+                .map_err(TributaryError::arrow("partitioning state"))?;
+            let old = self.stores[p].rows();
+            let new_keys = KeyRows::new(&new, parts.key_len)?;
+            let set: HashSet<&[u8]> = new_keys.set();
+            let old_keys = KeyRows::new(old, parts.key_len)?;
+            let hit = old_keys.mask_in(&set);
+            let touched = filter_record_batch(old, &hit).map_err(TributaryError::arrow("state"))?;
+            let rest =
+                filter_record_batch(old, &not(&hit).map_err(TributaryError::arrow("state"))?)
+                    .map_err(TributaryError::arrow("state"))?;
+            reduce_inputs.push(vec![touched, new]);
+            untouched.push(rest);
+        }
+        // 3. Merge, every partition in parallel.
+        let reduce = self.aggregate_exec(
+            AggregateMode::PartialReduce,
+            self.memory_exec(reduce_inputs)?,
+        )?;
+        let updated = datafusion::physical_plan::collect_partitioned(reduce, task.clone())
+            .await
+            .map_err(df_err("merging state"))?;
+        // 4. The new state, what to emit and what to evict, per output mode.
+        let mut changes = Vec::with_capacity(self.partitions);
+        let mut emit = Vec::new();
+        let (mut updated_rows, mut removed_rows) = (0usize, 0usize);
+        for (p, up) in updated.into_iter().enumerate() {
+            let up = concat(&parts.state_schema, &up)?;
+            updated_rows += up.num_rows();
+            let all = concat(&parts.state_schema, &[untouched[p].clone(), up.clone()])?;
+            let closed = match (self.key, watermark_ms, self.mode) {
+                (Some(key), Some(wm), OutputMode::Append | OutputMode::Update) => {
+                    behind_watermark(all.column(key.index), key.kind, wm)
+                        .map_err(df_err("evicting state"))?
+                }
+                _ => arrow::array::BooleanArray::from(vec![false; all.num_rows()]),
+            };
+            let removed =
+                filter_record_batch(&all, &closed).map_err(TributaryError::arrow("state"))?;
+            let rows =
+                filter_record_batch(&all, &not(&closed).map_err(TributaryError::arrow("state"))?)
+                    .map_err(TributaryError::arrow("state"))?;
+            match self.mode {
+                OutputMode::Append => emit.push(removed.clone()),
+                OutputMode::Update => emit.push(up.clone()),
+                OutputMode::Complete => emit.push(rows.clone()),
+            }
+            removed_rows += removed.num_rows();
+            // Upserts: rows updated this epoch that stay.
+            let up_keys = KeyRows::new(&up, parts.key_len)?;
+            let rm_keys = KeyRows::new(&removed, parts.key_len)?;
+            let rm_set = rm_keys.set();
+            let stays = not(&up_keys.mask_in(&rm_set)).map_err(TributaryError::arrow("state"))?;
+            let upserts =
+                filter_record_batch(&up, &stays).map_err(TributaryError::arrow("state"))?;
+            changes.push(StateChange {
+                rows,
+                upserts,
+                removed,
+            });
+        }
+        // 5. Final values of the emitted rows.
+        let emitted: Vec<RecordBatch> = emit.into_iter().filter(|b| b.num_rows() > 0).collect();
+        let output = if emitted.is_empty() {
+            Vec::new()
+        } else {
+            let fin =
+                self.aggregate_exec(AggregateMode::Final, self.memory_exec(vec![emitted])?)?;
+            datafusion::physical_plan::collect(fin, task)
+                .await
+                .map_err(df_err("evaluating aggregates"))?
+        };
+        let out_schema = self.split.output_schema.clone();
+        let output: Vec<RecordBatch> = output
+            .iter()
+            .map(|b| rewrap(&out_schema, b))
+            .collect::<Result<_>>()?;
+        let output = Arc::new(
+            MemTable::try_new(out_schema, vec![output])
+                .map_err(df_err("the aggregation's output"))?,
+        );
+        let rows_total: usize = changes.iter().map(|c| c.rows.num_rows()).sum();
+        let memory: usize = changes.iter().map(|c| c.rows.get_array_memory_size()).sum();
+        let dropped = late.dropped.load(Ordering::Relaxed);
+        let late_rows = std::mem::take(&mut *late.kept.lock().expect("late rows"));
+        let progress = json!({
+            "operatorName": "stateStoreSave",
+            "operatorId": self.id,
+            "numRowsTotal": rows_total,
+            "numRowsUpdated": updated_rows,
+            "numRowsRemoved": removed_rows,
+            "allUpdatesTimeMs": 0,
+            "memoryUsedBytes": memory,
+            "numRowsDroppedByWatermark": dropped,
+            "numShufflePartitions": self.partitions,
+            "numStateStoreInstances": self.partitions,
+            "customMetrics": {"outputMode": self.mode.to_string()},
+        });
+        Ok(AggregateEpoch {
+            output,
+            changes,
+            late_rows,
+            progress,
+        })
+    }
+
+    /// Write the epoch's state changes durably (before the sink commits).
+    pub async fn persist(&self, epoch: Epoch, result: &AggregateEpoch) -> Result<()> {
+        let writes = self
+            .stores
+            .iter()
+            .zip(&result.changes)
+            .map(|(s, c)| s.persist(epoch, c));
+        futures::future::try_join_all(writes).await?;
+        Ok(())
+    }
+
+    /// Make the epoch's state current (after the commit log entry).
+    pub fn commit(&mut self, epoch: Epoch, result: AggregateEpoch) {
+        for (s, c) in self.stores.iter_mut().zip(result.changes) {
+            s.commit(epoch, c);
+        }
+    }
+}

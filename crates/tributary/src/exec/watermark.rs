@@ -1,0 +1,174 @@
+//! The query's event-time watermark: advanced at the end of each epoch from what the
+//! watermark nodes saw, kept in the offsets and commit logs.
+//!
+//! ```text
+//!  node i watermark = max(previous, max event time seen - delay_i)     (nodes that saw rows)
+//!  global           = min over nodes (or max: multiple_watermark_policy = max), never decreasing
+//!  epoch e runs with the global watermark of the end of e-1 (written in offsets/<e>),
+//!  and commits/<e> records the watermark for e+1.
+//! ```
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::logical_expr::LogicalPlan;
+
+use crate::error::{Result, TributaryError};
+use crate::plan::{EventTimeStats, EventTimeSummary, EventTimeWatermark};
+
+/// What an epoch saw, and the watermark it leads to.
+#[derive(Debug, Clone)]
+pub(crate) struct EpochEventTime {
+    summary: EventTimeSummary,
+    node_watermarks: Vec<Option<i64>>,
+    /// The global watermark for the next epoch.
+    pub next_watermark_ms: Option<i64>,
+}
+
+fn iso(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_else(|| "end of input".to_string())
+}
+
+impl EpochEventTime {
+    /// The `eventTime` map of the progress record (Spark's keys).
+    pub fn progress(&self, epoch_watermark: Option<i64>) -> BTreeMap<String, String> {
+        let mut m = BTreeMap::new();
+        if self.summary.count > 0 {
+            m.insert("min".into(), iso(self.summary.min_ms));
+            m.insert("max".into(), iso(self.summary.max_ms));
+            if let Some(avg) = self.summary.avg_ms() {
+                m.insert("avg".into(), iso(avg));
+            }
+        }
+        if let Some(w) = epoch_watermark {
+            m.insert("watermark".into(), iso(w));
+        }
+        m
+    }
+}
+
+/// Tracks the watermark of one query.
+#[derive(Debug)]
+pub(crate) struct WatermarkTracker {
+    nodes: Vec<(i64, Arc<EventTimeStats>)>,
+    node_watermarks: Vec<Option<i64>>,
+    current: Option<i64>,
+    last_epoch: Option<i64>,
+    use_max: bool,
+}
+
+impl WatermarkTracker {
+    /// Find the watermark nodes of `plan`; continue from `start` (the checkpoint's).
+    pub fn new(
+        plan: &LogicalPlan,
+        start: Option<i64>,
+        last_epoch: Option<i64>,
+        policy: Option<&str>,
+    ) -> Result<Self> {
+        let use_max = match policy.map(|p| p.to_ascii_lowercase()) {
+            None => false,
+            Some(p) if p == "min" => false,
+            Some(p) if p == "max" => true,
+            Some(p) => {
+                return Err(TributaryError::Option {
+                    option: "multiple_watermark_policy".into(),
+                    message: format!(
+                        "'{p}' is not 'min' (the default: the slowest input decides) or 'max'"
+                    ),
+                })
+            }
+        };
+        let mut nodes = Vec::new();
+        let _ = plan.apply(|n| {
+            if let Some(w) = EventTimeWatermark::of(n) {
+                nodes.push((w.delay_ms, w.stats.clone()));
+            }
+            Ok(TreeNodeRecursion::Continue)
+        });
+        let current = if nodes.is_empty() {
+            None
+        } else {
+            Some(start.unwrap_or(0))
+        };
+        Ok(WatermarkTracker {
+            node_watermarks: vec![None; nodes.len()],
+            nodes,
+            current,
+            last_epoch: last_epoch.or(current),
+            use_max,
+        })
+    }
+
+    /// The watermark the next epoch runs with.
+    pub fn current(&self) -> Option<i64> {
+        self.current
+    }
+
+    /// Whether the watermark moved since the last epoch ran (a no-data epoch would emit).
+    pub fn advanced_since_last_epoch(&self) -> bool {
+        self.current.is_some() && self.current != self.last_epoch
+    }
+
+    /// Whether the input was declared finished.
+    pub fn is_final(&self) -> bool {
+        self.current == Some(i64::MAX)
+    }
+
+    /// The input is finished: move the watermark to the end of time, closing every window.
+    pub fn finish(&mut self) {
+        if !self.nodes.is_empty() {
+            self.current = Some(i64::MAX);
+        }
+    }
+
+    /// Forget what an earlier (failed) attempt of the epoch saw.
+    pub fn reset_stats(&self) {
+        for (_, s) in &self.nodes {
+            s.take();
+        }
+    }
+
+    /// What the epoch saw, and the next watermark (not applied until [`Self::commit`]).
+    pub fn observe(&self) -> EpochEventTime {
+        let mut summary = EventTimeSummary::default();
+        let mut node_watermarks = self.node_watermarks.clone();
+        for (i, (delay, stats)) in self.nodes.iter().enumerate() {
+            let s = stats.take();
+            if s.count == 0 {
+                continue;
+            }
+            let w = s.max_ms.saturating_sub(*delay);
+            node_watermarks[i] = Some(node_watermarks[i].map_or(w, |old| old.max(w)));
+            if summary.count == 0 {
+                summary = s;
+            } else {
+                summary.min_ms = summary.min_ms.min(s.min_ms);
+                summary.max_ms = summary.max_ms.max(s.max_ms);
+                summary.sum_ms += s.sum_ms;
+                summary.count += s.count;
+            }
+        }
+        let seen = node_watermarks.iter().flatten().copied();
+        let candidate = if self.use_max { seen.max() } else { seen.min() };
+        let next_watermark_ms = match (self.current, candidate) {
+            (Some(c), Some(n)) => Some(c.max(n)),
+            (c, None) => c,
+            (None, n) => n,
+        };
+        EpochEventTime {
+            summary,
+            node_watermarks,
+            next_watermark_ms,
+        }
+    }
+
+    /// The epoch committed with watermark `epoch_watermark`.
+    pub fn commit(&mut self, seen: &EpochEventTime, epoch_watermark: Option<i64>) {
+        self.node_watermarks = seen.node_watermarks.clone();
+        self.current = seen.next_watermark_ms;
+        self.last_epoch = epoch_watermark;
+    }
+}

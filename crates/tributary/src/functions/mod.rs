@@ -1,0 +1,69 @@
+//! Streaming functions: event-time windows, in SQL and in the DataFrame API.
+//!
+//! | SQL                                   | Rust                                  |
+//! |---------------------------------------|---------------------------------------|
+//! | `window(ts, '5 minutes')`             | `window(col("ts"), "5 minutes")`      |
+//! | `window(ts, '5 minutes', '1 minute')` | `sliding_window(col("ts"), "5 minutes", "1 minute")` |
+//! | `window_time(w)`                      | `window_time(col("w"))`               |
+//!
+//! Every session registers them, with the analyzer rule that expands sliding windows.
+
+mod sliding;
+pub(crate) mod window;
+
+use std::sync::Arc;
+
+use datafusion::logical_expr::{lit, Expr, ScalarUDF};
+
+pub use sliding::{expand_sliding_windows, window_call, SlidingWindowRule};
+pub use window::{WindowSpec, SLIDING_WINDOWS, WINDOW, WINDOW_TIME};
+
+/// The scalar functions a session registers.
+pub(crate) fn udfs() -> Vec<ScalarUDF> {
+    vec![
+        ScalarUDF::new_from_impl(window::WindowFn::default()),
+        ScalarUDF::new_from_impl(window::SlidingWindowsFn::default()),
+        ScalarUDF::new_from_impl(window::WindowTimeFn::default()),
+    ]
+}
+
+fn call(udf: ScalarUDF, args: Vec<Expr>) -> Expr {
+    Expr::ScalarFunction(datafusion::logical_expr::expr::ScalarFunction::new_udf(
+        Arc::new(udf),
+        args,
+    ))
+}
+
+/// A tumbling event-time window of `size` (e.g. `"5 minutes"`): `{start, end}`.
+pub fn window(ts: Expr, size: &str) -> Expr {
+    call(
+        ScalarUDF::new_from_impl(window::WindowFn::default()),
+        vec![ts, lit(size)],
+    )
+}
+
+/// A sliding event-time window: each row falls in every window of `size` that starts a
+/// multiple of `slide` after the Unix epoch and holds it.
+pub fn sliding_window(ts: Expr, size: &str, slide: &str) -> Expr {
+    call(
+        ScalarUDF::new_from_impl(window::WindowFn::default()),
+        vec![ts, lit(size), lit(slide)],
+    )
+}
+
+/// A window with every parameter: windows start at `start` (an offset such as `"15 minutes"`)
+/// plus multiples of `slide`.
+pub fn window_with_start(ts: Expr, size: &str, slide: &str, start: &str) -> Expr {
+    call(
+        ScalarUDF::new_from_impl(window::WindowFn::default()),
+        vec![ts, lit(size), lit(slide), lit(start)],
+    )
+}
+
+/// The event time of a window's result: its end minus one microsecond.
+pub fn window_time(w: Expr) -> Expr {
+    call(
+        ScalarUDF::new_from_impl(window::WindowTimeFn::default()),
+        vec![w],
+    )
+}

@@ -1,0 +1,68 @@
+//! Group keys as comparable bytes (Arrow's row format) and their stable partition.
+
+use std::collections::HashSet;
+
+use arrow::array::{ArrayRef, BooleanArray, RecordBatch};
+use arrow::row::{RowConverter, Rows, SortField};
+
+use crate::error::{Result, TributaryError};
+
+/// The key columns of a batch (the first `key_len` columns) in Arrow's row format.
+pub struct KeyRows {
+    rows: Rows,
+}
+
+impl KeyRows {
+    /// Encode the first `key_len` columns of `batch`.
+    pub fn new(batch: &RecordBatch, key_len: usize) -> Result<KeyRows> {
+        let cols: Vec<ArrayRef> = batch.columns()[..key_len].to_vec();
+        let fields = cols
+            .iter()
+            .map(|c| SortField::new(c.data_type().clone()))
+            .collect();
+        let conv =
+            RowConverter::new(fields).map_err(TributaryError::arrow("encoding state keys"))?;
+        let rows = conv
+            .convert_columns(&cols)
+            .map_err(TributaryError::arrow("encoding state keys"))?;
+        Ok(KeyRows { rows })
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.rows.num_rows()
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The bytes of row `i`.
+    pub fn key(&self, i: usize) -> &[u8] {
+        self.rows.row(i).data()
+    }
+
+    /// The set of keys.
+    pub fn set(&self) -> HashSet<&[u8]> {
+        (0..self.len()).map(|i| self.key(i)).collect()
+    }
+
+    /// A mask: true where the row's key is in `set`.
+    pub fn mask_in(&self, set: &HashSet<&[u8]>) -> BooleanArray {
+        (0..self.len())
+            .map(|i| Some(set.contains(self.key(i))))
+            .collect()
+    }
+}
+
+/// The partition of a key: FNV-1a over its row bytes. Stable across runs of one build; the
+/// partition count is fixed in the checkpoint.
+pub fn partition_of(key: &[u8], partitions: usize) -> usize {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in key {
+        h ^= *b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    (h % partitions as u64) as usize
+}

@@ -1,0 +1,241 @@
+//! Stateful streaming against the batch answer: windowed and plain aggregations in append,
+//! update and complete modes, over random epoch splits with restarts that restore state.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use arrow::array::RecordBatch;
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+use tributary::prelude::*;
+use tributary::StreamingQueryProgress;
+
+use crate::common::*;
+
+struct Case {
+    sql: &'static str,
+    mode: OutputMode,
+    /// Number of leading key columns (for update mode: the latest row per key wins).
+    keys: usize,
+}
+
+const CASES: &[Case] = &[
+    // Tumbling windows through a subquery, with exact count(DISTINCT).
+    Case {
+        sql: "SELECT w['start'] AS ws, w['end'] AS we, region, count(*) AS n, sum(amount) AS total, \
+              count(DISTINCT user_id) AS users \
+              FROM (SELECT window(event_time, '1 minute') AS w, region, amount, user_id FROM events) \
+              GROUP BY w, region",
+        mode: OutputMode::Append,
+        keys: 3,
+    },
+    // Sliding windows directly in GROUP BY, with min/max/avg and a HAVING above the state.
+    Case {
+        sql: "SELECT window(event_time, '2 minutes', '30 seconds')['start'] AS ws, region, count(*) AS n, \
+              min(amount) AS lo, max(amount) AS hi, avg(amount) AS mean \
+              FROM events GROUP BY window(event_time, '2 minutes', '30 seconds'), region \
+              HAVING count(*) > 1",
+        mode: OutputMode::Append,
+        keys: 2,
+    },
+    // Grouping by the event-time column itself.
+    Case {
+        sql: "SELECT event_time, count(*) AS n, array_agg(id ORDER BY id) AS ids FROM events GROUP BY event_time",
+        mode: OutputMode::Append,
+        keys: 1,
+    },
+    // Update mode without windows.
+    Case {
+        sql: "SELECT region, count(*) AS n, sum(amount) AS total, count(DISTINCT user_id) AS users, \
+              approx_distinct(user_id) AS approx FROM events GROUP BY region",
+        mode: OutputMode::Update,
+        keys: 1,
+    },
+    // Update mode with windows: rows behind the watermark are evicted, not emitted.
+    Case {
+        sql: "SELECT window(event_time, '1 minute') AS w, count(*) AS n, first_value(id ORDER BY id) AS first_id \
+              FROM events GROUP BY window(event_time, '1 minute')",
+        mode: OutputMode::Update,
+        keys: 1,
+    },
+    // Complete mode, with a sort above the aggregation.
+    Case {
+        sql: "SELECT region, user_id % 3 AS bucket, count(*) AS n, max(event_time) AS last \
+              FROM events WHERE user_id IS NOT NULL GROUP BY region, user_id % 3 ORDER BY n DESC",
+        mode: OutputMode::Complete,
+        keys: 2,
+    },
+];
+
+fn rows(batches: &[RecordBatch]) -> Vec<Vec<String>> {
+    let opts = FormatOptions::default().with_null("NULL");
+    let mut out = Vec::new();
+    for b in batches {
+        let f: Vec<_> = b
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts).unwrap())
+            .collect();
+        for r in 0..b.num_rows() {
+            out.push(f.iter().map(|f| f.value(r).to_string()).collect());
+        }
+    }
+    out
+}
+
+async fn register(s: &Session, input: &Path, stream: bool, max_files: u64) {
+    let df = if stream {
+        s.read_stream()
+            .schema(timed_schema())
+            .option("max_files_per_trigger", max_files)
+            .json(input.to_str().unwrap())
+            .await
+            .unwrap()
+    } else {
+        s.read()
+            .schema(timed_schema())
+            .json(input.to_str().unwrap())
+            .await
+            .unwrap()
+    };
+    let df = df.with_watermark("event_time", "1 minute").unwrap();
+    s.register("events", df).unwrap();
+}
+
+type Epochs = Arc<Mutex<BTreeMap<u64, Vec<RecordBatch>>>>;
+
+async fn stream_run(
+    case: &Case,
+    input: &Path,
+    ckpt: &Path,
+    max_files: u64,
+    flush: bool,
+    seen: &Epochs,
+) -> Vec<StreamingQueryProgress> {
+    let s = Session::new();
+    register(&s, input, true, max_files).await;
+    let seen = seen.clone();
+    let q = s
+        .sql(case.sql)
+        .await
+        .unwrap()
+        .write_stream()
+        .output_mode(case.mode)
+        .trigger(Trigger::AvailableNow)
+        .option("checkpoint_location", ckpt.display())
+        .option("flush_at_end", flush)
+        .option("state_partitions", 3)
+        .foreach_batch(move |df, epoch| {
+            let seen = seen.clone();
+            async move {
+                let b = df.collect().await.unwrap();
+                // A re-run epoch replaces what the first attempt delivered.
+                seen.lock().unwrap().insert(epoch, b);
+                Ok(())
+            }
+        })
+        .start("")
+        .await
+        .unwrap();
+    q.await_termination().await.unwrap();
+    q.recent_progress()
+}
+
+/// The stream's answer, from what each epoch delivered.
+fn final_answer(case: &Case, seen: &Epochs) -> Vec<Vec<String>> {
+    let epochs = seen.lock().unwrap();
+    match case.mode {
+        OutputMode::Append => epochs.values().flat_map(|b| rows(b)).collect(),
+        OutputMode::Complete => epochs.values().last().map(|b| rows(b)).unwrap_or_default(),
+        OutputMode::Update => {
+            let mut latest: BTreeMap<Vec<String>, Vec<String>> = BTreeMap::new();
+            for b in epochs.values() {
+                for r in rows(b) {
+                    latest.insert(r[..case.keys].to_vec(), r);
+                }
+            }
+            latest.into_values().collect()
+        }
+    }
+}
+
+/// Forget that the last epoch committed: as if the process died after the sink's commit and
+/// before the commit log's entry.
+fn drop_last_commit(ckpt: &Path) {
+    let dir = ckpt.join("commits");
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.chars().all(|c| c.is_ascii_digit()))
+        .collect();
+    names.sort_by_key(|n| n.parse::<u64>().unwrap());
+    if let Some(last) = names.last() {
+        std::fs::remove_file(dir.join(last)).unwrap();
+    }
+}
+
+#[tokio::test]
+async fn stateful_stream_equals_batch_over_random_splits_and_restarts() {
+    let mut rng = Lcg(0x5eed);
+    for (ci, case) in CASES.iter().enumerate() {
+        for round in 0..3 {
+            let tmp = tempfile::tempdir().unwrap();
+            let (input, ckpt) = (tmp.path().join("in"), tmp.path().join("ckpt"));
+            let files = 3 + rng.next(5) as i64;
+            let max_files = 1 + rng.next(2);
+            // Files arrive in `runs` groups; the query restarts (restoring its state) between
+            // groups, sometimes after losing its last commit-log entry.
+            let runs = 1 + rng.next(3);
+            let seen: Epochs = Default::default();
+            let mut progress = Vec::new();
+            let mut next_id = 0;
+            let mut lost_commits = 0;
+            for run in 0..runs {
+                let first = files * run as i64 / runs as i64;
+                let end = files * (run as i64 + 1) / runs as i64;
+                for f in first..end {
+                    let n = 5 + rng.next(30) as i64;
+                    write_timed_events(&input, &format!("f{f:02}.json"), next_id, n);
+                    next_id += n;
+                }
+                let last = run + 1 == runs;
+                progress.extend(stream_run(case, &input, &ckpt, max_files, last, &seen).await);
+                if !last && rng.next(2) == 0 {
+                    drop_last_commit(&ckpt);
+                    lost_commits += 1;
+                }
+            }
+            let last = progress
+                .last()
+                .unwrap_or_else(|| panic!("case {ci} round {round}: no progress"));
+            assert_eq!(last.state_operators.len(), 1, "case {ci}: {}", last.json());
+            assert!(last.event_time.contains_key("watermark"), "{}", last.json());
+            if case.mode == OutputMode::Append {
+                // Windows close while the stream runs, not only at the final flush.
+                let epochs_with_output = seen
+                    .lock()
+                    .unwrap()
+                    .values()
+                    .filter(|b| b.iter().any(|b| b.num_rows() > 0))
+                    .count();
+                assert!(
+                    epochs_with_output >= 2 || progress.len() < 3,
+                    "case {ci}: output in {epochs_with_output} of {} epochs",
+                    progress.len()
+                );
+            }
+            let mut streamed = final_answer(case, &seen);
+            let s = Session::new();
+            register(&s, &input, false, 0).await;
+            let batch = s.sql(case.sql).await.unwrap().collect().await.unwrap();
+            let mut expected = rows(&batch);
+            expected.sort();
+            streamed.sort();
+            assert!(!expected.is_empty(), "case {ci} has rows");
+            assert_eq!(
+                streamed, expected,
+                "case {ci} round {round} (max_files {max_files}, runs {runs}, lost commits {lost_commits})"
+            );
+        }
+    }
+}
