@@ -184,3 +184,205 @@ fn killed_at_random_moments_every_row_lands_exactly_once() {
         );
     });
 }
+
+#[test]
+fn verify_says_identical_for_the_visitors_example() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = Command::new(bin())
+        .args([
+            "verify",
+            repo().join("examples/visitors/job.sql").to_str().unwrap(),
+        ])
+        .arg("--set")
+        .arg(format!(
+            "input={}",
+            repo().join("examples/etl/data/events").display()
+        ))
+        .arg("--set")
+        .arg(format!("output={}", tmp.path().join("visitors").display()))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout.trim(), "identical");
+}
+
+/// `run` with a small job until `probe` exists; returns the child.
+fn spawn_run(job: &Path, ckpt: &Path, trigger: &str) -> std::process::Child {
+    Command::new(bin())
+        .args([
+            "run",
+            job.to_str().unwrap(),
+            "--trigger",
+            trigger,
+            "--checkpoint",
+            ckpt.to_str().unwrap(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn ctrl_c_stops_run_cleanly_after_the_current_epoch() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, out, ckpt) = (
+        tmp.path().join("in"),
+        tmp.path().join("out"),
+        tmp.path().join("ckpt"),
+    );
+    std::fs::create_dir_all(&input).unwrap();
+    write_file(&input, 0, 10);
+    let job = tmp.path().join("job.sql");
+    std::fs::write(
+        &job,
+        format!(
+            "CREATE UNBOUNDED EXTERNAL TABLE events (id BIGINT, region VARCHAR) STORED AS JSON LOCATION '{}';
+             CREATE EXTERNAL TABLE sink (id BIGINT, region VARCHAR) STORED AS DELTA LOCATION '{}';
+             INSERT INTO sink SELECT id, region FROM events;",
+            input.display(),
+            out.display()
+        ),
+    )
+    .unwrap();
+    let mut child = spawn_run(&job, &ckpt, "50ms");
+    // Wait for the first epoch's commit.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !ckpt.join("sink/commits/0").exists() {
+        assert!(std::time::Instant::now() < deadline, "no epoch committed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let code = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "run did not stop on SIGINT"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(code.success(), "exit {code:?}: {stderr}");
+    assert!(
+        stderr.contains("stopping after the current epoch"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_stateful_query_killed_at_random_moments_writes_each_window_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, delta, ckpt) = (
+        tmp.path().join("in"),
+        tmp.path().join("delta"),
+        tmp.path().join("ckpt"),
+    );
+    std::fs::create_dir_all(&input).unwrap();
+    let job = tmp.path().join("job.sql");
+    std::fs::write(
+        &job,
+        format!(
+            "CREATE UNBOUNDED EXTERNAL TABLE events (id BIGINT, event_time TIMESTAMP) STORED AS JSON LOCATION '{}'
+               OPTIONS ('max_files_per_trigger' '2', 'watermark_column' 'event_time', 'watermark_delay' '5 seconds');
+             CREATE EXTERNAL TABLE windows (window_start TIMESTAMP, n BIGINT, total BIGINT) STORED AS DELTA LOCATION '{}';
+             INSERT INTO windows
+             SELECT window(event_time, '10 seconds')['start'], count(*), sum(id)
+             FROM events GROUP BY window(event_time, '10 seconds');",
+            input.display(),
+            delta.display()
+        ),
+    )
+    .unwrap();
+    // Event `id` happens `id` seconds after 10:00; files of 7 events.
+    let per_file: i64 = 7;
+    let write = |index: i64| {
+        let lines: Vec<String> = (index * per_file..(index + 1) * per_file)
+            .map(|id| {
+                format!(
+                    "{{\"id\":{id},\"event_time\":\"2026-11-21T10:{:02}:{:02}Z\"}}",
+                    id / 60,
+                    id % 60
+                )
+            })
+            .collect();
+        let tmp = input.join(format!(".f{index:04}.tmp"));
+        std::fs::write(&tmp, lines.join("\n") + "\n").unwrap();
+        std::fs::rename(tmp, input.join(format!("f{index:04}.json"))).unwrap();
+    };
+    let mut files = 0i64;
+    let mut seed: u64 = 0xfeed;
+    let mut rnd = |bound: u64| {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) % bound
+    };
+    for kill in 0..15 {
+        for _ in 0..1 + rnd(3) {
+            write(files);
+            files += 1;
+        }
+        let mut child = spawn_run(&job, &ckpt, "20ms");
+        std::thread::sleep(Duration::from_millis(50 + rnd(500)));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let _ = kill;
+    }
+    let status = spawn_run(&job, &ckpt, "available-now").wait().unwrap();
+    assert!(status.success());
+    // The final watermark is the last event time minus 5 s; every window that ended by then
+    // was written exactly once, with all its events.
+    let n = files * per_file;
+    let watermark = n - 1 - 5;
+    let mut expected = Vec::new();
+    let mut start = 0;
+    while start + 10 <= watermark {
+        let ids: Vec<i64> = (start..(start + 10).min(n)).collect();
+        expected.push((start, ids.len() as i64, ids.iter().sum::<i64>()));
+        start += 10;
+    }
+    assert!(expected.len() >= 5, "{} files gave too few windows", files);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let got = rt.block_on(async {
+        let s = Session::new();
+        let b = s
+            .read()
+            .delta(delta.to_str().unwrap())
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        let mut rows = Vec::new();
+        for b in &b {
+            let ts =
+                arrow::compute::cast(b.column(0), &DataType::Timestamp(TimeUnit::Second, None))
+                    .unwrap();
+            let ts = arrow::compute::cast(&ts, &DataType::Int64).unwrap();
+            let ts = ts.as_any().downcast_ref::<Int64Array>().unwrap();
+            let cnt = b.column(1).as_any().downcast_ref::<Int64Array>().unwrap();
+            let tot = b.column(2).as_any().downcast_ref::<Int64Array>().unwrap();
+            for i in 0..b.num_rows() {
+                // Seconds since 10:00.
+                let secs = ts.value(i) - 1_795_219_200 - 36_000;
+                rows.push((secs, cnt.value(i), tot.value(i)));
+            }
+        }
+        rows.sort();
+        rows
+    });
+    assert_eq!(got, expected, "each closed window exactly once, complete");
+}

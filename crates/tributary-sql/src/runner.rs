@@ -76,6 +76,7 @@ impl JobRunner {
                 continue;
             }
             let mut options = t.options.clone();
+            let watermark = Self::watermark_of(&t.name, &mut options)?;
             if options.contains_key("bad_records_path") {
                 if let Some(dir) = overrides.get("bad_records_root") {
                     options.insert("bad_records_path".into(), format!("{dir}/{}", t.name));
@@ -111,9 +112,35 @@ impl JobRunner {
                     r.load(&t.location).await?
                 }
             };
+            let df = match watermark {
+                Some((column, delay)) => df.with_watermark(&column, &delay)?,
+                None => df,
+            };
             self.session.register(&t.name, df)?;
         }
         Ok(())
+    }
+
+    /// The table options `watermark_column` and `watermark_delay` (taken out of `options`).
+    fn watermark_of(
+        table: &str,
+        options: &mut HashMap<String, String>,
+    ) -> Result<Option<(String, String)>, JobError> {
+        match (
+            options.remove("watermark_column"),
+            options.remove("watermark_delay"),
+        ) {
+            (None, None) => Ok(None),
+            (Some(c), Some(d)) => Ok(Some((c, d))),
+            (Some(c), None) => Err(JobError::Invalid(format!(
+                "table '{table}' sets 'watermark_column' '{c}' without 'watermark_delay': add \
+                 e.g. 'watermark_delay' '10 minutes' (how late a row may arrive)"
+            ))),
+            (None, Some(_)) => Err(JobError::Invalid(format!(
+                "table '{table}' sets 'watermark_delay' without 'watermark_column': name the \
+                 event-time column, e.g. 'watermark_column' 'event_time'"
+            ))),
+        }
     }
 
     /// The DataFrame of an INSERT, with the sink's column names and types.
@@ -196,6 +223,14 @@ impl JobRunner {
             for (k, v) in &sink.options {
                 w = w.option(k, v);
             }
+            if let Some(mode) = sink.options.get("output_mode") {
+                w = w.output_mode(mode.parse().map_err(|e: tributary::TributaryError| {
+                    JobError::Invalid(format!("table '{}': {e}", sink.name))
+                })?);
+            }
+            if let Some(flush) = overrides.get("flush_at_end") {
+                w = w.option("flush_at_end", flush);
+            }
             if !sink.partition_by.is_empty() {
                 w = w.option("partition_by", sink.partition_by.join(","));
             }
@@ -253,10 +288,15 @@ impl JobRunner {
             "bad_records_root".to_string(),
             workdir.join("bad/batch").display().to_string(),
         )]);
-        let stream_overrides = HashMap::from([(
-            "bad_records_root".to_string(),
-            workdir.join("bad/stream").display().to_string(),
-        )]);
+        // The stream ends with the input: a final watermark closes every open window, as the
+        // batch sees all of them.
+        let stream_overrides = HashMap::from([
+            (
+                "bad_records_root".to_string(),
+                workdir.join("bad/stream").display().to_string(),
+            ),
+            ("flush_at_end".to_string(), "true".to_string()),
+        ]);
         let batch_runner = JobRunner::new(Session::new(), self.job.clone());
         batch_runner
             .batch_with(&batch_overrides, Some(&batch_root))

@@ -1,6 +1,7 @@
 //! Compare two results as multisets of rows (batch versus stream).
 
-use arrow::array::RecordBatch;
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::{DataType, Float64Type};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 
 use crate::error::{Result, TributaryError};
@@ -39,8 +40,32 @@ fn rows_of(batches: &[RecordBatch], columns: &[String]) -> Result<Vec<String>> {
                     .map_err(TributaryError::arrow("comparing results"))?,
             );
         }
+        // Floating-point sums depend on the order of addition, which differs between a batch
+        // and a stream split in epochs: floats compare to 12 significant digits.
+        let floats: Vec<Option<arrow::array::ArrayRef>> = columns
+            .iter()
+            .map(|c| {
+                let a = b.column(b.schema().index_of(c).ok()?);
+                matches!(
+                    a.data_type(),
+                    DataType::Float16 | DataType::Float32 | DataType::Float64
+                )
+                .then(|| arrow::compute::cast(a, &DataType::Float64).ok())
+                .flatten()
+            })
+            .collect();
         for r in 0..b.num_rows() {
-            let cells: Vec<String> = fmts.iter().map(|f| f.value(r).to_string()).collect();
+            let cells: Vec<String> = fmts
+                .iter()
+                .zip(&floats)
+                .map(|(f, float)| match float {
+                    Some(a) if a.is_valid(r) => {
+                        let v = a.as_primitive::<Float64Type>().value(r);
+                        format!("{v:.11e}")
+                    }
+                    _ => f.value(r).to_string(),
+                })
+                .collect();
             out.push(cells.join(" | "));
         }
     }
