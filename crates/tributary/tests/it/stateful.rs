@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use arrow::array::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
+use datafusion::functions_aggregate::expr_fn::count;
 use tributary::prelude::*;
 use tributary::StreamingQueryProgress;
 
@@ -238,4 +239,114 @@ async fn stateful_stream_equals_batch_over_random_splits_and_restarts() {
             );
         }
     }
+}
+
+fn at(hms: &str) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(&format!("2026-11-21T{hms}Z"))
+        .unwrap()
+        .to_utc()
+}
+
+#[tokio::test]
+async fn late_rows_are_dropped_counted_and_kept_aside_and_a_window_ending_at_the_watermark_closes()
+{
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, ckpt, late) = (
+        tmp.path().join("in"),
+        tmp.path().join("ckpt"),
+        tmp.path().join("late"),
+    );
+    // Epoch 0: one event per 30 s from 10:00:00 to 10:05:00; the watermark becomes 10:04:00.
+    let first: Vec<String> = (0..=10)
+        .map(|i| timed_line_at(i, at("10:00:00") + chrono::Duration::seconds(30 * i)))
+        .collect();
+    write_lines(&input, "a.json", &first);
+    // Epoch 1: two late events (their windows ended at or before 10:04) and one on time.
+    write_lines(
+        &input,
+        "b.json",
+        &[
+            timed_line_at(100, at("10:02:30")),
+            timed_line_at(101, at("10:03:59.999")),
+            timed_line_at(102, at("10:04:00")),
+        ],
+    );
+    let s = Session::new();
+    let events = s
+        .read_stream()
+        .schema(timed_schema())
+        .option("max_files_per_trigger", 1)
+        .json(input.to_str().unwrap())
+        .await
+        .unwrap()
+        .with_watermark("event_time", "1 minute")
+        .unwrap();
+    let seen: Epochs = Default::default();
+    let seen2 = seen.clone();
+    let q = events
+        .aggregate(
+            vec![window(col("event_time"), "1 minute").alias("w")],
+            vec![
+                count(col("id")).alias("n"),
+                datafusion::functions_aggregate::expr_fn::max(col("id")).alias("max_id"),
+            ],
+        )
+        .unwrap()
+        .select(vec![
+            get_field(col("w"), "start").alias("start"),
+            col("n"),
+            col("max_id"),
+        ])
+        .unwrap()
+        .write_stream()
+        .trigger(Trigger::AvailableNow)
+        .option("checkpoint_location", ckpt.display())
+        .option("late_rows_path", late.display())
+        .option("flush_at_end", true)
+        .foreach_batch(move |df, epoch| {
+            let seen = seen2.clone();
+            async move {
+                let b = df.collect().await.unwrap();
+                seen.lock().unwrap().insert(epoch, b);
+                Ok(())
+            }
+        })
+        .start("")
+        .await
+        .unwrap();
+    q.await_termination().await.unwrap();
+    let progress = q.recent_progress();
+    let epoch1 = &progress[1];
+    assert_eq!(
+        epoch1.state_operators[0]["numRowsDroppedByWatermark"],
+        2,
+        "{}",
+        epoch1.json()
+    );
+    assert_eq!(epoch1.event_time["watermark"], "2026-11-21T10:04:00.000Z");
+    // The late rows are kept aside, as JSON lines named by epoch.
+    let kept = std::fs::read_to_string(late.join("epoch-000001.json")).unwrap();
+    assert_eq!(kept.lines().count(), 2, "{kept}");
+    assert!(
+        kept.contains("\"id\":100") && kept.contains("\"id\":101"),
+        "{kept}"
+    );
+    // Windows ending at or before the watermark (10:04) were emitted by epoch 1, without the
+    // late rows; the window [10:04, 10:05), with the on-time row of epoch 1, closes at the end.
+    let epochs = seen.lock().unwrap();
+    let out: Vec<Vec<String>> = epochs.values().flat_map(|b| rows(b)).collect();
+    let find = |start: &str| {
+        out.iter()
+            .find(|r| r[0] == format!("2026-11-21T{start}"))
+            .cloned()
+            .unwrap_or_else(|| panic!("no window at {start}: {out:?}"))
+    };
+    assert_eq!(find("10:02:00")[1..], ["2", "5"]);
+    assert_eq!(find("10:03:00")[1..], ["2", "7"]);
+    assert_eq!(find("10:04:00")[1..], ["3", "102"]);
+    let emitted_by_1 = rows(&epochs[&1]);
+    assert!(
+        emitted_by_1.iter().any(|r| r[0] == "2026-11-21T10:03:00"),
+        "the window ending exactly at the watermark closes in epoch 1: {emitted_by_1:?}"
+    );
 }
