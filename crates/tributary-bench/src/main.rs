@@ -1,9 +1,14 @@
-//! End-to-end benchmarks. `cargo run --release -p tributary-bench -- etl [ROWS]`
+//! End-to-end benchmarks. `cargo run --release -p tributary-bench -- etl|visitors [ROWS]`
 //!
 //! `etl`: the ETL example's query (filter, lower-case, left join with a static CSV) over ROWS
 //! JSON events in 20 files, measured three ways in one run: Tributary as a stream
 //! (AvailableNow, JSON files to Delta), Tributary as a batch (to Delta), and plain DataFusion
 //! running the same SQL over the same files (collected, no sink). Prints rows/s and ratios.
+//!
+//! `visitors`: the visitors-by-region job (5-minute windows sliding by 1 minute, watermark 10
+//! minutes, count, exact distinct visitors, revenue) over ROWS JSON events, as a batch and as a
+//! stream with a 1 s processing-time trigger (about 1M events per epoch), both into Delta.
+//! Prints events/s, epoch durations, and state rows and memory.
 
 use std::io::Write;
 use std::path::Path;
@@ -134,20 +139,165 @@ async fn datafusion_run(dir: &Path) -> anyhow::Result<f64> {
     Ok(t.elapsed().as_secs_f64())
 }
 
+const VISITORS: &str = "SELECT w['start'] AS window_start, w['end'] AS window_end, region,
+    count(*) AS events, count(DISTINCT user_id) AS visitors, sum(amount) AS revenue
+FROM (SELECT window(event_time, '5 minutes', '1 minute') AS w, lower(region) AS region, user_id, amount FROM events)
+GROUP BY w, region";
+
+/// Events for `visitors`: 10,000 per second of event time, ids of 100,000 users.
+fn generate_visitors(dir: &Path, rows: usize, files: usize) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir.join("events"))?;
+    let regions = ["EMEA", "amer", "Apac", "LATAM", "moon"];
+    let per = rows.div_ceil(files);
+    for f in 0..files {
+        let mut w = std::io::BufWriter::new(std::fs::File::create(
+            dir.join(format!("events/part-{f:04}.json")),
+        )?);
+        for i in f * per..((f + 1) * per).min(rows) {
+            let ms = i / 10;
+            writeln!(
+                w,
+                "{{\"event_time\":\"2026-11-21T{:02}:{:02}:{:02}.{:03}Z\",\"user_id\":{},\"region\":\"{}\",\"page\":\"/p/{}\",\"amount\":{}.25}}",
+                (ms / 3_600_000) % 24,
+                (ms / 60_000) % 60,
+                (ms / 1000) % 60,
+                ms % 1000,
+                (i * 7919) % 100_000,
+                regions[i % 5],
+                i % 20,
+                i % 500
+            )?;
+        }
+    }
+    Ok(())
+}
+
+async fn visitors_session(dir: &Path, streaming: bool) -> anyhow::Result<(Session, DataFrame)> {
+    let session = Session::new();
+    let path = dir.join("events");
+    let events = if streaming {
+        session
+            .read_stream()
+            .schema(schema())
+            .option("max_files_per_trigger", 10)
+            .json(path.to_str().unwrap())
+            .await?
+    } else {
+        session
+            .read()
+            .schema(schema())
+            .json(path.to_str().unwrap())
+            .await?
+    };
+    session.register("events", events.with_watermark("event_time", "10 minutes")?)?;
+    let df = session.sql(VISITORS).await?;
+    Ok((session, df))
+}
+
+async fn visitors(rows: usize) -> anyhow::Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let files = 100;
+    generate_visitors(tmp.path(), rows, files)?;
+    let batch_out = tmp.path().join("batch");
+    let t = Instant::now();
+    let (_batch_session, df) = visitors_session(tmp.path(), false).await?;
+    let summary = df
+        .write()
+        .format("delta")
+        .save(batch_out.to_str().unwrap())
+        .await?;
+    let batch = t.elapsed().as_secs_f64();
+    let (_stream_session, df) = visitors_session(tmp.path(), true).await?;
+    let q = df
+        .write_stream()
+        .format("delta")
+        .trigger(Trigger::ProcessingTime(std::time::Duration::from_secs(1)))
+        .option("checkpoint_location", tmp.path().join("ckpt").display())
+        .start(tmp.path().join("stream").to_str().unwrap())
+        .await?;
+    let t = Instant::now();
+    // Until every event went through (then one more epoch may close windows).
+    loop {
+        let seen: u64 = q.recent_progress().iter().map(|p| p.num_input_rows).sum();
+        if seen >= rows as u64 {
+            break;
+        }
+        anyhow::ensure!(
+            q.exception().is_none(),
+            "stream failed: {:?}",
+            q.exception()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let stream = t.elapsed().as_secs_f64();
+    q.stop().await?;
+    let progress: Vec<_> = q
+        .recent_progress()
+        .into_iter()
+        .filter(|p| p.num_input_rows > 0)
+        .collect();
+    let durations: Vec<u64> = progress
+        .iter()
+        .map(|p| p.duration_ms.get("triggerExecution").copied().unwrap_or(0))
+        .collect();
+    let max_state = progress
+        .iter()
+        .filter_map(|p| p.state_operators.first())
+        .map(|s| {
+            (
+                s["numRowsTotal"].as_u64().unwrap_or(0),
+                s["memoryUsedBytes"].as_u64().unwrap_or(0),
+            )
+        })
+        .max()
+        .unwrap_or((0, 0));
+    println!(
+        "visitors benchmark: {rows} JSON events in {files} files, {} cores",
+        std::thread::available_parallelism()?.get()
+    );
+    println!(
+        "  batch  -> Delta : {:>10.0} events/s  ({batch:.2} s, {} window rows)",
+        rows as f64 / batch,
+        summary.rows
+    );
+    println!(
+        "  stream -> Delta : {:>10.0} events/s  ({stream:.2} s, {} epochs of ~{} events, 1 s trigger)",
+        rows as f64 / stream,
+        progress.len(),
+        rows / progress.len().max(1)
+    );
+    let busy: u64 = durations.iter().sum();
+    println!(
+        "  stream epochs   : {:>10.0} events/s of epoch time (processedRowsPerSecond over all epochs)",
+        rows as f64 / (busy.max(1) as f64 / 1000.0)
+    );
+    println!(
+        "  epoch duration  : avg {:.0} ms, max {} ms;  state: up to {} rows, {:.1} MiB",
+        durations.iter().sum::<u64>() as f64 / durations.len().max(1) as f64,
+        durations.iter().max().unwrap_or(&0),
+        max_state.0,
+        max_state.1 as f64 / (1024.0 * 1024.0)
+    );
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let what = args.get(1).map(String::as_str).unwrap_or("etl");
-    anyhow::ensure!(
-        what == "etl",
-        "unknown benchmark '{what}': try `etl [ROWS]`"
-    );
     let rows: usize = args
         .get(2)
         .map(|r| r.parse())
         .transpose()
         .context("ROWS")?
         .unwrap_or(1_000_000);
+    match what {
+        "etl" => {}
+        "visitors" => return visitors(rows).await,
+        other => {
+            anyhow::bail!("unknown benchmark '{other}': try `etl [ROWS]` or `visitors [ROWS]`")
+        }
+    }
     let tmp = tempfile::tempdir()?;
     generate(tmp.path(), rows, 20)?;
     let df = datafusion_run(tmp.path()).await?;

@@ -94,5 +94,9 @@ pub mod prelude {
     };
     pub use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
     pub use datafusion::functions::expr_fn::*;
+    pub use datafusion::functions_aggregate::expr_fn::{
+        approx_distinct, array_agg, avg, count, count_distinct, first_value, last_value, max, min,
+        sum,
+    };
     pub use datafusion::prelude::{col, lit, Expr};
 }

@@ -7,7 +7,6 @@ use std::sync::{Arc, Mutex};
 
 use arrow::array::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
-use datafusion::functions_aggregate::expr_fn::count;
 use tributary::prelude::*;
 use tributary::StreamingQueryProgress;
 
@@ -286,10 +285,7 @@ async fn late_rows_are_dropped_counted_and_kept_aside_and_a_window_ending_at_the
     let q = events
         .aggregate(
             vec![window(col("event_time"), "1 minute").alias("w")],
-            vec![
-                count(col("id")).alias("n"),
-                datafusion::functions_aggregate::expr_fn::max(col("id")).alias("max_id"),
-            ],
+            vec![count(col("id")).alias("n"), max(col("id")).alias("max_id")],
         )
         .unwrap()
         .select(vec![
