@@ -39,6 +39,13 @@ pub trait DataFrameExt {
     /// operators drop rows behind it and close windows that end before it. In a batch it does
     /// nothing.
     fn with_watermark(self, column: &str, delay: &str) -> Result<DataFrame>;
+    /// Keep the first row of each distinct combination of `columns` (every column when empty).
+    /// On a stream the keys seen are state; when the event-time column is one of the keys and
+    /// has a watermark, keys behind the watermark are forgotten (and late rows dropped).
+    fn drop_duplicates(self, columns: &[&str]) -> Result<DataFrame>;
+    /// Like `drop_duplicates`, on keys without the event time: a key is remembered until the
+    /// watermark passes its first event time plus the watermark's delay. Needs a watermark.
+    fn drop_duplicates_within_watermark(self, columns: &[&str]) -> Result<DataFrame>;
 }
 
 impl DataFrameExt for DataFrame {
@@ -81,6 +88,27 @@ impl DataFrameExt for DataFrame {
         let (state, plan) = self.into_parts();
         let node = crate::plan::EventTimeWatermark::try_new(plan, column, delay_ms)
             .map_err(TributaryError::df("with_watermark"))?;
+        Ok(DataFrame::new(state, node.into_plan()))
+    }
+
+    fn drop_duplicates(self, columns: &[&str]) -> Result<DataFrame> {
+        let (state, plan) = self.into_parts();
+        let node = crate::plan::Deduplicate::try_new(plan, columns, false)
+            .map_err(TributaryError::df("drop_duplicates"))?;
+        Ok(DataFrame::new(state, node.into_plan()))
+    }
+
+    fn drop_duplicates_within_watermark(self, columns: &[&str]) -> Result<DataFrame> {
+        let (state, plan) = self.into_parts();
+        if !crate::plan::has_watermark(&plan) {
+            return Err(TributaryError::Plan(
+                "drop_duplicates_within_watermark needs a watermark: call \
+                 with_watermark(column, delay) first"
+                    .into(),
+            ));
+        }
+        let node = crate::plan::Deduplicate::try_new(plan, columns, true)
+            .map_err(TributaryError::df("drop_duplicates_within_watermark"))?;
         Ok(DataFrame::new(state, node.into_plan()))
     }
 }

@@ -22,6 +22,7 @@ use std::sync::Arc;
 use arrow::array::{RecordBatch, UInt32Array};
 use arrow::compute::{concat_batches, filter_record_batch, not, take_record_batch};
 use arrow::datatypes::{Field, Schema, SchemaRef};
+use async_trait::async_trait;
 use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::datasource::MemTable;
 use datafusion::execution::{SessionState, TaskContext};
@@ -35,10 +36,11 @@ use serde_json::json;
 use tributary_checkpoint::{CheckpointPaths, Epoch};
 
 use super::late::{behind_watermark, LateFilterExec, LateRows};
+use super::stateful::{OperatorEpoch, StatefulOperator};
 use crate::error::{from_df_error, Result, TributaryError};
 use crate::location::Location;
 use crate::modes::OutputMode;
-use crate::plan::{EventTimeKey, SplitPlan};
+use crate::plan::{event_time_key, EventTimeKey, SplitPlan};
 use crate::state::{partition_of, KeyRows, MemoryStateStore, StateChange, StateStore};
 
 /// Snapshot cadence of the state stores, in epochs.
@@ -64,15 +66,6 @@ pub(crate) struct AggregateOperator {
     stores: Vec<MemoryStateStore>,
     parts: Parts,
     keep_late_rows: bool,
-}
-
-/// The result of one epoch, applied to the stores by [`AggregateOperator::commit`].
-pub(crate) struct AggregateEpoch {
-    /// The operator's output rows, in the placeholder's schema.
-    pub output: Arc<MemTable>,
-    pub changes: Vec<StateChange>,
-    pub late_rows: Vec<RecordBatch>,
-    pub progress: serde_json::Value,
 }
 
 fn df_err(what: &str) -> impl Fn(datafusion::error::DataFusionError) -> TributaryError + '_ {
@@ -109,7 +102,6 @@ impl AggregateOperator {
     pub async fn open(
         id: usize,
         split: SplitPlan,
-        key: Option<EventTimeKey>,
         mode: OutputMode,
         partitions: usize,
         state: &SessionState,
@@ -118,7 +110,12 @@ impl AggregateOperator {
         restore_to: Option<Epoch>,
         keep_late_rows: bool,
     ) -> Result<Self> {
-        let agg = &split.aggregate;
+        let LogicalPlan::Aggregate(agg) = &split.node else {
+            return Err(TributaryError::Internal(
+                "an aggregate operator over a non-aggregate".into(),
+            ));
+        };
+        let key = event_time_key(agg);
         let physical = state
             .create_physical_plan(empty_below)
             .await
@@ -218,14 +215,28 @@ impl AggregateOperator {
                 .map_err(df_err("state rows"))?;
         Ok(exec)
     }
+}
 
-    /// Run the epoch: `below` is the aggregation's input bound to the epoch's rows.
-    pub async fn process(
+#[async_trait]
+impl StatefulOperator for AggregateOperator {
+    fn split(&self) -> &SplitPlan {
+        &self.split
+    }
+
+    fn stores(&self) -> &[MemoryStateStore] {
+        &self.stores
+    }
+
+    fn stores_mut(&mut self) -> &mut [MemoryStateStore] {
+        &mut self.stores
+    }
+
+    async fn process(
         &self,
         state: &SessionState,
         below: &LogicalPlan,
         watermark_ms: Option<i64>,
-    ) -> Result<AggregateEpoch> {
+    ) -> Result<OperatorEpoch> {
         let task = Arc::new(TaskContext::from(state));
         let parts = &self.parts;
         // 1. Partial aggregation of the epoch's input, without the rows behind the watermark.
@@ -354,29 +365,11 @@ impl AggregateOperator {
             "numStateStoreInstances": self.partitions,
             "customMetrics": {"outputMode": self.mode.to_string()},
         });
-        Ok(AggregateEpoch {
+        Ok(OperatorEpoch {
             output,
             changes,
             late_rows,
             progress,
         })
-    }
-
-    /// Write the epoch's state changes durably (before the sink commits).
-    pub async fn persist(&self, epoch: Epoch, result: &AggregateEpoch) -> Result<()> {
-        let writes = self
-            .stores
-            .iter()
-            .zip(&result.changes)
-            .map(|(s, c)| s.persist(epoch, c));
-        futures::future::try_join_all(writes).await?;
-        Ok(())
-    }
-
-    /// Make the epoch's state current (after the commit log entry).
-    pub fn commit(&mut self, epoch: Epoch, result: AggregateEpoch) {
-        for (s, c) in self.stores.iter_mut().zip(result.changes) {
-            s.commit(epoch, c);
-        }
     }
 }

@@ -23,15 +23,17 @@ use tributary_checkpoint::{
     CommitRecord, Epoch, OffsetRecord, QueryIdentity, QueryMetadata, Recovery, SourceOffset,
 };
 
-use super::aggregate::{AggregateEpoch, AggregateOperator};
+use super::aggregate::AggregateOperator;
 use super::checkpoint_io::CheckpointStore;
+use super::dedup::DedupOperator;
+use super::stateful::{OperatorEpoch, StatefulOperator};
 use super::watermark::WatermarkTracker;
 use crate::error::{from_df_error, ErrorDomain, Result, TributaryError};
 use crate::location::Location;
 use crate::modes::{OutputMode, Trigger};
 use crate::plan::{
-    bind_epoch, bind_operator_output, check_supported, event_time_key, find_sources, fork_sources,
-    materialize_static, split_at_aggregate, SourceKey,
+    bind_epoch, bind_operator_output, check_supported, find_sources, fork_sources,
+    materialize_static, split_at_stateful, Deduplicate, SourceKey,
 };
 use crate::progress::{SinkProgress, SourceProgress, StreamingQueryProgress};
 use crate::query::{
@@ -77,8 +79,8 @@ struct Running {
     next: Epoch,
     rerun: Option<OffsetRecord>,
     last_trigger_start: Option<Instant>,
-    /// The streaming aggregation, if the query has one.
-    aggregate: Option<AggregateOperator>,
+    /// The stateful operator (aggregation or deduplication), if the query has one.
+    aggregate: Option<Box<dyn StatefulOperator>>,
     /// Event-time watermark of the query.
     watermark: WatermarkTracker,
     /// After the input of an AvailableNow/Once run is exhausted, emit every open window.
@@ -104,6 +106,7 @@ pub(crate) async fn start_query(spec: QuerySpec) -> Result<StreamingQuery> {
         .analyzer()
         .execute_and_check(plan, state.config_options(), |_, _| {})
         .map_err(TributaryError::df("analyzing the streaming query"))?;
+    let plan = crate::plan::distinct_to_dedup(plan)?;
     check_supported(&plan, spec.output_mode)?;
     let plan = fork_sources(plan)?;
     let sources = find_sources(&plan);
@@ -207,8 +210,19 @@ pub(crate) async fn start_query(spec: QuerySpec) -> Result<StreamingQuery> {
         })
         .await?;
     let (plan, _static_tables) = materialize_static(plan, &state).await?;
-    let aggregate = match split_at_aggregate(&plan)? {
+    let aggregate: Option<Box<dyn StatefulOperator>> = match split_at_stateful(&plan)? {
         None => None,
+        Some(split) if Deduplicate::of(&split.node).is_some() => Some(Box::new(
+            DedupOperator::open(
+                0,
+                split,
+                partitions,
+                &store.root,
+                committed_epoch,
+                spec.options.contains_key("late_rows_path"),
+            )
+            .await?,
+        )),
         Some(split) => {
             let mut empty: HashMap<SourceKey, Arc<dyn TableProvider>> = HashMap::new();
             for (k, s) in &sources {
@@ -216,13 +230,11 @@ pub(crate) async fn start_query(spec: QuerySpec) -> Result<StreamingQuery> {
                     .map_err(TributaryError::df("empty input"))?;
                 empty.insert(*k, Arc::new(t));
             }
-            let empty_below = bind_epoch(&split.aggregate.input, &empty)?;
-            let key = event_time_key(&split.aggregate);
-            Some(
+            let empty_below = bind_epoch(&split.input, &empty)?;
+            Some(Box::new(
                 AggregateOperator::open(
                     0,
                     split,
-                    key,
                     spec.output_mode,
                     partitions,
                     &state,
@@ -232,7 +244,7 @@ pub(crate) async fn start_query(spec: QuerySpec) -> Result<StreamingQuery> {
                     spec.options.contains_key("late_rows_path"),
                 )
                 .await?,
-            )
+            ))
         }
     };
     let watermark = WatermarkTracker::new(
@@ -489,14 +501,14 @@ impl Running {
         // 3. Plan and run (through the stateful operator, if any).
         let t = Instant::now();
         self.watermark.reset_stats();
-        let mut aggregated: Option<AggregateEpoch> = None;
+        let mut aggregated: Option<OperatorEpoch> = None;
         let plan = match &self.aggregate {
             None => bind_epoch(&self.plan, &inputs)?,
             Some(op) => {
-                let below = bind_epoch(&op.split.aggregate.input, &inputs)?;
+                let below = bind_epoch(&op.split().input, &inputs)?;
                 let result = op.process(&self.state, &below, record.watermark_ms).await?;
                 let above = bind_operator_output(
-                    &op.split.above,
+                    &op.split().above,
                     result.output.clone() as Arc<dyn TableProvider>,
                 )?;
                 aggregated = Some(result);

@@ -3,7 +3,9 @@
 
 pub(crate) mod aggregate;
 pub(crate) mod checkpoint_io;
+pub(crate) mod dedup;
 pub(crate) mod driver;
 pub(crate) mod late;
+pub(crate) mod stateful;
 pub mod verify;
 pub(crate) mod watermark;

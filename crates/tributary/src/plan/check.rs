@@ -4,8 +4,9 @@ use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::common::JoinType;
 use datafusion::logical_expr::LogicalPlan;
 
+use super::dedup::Deduplicate;
 use super::rewrite::is_streaming;
-use super::stateful::{event_time_key, streaming_aggregates};
+use super::stateful::{event_time_key, stateful_nodes, streaming_aggregates};
 use super::watermark::EventTimeWatermark;
 use crate::error::{Result, TributaryError};
 use crate::OutputMode;
@@ -47,7 +48,7 @@ pub fn check_supported(plan: &LogicalPlan, mode: OutputMode) -> Result<()> {
                 node,
             )),
             LogicalPlan::Aggregate(a) => {
-                if streaming_aggregates(&a.input).is_empty() {
+                if stateful_nodes(&a.input).is_empty() {
                     if a.group_expr.iter().any(|e| matches!(e, datafusion::logical_expr::Expr::GroupingSet(_))) {
                         Some(unsupported(
                             "GROUPING SETS / ROLLUP / CUBE",
@@ -59,14 +60,14 @@ pub fn check_supported(plan: &LogicalPlan, mode: OutputMode) -> Result<()> {
                     }
                 } else {
                     Some(unsupported(
-                        "a second streaming Aggregate over the output of another",
+                        "a second streaming Aggregate over the output of another stateful operator",
                         "chained streaming aggregations are not supported yet; write the first \
                          aggregation to a Delta table and aggregate that table in a second query",
                         node,
                     ))
                 }
             }
-            LogicalPlan::Distinct(_) => Some(unsupported("Distinct (DISTINCT)", STATE_ADVICE, node)),
+            LogicalPlan::Distinct(_) => Some(unsupported("Distinct ON (DISTINCT ON ...)", STATE_ADVICE, node)),
             LogicalPlan::Window(_) => Some(unsupported(
                 "Window functions (OVER ...)",
                 "window functions over a stream are not supported; use event-time windows with an \
@@ -79,6 +80,19 @@ pub fn check_supported(plan: &LogicalPlan, mode: OutputMode) -> Result<()> {
                 node,
             )),
             LogicalPlan::Extension(_) if EventTimeWatermark::of(node).is_some() => None,
+            LogicalPlan::Extension(_) if Deduplicate::of(node).is_some() => {
+                let d = Deduplicate::of(node).expect("checked");
+                if stateful_nodes(&d.input).is_empty() {
+                    None
+                } else {
+                    Some(unsupported(
+                        "Deduplicate over the output of another stateful operator",
+                        "chained stateful operators are not supported yet; deduplicate first, or \
+                         write the first result to a Delta table and read it in a second query",
+                        node,
+                    ))
+                }
+            }
             LogicalPlan::Extension(ext) => Some(unsupported(
                 &format!("Extension node {}", ext.node.name()),
                 "this plan node is not known to the incremental planner",

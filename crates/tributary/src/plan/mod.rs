@@ -5,7 +5,7 @@
 //!   user's DataFrame / SQL ──► LogicalPlan (TableScan over StreamTable = streaming source)
 //!        │ check_supported      names the operator a stream cannot run, and what to do instead
 //!        │ materialize_static   static sides of stream-static joins are read once per query
-//!        │ split_at_aggregate   a streaming aggregation becomes a stateful operator between
+//!        │ split_at_stateful    an aggregation or deduplication becomes a stateful operator between
 //!        │                      the plan below it (per epoch input) and the plan above it
 //!        ▼
 //!   per epoch: bind_epoch ──► the same plan with each StreamTable replaced by the epoch's rows
@@ -14,16 +14,19 @@
 //! ```
 
 mod check;
+mod dedup;
 mod rewrite;
 mod stateful;
 mod watermark;
 
 pub use check::check_supported;
+pub use dedup::{distinct_to_dedup, DedupExec, Deduplicate};
 pub use rewrite::{
     bind_epoch, find_sources, fork_sources, is_streaming, materialize_static, SourceKey,
 };
 pub use stateful::{
-    bind_operator_output, event_time_key, has_watermark, split_at_aggregate, streaming_aggregates,
-    EventTimeKey, EventTimeKind, SplitPlan,
+    bind_operator_output, event_time_column, event_time_key, has_watermark, is_stateful,
+    split_at_stateful, stateful_nodes, streaming_aggregates, watermark_delay, EventTimeKey,
+    EventTimeKind, SplitPlan,
 };
 pub use watermark::{EventTimeStats, EventTimeSummary, EventTimeWatermark, TributaryQueryPlanner};

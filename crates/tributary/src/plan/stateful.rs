@@ -20,6 +20,7 @@ use datafusion::datasource::{TableProvider, TableType};
 use datafusion::logical_expr::{Aggregate, Expr, LogicalPlan, LogicalPlanBuilder};
 use datafusion::physical_plan::ExecutionPlan;
 
+use super::dedup::Deduplicate;
 use super::rewrite::is_streaming;
 use super::watermark::EventTimeWatermark;
 use crate::error::{Result, TributaryError};
@@ -145,25 +146,67 @@ impl TableProvider for OperatorOutput {
     }
 }
 
-/// A streaming plan split at its stateful aggregation.
+/// A streaming plan split at its stateful operator.
 #[derive(Debug, Clone)]
 pub struct SplitPlan {
-    /// The aggregation (its input is the stateless plan below).
-    pub aggregate: Aggregate,
+    /// The stateful node (an aggregation or a deduplication).
+    pub node: LogicalPlan,
+    /// Its input: the stateless plan below, run on each epoch's rows.
+    pub input: LogicalPlan,
     /// The plan above, reading the operator's output from a placeholder.
     pub above: LogicalPlan,
-    /// The placeholder's schema: `__c0..` with the aggregation's output types.
+    /// The placeholder's schema: `__c0..` with the node's output types.
     pub output_schema: SchemaRef,
 }
 
-/// Split `plan` at its (single) streaming aggregation.
-pub fn split_at_aggregate(plan: &LogicalPlan) -> Result<Option<SplitPlan>> {
-    let aggs = streaming_aggregates(plan);
-    let Some(agg) = aggs.into_iter().next() else {
+/// Whether a node keeps state on a stream.
+pub fn is_stateful(node: &LogicalPlan) -> bool {
+    match node {
+        LogicalPlan::Aggregate(a) => is_streaming(&a.input),
+        other => Deduplicate::of(other).is_some_and(|d| is_streaming(&d.input)),
+    }
+}
+
+/// The stateful nodes of a plan, top-down.
+pub fn stateful_nodes(plan: &LogicalPlan) -> Vec<LogicalPlan> {
+    let mut out = Vec::new();
+    let _ = plan.apply(|n| {
+        if is_stateful(n) {
+            out.push(n.clone());
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    out
+}
+
+/// The index of the column of `plan`'s output that carries the watermarked event time.
+pub fn event_time_column(plan: &LogicalPlan) -> Option<usize> {
+    plan.schema().iter().position(|(q, f)| {
+        resolve_column(&Column::new(q.cloned(), f.name()), plan) == Some(EventTimeKind::Time)
+    })
+}
+
+/// The delay of the first watermark below `plan`, in milliseconds.
+pub fn watermark_delay(plan: &LogicalPlan) -> Option<i64> {
+    let mut delay = None;
+    let _ = plan.apply(|n| {
+        if let Some(w) = EventTimeWatermark::of(n) {
+            delay = Some(w.delay_ms);
+            return Ok(TreeNodeRecursion::Stop);
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    delay
+}
+
+/// Split `plan` at its (single, top-most) stateful operator.
+pub fn split_at_stateful(plan: &LogicalPlan) -> Result<Option<SplitPlan>> {
+    let Some(node) = stateful_nodes(plan).into_iter().next() else {
         return Ok(None);
     };
-    let fields: Vec<Field> = agg
-        .schema
+    let input = node.inputs()[0].clone();
+    let fields: Vec<Field> = node
+        .schema()
         .fields()
         .iter()
         .enumerate()
@@ -175,8 +218,8 @@ pub fn split_at_aggregate(plan: &LogicalPlan) -> Result<Option<SplitPlan>> {
     });
     let scan = LogicalPlanBuilder::scan("__stateful_output", provider_as_source(placeholder), None)
         .and_then(|b| {
-            let exprs: Vec<Expr> = agg
-                .schema
+            let exprs: Vec<Expr> = node
+                .schema()
                 .iter()
                 .enumerate()
                 .map(|(i, (q, f))| {
@@ -187,8 +230,10 @@ pub fn split_at_aggregate(plan: &LogicalPlan) -> Result<Option<SplitPlan>> {
             b.project(exprs)
         })
         .and_then(|b| b.build())
-        .map_err(TributaryError::df("splitting the plan at its aggregation"))?;
-    let target = LogicalPlan::Aggregate(agg.clone());
+        .map_err(TributaryError::df(
+            "splitting the plan at its stateful operator",
+        ))?;
+    let target = node.clone();
     let above = plan
         .clone()
         .transform_down(|n| {
@@ -202,10 +247,13 @@ pub fn split_at_aggregate(plan: &LogicalPlan) -> Result<Option<SplitPlan>> {
                 Ok(Transformed::no(n))
             }
         })
-        .map_err(TributaryError::df("splitting the plan at its aggregation"))?
+        .map_err(TributaryError::df(
+            "splitting the plan at its stateful operator",
+        ))?
         .data;
     Ok(Some(SplitPlan {
-        aggregate: agg,
+        node,
+        input,
         above,
         output_schema,
     }))

@@ -350,8 +350,11 @@ impl datafusion::execution::context::QueryPlanner for TributaryQueryPlanner {
         logical_plan: &LogicalPlan,
         session: &dyn datafusion::catalog::Session,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        DefaultPhysicalPlanner::with_extension_planners(vec![Arc::new(WatermarkPlanner)])
-            .create_physical_plan(logical_plan, session)
-            .await
+        DefaultPhysicalPlanner::with_extension_planners(vec![
+            Arc::new(WatermarkPlanner),
+            Arc::new(super::dedup::DedupPlanner),
+        ])
+        .create_physical_plan(logical_plan, session)
+        .await
     }
 }

@@ -30,7 +30,10 @@ async fn operations_a_stream_cannot_run_fail_at_start_naming_the_operator() {
             "SELECT n, count(*) FROM (SELECT region, count(*) AS n FROM events GROUP BY region) GROUP BY n",
             "a second streaming Aggregate",
         ),
-        ("SELECT DISTINCT region FROM events", "Distinct"),
+        (
+            "SELECT DISTINCT ON (region) region, id FROM events",
+            "Distinct ON",
+        ),
         (
             "SELECT a.id FROM events a JOIN events b ON a.id = b.id",
             "stream-stream Join",

@@ -1,0 +1,284 @@
+//! Streaming deduplication: `drop_duplicates`, `drop_duplicates_within_watermark`, and
+//! `SELECT DISTINCT` on a stream. The state is the set of keys seen, each with an expiry:
+//!
+//! | variant | a key expires when the watermark reaches | late rows |
+//! |---------|------------------------------------------|-----------|
+//! | keys include the event-time column | the row's event time | dropped |
+//! | within watermark | its first event time + the watermark's delay | dropped |
+//! | no watermark on a key | never (the state grows with the keys) | - |
+//!
+//! The first row of a key is emitted (in input order within an epoch); later ones are dropped.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch, UInt32Array};
+use arrow::compute::{concat_batches, filter_record_batch, not, take_record_batch};
+use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef, TimeUnit};
+use async_trait::async_trait;
+use datafusion::datasource::MemTable;
+use datafusion::execution::{SessionState, TaskContext};
+use datafusion::logical_expr::LogicalPlan;
+use serde_json::json;
+use tributary_checkpoint::{CheckpointPaths, Epoch};
+
+use super::stateful::{OperatorEpoch, StatefulOperator};
+use crate::error::{from_df_error, Result, TributaryError};
+use crate::location::Location;
+use crate::plan::{event_time_column, watermark_delay, Deduplicate, SplitPlan};
+use crate::state::{partition_of, KeyRows, MemoryStateStore, StateChange, StateStore};
+
+const SNAPSHOT_EVERY: u64 = 10;
+const EXPIRY: &str = "__expiry_ms";
+
+/// How keys expire.
+#[derive(Debug, Clone, Copy)]
+enum Expiry {
+    /// At the event time (column index in the input).
+    EventTime(usize),
+    /// At the event time plus the delay.
+    WithinWatermark(usize, i64),
+    /// Never.
+    Never,
+}
+
+pub(crate) struct DedupOperator {
+    id: usize,
+    split: SplitPlan,
+    keys: Vec<usize>,
+    expiry: Expiry,
+    partitions: usize,
+    stores: Vec<MemoryStateStore>,
+    keep_late_rows: bool,
+}
+
+fn arrow_err(what: &'static str) -> impl FnOnce(arrow::error::ArrowError) -> TributaryError {
+    TributaryError::arrow(what)
+}
+
+/// Event times of a timestamp column, in milliseconds.
+fn event_ms(col: &ArrayRef) -> Result<Int64Array> {
+    let ms = arrow::compute::cast(col, &DataType::Timestamp(TimeUnit::Millisecond, None))
+        .map_err(arrow_err("reading event times"))?;
+    let ms =
+        arrow::compute::cast(&ms, &DataType::Int64).map_err(arrow_err("reading event times"))?;
+    Ok(ms.as_primitive::<Int64Type>().clone())
+}
+
+impl DedupOperator {
+    #[allow(clippy::too_many_arguments)]
+    pub async fn open(
+        id: usize,
+        split: SplitPlan,
+        partitions: usize,
+        checkpoint: &Location,
+        restore_to: Option<Epoch>,
+        keep_late_rows: bool,
+    ) -> Result<Self> {
+        let d = Deduplicate::of(&split.node)
+            .ok_or_else(|| TributaryError::Internal("a dedup operator over another node".into()))?;
+        let keys = d
+            .key_indices()
+            .map_err(TributaryError::df("deduplication keys"))?;
+        let time = event_time_column(&d.input);
+        let expiry = match (d.within_watermark, time) {
+            (true, Some(t)) => Expiry::WithinWatermark(t, watermark_delay(&d.input).unwrap_or(0)),
+            (true, None) => {
+                return Err(TributaryError::Plan(
+                    "drop_duplicates_within_watermark needs a watermark on the input: call \
+                     with_watermark(column, delay) before it"
+                        .into(),
+                ))
+            }
+            (false, Some(t)) if keys.contains(&t) => Expiry::EventTime(t),
+            (false, _) => Expiry::Never,
+        };
+        let input_schema = d.input.schema().as_arrow().clone();
+        let mut fields: Vec<Field> = keys
+            .iter()
+            .map(|k| input_schema.field(*k).clone().with_nullable(true))
+            .collect();
+        fields.push(Field::new(EXPIRY, DataType::Int64, false));
+        let state_schema = Arc::new(Schema::new(fields));
+        let mut stores = Vec::new();
+        for p in 0..partitions {
+            let mut s = MemoryStateStore::new(
+                checkpoint.child(&CheckpointPaths::state(id, p)),
+                state_schema.clone(),
+                keys.len(),
+                SNAPSHOT_EVERY,
+            );
+            s.restore(restore_to).await?;
+            stores.push(s);
+        }
+        Ok(DedupOperator {
+            id,
+            split,
+            keys,
+            expiry,
+            partitions,
+            stores,
+            keep_late_rows,
+        })
+    }
+
+    fn state_schema(&self) -> SchemaRef {
+        self.stores[0].schema()
+    }
+
+    /// The column whose event time decides lateness, if any.
+    fn time_column(&self) -> Option<usize> {
+        match self.expiry {
+            Expiry::EventTime(t) | Expiry::WithinWatermark(t, _) => Some(t),
+            Expiry::Never => None,
+        }
+    }
+}
+
+#[async_trait]
+impl StatefulOperator for DedupOperator {
+    fn split(&self) -> &SplitPlan {
+        &self.split
+    }
+
+    fn stores(&self) -> &[MemoryStateStore] {
+        &self.stores
+    }
+
+    fn stores_mut(&mut self) -> &mut [MemoryStateStore] {
+        &mut self.stores
+    }
+
+    async fn process(
+        &self,
+        state: &SessionState,
+        below: &LogicalPlan,
+        watermark_ms: Option<i64>,
+    ) -> Result<OperatorEpoch> {
+        let physical = state
+            .create_physical_plan(below)
+            .await
+            .map_err(|e| from_df_error("planning the deduplication's input", e))?;
+        let schema = physical.schema();
+        let batches =
+            datafusion::physical_plan::collect(physical, Arc::new(TaskContext::from(state)))
+                .await
+                .map_err(|e| from_df_error("reading the deduplication's input", e))?;
+        let rows = concat_batches(&schema, &batches).map_err(arrow_err("deduplicating"))?;
+        // 1. Late rows.
+        let mut late_rows = Vec::new();
+        let mut dropped = 0usize;
+        let rows = match (self.time_column(), watermark_ms) {
+            (Some(t), Some(wm)) => {
+                let ms = event_ms(rows.column(t))?;
+                let late: BooleanArray = ms
+                    .iter()
+                    .map(|v| Some(v.is_some_and(|v| v <= wm)))
+                    .collect();
+                dropped = late.true_count();
+                if dropped > 0 && self.keep_late_rows {
+                    late_rows
+                        .push(filter_record_batch(&rows, &late).map_err(arrow_err("late rows"))?);
+                }
+                filter_record_batch(&rows, &not(&late).map_err(arrow_err("late rows"))?)
+                    .map_err(arrow_err("late rows"))?
+            }
+            _ => rows,
+        };
+        // 2. First occurrences: not in state, first in the epoch.
+        let key_batch = rows
+            .project(&self.keys)
+            .map_err(arrow_err("deduplication keys"))?;
+        let keys = KeyRows::new(&key_batch, self.keys.len())?;
+        let state_keys: Vec<KeyRows> = self
+            .stores
+            .iter()
+            .map(|s| KeyRows::new(s.rows(), self.keys.len()))
+            .collect::<Result<_>>()?;
+        let known: Vec<HashSet<&[u8]>> = state_keys.iter().map(|k| k.set()).collect();
+        let mut fresh: HashSet<&[u8]> = HashSet::new();
+        let mut keep = Vec::with_capacity(keys.len());
+        let mut new_by_partition: Vec<Vec<u32>> = vec![Vec::new(); self.partitions];
+        for i in 0..keys.len() {
+            let k = keys.key(i);
+            let p = partition_of(k, self.partitions);
+            let first = !known[p].contains(k) && fresh.insert(k);
+            keep.push(first);
+            if first {
+                new_by_partition[p].push(i as u32);
+            }
+        }
+        let output = filter_record_batch(&rows, &BooleanArray::from(keep))
+            .map_err(arrow_err("deduplicating"))?;
+        // 3. New keys with their expiry; eviction behind the watermark.
+        let expiry: Int64Array = match self.expiry {
+            Expiry::Never => Int64Array::from(vec![i64::MAX; rows.num_rows()]),
+            Expiry::EventTime(t) => event_ms(rows.column(t))?
+                .iter()
+                .map(|v| Some(v.unwrap_or(i64::MAX)))
+                .collect(),
+            Expiry::WithinWatermark(t, delay) => event_ms(rows.column(t))?
+                .iter()
+                .map(|v| Some(v.map_or(i64::MAX, |v| v.saturating_add(delay))))
+                .collect(),
+        };
+        let mut with_expiry = key_batch.columns().to_vec();
+        with_expiry.push(Arc::new(expiry));
+        let candidates = RecordBatch::try_new(self.state_schema(), with_expiry)
+            .map_err(arrow_err("deduplication state"))?;
+        let mut changes = Vec::with_capacity(self.partitions);
+        let (mut added, mut removed_n) = (0usize, 0usize);
+        for (p, idx) in new_by_partition.into_iter().enumerate() {
+            let upserts = take_record_batch(&candidates, &UInt32Array::from(idx))
+                .map_err(arrow_err("deduplication state"))?;
+            added += upserts.num_rows();
+            let all = concat_batches(&self.state_schema(), [self.stores[p].rows(), &upserts])
+                .map_err(arrow_err("deduplication state"))?;
+            let exp = all.column(self.keys.len()).as_primitive::<Int64Type>();
+            let gone: BooleanArray = match watermark_ms {
+                Some(wm) => exp
+                    .iter()
+                    .map(|e| Some(e.is_some_and(|e| e <= wm)))
+                    .collect(),
+                None => BooleanArray::from(vec![false; all.num_rows()]),
+            };
+            let removed = filter_record_batch(&all, &gone).map_err(arrow_err("eviction"))?;
+            let rows = filter_record_batch(&all, &not(&gone).map_err(arrow_err("eviction"))?)
+                .map_err(arrow_err("eviction"))?;
+            removed_n += removed.num_rows();
+            changes.push(StateChange {
+                rows,
+                upserts,
+                removed,
+            });
+        }
+        let out_schema = self.split.output_schema.clone();
+        let output = RecordBatch::try_new(out_schema.clone(), output.columns().to_vec())
+            .map_err(arrow_err("deduplication output"))?;
+        let output = Arc::new(
+            MemTable::try_new(out_schema, vec![vec![output]])
+                .map_err(|e| from_df_error("the deduplication's output", e))?,
+        );
+        let rows_total: usize = changes.iter().map(|c| c.rows.num_rows()).sum();
+        let memory: usize = changes.iter().map(|c| c.rows.get_array_memory_size()).sum();
+        let progress = json!({
+            "operatorName": "dedupe",
+            "operatorId": self.id,
+            "numRowsTotal": rows_total,
+            "numRowsUpdated": added,
+            "numRowsRemoved": removed_n,
+            "allUpdatesTimeMs": 0,
+            "memoryUsedBytes": memory,
+            "numRowsDroppedByWatermark": dropped,
+            "numShufflePartitions": self.partitions,
+            "numStateStoreInstances": self.partitions,
+            "customMetrics": {"numDroppedDuplicateRows": rows.num_rows() - added},
+        });
+        Ok(OperatorEpoch {
+            output,
+            changes,
+            late_rows,
+            progress,
+        })
+    }
+}
