@@ -87,6 +87,12 @@ struct Running {
     flush_at_end: bool,
     /// Where late rows go (`late_rows_path`), if kept.
     late_rows_path: Option<Location>,
+    /// Advance the watermark with the wall clock once no data came for this long.
+    idle_timeout: Option<Duration>,
+    /// When the last epoch with data ran, and the watermark after it.
+    last_data: (Instant, Option<i64>),
+    /// When the watermark last moved because the source was idle (at most once per timeout).
+    idle_moved: Instant,
 }
 
 fn now_iso() -> String {
@@ -269,6 +275,15 @@ pub(crate) async fn start_query(spec: QuerySpec) -> Result<StreamingQuery> {
             })
         }
     };
+    let idle_timeout = match spec.options.get("watermark_idle_timeout") {
+        None => None,
+        Some(v) => Some(
+            crate::modes::parse_duration(v).ok_or_else(|| TributaryError::Option {
+                option: "watermark_idle_timeout".into(),
+                message: format!("cannot read '{v}': write it like '30 seconds' or '5 minutes'"),
+            })?,
+        ),
+    };
     let late_rows_path = match spec.options.get("late_rows_path") {
         Some(p) => Some(Location::resolve(p)?),
         None => None,
@@ -304,6 +319,9 @@ pub(crate) async fn start_query(spec: QuerySpec) -> Result<StreamingQuery> {
         watermark,
         flush_at_end,
         late_rows_path,
+        idle_timeout,
+        last_data: (Instant::now(), None),
+        idle_moved: Instant::now(),
     };
     let span =
         tracing::info_span!("query", id = %shared.id, name = shared.name.as_deref().unwrap_or(""));
@@ -362,6 +380,18 @@ impl Running {
                 if finishing && !self.watermark.is_final() {
                     self.watermark.finish();
                 }
+                // Beyond Spark: a quiet source lets event time move with the wall clock, so
+                // windows close when the stream goes idle.
+                if let (Some(timeout), Trigger::ProcessingTime(_), Some(base)) =
+                    (self.idle_timeout, self.trigger, self.last_data.1)
+                {
+                    let idle = self.last_data.0.elapsed();
+                    if idle >= timeout && self.idle_moved.elapsed() >= timeout {
+                        self.idle_moved = Instant::now();
+                        self.watermark
+                            .advance_to(base.saturating_add(idle.as_millis() as i64));
+                    }
+                }
                 if self.watermark.advanced_since_last_epoch() {
                     let record = OffsetRecord {
                         epoch: self.next,
@@ -404,6 +434,8 @@ impl Running {
             };
             self.run_epoch_with_retry(record, trigger_start, latest_offset_time)
                 .await?;
+            self.last_data = (Instant::now(), self.watermark.current());
+            self.idle_moved = self.last_data.0;
             match self.trigger {
                 Trigger::Once => return Ok(()),
                 Trigger::AvailableNow => {}

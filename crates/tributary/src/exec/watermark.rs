@@ -124,6 +124,13 @@ impl WatermarkTracker {
         }
     }
 
+    /// Move the watermark forward to `ms` (never back); used when a source is idle.
+    pub fn advance_to(&mut self, ms: i64) {
+        if let Some(c) = self.current {
+            self.current = Some(c.max(ms));
+        }
+    }
+
     /// Forget what an earlier (failed) attempt of the epoch saw.
     pub fn reset_stats(&self) {
         for (_, s) in &self.nodes {

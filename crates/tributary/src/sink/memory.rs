@@ -97,6 +97,13 @@ impl Sink for MemorySink {
     }
 
     async fn add_batch(&self, epoch: Epoch, output: EpochOutput) -> Result<()> {
+        let schema = self.table.schema.clone();
+        let batches = output
+            .batches
+            .into_iter()
+            .filter(|b| b.num_rows() > 0)
+            .map(|b| super::conform(&b, &schema))
+            .collect::<Result<Vec<_>>>()?;
         let mut c = self.table.contents.write().expect("memory sink");
         if c.last_epoch.is_some_and(|l| l >= epoch.0) {
             return Ok(());
@@ -104,8 +111,7 @@ impl Sink for MemorySink {
         if *self.mode.read().expect("memory sink") == OutputMode::Complete {
             c.batches.clear();
         }
-        c.batches
-            .extend(output.batches.into_iter().filter(|b| b.num_rows() > 0));
+        c.batches.extend(batches);
         c.last_epoch = Some(epoch.0);
         Ok(())
     }

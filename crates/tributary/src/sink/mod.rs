@@ -75,3 +75,25 @@ pub trait Sink: Send + Sync + Debug {
     /// that was already committed must not be written twice.
     async fn add_batch(&self, epoch: Epoch, output: EpochOutput) -> Result<()>;
 }
+
+/// A batch in `schema`'s field names, types and nullability (columns by position).
+pub(crate) fn conform(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
+    let cols = batch
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(|(c, f)| {
+            if c.data_type() == f.data_type() {
+                Ok(c.clone())
+            } else {
+                arrow::compute::cast(c, f.data_type())
+            }
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(crate::error::TributaryError::arrow(
+            "conforming an epoch's rows",
+        ))?;
+    RecordBatch::try_new(schema.clone(), cols).map_err(crate::error::TributaryError::arrow(
+        "conforming an epoch's rows",
+    ))
+}

@@ -466,3 +466,66 @@ async fn drop_duplicates_on_a_stream_equals_the_batch_and_forgets_keys_behind_th
         );
     }
 }
+
+#[tokio::test]
+async fn an_idle_source_lets_the_watermark_move_and_windows_close() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    let lines: Vec<String> = (0..5)
+        .map(|i| {
+            timed_line_at(
+                i,
+                at("10:00:00") + chrono::Duration::milliseconds(100 + 200 * i),
+            )
+        })
+        .collect();
+    write_lines(&input, "a.json", &lines);
+    let s = Session::new();
+    let mut queries = Vec::new();
+    for (name, idle) in [("idle", Some("200ms")), ("control", None)] {
+        let df = s
+            .read_stream()
+            .schema(timed_schema())
+            .json(input.to_str().unwrap())
+            .await
+            .unwrap()
+            .with_watermark("event_time", "1 second")
+            .unwrap()
+            .aggregate(
+                vec![window(col("event_time"), "1 second").alias("w")],
+                vec![count(col("id")).alias("n")],
+            )
+            .unwrap();
+        let mut w =
+            df.write_stream()
+                .format("memory")
+                .query_name(name)
+                .trigger(Trigger::ProcessingTime(std::time::Duration::from_millis(
+                    50,
+                )));
+        if let Some(t) = idle {
+            w = w.option("watermark_idle_timeout", t);
+        }
+        queries.push(w.start("").await.unwrap());
+    }
+    // The last event is at 10:00:00.900, so the watermark stops at 09:59:59.900 and the window
+    // [10:00:00, 10:00:01) stays open, unless the idle source lets event time move on.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let n = s.table("idle").await.unwrap().count().await.unwrap();
+        if n == 1 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the window never closed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let row = rows(&s.table("idle").await.unwrap().collect().await.unwrap());
+    assert_eq!(row[0][1], "5");
+    assert_eq!(s.table("control").await.unwrap().count().await.unwrap(), 0);
+    for q in queries {
+        q.stop().await.unwrap();
+    }
+}
