@@ -108,7 +108,7 @@ pub fn recover(expected: &QueryIdentity, listing: &Listing) -> Result<Recovery, 
             reason: format!(
                 "'{}' is planned but the last commit is {}: more than one epoch is uncommitted",
                 CheckpointPaths::offsets(o),
-                c.map(|c| CheckpointPaths::commits(c))
+                c.map(CheckpointPaths::commits)
                     .unwrap_or_else(|| "missing".to_string())
             ),
         }),

@@ -14,5 +14,11 @@ pub enum JobError {
     Invalid(String),
     /// The engine failed.
     #[error(transparent)]
-    Engine(#[from] tributary::TributaryError),
+    Engine(Box<tributary::TributaryError>),
+}
+
+impl From<tributary::TributaryError> for JobError {
+    fn from(e: tributary::TributaryError) -> Self {
+        JobError::Engine(Box::new(e))
+    }
 }

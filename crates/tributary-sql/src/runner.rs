@@ -184,7 +184,7 @@ impl JobRunner {
             })?;
             exprs.push(cast(Expr::Column(c), field.data_type().clone()).alias(name));
         }
-        Ok(df.select(exprs).map_err(|e| JobError::Sql(e.to_string()))?)
+        df.select(exprs).map_err(|e| JobError::Sql(e.to_string()))
     }
 
     fn sink_format(t: &TableDecl) -> String {

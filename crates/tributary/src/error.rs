@@ -130,11 +130,12 @@ impl TributaryError {
         match self {
             TributaryError::Storage { .. } => ErrorDomain::External,
             TributaryError::Internal(_) => ErrorDomain::Internal,
-            TributaryError::DataFusion { source, .. } => match source {
-                datafusion::error::DataFusionError::ObjectStore(_)
-                | datafusion::error::DataFusionError::IoError(_) => ErrorDomain::External,
-                _ => ErrorDomain::User,
-            },
+            TributaryError::DataFusion {
+                source:
+                    datafusion::error::DataFusionError::ObjectStore(_)
+                    | datafusion::error::DataFusionError::IoError(_),
+                ..
+            } => ErrorDomain::External,
             _ => ErrorDomain::User,
         }
     }

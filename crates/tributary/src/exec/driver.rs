@@ -618,7 +618,7 @@ impl Running {
             _ => Vec::new(),
         };
         durations.insert("commitOffsets".to_string(), ms(t.elapsed()));
-        if epoch.0 % 10 == 0 {
+        if epoch.0.is_multiple_of(10) {
             self.store.purge(KEEP_EPOCHS).await?;
         }
         let total = trigger_start.elapsed();

@@ -108,7 +108,7 @@ pub(crate) async fn write_unit(
         files.push(name);
     }
     let body = codec::encode(&crate::format::listing_manifest(files));
-    Ok(location.write_new(&manifest, body).await?)
+    location.write_new(&manifest, body).await
 }
 
 #[async_trait]

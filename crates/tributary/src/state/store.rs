@@ -259,7 +259,7 @@ impl StateStore for MemoryStateStore {
         self.dir
             .write(&file_name(epoch, DELTA), self.encode_delta(change)?)
             .await?;
-        if (epoch.0 + 1) % self.snapshot_every == 0 {
+        if (epoch.0 + 1).is_multiple_of(self.snapshot_every) {
             let bytes = write_ipc(&self.schema, std::slice::from_ref(&change.rows))?;
             self.dir.write(&file_name(epoch, SNAPSHOT), bytes).await?;
             // Keep the previous snapshot and what follows it: a crash before this epoch
