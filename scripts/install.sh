@@ -13,6 +13,14 @@ if ! command -v cargo >/dev/null 2>&1; then
   echo "error: cargo is missing: install the Rust toolchain (rustup) first" >&2
   exit 1
 fi
+if ! cargo clippy --version >/dev/null 2>&1; then
+  if command -v rustup >/dev/null 2>&1; then
+    rustup component add clippy
+  else
+    echo "error: cargo clippy is missing and rustup is not there to add it" >&2
+    exit 1
+  fi
+fi
 if ! cargo nextest --version >/dev/null 2>&1; then
   cargo install --locked cargo-nextest
 fi
