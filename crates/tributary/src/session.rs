@@ -68,6 +68,7 @@ impl Session {
                 ctx.register_udf(udf);
             }
             ctx.add_analyzer_rule(Arc::new(SlidingWindowRule));
+            ctx.add_analyzer_rule(Arc::new(crate::plan::SessionWindowRule));
             SessionInner {
                 ctx,
                 streams: StreamingQueryManager::default(),

@@ -66,6 +66,8 @@ pub(crate) struct AggregateOperator {
     stores: Vec<MemoryStateStore>,
     parts: Parts,
     keep_late_rows: bool,
+    /// The group key that is a session window, if any: sessions of the other keys merge.
+    session: Option<usize>,
 }
 
 fn df_err(what: &str) -> impl Fn(datafusion::error::DataFusionError) -> TributaryError + '_ {
@@ -116,6 +118,15 @@ impl AggregateOperator {
             ));
         };
         let key = event_time_key(agg);
+        let session = crate::plan::Sessionize::of(&agg.input).and_then(|s| {
+            agg.group_expr.iter().position(|g| {
+                let g = match g {
+                    datafusion::logical_expr::Expr::Alias(a) => a.expr.as_ref(),
+                    g => g,
+                };
+                matches!(g, datafusion::logical_expr::Expr::Column(c) if c.name == s.session.name)
+            })
+        });
         let physical = state
             .create_physical_plan(empty_below)
             .await
@@ -184,6 +195,7 @@ impl AggregateOperator {
                 key_len,
             },
             keep_late_rows,
+            session,
         })
     }
 
@@ -258,27 +270,42 @@ impl StatefulOperator for AggregateOperator {
             .await
             .map_err(df_err("aggregating the epoch's input"))?;
         let partial_rows = concat(&parts.state_schema, &partial_rows)?;
-        // 2. Partition by key; gather each partition's old rows for the keys seen.
-        let keys = KeyRows::new(&partial_rows, parts.key_len)?;
+        // 2. Partition by key (without the session: sessions of a key merge); gather each
+        //    partition's old rows for the keys seen.
+        let part_cols: Vec<usize> = (0..parts.key_len)
+            .filter(|i| Some(*i) != self.session)
+            .collect();
+        let keys = KeyRows::of(&partial_rows, &part_cols)?;
         let mut idx: Vec<Vec<u32>> = vec![Vec::new(); self.partitions];
         for i in 0..keys.len() {
             idx[partition_of(keys.key(i), self.partitions)].push(i as u32);
         }
         let mut reduce_inputs = Vec::with_capacity(self.partitions);
         let mut untouched = Vec::with_capacity(self.partitions);
+        let mut touched_rows = Vec::with_capacity(self.partitions);
         for (p, rows) in idx.iter().enumerate() {
             let new = take_record_batch(&partial_rows, &UInt32Array::from(rows.clone()))
                 .map_err(TributaryError::arrow("partitioning state"))?;
             let old = self.stores[p].rows();
-            let new_keys = KeyRows::new(&new, parts.key_len)?;
+            let new_keys = KeyRows::of(&new, &part_cols)?;
             let set: HashSet<&[u8]> = new_keys.set();
-            let old_keys = KeyRows::new(old, parts.key_len)?;
+            let old_keys = KeyRows::of(old, &part_cols)?;
             let hit = old_keys.mask_in(&set);
             let touched = filter_record_batch(old, &hit).map_err(TributaryError::arrow("state"))?;
             let rest =
                 filter_record_batch(old, &not(&hit).map_err(TributaryError::arrow("state"))?)
                     .map_err(TributaryError::arrow("state"))?;
-            reduce_inputs.push(vec![touched, new]);
+            touched_rows.push(touched.clone());
+            match self.session {
+                None => reduce_inputs.push(vec![touched, new]),
+                Some(s) => {
+                    // Stored and new sessions of the same key that overlap become one.
+                    let both = concat(&parts.state_schema, &[touched, new])?;
+                    let merged = crate::plan::sessionize_batch(&both, &part_cols, s)
+                        .map_err(df_err("merging sessions"))?;
+                    reduce_inputs.push(vec![merged]);
+                }
+            }
             untouched.push(rest);
         }
         // 3. Merge, every partition in parallel.
@@ -322,6 +349,14 @@ impl StatefulOperator for AggregateOperator {
             let stays = not(&up_keys.mask_in(&rm_set)).map_err(TributaryError::arrow("state"))?;
             let upserts =
                 filter_record_batch(&up, &stays).map_err(TributaryError::arrow("state"))?;
+            // Stored rows whose key is gone (sessions merged into a bigger one) are removed too.
+            let up_set = up_keys.set();
+            let old_keys = KeyRows::new(&touched_rows[p], parts.key_len)?;
+            let replaced_mask =
+                not(&old_keys.mask_in(&up_set)).map_err(TributaryError::arrow("state"))?;
+            let replaced = filter_record_batch(&touched_rows[p], &replaced_mask)
+                .map_err(TributaryError::arrow("state"))?;
+            let removed = concat(&parts.state_schema, &[removed, replaced])?;
             changes.push(StateChange {
                 rows,
                 upserts,

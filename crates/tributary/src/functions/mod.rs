@@ -5,9 +5,11 @@
 //! | `window(ts, '5 minutes')`             | `window(col("ts"), "5 minutes")`      |
 //! | `window(ts, '5 minutes', '1 minute')` | `sliding_window(col("ts"), "5 minutes", "1 minute")` |
 //! | `window_time(w)`                      | `window_time(col("w"))`               |
+//! | `session_window(ts, '5 minutes')`     | `session_window(col("ts"), lit("5 minutes"))` |
 //!
 //! Every session registers them, with the analyzer rule that expands sliding windows.
 
+pub(crate) mod session;
 mod sliding;
 pub(crate) mod window;
 
@@ -15,6 +17,7 @@ use std::sync::Arc;
 
 use datafusion::logical_expr::{lit, Expr, ScalarUDF};
 
+pub use session::{merge_sessions, SESSION_WINDOW};
 pub use sliding::{expand_sliding_windows, window_call, SlidingWindowRule};
 pub use window::{WindowSpec, SLIDING_WINDOWS, WINDOW, WINDOW_TIME};
 
@@ -24,6 +27,7 @@ pub(crate) fn udfs() -> Vec<ScalarUDF> {
         ScalarUDF::new_from_impl(window::WindowFn::default()),
         ScalarUDF::new_from_impl(window::SlidingWindowsFn::default()),
         ScalarUDF::new_from_impl(window::WindowTimeFn::default()),
+        ScalarUDF::new_from_impl(session::SessionWindowFn::default()),
     ]
 }
 
@@ -57,6 +61,15 @@ pub fn window_with_start(ts: Expr, size: &str, slide: &str, start: &str) -> Expr
     call(
         ScalarUDF::new_from_impl(window::WindowFn::default()),
         vec![ts, lit(size), lit(slide), lit(start)],
+    )
+}
+
+/// A session window: rows of a key whose event times are less than `gap` apart (e.g.
+/// `"5 minutes"`, or a per-row expression giving a duration) share a session.
+pub fn session_window(ts: Expr, gap: Expr) -> Expr {
+    call(
+        ScalarUDF::new_from_impl(session::SessionWindowFn::default()),
+        vec![ts, gap],
     )
 }
 

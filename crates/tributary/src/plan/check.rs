@@ -80,6 +80,7 @@ pub fn check_supported(plan: &LogicalPlan, mode: OutputMode) -> Result<()> {
                 node,
             )),
             LogicalPlan::Extension(_) if EventTimeWatermark::of(node).is_some() => None,
+            LogicalPlan::Extension(_) if super::session::Sessionize::of(node).is_some() => None,
             LogicalPlan::Extension(_) if Deduplicate::of(node).is_some() => {
                 let d = Deduplicate::of(node).expect("checked");
                 if stateful_nodes(&d.input).is_empty() {

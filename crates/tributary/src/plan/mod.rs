@@ -16,6 +16,7 @@
 mod check;
 mod dedup;
 mod rewrite;
+mod session;
 mod stateful;
 mod watermark;
 
@@ -24,6 +25,7 @@ pub use dedup::{distinct_to_dedup, DedupExec, Deduplicate};
 pub use rewrite::{
     bind_epoch, find_sources, fork_sources, is_streaming, materialize_static, SourceKey,
 };
+pub use session::{sessionize_batch, SessionWindowRule, Sessionize};
 pub use stateful::{
     bind_operator_output, event_time_column, event_time_key, has_watermark, is_stateful,
     split_at_stateful, stateful_nodes, streaming_aggregates, watermark_delay, EventTimeKey,

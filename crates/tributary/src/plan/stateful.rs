@@ -24,7 +24,7 @@ use super::dedup::Deduplicate;
 use super::rewrite::is_streaming;
 use super::watermark::EventTimeWatermark;
 use crate::error::{Result, TributaryError};
-use crate::functions::{window_call, SLIDING_WINDOWS, WINDOW};
+use crate::functions::{window_call, SESSION_WINDOW, SLIDING_WINDOWS, WINDOW};
 
 /// How a group key carries event time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,7 +64,11 @@ fn resolve(e: &Expr, plan: &LogicalPlan) -> Option<EventTimeKind> {
     match e {
         Expr::Alias(a) => resolve(&a.expr, plan),
         Expr::Cast(c) => resolve(&c.expr, plan),
-        Expr::ScalarFunction(f) if f.func.name() == WINDOW || f.func.name() == SLIDING_WINDOWS => {
+        Expr::ScalarFunction(f)
+            if f.func.name() == WINDOW
+                || f.func.name() == SLIDING_WINDOWS
+                || f.func.name() == SESSION_WINDOW =>
+        {
             let ts = if f.func.name() == WINDOW {
                 window_call(e).map(|(_, ts)| ts)?
             } else {

@@ -353,6 +353,7 @@ impl datafusion::execution::context::QueryPlanner for TributaryQueryPlanner {
         DefaultPhysicalPlanner::with_extension_planners(vec![
             Arc::new(WatermarkPlanner),
             Arc::new(super::dedup::DedupPlanner),
+            Arc::new(super::session::SessionizePlanner),
         ])
         .create_physical_plan(logical_plan, session)
         .await

@@ -15,7 +15,12 @@ pub struct KeyRows {
 impl KeyRows {
     /// Encode the first `key_len` columns of `batch`.
     pub fn new(batch: &RecordBatch, key_len: usize) -> Result<KeyRows> {
-        let cols: Vec<ArrayRef> = batch.columns()[..key_len].to_vec();
+        Self::of(batch, &(0..key_len).collect::<Vec<_>>())
+    }
+
+    /// Encode the columns `indices` of `batch`.
+    pub fn of(batch: &RecordBatch, indices: &[usize]) -> Result<KeyRows> {
+        let cols: Vec<ArrayRef> = indices.iter().map(|i| batch.column(*i).clone()).collect();
         let fields = cols
             .iter()
             .map(|c| SortField::new(c.data_type().clone()))

@@ -58,6 +58,21 @@ const CASES: &[Case] = &[
         mode: OutputMode::Update,
         keys: 1,
     },
+    // Session windows per region (sessions merge across epochs as late rows bridge them).
+    Case {
+        sql: "SELECT session_window(event_time, '20 seconds')['start'] AS s, \
+              session_window(event_time, '20 seconds')['end'] AS e, region, count(*) AS n, sum(amount) AS total \
+              FROM events GROUP BY session_window(event_time, '20 seconds'), region",
+        mode: OutputMode::Append,
+        keys: 3,
+    },
+    // Session windows with a per-row gap, in complete mode.
+    Case {
+        sql: "SELECT session_window(event_time, CASE WHEN region = 'emea' THEN '10 seconds' ELSE '40 seconds' END) AS w, \
+              upper(region) AS r, count(*) AS n, max(id) AS last_id FROM events GROUP BY 1, 2",
+        mode: OutputMode::Complete,
+        keys: 2,
+    },
     // SELECT DISTINCT on a stream: a deduplication on every column.
     Case {
         sql: "SELECT DISTINCT region, user_id % 5 AS bucket FROM events",
