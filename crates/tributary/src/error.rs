@@ -66,7 +66,7 @@ pub enum TributaryError {
         location: String,
         /// The protocol's verdict.
         #[source]
-        source: tributary_checkpoint::ProtocolError,
+        source: Box<tributary_checkpoint::ProtocolError>,
     },
     /// An error of DataFusion (planning or execution).
     #[error("{context}: {source}")]
@@ -75,7 +75,7 @@ pub enum TributaryError {
         context: String,
         /// The cause.
         #[source]
-        source: datafusion::error::DataFusionError,
+        source: Box<datafusion::error::DataFusionError>,
     },
     /// An error of Arrow.
     #[error("{context}: {source}")]
@@ -93,7 +93,7 @@ pub enum TributaryError {
         table: String,
         /// The cause.
         #[source]
-        source: deltalake::DeltaTableError,
+        source: Box<deltalake::DeltaTableError>,
     },
     /// Storage (object store or file system) failed.
     #[error("storage at '{location}': {message}")]
@@ -130,12 +130,15 @@ impl TributaryError {
         match self {
             TributaryError::Storage { .. } => ErrorDomain::External,
             TributaryError::Internal(_) => ErrorDomain::Internal,
-            TributaryError::DataFusion {
-                source:
+            TributaryError::DataFusion { source, .. }
+                if matches!(
+                    **source,
                     datafusion::error::DataFusionError::ObjectStore(_)
-                    | datafusion::error::DataFusionError::IoError(_),
-                ..
-            } => ErrorDomain::External,
+                        | datafusion::error::DataFusionError::IoError(_)
+                ) =>
+            {
+                ErrorDomain::External
+            }
             _ => ErrorDomain::User,
         }
     }
@@ -144,7 +147,10 @@ impl TributaryError {
         context: impl Into<String>,
     ) -> impl FnOnce(datafusion::error::DataFusionError) -> Self {
         let context = context.into();
-        move |source| TributaryError::DataFusion { context, source }
+        move |source| TributaryError::DataFusion {
+            context,
+            source: Box::new(source),
+        }
     }
 
     pub(crate) fn arrow(
@@ -158,7 +164,10 @@ impl TributaryError {
         table: impl Into<String>,
     ) -> impl FnOnce(deltalake::DeltaTableError) -> Self {
         let table = table.into();
-        move |source| TributaryError::Delta { table, source }
+        move |source| TributaryError::Delta {
+            table,
+            source: Box::new(source),
+        }
     }
 
     pub(crate) fn storage(location: impl Into<String>) -> impl FnOnce(object_store::Error) -> Self {
@@ -211,7 +220,7 @@ pub(crate) fn from_df_error(
     }
     TributaryError::DataFusion {
         context: context.to_string(),
-        source: e,
+        source: Box::new(e),
     }
 }
 

@@ -56,6 +56,7 @@ mod error;
 mod exec;
 pub mod format;
 pub mod functions;
+mod keyed;
 pub mod location;
 mod modes;
 pub mod plan;
@@ -70,6 +71,7 @@ mod writer;
 
 pub use error::{ErrorDomain, Result, TributaryError};
 pub use exec::verify::{compare_batches, Comparison};
+pub use keyed::KeyedDataFrame;
 pub use modes::{OutputMode, SaveMode, Trigger};
 pub use progress::{SinkProgress, SourceProgress, StreamingQueryProgress};
 pub use query::{

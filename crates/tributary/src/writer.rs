@@ -46,6 +46,9 @@ pub trait DataFrameExt {
     /// Like `drop_duplicates`, on keys without the event time: a key is remembered until the
     /// watermark passes its first event time plus the watermark's delay. Needs a watermark.
     fn drop_duplicates_within_watermark(self, columns: &[&str]) -> Result<DataFrame>;
+    /// Group by key columns for user-defined state (`map_groups_with_state`,
+    /// `flat_map_groups_with_state`).
+    fn group_by_key(self, columns: &[&str]) -> Result<crate::keyed::KeyedDataFrame>;
 }
 
 impl DataFrameExt for DataFrame {
@@ -89,6 +92,21 @@ impl DataFrameExt for DataFrame {
         let node = crate::plan::EventTimeWatermark::try_new(plan, column, delay_ms)
             .map_err(TributaryError::df("with_watermark"))?;
         Ok(DataFrame::new(state, node.into_plan()))
+    }
+
+    fn group_by_key(self, columns: &[&str]) -> Result<crate::keyed::KeyedDataFrame> {
+        for c in columns {
+            if self.schema().index_of_column_by_name(None, c).is_none() {
+                return Err(TributaryError::Plan(format!(
+                    "group_by_key: there is no column '{c}'; the columns are [{}]",
+                    self.schema().field_names().join(", ")
+                )));
+            }
+        }
+        Ok(crate::keyed::KeyedDataFrame {
+            df: self,
+            keys: columns.iter().map(|c| c.to_string()).collect(),
+        })
     }
 
     fn drop_duplicates(self, columns: &[&str]) -> Result<DataFrame> {

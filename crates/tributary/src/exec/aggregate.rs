@@ -248,6 +248,7 @@ impl StatefulOperator for AggregateOperator {
         state: &SessionState,
         below: &LogicalPlan,
         watermark_ms: Option<i64>,
+        _now_ms: i64,
     ) -> Result<OperatorEpoch> {
         let task = Arc::new(TaskContext::from(state));
         let parts = &self.parts;

@@ -19,7 +19,7 @@ impl CheckpointStore {
     fn protocol_err(&self, e: tributary_checkpoint::ProtocolError) -> TributaryError {
         TributaryError::Checkpoint {
             location: self.root.display.clone(),
-            source: e,
+            source: Box::new(e),
         }
     }
 

@@ -154,6 +154,7 @@ impl StatefulOperator for DedupOperator {
         state: &SessionState,
         below: &LogicalPlan,
         watermark_ms: Option<i64>,
+        _now_ms: i64,
     ) -> Result<OperatorEpoch> {
         let physical = state
             .create_physical_plan(below)

@@ -218,6 +218,18 @@ pub(crate) async fn start_query(spec: QuerySpec) -> Result<StreamingQuery> {
     let (plan, _static_tables) = materialize_static(plan, &state).await?;
     let aggregate: Option<Box<dyn StatefulOperator>> = match split_at_stateful(&plan)? {
         None => None,
+        Some(split) if crate::plan::FlatMapGroupsWithState::of(&split.node).is_some() => {
+            Some(Box::new(
+                super::map_groups::MapGroupsOperator::open(
+                    0,
+                    split,
+                    partitions,
+                    &store.root,
+                    committed_epoch,
+                )
+                .await?,
+            ))
+        }
         Some(split) if Deduplicate::of(&split.node).is_some() => Some(Box::new(
             DedupOperator::open(
                 0,
@@ -392,10 +404,15 @@ impl Running {
                             .advance_to(base.saturating_add(idle.as_millis() as i64));
                     }
                 }
-                if self.watermark.advanced_since_last_epoch() {
+                let now_ms = chrono::Utc::now().timestamp_millis();
+                let timeouts = self
+                    .aggregate
+                    .as_ref()
+                    .is_some_and(|op| op.has_due_timeouts(now_ms));
+                if self.watermark.advanced_since_last_epoch() || timeouts {
                     let record = OffsetRecord {
                         epoch: self.next,
-                        timestamp_ms: chrono::Utc::now().timestamp_millis(),
+                        timestamp_ms: now_ms,
                         watermark_ms: self.watermark.current(),
                         sources: offsets,
                     };
@@ -538,7 +555,14 @@ impl Running {
             None => bind_epoch(&self.plan, &inputs)?,
             Some(op) => {
                 let below = bind_epoch(&op.split().input, &inputs)?;
-                let result = op.process(&self.state, &below, record.watermark_ms).await?;
+                let result = op
+                    .process(
+                        &self.state,
+                        &below,
+                        record.watermark_ms,
+                        record.timestamp_ms,
+                    )
+                    .await?;
                 let above = bind_operator_output(
                     &op.split().above,
                     result.output.clone() as Arc<dyn TableProvider>,

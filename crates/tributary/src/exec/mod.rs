@@ -6,6 +6,7 @@ pub(crate) mod checkpoint_io;
 pub(crate) mod dedup;
 pub(crate) mod driver;
 pub(crate) mod late;
+pub(crate) mod map_groups;
 pub(crate) mod stateful;
 pub mod verify;
 pub(crate) mod watermark;

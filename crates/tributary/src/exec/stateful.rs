@@ -44,13 +44,21 @@ pub(crate) trait StatefulOperator: Send + Sync {
     /// The state stores, to commit into.
     fn stores_mut(&mut self) -> &mut [MemoryStateStore];
 
-    /// Run the epoch: `below` is the operator's input bound to the epoch's rows.
+    /// Run the epoch: `below` is the operator's input bound to the epoch's rows; `now_ms` is
+    /// the epoch's planned time (the same when the epoch re-runs).
     async fn process(
         &self,
         state: &SessionState,
         below: &LogicalPlan,
         watermark_ms: Option<i64>,
+        now_ms: i64,
     ) -> Result<OperatorEpoch>;
+
+    /// Whether some key's processing-time timeout has passed at `now_ms` (the driver then runs
+    /// an epoch without data).
+    fn has_due_timeouts(&self, _now_ms: i64) -> bool {
+        false
+    }
 
     /// Write the epoch's state changes durably (before the sink commits).
     async fn persist(&self, epoch: Epoch, result: &OperatorEpoch) -> Result<()> {

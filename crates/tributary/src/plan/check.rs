@@ -81,6 +81,20 @@ pub fn check_supported(plan: &LogicalPlan, mode: OutputMode) -> Result<()> {
             )),
             LogicalPlan::Extension(_) if EventTimeWatermark::of(node).is_some() => None,
             LogicalPlan::Extension(_) if super::session::Sessionize::of(node).is_some() => None,
+            LogicalPlan::Extension(_)
+                if super::map_groups::FlatMapGroupsWithState::of(node).is_some() =>
+            {
+                let m = super::map_groups::FlatMapGroupsWithState::of(node).expect("checked");
+                if stateful_nodes(&m.input).is_empty() {
+                    None
+                } else {
+                    Some(unsupported(
+                        "FlatMapGroupsWithState over the output of another stateful operator",
+                        "chained stateful operators are not supported yet",
+                        node,
+                    ))
+                }
+            }
             LogicalPlan::Extension(_) if Deduplicate::of(node).is_some() => {
                 let d = Deduplicate::of(node).expect("checked");
                 if stateful_nodes(&d.input).is_empty() {

@@ -15,6 +15,7 @@
 
 mod check;
 mod dedup;
+mod map_groups;
 mod rewrite;
 mod session;
 mod stateful;
@@ -22,6 +23,10 @@ mod watermark;
 
 pub use check::check_supported;
 pub use dedup::{distinct_to_dedup, DedupExec, Deduplicate};
+pub use map_groups::{
+    call_user, group_rows, json_to_batch, key_of, rows_to_json, FlatMapGroupsWithState,
+    GroupFunction,
+};
 pub use rewrite::{
     bind_epoch, find_sources, fork_sources, is_streaming, materialize_static, SourceKey,
 };

@@ -167,7 +167,11 @@ pub struct SplitPlan {
 pub fn is_stateful(node: &LogicalPlan) -> bool {
     match node {
         LogicalPlan::Aggregate(a) => is_streaming(&a.input),
-        other => Deduplicate::of(other).is_some_and(|d| is_streaming(&d.input)),
+        other => {
+            Deduplicate::of(other).is_some_and(|d| is_streaming(&d.input))
+                || super::map_groups::FlatMapGroupsWithState::of(other)
+                    .is_some_and(|m| is_streaming(&m.input))
+        }
     }
 }
 

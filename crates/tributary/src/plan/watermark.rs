@@ -354,6 +354,7 @@ impl datafusion::execution::context::QueryPlanner for TributaryQueryPlanner {
             Arc::new(WatermarkPlanner),
             Arc::new(super::dedup::DedupPlanner),
             Arc::new(super::session::SessionizePlanner),
+            Arc::new(super::map_groups::MapGroupsPlanner),
         ])
         .create_physical_plan(logical_plan, session)
         .await

@@ -10,8 +10,10 @@
 //! A re-run epoch writes the same files again (the operator is deterministic for the same
 //! input and watermark), so a crash between `persist` and the commit log is harmless.
 
+mod group_state;
 mod keys;
 mod store;
 
+pub use group_state::{GroupState, GroupStateTimeout, RawGroupState};
 pub use keys::{partition_of, KeyRows};
 pub use store::{MemoryStateStore, StateChange, StateStore};

@@ -6,3 +6,4 @@ mod errors;
 mod exactly_once;
 mod sinks_and_sources;
 mod stateful;
+mod user_state;

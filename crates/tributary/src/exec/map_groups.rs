@@ -1,0 +1,324 @@
+//! The streaming operator of user-defined state (`flat_map_groups_with_state`).
+//!
+//! State per key: the user's state as JSON and its timeout, in the state store
+//! (`key columns, __state, __timeout_ms`). Per epoch: the function is called for each key with
+//! rows (in order of first appearance), then for each key whose timeout passed — processing time
+//! measured with the epoch's planned time, event time with the watermark — with no rows.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray, Int64Array, RecordBatch, StringArray, UInt32Array};
+use arrow::compute::{concat_batches, filter_record_batch, not, take_record_batch};
+use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
+use async_trait::async_trait;
+use datafusion::datasource::MemTable;
+use datafusion::execution::{SessionState, TaskContext};
+use datafusion::logical_expr::LogicalPlan;
+use serde_json::{json, Value};
+use tributary_checkpoint::{CheckpointPaths, Epoch};
+
+use super::stateful::{OperatorEpoch, StatefulOperator};
+use crate::error::{from_df_error, Result, TributaryError};
+use crate::location::Location;
+use crate::plan::{
+    call_user, group_rows, json_to_batch, key_of, rows_to_json, FlatMapGroupsWithState, SplitPlan,
+};
+use crate::state::{
+    partition_of, GroupStateTimeout, KeyRows, MemoryStateStore, RawGroupState, StateChange,
+    StateStore,
+};
+
+const SNAPSHOT_EVERY: u64 = 10;
+
+pub(crate) struct MapGroupsOperator {
+    id: usize,
+    split: SplitPlan,
+    node: FlatMapGroupsWithState,
+    keys: Vec<usize>,
+    key_names: Vec<String>,
+    partitions: usize,
+    stores: Vec<MemoryStateStore>,
+}
+
+fn arrow_err(what: &'static str) -> impl FnOnce(arrow::error::ArrowError) -> TributaryError {
+    TributaryError::arrow(what)
+}
+
+impl MapGroupsOperator {
+    pub async fn open(
+        id: usize,
+        split: SplitPlan,
+        partitions: usize,
+        checkpoint: &Location,
+        restore_to: Option<Epoch>,
+    ) -> Result<Self> {
+        let node = FlatMapGroupsWithState::of(&split.node)
+            .ok_or_else(|| {
+                TributaryError::Internal("a group-state operator over another node".into())
+            })?
+            .clone();
+        let input = node.input.schema().as_arrow().clone();
+        let keys: Vec<usize> = node
+            .keys
+            .iter()
+            .map(|k| node.input.schema().index_of_column(k))
+            .collect::<datafusion::common::Result<_>>()
+            .map_err(TributaryError::df("group_by_key"))?;
+        let mut fields: Vec<Field> = keys
+            .iter()
+            .map(|k| input.field(*k).clone().with_nullable(true))
+            .collect();
+        fields.push(Field::new("__state", DataType::Utf8, false));
+        fields.push(Field::new("__timeout_ms", DataType::Int64, true));
+        let schema = Arc::new(Schema::new(fields));
+        let mut stores = Vec::new();
+        for p in 0..partitions {
+            let mut s = MemoryStateStore::new(
+                checkpoint.child(&CheckpointPaths::state(id, p)),
+                schema.clone(),
+                keys.len(),
+                SNAPSHOT_EVERY,
+            );
+            s.restore(restore_to).await?;
+            stores.push(s);
+        }
+        Ok(MapGroupsOperator {
+            id,
+            key_names: node.keys.iter().map(|c| c.name.clone()).collect(),
+            split,
+            node,
+            keys,
+            partitions,
+            stores,
+        })
+    }
+
+    fn state_schema(&self) -> SchemaRef {
+        self.stores[0].schema()
+    }
+}
+
+/// One key's result: where its key columns come from, and its new state.
+struct Outcome {
+    /// (from the input batch?, row index)
+    key_row: (bool, usize),
+    state: Option<(String, Option<i64>)>,
+}
+
+#[async_trait]
+impl StatefulOperator for MapGroupsOperator {
+    fn split(&self) -> &SplitPlan {
+        &self.split
+    }
+
+    fn stores(&self) -> &[MemoryStateStore] {
+        &self.stores
+    }
+
+    fn stores_mut(&mut self) -> &mut [MemoryStateStore] {
+        &mut self.stores
+    }
+
+    fn has_due_timeouts(&self, now_ms: i64) -> bool {
+        self.node.timeout == GroupStateTimeout::ProcessingTime
+            && self.stores.iter().any(|s| {
+                let t = s
+                    .rows()
+                    .column(self.keys.len() + 1)
+                    .as_primitive::<Int64Type>();
+                t.iter().any(|t| t.is_some_and(|t| t <= now_ms))
+            })
+    }
+
+    async fn process(
+        &self,
+        state: &SessionState,
+        below: &LogicalPlan,
+        watermark_ms: Option<i64>,
+        now_ms: i64,
+    ) -> Result<OperatorEpoch> {
+        let physical = state
+            .create_physical_plan(below)
+            .await
+            .map_err(|e| from_df_error("planning the group function's input", e))?;
+        let schema = physical.schema();
+        let batches =
+            datafusion::physical_plan::collect(physical, Arc::new(TaskContext::from(state)))
+                .await
+                .map_err(|e| from_df_error("reading the group function's input", e))?;
+        let input = concat_batches(&schema, &batches).map_err(arrow_err("group input"))?;
+        let json = rows_to_json(&input)?;
+        let groups = group_rows(&input, &self.keys)?;
+        let k = self.keys.len();
+        let mut outputs: Vec<Value> = Vec::new();
+        let mut changes = Vec::with_capacity(self.partitions);
+        let (mut calls, mut timeouts, mut updated, mut removed_n) =
+            (0usize, 0usize, 0usize, 0usize);
+        let mut by_partition: Vec<Vec<usize>> = vec![Vec::new(); self.partitions];
+        for (g, (key, _)) in groups.iter().enumerate() {
+            by_partition[partition_of(key, self.partitions)].push(g);
+        }
+        for (p, groups_of_p) in by_partition.iter().enumerate() {
+            let stored = self.stores[p].rows();
+            let stored_keys = KeyRows::new(stored, k)?;
+            let index: HashMap<&[u8], usize> = (0..stored_keys.len())
+                .map(|i| (stored_keys.key(i), i))
+                .collect();
+            let stored_state = stored.column(k).as_string::<i32>();
+            let stored_timeout = stored.column(k + 1).as_primitive::<Int64Type>();
+            let stored_json = if groups.is_empty() && stored.num_rows() == 0 {
+                Vec::new()
+            } else {
+                rows_to_json(
+                    &stored
+                        .project(&(0..k).collect::<Vec<_>>())
+                        .map_err(arrow_err("state keys"))?,
+                )?
+            };
+            let raw_for = |i: Option<usize>, timed_out: bool| RawGroupState {
+                value: i
+                    .map(|i| serde_json::from_str(stored_state.value(i)).unwrap_or(Value::Null)),
+                removed: false,
+                timeout_ms: None,
+                timed_out,
+                watermark_ms,
+                now_ms,
+                timeout: Some(self.node.timeout),
+            };
+            let mut outcomes: Vec<Outcome> = Vec::new();
+            let mut touched: HashSet<usize> = HashSet::new();
+            // Keys with rows.
+            for g in groups_of_p {
+                let (key, rows) = &groups[*g];
+                let at = index.get(key.as_slice()).copied();
+                if let Some(i) = at {
+                    touched.insert(i);
+                }
+                let mut raw = raw_for(at, false);
+                let group: Vec<Value> = rows.iter().map(|i| json[*i].clone()).collect();
+                let key_value = key_of(&group[0], &self.key_names);
+                outputs.extend(call_user(&self.node.func, key_value, group, &mut raw)?);
+                calls += 1;
+                outcomes.push(Outcome {
+                    key_row: (true, rows[0]),
+                    state: settle(&raw),
+                });
+            }
+            // Keys whose timeout passed.
+            for (i, stored_key) in stored_json.iter().enumerate() {
+                if touched.contains(&i) || stored_timeout.is_null(i) {
+                    continue;
+                }
+                let at = stored_timeout.value(i);
+                let due = match self.node.timeout {
+                    GroupStateTimeout::ProcessingTime => at <= now_ms,
+                    GroupStateTimeout::EventTime => watermark_ms.is_some_and(|w| at <= w),
+                    GroupStateTimeout::NoTimeout => false,
+                };
+                if !due {
+                    continue;
+                }
+                touched.insert(i);
+                let mut raw = raw_for(Some(i), true);
+                let key_value = key_of(stored_key, &self.key_names);
+                outputs.extend(call_user(&self.node.func, key_value, Vec::new(), &mut raw)?);
+                timeouts += 1;
+                outcomes.push(Outcome {
+                    key_row: (false, i),
+                    state: settle(&raw),
+                });
+            }
+            // The partition's change.
+            let key_batch = input.project(&self.keys).map_err(arrow_err("group keys"))?;
+            let stored_key_batch = stored
+                .project(&(0..k).collect::<Vec<_>>())
+                .map_err(arrow_err("state keys"))?;
+            let mut up_parts = Vec::new();
+            let mut rm_parts = Vec::new();
+            for o in &outcomes {
+                let src = if o.key_row.0 {
+                    &key_batch
+                } else {
+                    &stored_key_batch
+                };
+                let one = take_record_batch(src, &UInt32Array::from(vec![o.key_row.1 as u32]))
+                    .map_err(arrow_err("state keys"))?;
+                let mut cols = one.columns().to_vec();
+                match &o.state {
+                    Some((s, t)) => {
+                        cols.push(Arc::new(StringArray::from(vec![s.clone()])));
+                        cols.push(Arc::new(Int64Array::from(vec![*t])));
+                        up_parts.push(
+                            RecordBatch::try_new(self.state_schema(), cols)
+                                .map_err(arrow_err("state"))?,
+                        );
+                    }
+                    None => {
+                        cols.push(Arc::new(StringArray::from(vec![String::new()])));
+                        cols.push(Arc::new(Int64Array::from(vec![None::<i64>])));
+                        rm_parts.push(
+                            RecordBatch::try_new(self.state_schema(), cols)
+                                .map_err(arrow_err("state"))?,
+                        );
+                    }
+                }
+            }
+            let upserts =
+                concat_batches(&self.state_schema(), &up_parts).map_err(arrow_err("state"))?;
+            let removed =
+                concat_batches(&self.state_schema(), &rm_parts).map_err(arrow_err("state"))?;
+            updated += upserts.num_rows();
+            removed_n += removed.num_rows();
+            let keep: arrow::array::BooleanArray = (0..stored.num_rows())
+                .map(|i| Some(touched.contains(&i)))
+                .collect();
+            let rest = filter_record_batch(stored, &not(&keep).map_err(arrow_err("state"))?)
+                .map_err(arrow_err("state"))?;
+            let rows = concat_batches(&self.state_schema(), [&rest, &upserts])
+                .map_err(arrow_err("state"))?;
+            changes.push(StateChange {
+                rows,
+                upserts,
+                removed,
+            });
+        }
+        let out_schema = self.split.output_schema.clone();
+        let produced = json_to_batch(&Arc::new(self.node.output.as_arrow().clone()), &outputs)?;
+        let produced = RecordBatch::try_new(out_schema.clone(), produced.columns().to_vec())
+            .map_err(arrow_err("group function output"))?;
+        let output = Arc::new(
+            MemTable::try_new(out_schema, vec![vec![produced]])
+                .map_err(|e| from_df_error("the group function's output", e))?,
+        );
+        let rows_total: usize = changes.iter().map(|c| c.rows.num_rows()).sum();
+        let memory: usize = changes.iter().map(|c| c.rows.get_array_memory_size()).sum();
+        let progress = json!({
+            "operatorName": "flatMapGroupsWithState",
+            "operatorId": self.id,
+            "numRowsTotal": rows_total,
+            "numRowsUpdated": updated,
+            "numRowsRemoved": removed_n,
+            "allUpdatesTimeMs": 0,
+            "memoryUsedBytes": memory,
+            "numRowsDroppedByWatermark": 0,
+            "numShufflePartitions": self.partitions,
+            "numStateStoreInstances": self.partitions,
+            "customMetrics": {"numGroupCalls": calls, "numTimedOutKeys": timeouts},
+        });
+        Ok(OperatorEpoch {
+            output,
+            changes,
+            late_rows: Vec::new(),
+            progress,
+        })
+    }
+}
+
+/// The state a call leaves: `None` when removed or never set.
+fn settle(raw: &RawGroupState) -> Option<(String, Option<i64>)> {
+    match (&raw.value, raw.removed) {
+        (Some(v), false) => Some((v.to_string(), raw.timeout_ms)),
+        _ => None,
+    }
+}

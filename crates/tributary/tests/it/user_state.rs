@@ -1,0 +1,231 @@
+//! User-defined state: the inventory example as a stream (with restarts) equals the batch, and
+//! processing-time timeouts fire for quiet keys.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use arrow::array::{AsArray, RecordBatch};
+use arrow::datatypes::Int64Type;
+use serde::{Deserialize, Serialize};
+use tributary::prelude::*;
+use tributary::state::{GroupState, GroupStateTimeout};
+
+use crate::common::*;
+
+#[allow(dead_code)]
+#[path = "../../examples/inventory.rs"]
+mod inventory;
+
+fn movements(dir: &Path, file: usize, first: i64, n: i64) {
+    let lines: Vec<String> = (first..first + n)
+        .map(|i| {
+            let kind = if i % 5 == 4 { "restock" } else { "sale" };
+            let qty = if kind == "restock" { 5 } else { 1 + i % 7 };
+            format!(
+                "{{\"product_id\":{},\"kind\":\"{kind}\",\"qty\":{qty},\"event_time\":\"2026-11-21T10:00:{:02}Z\"}}",
+                i % 4,
+                i % 60
+            )
+        })
+        .collect();
+    write_lines(dir, &format!("m{file:02}.json"), &lines);
+}
+
+/// (product, units, alert) per product: the last row of each product.
+fn levels(batches: &[RecordBatch]) -> BTreeMap<i64, (i64, bool)> {
+    let mut out = BTreeMap::new();
+    for b in batches {
+        let p = b.column(0).as_primitive::<Int64Type>();
+        let u = b.column(1).as_primitive::<Int64Type>();
+        let a = b.column(2).as_boolean();
+        for i in 0..b.num_rows() {
+            out.insert(p.value(i), (u.value(i), a.value(i)));
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn inventory_as_a_stream_with_restarts_equals_the_batch() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, ckpt) = (tmp.path().join("in"), tmp.path().join("ckpt"));
+    let epochs: Arc<Mutex<BTreeMap<u64, Vec<RecordBatch>>>> = Default::default();
+    let mut next = 0;
+    for run in 0..3 {
+        for f in 0..3 {
+            movements(&input, run * 3 + f, next, 20);
+            next += 20;
+        }
+        let s = Session::new();
+        let df = s
+            .read_stream()
+            .schema(inventory::movement_schema())
+            .option("max_files_per_trigger", 2)
+            .json(input.to_str().unwrap())
+            .await
+            .unwrap();
+        let seen = epochs.clone();
+        let q = inventory::current_inventory(df)
+            .unwrap()
+            .write_stream()
+            .output_mode(OutputMode::Update)
+            .trigger(Trigger::AvailableNow)
+            .option("checkpoint_location", ckpt.display())
+            .foreach_batch(move |df, epoch| {
+                let seen = seen.clone();
+                async move {
+                    let b = df.collect().await.unwrap();
+                    seen.lock().unwrap().insert(epoch, b);
+                    Ok(())
+                }
+            })
+            .start("")
+            .await
+            .unwrap();
+        q.await_termination().await.unwrap();
+        let last = q.last_progress().unwrap();
+        assert_eq!(
+            last.state_operators[0]["numRowsTotal"],
+            4,
+            "{}",
+            last.json()
+        );
+    }
+    let streamed = levels(
+        &epochs
+            .lock()
+            .unwrap()
+            .values()
+            .flatten()
+            .cloned()
+            .collect::<Vec<_>>(),
+    );
+    let s = Session::new();
+    let df = s
+        .read()
+        .schema(inventory::movement_schema())
+        .json(input.to_str().unwrap())
+        .await
+        .unwrap();
+    let batch = levels(
+        &inventory::current_inventory(df)
+            .unwrap()
+            .collect()
+            .await
+            .unwrap(),
+    );
+    assert_eq!(streamed, batch);
+    assert_eq!(batch.len(), 4);
+    // Some product fell under the threshold, and the alert says so.
+    assert!(
+        batch
+            .values()
+            .any(|(u, a)| *u < inventory::ALERT_BELOW && *a),
+        "{batch:?}"
+    );
+    assert!(batch
+        .values()
+        .all(|(u, a)| (*u < inventory::ALERT_BELOW) == *a));
+}
+
+#[derive(Deserialize)]
+struct Click {
+    #[allow(dead_code)]
+    user: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Clicks {
+    n: i64,
+}
+
+#[derive(Serialize)]
+struct Expired {
+    user: String,
+    clicks: i64,
+}
+
+#[tokio::test]
+async fn processing_time_timeouts_call_quiet_keys_and_remove_their_state() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    write_lines(
+        &input,
+        "a.json",
+        &[
+            "{\"user\":\"ann\"}".into(),
+            "{\"user\":\"bob\"}".into(),
+            "{\"user\":\"ann\"}".into(),
+        ],
+    );
+    let s = Session::new();
+    let schema = Arc::new(Schema::new(vec![Field::new("user", DataType::Utf8, true)]));
+    let out = Arc::new(Schema::new(vec![
+        Field::new("user", DataType::Utf8, false),
+        Field::new("clicks", DataType::Int64, false),
+    ]));
+    let q = s
+        .read_stream()
+        .schema(schema)
+        .json(input.to_str().unwrap())
+        .await
+        .unwrap()
+        .group_by_key(&["user"])
+        .unwrap()
+        .flat_map_groups_with_state(
+            out,
+            GroupStateTimeout::ProcessingTime,
+            |user: String, rows: Vec<Click>, state: &mut GroupState<Clicks>| {
+                if state.has_timed_out() {
+                    let n = state.get()?.map(|c| c.n).unwrap_or(0);
+                    state.remove();
+                    return Ok(vec![Expired { user, clicks: n }]);
+                }
+                let n = state.get()?.map(|c| c.n).unwrap_or(0) + rows.len() as i64;
+                state.update(&Clicks { n })?;
+                state.set_timeout_duration(std::time::Duration::from_millis(300))?;
+                Ok(vec![])
+            },
+        )
+        .unwrap()
+        .write_stream()
+        .format("memory")
+        .query_name("expired")
+        .trigger(Trigger::ProcessingTime(std::time::Duration::from_millis(
+            50,
+        )))
+        .start("")
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if s.table("expired").await.unwrap().count().await.unwrap() == 2 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the timeouts never fired"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let rows = s
+        .sql("SELECT user, clicks FROM expired ORDER BY user")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let b = &rows[0];
+    assert_eq!(b.column(0).as_string::<i32>().value(0), "ann");
+    assert_eq!(b.column(1).as_primitive::<Int64Type>().value(0), 2);
+    assert_eq!(b.column(1).as_primitive::<Int64Type>().value(1), 1);
+    let last = q.last_progress().unwrap();
+    assert_eq!(
+        last.state_operators[0]["numRowsTotal"],
+        0,
+        "{}",
+        last.json()
+    );
+    q.stop().await.unwrap();
+}
