@@ -246,10 +246,11 @@ impl StatefulOperator for AggregateOperator {
     async fn process(
         &self,
         state: &SessionState,
-        below: &LogicalPlan,
+        bound: &LogicalPlan,
         watermark_ms: Option<i64>,
         _now_ms: i64,
     ) -> Result<OperatorEpoch> {
+        let below: &LogicalPlan = bound.inputs()[0];
         let task = Arc::new(TaskContext::from(state));
         let parts = &self.parts;
         // 1. Partial aggregation of the epoch's input, without the rows behind the watermark.

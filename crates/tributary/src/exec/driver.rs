@@ -230,6 +230,9 @@ pub(crate) async fn start_query(spec: QuerySpec) -> Result<StreamingQuery> {
                 .await?,
             ))
         }
+        Some(split) if matches!(split.node, LogicalPlan::Join(_)) => Some(Box::new(
+            super::join::JoinOperator::open(0, split, &store.root, committed_epoch).await?,
+        )),
         Some(split) if Deduplicate::of(&split.node).is_some() => Some(Box::new(
             DedupOperator::open(
                 0,
@@ -554,11 +557,11 @@ impl Running {
         let plan = match &self.aggregate {
             None => bind_epoch(&self.plan, &inputs)?,
             Some(op) => {
-                let below = bind_epoch(&op.split().input, &inputs)?;
+                let bound = bind_epoch(&op.split().node, &inputs)?;
                 let result = op
                     .process(
                         &self.state,
-                        &below,
+                        &bound,
                         record.watermark_ms,
                         record.timestamp_ms,
                     )

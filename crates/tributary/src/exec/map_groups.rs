@@ -134,10 +134,11 @@ impl StatefulOperator for MapGroupsOperator {
     async fn process(
         &self,
         state: &SessionState,
-        below: &LogicalPlan,
+        bound: &LogicalPlan,
         watermark_ms: Option<i64>,
         now_ms: i64,
     ) -> Result<OperatorEpoch> {
+        let below: &LogicalPlan = bound.inputs()[0];
         let physical = state
             .create_physical_plan(below)
             .await

@@ -44,12 +44,12 @@ pub(crate) trait StatefulOperator: Send + Sync {
     /// The state stores, to commit into.
     fn stores_mut(&mut self) -> &mut [MemoryStateStore];
 
-    /// Run the epoch: `below` is the operator's input bound to the epoch's rows; `now_ms` is
-    /// the epoch's planned time (the same when the epoch re-runs).
+    /// Run the epoch: `bound` is the operator's node with its inputs bound to the epoch's rows;
+    /// `now_ms` is the epoch's planned time (the same when the epoch re-runs).
     async fn process(
         &self,
         state: &SessionState,
-        below: &LogicalPlan,
+        bound: &LogicalPlan,
         watermark_ms: Option<i64>,
         now_ms: i64,
     ) -> Result<OperatorEpoch>;

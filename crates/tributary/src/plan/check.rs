@@ -130,12 +130,28 @@ pub fn check_supported(plan: &LogicalPlan, mode: OutputMode) -> Result<()> {
                 if ok {
                     None
                 } else if l && r {
-                    Some(unsupported(
-                        "stream-stream Join",
-                        "joining two streams needs state and watermarks, which arrive with stateful \
-                         streaming; join the stream with a static table instead",
-                        node,
-                    ))
+                    if !stateful_nodes(&join.left).is_empty()
+                        || !stateful_nodes(&join.right).is_empty()
+                    {
+                        Some(unsupported(
+                            "stream-stream Join over the output of another stateful operator",
+                            "chained stateful operators are not supported yet",
+                            node,
+                        ))
+                    } else if mode != OutputMode::Append {
+                        Some(unsupported(
+                            "stream-stream Join",
+                            &format!(
+                                "it supports output mode 'append' only (a joined row is final), \
+                                 not '{mode}'"
+                            ),
+                            node,
+                        ))
+                    } else {
+                        super::join::join_problem(join).map(|p| {
+                            unsupported(&format!("{} stream-stream Join", join.join_type), &p, node)
+                        })
+                    }
                 } else {
                     Some(unsupported(
                         &format!("{} Join between a stream and a static table", join.join_type),

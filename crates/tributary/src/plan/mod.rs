@@ -15,6 +15,7 @@
 
 mod check;
 mod dedup;
+mod join;
 mod map_groups;
 mod rewrite;
 mod session;
@@ -23,6 +24,7 @@ mod watermark;
 
 pub use check::check_supported;
 pub use dedup::{distinct_to_dedup, DedupExec, Deduplicate};
+pub use join::{join_bounds, join_problem, JoinStateBounds, TimeRange};
 pub use map_groups::{
     call_user, group_rows, json_to_batch, key_of, rows_to_json, FlatMapGroupsWithState,
     GroupFunction,

@@ -167,6 +167,7 @@ pub struct SplitPlan {
 pub fn is_stateful(node: &LogicalPlan) -> bool {
     match node {
         LogicalPlan::Aggregate(a) => is_streaming(&a.input),
+        LogicalPlan::Join(j) => is_streaming(&j.left) && is_streaming(&j.right),
         other => {
             Deduplicate::of(other).is_some_and(|d| is_streaming(&d.input))
                 || super::map_groups::FlatMapGroupsWithState::of(other)

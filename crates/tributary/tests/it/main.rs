@@ -4,6 +4,7 @@ mod common;
 mod differential;
 mod errors;
 mod exactly_once;
+mod joins;
 mod sinks_and_sources;
 mod stateful;
 mod user_state;

@@ -1,0 +1,197 @@
+//! Stream-stream joins against the batch answer: inner, left outer and left semi joins of ad
+//! impressions and clicks with a time-range condition, over several epochs and a restart.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use arrow::array::RecordBatch;
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+use tributary::prelude::*;
+
+use crate::common::*;
+
+fn schema(time: &str) -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, true),
+        Field::new("ad", DataType::Int64, true),
+        Field::new(time, DataType::Timestamp(TimeUnit::Nanosecond, None), true),
+    ]))
+}
+
+fn at(secs: i64) -> String {
+    let base = chrono::DateTime::parse_from_rfc3339("2026-11-21T10:00:00Z")
+        .unwrap()
+        .to_utc();
+    (base + chrono::Duration::seconds(secs)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Impressions every 10 s (out of order by up to 5 s); a click for two impressions in three,
+/// 0 to 89 s after it (so some clicks are too late to match).
+fn write_files(dir: &Path, file: i64, per_file: i64) {
+    let mut imps = Vec::new();
+    let mut clicks = Vec::new();
+    for i in file * per_file..(file + 1) * per_file {
+        let t = i * 10 + (i * 7) % 11 - 5;
+        imps.push(format!(
+            "{{\"id\":{i},\"ad\":{},\"imp_time\":\"{}\"}}",
+            i % 7,
+            at(t)
+        ));
+        if i % 3 != 0 {
+            clicks.push(format!(
+                "{{\"id\":{},\"ad\":{},\"click_time\":\"{}\"}}",
+                1000 + i,
+                i % 7,
+                at(t + (i * 13) % 90)
+            ));
+        }
+    }
+    write_lines(&dir.join("imps"), &format!("f{file:02}.json"), &imps);
+    // Clicks arrive a file (an epoch) later than their impressions: they join buffered rows.
+    if file == 0 {
+        let nothing = format!("{{\"id\":999,\"ad\":99,\"click_time\":\"{}\"}}", at(0));
+        write_lines(&dir.join("clicks"), "f00.json", &[nothing]);
+    }
+    write_lines(
+        &dir.join("clicks"),
+        &format!("f{:02}.json", file + 1),
+        &clicks,
+    );
+}
+
+async fn register(s: &Session, dir: &Path, stream: bool) {
+    for (name, time) in [("imps", "imp_time"), ("clicks", "click_time")] {
+        let path = dir.join(name);
+        let df = if stream {
+            s.read_stream()
+                .schema(schema(time))
+                .option("max_files_per_trigger", 1)
+                .json(path.to_str().unwrap())
+                .await
+                .unwrap()
+        } else {
+            s.read()
+                .schema(schema(time))
+                .json(path.to_str().unwrap())
+                .await
+                .unwrap()
+        };
+        s.register(name, df.with_watermark(time, "30 seconds").unwrap())
+            .unwrap();
+    }
+}
+
+fn rows(batches: &[RecordBatch]) -> Vec<String> {
+    let opts = FormatOptions::default().with_null("NULL");
+    let mut out = Vec::new();
+    for b in batches {
+        let f: Vec<_> = b
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts).unwrap())
+            .collect();
+        for r in 0..b.num_rows() {
+            out.push(
+                f.iter()
+                    .map(|f| f.value(r).to_string())
+                    .collect::<Vec<_>>()
+                    .join(" | "),
+            );
+        }
+    }
+    out.sort();
+    out
+}
+
+const QUERIES: &[&str] = &[
+    "SELECT i.id, i.ad, c.id AS click FROM imps i JOIN clicks c ON i.ad = c.ad \
+     AND c.click_time BETWEEN i.imp_time AND i.imp_time + INTERVAL '1 minute'",
+    "SELECT i.id, i.ad, c.id AS click FROM imps i LEFT JOIN clicks c ON i.ad = c.ad \
+     AND c.click_time >= i.imp_time AND c.click_time <= i.imp_time + INTERVAL '1 minute'",
+    "SELECT i.id, i.ad FROM imps i LEFT SEMI JOIN clicks c ON i.ad = c.ad \
+     AND c.click_time BETWEEN i.imp_time AND i.imp_time + INTERVAL '1 minute'",
+];
+
+#[tokio::test]
+async fn stream_stream_joins_equal_the_batch_and_keep_bounded_state() {
+    for (qi, sql) in QUERIES.iter().enumerate() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ckpt = tmp.path().join("ckpt");
+        let seen: Arc<Mutex<BTreeMap<u64, Vec<RecordBatch>>>> = Default::default();
+        let mut progress = Vec::new();
+        for run in 0..2 {
+            for f in run * 4..run * 4 + 4 {
+                write_files(tmp.path(), f, 12);
+            }
+            let s = Session::new();
+            register(&s, tmp.path(), true).await;
+            let seen2 = seen.clone();
+            let q = s
+                .sql(sql)
+                .await
+                .unwrap()
+                .write_stream()
+                .trigger(Trigger::AvailableNow)
+                .option("checkpoint_location", ckpt.display())
+                .option("flush_at_end", run == 1)
+                .foreach_batch(move |df, epoch| {
+                    let seen = seen2.clone();
+                    async move {
+                        let b = df.collect().await.unwrap();
+                        seen.lock().unwrap().insert(epoch, b);
+                        Ok(())
+                    }
+                })
+                .start("")
+                .await
+                .unwrap();
+            q.await_termination().await.unwrap();
+            progress.extend(q.recent_progress());
+        }
+        let streamed = rows(
+            &seen
+                .lock()
+                .unwrap()
+                .values()
+                .flatten()
+                .cloned()
+                .collect::<Vec<_>>(),
+        );
+        let s = Session::new();
+        register(&s, tmp.path(), false).await;
+        let batch = rows(&s.sql(sql).await.unwrap().collect().await.unwrap());
+        assert!(batch.len() > 20, "query {qi}: {} rows", batch.len());
+        assert_eq!(streamed, batch, "query {qi}");
+        // The state is evicted behind the watermark: it never holds most of the 96 + 64 rows.
+        let most = progress
+            .iter()
+            .map(|p| p.state_operators[0]["numRowsTotal"].as_u64().unwrap())
+            .max()
+            .unwrap();
+        assert!(most < 100, "query {qi}: state up to {most} rows");
+    }
+}
+
+#[tokio::test]
+async fn an_outer_join_without_a_time_range_is_refused_with_directions() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_files(tmp.path(), 0, 3);
+    let s = Session::new();
+    register(&s, tmp.path(), true).await;
+    let err = s
+        .sql("SELECT i.id, c.id FROM imps i LEFT JOIN clicks c ON i.ad = c.ad")
+        .await
+        .unwrap()
+        .write_stream()
+        .format("memory")
+        .query_name("x")
+        .start("")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("time-range condition") && err.contains("Left"),
+        "{err}"
+    );
+}
