@@ -13,11 +13,18 @@
 //!     │          one bounded run                 exec::driver: per epoch
 //!     │                                            1 sources' latest offsets (rate limits)
 //!     │                                            2 offsets/<epoch>  (write-ahead)
-//!     │                                            3 bind_epoch + DataFusion execution
+//!     │                                            3 bind_epoch + DataFusion execution, through
+//!     │                                              the stateful operator if any (aggregation,
+//!     │                                              dedup, stream-stream join, user state) and
+//!     │                                              its state store (state/<op>/<partition>)
 //!     │                                            4 sink.add_batch(epoch)  (idempotent)
-//!     │                                            5 commits/<epoch>, progress, listeners
+//!     │                                            5 commits/<epoch> + watermark, progress, listeners
 //!     └─ streams(): StreamingQueryManager (active, get, await_any_termination, listeners)
 //! ```
+//!
+//! Stateful streaming (see `docs/stateful.md`): `with_watermark`, `window`, `session_window`,
+//! aggregations in append/update/complete mode, `drop_duplicates`, stream-stream joins and
+//! `group_by_key(..).map_groups_with_state(..)`.
 //!
 //! Sources: files (JSON lines, CSV, Parquet), rate, memory. Sinks: Delta (exactly once via
 //! Delta's application transaction), Parquet/JSON folders (exactly once via a manifest log),

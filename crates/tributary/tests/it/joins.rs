@@ -111,6 +111,10 @@ const QUERIES: &[&str] = &[
      AND c.click_time >= i.imp_time AND c.click_time <= i.imp_time + INTERVAL '1 minute'",
     "SELECT i.id, i.ad FROM imps i LEFT SEMI JOIN clicks c ON i.ad = c.ad \
      AND c.click_time BETWEEN i.imp_time AND i.imp_time + INTERVAL '1 minute'",
+    "SELECT i.id, c.id AS click, c.ad FROM imps i RIGHT JOIN clicks c ON i.ad = c.ad \
+     AND c.click_time BETWEEN i.imp_time AND i.imp_time + INTERVAL '1 minute'",
+    "SELECT i.id, c.id AS click FROM imps i FULL JOIN clicks c ON i.ad = c.ad \
+     AND i.imp_time BETWEEN c.click_time - INTERVAL '1 minute' AND c.click_time",
 ];
 
 #[tokio::test]

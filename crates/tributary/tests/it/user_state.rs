@@ -229,3 +229,115 @@ async fn processing_time_timeouts_call_quiet_keys_and_remove_their_state() {
     );
     q.stop().await.unwrap();
 }
+
+#[derive(Deserialize)]
+struct Reading {
+    event_time: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct LastSeen {
+    readings: i64,
+}
+
+#[derive(Serialize)]
+struct Silent {
+    sensor: String,
+    readings: i64,
+}
+
+#[tokio::test]
+async fn event_time_timeouts_fire_when_the_watermark_passes_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    // Sensor a reports at 10:00:00 and 10:00:05; b at 10:00:01; then only c, at 10:01:00 —
+    // which moves the watermark (delay 5 s) to 10:00:55, past a's and b's timeouts (+30 s).
+    write_lines(
+        &input,
+        "1.json",
+        &[
+            "{\"sensor\":\"a\",\"event_time\":\"2026-11-21T10:00:00Z\"}".into(),
+            "{\"sensor\":\"b\",\"event_time\":\"2026-11-21T10:00:01Z\"}".into(),
+            "{\"sensor\":\"a\",\"event_time\":\"2026-11-21T10:00:05Z\"}".into(),
+        ],
+    );
+    write_lines(
+        &input,
+        "2.json",
+        &["{\"sensor\":\"c\",\"event_time\":\"2026-11-21T10:01:00Z\"}".into()],
+    );
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("sensor", DataType::Utf8, true),
+        Field::new(
+            "event_time",
+            DataType::Timestamp(TimeUnit::Millisecond, None),
+            true,
+        ),
+    ]));
+    let out = Arc::new(Schema::new(vec![
+        Field::new("sensor", DataType::Utf8, false),
+        Field::new("readings", DataType::Int64, false),
+    ]));
+    let s = Session::new();
+    let seen: Arc<Mutex<BTreeMap<u64, Vec<RecordBatch>>>> = Default::default();
+    let seen2 = seen.clone();
+    let q = s
+        .read_stream()
+        .schema(schema)
+        .option("max_files_per_trigger", 1)
+        .json(input.to_str().unwrap())
+        .await
+        .unwrap()
+        .with_watermark("event_time", "5 seconds")
+        .unwrap()
+        .group_by_key(&["sensor"])
+        .unwrap()
+        .flat_map_groups_with_state(
+            out,
+            GroupStateTimeout::EventTime,
+            |sensor: String, rows: Vec<Reading>, state: &mut GroupState<LastSeen>| {
+                if state.has_timed_out() {
+                    let readings = state.get()?.map(|s| s.readings).unwrap_or(0);
+                    state.remove();
+                    return Ok(vec![Silent { sensor, readings }]);
+                }
+                let last = rows.iter().map(|r| r.event_time.clone()).max().unwrap();
+                let last = chrono::NaiveDateTime::parse_from_str(&last, "%Y-%m-%dT%H:%M:%S")
+                    .unwrap()
+                    .and_utc()
+                    .timestamp_millis();
+                let readings = state.get()?.map(|s| s.readings).unwrap_or(0) + rows.len() as i64;
+                state.update(&LastSeen { readings })?;
+                state.set_timeout_timestamp(last + 30_000)?;
+                Ok(vec![])
+            },
+        )
+        .unwrap()
+        .write_stream()
+        .trigger(Trigger::AvailableNow)
+        .option("checkpoint_location", tmp.path().join("ckpt").display())
+        .foreach_batch(move |df, epoch| {
+            let seen = seen2.clone();
+            async move {
+                let b = df.collect().await.unwrap();
+                seen.lock().unwrap().insert(epoch, b);
+                Ok(())
+            }
+        })
+        .start("")
+        .await
+        .unwrap();
+    q.await_termination().await.unwrap();
+    let mut silent = Vec::new();
+    for b in seen.lock().unwrap().values().flatten() {
+        for i in 0..b.num_rows() {
+            silent.push((
+                b.column(0).as_string::<i32>().value(i).to_string(),
+                b.column(1).as_primitive::<Int64Type>().value(i),
+            ));
+        }
+    }
+    silent.sort();
+    // a and b timed out (c's timeout, 10:01:30, is after the final watermark 10:00:55).
+    assert_eq!(silent, vec![("a".to_string(), 2), ("b".to_string(), 1)]);
+}
