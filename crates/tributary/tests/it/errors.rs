@@ -35,8 +35,8 @@ async fn operations_a_stream_cannot_run_fail_at_start_naming_the_operator() {
             "Distinct ON",
         ),
         (
-            "SELECT a.id FROM events a JOIN events b ON a.id = b.id",
-            "stream-stream Join",
+            "SELECT a.id FROM events a LEFT JOIN events b ON a.id = b.id",
+            "Left stream-stream Join",
         ),
     ] {
         let df = session.sql(sql).await.unwrap();
