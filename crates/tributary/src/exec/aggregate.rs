@@ -33,18 +33,15 @@ use datafusion::physical_plan::{ExecutionPlan, PhysicalExpr};
 #[allow(deprecated)]
 use datafusion::physical_planner::create_aggregate_expr_and_maybe_filter;
 use serde_json::json;
-use tributary_checkpoint::{CheckpointPaths, Epoch};
+use tributary_checkpoint::Epoch;
 
 use super::late::{behind_watermark, LateFilterExec, LateRows};
-use super::stateful::{OperatorEpoch, StatefulOperator};
+use super::stateful::{open_stores, OperatorEpoch, OperatorMetrics, StatefulOperator};
 use crate::error::{from_df_error, Result, TributaryError};
 use crate::location::Location;
 use crate::modes::OutputMode;
 use crate::plan::{event_time_key, EventTimeKey, SplitPlan};
 use crate::state::{partition_of, KeyRows, MemoryStateStore, StateChange, StateStore};
-
-/// Snapshot cadence of the state stores, in epochs.
-const SNAPSHOT_EVERY: u64 = 10;
 
 struct Parts {
     group_by: PhysicalGroupBy,
@@ -167,17 +164,14 @@ impl AggregateOperator {
         let state_schema = nullable(&probe.schema());
         let key_len = agg.group_expr.len();
         let final_group_by = group_by.as_final();
-        let mut stores = Vec::new();
-        for p in 0..partitions {
-            let mut s = MemoryStateStore::new(
-                checkpoint.child(&CheckpointPaths::state(id, p)),
-                state_schema.clone(),
-                key_len,
-                SNAPSHOT_EVERY,
-            );
-            s.restore(restore_to).await?;
-            stores.push(s);
-        }
+        let stores = open_stores(
+            checkpoint,
+            id,
+            vec![state_schema.clone(); partitions],
+            key_len,
+            restore_to,
+        )
+        .await?;
         Ok(AggregateOperator {
             id,
             split,
@@ -385,23 +379,17 @@ impl StatefulOperator for AggregateOperator {
             MemTable::try_new(out_schema, vec![output])
                 .map_err(df_err("the aggregation's output"))?,
         );
-        let rows_total: usize = changes.iter().map(|c| c.rows.num_rows()).sum();
-        let memory: usize = changes.iter().map(|c| c.rows.get_array_memory_size()).sum();
-        let dropped = late.dropped.load(Ordering::Relaxed);
         let late_rows = std::mem::take(&mut *late.kept.lock().expect("late rows"));
-        let progress = json!({
-            "operatorName": "stateStoreSave",
-            "operatorId": self.id,
-            "numRowsTotal": rows_total,
-            "numRowsUpdated": updated_rows,
-            "numRowsRemoved": removed_rows,
-            "allUpdatesTimeMs": 0,
-            "memoryUsedBytes": memory,
-            "numRowsDroppedByWatermark": dropped,
-            "numShufflePartitions": self.partitions,
-            "numStateStoreInstances": self.partitions,
-            "customMetrics": {"outputMode": self.mode.to_string()},
-        });
+        let progress = OperatorMetrics {
+            name: "stateStoreSave",
+            id: self.id,
+            changes: &changes,
+            updated: updated_rows,
+            removed: removed_rows,
+            dropped_by_watermark: late.dropped.load(Ordering::Relaxed),
+            custom: json!({"outputMode": self.mode.to_string()}),
+        }
+        .progress();
         Ok(OperatorEpoch {
             output,
             changes,

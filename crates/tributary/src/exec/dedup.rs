@@ -12,23 +12,25 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch, UInt32Array};
+use arrow::array::{AsArray, BooleanArray, Int64Array, RecordBatch, UInt32Array};
 use arrow::compute::{concat_batches, filter_record_batch, not, take_record_batch};
-use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef, TimeUnit};
+use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
 use async_trait::async_trait;
 use datafusion::datasource::MemTable;
-use datafusion::execution::{SessionState, TaskContext};
+use datafusion::execution::SessionState;
 use datafusion::logical_expr::LogicalPlan;
 use serde_json::json;
-use tributary_checkpoint::{CheckpointPaths, Epoch};
+use tributary_checkpoint::Epoch;
 
-use super::stateful::{OperatorEpoch, StatefulOperator};
+use super::late::event_ms;
+use super::stateful::{
+    open_stores, run_to_batch, OperatorEpoch, OperatorMetrics, StatefulOperator,
+};
 use crate::error::{from_df_error, Result, TributaryError};
 use crate::location::Location;
 use crate::plan::{event_time_column, watermark_delay, Deduplicate, SplitPlan};
 use crate::state::{partition_of, KeyRows, MemoryStateStore, StateChange, StateStore};
 
-const SNAPSHOT_EVERY: u64 = 10;
 const EXPIRY: &str = "__expiry_ms";
 
 /// How keys expire.
@@ -54,15 +56,6 @@ pub(crate) struct DedupOperator {
 
 fn arrow_err(what: &'static str) -> impl FnOnce(arrow::error::ArrowError) -> TributaryError {
     TributaryError::arrow(what)
-}
-
-/// Event times of a timestamp column, in milliseconds.
-fn event_ms(col: &ArrayRef) -> Result<Int64Array> {
-    let ms = arrow::compute::cast(col, &DataType::Timestamp(TimeUnit::Millisecond, None))
-        .map_err(arrow_err("reading event times"))?;
-    let ms =
-        arrow::compute::cast(&ms, &DataType::Int64).map_err(arrow_err("reading event times"))?;
-    Ok(ms.as_primitive::<Int64Type>().clone())
 }
 
 impl DedupOperator {
@@ -100,17 +93,14 @@ impl DedupOperator {
             .collect();
         fields.push(Field::new(EXPIRY, DataType::Int64, false));
         let state_schema = Arc::new(Schema::new(fields));
-        let mut stores = Vec::new();
-        for p in 0..partitions {
-            let mut s = MemoryStateStore::new(
-                checkpoint.child(&CheckpointPaths::state(id, p)),
-                state_schema.clone(),
-                keys.len(),
-                SNAPSHOT_EVERY,
-            );
-            s.restore(restore_to).await?;
-            stores.push(s);
-        }
+        let stores = open_stores(
+            checkpoint,
+            id,
+            vec![state_schema; partitions],
+            keys.len(),
+            restore_to,
+        )
+        .await?;
         Ok(DedupOperator {
             id,
             split,
@@ -156,17 +146,7 @@ impl StatefulOperator for DedupOperator {
         watermark_ms: Option<i64>,
         _now_ms: i64,
     ) -> Result<OperatorEpoch> {
-        let below: &LogicalPlan = bound.inputs()[0];
-        let physical = state
-            .create_physical_plan(below)
-            .await
-            .map_err(|e| from_df_error("planning the deduplication's input", e))?;
-        let schema = physical.schema();
-        let batches =
-            datafusion::physical_plan::collect(physical, Arc::new(TaskContext::from(state)))
-                .await
-                .map_err(|e| from_df_error("reading the deduplication's input", e))?;
-        let rows = concat_batches(&schema, &batches).map_err(arrow_err("deduplicating"))?;
+        let rows = run_to_batch(state, bound.inputs()[0], "the deduplication's input").await?;
         // 1. Late rows.
         let mut late_rows = Vec::new();
         let mut dropped = 0usize;
@@ -261,21 +241,16 @@ impl StatefulOperator for DedupOperator {
             MemTable::try_new(out_schema, vec![vec![output]])
                 .map_err(|e| from_df_error("the deduplication's output", e))?,
         );
-        let rows_total: usize = changes.iter().map(|c| c.rows.num_rows()).sum();
-        let memory: usize = changes.iter().map(|c| c.rows.get_array_memory_size()).sum();
-        let progress = json!({
-            "operatorName": "dedupe",
-            "operatorId": self.id,
-            "numRowsTotal": rows_total,
-            "numRowsUpdated": added,
-            "numRowsRemoved": removed_n,
-            "allUpdatesTimeMs": 0,
-            "memoryUsedBytes": memory,
-            "numRowsDroppedByWatermark": dropped,
-            "numShufflePartitions": self.partitions,
-            "numStateStoreInstances": self.partitions,
-            "customMetrics": {"numDroppedDuplicateRows": rows.num_rows() - added},
-        });
+        let progress = OperatorMetrics {
+            name: "dedupe",
+            id: self.id,
+            changes: &changes,
+            updated: added,
+            removed: removed_n,
+            dropped_by_watermark: dropped as u64,
+            custom: json!({"numDroppedDuplicateRows": rows.num_rows() - added}),
+        }
+        .progress();
         Ok(OperatorEpoch {
             output,
             changes,

@@ -14,23 +14,25 @@ use std::sync::Arc;
 
 use arrow::array::{new_null_array, ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch};
 use arrow::compute::{concat_batches, filter_record_batch, not};
-use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef, TimeUnit};
+use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
 use async_trait::async_trait;
 use datafusion::catalog::default_table_source::provider_as_source;
 use datafusion::common::{Column, JoinType};
 use datafusion::datasource::MemTable;
-use datafusion::execution::{SessionState, TaskContext};
+use datafusion::execution::SessionState;
 use datafusion::logical_expr::{Expr, Join, LogicalPlan, LogicalPlanBuilder};
 use serde_json::json;
-use tributary_checkpoint::{CheckpointPaths, Epoch};
+use tributary_checkpoint::Epoch;
 
-use super::stateful::{OperatorEpoch, StatefulOperator};
+use super::late::event_ms;
+use super::stateful::{
+    open_stores, run_to_batch, OperatorEpoch, OperatorMetrics, StatefulOperator,
+};
 use crate::error::{from_df_error, Result, TributaryError};
 use crate::location::Location;
 use crate::plan::{join_bounds, JoinStateBounds, SplitPlan};
 use crate::state::{MemoryStateStore, StateChange, StateStore};
 
-const SNAPSHOT_EVERY: u64 = 10;
 const ROW_ID: &str = "__row_id";
 const MATCHED: &str = "__matched";
 const LEFT_ID: &str = "__tributary_left_id";
@@ -63,15 +65,6 @@ fn side_state_schema(side: &LogicalPlan) -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
-/// Event times of a timestamp column, in milliseconds.
-fn event_ms(col: &ArrayRef) -> Result<Int64Array> {
-    let ms = arrow::compute::cast(col, &DataType::Timestamp(TimeUnit::Millisecond, None))
-        .map_err(arrow_err("reading event times"))?;
-    let ms =
-        arrow::compute::cast(&ms, &DataType::Int64).map_err(arrow_err("reading event times"))?;
-    Ok(ms.as_primitive::<Int64Type>().clone())
-}
-
 impl JoinOperator {
     pub async fn open(
         id: usize,
@@ -86,17 +79,11 @@ impl JoinOperator {
         };
         let join = join.clone();
         let bounds = join_bounds(&join);
-        let mut stores = Vec::new();
-        for (p, side) in [&join.left, &join.right].into_iter().enumerate() {
-            let mut s = MemoryStateStore::new(
-                checkpoint.child(&CheckpointPaths::state(id, p)),
-                side_state_schema(side),
-                1,
-                SNAPSHOT_EVERY,
-            );
-            s.restore(restore_to).await?;
-            stores.push(s);
-        }
+        let schemas = vec![
+            side_state_schema(&join.left),
+            side_state_schema(&join.right),
+        ];
+        let stores = open_stores(checkpoint, id, schemas, 1, restore_to).await?;
         Ok(JoinOperator {
             id,
             split,
@@ -113,16 +100,7 @@ impl JoinOperator {
         plan: &LogicalPlan,
         side: usize,
     ) -> Result<RecordBatch> {
-        let physical = state
-            .create_physical_plan(plan)
-            .await
-            .map_err(|e| from_df_error("planning a join input", e))?;
-        let schema = physical.schema();
-        let batches =
-            datafusion::physical_plan::collect(physical, Arc::new(TaskContext::from(state)))
-                .await
-                .map_err(|e| from_df_error("reading a join input", e))?;
-        let rows = concat_batches(&schema, &batches).map_err(arrow_err("join input"))?;
+        let rows = run_to_batch(state, plan, "a join input").await?;
         let store = &self.stores[side];
         let ids = store.rows().column(0).as_primitive::<Int64Type>();
         let base = arrow::compute::max(ids).map_or(0, |m| m + 1);
@@ -366,25 +344,20 @@ impl StatefulOperator for JoinOperator {
             MemTable::try_new(out_schema, vec![output])
                 .map_err(|e| from_df_error("the join's output", e))?,
         );
-        let rows_total: usize = changes.iter().map(|c| c.rows.num_rows()).sum();
-        let memory: usize = changes.iter().map(|c| c.rows.get_array_memory_size()).sum();
-        let progress = json!({
-            "operatorName": "symmetricHashJoin",
-            "operatorId": self.id,
-            "numRowsTotal": rows_total,
-            "numRowsUpdated": updated_total,
-            "numRowsRemoved": removed_total,
-            "allUpdatesTimeMs": 0,
-            "memoryUsedBytes": memory,
-            "numRowsDroppedByWatermark": 0,
-            "numShufflePartitions": 1,
-            "numStateStoreInstances": 2,
-            "customMetrics": {
+        let progress = OperatorMetrics {
+            name: "symmetricHashJoin",
+            id: self.id,
+            changes: &changes,
+            updated: updated_total,
+            removed: removed_total,
+            dropped_by_watermark: 0,
+            custom: json!({
                 "joinType": self.join.join_type.to_string(),
                 "leftRows": changes[0].rows.num_rows(),
                 "rightRows": changes[1].rows.num_rows(),
-            },
-        });
+            }),
+        }
+        .progress();
         Ok(OperatorEpoch {
             output,
             changes,

@@ -41,6 +41,15 @@ pub(crate) fn key_ticks(key: &ArrayRef, kind: EventTimeKind) -> Result<(ArrayRef
     Ok((arrow::compute::cast(&time, &DataType::Int64)?, k))
 }
 
+/// Event times of a timestamp column, in milliseconds.
+pub(crate) fn event_ms(col: &ArrayRef) -> crate::error::Result<arrow::array::Int64Array> {
+    let err = crate::error::TributaryError::arrow;
+    let ms = arrow::compute::cast(col, &DataType::Timestamp(TimeUnit::Millisecond, None))
+        .map_err(err("reading event times"))?;
+    let ms = arrow::compute::cast(&ms, &DataType::Int64).map_err(err("reading event times"))?;
+    Ok(ms.as_primitive::<Int64Type>().clone())
+}
+
 /// True where the key's event time is at or before the watermark (closed / late).
 pub(crate) fn behind_watermark(
     key: &ArrayRef,
@@ -110,15 +119,7 @@ impl DisplayAs for LateFilterExec {
 }
 
 impl ExecutionPlan for LateFilterExec {
-    fn name(&self) -> &str {
-        "LateFilterExec"
-    }
-    fn properties(&self) -> &Arc<PlanProperties> {
-        &self.properties
-    }
-    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        vec![&self.input]
-    }
+    crate::plan::physical::unary_exec_methods!("LateFilterExec");
     fn apply_expressions(
         &self,
         f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
@@ -141,18 +142,6 @@ impl ExecutionPlan for LateFilterExec {
             node.properties = self.properties.clone();
         }
         Ok(Arc::new(node))
-    }
-    #[allow(deprecated)]
-    fn with_new_children(
-        self: Arc<Self>,
-        children: Vec<Arc<dyn ExecutionPlan>>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        self.replace_children(
-            children,
-            ReplaceChildrenOptions {
-                children_properties: ChildrenPropertiesMode::Recompute,
-            },
-        )
     }
     fn execute(
         &self,

@@ -13,12 +13,14 @@ use arrow::compute::{concat_batches, filter_record_batch, not, take_record_batch
 use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
 use async_trait::async_trait;
 use datafusion::datasource::MemTable;
-use datafusion::execution::{SessionState, TaskContext};
+use datafusion::execution::SessionState;
 use datafusion::logical_expr::LogicalPlan;
 use serde_json::{json, Value};
-use tributary_checkpoint::{CheckpointPaths, Epoch};
+use tributary_checkpoint::Epoch;
 
-use super::stateful::{OperatorEpoch, StatefulOperator};
+use super::stateful::{
+    open_stores, run_to_batch, OperatorEpoch, OperatorMetrics, StatefulOperator,
+};
 use crate::error::{from_df_error, Result, TributaryError};
 use crate::location::Location;
 use crate::plan::{
@@ -28,8 +30,6 @@ use crate::state::{
     partition_of, GroupStateTimeout, KeyRows, MemoryStateStore, RawGroupState, StateChange,
     StateStore,
 };
-
-const SNAPSHOT_EVERY: u64 = 10;
 
 pub(crate) struct MapGroupsOperator {
     id: usize,
@@ -72,17 +72,14 @@ impl MapGroupsOperator {
         fields.push(Field::new("__state", DataType::Utf8, false));
         fields.push(Field::new("__timeout_ms", DataType::Int64, true));
         let schema = Arc::new(Schema::new(fields));
-        let mut stores = Vec::new();
-        for p in 0..partitions {
-            let mut s = MemoryStateStore::new(
-                checkpoint.child(&CheckpointPaths::state(id, p)),
-                schema.clone(),
-                keys.len(),
-                SNAPSHOT_EVERY,
-            );
-            s.restore(restore_to).await?;
-            stores.push(s);
-        }
+        let stores = open_stores(
+            checkpoint,
+            id,
+            vec![schema; partitions],
+            keys.len(),
+            restore_to,
+        )
+        .await?;
         Ok(MapGroupsOperator {
             id,
             key_names: node.keys.iter().map(|c| c.name.clone()).collect(),
@@ -138,17 +135,7 @@ impl StatefulOperator for MapGroupsOperator {
         watermark_ms: Option<i64>,
         now_ms: i64,
     ) -> Result<OperatorEpoch> {
-        let below: &LogicalPlan = bound.inputs()[0];
-        let physical = state
-            .create_physical_plan(below)
-            .await
-            .map_err(|e| from_df_error("planning the group function's input", e))?;
-        let schema = physical.schema();
-        let batches =
-            datafusion::physical_plan::collect(physical, Arc::new(TaskContext::from(state)))
-                .await
-                .map_err(|e| from_df_error("reading the group function's input", e))?;
-        let input = concat_batches(&schema, &batches).map_err(arrow_err("group input"))?;
+        let input = run_to_batch(state, bound.inputs()[0], "the group function's input").await?;
         let json = rows_to_json(&input)?;
         let groups = group_rows(&input, &self.keys)?;
         let k = self.keys.len();
@@ -292,21 +279,16 @@ impl StatefulOperator for MapGroupsOperator {
             MemTable::try_new(out_schema, vec![vec![produced]])
                 .map_err(|e| from_df_error("the group function's output", e))?,
         );
-        let rows_total: usize = changes.iter().map(|c| c.rows.num_rows()).sum();
-        let memory: usize = changes.iter().map(|c| c.rows.get_array_memory_size()).sum();
-        let progress = json!({
-            "operatorName": "flatMapGroupsWithState",
-            "operatorId": self.id,
-            "numRowsTotal": rows_total,
-            "numRowsUpdated": updated,
-            "numRowsRemoved": removed_n,
-            "allUpdatesTimeMs": 0,
-            "memoryUsedBytes": memory,
-            "numRowsDroppedByWatermark": 0,
-            "numShufflePartitions": self.partitions,
-            "numStateStoreInstances": self.partitions,
-            "customMetrics": {"numGroupCalls": calls, "numTimedOutKeys": timeouts},
-        });
+        let progress = OperatorMetrics {
+            name: "flatMapGroupsWithState",
+            id: self.id,
+            changes: &changes,
+            updated,
+            removed: removed_n,
+            dropped_by_watermark: 0,
+            custom: json!({"numGroupCalls": calls, "numTimedOutKeys": timeouts}),
+        }
+        .progress();
         Ok(OperatorEpoch {
             output,
             changes,

@@ -78,3 +78,85 @@ pub(crate) trait StatefulOperator: Send + Sync {
         }
     }
 }
+
+/// Snapshot cadence of the state stores, in epochs.
+pub(crate) const SNAPSHOT_EVERY: u64 = 10;
+
+/// Open and restore the stores of operator `id`: one per schema, store `p` under
+/// `state/<id>/<p>` with the first `key_len` columns as its key.
+pub(crate) async fn open_stores(
+    checkpoint: &crate::location::Location,
+    id: usize,
+    schemas: Vec<arrow::datatypes::SchemaRef>,
+    key_len: usize,
+    restore_to: Option<Epoch>,
+) -> Result<Vec<MemoryStateStore>> {
+    let mut stores = Vec::with_capacity(schemas.len());
+    for (p, schema) in schemas.into_iter().enumerate() {
+        let mut s = MemoryStateStore::new(
+            checkpoint.child(&tributary_checkpoint::CheckpointPaths::state(id, p)),
+            schema,
+            key_len,
+            SNAPSHOT_EVERY,
+        );
+        s.restore(restore_to).await?;
+        stores.push(s);
+    }
+    Ok(stores)
+}
+
+/// Run a bound input plan to one batch (`what` names it in errors).
+pub(crate) async fn run_to_batch(
+    state: &SessionState,
+    plan: &LogicalPlan,
+    what: &str,
+) -> Result<RecordBatch> {
+    let physical = state
+        .create_physical_plan(plan)
+        .await
+        .map_err(|e| crate::error::from_df_error(&format!("planning {what}"), e))?;
+    let schema = physical.schema();
+    let task = Arc::new(datafusion::execution::TaskContext::from(state));
+    let batches = datafusion::physical_plan::collect(physical, task)
+        .await
+        .map_err(|e| crate::error::from_df_error(&format!("reading {what}"), e))?;
+    arrow::compute::concat_batches(&schema, &batches).map_err(crate::error::TributaryError::arrow(
+        "concatenating an operator's input",
+    ))
+}
+
+/// What an operator did in an epoch, for its `stateOperators` progress entry.
+pub(crate) struct OperatorMetrics<'a> {
+    pub name: &'a str,
+    pub id: usize,
+    pub changes: &'a [StateChange],
+    pub updated: usize,
+    pub removed: usize,
+    pub dropped_by_watermark: u64,
+    pub custom: serde_json::Value,
+}
+
+impl OperatorMetrics<'_> {
+    /// The progress entry, with Spark's field names.
+    pub fn progress(&self) -> serde_json::Value {
+        let rows: usize = self.changes.iter().map(|c| c.rows.num_rows()).sum();
+        let memory: usize = self
+            .changes
+            .iter()
+            .map(|c| c.rows.get_array_memory_size())
+            .sum();
+        serde_json::json!({
+            "operatorName": self.name,
+            "operatorId": self.id,
+            "numRowsTotal": rows,
+            "numRowsUpdated": self.updated,
+            "numRowsRemoved": self.removed,
+            "allUpdatesTimeMs": 0,
+            "memoryUsedBytes": memory,
+            "numRowsDroppedByWatermark": self.dropped_by_watermark,
+            "numShufflePartitions": self.changes.len(),
+            "numStateStoreInstances": self.changes.len(),
+            "customMetrics": self.custom,
+        })
+    }
+}

@@ -11,21 +11,16 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use arrow::array::{BooleanArray, RecordBatch};
-use async_trait::async_trait;
-use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{plan_err, Column, DFSchemaRef, Result};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
-use datafusion::logical_expr::{
-    Expr, Extension, LogicalPlan, UserDefinedLogicalNode, UserDefinedLogicalNodeCore,
-};
+use datafusion::logical_expr::{Expr, Extension, LogicalPlan, UserDefinedLogicalNodeCore};
 use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
-    ChildrenPropertiesMode, DisplayAs, DisplayFormatType, ExecutionPlan, ExecutionPlanProperties,
-    Partitioning, PhysicalExpr, PlanProperties, ReplaceChildrenOptions,
+    DisplayAs, DisplayFormatType, ExecutionPlan, ExecutionPlanProperties, Partitioning,
+    PlanProperties, ReplaceChildrenOptions,
 };
-use datafusion::physical_planner::{ExtensionPlanner, PhysicalPlanner};
 use futures::StreamExt;
 
 /// The logical deduplication node.
@@ -95,6 +90,14 @@ impl Deduplicate {
             .iter()
             .map(|k| self.input.schema().index_of_column(k))
             .collect()
+    }
+}
+
+impl Deduplicate {
+    /// The batch operator over `input`.
+    pub(crate) fn physical(&self, input: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
+        let keys = super::physical::column_indices(&input, &self.keys)?;
+        Ok(Arc::new(DedupExec::new(input, keys)))
     }
 }
 
@@ -194,21 +197,8 @@ impl DisplayAs for DedupExec {
 }
 
 impl ExecutionPlan for DedupExec {
-    fn name(&self) -> &str {
-        "DedupExec"
-    }
-    fn properties(&self) -> &Arc<PlanProperties> {
-        &self.properties
-    }
-    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        vec![&self.input]
-    }
-    fn apply_expressions(
-        &self,
-        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
-    ) -> Result<TreeNodeRecursion> {
-        Ok(TreeNodeRecursion::Continue)
-    }
+    crate::plan::physical::unary_exec_methods!("DedupExec");
+    crate::plan::physical::no_expressions!();
     fn replace_children(
         self: Arc<Self>,
         mut children: Vec<Arc<dyn ExecutionPlan>>,
@@ -218,16 +208,6 @@ impl ExecutionPlan for DedupExec {
             children.swap_remove(0),
             self.keys.clone(),
         )))
-    }
-    #[allow(deprecated)]
-    fn with_new_children(
-        self: Arc<Self>,
-        children: Vec<Arc<dyn ExecutionPlan>>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        self.replace_children(
-            children,
-            ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute),
-        )
     }
     fn execute(
         &self,
@@ -244,35 +224,6 @@ impl ExecutionPlan for DedupExec {
             Ok(arrow::compute::filter_record_batch(&b, &mask)?)
         });
         Ok(Box::pin(RecordBatchStreamAdapter::new(schema, stream)))
-    }
-}
-
-/// Plans [`Deduplicate`] nodes for batch execution.
-#[derive(Debug, Default)]
-pub struct DedupPlanner;
-
-#[async_trait]
-impl ExtensionPlanner for DedupPlanner {
-    async fn plan_extension(
-        &self,
-        _planner: &dyn PhysicalPlanner,
-        node: &dyn UserDefinedLogicalNode,
-        _logical_inputs: &[&LogicalPlan],
-        physical_inputs: &[Arc<dyn ExecutionPlan>],
-        _session: &dyn datafusion::catalog::Session,
-        _ctx: &datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext,
-    ) -> Result<Option<Arc<dyn ExecutionPlan>>> {
-        let Some(d) = node.as_any().downcast_ref::<Deduplicate>() else {
-            return Ok(None);
-        };
-        let input = physical_inputs[0].clone();
-        let schema = input.schema();
-        let keys = d
-            .keys
-            .iter()
-            .map(|k| schema.index_of(&k.name))
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        Ok(Some(Arc::new(DedupExec::new(input, keys))))
     }
 }
 

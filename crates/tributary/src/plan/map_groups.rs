@@ -15,21 +15,16 @@ use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
-use async_trait::async_trait;
-use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{Column, DFSchema, DFSchemaRef, Result};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
-use datafusion::logical_expr::{
-    Expr, Extension, LogicalPlan, UserDefinedLogicalNode, UserDefinedLogicalNodeCore,
-};
+use datafusion::logical_expr::{Expr, Extension, LogicalPlan, UserDefinedLogicalNodeCore};
 use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
-    ChildrenPropertiesMode, DisplayAs, DisplayFormatType, ExecutionPlan, ExecutionPlanProperties,
-    Partitioning, PhysicalExpr, PlanProperties, ReplaceChildrenOptions,
+    DisplayAs, DisplayFormatType, ExecutionPlan, ExecutionPlanProperties, Partitioning,
+    PlanProperties, ReplaceChildrenOptions,
 };
-use datafusion::physical_planner::{ExtensionPlanner, PhysicalPlanner};
 use futures::{StreamExt, TryStreamExt};
 use serde_json::Value;
 
@@ -139,6 +134,18 @@ impl FlatMapGroupsWithState {
             LogicalPlan::Extension(e) => e.node.as_any().downcast_ref::<FlatMapGroupsWithState>(),
             _ => None,
         }
+    }
+}
+
+impl FlatMapGroupsWithState {
+    /// The batch operator over `input`.
+    pub(crate) fn physical(&self, input: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
+        let keys = super::physical::column_indices(&input, &self.keys)?;
+        Ok(Arc::new(MapGroupsExec::new(
+            input,
+            Arc::new(self.clone()),
+            keys,
+        )))
     }
 }
 
@@ -304,21 +311,8 @@ impl DisplayAs for MapGroupsExec {
 }
 
 impl ExecutionPlan for MapGroupsExec {
-    fn name(&self) -> &str {
-        "MapGroupsExec"
-    }
-    fn properties(&self) -> &Arc<PlanProperties> {
-        &self.properties
-    }
-    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        vec![&self.input]
-    }
-    fn apply_expressions(
-        &self,
-        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
-    ) -> Result<TreeNodeRecursion> {
-        Ok(TreeNodeRecursion::Continue)
-    }
+    crate::plan::physical::unary_exec_methods!("MapGroupsExec");
+    crate::plan::physical::no_expressions!();
     fn replace_children(
         self: Arc<Self>,
         mut children: Vec<Arc<dyn ExecutionPlan>>,
@@ -329,16 +323,6 @@ impl ExecutionPlan for MapGroupsExec {
             self.node.clone(),
             self.keys.clone(),
         )))
-    }
-    #[allow(deprecated)]
-    fn with_new_children(
-        self: Arc<Self>,
-        children: Vec<Arc<dyn ExecutionPlan>>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        self.replace_children(
-            children,
-            ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute),
-        )
     }
     fn execute(
         &self,
@@ -373,38 +357,5 @@ impl ExecutionPlan for MapGroupsExec {
         })
         .boxed();
         Ok(Box::pin(RecordBatchStreamAdapter::new(out_schema, stream)))
-    }
-}
-
-/// Plans [`FlatMapGroupsWithState`] nodes for batch execution.
-#[derive(Debug, Default)]
-pub struct MapGroupsPlanner;
-
-#[async_trait]
-impl ExtensionPlanner for MapGroupsPlanner {
-    async fn plan_extension(
-        &self,
-        _planner: &dyn PhysicalPlanner,
-        node: &dyn UserDefinedLogicalNode,
-        _logical_inputs: &[&LogicalPlan],
-        physical_inputs: &[Arc<dyn ExecutionPlan>],
-        _session: &dyn datafusion::catalog::Session,
-        _ctx: &datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext,
-    ) -> Result<Option<Arc<dyn ExecutionPlan>>> {
-        let Some(n) = node.as_any().downcast_ref::<FlatMapGroupsWithState>() else {
-            return Ok(None);
-        };
-        let input = physical_inputs[0].clone();
-        let schema = input.schema();
-        let keys = n
-            .keys
-            .iter()
-            .map(|k| schema.index_of(&k.name))
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        Ok(Some(Arc::new(MapGroupsExec::new(
-            input,
-            Arc::new(n.clone()),
-            keys,
-        ))))
     }
 }

@@ -17,6 +17,7 @@ mod check;
 mod dedup;
 mod join;
 mod map_groups;
+pub(crate) mod physical;
 mod rewrite;
 mod session;
 mod stateful;
@@ -29,6 +30,7 @@ pub use map_groups::{
     call_user, group_rows, json_to_batch, key_of, rows_to_json, FlatMapGroupsWithState,
     GroupFunction,
 };
+pub use physical::{TributaryExtensionPlanner, TributaryQueryPlanner};
 pub use rewrite::{
     bind_epoch, find_sources, fork_sources, is_streaming, materialize_static, SourceKey,
 };
@@ -38,4 +40,4 @@ pub use stateful::{
     split_at_stateful, stateful_nodes, streaming_aggregates, watermark_delay, EventTimeKey,
     EventTimeKind, SplitPlan,
 };
-pub use watermark::{EventTimeStats, EventTimeSummary, EventTimeWatermark, TributaryQueryPlanner};
+pub use watermark::{EventTimeStats, EventTimeSummary, EventTimeWatermark};

@@ -15,24 +15,21 @@ use std::fmt;
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
-use async_trait::async_trait;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{Column, DFSchemaRef, Result};
 use datafusion::config::ConfigOptions;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::{
-    Aggregate, Expr, Extension, LogicalPlan, LogicalPlanBuilder, UserDefinedLogicalNode,
-    UserDefinedLogicalNodeCore,
+    Aggregate, Expr, Extension, LogicalPlan, LogicalPlanBuilder, UserDefinedLogicalNodeCore,
 };
 use datafusion::optimizer::AnalyzerRule;
 use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
-    ChildrenPropertiesMode, DisplayAs, DisplayFormatType, ExecutionPlan, ExecutionPlanProperties,
-    Partitioning, PhysicalExpr, PlanProperties, ReplaceChildrenOptions,
+    DisplayAs, DisplayFormatType, ExecutionPlan, ExecutionPlanProperties, Partitioning,
+    PlanProperties, ReplaceChildrenOptions,
 };
-use datafusion::physical_planner::{ExtensionPlanner, PhysicalPlanner};
 use futures::{StreamExt, TryStreamExt};
 
 use crate::functions::{merge_sessions, SESSION_WINDOW};
@@ -61,6 +58,15 @@ impl Sessionize {
             LogicalPlan::Extension(e) => e.node.as_any().downcast_ref::<Sessionize>(),
             _ => None,
         }
+    }
+}
+
+impl Sessionize {
+    /// The batch operator over `input`.
+    pub(crate) fn physical(&self, input: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
+        let keys = super::physical::column_indices(&input, &self.keys)?;
+        let session = input.schema().index_of(&self.session.name)?;
+        Ok(Arc::new(SessionizeExec::new(input, keys, session)))
     }
 }
 
@@ -243,21 +249,8 @@ impl DisplayAs for SessionizeExec {
 }
 
 impl ExecutionPlan for SessionizeExec {
-    fn name(&self) -> &str {
-        "SessionizeExec"
-    }
-    fn properties(&self) -> &Arc<PlanProperties> {
-        &self.properties
-    }
-    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        vec![&self.input]
-    }
-    fn apply_expressions(
-        &self,
-        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
-    ) -> Result<TreeNodeRecursion> {
-        Ok(TreeNodeRecursion::Continue)
-    }
+    crate::plan::physical::unary_exec_methods!("SessionizeExec");
+    crate::plan::physical::no_expressions!();
     fn replace_children(
         self: Arc<Self>,
         mut children: Vec<Arc<dyn ExecutionPlan>>,
@@ -268,16 +261,6 @@ impl ExecutionPlan for SessionizeExec {
             self.keys.clone(),
             self.session,
         )))
-    }
-    #[allow(deprecated)]
-    fn with_new_children(
-        self: Arc<Self>,
-        children: Vec<Arc<dyn ExecutionPlan>>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        self.replace_children(
-            children,
-            ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute),
-        )
     }
     fn execute(
         &self,
@@ -294,35 +277,5 @@ impl ExecutionPlan for SessionizeExec {
         })
         .boxed();
         Ok(Box::pin(RecordBatchStreamAdapter::new(schema, stream)))
-    }
-}
-
-/// Plans [`Sessionize`] nodes.
-#[derive(Debug, Default)]
-pub struct SessionizePlanner;
-
-#[async_trait]
-impl ExtensionPlanner for SessionizePlanner {
-    async fn plan_extension(
-        &self,
-        _planner: &dyn PhysicalPlanner,
-        node: &dyn UserDefinedLogicalNode,
-        _logical_inputs: &[&LogicalPlan],
-        physical_inputs: &[Arc<dyn ExecutionPlan>],
-        _session: &dyn datafusion::catalog::Session,
-        _ctx: &datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext,
-    ) -> Result<Option<Arc<dyn ExecutionPlan>>> {
-        let Some(s) = node.as_any().downcast_ref::<Sessionize>() else {
-            return Ok(None);
-        };
-        let input = physical_inputs[0].clone();
-        let schema = input.schema();
-        let keys = s
-            .keys
-            .iter()
-            .map(|k| schema.index_of(&k.name))
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        let session = schema.index_of(&s.session.name)?;
-        Ok(Some(Arc::new(SessionizeExec::new(input, keys, session))))
     }
 }

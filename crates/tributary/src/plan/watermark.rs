@@ -18,19 +18,12 @@ use std::sync::{Arc, Mutex};
 
 use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Int64Type, TimeUnit};
-use async_trait::async_trait;
-use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{plan_err, Column, DFSchemaRef, Result};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
-use datafusion::logical_expr::{
-    Expr, Extension, LogicalPlan, UserDefinedLogicalNode, UserDefinedLogicalNodeCore,
-};
+use datafusion::logical_expr::{Expr, Extension, LogicalPlan, UserDefinedLogicalNodeCore};
 use datafusion::physical_plan::execution_plan::{ChildrenPropertiesMode, ReplaceChildrenOptions};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::{
-    DisplayAs, DisplayFormatType, ExecutionPlan, PhysicalExpr, PlanProperties,
-};
-use datafusion::physical_planner::{DefaultPhysicalPlanner, ExtensionPlanner, PhysicalPlanner};
+use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
 use futures::StreamExt;
 
 /// Event times seen by one watermark node during one epoch, in milliseconds.
@@ -160,6 +153,18 @@ impl PartialOrd for EventTimeWatermark {
     }
 }
 
+impl EventTimeWatermark {
+    /// The physical operator over `input`.
+    pub(crate) fn physical(&self, input: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
+        let column = input.schema().index_of(&self.column.name)?;
+        Ok(Arc::new(WatermarkExec::new(
+            input,
+            column,
+            self.stats.clone(),
+        )))
+    }
+}
+
 impl UserDefinedLogicalNodeCore for EventTimeWatermark {
     fn name(&self) -> &str {
         "EventTimeWatermark"
@@ -253,23 +258,10 @@ impl DisplayAs for WatermarkExec {
 }
 
 impl ExecutionPlan for WatermarkExec {
-    fn name(&self) -> &str {
-        "WatermarkExec"
-    }
-    fn properties(&self) -> &Arc<PlanProperties> {
-        &self.properties
-    }
-    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        vec![&self.input]
-    }
+    crate::plan::physical::unary_exec_methods!("WatermarkExec");
+    crate::plan::physical::no_expressions!();
     fn maintains_input_order(&self) -> Vec<bool> {
         vec![true]
-    }
-    fn apply_expressions(
-        &self,
-        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
-    ) -> Result<TreeNodeRecursion> {
-        Ok(TreeNodeRecursion::Continue)
     }
     fn replace_children(
         self: Arc<Self>,
@@ -282,17 +274,6 @@ impl ExecutionPlan for WatermarkExec {
             node.properties = self.properties.clone();
         }
         Ok(Arc::new(node))
-    }
-    #[allow(deprecated)]
-    fn with_new_children(
-        self: Arc<Self>,
-        mut children: Vec<Arc<dyn ExecutionPlan>>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        Ok(Arc::new(WatermarkExec::new(
-            children.swap_remove(0),
-            self.column,
-            self.stats.clone(),
-        )))
     }
     fn execute(
         &self,
@@ -308,55 +289,5 @@ impl ExecutionPlan for WatermarkExec {
             Ok(b)
         });
         Ok(Box::pin(RecordBatchStreamAdapter::new(schema, stream)))
-    }
-}
-
-/// Plans [`EventTimeWatermark`] nodes.
-#[derive(Debug, Default)]
-pub struct WatermarkPlanner;
-
-#[async_trait]
-impl ExtensionPlanner for WatermarkPlanner {
-    async fn plan_extension(
-        &self,
-        _planner: &dyn PhysicalPlanner,
-        node: &dyn UserDefinedLogicalNode,
-        _logical_inputs: &[&LogicalPlan],
-        physical_inputs: &[Arc<dyn ExecutionPlan>],
-        _session: &dyn datafusion::catalog::Session,
-        _ctx: &datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext,
-    ) -> Result<Option<Arc<dyn ExecutionPlan>>> {
-        let Some(w) = node.as_any().downcast_ref::<EventTimeWatermark>() else {
-            return Ok(None);
-        };
-        let input = physical_inputs[0].clone();
-        let column = input.schema().index_of(&w.column.name)?;
-        Ok(Some(Arc::new(WatermarkExec::new(
-            input,
-            column,
-            w.stats.clone(),
-        ))))
-    }
-}
-
-/// The session's query planner: DataFusion's, plus Tributary's nodes.
-#[derive(Debug, Default)]
-pub struct TributaryQueryPlanner;
-
-#[async_trait]
-impl datafusion::execution::context::QueryPlanner for TributaryQueryPlanner {
-    async fn create_physical_plan(
-        &self,
-        logical_plan: &LogicalPlan,
-        session: &dyn datafusion::catalog::Session,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        DefaultPhysicalPlanner::with_extension_planners(vec![
-            Arc::new(WatermarkPlanner),
-            Arc::new(super::dedup::DedupPlanner),
-            Arc::new(super::session::SessionizePlanner),
-            Arc::new(super::map_groups::MapGroupsPlanner),
-        ])
-        .create_physical_plan(logical_plan, session)
-        .await
     }
 }

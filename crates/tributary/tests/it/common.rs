@@ -144,3 +144,25 @@ pub fn write_lines(dir: &Path, name: &str, lines: &[String]) {
     std::fs::write(&tmp, lines.join("\n") + "\n").unwrap();
     std::fs::rename(tmp, dir.join(name)).unwrap();
 }
+
+/// What each epoch delivered to a `foreach_batch` sink, by epoch.
+pub type Epochs = Arc<std::sync::Mutex<std::collections::BTreeMap<u64, Vec<RecordBatch>>>>;
+
+/// A `foreach_batch` function that keeps each epoch's rows in `seen`; a re-run epoch replaces
+/// what its first attempt delivered.
+pub fn keep_epochs(
+    seen: &Epochs,
+) -> impl Fn(DataFrame, u64) -> futures::future::BoxFuture<'static, tributary::Result<()>>
+       + Send
+       + Sync
+       + 'static {
+    let seen = seen.clone();
+    move |df, epoch| {
+        let seen = seen.clone();
+        Box::pin(async move {
+            let b = df.collect().await?;
+            seen.lock().unwrap().insert(epoch, b);
+            Ok(())
+        })
+    }
+}

@@ -130,7 +130,6 @@ async fn stream_stream_joins_equal_the_batch_and_keep_bounded_state() {
             }
             let s = Session::new();
             register(&s, tmp.path(), true).await;
-            let seen2 = seen.clone();
             let q = s
                 .sql(sql)
                 .await
@@ -139,14 +138,7 @@ async fn stream_stream_joins_equal_the_batch_and_keep_bounded_state() {
                 .trigger(Trigger::AvailableNow)
                 .option("checkpoint_location", ckpt.display())
                 .option("flush_at_end", run == 1)
-                .foreach_batch(move |df, epoch| {
-                    let seen = seen2.clone();
-                    async move {
-                        let b = df.collect().await.unwrap();
-                        seen.lock().unwrap().insert(epoch, b);
-                        Ok(())
-                    }
-                })
+                .foreach_batch(keep_epochs(&seen))
                 .start("")
                 .await
                 .unwrap();

@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 
 use arrow::array::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
@@ -123,8 +122,6 @@ async fn register(s: &Session, input: &Path, stream: bool, max_files: u64) {
     s.register("events", df).unwrap();
 }
 
-type Epochs = Arc<Mutex<BTreeMap<u64, Vec<RecordBatch>>>>;
-
 async fn stream_run(
     case: &Case,
     input: &Path,
@@ -135,7 +132,6 @@ async fn stream_run(
 ) -> Vec<StreamingQueryProgress> {
     let s = Session::new();
     register(&s, input, true, max_files).await;
-    let seen = seen.clone();
     let q = s
         .sql(case.sql)
         .await
@@ -146,15 +142,7 @@ async fn stream_run(
         .option("checkpoint_location", ckpt.display())
         .option("flush_at_end", flush)
         .option("state_partitions", 3)
-        .foreach_batch(move |df, epoch| {
-            let seen = seen.clone();
-            async move {
-                let b = df.collect().await.unwrap();
-                // A re-run epoch replaces what the first attempt delivered.
-                seen.lock().unwrap().insert(epoch, b);
-                Ok(())
-            }
-        })
+        .foreach_batch(keep_epochs(seen))
         .start("")
         .await
         .unwrap();
@@ -302,7 +290,6 @@ async fn late_rows_are_dropped_counted_and_kept_aside_and_a_window_ending_at_the
         .with_watermark("event_time", "1 minute")
         .unwrap();
     let seen: Epochs = Default::default();
-    let seen2 = seen.clone();
     let q = events
         .aggregate(
             vec![window(col("event_time"), "1 minute").alias("w")],
@@ -320,14 +307,7 @@ async fn late_rows_are_dropped_counted_and_kept_aside_and_a_window_ending_at_the
         .option("checkpoint_location", ckpt.display())
         .option("late_rows_path", late.display())
         .option("flush_at_end", true)
-        .foreach_batch(move |df, epoch| {
-            let seen = seen2.clone();
-            async move {
-                let b = df.collect().await.unwrap();
-                seen.lock().unwrap().insert(epoch, b);
-                Ok(())
-            }
-        })
+        .foreach_batch(keep_epochs(&seen))
         .start("")
         .await
         .unwrap();
@@ -419,19 +399,11 @@ async fn drop_duplicates_on_a_stream_equals_the_batch_and_forgets_keys_behind_th
                     return (rows(&df.collect().await.unwrap()), Vec::new());
                 }
                 let seen: Epochs = Default::default();
-                let seen2 = seen.clone();
                 let q = df
                     .write_stream()
                     .trigger(Trigger::AvailableNow)
                     .option("checkpoint_location", ckpt.display())
-                    .foreach_batch(move |df, epoch| {
-                        let seen = seen2.clone();
-                        async move {
-                            let b = df.collect().await.unwrap();
-                            seen.lock().unwrap().insert(epoch, b);
-                            Ok(())
-                        }
-                    })
+                    .foreach_batch(keep_epochs(&seen))
                     .start("")
                     .await
                     .unwrap();

@@ -72,14 +72,7 @@ async fn inventory_as_a_stream_with_restarts_equals_the_batch() {
             .output_mode(OutputMode::Update)
             .trigger(Trigger::AvailableNow)
             .option("checkpoint_location", ckpt.display())
-            .foreach_batch(move |df, epoch| {
-                let seen = seen.clone();
-                async move {
-                    let b = df.collect().await.unwrap();
-                    seen.lock().unwrap().insert(epoch, b);
-                    Ok(())
-                }
-            })
+            .foreach_batch(keep_epochs(&seen))
             .start("")
             .await
             .unwrap();
@@ -280,7 +273,6 @@ async fn event_time_timeouts_fire_when_the_watermark_passes_them() {
     ]));
     let s = Session::new();
     let seen: Arc<Mutex<BTreeMap<u64, Vec<RecordBatch>>>> = Default::default();
-    let seen2 = seen.clone();
     let q = s
         .read_stream()
         .schema(schema)
@@ -316,14 +308,7 @@ async fn event_time_timeouts_fire_when_the_watermark_passes_them() {
         .write_stream()
         .trigger(Trigger::AvailableNow)
         .option("checkpoint_location", tmp.path().join("ckpt").display())
-        .foreach_batch(move |df, epoch| {
-            let seen = seen2.clone();
-            async move {
-                let b = df.collect().await.unwrap();
-                seen.lock().unwrap().insert(epoch, b);
-                Ok(())
-            }
-        })
+        .foreach_batch(keep_epochs(&seen))
         .start("")
         .await
         .unwrap();
