@@ -63,6 +63,8 @@ mod error;
 mod exec;
 pub mod format;
 pub mod functions;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 mod keyed;
 pub mod location;
 mod modes;

@@ -114,6 +114,29 @@ impl DataFrameReader {
         let spec = self.spec;
         let format = spec.format.clone().unwrap_or_else(|| "parquet".into());
         let ctx = spec.session.context();
+        #[cfg(feature = "kafka")]
+        if format == "kafka" {
+            // A topic read as a batch: starting_offsets (default earliest) to ending_offsets.
+            let source = kafka_source(&spec.options, spec.schema.clone(), false)?;
+            let (start, end) = source.batch_range().await?;
+            let (batches, bad) = source.read_range(start, end).await?;
+            if bad.count() > 0 {
+                let dir = match source.bad_records_path() {
+                    Some(d) => d,
+                    None => Location::resolve(&format!("{path}.bad_records"))?,
+                };
+                dir.ensure_dir()?;
+                bad.flush_to(&dir, "batch-kafka.json").await?;
+            }
+            let table = datafusion::datasource::MemTable::try_new(
+                StreamSource::schema(&source),
+                vec![batches],
+            )
+            .map_err(TributaryError::df("a Kafka batch read"))?;
+            return ctx
+                .read_table(Arc::new(table))
+                .map_err(TributaryError::df("reading Kafka as a batch"));
+        }
         let location = Location::resolve(path)?;
         if format == "delta" {
             let version = match spec
@@ -215,11 +238,7 @@ impl DataStreamReader {
                         .into(),
                 ))
             }
-            "kafka" => {
-                return Err(TributaryError::Plan(
-                    "the Kafka source is not built into this version yet; use a file source".into(),
-                ))
-            }
+            "kafka" => Arc::new(kafka_source(&spec.options, spec.schema.clone(), true)?),
             other => {
                 let file_format = FileFormat::parse(other, &spec.options)?;
                 let schema = spec.schema.clone().ok_or_else(|| {
@@ -249,4 +268,40 @@ fn parse_num(options: &HashMap<String, String>, key: &str, default: u64) -> Resu
             .parse::<u64>()
             .map_err(|_| TributaryError::option(key, format!("'{v}' is not a whole number"))),
     }
+}
+
+#[cfg(feature = "kafka")]
+fn kafka_source(
+    options: &HashMap<String, String>,
+    schema: Option<arrow::datatypes::SchemaRef>,
+    streaming: bool,
+) -> Result<crate::kafka::KafkaSource> {
+    let opts = crate::kafka::KafkaOptions::parse(options.iter(), streaming, true)?;
+    let mode = BadRecordMode::parse(options.get("mode"))?;
+    let bad_path = match options.get("bad_records_path") {
+        Some(p) => Some(Location::resolve(p)?),
+        None => None,
+    };
+    // A declared schema means: decode the values as JSON into it.
+    let opts = match (&schema, opts.value_format) {
+        (Some(_), crate::kafka::ValueFormat::Raw) if !options.contains_key("value_format") => {
+            crate::kafka::KafkaOptions {
+                value_format: crate::kafka::ValueFormat::Json,
+                ..opts
+            }
+        }
+        _ => opts,
+    };
+    crate::kafka::KafkaSource::new(opts, schema, mode, bad_path)
+}
+
+#[cfg(not(feature = "kafka"))]
+fn kafka_source(
+    _options: &HashMap<String, String>,
+    _schema: Option<arrow::datatypes::SchemaRef>,
+    _streaming: bool,
+) -> Result<std::convert::Infallible> {
+    Err(TributaryError::Plan(
+        "this build of Tributary has no Kafka support: build it with the 'kafka' feature".into(),
+    ))
 }

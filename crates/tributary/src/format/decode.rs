@@ -150,6 +150,68 @@ fn decode_lines(
     Ok(out)
 }
 
+/// Decode JSON records (one object each, e.g. Kafka values). `origin(i)` names record `i` in a
+/// bad record as (source, position). Records that do not decode are reported, the rest go on.
+pub fn decode_json_values(
+    schema: &SchemaRef,
+    values: &[&[u8]],
+    origin: &dyn Fn(usize) -> (String, u64),
+    bad: &BadRecords,
+) -> Result<Vec<RecordBatch>> {
+    let make = || {
+        arrow::json::ReaderBuilder::new(schema.clone())
+            .with_batch_size(BATCH_SIZE)
+            .build_decoder()
+            .map(LineDecoder::Json)
+            .map_err(TributaryError::arrow("decoding JSON values"))
+    };
+    let join = |vals: &[&[u8]]| {
+        let mut buf = Vec::with_capacity(vals.iter().map(|v| v.len() + 1).sum());
+        for v in vals {
+            buf.extend_from_slice(v);
+            buf.push(b'\n');
+        }
+        buf
+    };
+    let rows = |b: &[RecordBatch]| b.iter().map(|b| b.num_rows()).sum::<usize>();
+    // Fast path: every value at once (and one row per value: an empty value is bad).
+    if let Ok(batches) = make()?.run(&join(values)) {
+        if rows(&batches) == values.len() {
+            return Ok(batches);
+        }
+    }
+    let mut out = Vec::new();
+    for (c, chunk) in values.chunks(CHUNK_LINES).enumerate() {
+        if let Ok(batches) = make()?.run(&join(chunk)) {
+            if rows(&batches) == chunk.len() {
+                out.extend(batches);
+                continue;
+            }
+        }
+        for (j, v) in chunk.iter().enumerate() {
+            let i = c * CHUNK_LINES + j;
+            // A value must be exactly one object: an empty or partial one is bad too.
+            let one = make()?.run(&join(&[v]));
+            match one {
+                Ok(batches) if rows(&batches) == 1 => out.extend(batches),
+                other => {
+                    let (source, line) = origin(i);
+                    bad.report(BadRecord {
+                        record: String::from_utf8_lossy(v).into_owned(),
+                        source,
+                        line,
+                        reason: match other {
+                            Err(e) => e.to_string(),
+                            Ok(_) => "the value is not one JSON object".into(),
+                        },
+                    })?
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
 fn nth_line_start(bytes: &[u8], n: usize) -> usize {
     let mut pos = 0;
     for _ in 0..n {

@@ -5,6 +5,7 @@ mod differential;
 mod errors;
 mod exactly_once;
 mod joins;
+mod kafka;
 mod sinks_and_sources;
 mod stateful;
 mod user_state;

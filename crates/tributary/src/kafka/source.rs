@@ -1,0 +1,408 @@
+//! The Kafka source: offsets kept in the checkpoint, not in consumer groups (as Spark).
+//!
+//! ```text
+//!  open:          sources/<i>/initial   the starting offsets, resolved once (earliest/latest/JSON/time)
+//!  latest_offset: partitions now (new ones join at their earliest offset, with an empty range
+//!                 first), high watermarks, capped by max_offsets_per_trigger (split by lag)
+//!  get_batch:     assign [start, end) of every partition and read exactly those records
+//! ```
+//! An offset is `{"topic": {"partition": next offset}}`; a re-run epoch reads the same records.
+
+use std::sync::{Arc, Mutex};
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::{Int32Type, Int64Type, SchemaRef};
+use async_trait::async_trait;
+use datafusion::datasource::MemTable;
+use rdkafka::consumer::BaseConsumer;
+use serde_json::Value;
+use tributary_checkpoint::Epoch;
+
+use super::client::{consumer, fetch, partitions, raw_schema, resolve_start, watermarks};
+use super::options::{KafkaOptions, Offsets, ValueFormat};
+use crate::error::{Result, TributaryError};
+use crate::format::{decode_json_values, BadRecordMode, BadRecords};
+use crate::location::Location;
+use crate::source::{EpochInput, SourceContext, StreamSource};
+
+const INITIAL: &str = "initial";
+
+/// Reads Kafka topics.
+pub struct KafkaSource {
+    opts: Arc<KafkaOptions>,
+    schema: SchemaRef,
+    bad_mode: BadRecordMode,
+    bad_records_path: Option<Location>,
+    state: Mutex<State>,
+    client: Arc<Mutex<Option<BaseConsumer>>>,
+}
+
+#[derive(Default)]
+struct State {
+    initial: Option<Offsets>,
+    /// AvailableNow: the end fixed at start.
+    cap: Option<Offsets>,
+}
+
+impl std::fmt::Debug for KafkaSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.opts.describe())
+    }
+}
+
+fn to_json(o: &Offsets) -> Value {
+    serde_json::to_value(o).unwrap_or(Value::Null)
+}
+
+fn from_json(v: &Value) -> Result<Offsets> {
+    serde_json::from_value(v.clone())
+        .map_err(|e| TributaryError::Internal(format!("a Kafka offset in the checkpoint: {e}")))
+}
+
+impl KafkaSource {
+    /// A source with `opts`; `schema` is the declared schema for `value_format = json`.
+    pub fn new(
+        opts: KafkaOptions,
+        schema: Option<SchemaRef>,
+        bad_mode: BadRecordMode,
+        bad_records_path: Option<Location>,
+    ) -> Result<Self> {
+        let schema =
+            match (opts.value_format, schema) {
+                (ValueFormat::Raw, _) => raw_schema(opts.include_headers),
+                (ValueFormat::Json, Some(s)) => s,
+                (ValueFormat::Json, None) => return Err(TributaryError::option(
+                    "value_format",
+                    "'json' decodes each value into the columns you declare: pass .schema(..) (or \
+                     declare the columns in the job file)",
+                )),
+            };
+        Ok(KafkaSource {
+            opts: Arc::new(opts),
+            schema,
+            bad_mode,
+            bad_records_path,
+            state: Mutex::new(State::default()),
+            client: Arc::new(Mutex::new(None)),
+        })
+    }
+
+    /// Run `f` with the source's consumer, off the async runtime.
+    async fn with_consumer<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&BaseConsumer, &KafkaOptions) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let client = self.client.clone();
+        let opts = self.opts.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = client.lock().expect("kafka consumer");
+            if guard.is_none() {
+                *guard = Some(consumer(&opts)?);
+            }
+            let r = f(guard.as_ref().expect("created"), &opts);
+            if r.is_err() {
+                // A fresh consumer next time: this one may be stuck on a broker that went away.
+                *guard = None;
+            }
+            r
+        })
+        .await
+        .map_err(|e| TributaryError::Internal(format!("a Kafka task failed: {e}")))?
+    }
+
+    fn initial(&self) -> Result<Offsets> {
+        self.state
+            .lock()
+            .expect("kafka state")
+            .initial
+            .clone()
+            .ok_or_else(|| TributaryError::Internal("the Kafka source was not opened".into()))
+    }
+
+    /// The records `[start, end)` decoded into the source's schema.
+    pub(crate) async fn read_range(
+        &self,
+        start: Offsets,
+        end: Offsets,
+    ) -> Result<(Vec<RecordBatch>, Arc<BadRecords>)> {
+        let timeout = self.opts.fetch_timeout;
+        let headers = self.opts.include_headers;
+        let fetched = self
+            .with_consumer(move |c, _| fetch(c, &start, &end, headers, timeout))
+            .await?;
+        let bad = Arc::new(BadRecords::new(self.bad_mode.clone()));
+        let batches = match self.opts.value_format {
+            ValueFormat::Raw => vec![fetched.raw],
+            ValueFormat::Json => {
+                let raw = &fetched.raw;
+                let values = raw.column(1).as_binary::<i32>();
+                let topics = raw.column(2).as_string::<i32>();
+                let parts = raw.column(3).as_primitive::<Int32Type>();
+                let offsets = raw.column(4).as_primitive::<Int64Type>();
+                let vals: Vec<&[u8]> = (0..raw.num_rows())
+                    .map(|i| {
+                        if values.is_null(i) {
+                            &b""[..]
+                        } else {
+                            values.value(i)
+                        }
+                    })
+                    .collect();
+                let origin = |i: usize| {
+                    (
+                        format!("{}/{}", topics.value(i), parts.value(i)),
+                        offsets.value(i) as u64,
+                    )
+                };
+                decode_json_values(&self.schema, &vals, &origin, &bad)?
+            }
+        };
+        Ok((batches, bad))
+    }
+
+    /// Resolve the partitions and offsets of a batch read: `(start, end)`.
+    pub(crate) async fn batch_range(&self) -> Result<(Offsets, Offsets)> {
+        self.with_consumer(|c, opts| {
+            let parts = partitions(c, opts)?;
+            let marks = watermarks(c, &parts)?;
+            let start = resolve_start(c, opts, &parts, &marks)?;
+            let mut end = Offsets::new();
+            for ((t, p), (_, high)) in &marks {
+                let e = opts
+                    .end
+                    .as_ref()
+                    .and_then(|m| m.get(t))
+                    .and_then(|m| m.get(p))
+                    .copied()
+                    .filter(|o| *o >= 0)
+                    .unwrap_or(*high);
+                end.entry(t.clone()).or_default().insert(*p, e);
+            }
+            Ok((start, end))
+        })
+        .await
+    }
+}
+
+/// Split `budget` records over partitions in proportion to their lag (at least one each that
+/// has any), never past the latest offset.
+fn limit(start: &Offsets, latest: &Offsets, budget: u64) -> Offsets {
+    let lags: Vec<((String, i32), i64)> = latest
+        .iter()
+        .flat_map(|(t, ps)| {
+            ps.iter().map(move |(p, hi)| {
+                let s = start.get(t).and_then(|m| m.get(p)).copied().unwrap_or(*hi);
+                ((t.clone(), *p), (hi - s).max(0))
+            })
+        })
+        .collect();
+    let total: i64 = lags.iter().map(|(_, l)| l).sum();
+    let mut out = latest.clone();
+    if total as u64 <= budget {
+        return out;
+    }
+    for ((t, p), lag) in lags {
+        let s = start.get(&t).and_then(|m| m.get(&p)).copied().unwrap_or(0);
+        let share = if lag == 0 {
+            0
+        } else {
+            ((lag as f64 / total as f64) * budget as f64)
+                .floor()
+                .max(1.0) as i64
+        };
+        out.entry(t).or_default().insert(p, s + share.min(lag));
+    }
+    out
+}
+
+#[async_trait]
+impl StreamSource for KafkaSource {
+    fn description(&self) -> String {
+        self.opts.describe()
+    }
+
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn fork(&self) -> Arc<dyn StreamSource> {
+        Arc::new(KafkaSource {
+            opts: self.opts.clone(),
+            schema: self.schema.clone(),
+            bad_mode: self.bad_mode.clone(),
+            bad_records_path: self.bad_records_path.clone(),
+            state: Mutex::new(State::default()),
+            client: Arc::new(Mutex::new(None)),
+        })
+    }
+
+    async fn open(&self, ctx: &SourceContext) -> Result<()> {
+        let initial = match ctx.dir.read(INITIAL).await? {
+            Some(b) => serde_json::from_slice(&b).map_err(|e| TributaryError::State {
+                location: ctx.dir.display.clone(),
+                message: format!("'{INITIAL}' (the starting Kafka offsets) is damaged: {e}"),
+            })?,
+            None => {
+                let start = self
+                    .with_consumer(|c, opts| {
+                        let parts = partitions(c, opts)?;
+                        let marks = watermarks(c, &parts)?;
+                        resolve_start(c, opts, &parts, &marks)
+                    })
+                    .await?;
+                ctx.dir.ensure_dir()?;
+                ctx.dir
+                    .write(INITIAL, serde_json::to_vec(&start).unwrap_or_default())
+                    .await?;
+                start
+            }
+        };
+        self.state.lock().expect("kafka state").initial = Some(initial);
+        Ok(())
+    }
+
+    async fn prepare_available_now(&self) -> Result<()> {
+        let cap = self
+            .with_consumer(|c, opts| {
+                let parts = partitions(c, opts)?;
+                let marks = watermarks(c, &parts)?;
+                let mut out = Offsets::new();
+                for ((t, p), (_, high)) in marks {
+                    out.entry(t).or_default().insert(p, high);
+                }
+                Ok(out)
+            })
+            .await?;
+        self.state.lock().expect("kafka state").cap = Some(cap);
+        Ok(())
+    }
+
+    async fn latest_offset(
+        &self,
+        start: &Value,
+        limited: bool,
+        _epoch: Epoch,
+    ) -> Result<Option<Value>> {
+        let start = if start.is_null() {
+            self.initial()?
+        } else {
+            from_json(start)?
+        };
+        let cap = self.state.lock().expect("kafka state").cap.clone();
+        let fail_on_loss = self.opts.fail_on_data_loss;
+        let probe_start = start.clone();
+        let (latest, new_parts, lost) = self
+            .with_consumer(move |c, opts| {
+                let parts = partitions(c, opts)?;
+                let marks = watermarks(c, &parts)?;
+                let mut latest = Offsets::new();
+                let mut new_parts = Offsets::new();
+                let mut lost = Vec::new();
+                for ((t, p), (low, high)) in marks {
+                    match probe_start.get(&t).and_then(|m| m.get(&p)) {
+                        None => {
+                            new_parts.entry(t.clone()).or_default().insert(p, low);
+                        }
+                        Some(s) if *s < low => lost.push(format!("{t}/{p}: offsets {s}..{low}")),
+                        _ => {}
+                    }
+                    latest.entry(t).or_default().insert(p, high);
+                }
+                for (t, ps) in &probe_start {
+                    for p in ps.keys() {
+                        if !latest.get(t).is_some_and(|m| m.contains_key(p)) {
+                            lost.push(format!("{t}/{p}: the partition is gone"));
+                        }
+                    }
+                }
+                Ok((latest, new_parts, lost))
+            })
+            .await?;
+        if !lost.is_empty() && fail_on_loss {
+            return Err(TributaryError::Plan(format!(
+                "Kafka records this query has not read yet are gone ({}): the broker deleted \
+                 them (retention) or the topic was recreated. Set fail_on_data_loss = false to \
+                 skip what is lost and go on",
+                lost.join("; ")
+            )));
+        }
+        // New partitions first join with an empty range at their earliest offset.
+        if !new_parts.is_empty() {
+            let mut end = start.clone();
+            for (t, ps) in new_parts {
+                end.entry(t).or_default().extend(ps);
+            }
+            return Ok(Some(to_json(&end)));
+        }
+        let mut latest = latest;
+        if let Some(cap) = cap {
+            for (t, ps) in latest.iter_mut() {
+                for (p, hi) in ps.iter_mut() {
+                    if let Some(c) = cap.get(t).and_then(|m| m.get(p)) {
+                        *hi = (*hi).min(*c);
+                    }
+                }
+            }
+        }
+        // Never go back (a lost range is skipped forward; a partition cannot shrink).
+        let mut end = Offsets::new();
+        for (t, ps) in &latest {
+            for (p, hi) in ps {
+                let s = start.get(t).and_then(|m| m.get(p)).copied().unwrap_or(*hi);
+                end.entry(t.clone()).or_default().insert(*p, (*hi).max(s));
+            }
+        }
+        if let (true, Some(budget)) = (limited, self.opts.max_offsets_per_trigger) {
+            end = limit(&start, &end, budget);
+        }
+        let moved = end.iter().any(|(t, ps)| {
+            ps.iter()
+                .any(|(p, e)| start.get(t).and_then(|m| m.get(p)) != Some(e))
+        });
+        Ok(moved.then(|| to_json(&end)))
+    }
+
+    async fn get_batch(&self, start: &Value, end: &Value, _epoch: Epoch) -> Result<EpochInput> {
+        let start = if start.is_null() {
+            self.initial()?
+        } else {
+            from_json(start)?
+        };
+        let end = from_json(end)?;
+        let (batches, bad) = self.read_range(start, end).await?;
+        let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
+        let table = MemTable::try_new(self.schema.clone(), vec![batches])
+            .map_err(TributaryError::df("the epoch's Kafka records"))?;
+        Ok(EpochInput {
+            table: Arc::new(table),
+            bad_records: Some(bad),
+            rows: Arc::new(rows.into()),
+        })
+    }
+
+    fn bad_records_path(&self) -> Option<Location> {
+        self.bad_records_path.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn the_rate_limit_splits_by_lag_and_never_passes_the_latest() {
+        let start: Offsets = [("t".to_string(), BTreeMap::from([(0, 0), (1, 100), (2, 5)]))].into();
+        let latest: Offsets = [(
+            "t".to_string(),
+            BTreeMap::from([(0, 300), (1, 200), (2, 5)]),
+        )]
+        .into();
+        let end = limit(&start, &latest, 40);
+        let e = &end["t"];
+        assert_eq!(e[&2], 5);
+        assert!(e[&0] > 0 && e[&1] > 100);
+        assert_eq!((e[&0] - 0) + (e[&1] - 100), 40);
+        assert_eq!(limit(&start, &latest, 1000), latest);
+    }
+}

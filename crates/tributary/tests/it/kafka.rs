@@ -1,0 +1,269 @@
+//! The Kafka source against a real Kafka-protocol broker: librdkafka's mock cluster, started by
+//! each test in-process.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow::array::AsArray;
+use arrow::datatypes::Int64Type;
+use rdkafka::config::ClientConfig;
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use tributary::prelude::*;
+
+use crate::common::*;
+
+/// A mock cluster of `brokers` with topic `topic` of `partitions` partitions.
+pub fn cluster(
+    brokers: i32,
+    topic: &str,
+    partitions: i32,
+) -> MockCluster<'static, rdkafka::producer::DefaultProducerContext> {
+    let c = MockCluster::new(brokers).expect("librdkafka's mock cluster starts");
+    c.create_topic(topic, partitions, 1).unwrap();
+    c
+}
+
+/// Produce `values` (keyed by index) round-robin over `partitions`.
+pub fn produce(bootstrap: &str, topic: &str, partitions: i32, values: &[String]) {
+    let p: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .unwrap();
+    for (i, v) in values.iter().enumerate() {
+        let key = i.to_string();
+        let mut rec = BaseRecord::to(topic)
+            .payload(v)
+            .key(&key)
+            .partition(i as i32 % partitions);
+        loop {
+            match p.send(rec) {
+                Ok(()) => break,
+                Err((_, r)) => {
+                    p.poll(Duration::from_millis(10));
+                    rec = r;
+                }
+            }
+        }
+    }
+    p.flush(Duration::from_secs(30)).unwrap();
+}
+
+fn event(id: i64) -> String {
+    format!(
+        "{{\"id\":{id},\"region\":\"r{}\",\"amount\":{}.5}}",
+        id % 3,
+        id % 10
+    )
+}
+
+fn schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, true),
+        Field::new("region", DataType::Utf8, true),
+        Field::new("amount", DataType::Float64, true),
+    ]))
+}
+
+async fn json_stream(s: &Session, bootstrap: &str, extra: &[(&str, &str)]) -> DataFrame {
+    let mut r = s
+        .read_stream()
+        .format("kafka")
+        .option("kafka.bootstrap.servers", bootstrap)
+        .option("subscribe", "events")
+        .option("starting_offsets", "earliest")
+        .schema(schema());
+    for (k, v) in extra {
+        r = r.option(k, v);
+    }
+    r.load("").await.unwrap()
+}
+
+#[tokio::test]
+async fn a_topic_streams_into_delta_exactly_once_across_restarts_with_bad_records_aside() {
+    let c = cluster(1, "events", 3);
+    let bootstrap = c.bootstrap_servers();
+    let tmp = tempfile::tempdir().unwrap();
+    let (out, ckpt, bad) = (
+        tmp.path().join("out"),
+        tmp.path().join("ckpt"),
+        tmp.path().join("bad"),
+    );
+    let mut values: Vec<String> = (0..60).map(event).collect();
+    values.insert(17, "not json at all".into());
+    produce(&bootstrap, "events", 3, &values);
+    let mut epochs = 0;
+    for round in 0..3 {
+        if round == 1 {
+            produce(
+                &bootstrap,
+                "events",
+                3,
+                &(60..100).map(event).collect::<Vec<_>>(),
+            );
+        }
+        let s = Session::new();
+        let bad_path = bad.display().to_string();
+        let q = json_stream(
+            &s,
+            &bootstrap,
+            &[
+                ("max_offsets_per_trigger", "25"),
+                ("bad_records_path", bad_path.as_str()),
+            ],
+        )
+        .await
+        .write_stream()
+        .format("delta")
+        .trigger(Trigger::AvailableNow)
+        .option("checkpoint_location", ckpt.display())
+        .start(out.to_str().unwrap())
+        .await
+        .unwrap();
+        q.await_termination().await.unwrap();
+        epochs += q.recent_progress().len();
+        if round == 0 {
+            let p = q.recent_progress();
+            assert!(
+                p.len() >= 3,
+                "max_offsets_per_trigger splits the backlog: {} epochs",
+                p.len()
+            );
+            assert!(
+                p.iter().all(|p| p.num_input_rows <= 25),
+                "{:?}",
+                p.iter().map(|p| p.num_input_rows).collect::<Vec<_>>()
+            );
+            assert_eq!(p.iter().map(|p| p.num_bad_records).sum::<u64>(), 1);
+        }
+    }
+    assert!(epochs >= 5);
+    let rows = read_delta(&out).await;
+    assert_eq!(
+        ids(&rows, "id"),
+        (0..100).collect::<Vec<_>>(),
+        "each record exactly once"
+    );
+    // The bad record is kept with its topic, partition and offset.
+    let kept: String = std::fs::read_dir(&bad)
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    assert!(
+        kept.contains("not json at all") && kept.contains("events/"),
+        "{kept}"
+    );
+}
+
+#[tokio::test]
+async fn raw_records_have_sparks_columns_and_a_topic_reads_as_a_batch() {
+    let c = cluster(1, "events", 2);
+    let bootstrap = c.bootstrap_servers();
+    produce(
+        &bootstrap,
+        "events",
+        2,
+        &(0..10).map(event).collect::<Vec<_>>(),
+    );
+    let s = Session::new();
+    let df = s
+        .read()
+        .format("kafka")
+        .option("kafka.bootstrap.servers", &bootstrap)
+        .option("subscribe", "events")
+        .option("ending_offsets", r#"{"events":{"0":3,"1":-1}}"#)
+        .load("")
+        .await
+        .unwrap();
+    let names: Vec<String> = df
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "key",
+            "value",
+            "topic",
+            "partition",
+            "offset",
+            "timestamp",
+            "timestamp_type"
+        ]
+    );
+    let rows = df
+        .sort(vec![
+            col("partition").sort(true, true),
+            col("offset").sort(true, true),
+        ])
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let n: usize = rows.iter().map(|b| b.num_rows()).sum();
+    // Partition 0 up to offset 3 (3 records), partition 1 to its end (5 records).
+    assert_eq!(n, 8);
+    let b = &rows[0];
+    assert_eq!(b.column(2).as_string::<i32>().value(0), "events");
+    assert_eq!(b.column(4).as_primitive::<Int64Type>().value(0), 0);
+    assert!(std::str::from_utf8(b.column(1).as_binary::<i32>().value(0))
+        .unwrap()
+        .contains("\"id\":0"));
+}
+
+#[tokio::test]
+async fn a_broker_that_goes_away_and_comes_back_loses_nothing() {
+    let c = cluster(1, "events", 2);
+    let bootstrap = c.bootstrap_servers();
+    produce(
+        &bootstrap,
+        "events",
+        2,
+        &(0..20).map(event).collect::<Vec<_>>(),
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Session::new();
+    let q = json_stream(&s, &bootstrap, &[("fetch_timeout", "3 seconds")])
+        .await
+        .write_stream()
+        .format("memory")
+        .query_name("out")
+        .trigger(Trigger::ProcessingTime(Duration::from_millis(100)))
+        .option("checkpoint_location", tmp.path().join("ckpt").display())
+        .start("")
+        .await
+        .unwrap();
+    let count = |s: Session| async move { s.table("out").await.unwrap().count().await.unwrap() };
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while count(s.clone()).await < 20 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first records never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The broker goes down; the query retries with backoff instead of failing.
+    c.broker_down(1).unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(q.exception().is_none(), "{:?}", q.exception());
+    c.broker_up(1).unwrap();
+    produce(
+        &bootstrap,
+        "events",
+        2,
+        &(20..40).map(event).collect::<Vec<_>>(),
+    );
+    while count(s.clone()).await < 40 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the query did not resume: {:?}",
+            q.exception()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let rows = s.table("out").await.unwrap().collect().await.unwrap();
+    assert_eq!(ids(&rows, "id"), (0..40).collect::<Vec<_>>());
+    q.stop().await.unwrap();
+}
