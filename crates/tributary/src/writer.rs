@@ -187,6 +187,19 @@ impl DataFrameWriter {
                     .into(),
             ));
         }
+        #[cfg(feature = "kafka")]
+        if self.format == "kafka" {
+            let batches = self
+                .df
+                .collect()
+                .await
+                .map_err(|e| crate::error::from_df_error("running the batch", e))?;
+            let rows = crate::kafka::write_batch(&self.options, batches).await?;
+            return Ok(WriteSummary {
+                rows,
+                ..Default::default()
+            });
+        }
         let location = Location::resolve(path)?;
         let plan = self.df.logical_plan().clone();
         let schema = Arc::new(self.df.schema().as_arrow().clone());
@@ -211,11 +224,9 @@ impl DataFrameWriter {
         let file_format = match self.format.as_str() {
             "delta" | "console" => None,
             "parquet" | "json" => Some(FileFormat::parse(&self.format, &self.options)?),
-            other => {
-                return Err(TributaryError::Plan(format!(
-                    "unknown batch output format '{other}': use delta, parquet, json or console"
-                )))
-            }
+            other => return Err(TributaryError::Plan(format!(
+                "unknown batch output format '{other}': use delta, parquet, json, kafka or console"
+            ))),
         };
         if file_format.is_some() {
             let existing = list_data_files(&location).await.unwrap_or_default();
@@ -480,9 +491,11 @@ impl DataStreamWriter {
                         .map_err(TributaryError::df("registering the memory sink's table"))?;
                     Arc::new(MemorySink::new(name, table))
                 }
+                #[cfg(feature = "kafka")]
+                "kafka" => Arc::new(crate::kafka::KafkaSink::from_options(&self.options)?),
                 other => {
                     return Err(TributaryError::Plan(format!(
-                        "unknown streaming sink format '{other}': use delta, parquet, json, console or memory"
+                        "unknown streaming sink format '{other}': use delta, parquet, json, kafka, console or memory"
                     )))
                 }
             }

@@ -8,8 +8,10 @@
 
 mod client;
 mod options;
+mod sink;
 mod source;
 
 pub use client::raw_schema;
 pub use options::{parse_offsets, KafkaOptions, Offsets, Start, Topics, ValueFormat};
+pub use sink::{write_batch, KafkaSink};
 pub use source::KafkaSource;

@@ -1,0 +1,423 @@
+//! The Kafka sink: rows to records, at least once by default, exactly once with transactions.
+//!
+//! Columns, as Spark's: `value` (string or binary; without one, each row is written as a JSON
+//! object), optional `key`, `topic` (else the `topic` option), `partition`, and `headers`
+//! (a list of `{key, value}`).
+//!
+//! Exactly once (`exactly_once = true`): one Kafka transaction per epoch, with
+//! `transactional.id = tributary-<query id>`. The transaction also writes a marker record —
+//! key = query id, value = epoch — to partition 0 of the marker topic (`marker_topic`, default
+//! `tributary-epochs`; make it compacted): that is how a restart knows which epochs are already
+//! in Kafka. `init_transactions` at start fences any older producer of the query and aborts its
+//! open transaction; an epoch at or below the last committed marker is skipped. A
+//! `read_committed` consumer then sees every row once. (Kafka Streams keeps this in transactional
+//! consumer-group offsets instead; librdkafka's mock broker does not store those, and a marker
+//! record works the same on every broker.)
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use arrow::datatypes::{DataType, SchemaRef};
+use async_trait::async_trait;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
+use tributary_checkpoint::Epoch;
+
+use super::client::kafka_err;
+use crate::error::{Result, TributaryError};
+use crate::sink::{EpochOutput, Sink, SinkContext};
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Writes rows to Kafka.
+pub struct KafkaSink {
+    client: BTreeMap<String, String>,
+    topic: Option<String>,
+    exactly_once: bool,
+    marker_topic: String,
+    state: Arc<Mutex<State>>,
+}
+
+#[derive(Default)]
+struct State {
+    producer: Option<BaseProducer>,
+    query_id: String,
+    last_committed: Option<u64>,
+}
+
+impl std::fmt::Debug for KafkaSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.description())
+    }
+}
+
+impl KafkaSink {
+    /// A sink from writer options (`kafka.*`, `topic`, `exactly_once`).
+    pub fn from_options(options: &std::collections::HashMap<String, String>) -> Result<Self> {
+        let client: BTreeMap<String, String> = options
+            .iter()
+            .filter_map(|(k, v)| k.strip_prefix("kafka.").map(|k| (k.to_string(), v.clone())))
+            .collect();
+        if !client.contains_key("bootstrap.servers") {
+            return Err(TributaryError::option(
+                "kafka.bootstrap.servers",
+                "the Kafka brokers are required, e.g. .option(\"kafka.bootstrap.servers\", \"host:9092\")",
+            ));
+        }
+        let exactly_once = match options.get("exactly_once").map(|s| s.to_ascii_lowercase()) {
+            None => false,
+            Some(v) if v == "true" => true,
+            Some(v) if v == "false" => false,
+            Some(v) => {
+                return Err(TributaryError::option(
+                    "exactly_once",
+                    format!("'{v}' is not true or false"),
+                ))
+            }
+        };
+        let topic = options.get("topic").cloned();
+        Ok(KafkaSink {
+            client,
+            topic,
+            exactly_once,
+            marker_topic: options
+                .get("marker_topic")
+                .cloned()
+                .unwrap_or_else(|| "tributary-epochs".into()),
+            state: Arc::new(Mutex::new(State::default())),
+        })
+    }
+
+    fn config(&self) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        for (k, v) in &self.client {
+            c.set(k, v);
+        }
+        c
+    }
+}
+
+/// The records of a batch: (topic, partition, key, value, headers).
+type Rec = (
+    String,
+    Option<i32>,
+    Option<Vec<u8>>,
+    Option<Vec<u8>>,
+    Option<OwnedHeaders>,
+);
+
+fn bytes_of(a: &ArrayRef, i: usize) -> Option<Vec<u8>> {
+    if a.is_null(i) {
+        return None;
+    }
+    match a.data_type() {
+        DataType::Utf8 => Some(a.as_string::<i32>().value(i).as_bytes().to_vec()),
+        DataType::LargeUtf8 => Some(a.as_string::<i64>().value(i).as_bytes().to_vec()),
+        DataType::Utf8View => Some(a.as_string_view().value(i).as_bytes().to_vec()),
+        DataType::Binary => Some(a.as_binary::<i32>().value(i).to_vec()),
+        DataType::LargeBinary => Some(a.as_binary::<i64>().value(i).to_vec()),
+        DataType::BinaryView => Some(a.as_binary_view().value(i).to_vec()),
+        _ => {
+            let s = arrow::compute::cast(&a.slice(i, 1), &DataType::Utf8).ok()?;
+            Some(s.as_string::<i32>().value(0).as_bytes().to_vec())
+        }
+    }
+}
+
+fn records(batch: &RecordBatch, default_topic: Option<&str>) -> Result<Vec<Rec>> {
+    let schema: SchemaRef = batch.schema();
+    let col = |name: &str| schema.index_of(name).ok().map(|i| batch.column(i).clone());
+    let (key, value, topic, partition, headers) = (
+        col("key"),
+        col("value"),
+        col("topic"),
+        col("partition"),
+        col("headers"),
+    );
+    if topic.is_none() && default_topic.is_none() {
+        return Err(TributaryError::option(
+            "topic",
+            "the rows have no 'topic' column: set the 'topic' option",
+        ));
+    }
+    // Without a `value` column, the row (minus key/topic/partition/headers) as JSON.
+    let json_rows: Option<Vec<serde_json::Value>> = match &value {
+        Some(_) => None,
+        None => {
+            let keep: Vec<usize> = schema
+                .fields()
+                .iter()
+                .enumerate()
+                .filter(|(_, f)| {
+                    !["key", "topic", "partition", "headers"].contains(&f.name().as_str())
+                })
+                .map(|(i, _)| i)
+                .collect();
+            let projected = batch
+                .project(&keep)
+                .map_err(TributaryError::arrow("rows as JSON"))?;
+            Some(crate::plan::rows_to_json(&projected)?)
+        }
+    };
+    let mut out = Vec::with_capacity(batch.num_rows());
+    for i in 0..batch.num_rows() {
+        let t = match &topic {
+            Some(t) if !t.is_null(i) => {
+                String::from_utf8_lossy(&bytes_of(t, i).unwrap_or_default()).into_owned()
+            }
+            _ => default_topic.unwrap_or_default().to_string(),
+        };
+        let p = partition.as_ref().and_then(|p| {
+            let p = arrow::compute::cast(p, &DataType::Int32).ok()?;
+            let p = p.as_primitive::<arrow::datatypes::Int32Type>();
+            (!p.is_null(i)).then(|| p.value(i))
+        });
+        let v = match (&value, &json_rows) {
+            (Some(v), _) => bytes_of(v, i),
+            (None, Some(rows)) => Some(rows[i].to_string().into_bytes()),
+            _ => None,
+        };
+        let h = match &headers {
+            Some(h) if !h.is_null(i) => {
+                let list = h.as_list::<i32>().value(i);
+                let s = list.as_struct();
+                let mut oh = OwnedHeaders::new();
+                for j in 0..s.len() {
+                    let k = String::from_utf8_lossy(&bytes_of(s.column(0), j).unwrap_or_default())
+                        .into_owned();
+                    let val = bytes_of(s.column(1), j);
+                    oh = oh.insert(Header {
+                        key: &k,
+                        value: val.as_deref(),
+                    });
+                }
+                Some(oh)
+            }
+            _ => None,
+        };
+        out.push((t, p, key.as_ref().and_then(|k| bytes_of(k, i)), v, h));
+    }
+    Ok(out)
+}
+
+fn send_all(p: &BaseProducer, recs: Vec<Rec>) -> Result<()> {
+    for (t, part, k, v, h) in &recs {
+        let mut r: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(t);
+        if let Some(k) = k {
+            r = r.key(k.as_slice());
+        }
+        if let Some(v) = v {
+            r = r.payload(v.as_slice());
+        }
+        if let Some(p) = part {
+            r = r.partition(*p);
+        }
+        if let Some(h) = h {
+            r = r.headers(h.clone());
+        }
+        loop {
+            match p.send(r) {
+                Ok(()) => break,
+                Err((
+                    rdkafka::error::KafkaError::MessageProduction(
+                        rdkafka::types::RDKafkaErrorCode::QueueFull,
+                    ),
+                    back,
+                )) => {
+                    p.poll(Duration::from_millis(10));
+                    r = back;
+                }
+                Err((e, _)) => return Err(kafka_err("producing a record")(e)),
+            }
+        }
+        p.poll(Duration::ZERO);
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Sink for KafkaSink {
+    fn description(&self) -> String {
+        format!(
+            "KafkaSink[{}{}]",
+            self.topic
+                .as_deref()
+                .map(|t| format!("topic={t}"))
+                .unwrap_or_else(|| "topic column".into()),
+            if self.exactly_once {
+                ", exactly once"
+            } else {
+                ""
+            }
+        )
+    }
+
+    async fn open(&self, ctx: &SinkContext) -> Result<()> {
+        let mut pc = self.config();
+        let exactly_once = self.exactly_once;
+        if exactly_once {
+            pc.set("transactional.id", format!("tributary-{}", ctx.query_id));
+        }
+        let mut cc = self.config();
+        cc.set("group.id", format!("tributary-sink-{}", ctx.query_id))
+            .set("enable.auto.commit", "false")
+            .set("isolation.level", "read_committed")
+            .set("enable.partition.eof", "true");
+        let marker_topic = self.marker_topic.clone();
+        let query_id = ctx.query_id.clone();
+        let state = self.state.clone();
+        tokio::task::spawn_blocking(move || -> Result<()> {
+            let producer: BaseProducer = pc
+                .create()
+                .map_err(kafka_err("creating a Kafka producer"))?;
+            let mut st = state.lock().expect("kafka sink");
+            if exactly_once {
+                // Fences an older producer of this query and aborts its open transaction.
+                producer
+                    .init_transactions(TIMEOUT)
+                    .map_err(kafka_err("starting Kafka transactions"))?;
+                let reader: BaseConsumer = cc
+                    .create()
+                    .map_err(kafka_err("creating the marker reader"))?;
+                st.last_committed = last_marker(&reader, &marker_topic, &query_id)?;
+            }
+            st.query_id = query_id;
+            st.producer = Some(producer);
+            Ok(())
+        })
+        .await
+        .map_err(|e| TributaryError::Internal(e.to_string()))??;
+        Ok(())
+    }
+
+    async fn add_batch(&self, epoch: Epoch, output: EpochOutput) -> Result<()> {
+        let mut recs = Vec::new();
+        for b in &output.batches {
+            recs.extend(records(b, self.topic.as_deref())?);
+        }
+        let mut recs = recs;
+        let state = self.state.clone();
+        let exactly_once = self.exactly_once;
+        let marker_topic = self.marker_topic.clone();
+        tokio::task::spawn_blocking(move || -> Result<()> {
+            let mut st = state.lock().expect("kafka sink");
+            if exactly_once && st.last_committed.is_some_and(|c| c >= epoch.0) {
+                // Already in Kafka (committed before a crash): nothing to do.
+                return Ok(());
+            }
+            let st = &mut *st;
+            let p = st
+                .producer
+                .as_ref()
+                .ok_or_else(|| TributaryError::Internal("the Kafka sink was not opened".into()))?;
+            if !exactly_once {
+                send_all(p, recs)?;
+                return p.flush(TIMEOUT).map_err(kafka_err("flushing records"));
+            }
+            p.begin_transaction()
+                .map_err(kafka_err("beginning a transaction"))?;
+            let marker = (
+                marker_topic.clone(),
+                Some(0),
+                Some(st.query_id.clone().into_bytes()),
+                Some(epoch.0.to_string().into_bytes()),
+                None,
+            );
+            let result = (|| -> Result<()> {
+                recs.push(marker);
+                send_all(p, recs)?;
+                p.commit_transaction(TIMEOUT)
+                    .map_err(kafka_err("committing a transaction"))
+            })();
+            match result {
+                Ok(()) => {
+                    st.last_committed = Some(epoch.0);
+                    Ok(())
+                }
+                Err(e) => {
+                    let _ = p.abort_transaction(TIMEOUT);
+                    Err(e)
+                }
+            }
+        })
+        .await
+        .map_err(|e| TributaryError::Internal(e.to_string()))?
+    }
+}
+
+/// The last epoch whose marker `query_id` committed to `topic`, reading it `read_committed`.
+fn last_marker(c: &BaseConsumer, topic: &str, query_id: &str) -> Result<Option<u64>> {
+    use rdkafka::Message;
+    let (low, high) = match c.fetch_watermarks(topic, 0, TIMEOUT) {
+        Ok(w) => w,
+        // No marker topic yet: nothing was committed (it is created by the first epoch).
+        Err(rdkafka::error::KafkaError::MetadataFetch(_)) => return Ok(None),
+        Err(e) if e.to_string().contains("Unknown topic") => return Ok(None),
+        Err(e) => return Err(kafka_err(&format!("reading the marker topic '{topic}'"))(e)),
+    };
+    if high <= low {
+        return Ok(None);
+    }
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, Offset::Offset(low))
+        .map_err(kafka_err("the marker topic"))?;
+    c.assign(&tpl)
+        .map_err(kafka_err("reading the marker topic"))?;
+    let mut last = None;
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    loop {
+        if std::time::Instant::now() > deadline {
+            return Err(TributaryError::Storage {
+                location: "Kafka".into(),
+                message: format!("the marker topic '{topic}' could not be read to its end"),
+            });
+        }
+        match c.poll(Duration::from_millis(100)) {
+            None => {}
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => break,
+            Some(Err(e)) => return Err(kafka_err("reading the marker topic")(e)),
+            Some(Ok(m)) => {
+                if m.key() == Some(query_id.as_bytes()) {
+                    if let Some(e) = m
+                        .payload()
+                        .and_then(|v| std::str::from_utf8(v).ok())
+                        .and_then(|v| v.parse::<u64>().ok())
+                    {
+                        last = Some(last.map_or(e, |l: u64| l.max(e)));
+                    }
+                }
+            }
+        }
+    }
+    let _ = c.unassign();
+    Ok(last)
+}
+
+/// Write a batch DataFrame's rows to Kafka (at least once).
+pub async fn write_batch(
+    options: &std::collections::HashMap<String, String>,
+    batches: Vec<RecordBatch>,
+) -> Result<u64> {
+    let sink = KafkaSink::from_options(options)?;
+    let mut recs = Vec::new();
+    for b in &batches {
+        recs.extend(records(b, sink.topic.as_deref())?);
+    }
+    let n = recs.len() as u64;
+    let config = sink.config();
+    tokio::task::spawn_blocking(move || -> Result<()> {
+        let p: BaseProducer = config
+            .create()
+            .map_err(kafka_err("creating a Kafka producer"))?;
+        send_all(&p, recs)?;
+        p.flush(TIMEOUT).map_err(kafka_err("flushing records"))
+    })
+    .await
+    .map_err(|e| TributaryError::Internal(e.to_string()))??;
+    Ok(n)
+}
