@@ -386,3 +386,49 @@ fn a_stateful_query_killed_at_random_moments_writes_each_window_once() {
     });
     assert_eq!(got, expected, "each closed window exactly once, complete");
 }
+
+#[test]
+fn the_kafka_to_delta_example_verifies_against_a_broker() {
+    use rdkafka::config::ClientConfig;
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    // librdkafka's mock cluster speaks the Kafka protocol on a local port; the CLI connects to it.
+    let cluster = rdkafka::mocking::MockCluster::new(1).unwrap();
+    cluster.create_topic("events", 3, 1).unwrap();
+    let bootstrap = cluster.bootstrap_servers();
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .create()
+        .unwrap();
+    let mut n = 0;
+    for f in std::fs::read_dir(repo().join("examples/etl/data/events")).unwrap() {
+        for line in std::fs::read_to_string(f.unwrap().path()).unwrap().lines() {
+            producer
+                .send(BaseRecord::<(), str>::to("events").payload(line).partition(n % 3))
+                .unwrap();
+            n += 1;
+        }
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = Command::new(bin())
+        .args([
+            "verify",
+            repo().join("examples/kafka_to_delta/job.sql").to_str().unwrap(),
+            "--set",
+            &format!("bootstrap={bootstrap}"),
+            "--set",
+            "topic=events",
+            "--set",
+            &format!("output={}", tmp.path().join("visitors").display()),
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout.trim(), "identical");
+    assert!(n > 100);
+}

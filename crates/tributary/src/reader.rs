@@ -117,7 +117,7 @@ impl DataFrameReader {
         #[cfg(feature = "kafka")]
         if format == "kafka" {
             // A topic read as a batch: starting_offsets (default earliest) to ending_offsets.
-            let source = kafka_source(&spec.options, spec.schema.clone(), false)?;
+            let source = kafka_source(&spec.options, spec.schema.clone(), false, path)?;
             let (start, end) = source.batch_range().await?;
             let (batches, bad) = source.read_range(start, end).await?;
             if bad.count() > 0 {
@@ -238,7 +238,7 @@ impl DataStreamReader {
                         .into(),
                 ))
             }
-            "kafka" => Arc::new(kafka_source(&spec.options, spec.schema.clone(), true)?),
+            "kafka" => Arc::new(kafka_source(&spec.options, spec.schema.clone(), true, path)?),
             other => {
                 let file_format = FileFormat::parse(other, &spec.options)?;
                 let schema = spec.schema.clone().ok_or_else(|| {
@@ -270,12 +270,25 @@ fn parse_num(options: &HashMap<String, String>, key: &str, default: u64) -> Resu
     }
 }
 
+/// The Kafka options, with `path` (a job file's LOCATION) as the bootstrap servers when
+/// `kafka.bootstrap.servers` is not given.
+#[cfg(feature = "kafka")]
+pub(crate) fn with_bootstrap(options: &HashMap<String, String>, path: &str) -> HashMap<String, String> {
+    let mut options = options.clone();
+    if !path.is_empty() && !options.contains_key("kafka.bootstrap.servers") {
+        options.insert("kafka.bootstrap.servers".into(), path.to_string());
+    }
+    options
+}
+
 #[cfg(feature = "kafka")]
 fn kafka_source(
     options: &HashMap<String, String>,
     schema: Option<arrow::datatypes::SchemaRef>,
     streaming: bool,
+    path: &str,
 ) -> Result<crate::kafka::KafkaSource> {
+    let options = &with_bootstrap(options, path);
     let opts = crate::kafka::KafkaOptions::parse(options.iter(), streaming, true)?;
     let mode = BadRecordMode::parse(options.get("mode"))?;
     let bad_path = match options.get("bad_records_path") {
@@ -300,6 +313,7 @@ fn kafka_source(
     _options: &HashMap<String, String>,
     _schema: Option<arrow::datatypes::SchemaRef>,
     _streaming: bool,
+    _path: &str,
 ) -> Result<std::convert::Infallible> {
     Err(TributaryError::Plan(
         "this build of Tributary has no Kafka support: build it with the 'kafka' feature".into(),

@@ -194,7 +194,8 @@ impl DataFrameWriter {
                 .collect()
                 .await
                 .map_err(|e| crate::error::from_df_error("running the batch", e))?;
-            let rows = crate::kafka::write_batch(&self.options, batches).await?;
+            let options = crate::reader::with_bootstrap(&self.options, path);
+            let rows = crate::kafka::write_batch(&options, batches).await?;
             return Ok(WriteSummary {
                 rows,
                 ..Default::default()
@@ -492,7 +493,9 @@ impl DataStreamWriter {
                     Arc::new(MemorySink::new(name, table))
                 }
                 #[cfg(feature = "kafka")]
-                "kafka" => Arc::new(crate::kafka::KafkaSink::from_options(&self.options)?),
+                "kafka" => Arc::new(crate::kafka::KafkaSink::from_options(
+                    &crate::reader::with_bootstrap(&self.options, path),
+                )?),
                 other => {
                     return Err(TributaryError::Plan(format!(
                         "unknown streaming sink format '{other}': use delta, parquet, json, kafka, console or memory"
