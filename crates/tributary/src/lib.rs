@@ -99,7 +99,7 @@ pub type DataFrame = datafusion::dataframe::DataFrame;
 /// Everything a job needs: `use tributary::prelude::*;`.
 pub mod prelude {
     pub use crate::functions::{
-        session_window, sliding_window, window, window_time, window_with_start,
+        from_json, session_window, sliding_window, window, window_time, window_with_start,
     };
     pub use crate::{
         DataFrame, DataFrameExt, MemoryStream, OutputMode, SaveMode, Session, StreamingQuery,

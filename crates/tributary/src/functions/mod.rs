@@ -1,4 +1,4 @@
-//! Streaming functions: event-time windows, in SQL and in the DataFrame API.
+//! Streaming functions: event-time windows and `from_json`, in SQL and in the DataFrame API.
 //!
 //! | SQL                                   | Rust                                  |
 //! |---------------------------------------|---------------------------------------|
@@ -6,9 +6,11 @@
 //! | `window(ts, '5 minutes', '1 minute')` | `sliding_window(col("ts"), "5 minutes", "1 minute")` |
 //! | `window_time(w)`                      | `window_time(col("w"))`               |
 //! | `session_window(ts, '5 minutes')`     | `session_window(col("ts"), lit("5 minutes"))` |
+//! | `from_json(value, 'id BIGINT, ...')`  | `from_json(col("value"), "id BIGINT, ...")` |
 //!
 //! Every session registers them, with the analyzer rule that expands sliding windows.
 
+pub(crate) mod from_json;
 pub(crate) mod session;
 mod sliding;
 pub(crate) mod window;
@@ -28,6 +30,7 @@ pub(crate) fn udfs() -> Vec<ScalarUDF> {
         ScalarUDF::new_from_impl(window::SlidingWindowsFn::default()),
         ScalarUDF::new_from_impl(window::WindowTimeFn::default()),
         ScalarUDF::new_from_impl(session::SessionWindowFn::default()),
+        ScalarUDF::new_from_impl(from_json::FromJsonFn::default()),
     ]
 }
 
@@ -70,6 +73,15 @@ pub fn session_window(ts: Expr, gap: Expr) -> Expr {
     call(
         ScalarUDF::new_from_impl(session::SessionWindowFn::default()),
         vec![ts, gap],
+    )
+}
+
+/// `value` (a JSON string or binary, e.g. a Kafka value) decoded into a struct of `columns`
+/// (`"id BIGINT, region VARCHAR"`); NULL where it does not decode.
+pub fn from_json(value: Expr, columns: &str) -> Expr {
+    call(
+        ScalarUDF::new_from_impl(from_json::FromJsonFn::default()),
+        vec![value, lit(columns)],
     )
 }
 

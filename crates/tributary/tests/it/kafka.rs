@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use arrow::array::AsArray;
+use arrow::array::{Array, AsArray};
 use arrow::datatypes::Int64Type;
 use rdkafka::config::ClientConfig;
 use rdkafka::mocking::MockCluster;
@@ -355,4 +355,35 @@ async fn the_transactional_sink_writes_each_row_once_even_when_an_epoch_is_repla
         seen, expected,
         "a read_committed consumer sees every row once"
     );
+}
+
+#[tokio::test]
+async fn from_json_decodes_raw_values_and_gives_null_for_bad_ones() {
+    let c = cluster(1, "events", 1);
+    let bootstrap = c.bootstrap_servers();
+    produce(&bootstrap, "events", 1, &[event(1), "{broken".into(), event(2)]);
+    let s = Session::new();
+    let df = s
+        .read()
+        .format("kafka")
+        .option("kafka.bootstrap.servers", &bootstrap)
+        .option("subscribe", "events")
+        .load("")
+        .await
+        .unwrap();
+    s.register("raw", df).unwrap();
+    let rows = s
+        .sql("SELECT e['id'] AS id, e['region'] AS region, \"offset\" FROM \
+              (SELECT from_json(value, 'id BIGINT, region VARCHAR, amount DOUBLE') AS e, \"offset\" FROM raw) \
+              ORDER BY \"offset\"")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let b = &rows[0];
+    let id = b.column(0).as_primitive::<Int64Type>();
+    assert_eq!(b.num_rows(), 3);
+    assert_eq!((id.value(0), id.is_null(1), id.value(2)), (1, true, 2));
+    assert_eq!(b.column(1).as_string::<i32>().value(2), "r2");
 }
