@@ -1,4 +1,4 @@
-//! End-to-end benchmarks. `cargo run --release -p tributary-bench -- etl|visitors [ROWS]`
+//! End-to-end benchmarks. `cargo run --release -p tributary-bench -- etl|visitors|kafka [ROWS]`
 //!
 //! `etl`: the ETL example's query (filter, lower-case, left join with a static CSV) over ROWS
 //! JSON events in 20 files, measured three ways in one run: Tributary as a stream
@@ -9,6 +9,11 @@
 //! minutes, count, exact distinct visitors, revenue) over ROWS JSON events, as a batch and as a
 //! stream with a 1 s processing-time trigger (about 1M events per epoch), both into Delta.
 //! Prints events/s, epoch durations, and state rows and memory.
+//!
+//! `kafka`: ROWS JSON events produced to a 4-partition topic of librdkafka's mock broker, then
+//! consumed twice: plain librdkafka (a `BaseConsumer` counting messages) and Tributary reading the
+//! topic with the events' schema (consume + vectorised JSON decode into Arrow). Prints both rates
+//! and their ratio.
 
 use std::io::Write;
 use std::path::Path;
@@ -281,6 +286,112 @@ async fn visitors(rows: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn kafka(rows: usize) -> anyhow::Result<()> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    use rdkafka::ClientConfig;
+    let partitions = 4;
+    let cluster = rdkafka::mocking::MockCluster::new(1)?;
+    cluster.create_topic("events", partitions, 1)?;
+    let bootstrap = cluster.bootstrap_servers();
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .set("linger.ms", "5")
+        .create()?;
+    let t = Instant::now();
+    for i in 0..rows {
+        let v = format!(
+            "{{\"event_time\":\"2026-11-21T10:{:02}:{:02}.{:03}Z\",\"user_id\":{},\"region\":\"r{}\",\"page\":\"/p/{}\",\"amount\":{}.25}}",
+            (i / 60_000) % 60,
+            (i / 1000) % 60,
+            i % 1000,
+            i % 100_000,
+            i % 5,
+            i % 20,
+            i % 500
+        );
+        let mut rec = BaseRecord::<(), str>::to("events")
+            .payload(&v)
+            .partition((i % partitions as usize) as i32);
+        loop {
+            match producer.send(rec) {
+                Ok(()) => break,
+                Err((_, r)) => {
+                    producer.poll(std::time::Duration::from_millis(1));
+                    rec = r;
+                }
+            }
+        }
+    }
+    producer.flush(std::time::Duration::from_secs(120))?;
+    let produce = t.elapsed().as_secs_f64();
+    // Plain librdkafka: read every message once.
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .set("group.id", "bench")
+        .set("enable.partition.eof", "true")
+        .create()?;
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition_offset("events", p, rdkafka::Offset::Beginning)?;
+    }
+    let t = Instant::now();
+    consumer.assign(&tpl)?;
+    let (mut n, mut eof, mut bytes) = (0usize, 0, 0usize);
+    while eof < partitions {
+        match consumer.poll(std::time::Duration::from_millis(100)) {
+            Some(Ok(m)) => {
+                n += 1;
+                bytes += rdkafka::Message::payload(&m).map_or(0, |p| p.len());
+            }
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => eof += 1,
+            _ => {}
+        }
+    }
+    let plain = t.elapsed().as_secs_f64();
+    anyhow::ensure!(n == rows, "librdkafka read {n} of {rows} messages");
+    // Tributary: the topic read with the events' schema, decoded into Arrow.
+    let session = Session::new();
+    let t = Instant::now();
+    let decoded: usize = session
+        .read()
+        .format("kafka")
+        .option("kafka.bootstrap.servers", &bootstrap)
+        .option("subscribe", "events")
+        .schema(schema())
+        .load("")
+        .await?
+        .collect()
+        .await?
+        .iter()
+        .map(|b| b.num_rows())
+        .sum();
+    let ours = t.elapsed().as_secs_f64();
+    anyhow::ensure!(
+        decoded == rows,
+        "Tributary decoded {decoded} of {rows} records"
+    );
+    println!(
+        "kafka benchmark: {rows} JSON messages ({:.0} bytes each) in {partitions} partitions of librdkafka's mock broker, {} cores",
+        bytes as f64 / rows as f64,
+        std::thread::available_parallelism()?.get()
+    );
+    println!(
+        "  produce (BaseProducer)          : {:>10.0} msg/s",
+        rows as f64 / produce
+    );
+    println!(
+        "  librdkafka consume, count only  : {:>10.0} msg/s  ({plain:.2} s)",
+        rows as f64 / plain
+    );
+    println!(
+        "  tributary consume + JSON decode : {:>10.0} rows/s ({ours:.2} s)  {:.2}x of librdkafka's time",
+        rows as f64 / ours,
+        ours / plain
+    );
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
@@ -294,8 +405,9 @@ async fn main() -> anyhow::Result<()> {
     match what {
         "etl" => {}
         "visitors" => return visitors(rows).await,
+        "kafka" => return kafka(rows).await,
         other => {
-            anyhow::bail!("unknown benchmark '{other}': try `etl [ROWS]` or `visitors [ROWS]`")
+            anyhow::bail!("unknown benchmark '{other}': try `etl [ROWS]`, `visitors [ROWS]` or `kafka [ROWS]`")
         }
     }
     let tmp = tempfile::tempdir()?;

@@ -403,7 +403,11 @@ fn the_kafka_to_delta_example_verifies_against_a_broker() {
     for f in std::fs::read_dir(repo().join("examples/etl/data/events")).unwrap() {
         for line in std::fs::read_to_string(f.unwrap().path()).unwrap().lines() {
             producer
-                .send(BaseRecord::<(), str>::to("events").payload(line).partition(n % 3))
+                .send(
+                    BaseRecord::<(), str>::to("events")
+                        .payload(line)
+                        .partition(n % 3),
+                )
                 .unwrap();
             n += 1;
         }
@@ -413,7 +417,10 @@ fn the_kafka_to_delta_example_verifies_against_a_broker() {
     let out = Command::new(bin())
         .args([
             "verify",
-            repo().join("examples/kafka_to_delta/job.sql").to_str().unwrap(),
+            repo()
+                .join("examples/kafka_to_delta/job.sql")
+                .to_str()
+                .unwrap(),
             "--set",
             &format!("bootstrap={bootstrap}"),
             "--set",

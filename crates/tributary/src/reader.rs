@@ -238,7 +238,12 @@ impl DataStreamReader {
                         .into(),
                 ))
             }
-            "kafka" => Arc::new(kafka_source(&spec.options, spec.schema.clone(), true, path)?),
+            "kafka" => Arc::new(kafka_source(
+                &spec.options,
+                spec.schema.clone(),
+                true,
+                path,
+            )?),
             other => {
                 let file_format = FileFormat::parse(other, &spec.options)?;
                 let schema = spec.schema.clone().ok_or_else(|| {
@@ -273,7 +278,10 @@ fn parse_num(options: &HashMap<String, String>, key: &str, default: u64) -> Resu
 /// The Kafka options, with `path` (a job file's LOCATION) as the bootstrap servers when
 /// `kafka.bootstrap.servers` is not given.
 #[cfg(feature = "kafka")]
-pub(crate) fn with_bootstrap(options: &HashMap<String, String>, path: &str) -> HashMap<String, String> {
+pub(crate) fn with_bootstrap(
+    options: &HashMap<String, String>,
+    path: &str,
+) -> HashMap<String, String> {
     let mut options = options.clone();
     if !path.is_empty() && !options.contains_key("kafka.bootstrap.servers") {
         options.insert("kafka.bootstrap.servers".into(), path.to_string());

@@ -225,9 +225,11 @@ impl DataFrameWriter {
         let file_format = match self.format.as_str() {
             "delta" | "console" => None,
             "parquet" | "json" => Some(FileFormat::parse(&self.format, &self.options)?),
-            other => return Err(TributaryError::Plan(format!(
+            other => {
+                return Err(TributaryError::Plan(format!(
                 "unknown batch output format '{other}': use delta, parquet, json, kafka or console"
-            ))),
+            )))
+            }
         };
         if file_format.is_some() {
             let existing = list_data_files(&location).await.unwrap_or_default();

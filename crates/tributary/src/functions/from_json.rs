@@ -41,10 +41,16 @@ pub fn parse_columns(spec: &str) -> Result<Fields> {
                 )
             }
         };
-        fields.push(Field::new(name.trim_matches('`').trim_matches('"'), t, true));
+        fields.push(Field::new(
+            name.trim_matches('`').trim_matches('"'),
+            t,
+            true,
+        ));
     }
     if fields.is_empty() {
-        return plan_err!("from_json needs columns, e.g. from_json(value, 'id BIGINT, region VARCHAR')");
+        return plan_err!(
+            "from_json needs columns, e.g. from_json(value, 'id BIGINT, region VARCHAR')"
+        );
     }
     Ok(Fields::from(fields))
 }
@@ -68,7 +74,9 @@ fn spec_of(v: Option<&ScalarValue>) -> Result<Fields> {
         Some(ScalarValue::Utf8(Some(s)))
         | Some(ScalarValue::LargeUtf8(Some(s)))
         | Some(ScalarValue::Utf8View(Some(s))) => parse_columns(s),
-        _ => plan_err!("from_json's second argument must be a constant like 'id BIGINT, region VARCHAR'"),
+        _ => plan_err!(
+            "from_json's second argument must be a constant like 'id BIGINT, region VARCHAR'"
+        ),
     }
 }
 
@@ -84,7 +92,11 @@ impl ScalarUDFImpl for FromJsonFn {
     }
     fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
         let fields = spec_of(args.scalar_arguments.get(1).copied().flatten())?;
-        Ok(Arc::new(Field::new(FROM_JSON, DataType::Struct(fields), true)))
+        Ok(Arc::new(Field::new(
+            FROM_JSON,
+            DataType::Struct(fields),
+            true,
+        )))
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let DataType::Struct(fields) = args.return_field.data_type().clone() else {
@@ -95,7 +107,9 @@ impl ScalarUDFImpl for FromJsonFn {
         let values = values.as_binary::<i32>();
         let schema = Arc::new(Schema::new(fields.clone()));
         let decode_one = |v: &[u8]| -> Option<RecordBatch> {
-            let mut d = arrow::json::ReaderBuilder::new(schema.clone()).build_decoder().ok()?;
+            let mut d = arrow::json::ReaderBuilder::new(schema.clone())
+                .build_decoder()
+                .ok()?;
             d.decode(v).ok()?;
             let b = d.flush().ok()??;
             (b.num_rows() == 1).then_some(b)
@@ -103,7 +117,10 @@ impl ScalarUDFImpl for FromJsonFn {
         let mut parts: Vec<RecordBatch> = Vec::with_capacity(values.len());
         let mut valid = Vec::with_capacity(values.len());
         for i in 0..values.len() {
-            match (!values.is_null(i)).then(|| decode_one(values.value(i))).flatten() {
+            match (!values.is_null(i))
+                .then(|| decode_one(values.value(i)))
+                .flatten()
+            {
                 Some(b) => {
                     parts.push(b);
                     valid.push(true);
@@ -119,7 +136,11 @@ impl ScalarUDFImpl for FromJsonFn {
             }
         }
         let all = arrow::compute::concat_batches(&schema, &parts)?;
-        let out = StructArray::try_new(fields, all.columns().to_vec(), Some(NullBuffer::from(valid)))?;
+        let out = StructArray::try_new(
+            fields,
+            all.columns().to_vec(),
+            Some(NullBuffer::from(valid)),
+        )?;
         Ok(ColumnarValue::Array(Arc::new(out)))
     }
 }

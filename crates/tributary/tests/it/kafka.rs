@@ -361,7 +361,12 @@ async fn the_transactional_sink_writes_each_row_once_even_when_an_epoch_is_repla
 async fn from_json_decodes_raw_values_and_gives_null_for_bad_ones() {
     let c = cluster(1, "events", 1);
     let bootstrap = c.bootstrap_servers();
-    produce(&bootstrap, "events", 1, &[event(1), "{broken".into(), event(2)]);
+    produce(
+        &bootstrap,
+        "events",
+        1,
+        &[event(1), "{broken".into(), event(2)],
+    );
     let s = Session::new();
     let df = s
         .read()
