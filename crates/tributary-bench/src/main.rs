@@ -10,7 +10,8 @@
 //! stream with a 1 s processing-time trigger (about 1M events per epoch), both into Delta.
 //! Prints events/s, epoch durations, and state rows and memory.
 //!
-//! `kafka`: ROWS JSON events produced to a 4-partition topic of librdkafka's mock broker, then
+//! `kafka`: ROWS JSON events produced to a topic of librdkafka's mock broker (about 20,000 per
+//! partition: the mock keeps at most 5 MB per partition), then
 //! consumed twice: plain librdkafka (a `BaseConsumer` counting messages) and Tributary reading the
 //! topic with the events' schema (consume + vectorised JSON decode into Arrow). Prints both rates
 //! and their ratio.
@@ -290,7 +291,9 @@ async fn kafka(rows: usize) -> anyhow::Result<()> {
     use rdkafka::consumer::{BaseConsumer, Consumer};
     use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
     use rdkafka::ClientConfig;
-    let partitions = 4;
+    // The mock broker keeps at most 5 MB (or 100,000 message sets) per partition, so a larger
+    // run uses more partitions: about 20,000 messages each.
+    let partitions = (rows / 20_000).max(4) as i32;
     let cluster = rdkafka::mocking::MockCluster::new(1)?;
     cluster.create_topic("events", partitions, 1)?;
     let bootstrap = cluster.bootstrap_servers();

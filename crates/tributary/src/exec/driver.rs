@@ -202,19 +202,20 @@ pub(crate) async fn start_query(spec: QuerySpec) -> Result<StreamingQuery> {
                 .child(&tributary_checkpoint::CheckpointPaths::source_dir(i)),
             last_planned: planned.map(|r| (r.epoch, ends[i].clone())),
         };
-        s.open(&ctx).await?;
+        // A source or sink whose service is down at start (a broker, a store) is retried with
+        // backoff, like an epoch.
+        with_retry("opening a source", || s.open(&ctx)).await?;
         if spec.trigger == Trigger::AvailableNow {
-            s.prepare_available_now().await?;
+            with_retry("fixing the available data", || s.prepare_available_now()).await?;
         }
     }
     let _ = starts_of_rerun;
-    spec.sink
-        .open(&SinkContext {
-            query_id: id.clone(),
-            query_name: spec.name.clone(),
-            output_mode: spec.output_mode,
-        })
-        .await?;
+    let sink_ctx = SinkContext {
+        query_id: id.clone(),
+        query_name: spec.name.clone(),
+        output_mode: spec.output_mode,
+    };
+    with_retry("opening the sink", || spec.sink.open(&sink_ctx)).await?;
     let (plan, _static_tables) = materialize_static(plan, &state).await?;
     let aggregate: Option<Box<dyn StatefulOperator>> = match split_at_stateful(&plan)? {
         None => None,
@@ -749,4 +750,24 @@ async fn write_late_rows(
             .map_err(TributaryError::arrow("writing late rows"))?;
     }
     dir.write(&format!("epoch-{:06}.json", epoch.0), buf).await
+}
+
+/// Run `f`, retrying external errors with exponential backoff (as epochs are).
+async fn with_retry<'a, F, Fut>(what: &str, f: F) -> Result<()>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<()>> + 'a,
+{
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match f().await {
+            Err(e) if e.domain() == ErrorDomain::External && attempt < MAX_ATTEMPTS => {
+                let backoff = Duration::from_millis(200 * 2u64.pow(attempt));
+                tracing::warn!(attempt, error = %e, "{what} failed, retrying in {backoff:?}");
+                tokio::time::sleep(backoff).await;
+            }
+            other => return other,
+        }
+    }
 }

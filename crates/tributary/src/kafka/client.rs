@@ -203,6 +203,17 @@ pub(crate) struct Fetched {
     pub raw: RecordBatch,
 }
 
+/// The partitions whose position (the next offset to consume) reached their planned end.
+fn read_to_end(
+    remaining: &BTreeMap<(String, i32), (i64, i64)>,
+    positions: impl Iterator<Item = ((String, i32), i64)>,
+) -> Vec<(String, i32)> {
+    positions
+        .filter(|(k, o)| remaining.get(k).is_some_and(|(_, end)| *o >= *end))
+        .map(|(k, _)| k)
+        .collect()
+}
+
 /// Read every record in `[start, end)` of each partition.
 pub(crate) fn fetch(
     c: &BaseConsumer,
@@ -255,13 +266,13 @@ pub(crate) fn fetch(
                     // The end of a partition: records below the planned end that never come
                     // (transaction markers, compaction) are not waited for.
                     if let Ok(pos) = c.position() {
-                        for e in pos.elements() {
-                            if let Offset::Offset(o) = e.offset() {
-                                let k = (e.topic().to_string(), e.partition());
-                                if remaining.get(&k).is_some_and(|(_, end)| o >= *end - 1) {
-                                    remaining.remove(&k);
-                                }
-                            }
+                        let elements = pos.elements();
+                        let positions = elements.iter().filter_map(|e| match e.offset() {
+                            Offset::Offset(o) => Some(((e.topic().to_string(), e.partition()), o)),
+                            _ => None,
+                        });
+                        for k in read_to_end(&remaining, positions) {
+                            remaining.remove(&k);
                         }
                     }
                 }
@@ -331,4 +342,23 @@ pub(crate) fn fetch(
     let raw = RecordBatch::try_new(raw_schema(include_headers), cols)
         .map_err(TributaryError::arrow("building Kafka records"))?;
     Ok(Fetched { raw })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_partition_is_done_when_its_next_offset_reaches_the_end() {
+        let remaining = BTreeMap::from([
+            (("t".to_string(), 0), (0, 10)),
+            (("t".to_string(), 1), (0, 10)),
+        ]);
+        let done = read_to_end(
+            &remaining,
+            [(("t".to_string(), 0), 10), (("t".to_string(), 1), 9)].into_iter(),
+        );
+        // Partition 1 still has its last record (offset 9) to deliver.
+        assert_eq!(done, vec![("t".to_string(), 0)]);
+    }
 }

@@ -381,17 +381,16 @@ fn last_marker(c: &BaseConsumer, topic: &str, query_id: &str) -> Result<Option<u
             None => {}
             Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => break,
             Some(Err(e)) => return Err(kafka_err("reading the marker topic")(e)),
-            Some(Ok(m)) => {
-                if m.key() == Some(query_id.as_bytes()) {
-                    if let Some(e) = m
-                        .payload()
-                        .and_then(|v| std::str::from_utf8(v).ok())
-                        .and_then(|v| v.parse::<u64>().ok())
-                    {
-                        last = Some(last.map_or(e, |l: u64| l.max(e)));
-                    }
+            Some(Ok(m)) if m.key() == Some(query_id.as_bytes()) => {
+                if let Some(e) = m
+                    .payload()
+                    .and_then(|v| std::str::from_utf8(v).ok())
+                    .and_then(|v| v.parse::<u64>().ok())
+                {
+                    last = Some(last.map_or(e, |l: u64| l.max(e)));
                 }
             }
+            Some(Ok(_)) => {}
         }
     }
     let _ = c.unassign();

@@ -402,7 +402,7 @@ mod tests {
         let e = &end["t"];
         assert_eq!(e[&2], 5);
         assert!(e[&0] > 0 && e[&1] > 100);
-        assert_eq!((e[&0] - 0) + (e[&1] - 100), 40);
+        assert_eq!(e[&0] + (e[&1] - 100), 40);
         assert_eq!(limit(&start, &latest, 1000), latest);
     }
 }

@@ -392,3 +392,126 @@ async fn from_json_decodes_raw_values_and_gives_null_for_bad_ones() {
     assert_eq!((id.value(0), id.is_null(1), id.value(2)), (1, true, 2));
     assert_eq!(b.column(1).as_string::<i32>().value(2), "r2");
 }
+
+#[tokio::test]
+async fn a_broker_down_at_start_is_waited_for() {
+    let c = cluster(1, "events", 1);
+    let bootstrap = c.bootstrap_servers();
+    produce(
+        &bootstrap,
+        "events",
+        1,
+        &(0..5).map(event).collect::<Vec<_>>(),
+    );
+    c.broker_down(1).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Session::new();
+    let up = {
+        let started = std::time::Instant::now();
+        async move {
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            started.elapsed()
+        }
+    };
+    let start = async {
+        json_stream(&s, &bootstrap, &[("kafka.socket.timeout.ms", "1000")])
+            .await
+            .write_stream()
+            .format("memory")
+            .query_name("late_start")
+            .trigger(Trigger::AvailableNow)
+            .option("checkpoint_location", tmp.path().join("ckpt").display())
+            .start("")
+            .await
+    };
+    let (q, _) = tokio::join!(start, async {
+        up.await;
+        c.broker_up(1).unwrap();
+    });
+    let q = q.expect("the query waits for the broker instead of failing");
+    q.await_termination().await.unwrap();
+    let rows = s
+        .table("late_start")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    assert_eq!(ids(&rows, "id"), (0..5).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn headers_and_keys_round_trip_through_the_sink_and_the_source() {
+    let c = cluster(1, "in", 1);
+    c.create_topic("out", 1, 1).unwrap();
+    let bootstrap = c.bootstrap_servers();
+    produce(&bootstrap, "in", 1, &(0..3).map(event).collect::<Vec<_>>());
+    let s = Session::new();
+    let src = s
+        .read()
+        .format("kafka")
+        .option("kafka.bootstrap.servers", &bootstrap)
+        .option("subscribe", "in")
+        .option("include_headers", "true")
+        .load("")
+        .await
+        .unwrap();
+    // Rows without a `value` column are written as JSON objects, keyed by `key`.
+    let n = src
+        .select(vec![col("key"), col("offset"), col("partition").alias("p")])
+        .unwrap()
+        .write()
+        .format("kafka")
+        .option("kafka.bootstrap.servers", &bootstrap)
+        .option("topic", "out")
+        .save("")
+        .await
+        .unwrap()
+        .rows;
+    assert_eq!(n, 3);
+    let back = s
+        .read()
+        .format("kafka")
+        .option("kafka.bootstrap.servers", &bootstrap)
+        .option("subscribe", "out")
+        .option("include_headers", "true")
+        .load("")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let b = &back[0];
+    assert_eq!(b.schema().field(7).name(), "headers");
+    let v = std::str::from_utf8(b.column(1).as_binary::<i32>().value(0)).unwrap();
+    assert_eq!(v, r#"{"offset":0,"p":0}"#);
+    assert_eq!(b.column(0).as_binary::<i32>().value(0), b"0");
+}
+
+#[tokio::test]
+async fn every_record_of_many_partitions_is_read_in_one_epoch() {
+    // Regression: the end of one partition must not end the others' reading early.
+    let c = cluster(1, "wide", 24);
+    let bootstrap = c.bootstrap_servers();
+    produce(
+        &bootstrap,
+        "wide",
+        24,
+        &(0..12_000).map(event).collect::<Vec<_>>(),
+    );
+    for _ in 0..3 {
+        let s = Session::new();
+        let n = s
+            .read()
+            .format("kafka")
+            .option("kafka.bootstrap.servers", &bootstrap)
+            .option("subscribe", "wide")
+            .load("")
+            .await
+            .unwrap()
+            .count()
+            .await
+            .unwrap();
+        assert_eq!(n, 12_000);
+    }
+}
