@@ -439,3 +439,118 @@ fn the_kafka_to_delta_example_verifies_against_a_broker() {
     assert_eq!(stdout.trim(), "identical");
     assert!(n > 100);
 }
+
+#[test]
+fn kafka_to_kafka_exactly_once_survives_sigkills() {
+    use rdkafka::config::ClientConfig;
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    use rdkafka::Message;
+    let cluster = rdkafka::mocking::MockCluster::new(1).unwrap();
+    cluster.create_topic("in", 2, 1).unwrap();
+    cluster.create_topic("out", 2, 1).unwrap();
+    let bootstrap = cluster.bootstrap_servers();
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .create()
+        .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let job = tmp.path().join("job.sql");
+    std::fs::write(
+        &job,
+        "CREATE UNBOUNDED EXTERNAL TABLE events (id BIGINT) STORED AS KAFKA LOCATION '${bootstrap}'
+           OPTIONS ('subscribe' 'in', 'starting_offsets' 'earliest', 'max_offsets_per_trigger' '7');
+         CREATE EXTERNAL TABLE out (\"key\" VARCHAR, \"value\" VARCHAR) STORED AS KAFKA LOCATION '${bootstrap}'
+           OPTIONS ('topic' 'out', 'exactly_once' 'true');
+         INSERT INTO out SELECT CAST(id AS VARCHAR), concat('row-', CAST(id AS VARCHAR)) FROM events;",
+    )
+    .unwrap();
+    let ckpt = tmp.path().join("ckpt");
+    let run = |trigger: &str| {
+        Command::new(bin())
+            .args(["run", job.to_str().unwrap(), "--trigger", trigger])
+            .arg("--checkpoint")
+            .arg(&ckpt)
+            .arg("--set")
+            .arg(format!("bootstrap={bootstrap}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut seed: u64 = 0xbeef;
+    let mut rnd = |bound: u64| {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) % bound
+    };
+    let mut next = 0;
+    for _ in 0..10 {
+        for _ in 0..5 + rnd(20) {
+            let v = format!("{{\"id\":{next}}}");
+            producer
+                .send(
+                    BaseRecord::<(), str>::to("in")
+                        .payload(&v)
+                        .partition(next % 2),
+                )
+                .unwrap();
+            next += 1;
+        }
+        producer.flush(Duration::from_secs(10)).unwrap();
+        let mut child = run("20ms");
+        std::thread::sleep(Duration::from_millis(100 + rnd(600)));
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    let last = Command::new(bin())
+        .args(["run", job.to_str().unwrap(), "--trigger", "available-now"])
+        .arg("--checkpoint")
+        .arg(&ckpt)
+        .arg("--set")
+        .arg(format!("bootstrap={bootstrap}"))
+        .output()
+        .unwrap();
+    assert!(
+        last.status.success(),
+        "{}",
+        String::from_utf8_lossy(&last.stderr)
+    );
+    // A read_committed consumer sees every row exactly once.
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .set("group.id", "check")
+        .set("isolation.level", "read_committed")
+        .set("enable.partition.eof", "true")
+        .create()
+        .unwrap();
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    for p in 0..2 {
+        tpl.add_partition_offset("out", p, rdkafka::Offset::Beginning)
+            .unwrap();
+    }
+    c.assign(&tpl).unwrap();
+    let mut seen = Vec::new();
+    let mut eof = 0;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while eof < 2 && std::time::Instant::now() < deadline {
+        match c.poll(Duration::from_millis(200)) {
+            Some(Ok(m)) => seen.push(
+                std::str::from_utf8(m.payload().unwrap())
+                    .unwrap()
+                    .trim_start_matches("row-")
+                    .parse::<i32>()
+                    .unwrap(),
+            ),
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => eof += 1,
+            _ => {}
+        }
+    }
+    seen.sort();
+    assert_eq!(
+        seen,
+        (0..next).collect::<Vec<_>>(),
+        "every row once after 10 kills"
+    );
+}
