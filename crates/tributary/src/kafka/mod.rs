@@ -6,6 +6,7 @@
 //!                 offsets/<e>: {"topic":{"0":next,...}}                    transactional.id = tributary-<query id>
 //! ```
 
+mod avro;
 mod client;
 mod options;
 mod sink;

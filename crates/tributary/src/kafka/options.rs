@@ -56,6 +56,10 @@ pub enum ValueFormat {
     Raw,
     /// `value` is a JSON object decoded into the declared columns.
     Json,
+    /// `value` is an Avro datum of the schema `avro_schema`.
+    Avro,
+    /// Confluent's wire format: a zero byte, a 4-byte schema id, then the Avro datum.
+    AvroConfluent,
 }
 
 /// Parsed options.
@@ -79,6 +83,10 @@ pub struct KafkaOptions {
     pub value_format: ValueFormat,
     /// How long an epoch waits for its records.
     pub fetch_timeout: Duration,
+    /// The Avro writer schema (JSON), for the Avro formats.
+    pub avro_schema: Option<String>,
+    /// The schema id a Confluent-framed value must carry, if given.
+    pub avro_schema_id: Option<u32>,
 }
 
 fn opt_err(option: &str, message: impl Into<String>) -> TributaryError {
@@ -239,12 +247,36 @@ impl KafkaOptions {
             None => ValueFormat::Raw,
             Some(v) if v == "raw" => ValueFormat::Raw,
             Some(v) if v == "json" => ValueFormat::Json,
+            Some(v) if v == "avro" => ValueFormat::Avro,
+            Some(v) if v == "avro_confluent" => ValueFormat::AvroConfluent,
             Some(v) => {
                 return Err(opt_err(
                     "value_format",
-                    format!("'{v}' is not a value format: use raw or json"),
+                    format!("'{v}' is not a value format: use raw, json, avro or avro_confluent"),
                 ))
             }
+        };
+        let avro_schema = options.get("avro_schema").cloned();
+        if matches!(value_format, ValueFormat::Avro | ValueFormat::AvroConfluent) {
+            match &avro_schema {
+                None => {
+                    return Err(opt_err(
+                        "avro_schema",
+                        "Avro values need their writer schema: .option(\"avro_schema\", r#\"{\"type\":\"record\",...}\"#)",
+                    ))
+                }
+                Some(s) => {
+                    apache_avro::Schema::parse_str(s)
+                        .map_err(|e| opt_err("avro_schema", format!("not an Avro schema: {e}")))?;
+                }
+            }
+        }
+        let avro_schema_id = match options.get("avro_schema_id") {
+            None => None,
+            Some(v) => Some(
+                v.parse::<u32>()
+                    .map_err(|_| opt_err("avro_schema_id", format!("'{v}' is not a schema id")))?,
+            ),
         };
         let fetch_timeout = match options.get("fetch_timeout") {
             None => Duration::from_secs(60),
@@ -262,6 +294,8 @@ impl KafkaOptions {
             include_headers: flag(&options, "include_headers", false)?,
             value_format,
             fetch_timeout,
+            avro_schema,
+            avro_schema_id,
         })
     }
 

@@ -67,16 +67,17 @@ impl KafkaSource {
         bad_mode: BadRecordMode,
         bad_records_path: Option<Location>,
     ) -> Result<Self> {
-        let schema =
-            match (opts.value_format, schema) {
-                (ValueFormat::Raw, _) => raw_schema(opts.include_headers),
-                (ValueFormat::Json, Some(s)) => s,
-                (ValueFormat::Json, None) => return Err(TributaryError::option(
+        let schema = match (opts.value_format, schema) {
+            (ValueFormat::Raw, _) => raw_schema(opts.include_headers),
+            (_, Some(s)) => s,
+            (_, None) => {
+                return Err(TributaryError::option(
                     "value_format",
-                    "'json' decodes each value into the columns you declare: pass .schema(..) (or \
-                     declare the columns in the job file)",
-                )),
-            };
+                    "json and avro values are decoded into the columns you declare: pass \
+                     .schema(..) (or declare the columns in the job file)",
+                ))
+            }
+        };
         Ok(KafkaSource {
             opts: Arc::new(opts),
             schema,
@@ -133,7 +134,7 @@ impl KafkaSource {
         let bad = Arc::new(BadRecords::new(self.bad_mode.clone()));
         let batches = match self.opts.value_format {
             ValueFormat::Raw => vec![fetched.raw],
-            ValueFormat::Json => {
+            format => {
                 let raw = &fetched.raw;
                 let values = raw.column(1).as_binary::<i32>();
                 let topics = raw.column(2).as_string::<i32>();
@@ -154,7 +155,34 @@ impl KafkaSource {
                         offsets.value(i) as u64,
                     )
                 };
-                decode_json_values(&self.schema, &vals, &origin, &bad)?
+                if format == ValueFormat::Json {
+                    decode_json_values(&self.schema, &vals, &origin, &bad)?
+                } else {
+                    // Avro datums become JSON objects, then the same vectorised decoder; a datum
+                    // that does not read is a bad record like a malformed JSON value.
+                    let avro = super::avro::AvroValues::new(&self.opts)?;
+                    let mut json: Vec<Vec<u8>> = Vec::with_capacity(vals.len());
+                    let mut kept: Vec<usize> = Vec::with_capacity(vals.len());
+                    for (i, v) in vals.iter().enumerate() {
+                        match avro.to_json(v) {
+                            Ok(j) => {
+                                json.push(j);
+                                kept.push(i);
+                            }
+                            Err(reason) => {
+                                let (source, line) = origin(i);
+                                bad.report(crate::format::BadRecord {
+                                    record: String::from_utf8_lossy(v).into_owned(),
+                                    source,
+                                    line,
+                                    reason,
+                                })?;
+                            }
+                        }
+                    }
+                    let refs: Vec<&[u8]> = json.iter().map(Vec::as_slice).collect();
+                    decode_json_values(&self.schema, &refs, &|j| origin(kept[j]), &bad)?
+                }
             }
         };
         Ok((batches, bad))

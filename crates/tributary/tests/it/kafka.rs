@@ -515,3 +515,62 @@ async fn every_record_of_many_partitions_is_read_in_one_epoch() {
         assert_eq!(n, 12_000);
     }
 }
+
+#[tokio::test]
+async fn avro_values_in_confluents_wire_format_decode_and_bad_ones_go_aside() {
+    use apache_avro::types::Record;
+    let c = cluster(1, "avro", 1);
+    let bootstrap = c.bootstrap_servers();
+    let avro_schema = r#"{"type":"record","name":"Event","fields":[
+        {"name":"id","type":"long"},{"name":"region","type":"string"},{"name":"amount","type":"double"}]}"#;
+    let parsed = apache_avro::Schema::parse_str(avro_schema).unwrap();
+    let p: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .create()
+        .unwrap();
+    let mut values: Vec<Vec<u8>> = (0..5)
+        .map(|i| {
+            let mut r = Record::new(&parsed).unwrap();
+            r.put("id", i as i64);
+            r.put("region", format!("r{i}"));
+            r.put("amount", i as f64 + 0.5);
+            let mut v = vec![0u8, 0, 0, 0, 7];
+            v.extend(apache_avro::to_avro_datum(&parsed, r).unwrap());
+            v
+        })
+        .collect();
+    values.insert(2, b"\x00\x00\x00\x00\x07garbage".to_vec());
+    for v in &values {
+        p.send(BaseRecord::<(), [u8]>::to("avro").payload(v.as_slice()))
+            .unwrap();
+    }
+    p.flush(Duration::from_secs(10)).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = tmp.path().join("bad");
+    let s = Session::new();
+    let rows = s
+        .read()
+        .format("kafka")
+        .option("kafka.bootstrap.servers", &bootstrap)
+        .option("subscribe", "avro")
+        .option("value_format", "avro_confluent")
+        .option("avro_schema", avro_schema)
+        .option("avro_schema_id", 7)
+        .option("bad_records_path", bad.display())
+        .schema(schema())
+        .load("")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    assert_eq!(ids(&rows, "id"), (0..5).collect::<Vec<_>>());
+    let kept: String = std::fs::read_dir(&bad)
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    assert!(
+        kept.contains("avro/0") && kept.contains("\"line\":2"),
+        "{kept}"
+    );
+}

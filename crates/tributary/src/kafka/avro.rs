@@ -1,0 +1,55 @@
+//! Avro values: plain datums of a given writer schema, or Confluent's wire format (a zero byte,
+//! a big-endian 4-byte schema id, then the datum).
+
+use apache_avro::Schema;
+
+use super::options::{KafkaOptions, ValueFormat};
+use crate::error::{Result, TributaryError};
+
+/// Decodes the Avro values of one source.
+pub(crate) struct AvroValues {
+    schema: Schema,
+    confluent: bool,
+    schema_id: Option<u32>,
+}
+
+impl AvroValues {
+    pub fn new(opts: &KafkaOptions) -> Result<Self> {
+        let text = opts
+            .avro_schema
+            .as_deref()
+            .ok_or_else(|| TributaryError::option("avro_schema", "missing"))?;
+        let schema = Schema::parse_str(text)
+            .map_err(|e| TributaryError::option("avro_schema", e.to_string()))?;
+        Ok(AvroValues {
+            schema,
+            confluent: opts.value_format == ValueFormat::AvroConfluent,
+            schema_id: opts.avro_schema_id,
+        })
+    }
+
+    /// One value as a JSON object's bytes, or why it does not read.
+    pub fn to_json(&self, value: &[u8]) -> std::result::Result<Vec<u8>, String> {
+        let mut body = value;
+        if self.confluent {
+            if value.len() < 5 || value[0] != 0 {
+                return Err(
+                    "not in Confluent's wire format (a zero byte and a schema id first)".into(),
+                );
+            }
+            let id = u32::from_be_bytes([value[1], value[2], value[3], value[4]]);
+            if let Some(want) = self.schema_id {
+                if id != want {
+                    return Err(format!(
+                        "schema id {id}, but the query reads schema id {want}"
+                    ));
+                }
+            }
+            body = &value[5..];
+        }
+        let datum = apache_avro::from_avro_datum(&self.schema, &mut &body[..], None)
+            .map_err(|e| format!("not an Avro datum of the schema: {e}"))?;
+        let json = serde_json::Value::try_from(datum).map_err(|e| e.to_string())?;
+        serde_json::to_vec(&json).map_err(|e| e.to_string())
+    }
+}
