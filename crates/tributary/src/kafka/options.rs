@@ -13,6 +13,7 @@
 //! | `include_headers` | add the `headers` column |
 //! | `value_format` | `raw` (Spark's columns) or `json` (decode `value` into the declared schema) |
 //! | `fetch_timeout` | how long an epoch may wait for its records (default `60 seconds`) |
+//! | `min_partitions` | read each epoch in at least this many parallel tasks (large ranges are split) |
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -83,6 +84,8 @@ pub struct KafkaOptions {
     pub value_format: ValueFormat,
     /// How long an epoch waits for its records.
     pub fetch_timeout: Duration,
+    /// Read an epoch in at least this many parallel tasks, splitting large partition ranges.
+    pub min_partitions: Option<usize>,
     /// The Avro writer schema (JSON), for the Avro formats.
     pub avro_schema: Option<String>,
     /// The schema id a Confluent-framed value must carry, if given.
@@ -294,6 +297,12 @@ impl KafkaOptions {
             include_headers: flag(&options, "include_headers", false)?,
             value_format,
             fetch_timeout,
+            min_partitions: match options.get("min_partitions") {
+                None => None,
+                Some(v) => Some(v.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                    opt_err("min_partitions", format!("'{v}' is not a positive number"))
+                })?),
+            },
             avro_schema,
             avro_schema_id,
         })

@@ -128,9 +128,34 @@ impl KafkaSource {
     ) -> Result<(Vec<RecordBatch>, Arc<BadRecords>)> {
         let timeout = self.opts.fetch_timeout;
         let headers = self.opts.include_headers;
-        let fetched = self
-            .with_consumer(move |c, _| fetch(c, &start, &end, headers, timeout))
-            .await?;
+        let tasks = split_ranges(&start, &end, self.opts.min_partitions.unwrap_or(1));
+        let fetched = if tasks.len() <= 1 {
+            self.with_consumer(move |c, _| fetch(c, &start, &end, headers, timeout))
+                .await?
+        } else {
+            // min_partitions: sub-ranges read in parallel, each by its own consumer, and put
+            // back in order.
+            let mut handles = Vec::new();
+            for (s, e) in tasks {
+                let opts = self.opts.clone();
+                handles.push(tokio::task::spawn_blocking(move || {
+                    fetch(&consumer(&opts)?, &s, &e, headers, timeout)
+                }));
+            }
+            let mut parts = Vec::new();
+            for h in handles {
+                parts.push(
+                    h.await
+                        .map_err(|e| {
+                            TributaryError::Internal(format!("a Kafka task failed: {e}"))
+                        })??
+                        .raw,
+                );
+            }
+            let raw = arrow::compute::concat_batches(&raw_schema(headers), &parts)
+                .map_err(TributaryError::arrow("joining Kafka reads"))?;
+            super::client::Fetched { raw }
+        };
         let bad = Arc::new(BadRecords::new(self.bad_mode.clone()));
         let batches = match self.opts.value_format {
             ValueFormat::Raw => vec![fetched.raw],
@@ -210,6 +235,47 @@ impl KafkaSource {
         })
         .await
     }
+}
+
+/// Split the epoch's ranges into at least `tasks` groups (each a set of partition sub-ranges),
+/// cutting the largest ranges; fewer when there are too few records.
+fn split_ranges(start: &Offsets, end: &Offsets, tasks: usize) -> Vec<(Offsets, Offsets)> {
+    let mut ranges: Vec<(String, i32, i64, i64)> = Vec::new();
+    for (t, ps) in end {
+        for (p, e) in ps {
+            let s = start.get(t).and_then(|m| m.get(p)).copied().unwrap_or(*e);
+            if *e > s {
+                ranges.push((t.clone(), *p, s, *e));
+            }
+        }
+    }
+    if tasks <= 1 || ranges.is_empty() {
+        return vec![(start.clone(), end.clone())];
+    }
+    while ranges.len() < tasks {
+        // Cut the largest range in two.
+        let (i, _) = ranges
+            .iter()
+            .enumerate()
+            .max_by_key(|(_, r)| r.3 - r.2)
+            .expect("not empty");
+        let (t, p, s, e) = ranges[i].clone();
+        if e - s < 2 {
+            break;
+        }
+        let mid = s + (e - s) / 2;
+        ranges[i] = (t.clone(), p, s, mid);
+        ranges.insert(i + 1, (t, p, mid, e));
+    }
+    ranges
+        .into_iter()
+        .map(|(t, p, s, e)| {
+            (
+                [(t.clone(), [(p, s)].into())].into(),
+                [(t, [(p, e)].into())].into(),
+            )
+        })
+        .collect()
 }
 
 /// Split `budget` records over partitions in proportion to their lag (at least one each that
@@ -417,6 +483,24 @@ impl StreamSource for KafkaSource {
 mod tests {
     use super::*;
     use std::collections::BTreeMap;
+
+    #[test]
+    fn min_partitions_cuts_the_largest_ranges_and_covers_every_offset_once() {
+        let start: Offsets = [("t".to_string(), BTreeMap::from([(0, 0), (1, 10)]))].into();
+        let end: Offsets = [("t".to_string(), BTreeMap::from([(0, 100), (1, 12)]))].into();
+        let tasks = split_ranges(&start, &end, 5);
+        assert_eq!(tasks.len(), 5);
+        let mut covered: Vec<(i32, i64)> = Vec::new();
+        for (s, e) in &tasks {
+            for (p, from) in &s["t"] {
+                covered.extend((*from..e["t"][p]).map(|o| (*p, o)));
+            }
+        }
+        covered.sort();
+        let mut want: Vec<(i32, i64)> = (0..100).map(|o| (0, o)).collect();
+        want.extend((10..12).map(|o| (1, o)));
+        assert_eq!(covered, want);
+    }
 
     #[test]
     fn the_rate_limit_splits_by_lag_and_never_passes_the_latest() {

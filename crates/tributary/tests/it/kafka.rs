@@ -489,6 +489,31 @@ async fn headers_and_keys_round_trip_through_the_sink_and_the_source() {
 }
 
 #[tokio::test]
+async fn min_partitions_reads_an_epoch_in_parallel_tasks_without_gaps_or_repeats() {
+    let c = cluster(1, "events", 2);
+    let bootstrap = c.bootstrap_servers();
+    produce(
+        &bootstrap,
+        "events",
+        2,
+        &(0..1000).map(event).collect::<Vec<_>>(),
+    );
+    let s = Session::new();
+    let rows = json_stream(&s, &bootstrap, &[("min_partitions", "7")])
+        .await
+        .write_stream()
+        .format("memory")
+        .query_name("split")
+        .trigger(Trigger::AvailableNow)
+        .start("")
+        .await
+        .unwrap();
+    rows.await_termination().await.unwrap();
+    let out = s.table("split").await.unwrap().collect().await.unwrap();
+    assert_eq!(ids(&out, "id"), (0..1000).collect::<Vec<_>>());
+}
+
+#[tokio::test]
 async fn every_record_of_many_partitions_is_read_in_one_epoch() {
     // Regression: the end of one partition must not end the others' reading early.
     let c = cluster(1, "wide", 24);
