@@ -89,6 +89,8 @@ pub(crate) struct QueryShared {
     pub stop_requested: AtomicBool,
     pub stop_notify: Notify,
     pub done_tx: watch::Sender<bool>,
+    /// The incremental plan, as text, with its stateful operators marked.
+    pub plan: Mutex<String>,
     pub exception: Mutex<Option<String>>,
 }
 
@@ -108,6 +110,7 @@ impl QueryShared {
             stop_notify: Notify::new(),
             done_tx: watch::channel(false).0,
             exception: Mutex::new(None),
+            plan: Mutex::new(String::new()),
         })
     }
 
@@ -152,6 +155,12 @@ impl StreamingQuery {
     /// The name given with `query_name`.
     pub fn name(&self) -> Option<&str> {
         self.shared.name.as_deref()
+    }
+
+    /// The query's incremental plan, one node per line, its stateful operators marked
+    /// `[stateful]` (the monitoring UI shows it).
+    pub fn plan_description(&self) -> String {
+        self.shared.plan.lock().expect("plan").clone()
     }
 
     /// What the query is doing now.

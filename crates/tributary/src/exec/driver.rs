@@ -305,6 +305,7 @@ pub(crate) async fn start_query(spec: QuerySpec) -> Result<StreamingQuery> {
         None => None,
     };
     let shared = QueryShared::new(id, spec.name.clone());
+    *shared.plan.lock().expect("plan") = crate::plan::describe(&plan);
     let query = StreamingQuery {
         shared: shared.clone(),
     };

@@ -41,3 +41,28 @@ pub use stateful::{
     EventTimeKind, SplitPlan,
 };
 pub use watermark::{EventTimeStats, EventTimeSummary, EventTimeWatermark};
+
+/// A plan as text, one node per line, indented by depth, with stateful operators and watermarks
+/// marked.
+pub fn describe(plan: &datafusion::logical_expr::LogicalPlan) -> String {
+    fn walk(p: &datafusion::logical_expr::LogicalPlan, depth: usize, out: &mut String) {
+        let mark = if is_stateful(p) {
+            "[stateful] "
+        } else if EventTimeWatermark::of(p).is_some() {
+            "[watermark] "
+        } else if matches!(p, datafusion::logical_expr::LogicalPlan::TableScan(_))
+            && is_streaming(p)
+        {
+            "[source] "
+        } else {
+            ""
+        };
+        out.push_str(&format!("{}{mark}{}\n", "  ".repeat(depth), p.display()));
+        for c in p.inputs() {
+            walk(c, depth + 1, out);
+        }
+    }
+    let mut out = String::new();
+    walk(plan, 0, &mut out);
+    out
+}
