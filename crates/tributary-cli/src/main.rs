@@ -2,7 +2,7 @@
 //! with a comparison.
 //!
 //! ```text
-//! tributary run    JOB.sql [--set NAME=VALUE].. [--checkpoint DIR] [--trigger available-now|once|500ms|1s|1m]
+//! tributary run    JOB.sql [--set NAME=VALUE].. [--checkpoint DIR] [--trigger available-now|once|500ms|1s|1m] [--ui [ADDR]] [--ui-token T]
 //! tributary batch  JOB.sql [--set NAME=VALUE]..
 //! tributary verify JOB.sql [--set NAME=VALUE].. [--workdir DIR]
 //! ```
@@ -42,6 +42,13 @@ enum Command {
         /// available-now, once, or an interval such as 500ms, 1s, 1m (default: back to back).
         #[arg(long)]
         trigger: Option<String>,
+        /// Serve the monitoring UI (pages, JSON, /metrics) on ADDR, e.g. 127.0.0.1:4040;
+        /// give 0.0.0.0:4040 to expose it.
+        #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:4040")]
+        ui: Option<String>,
+        /// Require `Authorization: Bearer TOKEN` (or ?token=TOKEN) on every UI request.
+        #[arg(long, value_name = "TOKEN")]
+        ui_token: Option<String>,
     },
     /// Run every INSERT of the job once, as a batch over the tables as they are.
     Batch {
@@ -107,6 +114,8 @@ async fn run(
     job: JobArgs,
     checkpoint: Option<PathBuf>,
     trigger: Option<String>,
+    ui: Option<String>,
+    ui_token: Option<String>,
 ) -> anyhow::Result<ExitCode> {
     let file = job.load().await?;
     let trigger: Trigger = match trigger {
@@ -116,6 +125,16 @@ async fn run(
     let checkpoint_root = checkpoint.unwrap_or_else(|| Path::new("checkpoints").join(job.stem()));
     let session = Session::new();
     session.streams().add_listener(Arc::new(StderrProgress));
+    let _ui = match ui {
+        Some(addr) => {
+            let server = tributary_ui::serve(&session, &addr, ui_token)
+                .await
+                .with_context(|| format!("cannot serve the UI on {addr}"))?;
+            eprintln!("monitoring UI: http://{}/", server.addr);
+            Some(server)
+        }
+        None => None,
+    };
     let runner = JobRunner::new(session.clone(), file);
     let queries = runner
         .start(&JobOptions {
@@ -247,7 +266,9 @@ async fn main() -> ExitCode {
             job,
             checkpoint,
             trigger,
-        } => run(job, checkpoint, trigger).await,
+            ui,
+            ui_token,
+        } => run(job, checkpoint, trigger, ui, ui_token).await,
         Command::Batch { job } => batch(job).await,
         Command::Verify { job, workdir } => verify(job, workdir).await,
     };

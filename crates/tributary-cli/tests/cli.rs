@@ -554,3 +554,65 @@ fn kafka_to_kafka_exactly_once_survives_sigkills() {
         "every row once after 10 kills"
     );
 }
+
+#[test]
+fn run_with_ui_serves_the_monitoring_page_and_prints_progress_lines() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    write_file(&input, 0, 10);
+    let job = tmp.path().join("job.sql");
+    std::fs::write(
+        &job,
+        format!(
+            "CREATE UNBOUNDED EXTERNAL TABLE events (id BIGINT, region VARCHAR) STORED AS JSON LOCATION '{}';
+             CREATE EXTERNAL TABLE sink STORED AS CONSOLE LOCATION 'stdout';
+             INSERT INTO sink SELECT id, region FROM events;",
+            input.display()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(bin())
+        .args([
+            "run",
+            job.to_str().unwrap(),
+            "--trigger",
+            "100ms",
+            "--ui",
+            "127.0.0.1:0",
+        ])
+        .arg("--checkpoint")
+        .arg(tmp.path().join("ckpt"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut addr = None;
+    let mut progress_line = None;
+    while addr.is_none() || progress_line.is_none() {
+        let line = lines
+            .next()
+            .expect("run printed its UI address and a progress line")
+            .unwrap();
+        if let Some(a) = line.strip_prefix("monitoring UI: http://") {
+            addr = Some(a.trim_end_matches('/').to_string());
+        }
+        if line.contains("epoch 0:") {
+            progress_line = Some(line);
+        }
+    }
+    assert!(progress_line.unwrap().contains("10 rows"));
+    let mut s = std::net::TcpStream::connect(addr.unwrap()).unwrap();
+    s.write_all(b"GET /api/queries HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut body = String::new();
+    s.read_to_string(&mut body).unwrap();
+    assert!(
+        body.starts_with("HTTP/1.1 200") && body.contains("\"latestEpoch\":0"),
+        "{body}"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

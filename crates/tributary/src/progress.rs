@@ -81,8 +81,13 @@ impl StreamingQueryProgress {
 
     /// A compact one-line summary for terminals.
     pub fn summary(&self) -> String {
+        let state: u64 = self
+            .state_operators
+            .iter()
+            .filter_map(|s| s["numRowsTotal"].as_u64())
+            .sum();
         format!(
-            "[{}] epoch {}: {} rows in {} ms ({:.0} rows/s){}",
+            "[{}] epoch {}: {} rows in {} ms ({:.0} rows/s), {} out{}{}{}",
             self.name
                 .as_deref()
                 .unwrap_or(&self.id[..8.min(self.id.len())]),
@@ -93,6 +98,16 @@ impl StreamingQueryProgress {
                 .copied()
                 .unwrap_or_default(),
             self.processed_rows_per_second,
+            self.sink.num_output_rows,
+            match self.event_time.get("watermark") {
+                Some(w) => format!(", watermark {w}"),
+                None => String::new(),
+            },
+            if self.state_operators.is_empty() {
+                String::new()
+            } else {
+                format!(", {state} state rows")
+            },
             if self.num_bad_records > 0 {
                 format!(", {} bad records", self.num_bad_records)
             } else {
