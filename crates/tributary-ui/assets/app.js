@@ -86,13 +86,19 @@ const Tributary = (() => {
     ["Input rows", (p) => [["rows", p.numInputRows]]],
     ["Batch duration (ms)", (p) => [["triggerExecution", p.durationMs.triggerExecution]]],
     ["Operation durations (ms)", null],
-    ["Global watermark gap (s)", (p) => [["max event time - watermark",
-      p.eventTime && p.eventTime.max && p.eventTime.watermark ? (Date.parse(p.eventTime.max) - Date.parse(p.eventTime.watermark)) / 1000 : null]]],
+    ["Global watermark gap (s)", (p) => [["max event time - watermark", watermarkGap(p)]]],
     ["State rows", (p) => [["total", sum(p, "numRowsTotal")], ["updated", sum(p, "numRowsUpdated")]]],
     ["State memory (bytes)", (p) => [["memory", sum(p, "memoryUsedBytes")]]],
     ["Rows dropped by the watermark", (p) => [["dropped", sum(p, "numRowsDroppedByWatermark")]]],
     ["Bad records", (p) => [["bad", p.numBadRecords || 0]]],
   ];
+  // Seconds between the latest event time and the watermark; none before the first watermark
+  // (which starts at 1970) or after the final one.
+  const watermarkGap = (p) => {
+    const t = p.eventTime || {};
+    const max = Date.parse(t.max), wm = Date.parse(t.watermark);
+    return Number.isFinite(max) && Number.isFinite(wm) && wm > 0 ? Math.max(0, (max - wm) / 1000) : null;
+  };
   const sum = (p, k) => (p.stateOperators || []).length ? p.stateOperators.reduce((a, s) => a + (s[k] || 0), 0) : null;
 
   async function query() {

@@ -1,80 +1,13 @@
 //! The UI server with a running stateful query: JSON shapes, Prometheus output (parsed by a
 //! Prometheus text-format parser), pages and the token.
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use tributary::prelude::*;
-
-fn events(dir: &std::path::Path, file: usize) {
-    std::fs::create_dir_all(dir).unwrap();
-    let lines: Vec<String> = (0..20)
-        .map(|i| {
-            let id = file * 20 + i;
-            format!(
-                "{{\"id\":{id},\"region\":\"r{}\",\"event_time\":\"2026-11-21T10:{:02}:{:02}Z\"}}",
-                id % 3,
-                id / 60,
-                id % 60
-            )
-        })
-        .collect();
-    std::fs::write(
-        dir.join(format!("f{file:03}.json")),
-        lines.join("\n") + "\n",
-    )
-    .unwrap();
-}
+mod common;
+use common::start_query;
 
 #[tokio::test]
 async fn the_ui_serves_json_metrics_and_pages_of_a_running_query() {
     let tmp = tempfile::tempdir().unwrap();
-    let input = tmp.path().join("in");
-    for f in 0..3 {
-        events(&input, f);
-    }
-    let session = Session::new();
-    let ui = tributary_ui::serve(&session, "127.0.0.1:0", Some("s3cret".into()))
-        .await
-        .unwrap();
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("id", DataType::Int64, true),
-        Field::new("region", DataType::Utf8, true),
-        Field::new(
-            "event_time",
-            DataType::Timestamp(TimeUnit::Nanosecond, None),
-            true,
-        ),
-    ]));
-    let q = session
-        .read_stream()
-        .schema(schema)
-        .option("max_files_per_trigger", 1)
-        .json(input.to_str().unwrap())
-        .await
-        .unwrap()
-        .with_watermark("event_time", "10 seconds")
-        .unwrap()
-        .aggregate(
-            vec![
-                window(col("event_time"), "30 seconds").alias("w"),
-                col("region"),
-            ],
-            vec![count(col("id")).alias("n")],
-        )
-        .unwrap()
-        .write_stream()
-        .format("memory")
-        .query_name("visitors")
-        .trigger(Trigger::ProcessingTime(Duration::from_millis(50)))
-        .start("")
-        .await
-        .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while q.recent_progress().len() < 3 {
-        assert!(std::time::Instant::now() < deadline, "no progress");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let (_session, ui, q) = start_query(tmp.path(), Some("s3cret")).await;
     let base = format!("http://{}", ui.addr);
     let http = reqwest::Client::new();
     let get = |path: &str| {
