@@ -54,6 +54,9 @@ enum Command {
     Batch {
         #[command(flatten)]
         job: JobArgs,
+        /// Draw the progress bar even when stderr is not a terminal.
+        #[arg(long)]
+        progress: bool,
     },
     /// Run the job as a batch and as a stream into temporary outputs and compare the rows.
     Verify {
@@ -181,10 +184,55 @@ async fn run(
     })
 }
 
-async fn batch(job: JobArgs) -> anyhow::Result<ExitCode> {
+/// The progress bar of a batch: files and bytes read so far.
+fn bar(done_files: u64, files: u64, done_bytes: u64, bytes: u64) -> String {
+    const WIDTH: usize = 30;
+    let frac = if bytes > 0 {
+        done_bytes as f64 / bytes as f64
+    } else if files > 0 {
+        done_files as f64 / files as f64
+    } else {
+        0.0
+    };
+    let filled = ((frac * WIDTH as f64).round() as usize).min(WIDTH);
+    format!(
+        "[{}{}] {:>3.0}%  {done_files}/{files} files, {:.1}/{:.1} MB",
+        "#".repeat(filled),
+        " ".repeat(WIDTH - filled),
+        frac * 100.0,
+        done_bytes as f64 / 1e6,
+        bytes as f64 / 1e6
+    )
+}
+
+async fn batch(job: JobArgs, progress: bool) -> anyhow::Result<ExitCode> {
+    use std::io::IsTerminal;
     let file = job.load().await?;
-    let runner = JobRunner::new(Session::new(), file);
-    for (name, summary) in runner.batch().await? {
+    let session = Session::new();
+    let runner = JobRunner::new(session.clone(), file);
+    // A progress bar on a terminal (or when asked with --progress), redrawn in place.
+    let draw = progress || std::io::stderr().is_terminal();
+    let ticker = draw.then(|| {
+        let s = session.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                let (df, f, db, b) = s.scan_progress();
+                if f > 0 {
+                    eprint!("\r{}", bar(df, f, db, b));
+                }
+            }
+        })
+    });
+    let results = runner.batch().await;
+    if let Some(t) = ticker {
+        t.abort();
+        let (df, f, db, b) = session.scan_progress();
+        if f > 0 {
+            eprintln!("\r{}", bar(df, f, db, b));
+        }
+    }
+    for (name, summary) in results? {
         eprintln!(
             "{name}: wrote {} rows{}",
             summary.rows,
@@ -269,7 +317,7 @@ async fn main() -> ExitCode {
             ui,
             ui_token,
         } => run(job, checkpoint, trigger, ui, ui_token).await,
-        Command::Batch { job } => batch(job).await,
+        Command::Batch { job, progress } => batch(job, progress).await,
         Command::Verify { job, workdir } => verify(job, workdir).await,
     };
     match result {

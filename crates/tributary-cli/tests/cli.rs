@@ -616,3 +616,33 @@ fn run_with_ui_serves_the_monitoring_page_and_prints_progress_lines() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[test]
+fn batch_draws_a_progress_bar_that_ends_at_every_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    for i in 0..5 {
+        write_file(&input, i, 2000);
+    }
+    let job = tmp.path().join("job.sql");
+    std::fs::write(
+        &job,
+        format!(
+            "CREATE EXTERNAL TABLE events (id BIGINT, region VARCHAR) STORED AS JSON LOCATION '{}';
+             CREATE EXTERNAL TABLE out (id BIGINT, region VARCHAR) STORED AS PARQUET LOCATION '{}';
+             INSERT INTO out SELECT id, region FROM events;",
+            input.display(),
+            tmp.path().join("out").display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(bin())
+        .args(["batch", job.to_str().unwrap(), "--progress"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("100%  5/5 files"), "{stderr}");
+    assert!(stderr.contains("wrote 10000 rows"), "{stderr}");
+}

@@ -178,6 +178,7 @@ impl DataFrameReader {
         let table = FileTable::new(location, files, file_format, schema, bad, opts.partitions)
             .map_err(TributaryError::df("planning the files"))?
             .with_bad_records_path(opts.bad_records_path);
+        spec.session.track_scan(&table.progress());
         ctx.read_table(Arc::new(table))
             .map_err(TributaryError::df(format!("reading '{path}'")))
     }

@@ -18,6 +18,7 @@ pub(crate) struct SessionInner {
     pub ctx: SessionContext,
     pub streams: StreamingQueryManager,
     pub conf: RwLock<HashMap<String, String>>,
+    pub scans: std::sync::Mutex<Vec<Weak<crate::format::ScanProgress>>>,
 }
 
 /// The link from a DataFusion session back to ours, so that `df.write_stream()` finds it.
@@ -73,6 +74,7 @@ impl Session {
                 ctx,
                 streams: StreamingQueryManager::default(),
                 conf: RwLock::new(HashMap::new()),
+                scans: std::sync::Mutex::new(Vec::new()),
             }
         });
         Session { inner }
@@ -141,6 +143,33 @@ impl Session {
             .write()
             .expect("conf")
             .insert(key.to_string(), value.to_string());
+    }
+
+    /// Files read by the batch scans of this session still alive: (files done, files, bytes
+    /// done, bytes). `tributary batch` draws its progress bar from it.
+    pub fn scan_progress(&self) -> (u64, u64, u64, u64) {
+        let mut scans = self.inner.scans.lock().expect("scans");
+        scans.retain(|w| w.strong_count() > 0);
+        scans
+            .iter()
+            .filter_map(|w| w.upgrade())
+            .fold((0, 0, 0, 0), |acc, p| {
+                use std::sync::atomic::Ordering::Relaxed;
+                (
+                    acc.0 + p.files_done.load(Relaxed),
+                    acc.1 + p.files_total,
+                    acc.2 + p.bytes_done.load(Relaxed),
+                    acc.3 + p.bytes_total,
+                )
+            })
+    }
+
+    pub(crate) fn track_scan(&self, p: &Arc<crate::format::ScanProgress>) {
+        self.inner
+            .scans
+            .lock()
+            .expect("scans")
+            .push(Arc::downgrade(p));
     }
 
     /// A session option.

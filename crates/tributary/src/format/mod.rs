@@ -15,7 +15,7 @@ mod table;
 pub use bad_records::{BadRecord, BadRecordMode, BadRecords};
 pub use decode::{decode_file, decode_json_values, infer_schema};
 pub use listing::{list_data_files, listing_manifest, DataFile, Manifest, MANIFEST_DIR};
-pub use table::FileTable;
+pub use table::{FileTable, ScanProgress};
 
 use std::collections::HashMap;
 

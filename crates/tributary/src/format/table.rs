@@ -24,6 +24,19 @@ use super::FileFormat;
 use crate::error::to_df_error;
 use crate::location::Location;
 
+/// How far a scan of files has come (for progress bars).
+#[derive(Debug, Default)]
+pub struct ScanProgress {
+    /// Files to read.
+    pub files_total: u64,
+    /// Bytes to read.
+    pub bytes_total: u64,
+    /// Files read.
+    pub files_done: AtomicU64,
+    /// Bytes read.
+    pub bytes_done: AtomicU64,
+}
+
 /// A table over a fixed list of files of one format and a declared schema.
 #[derive(Debug)]
 pub struct FileTable {
@@ -33,6 +46,7 @@ pub struct FileTable {
     files: usize,
     rows: Arc<AtomicU64>,
     bad_records_path: Option<Location>,
+    progress: Arc<ScanProgress>,
 }
 
 impl FileTable {
@@ -46,6 +60,11 @@ impl FileTable {
         partitions: usize,
     ) -> datafusion::error::Result<FileTable> {
         let rows = Arc::new(AtomicU64::new(0));
+        let progress = Arc::new(ScanProgress {
+            files_total: files.len() as u64,
+            bytes_total: files.iter().map(|f| f.size).sum(),
+            ..Default::default()
+        });
         let n = partitions.max(1).min(files.len().max(1));
         // Greedy balance by size, biggest first; each partition keeps files in name order.
         let mut groups: Vec<(u64, Vec<DataFile>)> = vec![(0, Vec::new()); n];
@@ -70,6 +89,7 @@ impl FileTable {
                     schema: schema.clone(),
                     bad: bad.clone(),
                     rows: rows.clone(),
+                    progress: progress.clone(),
                 }) as Arc<dyn PartitionStream>
             })
             .collect();
@@ -80,7 +100,13 @@ impl FileTable {
             files: files.len(),
             rows,
             bad_records_path: None,
+            progress,
         })
+    }
+
+    /// How far scans of this table have come.
+    pub fn progress(&self) -> Arc<ScanProgress> {
+        self.progress.clone()
     }
 
     /// Set where bad records of batch reads go.
@@ -139,6 +165,7 @@ struct FilePartition {
     schema: SchemaRef,
     bad: Arc<BadRecords>,
     rows: Arc<AtomicU64>,
+    progress: Arc<ScanProgress>,
 }
 
 impl PartitionStream for FilePartition {
@@ -153,14 +180,16 @@ impl PartitionStream for FilePartition {
         let bad = self.bad.clone();
         let files = self.files.clone();
         let rows = self.rows.clone();
+        let progress = self.progress.clone();
         let stream = futures::stream::iter(files)
             .then(move |file| {
-                let (root, format, schema, bad, rows) = (
+                let (root, format, schema, bad, rows, progress) = (
                     root.clone(),
                     format.clone(),
                     schema.clone(),
                     bad.clone(),
                     rows.clone(),
+                    progress.clone(),
                 );
                 async move {
                     let display = if file.name.is_empty() {
@@ -181,6 +210,8 @@ impl PartitionStream for FilePartition {
                     .map_err(to_df_error)?;
                     let n: usize = batches.iter().map(|b| b.num_rows()).sum();
                     rows.fetch_add(n as u64, Ordering::Relaxed);
+                    progress.files_done.fetch_add(1, Ordering::Relaxed);
+                    progress.bytes_done.fetch_add(file.size, Ordering::Relaxed);
                     Ok::<_, datafusion::error::DataFusionError>(futures::stream::iter(
                         batches.into_iter().map(Ok),
                     ))
