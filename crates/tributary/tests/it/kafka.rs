@@ -599,3 +599,62 @@ async fn avro_values_in_confluents_wire_format_decode_and_bad_ones_go_aside() {
         "{kept}"
     );
 }
+
+#[tokio::test]
+async fn topics_and_partitions_that_appear_are_discovered_and_read_from_their_start() {
+    let c = cluster(1, "ev1", 1);
+    let bootstrap = c.bootstrap_servers();
+    produce(&bootstrap, "ev1", 1, &(0..5).map(event).collect::<Vec<_>>());
+    let s = Session::new();
+    let tmp = tempfile::tempdir().unwrap();
+    let q = s
+        .read_stream()
+        .format("kafka")
+        .option("kafka.bootstrap.servers", &bootstrap)
+        .option("subscribe_pattern", "ev[0-9]+")
+        .option("starting_offsets", "earliest")
+        .schema(schema())
+        .load("")
+        .await
+        .unwrap()
+        .write_stream()
+        .format("memory")
+        .query_name("discovered")
+        .trigger(Trigger::ProcessingTime(Duration::from_millis(100)))
+        .option("checkpoint_location", tmp.path().join("ckpt").display())
+        .start("")
+        .await
+        .unwrap();
+    let count =
+        |s: Session| async move { s.table("discovered").await.unwrap().count().await.unwrap() };
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while count(s.clone()).await < 5 {
+        assert!(std::time::Instant::now() < deadline, "{:?}", q.exception());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A new topic matching the pattern, with two partitions and records already in it.
+    c.create_topic("ev2", 2, 1).unwrap();
+    produce(
+        &bootstrap,
+        "ev2",
+        2,
+        &(5..15).map(event).collect::<Vec<_>>(),
+    );
+    while count(s.clone()).await < 15 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new topic was not read: {:?}",
+            q.exception()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let rows = s
+        .table("discovered")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    assert_eq!(ids(&rows, "id"), (0..15).collect::<Vec<_>>());
+    q.stop().await.unwrap();
+}
