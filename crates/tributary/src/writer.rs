@@ -456,6 +456,18 @@ impl DataStreamWriter {
             Arc::new(ForeachBatchSink::new(f))
         } else {
             let format = self.format.clone().unwrap_or_else(|| "parquet".into());
+            // Sinks that can only add rows: update and complete output would pile up old
+            // versions of the same rows.
+            if matches!(format.as_str(), "delta" | "parquet" | "json")
+                && self.output_mode != OutputMode::Append
+            {
+                return Err(TributaryError::Plan(format!(
+                    "the {format} sink appends rows, so it takes output mode 'append' only, not \
+                     '{}': use append (with a watermark, windows are written once, when final), \
+                     or write updates to a memory, console, kafka or foreach_batch sink",
+                    self.output_mode
+                )));
+            }
             match format.as_str() {
                 "delta" => {
                     let partition_by = self

@@ -70,6 +70,24 @@ async fn operations_a_stream_cannot_run_fail_at_start_naming_the_operator() {
         err.contains("output mode 'append'") && err.contains("'update' or 'complete'"),
         "{err}"
     );
+    // An append-only sink refuses update and complete output.
+    let tmp2 = tempfile::tempdir().unwrap();
+    let err = session
+        .sql("SELECT region, count(*) FROM events GROUP BY region")
+        .await
+        .unwrap()
+        .write_stream()
+        .format("delta")
+        .output_mode(OutputMode::Complete)
+        .option("checkpoint_location", tmp2.path().join("c").display())
+        .start(tmp2.path().join("t").to_str().unwrap())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("'append' only") && err.contains("'complete'"),
+        "{err}"
+    );
     // Running a streaming DataFrame as a batch is refused with directions.
     let err = session
         .sql("SELECT * FROM events")
