@@ -458,13 +458,22 @@ impl DataStreamWriter {
             let format = self.format.clone().unwrap_or_else(|| "parquet".into());
             // Sinks that can only add rows: update and complete output would pile up old
             // versions of the same rows.
-            if matches!(format.as_str(), "delta" | "parquet" | "json")
-                && self.output_mode != OutputMode::Append
-            {
+            let refused = match format.as_str() {
+                // Delta: append, or complete as an overwrite per epoch (update needs a MERGE).
+                "delta" => self.output_mode == OutputMode::Update,
+                "parquet" | "json" => self.output_mode != OutputMode::Append,
+                _ => false,
+            };
+            if refused {
+                let works = if format == "delta" {
+                    "'append' or 'complete'"
+                } else {
+                    "'append' only"
+                };
                 return Err(TributaryError::Plan(format!(
-                    "the {format} sink appends rows, so it takes output mode 'append' only, not \
-                     '{}': use append (with a watermark, windows are written once, when final), \
-                     or write updates to a memory, console, kafka or foreach_batch sink",
+                    "the {format} sink takes output mode {works}, not '{}': use append (with a \
+                     watermark, windows are written once, when final), or write updates to a \
+                     memory, console, kafka or foreach_batch sink",
                     self.output_mode
                 )));
             }

@@ -30,6 +30,8 @@ pub struct DeltaSink {
     location: Location,
     options: DeltaSinkOptions,
     app_id: Mutex<Option<String>>,
+    /// Complete mode: each epoch's result replaces the table.
+    complete: std::sync::atomic::AtomicBool,
     table: Mutex<Option<DeltaTable>>,
 }
 
@@ -40,6 +42,7 @@ impl DeltaSink {
             location,
             options,
             app_id: Mutex::new(None),
+            complete: std::sync::atomic::AtomicBool::new(false),
             table: Mutex::new(None),
         }
     }
@@ -179,6 +182,10 @@ impl Sink for DeltaSink {
 
     async fn open(&self, ctx: &SinkContext) -> Result<()> {
         *self.app_id.lock().await = Some(ctx.query_id.clone());
+        self.complete.store(
+            ctx.output_mode == crate::OutputMode::Complete,
+            std::sync::atomic::Ordering::Relaxed,
+        );
         *self.table.lock().await = Some(open_table(&self.location).await?);
         Ok(())
     }
@@ -227,7 +234,13 @@ impl Sink for DeltaSink {
             table,
             output.schema.clone(),
             output.batches,
-            SaveMode::Append,
+            // Complete mode: the epoch's whole result replaces the table, in the same commit
+            // as the epoch's txn marker, so a replayed epoch is skipped like an append.
+            if self.complete.load(std::sync::atomic::Ordering::Relaxed) {
+                SaveMode::Overwrite
+            } else {
+                SaveMode::Append
+            },
             &self.options.partition_by,
             Some((app_id, epoch.0 as i64)),
         )

@@ -77,7 +77,7 @@ async fn operations_a_stream_cannot_run_fail_at_start_naming_the_operator() {
         .await
         .unwrap()
         .write_stream()
-        .format("delta")
+        .format("parquet")
         .output_mode(OutputMode::Complete)
         .option("checkpoint_location", tmp2.path().join("c").display())
         .start(tmp2.path().join("t").to_str().unwrap())
