@@ -16,22 +16,14 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-#[test]
-fn verify_says_identical_for_the_etl_example() {
-    let tmp = tempfile::tempdir().unwrap();
-    let ex = repo().join("examples/etl");
-    let out = Command::new(bin())
-        .args(["verify", ex.join("job.sql").to_str().unwrap()])
-        .arg("--set")
-        .arg(format!("input={}", ex.join("data/events").display()))
-        .arg("--set")
-        .arg(format!("regions={}", ex.join("data/regions.csv").display()))
-        .arg("--set")
-        .arg(format!("output={}", tmp.path().join("silver").display()))
-        .arg("--set")
-        .arg(format!("bad={}", tmp.path().join("bad").display()))
-        .output()
-        .unwrap();
+/// `tributary verify JOB --set ...` must print `identical` and succeed.
+fn assert_verify_identical(job: &Path, sets: &[String]) {
+    let mut cmd = Command::new(bin());
+    cmd.args(["verify", job.to_str().unwrap()]);
+    for s in sets {
+        cmd.arg("--set").arg(s);
+    }
+    let out = cmd.output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -39,6 +31,21 @@ fn verify_says_identical_for_the_etl_example() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(stdout.trim(), "identical");
+}
+
+#[test]
+fn verify_says_identical_for_the_etl_example() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ex = repo().join("examples/etl");
+    assert_verify_identical(
+        &ex.join("job.sql"),
+        &[
+            format!("input={}", ex.join("data/events").display()),
+            format!("regions={}", ex.join("data/regions.csv").display()),
+            format!("output={}", tmp.path().join("silver").display()),
+            format!("bad={}", tmp.path().join("bad").display()),
+        ],
+    );
 }
 
 #[test]
@@ -188,27 +195,16 @@ fn killed_at_random_moments_every_row_lands_exactly_once() {
 #[test]
 fn verify_says_identical_for_the_visitors_example() {
     let tmp = tempfile::tempdir().unwrap();
-    let out = Command::new(bin())
-        .args([
-            "verify",
-            repo().join("examples/visitors/job.sql").to_str().unwrap(),
-        ])
-        .arg("--set")
-        .arg(format!(
-            "input={}",
-            repo().join("examples/etl/data/events").display()
-        ))
-        .arg("--set")
-        .arg(format!("output={}", tmp.path().join("visitors").display()))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout} {}",
-        String::from_utf8_lossy(&out.stderr)
+    assert_verify_identical(
+        &repo().join("examples/visitors/job.sql"),
+        &[
+            format!(
+                "input={}",
+                repo().join("examples/etl/data/events").display()
+            ),
+            format!("output={}", tmp.path().join("visitors").display()),
+        ],
     );
-    assert_eq!(stdout.trim(), "identical");
 }
 
 /// `run` with a small job until `probe` exists; returns the child.
@@ -414,29 +410,14 @@ fn the_kafka_to_delta_example_verifies_against_a_broker() {
     }
     producer.flush(Duration::from_secs(30)).unwrap();
     let tmp = tempfile::tempdir().unwrap();
-    let out = Command::new(bin())
-        .args([
-            "verify",
-            repo()
-                .join("examples/kafka_to_delta/job.sql")
-                .to_str()
-                .unwrap(),
-            "--set",
-            &format!("bootstrap={bootstrap}"),
-            "--set",
-            "topic=events",
-            "--set",
-            &format!("output={}", tmp.path().join("visitors").display()),
-        ])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout} {}",
-        String::from_utf8_lossy(&out.stderr)
+    assert_verify_identical(
+        &repo().join("examples/kafka_to_delta/job.sql"),
+        &[
+            format!("bootstrap={bootstrap}"),
+            "topic=events".to_string(),
+            format!("output={}", tmp.path().join("visitors").display()),
+        ],
     );
-    assert_eq!(stdout.trim(), "identical");
     assert!(n > 100);
 }
 

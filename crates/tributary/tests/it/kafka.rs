@@ -49,6 +49,14 @@ pub fn produce(bootstrap: &str, topic: &str, partitions: i32, values: &[String])
     p.flush(Duration::from_secs(30)).unwrap();
 }
 
+/// A batch reader of `topic`.
+fn reader(s: &Session, bootstrap: &str, topic: &str) -> tributary::DataFrameReader {
+    s.read()
+        .format("kafka")
+        .option("kafka.bootstrap.servers", bootstrap)
+        .option("subscribe", topic)
+}
+
 fn event(id: i64) -> String {
     format!(
         "{{\"id\":{id},\"region\":\"r{}\",\"amount\":{}.5}}",
@@ -166,11 +174,7 @@ async fn raw_records_have_sparks_columns_and_a_topic_reads_as_a_batch() {
         &(0..10).map(event).collect::<Vec<_>>(),
     );
     let s = Session::new();
-    let df = s
-        .read()
-        .format("kafka")
-        .option("kafka.bootstrap.servers", &bootstrap)
-        .option("subscribe", "events")
+    let df = reader(&s, &bootstrap, "events")
         .option("ending_offsets", r#"{"events":{"0":3,"1":-1}}"#)
         .load("")
         .await
@@ -368,14 +372,7 @@ async fn from_json_decodes_raw_values_and_gives_null_for_bad_ones() {
         &[event(1), "{broken".into(), event(2)],
     );
     let s = Session::new();
-    let df = s
-        .read()
-        .format("kafka")
-        .option("kafka.bootstrap.servers", &bootstrap)
-        .option("subscribe", "events")
-        .load("")
-        .await
-        .unwrap();
+    let df = reader(&s, &bootstrap, "events").load("").await.unwrap();
     s.register("raw", df).unwrap();
     let rows = s
         .sql("SELECT e['id'] AS id, e['region'] AS region, \"offset\" FROM \
@@ -447,11 +444,7 @@ async fn headers_and_keys_round_trip_through_the_sink_and_the_source() {
     let bootstrap = c.bootstrap_servers();
     produce(&bootstrap, "in", 1, &(0..3).map(event).collect::<Vec<_>>());
     let s = Session::new();
-    let src = s
-        .read()
-        .format("kafka")
-        .option("kafka.bootstrap.servers", &bootstrap)
-        .option("subscribe", "in")
+    let src = reader(&s, &bootstrap, "in")
         .option("include_headers", "true")
         .load("")
         .await
@@ -469,11 +462,7 @@ async fn headers_and_keys_round_trip_through_the_sink_and_the_source() {
         .unwrap()
         .rows;
     assert_eq!(n, 3);
-    let back = s
-        .read()
-        .format("kafka")
-        .option("kafka.bootstrap.servers", &bootstrap)
-        .option("subscribe", "out")
+    let back = reader(&s, &bootstrap, "out")
         .option("include_headers", "true")
         .load("")
         .await
@@ -526,11 +515,7 @@ async fn every_record_of_many_partitions_is_read_in_one_epoch() {
     );
     for _ in 0..3 {
         let s = Session::new();
-        let n = s
-            .read()
-            .format("kafka")
-            .option("kafka.bootstrap.servers", &bootstrap)
-            .option("subscribe", "wide")
+        let n = reader(&s, &bootstrap, "wide")
             .load("")
             .await
             .unwrap()
@@ -573,11 +558,7 @@ async fn avro_values_in_confluents_wire_format_decode_and_bad_ones_go_aside() {
     let tmp = tempfile::tempdir().unwrap();
     let bad = tmp.path().join("bad");
     let s = Session::new();
-    let rows = s
-        .read()
-        .format("kafka")
-        .option("kafka.bootstrap.servers", &bootstrap)
-        .option("subscribe", "avro")
+    let rows = reader(&s, &bootstrap, "avro")
         .option("value_format", "avro_confluent")
         .option("avro_schema", avro_schema)
         .option("avro_schema_id", 7)
