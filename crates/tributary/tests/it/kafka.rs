@@ -49,6 +49,14 @@ pub fn produce(bootstrap: &str, topic: &str, partitions: i32, values: &[String])
     p.flush(Duration::from_secs(30)).unwrap();
 }
 
+/// Every file of a folder, concatenated (the dead-letter files).
+fn read_all(dir: &std::path::Path) -> String {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect()
+}
+
 /// A batch reader of `topic`.
 fn reader(s: &Session, bootstrap: &str, topic: &str) -> tributary::DataFrameReader {
     s.read()
@@ -153,10 +161,7 @@ async fn a_topic_streams_into_delta_exactly_once_across_restarts_with_bad_record
         "each record exactly once"
     );
     // The bad record is kept with its topic, partition and offset.
-    let kept: String = std::fs::read_dir(&bad)
-        .unwrap()
-        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
-        .collect();
+    let kept = read_all(&bad);
     assert!(
         kept.contains("not json at all") && kept.contains("events/"),
         "{kept}"
@@ -571,10 +576,7 @@ async fn avro_values_in_confluents_wire_format_decode_and_bad_ones_go_aside() {
         .await
         .unwrap();
     assert_eq!(ids(&rows, "id"), (0..5).collect::<Vec<_>>());
-    let kept: String = std::fs::read_dir(&bad)
-        .unwrap()
-        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
-        .collect();
+    let kept = read_all(&bad);
     assert!(
         kept.contains("avro/0") && kept.contains("\"line\":2"),
         "{kept}"
