@@ -353,13 +353,24 @@ impl Sink for KafkaSink {
 /// The last epoch whose marker `query_id` committed to `topic`, reading it `read_committed`.
 fn last_marker(c: &BaseConsumer, topic: &str, query_id: &str) -> Result<Option<u64>> {
     use rdkafka::Message;
-    let (low, high) = match c.fetch_watermarks(topic, 0, TIMEOUT) {
-        Ok(w) => w,
-        // No marker topic yet: nothing was committed (it is created by the first epoch).
-        Err(rdkafka::error::KafkaError::MetadataFetch(_)) => return Ok(None),
-        Err(e) if e.to_string().contains("Unknown topic") => return Ok(None),
-        Err(e) => return Err(kafka_err(&format!("reading the marker topic '{topic}'"))(e)),
-    };
+    // Only a topic that the metadata says is missing means "nothing committed yet" (it is
+    // created by the first epoch's transaction); any other error is retried by the caller, since
+    // taking a transient error for "no marker" would write a committed epoch twice.
+    let md = c
+        .fetch_metadata(Some(topic), TIMEOUT)
+        .map_err(kafka_err(&format!(
+            "reading the metadata of the marker topic '{topic}'"
+        )))?;
+    let exists = md
+        .topics()
+        .iter()
+        .any(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty());
+    if !exists {
+        return Ok(None);
+    }
+    let (low, high) = c
+        .fetch_watermarks(topic, 0, TIMEOUT)
+        .map_err(kafka_err(&format!("reading the marker topic '{topic}'")))?;
     if high <= low {
         return Ok(None);
     }
