@@ -149,7 +149,24 @@ impl DataFrameReader {
                     TributaryError::option("version_as_of", format!("'{v}' is not a table version"))
                 })?),
             };
-            let provider = delta_provider(&location, &ctx.state(), version).await?;
+            let timestamp = match spec
+                .options
+                .get("timestamp_as_of")
+                .or(spec.options.get("timestampasof"))
+            {
+                None => None,
+                Some(t) => Some(crate::source::delta::parse_timestamp_ms(
+                    "timestamp_as_of",
+                    t,
+                )?),
+            };
+            if version.is_some() && timestamp.is_some() {
+                return Err(TributaryError::option(
+                    "version_as_of",
+                    "give version_as_of or timestamp_as_of, not both",
+                ));
+            }
+            let provider = delta_provider(&location, &ctx.state(), version, timestamp).await?;
             return ctx
                 .read_table(provider)
                 .map_err(TributaryError::df(format!("reading Delta table '{path}'")));
@@ -233,11 +250,15 @@ impl DataStreamReader {
                 Arc::new(RateStreamSource::new(rps, parts)?)
             }
             "delta" => {
-                return Err(TributaryError::Plan(
-                    "Delta as a streaming source is not available yet (it is the Delta lakehouse \
-                     work item); read the table as a batch with session.read().delta(path)"
-                        .into(),
-                ))
+                let options = crate::source::DeltaSourceOptions::parse(&spec.options)?;
+                Arc::new(
+                    crate::source::DeltaStreamSource::try_new(
+                        Location::resolve(path)?,
+                        options,
+                        spec.session.context().clone(),
+                    )
+                    .await?,
+                )
             }
             "kafka" => Arc::new(kafka_source(
                 &spec.options,

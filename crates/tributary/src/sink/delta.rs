@@ -255,6 +255,7 @@ pub(crate) async fn delta_provider(
     location: &Location,
     state: &datafusion::execution::SessionState,
     version: Option<i64>,
+    timestamp_ms: Option<i64>,
 ) -> Result<Arc<dyn datafusion::datasource::TableProvider>> {
     let mut table = deltalake::open_table(location.url.clone())
         .await
@@ -270,6 +271,32 @@ pub(crate) async fn delta_provider(
             .load_version(v as u64)
             .await
             .map_err(TributaryError::delta(&location.display))?;
+    }
+    if let Some(ms) = timestamp_ms {
+        let at = chrono::DateTime::from_timestamp_millis(ms).ok_or_else(|| {
+            TributaryError::option("timestamp_as_of", format!("{ms} ms is out of range"))
+        })?;
+        let too_early = |detail: String| {
+            TributaryError::option(
+                "timestamp_as_of",
+                format!(
+                    "no version of '{}' at {at}{detail}; give a time after the table was created",
+                    location.display
+                ),
+            )
+        };
+        table
+            .load_with_datetime(at)
+            .await
+            .map_err(|e| too_early(format!(": {e}")))?;
+        // deltalake answers the first version for any earlier time; Delta's readers refuse.
+        let loaded = table.version().unwrap_or(0);
+        let created = crate::source::delta::commit_timestamp_ms(&table, loaded).await?;
+        if created.is_some_and(|c| ms < c) {
+            return Err(too_early(format!(
+                " (version {loaded}, the earliest at that time, was committed later)"
+            )));
+        }
     }
     table
         .update_datafusion_session(state)

@@ -5,10 +5,12 @@
 //! plan as streaming and cannot be scanned directly. Each epoch, the incremental planner swaps
 //! it for the bounded table that [`StreamSource::get_batch`] returns.
 
+pub(crate) mod delta;
 pub(crate) mod file;
 mod memory;
 mod rate;
 
+pub use delta::{DeltaSourceOptions, DeltaStreamSource, StartingPosition};
 pub use file::FileStreamSource;
 pub use memory::MemoryStream;
 pub use rate::RateStreamSource;
