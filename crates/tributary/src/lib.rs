@@ -67,6 +67,7 @@ pub mod functions;
 pub mod kafka;
 mod keyed;
 pub mod location;
+pub mod maintenance;
 mod modes;
 pub mod plan;
 mod progress;

@@ -270,8 +270,10 @@ impl DataFrameWriter {
                     schema,
                     batches,
                     mode,
-                    &self.partition_by,
-                    None,
+                    crate::sink::delta::TableWrite {
+                        partition_by: &self.partition_by,
+                        ..Default::default()
+                    },
                 )
                 .await?;
             }
@@ -457,34 +459,37 @@ impl DataStreamWriter {
         } else {
             let format = self.format.clone().unwrap_or_else(|| "parquet".into());
             // Sinks that can only add rows: update and complete output would pile up old
-            // versions of the same rows.
-            let refused = match format.as_str() {
-                // Delta: append, or complete as an overwrite per epoch (update needs a MERGE).
-                "delta" => self.output_mode == OutputMode::Update,
-                "parquet" | "json" => self.output_mode != OutputMode::Append,
-                _ => false,
-            };
-            if refused {
-                let works = if format == "delta" {
-                    "'append' or 'complete'"
-                } else {
-                    "'append' only"
-                };
+            // versions of the same rows. Delta takes all three (update as a MERGE).
+            if matches!(format.as_str(), "parquet" | "json")
+                && self.output_mode != OutputMode::Append
+            {
                 return Err(TributaryError::Plan(format!(
-                    "the {format} sink takes output mode {works}, not '{}': use append (with a \
-                     watermark, windows are written once, when final), or write updates to a \
-                     memory, console, kafka or foreach_batch sink",
+                    "the {format} sink takes output mode 'append' only, not '{}': use append (with a \
+                     watermark, windows are written once, when final), or write to a Delta table \
+                     (update merges, complete overwrites), or a memory, console, kafka or \
+                     foreach_batch sink",
                     self.output_mode
                 )));
             }
             match format.as_str() {
                 "delta" => {
-                    let partition_by = self
-                        .options
-                        .get("partition_by")
-                        .map(|p| p.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
-                        .unwrap_or_default();
-                    Arc::new(DeltaSink::new(Location::resolve(path)?, DeltaSinkOptions { partition_by }))
+                    let mut options = DeltaSinkOptions::parse(&self.options)?;
+                    if options.cdc.is_some() && self.output_mode != OutputMode::Append {
+                        return Err(TributaryError::Plan(format!(
+                            "CDC apply (cdc_keys) reads a change stream in append mode, not '{}'",
+                            self.output_mode
+                        )));
+                    }
+                    if self.output_mode == OutputMode::Update && options.merge_keys.is_none() {
+                        let keys = crate::plan::update_key_columns(self.df.logical_plan()).map_err(|why| {
+                            TributaryError::Plan(format!(
+                                "update mode into Delta merges each epoch's rows on the grouping keys, \
+                                 but {why}: name the key columns with .option(\"merge_keys\", \"a,b\")"
+                            ))
+                        })?;
+                        options.merge_keys = Some(keys);
+                    }
+                    Arc::new(DeltaSink::new(Location::resolve(path)?, options))
                 }
                 "parquet" | "json" => Arc::new(FileSink::new(
                     Location::resolve(path)?,

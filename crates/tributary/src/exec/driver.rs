@@ -214,6 +214,7 @@ pub(crate) async fn start_query(spec: QuerySpec) -> Result<StreamingQuery> {
         query_id: id.clone(),
         query_name: spec.name.clone(),
         output_mode: spec.output_mode,
+        dir: spec.checkpoint.child("sink"),
     };
     with_retry("opening the sink", || spec.sink.open(&sink_ctx)).await?;
     let (plan, _static_tables) = materialize_static(plan, &state).await?;

@@ -16,6 +16,7 @@
 mod check;
 mod dedup;
 mod join;
+mod keys;
 mod map_groups;
 pub(crate) mod physical;
 mod rewrite;
@@ -26,6 +27,7 @@ mod watermark;
 pub use check::check_supported;
 pub use dedup::{distinct_to_dedup, DedupExec, Deduplicate};
 pub use join::{join_bounds, join_problem, JoinStateBounds, TimeRange};
+pub use keys::update_key_columns;
 pub use map_groups::{
     call_user, group_rows, json_to_batch, key_of, rows_to_json, FlatMapGroupsWithState,
     GroupFunction,

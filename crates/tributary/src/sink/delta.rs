@@ -12,6 +12,8 @@ use deltalake::protocol::SaveMode;
 use deltalake::DeltaTable;
 use tokio::sync::Mutex;
 
+use super::cdc::{self, CdcFormat, CdcOptions};
+use super::merge;
 use super::{EpochOutput, Sink, SinkContext};
 use crate::error::{Result, TributaryError};
 use crate::location::Location;
@@ -22,16 +24,121 @@ use tributary_checkpoint::Epoch;
 pub struct DeltaSinkOptions {
     /// Partition columns of a table the sink creates (`partition_by`, comma-separated).
     pub partition_by: Vec<String>,
+    /// Update mode: the columns each epoch's rows are merged on (`merge_keys`); by default
+    /// the aggregation's grouping keys.
+    pub merge_keys: Option<Vec<String>>,
+    /// Add new columns of the query to the table instead of failing (`merge_schema`).
+    pub merge_schema: bool,
+    /// Table properties of a table the sink creates: `delta.*` options, plus
+    /// `enable_change_data_feed` and `checkpoint_interval`.
+    pub properties: Vec<(String, String)>,
+    /// Apply the rows as a change stream (`cdc_keys`, `cdc_sequence`, `cdc_format`).
+    pub cdc: Option<CdcOptions>,
+    /// Compact small files after a commit leaves at least this many of them (`auto_compact`
+    /// turns it on; `auto_compact_min_files`, default 50).
+    pub auto_compact: Option<usize>,
+    /// Target file size of compaction in bytes (`target_file_size`).
+    pub target_file_size: Option<u64>,
 }
 
-/// Appends each epoch to a Delta table, exactly once.
+fn list(v: &str) -> Vec<String> {
+    v.split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+impl DeltaSinkOptions {
+    /// Parse the Delta sink's options.
+    pub fn parse(options: &std::collections::HashMap<String, String>) -> Result<Self> {
+        let get = |k: &str| options.get(k).or_else(|| options.get(&k.replace('_', "")));
+        let flag = |k: &str| get(k).map_or(Ok(false), |v| crate::format::parse_bool(k, v));
+        let mut properties: Vec<(String, String)> = options
+            .iter()
+            .filter(|(k, _)| k.starts_with("delta."))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        if flag("enable_change_data_feed")? {
+            properties.push(("delta.enableChangeDataFeed".into(), "true".into()));
+        }
+        if let Some(n) = get("checkpoint_interval") {
+            n.parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                TributaryError::option(
+                    "checkpoint_interval",
+                    format!("'{n}' is not a positive number of commits"),
+                )
+            })?;
+            properties.push(("delta.checkpointInterval".into(), n.clone()));
+        }
+        properties.sort();
+        let cdc = match get("cdc_keys") {
+            None => None,
+            Some(keys) => {
+                let format = match get("cdc_format").map(|f| f.to_ascii_lowercase()).as_deref() {
+                    None | Some("operation") => {
+                        CdcFormat::Operation(get("cdc_operation").cloned().unwrap_or_else(|| "op".into()))
+                    }
+                    Some("debezium") => CdcFormat::Debezium,
+                    Some(other) => {
+                        return Err(TributaryError::option(
+                            "cdc_format",
+                            format!("'{other}' is not a change format: use 'operation' (with cdc_operation) or 'debezium'"),
+                        ))
+                    }
+                };
+                let sequence = get("cdc_sequence").cloned().ok_or_else(|| {
+                    TributaryError::option(
+                        "cdc_sequence",
+                        "CDC apply needs the column that orders the changes of a key (a version, LSN or timestamp)",
+                    )
+                })?;
+                Some(CdcOptions {
+                    keys: list(keys),
+                    sequence,
+                    format,
+                })
+            }
+        };
+        let auto_compact = if flag("auto_compact")? {
+            Some(match get("auto_compact_min_files") {
+                None => 50,
+                Some(n) => n.parse::<usize>().ok().filter(|n| *n > 1).ok_or_else(|| {
+                    TributaryError::option(
+                        "auto_compact_min_files",
+                        format!("'{n}' is not a number above 1"),
+                    )
+                })?,
+            })
+        } else {
+            None
+        };
+        let target_file_size = match get("target_file_size") {
+            None => None,
+            Some(v) => Some(v.parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                TributaryError::option("target_file_size", format!("'{v}' is not a size in bytes"))
+            })?),
+        };
+        Ok(DeltaSinkOptions {
+            partition_by: get("partition_by").map(|v| list(v)).unwrap_or_default(),
+            merge_keys: get("merge_keys").map(|v| list(v)),
+            merge_schema: flag("merge_schema")?,
+            properties,
+            cdc,
+            auto_compact,
+            target_file_size,
+        })
+    }
+}
+
+/// Writes each epoch to a Delta table, exactly once: appends, overwrites (complete mode),
+/// merges (update mode), or applies changes (CDC).
 #[derive(Debug)]
 pub struct DeltaSink {
     location: Location,
     options: DeltaSinkOptions,
     app_id: Mutex<Option<String>>,
-    /// Complete mode: each epoch's result replaces the table.
-    complete: std::sync::atomic::AtomicBool,
+    mode: Mutex<crate::OutputMode>,
+    tombstones: Mutex<Option<Location>>,
     table: Mutex<Option<DeltaTable>>,
 }
 
@@ -42,7 +149,8 @@ impl DeltaSink {
             location,
             options,
             app_id: Mutex::new(None),
-            complete: std::sync::atomic::AtomicBool::new(false),
+            mode: Mutex::new(crate::OutputMode::Append),
+            tombstones: Mutex::new(None),
             table: Mutex::new(None),
         }
     }
@@ -88,7 +196,7 @@ pub(crate) fn schema_mismatch(output: &Schema, table: &Schema) -> Option<String>
         None
     } else {
         Some(format!(
-            "{}; the table has columns [{}]. Change the query's SELECT list to match, or write to a new table",
+            "{}; the table has columns [{}]. Change the query's SELECT list to match, write to a new table, or set merge_schema to add the query's new columns to the table",
             problems.join("; "),
             table
                 .fields()
@@ -126,17 +234,29 @@ fn compatible(out: &DataType, table: &DataType) -> bool {
     (a != 0 && a == b) || (a == 2 && b == 3) || (a == 2 && b == 8)
 }
 
-/// Write batches to a Delta table with a save mode and, optionally, an application transaction.
+/// How one write goes to a Delta table.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TableWrite<'a> {
+    /// Partition columns, when the write creates the table.
+    pub partition_by: &'a [String],
+    /// Table properties, when the write creates the table.
+    pub properties: &'a [(String, String)],
+    /// Add the rows' new columns to the table.
+    pub merge_schema: bool,
+    /// The application transaction to commit with.
+    pub txn: Option<(String, i64)>,
+}
+
+/// Write batches to a Delta table with a save mode.
 pub(crate) async fn write_delta(
     location: &Location,
     table: DeltaTable,
     schema: SchemaRef,
     batches: Vec<RecordBatch>,
     mode: SaveMode,
-    partition_by: &[String],
-    txn: Option<(String, i64)>,
+    how: TableWrite<'_>,
 ) -> Result<DeltaTable> {
-    if table.version().is_some() && mode != SaveMode::Overwrite {
+    if table.version().is_some() && mode != SaveMode::Overwrite && !how.merge_schema {
         let table_schema = table
             .snapshot()
             .map_err(TributaryError::delta(&location.display))?
@@ -155,20 +275,30 @@ pub(crate) async fn write_delta(
         batches
     };
     let mut commit = CommitProperties::default();
-    if let Some((app_id, version)) = txn {
+    if let Some((app_id, version)) = how.txn {
         commit = commit.with_application_transaction(Transaction::new(app_id, version));
     }
     let mut builder = table
         .write(batches)
         .with_save_mode(mode)
         .with_commit_properties(commit);
-    if !partition_by.is_empty() {
-        builder = builder.with_partition_columns(partition_by.to_vec());
+    if !how.partition_by.is_empty() {
+        builder = builder.with_partition_columns(how.partition_by.to_vec());
+    }
+    if !how.properties.is_empty() {
+        builder = builder.with_configuration(
+            how.properties
+                .iter()
+                .map(|(k, v)| (k.clone(), Some(v.clone()))),
+        );
+    }
+    if how.merge_schema {
+        builder = builder.with_schema_mode(deltalake::operations::write::SchemaMode::Merge);
     }
     builder.await.map_err(|e| match e {
         deltalake::DeltaTableError::SchemaMismatch { msg } => TributaryError::SchemaMismatch {
             sink: format!("DeltaSink[{}]", location.display),
-            details: msg,
+            details: format!("{msg}; set merge_schema to add new columns to the table"),
         },
         other => TributaryError::delta(&location.display)(other),
     })
@@ -182,10 +312,14 @@ impl Sink for DeltaSink {
 
     async fn open(&self, ctx: &SinkContext) -> Result<()> {
         *self.app_id.lock().await = Some(ctx.query_id.clone());
-        self.complete.store(
-            ctx.output_mode == crate::OutputMode::Complete,
-            std::sync::atomic::Ordering::Relaxed,
-        );
+        *self.mode.lock().await = ctx.output_mode;
+        *self.tombstones.lock().await = Some(ctx.dir.child("cdc_tombstones"));
+        if ctx.output_mode == crate::OutputMode::Update && self.options.merge_keys.is_none() {
+            return Err(TributaryError::Plan(format!(
+                "{}: update mode merges each epoch's rows on a key; set the option merge_keys",
+                self.description()
+            )));
+        }
         *self.table.lock().await = Some(open_table(&self.location).await?);
         Ok(())
     }
@@ -229,22 +363,91 @@ impl Sink for DeltaSink {
                 return Ok(());
             }
         }
-        let table = write_delta(
-            &self.location,
-            table,
-            output.schema.clone(),
-            output.batches,
+        let txn = Some((app_id, epoch.0 as i64));
+        let o = &self.options;
+        let how = TableWrite {
+            partition_by: &o.partition_by,
+            properties: &o.properties,
+            merge_schema: o.merge_schema,
+            txn: txn.clone(),
+        };
+        let mode = *self.mode.lock().await;
+        let table = if let Some(cdc) = &o.cdc {
+            let tombstones =
+                self.tombstones.lock().await.clone().ok_or_else(|| {
+                    TributaryError::Internal("Delta sink used before open()".into())
+                })?;
+            cdc::apply(
+                &self.location,
+                &tombstones,
+                cdc,
+                &output.schema,
+                output.batches,
+                how,
+            )
+            .await?;
+            open_table(&self.location).await?
+        } else if mode == crate::OutputMode::Update && table.version().is_some() {
+            let keys = o.merge_keys.clone().unwrap_or_default();
+            let columns: Vec<String> = output
+                .schema
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect();
+            let ctx = datafusion::prelude::SessionContext::new_with_state(output.state.clone());
+            if !o.merge_schema {
+                let table_schema = table
+                    .snapshot()
+                    .map_err(TributaryError::delta(&self.location.display))?
+                    .snapshot()
+                    .arrow_schema();
+                if let Some(details) = schema_mismatch(&output.schema, &table_schema) {
+                    return Err(TributaryError::SchemaMismatch {
+                        sink: self.description(),
+                        details,
+                    });
+                }
+            }
+            let source = merge::frame(&ctx, &output.schema, output.batches)?;
+            let spec = merge::MergeSpec {
+                keys: &keys,
+                columns: &columns,
+                sequence: None,
+                operation: None,
+                merge_schema: o.merge_schema,
+            };
+            merge::merge(&self.location, table, &ctx, source, &spec, txn).await?
+        } else {
             // Complete mode: the epoch's whole result replaces the table, in the same commit
             // as the epoch's txn marker, so a replayed epoch is skipped like an append.
-            if self.complete.load(std::sync::atomic::Ordering::Relaxed) {
+            let save = if mode == crate::OutputMode::Complete {
                 SaveMode::Overwrite
             } else {
                 SaveMode::Append
-            },
-            &self.options.partition_by,
-            Some((app_id, epoch.0 as i64)),
-        )
-        .await?;
+            };
+            write_delta(
+                &self.location,
+                table,
+                output.schema.clone(),
+                output.batches,
+                save,
+                how,
+            )
+            .await?
+        };
+        let table = match o.auto_compact {
+            Some(min_files) => {
+                crate::maintenance::compact_if_needed(
+                    &self.location,
+                    table,
+                    min_files,
+                    o.target_file_size,
+                )
+                .await?
+            }
+            None => table,
+        };
         *guard = Some(table);
         Ok(())
     }

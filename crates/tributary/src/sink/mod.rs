@@ -8,12 +8,15 @@
 //! | console       | none (prints; a re-run epoch prints again)                        |
 //! | foreach_batch | the user's function gets the epoch id to deduplicate itself       |
 
+mod cdc;
 mod console;
 pub(crate) mod delta;
 pub(crate) mod files;
 mod foreach;
 mod memory;
+mod merge;
 
+pub use cdc::{CdcFormat, CdcOptions};
 pub use console::ConsoleSink;
 pub use delta::{DeltaSink, DeltaSinkOptions};
 pub use files::{FileSink, FILE_SINK_FORMATS};
@@ -40,6 +43,8 @@ pub struct SinkContext {
     pub query_name: Option<String>,
     /// The output mode.
     pub output_mode: OutputMode,
+    /// The sink's own folder in the checkpoint (`sink/`), for state a sink keeps.
+    pub dir: crate::location::Location,
 }
 
 /// One epoch's output.
