@@ -5,7 +5,10 @@
 //! tributary run    JOB.sql [--set NAME=VALUE].. [--checkpoint DIR] [--trigger available-now|once|500ms|1s|1m] [--ui [ADDR]] [--ui-token T]
 //! tributary batch  JOB.sql [--set NAME=VALUE]..
 //! tributary verify JOB.sql [--set NAME=VALUE].. [--workdir DIR]
+//! tributary table  history|describe|optimize|vacuum|checkpoint PATH
 //! ```
+
+mod table;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -65,6 +68,11 @@ enum Command {
         /// Where the temporary outputs go (default: a new temporary folder, removed after).
         #[arg(long)]
         workdir: Option<PathBuf>,
+    },
+    /// Delta table maintenance: history, describe, optimize, vacuum, checkpoint.
+    Table {
+        #[command(subcommand)]
+        command: table::TableCommand,
     },
 }
 
@@ -319,6 +327,7 @@ async fn main() -> ExitCode {
         } => run(job, checkpoint, trigger, ui, ui_token).await,
         Command::Batch { job, progress } => batch(job, progress).await,
         Command::Verify { job, workdir } => verify(job, workdir).await,
+        Command::Table { command } => table::table(command).await,
     };
     match result {
         Ok(code) => code,

@@ -147,7 +147,9 @@ impl JobRunner {
     async fn insert_df(&self, ins: &InsertStmt) -> Result<DataFrame, JobError> {
         let df = self.session.sql(&ins.query).await?;
         let sink = self.job.table(&ins.target).expect("checked at parse time");
-        if sink.schema.fields().is_empty() {
+        // A CDC apply sink takes the change rows as they are: the operation column (or
+        // Debezium's envelope) is not a column of the table.
+        if sink.schema.fields().is_empty() || sink.options.contains_key("cdc_keys") {
             return Ok(df);
         }
         let out_cols = df.schema().columns();

@@ -66,6 +66,14 @@ pub struct TableDescription {
 
 /// Open an existing table (an error that says so when there is none).
 pub async fn open(location: &Location) -> Result<DeltaTable> {
+    if let Some(path) = location.local_path() {
+        if !path.join("_delta_log").is_dir() {
+            return Err(TributaryError::Plan(format!(
+                "'{}' is not a Delta table (no _delta_log): check the path",
+                location.display
+            )));
+        }
+    }
     deltalake::open_table(location.url.clone())
         .await
         .map_err(|e| match e {
@@ -160,16 +168,19 @@ pub async fn vacuum(
     if let Some(h) = retention_hours {
         builder = builder.with_retention_period(chrono::Duration::hours(h as i64));
     }
-    let (_, metrics) = builder.await.map_err(|e| match e {
-        deltalake::DeltaTableError::Generic(msg) if msg.contains("retention") => {
+    let (_, metrics) = builder.await.map_err(|e| {
+        let msg = e.to_string();
+        if msg.contains("retention") {
             TributaryError::option(
                 "retention",
                 format!(
-                    "{msg}; pass a longer retention, or --force if no reader needs older versions"
+                    "{}; pass a longer retention, or --force if no reader needs older versions",
+                    msg.split(": ").last().unwrap_or(&msg)
                 ),
             )
+        } else {
+            TributaryError::delta(&location.display)(e)
         }
-        other => TributaryError::delta(&location.display)(other),
     })?;
     Ok(VacuumReport {
         dry_run: metrics.dry_run,

@@ -619,6 +619,9 @@ pub(crate) async fn commit_timestamp_ms(table: &DeltaTable, version: u64) -> Res
 
 /// Open the table at `location`, at `version` or the latest.
 async fn open(location: &Location, version: Option<u64>) -> Result<DeltaTable> {
+    if version.is_none() {
+        return crate::maintenance::open(location).await;
+    }
     let url = location.url.clone();
     let result = match version {
         None => deltalake::open_table(url).await,

@@ -1,0 +1,312 @@
+//! The lakehouse from the command line: `tributary table ...`, and MERGE and CDC apply jobs
+//! killed with SIGKILL at random moments.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+use tributary::prelude::*;
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_tributary")
+}
+
+fn tributary(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(bin()).args(args).output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn rows(batches: &[arrow::array::RecordBatch]) -> Vec<String> {
+    let opts = FormatOptions::default().with_null("NULL");
+    let mut out = Vec::new();
+    for b in batches {
+        let f: Vec<_> = b
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts).unwrap())
+            .collect();
+        for r in 0..b.num_rows() {
+            out.push(
+                f.iter()
+                    .map(|f| f.value(r).to_string())
+                    .collect::<Vec<_>>()
+                    .join("|"),
+            );
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Run `sql` over the Delta table at `path` registered as `t`.
+fn query_delta(path: &Path, sql: &str) -> Vec<String> {
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let s = Session::new();
+        let df = s.read().delta(path.to_str().unwrap()).await.unwrap();
+        s.register("t", df).unwrap();
+        rows(&s.sql(sql).await.unwrap().collect().await.unwrap())
+    })
+}
+
+fn write_lines(dir: &Path, name: &str, lines: &[String]) {
+    std::fs::create_dir_all(dir).unwrap();
+    let tmp = dir.join(format!(".{name}.tmp"));
+    std::fs::write(&tmp, lines.join("\n") + "\n").unwrap();
+    std::fs::rename(tmp, dir.join(name)).unwrap();
+}
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self, bound: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % bound.max(1)
+    }
+}
+
+#[test]
+fn table_commands_describe_history_optimize_and_vacuum() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, table) = (tmp.path().join("in"), tmp.path().join("t"));
+    for f in 0..5 {
+        write_lines(
+            &input,
+            &format!("f{f}.json"),
+            &[format!("{{\"id\":{f},\"region\":\"r{}\"}}", f % 2)],
+        );
+    }
+    let job = tmp.path().join("job.sql");
+    std::fs::write(
+        &job,
+        format!(
+            "CREATE UNBOUNDED EXTERNAL TABLE src (id BIGINT, region VARCHAR) STORED AS JSON LOCATION '{}' OPTIONS ('max_files_per_trigger' '1');
+             CREATE EXTERNAL TABLE t (id BIGINT, region VARCHAR) STORED AS DELTA LOCATION '{}' OPTIONS ('enable_change_data_feed' 'true');
+             INSERT INTO t SELECT * FROM src;",
+            input.display(),
+            table.display()
+        ),
+    )
+    .unwrap();
+    let ck = tmp.path().join("ck");
+    let (ok, _, err) = tributary(&[
+        "run",
+        job.to_str().unwrap(),
+        "--trigger",
+        "available-now",
+        "--checkpoint",
+        ck.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    let t = table.to_str().unwrap();
+    let (ok, out, err) = tributary(&["table", "describe", t]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("version     4") && out.contains("files       5"),
+        "{out}"
+    );
+    assert!(out.contains("delta.enableChangeDataFeed = true"), "{out}");
+    let (ok, out, _) = tributary(&["table", "optimize", t]);
+    assert!(
+        ok && out.contains("5 files compacted into 1 (5 -> 1 files), version 5"),
+        "{out}"
+    );
+    let (ok, out, _) = tributary(&["table", "history", t, "--limit", "2"]);
+    assert!(ok, "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(
+        lines[0].contains("OPTIMIZE") && lines[1].contains("STREAMING UPDATE")
+            || lines[1].contains("WRITE"),
+        "{out}"
+    );
+    // Vacuum refuses a retention below the table's minimum unless forced.
+    let (ok, _, err) = tributary(&["table", "vacuum", t, "--retention-hours", "0"]);
+    assert!(!ok && err.contains("--force"), "{err}");
+    let (ok, out, err) = tributary(&[
+        "table",
+        "vacuum",
+        t,
+        "--retention-hours",
+        "0",
+        "--force",
+        "--dry-run",
+    ]);
+    assert!(ok && out.lines().count() == 5, "{out} {err}");
+    let (ok, _, err) = tributary(&["table", "vacuum", t, "--retention-hours", "0", "--force"]);
+    assert!(ok && err.contains("5 files deleted"), "{err}");
+    let parquet = std::fs::read_dir(&table)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".parquet")
+        })
+        .count();
+    assert_eq!(parquet, 1);
+    assert_eq!(query_delta(&table, "SELECT id FROM t").len(), 5);
+    let (ok, out, _) = tributary(&["table", "checkpoint", t]);
+    assert!(ok && out.contains("checkpoint written"), "{out}");
+    assert!(table.join("_delta_log/_last_checkpoint").exists());
+    let (ok, _, err) = tributary(&[
+        "table",
+        "describe",
+        tmp.path().join("nothing").to_str().unwrap(),
+    ]);
+    assert!(!ok && err.contains("not a Delta table"), "{err}");
+}
+
+fn spawn(job: &Path, ckpt: &Path, trigger: &str) -> std::process::Child {
+    Command::new(bin())
+        .args([
+            "run",
+            job.to_str().unwrap(),
+            "--trigger",
+            trigger,
+            "--checkpoint",
+            ckpt.to_str().unwrap(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn run_to_end(job: &Path, ckpt: &Path) {
+    let out = Command::new(bin())
+        .args([
+            "run",
+            job.to_str().unwrap(),
+            "--trigger",
+            "available-now",
+            "--checkpoint",
+            ckpt.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn merge_and_cdc_apply_jobs_killed_at_random_moments_end_exactly_right() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (sales, changes) = (tmp.path().join("sales"), tmp.path().join("changes"));
+    let (totals, mirror, ckpt) = (
+        tmp.path().join("totals"),
+        tmp.path().join("mirror"),
+        tmp.path().join("ck"),
+    );
+    std::fs::create_dir_all(&sales).unwrap();
+    std::fs::create_dir_all(&changes).unwrap();
+    let job = tmp.path().join("job.sql");
+    std::fs::write(
+        &job,
+        format!(
+            "CREATE UNBOUNDED EXTERNAL TABLE sales (id BIGINT, product VARCHAR, qty BIGINT) STORED AS JSON LOCATION '{}' OPTIONS ('max_files_per_trigger' '1');
+             CREATE UNBOUNDED EXTERNAL TABLE changes (id BIGINT, name VARCHAR, seq BIGINT, op VARCHAR) STORED AS JSON LOCATION '{}' OPTIONS ('max_files_per_trigger' '1');
+             CREATE EXTERNAL TABLE totals (product VARCHAR, sold BIGINT, orders BIGINT) STORED AS DELTA LOCATION '{}' OPTIONS ('output_mode' 'update');
+             CREATE EXTERNAL TABLE mirror (id BIGINT, name VARCHAR, seq BIGINT) STORED AS DELTA LOCATION '{}'
+                 OPTIONS ('cdc_keys' 'id', 'cdc_sequence' 'seq', 'cdc_operation' 'op');
+             INSERT INTO totals SELECT product, sum(qty), count(*) FROM sales GROUP BY product;
+             INSERT INTO mirror SELECT id, name, seq, op FROM changes;",
+            sales.display(),
+            changes.display(),
+            totals.display(),
+            mirror.display()
+        ),
+    )
+    .unwrap();
+    let mut rng = Rng(0xc0ffee);
+    let (mut next_sale, mut seq, mut files) = (0i64, 0i64, 0usize);
+    let mut all_changes: Vec<(i64, i64, String, String)> = Vec::new(); // (id, seq, name, op)
+    for kill in 0..12 {
+        for _ in 0..1 + rng.next(2) {
+            let sale_lines: Vec<String> = (0..20)
+                .map(|_| {
+                    next_sale += 1;
+                    format!(
+                        "{{\"id\":{next_sale},\"product\":\"p{}\",\"qty\":{}}}",
+                        next_sale % 7,
+                        1 + next_sale % 5
+                    )
+                })
+                .collect();
+            write_lines(&sales, &format!("s{files:03}.json"), &sale_lines);
+            let mut lines = Vec::new();
+            for _ in 0..15 {
+                seq += 1;
+                let id = rng.next(12) as i64;
+                let op = ["insert", "update", "update", "delete"][rng.next(4) as usize];
+                let name = format!("n{id}-{seq}");
+                // Some changes arrive late: an older sequence number, in a later file.
+                let s = if rng.next(5) == 0 {
+                    seq - 1 - rng.next(20) as i64
+                } else {
+                    seq
+                };
+                all_changes.push((id, s, name.clone(), op.to_string()));
+                lines.push(format!(
+                    "{{\"id\":{id},\"name\":\"{name}\",\"seq\":{s},\"op\":\"{op}\"}}"
+                ));
+            }
+            write_lines(&changes, &format!("c{files:03}.json"), &lines);
+            files += 1;
+        }
+        let mut child = spawn(&job, &ckpt, "10ms");
+        std::thread::sleep(Duration::from_millis(150 + rng.next(900)));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let _ = kill;
+    }
+    run_to_end(&job, &ckpt);
+    // The live table equals the aggregation over every sale.
+    let mut expected: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    for id in 1..=next_sale {
+        let e = expected.entry(format!("p{}", id % 7)).or_default();
+        e.0 += 1 + id % 5;
+        e.1 += 1;
+    }
+    let expected: Vec<String> = expected
+        .iter()
+        .map(|(p, (s, n))| format!("{p}|{s}|{n}"))
+        .collect();
+    assert_eq!(
+        query_delta(&totals, "SELECT product, sold, orders FROM t"),
+        expected
+    );
+    // The mirror holds, per key, the change with the highest sequence unless it is a delete.
+    let mut last: BTreeMap<i64, (i64, String, String)> = BTreeMap::new();
+    for (id, s, name, op) in &all_changes {
+        if last.get(id).is_none_or(|(ls, _, _)| s > ls) {
+            last.insert(*id, (*s, name.clone(), op.clone()));
+        }
+    }
+    let mut expected: Vec<String> = last
+        .iter()
+        .filter(|(_, (_, _, op))| op != "delete")
+        .map(|(id, (s, name, _))| format!("{id}|{name}|{s}"))
+        .collect();
+    expected.sort();
+    assert_eq!(
+        query_delta(&mirror, "SELECT id, name, seq FROM t"),
+        expected
+    );
+}
+
+#[allow(dead_code)]
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
