@@ -306,7 +306,54 @@ fn merge_and_cdc_apply_jobs_killed_at_random_moments_end_exactly_right() {
     );
 }
 
-#[allow(dead_code)]
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+#[test]
+fn the_medallion_example_verifies_and_silver_streams_from_bronze() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ex = repo().join("examples");
+    let job = ex.join("medallion/job.sql");
+    let sets = [
+        format!("input={}", ex.join("etl/data/events").display()),
+        format!("regions={}", ex.join("etl/data/regions.csv").display()),
+        format!("lake={}", tmp.path().join("lake").display()),
+    ];
+    let mut args = vec!["verify", job.to_str().unwrap()];
+    for s in &sets {
+        args.extend(["--set", s.as_str()]);
+    }
+    let (ok, out, err) = tributary(&args);
+    assert!(ok, "{out} {err}");
+    assert_eq!(out.trim(), "identical", "{err}");
+    assert!(
+        err.contains("bronze: 120 rows") && err.contains("gold: 5 rows"),
+        "{err}"
+    );
+    // `run`: the three queries in one process; silver's offsets are positions in bronze's log.
+    let ck = tmp.path().join("ck");
+    let mut args = vec![
+        "run",
+        job.to_str().unwrap(),
+        "--trigger",
+        "available-now",
+        "--checkpoint",
+        ck.to_str().unwrap(),
+    ];
+    for s in &sets {
+        args.extend(["--set", s.as_str()]);
+    }
+    let (ok, _, err) = tributary(&args);
+    assert!(ok, "{err}");
+    let offsets = std::fs::read_to_string(ck.join("silver/offsets/0")).unwrap();
+    assert!(
+        offsets.contains("DeltaStream") && offsets.contains("reservoirVersion"),
+        "{offsets}"
+    );
+    let silver = query_delta(
+        &tmp.path().join("lake/silver"),
+        "SELECT count(*), count(DISTINCT country) FROM t",
+    );
+    assert_eq!(silver, vec!["112|5"], "4 countries and unknown");
 }

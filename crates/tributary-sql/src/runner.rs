@@ -121,6 +121,55 @@ impl JobRunner {
         Ok(())
     }
 
+    /// The Delta sinks of earlier INSERTs that INSERT `i` reads: the links of a chain of
+    /// queries (bronze -> silver -> gold) in one job.
+    fn upstream_of(&self, i: usize) -> Vec<&TableDecl> {
+        let words: std::collections::HashSet<String> = self.job.inserts[i]
+            .query
+            .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .map(str::to_lowercase)
+            .collect();
+        let mut out: Vec<&TableDecl> = Vec::new();
+        for earlier in &self.job.inserts[..i] {
+            if let Some(t) = self.job.table(&earlier.target) {
+                if t.format == "delta"
+                    && words.contains(&t.name.to_lowercase())
+                    && !out.iter().any(|o| o.name == t.name)
+                {
+                    out.push(t);
+                }
+            }
+        }
+        out
+    }
+
+    /// Register an upstream sink table as a source of the queries after it.
+    async fn register_upstream(
+        &self,
+        table: &TableDecl,
+        location: &str,
+        stream: bool,
+    ) -> Result<(), JobError> {
+        let mut options = table.options.clone();
+        let watermark = Self::watermark_of(&table.name, &mut options)?;
+        let df = if stream {
+            self.session
+                .read_stream()
+                .format("delta")
+                .load(location)
+                .await?
+        } else {
+            self.session.read().format("delta").load(location).await?
+        };
+        let df = match watermark {
+            Some((column, delay)) => df.with_watermark(&column, &delay)?,
+            None => df,
+        };
+        let _ = self.session.context().deregister_table(table.name.as_str());
+        self.session.register(&table.name, df)?;
+        Ok(())
+    }
+
     /// The table options `watermark_column` and `watermark_delay` (taken out of `options`).
     fn watermark_of(
         table: &str,
@@ -205,14 +254,35 @@ impl JobRunner {
         output_root: Option<&PathBuf>,
     ) -> Result<Vec<StreamingQuery>, JobError> {
         self.register_sources(&Mode::Stream, overrides).await?;
-        let mut queries = Vec::new();
-        for (ins, name) in self.job.inserts.iter().zip(self.job.query_names()) {
+        let mut queries: Vec<StreamingQuery> = Vec::new();
+        // Sink table -> (location, index of its query, schema written).
+        let mut written: HashMap<String, (String, usize, arrow::datatypes::SchemaRef)> =
+            HashMap::new();
+        // A run that ends by itself (available-now, once) runs a chain link by link: the
+        // next query starts when the one it reads from has read everything.
+        let sequential = matches!(opts.trigger, Trigger::AvailableNow | Trigger::Once);
+        for (i, (ins, name)) in self
+            .job
+            .inserts
+            .iter()
+            .zip(self.job.query_names())
+            .enumerate()
+        {
             let sink = self.job.table(&ins.target).expect("checked");
+            for up in self.upstream_of(i) {
+                let (location, j, schema) = written[&up.name].clone();
+                if sequential {
+                    queries[j].await_termination().await?;
+                }
+                tributary::sink::create_table_if_missing(&location, schema, &up.options).await?;
+                self.register_upstream(up, &location, true).await?;
+            }
             let df = self.insert_df(ins).await?;
             let location = match output_root {
                 Some(root) => root.join(&name).display().to_string(),
                 None => sink.location.clone(),
             };
+            let df_schema = df.schema().as_arrow().clone();
             let mut w = df
                 .write_stream()
                 .format(&Self::sink_format(sink))
@@ -236,6 +306,13 @@ impl JobRunner {
             if !sink.partition_by.is_empty() {
                 w = w.option("partition_by", sink.partition_by.join(","));
             }
+            let schema = if sink.schema.fields().is_empty() || sink.options.contains_key("cdc_keys")
+            {
+                std::sync::Arc::new(df_schema)
+            } else {
+                sink.schema.clone()
+            };
+            written.insert(sink.name.clone(), (location.clone(), i, schema));
             queries.push(w.start(&location).await?);
         }
         Ok(queries)
@@ -253,13 +330,25 @@ impl JobRunner {
     ) -> Result<Vec<(String, WriteSummary)>, JobError> {
         self.register_sources(&Mode::Batch, overrides).await?;
         let mut out = Vec::new();
-        for (ins, name) in self.job.inserts.iter().zip(self.job.query_names()) {
+        let mut written: HashMap<String, String> = HashMap::new();
+        for (i, (ins, name)) in self
+            .job
+            .inserts
+            .iter()
+            .zip(self.job.query_names())
+            .enumerate()
+        {
             let sink = self.job.table(&ins.target).expect("checked");
+            for up in self.upstream_of(i) {
+                self.register_upstream(up, &written[&up.name], false)
+                    .await?;
+            }
             let df = self.insert_df(ins).await?;
             let location = match output_root {
                 Some(root) => root.join(&name).display().to_string(),
                 None => sink.location.clone(),
             };
+            written.insert(sink.name.clone(), location.clone());
             let summary = df
                 .write()
                 .format(&Self::sink_format(sink))

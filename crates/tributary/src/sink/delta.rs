@@ -156,6 +156,29 @@ impl DeltaSink {
     }
 }
 
+/// Create an empty Delta table at `path` with `schema` and the sink `options` (partitioning,
+/// properties) unless one exists: a query that streams from a table another query of the same
+/// job writes can then start before the writer's first commit.
+pub async fn create_table_if_missing(
+    path: &str,
+    schema: SchemaRef,
+    options: &std::collections::HashMap<String, String>,
+) -> Result<()> {
+    let location = Location::resolve(path)?;
+    let o = DeltaSinkOptions::parse(options)?;
+    let table = open_table(&location).await?;
+    if table.version().is_some() {
+        return Ok(());
+    }
+    let how = TableWrite {
+        partition_by: &o.partition_by,
+        properties: &o.properties,
+        ..Default::default()
+    };
+    write_delta(&location, table, schema, vec![], SaveMode::Append, how).await?;
+    Ok(())
+}
+
 /// Open (or prepare to create) the Delta table at `location`.
 pub(crate) async fn open_table(location: &Location) -> Result<DeltaTable> {
     location.ensure_dir()?;

@@ -18,7 +18,7 @@ mod merge;
 
 pub use cdc::{CdcFormat, CdcOptions};
 pub use console::ConsoleSink;
-pub use delta::{DeltaSink, DeltaSinkOptions};
+pub use delta::{create_table_if_missing, DeltaSink, DeltaSinkOptions};
 pub use files::{FileSink, FILE_SINK_FORMATS};
 pub use foreach::{ForeachBatchFn, ForeachBatchSink};
 pub use memory::{MemorySink, MemorySinkTable};
