@@ -357,3 +357,171 @@ fn the_medallion_example_verifies_and_silver_streams_from_bronze() {
     );
     assert_eq!(silver, vec!["112|5"], "4 countries and unknown");
 }
+
+/// Event `id`, 5 s apart from 10:05, out of order by up to 30 s.
+fn event(id: i64) -> String {
+    let jitter = (id * 7919) % 61 - 30;
+    let t = chrono_like(300 + id * 5 + jitter);
+    format!(
+        "{{\"id\":{id},\"event_time\":\"{t}\",\"region\":\"r{}\"}}",
+        id % 3
+    )
+}
+
+/// `2026-11-21T10:00:00Z` plus `secs` seconds, as text.
+fn chrono_like(secs: i64) -> String {
+    let (h, m, s) = (10 + secs / 3600, (secs / 60) % 60, secs % 60);
+    format!("2026-11-21T{h:02}:{m:02}:{s:02}.000Z")
+}
+
+#[test]
+fn backfill_then_stream_hands_off_without_gap_or_duplicate_across_kills() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (archive_json, archive, live) = (
+        tmp.path().join("aj"),
+        tmp.path().join("archive"),
+        tmp.path().join("live"),
+    );
+    // The archive: a Delta table of events 0..300, in several commits.
+    for part in 0..6 {
+        let lines: Vec<String> = (part * 50..part * 50 + 50).map(event).collect();
+        write_lines(&archive_json, &format!("a{part}.json"), &lines);
+    }
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let s = Session::new();
+        let schema = std::sync::Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, true),
+            Field::new(
+                "event_time",
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                true,
+            ),
+            Field::new("region", DataType::Utf8, true),
+        ]));
+        for part in 0..6 {
+            let df = s
+                .read()
+                .schema(schema.clone())
+                .json(archive_json.join(format!("a{part}.json")).to_str().unwrap())
+                .await
+                .unwrap();
+            df.write()
+                .format("delta")
+                .mode(tributary::SaveMode::Append)
+                .save(archive.to_str().unwrap())
+                .await
+                .unwrap();
+        }
+    });
+    // The boundary: 10:25:50 (id 250 without jitter). Archive has ids < 300, the live
+    // source starts at id 240: ids 240..300 are in both, and each must land once.
+    let job = tmp.path().join("job.sql");
+    std::fs::write(
+        &job,
+        format!(
+            "CREATE UNBOUNDED EXTERNAL TABLE events (id BIGINT, event_time TIMESTAMP, region VARCHAR)
+               STORED AS JSON LOCATION '{live}'
+               OPTIONS ('max_files_per_trigger' '1', 'backfill_path' '{archive}', 'backfill_format' 'delta',
+                        'backfill_boundary_column' 'event_time', 'backfill_boundary' '2026-11-21T10:25:50',
+                        'backfill_option.max_files_per_trigger' '2',
+                        'watermark_column' 'event_time', 'watermark_delay' '1 minute');
+             CREATE EXTERNAL TABLE copy (id BIGINT, event_time TIMESTAMP, region VARCHAR) STORED AS DELTA LOCATION '${{out}}/copy';
+             CREATE EXTERNAL TABLE per_minute (minute TIMESTAMP, region VARCHAR, n BIGINT, ids BIGINT) STORED AS DELTA LOCATION '${{out}}/per_minute'
+               OPTIONS ('flush_at_end' 'true');
+             INSERT INTO copy SELECT * FROM events;
+             INSERT INTO per_minute SELECT w['start'], region, count(*), sum(id)
+               FROM (SELECT window(event_time, '1 minute') AS w, region, id FROM events) GROUP BY w, region;",
+            live = live.display(),
+            archive = archive.display(),
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir_all(&live).unwrap();
+    let (out, ckpt) = (tmp.path().join("out"), tmp.path().join("ck"));
+    let out_set = format!("out={}", out.display());
+    let mut rng = Rng(0xbacf111);
+    let mut next = 240;
+    for kill in 0..10 {
+        // Live files keep arriving while the query backfills and hands off.
+        for _ in 0..1 + rng.next(2) {
+            let lines: Vec<String> = (next..next + 20).map(event).collect();
+            write_lines(&live, &format!("l{next:04}.json"), &lines);
+            next += 20;
+        }
+        let mut child = Command::new(bin())
+            .args([
+                "run",
+                job.to_str().unwrap(),
+                "--set",
+                &out_set,
+                "--trigger",
+                "10ms",
+                "--checkpoint",
+                ckpt.to_str().unwrap(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(if kill < 3 {
+            80 + rng.next(200)
+        } else {
+            200 + rng.next(700)
+        }));
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    let out_done = Command::new(bin())
+        .args([
+            "run",
+            job.to_str().unwrap(),
+            "--set",
+            &out_set,
+            "--trigger",
+            "available-now",
+            "--checkpoint",
+            ckpt.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out_done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out_done.stderr)
+    );
+    // Every event exactly once, archive and live.
+    let copy = query_delta(&out.join("copy"), "SELECT id FROM t");
+    let mut expected: Vec<String> = (0..next).map(|i| i.to_string()).collect();
+    expected.sort();
+    assert_eq!(copy, expected, "{} events expected once each", next);
+    // The hand-off is in the offset log: archive epochs, then live epochs.
+    let offsets = std::fs::read_dir(ckpt.join("copy/offsets"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect::<Vec<_>>();
+    assert!(
+        offsets.iter().any(|o| o.contains("\"live\":null")),
+        "archive epochs"
+    );
+    assert!(
+        offsets.iter().any(|o| o.contains("\"live\":{")),
+        "live epochs"
+    );
+    // The windows equal the batch answer over everything.
+    let batch_out = tmp.path().join("batch");
+    let (ok, _, err) = tributary(&[
+        "batch",
+        job.to_str().unwrap(),
+        "--set",
+        &format!("out={}", batch_out.display()),
+    ]);
+    assert!(ok, "{err}");
+    let sql = "SELECT minute, region, n, ids FROM t";
+    let streamed = query_delta(&out.join("per_minute"), sql);
+    assert!(streamed.len() > 20, "{streamed:?}");
+    assert_eq!(streamed, query_delta(&batch_out.join("per_minute"), sql));
+    assert_eq!(
+        query_delta(&batch_out.join("copy"), "SELECT id FROM t"),
+        expected
+    );
+}

@@ -70,6 +70,8 @@ pub mod location;
 pub mod maintenance;
 mod modes;
 pub mod plan;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 mod progress;
 mod query;
 mod reader;

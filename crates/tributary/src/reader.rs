@@ -11,6 +11,7 @@ use crate::location::Location;
 use crate::session::Session;
 use crate::sink::delta::delta_provider;
 use crate::source::file::FileSourceOptions;
+use crate::source::BackfillSource;
 use crate::source::{FileStreamSource, RateStreamSource, StreamSource, StreamTable};
 use crate::DataFrame;
 
@@ -109,8 +110,26 @@ impl DataFrameReader {
 
     builder_methods!();
 
-    /// Read the data at `path` as a batch DataFrame.
+    /// Read the data at `path` as a batch DataFrame. With `backfill_path`: the archive's rows
+    /// before `backfill_boundary` and this source's rows from it on, as the stream reads them.
     pub async fn load(self, path: &str) -> Result<DataFrame> {
+        if let Some(b) = Backfill::of(&self.spec)? {
+            let live = Box::pin(
+                DataFrameReader {
+                    spec: b.live.clone(),
+                }
+                .load(path),
+            )
+            .await?;
+            let archive = Box::pin(
+                DataFrameReader {
+                    spec: b.archive.clone(),
+                }
+                .load(&b.path),
+            )
+            .await?;
+            return b.union(archive, live);
+        }
         let spec = self.spec;
         let format = spec.format.clone().unwrap_or_else(|| "parquet".into());
         let ctx = spec.session.context();
@@ -136,6 +155,9 @@ impl DataFrameReader {
             return ctx
                 .read_table(Arc::new(table))
                 .map_err(TributaryError::df("reading Kafka as a batch"));
+        }
+        if format == "postgres" {
+            return read_postgres(&spec, path).await;
         }
         let location = Location::resolve(path)?;
         if format == "delta" {
@@ -235,8 +257,26 @@ impl DataStreamReader {
             .map_err(TributaryError::df("reading a stream"))
     }
 
-    /// Read the data at `path` as a streaming DataFrame.
+    /// Read the data at `path` as a streaming DataFrame. With `backfill_path`, the stream
+    /// first reads that archive up to `backfill_boundary` (see [`BackfillSource`]).
     pub async fn load(self, path: &str) -> Result<DataFrame> {
+        if let Some(b) = Backfill::of(&self.spec)? {
+            let live = DataStreamReader { spec: b.live }.build(path).await?;
+            let archive = DataStreamReader { spec: b.archive }.build(&b.path).await?;
+            let source = BackfillSource::try_new(
+                archive,
+                live,
+                &b.column,
+                &b.boundary,
+                self.spec.session.context().clone(),
+            )?;
+            return self.source(Arc::new(source));
+        }
+        let source = self.clone().build(path).await?;
+        self.source(source)
+    }
+
+    async fn build(self, path: &str) -> Result<Arc<dyn StreamSource>> {
         let spec = self.spec.clone();
         let format = spec.format.clone().ok_or_else(|| {
             TributaryError::Plan(
@@ -281,7 +321,106 @@ impl DataStreamReader {
                 Arc::new(FileStreamSource::new(location, file_format, schema, opts))
             }
         };
-        self.source(source)
+        Ok(source)
+    }
+}
+
+/// The options of a backfill-then-stream read, split into the archive's and the live side's.
+struct Backfill {
+    path: String,
+    column: String,
+    boundary: String,
+    archive: ReadSpec,
+    live: ReadSpec,
+}
+
+impl Backfill {
+    fn of(spec: &ReadSpec) -> Result<Option<Backfill>> {
+        let Some(path) = spec.options.get("backfill_path").cloned() else {
+            return Ok(None);
+        };
+        let need = |k: &str| {
+            spec.options.get(k).cloned().ok_or_else(|| {
+                TributaryError::option(
+                    k,
+                    "a backfill needs backfill_path, backfill_boundary_column and \
+                     backfill_boundary (the value where the live source takes over)",
+                )
+            })
+        };
+        let column = need("backfill_boundary_column")?;
+        let boundary = need("backfill_boundary")?;
+        let mut live = spec.clone();
+        live.options.retain(|k, _| !k.starts_with("backfill_"));
+        let mut archive = ReadSpec::new(spec.session.clone());
+        archive.format = Some(
+            spec.options
+                .get("backfill_format")
+                .cloned()
+                .unwrap_or_else(|| "delta".into()),
+        );
+        if archive.format.as_deref() != Some("delta") {
+            archive.schema = spec.schema.clone();
+        }
+        // `backfill_option.<key>`: options of the archive's format.
+        for (k, v) in &spec.options {
+            if let Some(key) = k.strip_prefix("backfill_option.") {
+                archive.options.insert(key.to_string(), v.clone());
+            }
+        }
+        Ok(Some(Backfill {
+            path,
+            column,
+            boundary,
+            archive,
+            live,
+        }))
+    }
+
+    /// The batch answer: the archive before the boundary, the live data from it.
+    fn union(self, archive: DataFrame, live: DataFrame) -> Result<DataFrame> {
+        let field = live
+            .schema()
+            .as_arrow()
+            .field_with_name(&self.column)
+            .map_err(|_| {
+                TributaryError::option(
+                    "backfill_boundary_column",
+                    format!("the live source has no column '{}'", self.column),
+                )
+            })?
+            .clone();
+        let boundary = datafusion::scalar::ScalarValue::try_from_string(
+            self.boundary.clone(),
+            field.data_type(),
+        )
+        .map_err(|e| TributaryError::option("backfill_boundary", e.to_string()))?;
+        let c = || datafusion::prelude::col(format!("\"{}\"", self.column));
+        let bound = datafusion::prelude::lit(boundary);
+        let columns: Vec<datafusion::prelude::Expr> = live
+            .schema()
+            .as_arrow()
+            .fields()
+            .iter()
+            .map(|f| {
+                datafusion::logical_expr::cast(
+                    datafusion::prelude::col(format!("\"{}\"", f.name())),
+                    f.data_type().clone(),
+                )
+                .alias(f.name())
+            })
+            .collect();
+        let archive = archive
+            .filter(c().lt(bound.clone()))
+            .and_then(|d| d.select(columns.clone()))
+            .map_err(TributaryError::df("reading the backfill archive"))?;
+        let live = live
+            .filter(c().gt_eq(bound))
+            .and_then(|d| d.select(columns))
+            .map_err(TributaryError::df("reading the live side of a backfill"))?;
+        archive
+            .union(live)
+            .map_err(TributaryError::df("joining archive and live data"))
     }
 }
 
@@ -295,6 +434,38 @@ fn parse_num(options: &HashMap<String, String>, key: &str, default: u64) -> Resu
             .parse::<u64>()
             .map_err(|_| TributaryError::option(key, format!("'{v}' is not a whole number"))),
     }
+}
+
+/// A PostgreSQL table as a batch: `path` is the connection string, option `table` the table
+/// (`dbtable`, as Spark's JDBC source, also works); a given schema picks and casts the columns.
+#[cfg(feature = "postgres")]
+async fn read_postgres(spec: &ReadSpec, path: &str) -> Result<DataFrame> {
+    let table = spec
+        .options
+        .get("table")
+        .or(spec.options.get("dbtable"))
+        .ok_or_else(|| {
+            TributaryError::option(
+                "table",
+                "a PostgreSQL read needs the table: .option(\"table\", \"schema.name\")",
+            )
+        })?;
+    let provider =
+        crate::postgres::PostgresTable::try_new(path, table, spec.schema.clone()).await?;
+    spec.session
+        .context()
+        .read_table(Arc::new(provider))
+        .map_err(TributaryError::df(format!(
+            "reading PostgreSQL table '{table}'"
+        )))
+}
+
+#[cfg(not(feature = "postgres"))]
+async fn read_postgres(_spec: &ReadSpec, _path: &str) -> Result<DataFrame> {
+    Err(TributaryError::Plan(
+        "this build of Tributary has no PostgreSQL support: build it with the 'postgres' feature"
+            .into(),
+    ))
 }
 
 /// The Kafka options, with `path` (a job file's LOCATION) as the bootstrap servers when

@@ -41,6 +41,37 @@ pub struct DeltaSinkOptions {
     pub target_file_size: Option<u64>,
 }
 
+/// Delta's spelling of a table property: options arrive lower-cased, Delta's names are camel
+/// case (`delta.appendOnly`).
+fn delta_property_name(key: &str) -> String {
+    const KNOWN: &[&str] = &[
+        "delta.appendOnly",
+        "delta.autoOptimize.autoCompact",
+        "delta.autoOptimize.optimizeWrite",
+        "delta.checkpointInterval",
+        "delta.checkpoint.writeStatsAsJson",
+        "delta.checkpoint.writeStatsAsStruct",
+        "delta.columnMapping.mode",
+        "delta.dataSkippingNumIndexedCols",
+        "delta.dataSkippingStatsColumns",
+        "delta.deletedFileRetentionDuration",
+        "delta.enableChangeDataFeed",
+        "delta.enableDeletionVectors",
+        "delta.isolationLevel",
+        "delta.logRetentionDuration",
+        "delta.enableExpiredLogCleanup",
+        "delta.minReaderVersion",
+        "delta.minWriterVersion",
+        "delta.setTransactionRetentionDuration",
+        "delta.targetFileSize",
+        "delta.tuneFileSizesForRewrites",
+    ];
+    KNOWN
+        .iter()
+        .find(|k| k.eq_ignore_ascii_case(key))
+        .map_or_else(|| key.to_string(), |k| k.to_string())
+}
+
 fn list(v: &str) -> Vec<String> {
     v.split(',')
         .map(|s| s.trim().to_string())
@@ -56,7 +87,7 @@ impl DeltaSinkOptions {
         let mut properties: Vec<(String, String)> = options
             .iter()
             .filter(|(k, _)| k.starts_with("delta."))
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .map(|(k, v)| (delta_property_name(k), v.clone()))
             .collect();
         if flag("enable_change_data_feed")? {
             properties.push(("delta.enableChangeDataFeed".into(), "true".into()));

@@ -5,11 +5,13 @@
 //! plan as streaming and cannot be scanned directly. Each epoch, the incremental planner swaps
 //! it for the bounded table that [`StreamSource::get_batch`] returns.
 
+mod backfill;
 pub(crate) mod delta;
 pub(crate) mod file;
 mod memory;
 mod rate;
 
+pub use backfill::BackfillSource;
 pub use delta::{DeltaSourceOptions, DeltaStreamSource, StartingPosition};
 pub use file::FileStreamSource;
 pub use memory::MemoryStream;
