@@ -31,4 +31,8 @@ fi
 if ! cargo nextest --version >/dev/null 2>&1; then
   cargo install --locked cargo-nextest
 fi
+# The Delta lakehouse tests: a PostgreSQL server (Debian's package; each test starts its own
+# cluster on 127.0.0.1), and the `deltalake` Python package as an independent Delta reader.
+bash "$(dirname "$0")/postgres.sh" install
+bash "$(dirname "$0")/python_env.sh" >/dev/null
 echo "install: ok ($(cargo --version))"

@@ -525,3 +525,133 @@ fn backfill_then_stream_hands_off_without_gap_or_duplicate_across_kills() {
         expected
     );
 }
+
+/// The venv's python with the `deltalake` package (installed by scripts/python_env.sh).
+fn python() -> String {
+    let out = Command::new("bash")
+        .arg(repo().join("scripts/python_env.sh"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "scripts/python_env.sh could not make a Python with deltalake: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+fn interop(py: &str, args: &[&str]) -> Vec<serde_json::Value> {
+    let out = Command::new(py)
+        .arg(repo().join("scripts/delta_interop.py"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "delta_interop.py {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn an_independent_delta_reader_reads_our_tables_and_we_read_its_tables() {
+    let py = python();
+    let tmp = tempfile::tempdir().unwrap();
+    // Ours: an update-mode aggregation merged over two runs, then compacted.
+    let (sales, totals, ck) = (
+        tmp.path().join("sales"),
+        tmp.path().join("totals"),
+        tmp.path().join("ck"),
+    );
+    let job = tmp.path().join("job.sql");
+    std::fs::write(
+        &job,
+        format!(
+            "CREATE UNBOUNDED EXTERNAL TABLE sales (id BIGINT, product VARCHAR, qty BIGINT) STORED AS JSON LOCATION '{}';
+             CREATE EXTERNAL TABLE totals (product VARCHAR, sold BIGINT, orders BIGINT) STORED AS DELTA LOCATION '{}'
+               OPTIONS ('output_mode' 'update', 'enable_change_data_feed' 'true');
+             INSERT INTO totals SELECT product, sum(qty), count(*) FROM sales GROUP BY product;",
+            sales.display(),
+            totals.display()
+        ),
+    )
+    .unwrap();
+    for run in 0..2 {
+        let lines: Vec<String> = (0..30)
+            .map(|i| {
+                format!(
+                    "{{\"id\":{i},\"product\":\"p{}\",\"qty\":{}}}",
+                    (i + run) % 4,
+                    run + 1
+                )
+            })
+            .collect();
+        write_lines(&sales, &format!("s{run}.json"), &lines);
+        run_to_end(&job, &ck);
+    }
+    let (ok, _, err) = tributary(&["table", "optimize", totals.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    let theirs: Vec<String> = interop(&py, &["read", totals.to_str().unwrap()])
+        .iter()
+        .map(|r| {
+            format!(
+                "{}|{}|{}",
+                r["product"].as_str().unwrap(),
+                r["sold"],
+                r["orders"]
+            )
+        })
+        .collect();
+    let ours = query_delta(&totals, "SELECT product, sold, orders FROM t");
+    assert_eq!(theirs, ours);
+    assert_eq!(ours.len(), 4);
+    // Time travel agrees too: version 0 is the first run's totals.
+    let theirs_v0 = interop(&py, &["read", totals.to_str().unwrap(), "--version", "0"]);
+    assert_eq!(theirs_v0.len(), 4);
+    // Theirs: a table the Python writer made in two commits; read as a batch and as a stream.
+    let made = tmp.path().join("made");
+    let written = interop(&py, &["write", made.to_str().unwrap()]);
+    let mut expected: Vec<String> = written
+        .iter()
+        .map(|r| format!("{}|{}", r["id"], r["name"].as_str().unwrap()))
+        .collect();
+    expected.sort();
+    assert_eq!(query_delta(&made, "SELECT id, name FROM t"), expected);
+    let streamed = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let s = Session::new();
+        let q = s
+            .read_stream()
+            .format("delta")
+            .option("starting_version", "0")
+            .load(made.to_str().unwrap())
+            .await
+            .unwrap()
+            .write_stream()
+            .format("memory")
+            .query_name("made")
+            .trigger(Trigger::AvailableNow)
+            .start("")
+            .await
+            .unwrap();
+        q.await_termination().await.unwrap();
+        assert_eq!(q.recent_progress().len(), 1);
+        rows(
+            &s.sql("SELECT id, name FROM made")
+                .await
+                .unwrap()
+                .collect()
+                .await
+                .unwrap(),
+        )
+    });
+    assert_eq!(streamed, expected);
+}
