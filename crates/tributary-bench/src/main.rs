@@ -16,6 +16,8 @@
 //! topic with the events' schema (consume + vectorised JSON decode into Arrow). Prints both rates
 //! and their ratio.
 
+mod delta;
+
 use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
@@ -409,8 +411,22 @@ async fn main() -> anyhow::Result<()> {
         "etl" => {}
         "visitors" => return visitors(rows).await,
         "kafka" => return kafka(rows).await,
+        "delta" => {
+            let per_commit = args
+                .get(3)
+                .map(|r| r.parse())
+                .transpose()
+                .context("ROWS_PER_COMMIT")?;
+            return delta::run(
+                args.get(2)
+                    .map_or(Ok(1000), |c| c.parse())
+                    .context("COMMITS")?,
+                per_commit.unwrap_or(10_000),
+            )
+            .await;
+        }
         other => {
-            anyhow::bail!("unknown benchmark '{other}': try `etl [ROWS]`, `visitors [ROWS]` or `kafka [ROWS]`")
+            anyhow::bail!("unknown benchmark '{other}': try `etl [ROWS]`, `visitors [ROWS]`, `kafka [ROWS]` or `delta [COMMITS] [ROWS_PER_COMMIT]`")
         }
     }
     let tmp = tempfile::tempdir()?;
