@@ -304,6 +304,10 @@ fn merge_and_cdc_apply_jobs_killed_at_random_moments_end_exactly_right() {
         query_delta(&mirror, "SELECT id, name, seq FROM t"),
         expected
     );
+    // The same job as a batch (the aggregation written once, the change set applied at once)
+    // equals the stream.
+    let (ok, out, err) = tributary(&["verify", job.to_str().unwrap()]);
+    assert!(ok && out.trim() == "identical", "{out} {err}");
 }
 
 fn repo() -> PathBuf {

@@ -349,6 +349,13 @@ impl JobRunner {
                 None => sink.location.clone(),
             };
             written.insert(sink.name.clone(), location.clone());
+            if sink.format == "delta" && sink.options.contains_key("cdc_keys") {
+                out.push((
+                    name.clone(),
+                    Self::apply_changes_once(sink, &name, &location, df).await?,
+                ));
+                continue;
+            }
             let summary = df
                 .write()
                 .format(&Self::sink_format(sink))
@@ -359,6 +366,57 @@ impl JobRunner {
             out.push((name, summary));
         }
         Ok(out)
+    }
+
+    /// A CDC apply sink in a batch: the whole change set applied as one epoch, with the same
+    /// code as the stream (latest change per key by sequence, deletes applied).
+    async fn apply_changes_once(
+        sink: &TableDecl,
+        name: &str,
+        location: &str,
+        df: DataFrame,
+    ) -> Result<WriteSummary, JobError> {
+        use tributary::sink::{DeltaSink, DeltaSinkOptions, EpochOutput, Sink, SinkContext};
+        let mut options = sink.options.clone();
+        if !sink.partition_by.is_empty() {
+            options.insert("partition_by".into(), sink.partition_by.join(","));
+        }
+        let delta = DeltaSink::new(
+            tributary::location::Location::resolve(location)?,
+            DeltaSinkOptions::parse(&options)?,
+        );
+        let scratch =
+            std::env::temp_dir().join(format!("tributary-batch-cdc-{}-{name}", std::process::id()));
+        delta
+            .open(&SinkContext {
+                query_id: format!("batch-{name}-{}", std::process::id()),
+                query_name: Some(name.to_string()),
+                output_mode: OutputMode::Append,
+                dir: tributary::location::Location::resolve(&scratch.display().to_string())?,
+            })
+            .await?;
+        let schema = std::sync::Arc::new(df.schema().as_arrow().clone());
+        let state = df.clone().into_parts().0;
+        let batches = df
+            .collect()
+            .await
+            .map_err(|e| JobError::Sql(format!("running {name}: {e}")))?;
+        let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
+        delta
+            .add_batch(
+                tributary::checkpoint::Epoch(0),
+                EpochOutput {
+                    schema,
+                    batches,
+                    state,
+                },
+            )
+            .await?;
+        let _ = std::fs::remove_dir_all(&scratch);
+        Ok(WriteSummary {
+            rows,
+            ..WriteSummary::default()
+        })
     }
 
     /// `verify`: run the job as a batch and as a stream (AvailableNow) into temporary outputs
