@@ -142,7 +142,39 @@ pub async fn run(commits: usize, rows: usize) -> anyhow::Result<()> {
     let (mut merge_ms, epoch_ms) = drive(&stream, &q, merges, merge_rows, keys).await?;
     let secs = t.elapsed().as_secs_f64();
     merge_ms.sort_unstable();
+    // The live table must hold every key with every row counted once.
+    let check = Session::new();
+    check.register(
+        "live",
+        check
+            .read()
+            .delta(tmp.path().join("merge").to_str().unwrap())
+            .await?,
+    )?;
+    let totals = check
+        .sql("SELECT count(*) AS keys, CAST(sum(n) AS BIGINT) AS rows FROM live")
+        .await?
+        .collect()
+        .await?;
+    let history = maintenance::history(
+        &Location::resolve(tmp.path().join("merge").to_str().unwrap())?,
+        Some(3),
+    )
+    .await?;
     println!("delta merge (update mode, {keys} keys): {merges} epochs x {merge_rows} rows");
+    println!(
+        "  live table          : {}  last commit {}",
+        arrow::util::pretty::pretty_format_batches(&totals)?
+            .to_string()
+            .lines()
+            .nth(3)
+            .unwrap_or_default(),
+        history
+            .first()
+            .and_then(|h| h.get("operationMetrics"))
+            .map(|m| m.to_string())
+            .unwrap_or_default()
+    );
     println!(
         "  throughput          : {:>12.0} input rows/s of epoch time ({:.1} s in epochs, {secs:.1} s wall)",
         (merges * merge_rows) as f64 / (epoch_ms as f64 / 1000.0),

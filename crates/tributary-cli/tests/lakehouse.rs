@@ -6,8 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use arrow::util::display::{ArrayFormatter, FormatOptions};
 use tributary::prelude::*;
+
+mod support;
+use support::{query_delta, rows, write_lines};
 
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_tributary")
@@ -20,45 +22,6 @@ fn tributary(args: &[&str]) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-fn rows(batches: &[arrow::array::RecordBatch]) -> Vec<String> {
-    let opts = FormatOptions::default().with_null("NULL");
-    let mut out = Vec::new();
-    for b in batches {
-        let f: Vec<_> = b
-            .columns()
-            .iter()
-            .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts).unwrap())
-            .collect();
-        for r in 0..b.num_rows() {
-            out.push(
-                f.iter()
-                    .map(|f| f.value(r).to_string())
-                    .collect::<Vec<_>>()
-                    .join("|"),
-            );
-        }
-    }
-    out.sort();
-    out
-}
-
-/// Run `sql` over the Delta table at `path` registered as `t`.
-fn query_delta(path: &Path, sql: &str) -> Vec<String> {
-    tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let s = Session::new();
-        let df = s.read().delta(path.to_str().unwrap()).await.unwrap();
-        s.register("t", df).unwrap();
-        rows(&s.sql(sql).await.unwrap().collect().await.unwrap())
-    })
-}
-
-fn write_lines(dir: &Path, name: &str, lines: &[String]) {
-    std::fs::create_dir_all(dir).unwrap();
-    let tmp = dir.join(format!(".{name}.tmp"));
-    std::fs::write(&tmp, lines.join("\n") + "\n").unwrap();
-    std::fs::rename(tmp, dir.join(name)).unwrap();
 }
 
 struct Rng(u64);

@@ -10,8 +10,9 @@ use std::net::TcpListener;
 use std::path::Path;
 use std::process::Command;
 
-use arrow::util::display::{ArrayFormatter, FormatOptions};
 use tributary::prelude::*;
+
+mod support;
 
 fn postgres_script(args: &[&str]) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/postgres.sh");
@@ -71,31 +72,7 @@ fn write(dir: &Path, name: &str, lines: &[String]) {
 }
 
 fn rows(path: &Path, sql: &str) -> Vec<String> {
-    tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let s = Session::new();
-        s.register("t", s.read().delta(path.to_str().unwrap()).await.unwrap())
-            .unwrap();
-        let batches = s.sql(sql).await.unwrap().collect().await.unwrap();
-        let opts = FormatOptions::default();
-        let mut out = Vec::new();
-        for b in &batches {
-            let f: Vec<_> = b
-                .columns()
-                .iter()
-                .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts).unwrap())
-                .collect();
-            for r in 0..b.num_rows() {
-                out.push(
-                    f.iter()
-                        .map(|f| f.value(r).to_string())
-                        .collect::<Vec<_>>()
-                        .join("|"),
-                );
-            }
-        }
-        out.sort();
-        out
-    })
+    support::query_delta(path, sql)
 }
 
 #[test]

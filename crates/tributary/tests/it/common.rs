@@ -166,3 +166,26 @@ pub fn keep_epochs(
         })
     }
 }
+
+/// Every row as its values joined by `sep` (nulls as `NULL`), sorted.
+pub fn sorted_rows(batches: &[RecordBatch], sep: &str) -> Vec<String> {
+    let opts = arrow::util::display::FormatOptions::default().with_null("NULL");
+    let mut out = Vec::new();
+    for b in batches {
+        let f: Vec<_> = b
+            .columns()
+            .iter()
+            .map(|c| arrow::util::display::ArrayFormatter::try_new(c.as_ref(), &opts).unwrap())
+            .collect();
+        for r in 0..b.num_rows() {
+            out.push(
+                f.iter()
+                    .map(|f| f.value(r).to_string())
+                    .collect::<Vec<_>>()
+                    .join(sep),
+            );
+        }
+    }
+    out.sort();
+    out
+}

@@ -5,32 +5,9 @@
 use std::path::Path;
 
 use arrow::array::RecordBatch;
-use arrow::util::display::{ArrayFormatter, FormatOptions};
 use tributary::prelude::*;
 
 use crate::common::*;
-
-fn rows(batches: &[RecordBatch]) -> Vec<String> {
-    let opts = FormatOptions::default().with_null("NULL");
-    let mut out = Vec::new();
-    for b in batches {
-        let f: Vec<_> = b
-            .columns()
-            .iter()
-            .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts).unwrap())
-            .collect();
-        for r in 0..b.num_rows() {
-            out.push(
-                f.iter()
-                    .map(|f| f.value(r).to_string())
-                    .collect::<Vec<_>>()
-                    .join("|"),
-            );
-        }
-    }
-    out.sort();
-    out
-}
 
 async fn table_rows(path: &Path, sql_cols: &str) -> Vec<String> {
     let s = Session::new();
@@ -530,4 +507,8 @@ async fn cdc_options_are_checked_with_directions() {
         .unwrap();
     let err = q.await_termination().await.unwrap_err().to_string();
     assert!(err.contains("cdc_keys") && err.contains("'key'"), "{err}");
+}
+
+fn rows(batches: &[RecordBatch]) -> Vec<String> {
+    sorted_rows(batches, "|")
 }

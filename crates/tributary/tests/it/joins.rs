@@ -6,7 +6,6 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use arrow::array::RecordBatch;
-use arrow::util::display::{ArrayFormatter, FormatOptions};
 use tributary::prelude::*;
 
 use crate::common::*;
@@ -80,28 +79,6 @@ async fn register(s: &Session, dir: &Path, stream: bool) {
         s.register(name, df.with_watermark(time, "30 seconds").unwrap())
             .unwrap();
     }
-}
-
-fn rows(batches: &[RecordBatch]) -> Vec<String> {
-    let opts = FormatOptions::default().with_null("NULL");
-    let mut out = Vec::new();
-    for b in batches {
-        let f: Vec<_> = b
-            .columns()
-            .iter()
-            .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts).unwrap())
-            .collect();
-        for r in 0..b.num_rows() {
-            out.push(
-                f.iter()
-                    .map(|f| f.value(r).to_string())
-                    .collect::<Vec<_>>()
-                    .join(" | "),
-            );
-        }
-    }
-    out.sort();
-    out
 }
 
 const QUERIES: &[&str] = &[
@@ -190,4 +167,8 @@ async fn an_outer_join_without_a_time_range_is_refused_with_directions() {
         err.contains("time-range condition") && err.contains("Left"),
         "{err}"
     );
+}
+
+fn rows(batches: &[RecordBatch]) -> Vec<String> {
+    sorted_rows(batches, " | ")
 }
