@@ -140,9 +140,17 @@ impl DataFrameReader {
             let (start, end) = source.batch_range().await?;
             let (batches, bad) = source.read_range(start, end).await?;
             if bad.count() > 0 {
+                // A broker address is no folder: by default bad records go under the
+                // system's temporary folder, named after it (the warning says where).
                 let dir = match source.bad_records_path() {
                     Some(d) => d,
-                    None => Location::resolve(&format!("{path}.bad_records"))?,
+                    None => Location::resolve(
+                        &std::env::temp_dir()
+                            .join("tributary-bad-records")
+                            .join(path.replace([':', '/', ','], "_"))
+                            .display()
+                            .to_string(),
+                    )?,
                 };
                 dir.ensure_dir()?;
                 bad.flush_to(&dir, "batch-kafka.json").await?;
