@@ -66,23 +66,31 @@ pub struct TableDescription {
 
 /// Open an existing table (an error that says so when there is none).
 pub async fn open(location: &Location) -> Result<DeltaTable> {
+    open_at(location, None).await
+}
+
+/// Open an existing table at `version`, or at its latest version.
+pub async fn open_at(location: &Location, version: Option<u64>) -> Result<DeltaTable> {
+    let not_a_table = || {
+        TributaryError::Plan(format!(
+            "'{}' is not a Delta table (no _delta_log): check the path, or write to it first",
+            location.display
+        ))
+    };
     if let Some(path) = location.local_path() {
         if !path.join("_delta_log").is_dir() {
-            return Err(TributaryError::Plan(format!(
-                "'{}' is not a Delta table (no _delta_log): check the path",
-                location.display
-            )));
+            return Err(not_a_table());
         }
     }
-    deltalake::open_table(location.url.clone())
-        .await
-        .map_err(|e| match e {
-            deltalake::DeltaTableError::NotATable(_) => TributaryError::Plan(format!(
-                "'{}' is not a Delta table (no _delta_log): check the path",
-                location.display
-            )),
-            other => TributaryError::delta(&location.display)(other),
-        })
+    let url = location.url.clone();
+    let opened = match version {
+        None => deltalake::open_table(url).await,
+        Some(v) => deltalake::open_table_with_version(url, v).await,
+    };
+    opened.map_err(|e| match e {
+        deltalake::DeltaTableError::NotATable(_) => not_a_table(),
+        other => TributaryError::delta(&location.display)(other),
+    })
 }
 
 fn num_files(table: &DeltaTable) -> Result<usize> {

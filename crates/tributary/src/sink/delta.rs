@@ -301,6 +301,22 @@ pub(crate) struct TableWrite<'a> {
     pub txn: Option<(String, i64)>,
 }
 
+/// Refuse rows that do not fit the table's schema, naming the columns.
+fn check_schema(location: &Location, table: &DeltaTable, schema: &Schema) -> Result<()> {
+    let table_schema = table
+        .snapshot()
+        .map_err(TributaryError::delta(&location.display))?
+        .snapshot()
+        .arrow_schema();
+    match schema_mismatch(schema, &table_schema) {
+        None => Ok(()),
+        Some(details) => Err(TributaryError::SchemaMismatch {
+            sink: format!("DeltaSink[{}]", location.display),
+            details,
+        }),
+    }
+}
+
 /// Write batches to a Delta table with a save mode.
 pub(crate) async fn write_delta(
     location: &Location,
@@ -311,17 +327,7 @@ pub(crate) async fn write_delta(
     how: TableWrite<'_>,
 ) -> Result<DeltaTable> {
     if table.version().is_some() && mode != SaveMode::Overwrite && !how.merge_schema {
-        let table_schema = table
-            .snapshot()
-            .map_err(TributaryError::delta(&location.display))?
-            .snapshot()
-            .arrow_schema();
-        if let Some(details) = schema_mismatch(&schema, &table_schema) {
-            return Err(TributaryError::SchemaMismatch {
-                sink: format!("DeltaSink[{}]", location.display),
-                details,
-            });
-        }
+        check_schema(location, &table, &schema)?;
     }
     let batches = if batches.is_empty() {
         vec![RecordBatch::new_empty(schema)]
@@ -451,17 +457,7 @@ impl Sink for DeltaSink {
                 .collect();
             let ctx = datafusion::prelude::SessionContext::new_with_state(output.state.clone());
             if !o.merge_schema {
-                let table_schema = table
-                    .snapshot()
-                    .map_err(TributaryError::delta(&self.location.display))?
-                    .snapshot()
-                    .arrow_schema();
-                if let Some(details) = schema_mismatch(&output.schema, &table_schema) {
-                    return Err(TributaryError::SchemaMismatch {
-                        sink: self.description(),
-                        details,
-                    });
-                }
+                check_schema(&self.location, &table, &output.schema)?;
             }
             let source = merge::frame(&ctx, &output.schema, output.batches)?;
             let spec = merge::MergeSpec {
@@ -514,21 +510,7 @@ pub(crate) async fn delta_provider(
     version: Option<i64>,
     timestamp_ms: Option<i64>,
 ) -> Result<Arc<dyn datafusion::datasource::TableProvider>> {
-    let mut table = deltalake::open_table(location.url.clone())
-        .await
-        .map_err(|e| match e {
-            deltalake::DeltaTableError::NotATable(_) => TributaryError::Plan(format!(
-                "'{}' is not a Delta table (no _delta_log): check the path, or write to it first",
-                location.display
-            )),
-            other => TributaryError::delta(&location.display)(other),
-        })?;
-    if let Some(v) = version {
-        table
-            .load_version(v as u64)
-            .await
-            .map_err(TributaryError::delta(&location.display))?;
-    }
+    let mut table = crate::maintenance::open_at(location, version.map(|v| v.max(0) as u64)).await?;
     if let Some(ms) = timestamp_ms {
         let at = chrono::DateTime::from_timestamp_millis(ms).ok_or_else(|| {
             TributaryError::option("timestamp_as_of", format!("{ms} ms is out of range"))

@@ -619,22 +619,7 @@ pub(crate) async fn commit_timestamp_ms(table: &DeltaTable, version: u64) -> Res
 
 /// Open the table at `location`, at `version` or the latest.
 async fn open(location: &Location, version: Option<u64>) -> Result<DeltaTable> {
-    if version.is_none() {
-        return crate::maintenance::open(location).await;
-    }
-    let url = location.url.clone();
-    let result = match version {
-        None => deltalake::open_table(url).await,
-        Some(v) => deltalake::open_table_with_version(url, v).await,
-    };
-    result.map_err(|e| match e {
-        deltalake::DeltaTableError::NotATable(_) => TributaryError::Plan(format!(
-            "'{}' is not a Delta table (no _delta_log): check the path, or create the table \
-             before streaming from it",
-            location.display
-        )),
-        other => TributaryError::delta(&location.display)(other),
-    })
+    crate::maintenance::open_at(location, version).await
 }
 
 #[async_trait]
