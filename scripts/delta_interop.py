@@ -124,6 +124,21 @@ def cmd_write(path):
     print_lines(table_rows(DeltaTable(path).to_pyarrow_table()))
 
 
+def cmd_compact(path):
+    from deltalake import DeltaTable
+
+    # OPTIMIZE: small files rewritten into larger ones in a dataChange=false commit.
+    metrics = DeltaTable(path).optimize.compact()
+    print_lines(
+        [
+            {
+                "filesAdded": int(metrics.get("numFilesAdded", 0)),
+                "filesRemoved": int(metrics.get("numFilesRemoved", 0)),
+            }
+        ]
+    )
+
+
 def cmd_history(path):
     from deltalake import DeltaTable
 
@@ -148,11 +163,15 @@ def main(argv=None):
     w.add_argument("path")
     h = sub.add_parser("history", help="print (version, operation) per commit, oldest first")
     h.add_argument("path")
+    c = sub.add_parser("compact", help="compact the table's small files (OPTIMIZE), print counts")
+    c.add_argument("path")
     args = p.parse_args(argv)
     if args.cmd == "read":
         cmd_read(args.path, args.version)
     elif args.cmd == "write":
         cmd_write(args.path)
+    elif args.cmd == "compact":
+        cmd_compact(args.path)
     else:
         cmd_history(args.path)
 

@@ -171,8 +171,8 @@ async fn run(
     };
     tokio::select! {
         _ = all_done => {}
-        _ = tokio::signal::ctrl_c() => {
-            eprintln!("stopping after the current epoch ...");
+        signal = shutdown_signal() => {
+            eprintln!("{signal}: stopping after the current epoch ...");
             for q in &queries {
                 q.stop().await?;
             }
@@ -190,6 +190,30 @@ async fn run(
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Waits for Ctrl-C (SIGINT) or SIGTERM (what containers and service managers send) and says
+/// which arrived.
+async fn shutdown_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                _ = tokio::signal::ctrl_c() => "interrupted",
+                _ = term.recv() => "SIGTERM",
+            },
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                "interrupted"
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "interrupted"
+    }
 }
 
 /// The progress bar of a batch: files and bytes read so far.

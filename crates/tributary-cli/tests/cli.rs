@@ -8,6 +8,9 @@ use std::time::Duration;
 use arrow::array::{Array, Int64Array};
 use tributary::prelude::*;
 
+mod support;
+use support::{wait_until, Running};
+
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_tributary")
 }
@@ -127,23 +130,22 @@ fn killed_at_random_moments_every_row_lands_exactly_once() {
             write_file(&input, files, per_file);
             files += 1;
         }
-        let mut child = Command::new(bin())
-            .args([
-                "run",
-                job.to_str().unwrap(),
-                "--trigger",
-                "20ms",
-                "--checkpoint",
-                ckpt.to_str().unwrap(),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = Running::spawn(
+            Command::new(bin())
+                .args([
+                    "run",
+                    job.to_str().unwrap(),
+                    "--trigger",
+                    "20ms",
+                    "--checkpoint",
+                    ckpt.to_str().unwrap(),
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        );
         std::thread::sleep(Duration::from_millis(30 + rnd(400)));
         // SIGKILL: no chance to clean up.
-        child.kill().unwrap();
-        child.wait().unwrap();
+        child.kill();
         kills += 1;
     }
     // Finish what is left, cleanly.
@@ -208,24 +210,34 @@ fn verify_says_identical_for_the_visitors_example() {
 }
 
 /// `run` with a small job until `probe` exists; returns the child.
-fn spawn_run(job: &Path, ckpt: &Path, trigger: &str) -> std::process::Child {
-    Command::new(bin())
-        .args([
-            "run",
-            job.to_str().unwrap(),
-            "--trigger",
-            trigger,
-            "--checkpoint",
-            ckpt.to_str().unwrap(),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+fn spawn_run(job: &Path, ckpt: &Path, trigger: &str) -> Running {
+    Running::spawn(
+        Command::new(bin())
+            .args([
+                "run",
+                job.to_str().unwrap(),
+                "--trigger",
+                trigger,
+                "--checkpoint",
+                ckpt.to_str().unwrap(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped()),
+    )
 }
 
 #[test]
 fn ctrl_c_stops_run_cleanly_after_the_current_epoch() {
+    stops_cleanly_on("INT");
+}
+
+#[test]
+fn sigterm_stops_run_cleanly_after_the_current_epoch() {
+    stops_cleanly_on("TERM");
+}
+
+/// `run` gets `kill -SIGNAL` after its first commit and must exit 0, saying it stops.
+fn stops_cleanly_on(signal: &str) {
     let tmp = tempfile::tempdir().unwrap();
     let (input, out, ckpt) = (
         tmp.path().join("in"),
@@ -247,28 +259,24 @@ fn ctrl_c_stops_run_cleanly_after_the_current_epoch() {
     )
     .unwrap();
     let mut child = spawn_run(&job, &ckpt, "50ms");
-    // Wait for the first epoch's commit.
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while !ckpt.join("sink/commits/0").exists() {
-        assert!(std::time::Instant::now() < deadline, "no epoch committed");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until("epoch 0 is committed", Duration::from_secs(60), || {
+        ckpt.join("sink/commits/0").exists()
+    });
     let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([&format!("-{signal}"), &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    let code = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "run did not stop on SIGINT"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let mut code = None;
+    wait_until(
+        &format!("run stops on SIG{signal}"),
+        Duration::from_secs(30),
+        || {
+            code = child.try_wait().unwrap();
+            code.is_some()
+        },
+    );
+    let code = code.unwrap();
     let mut stderr = String::new();
     std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
     assert!(code.success(), "exit {code:?}: {stderr}");
@@ -333,8 +341,7 @@ fn a_stateful_query_killed_at_random_moments_writes_each_window_once() {
         }
         let mut child = spawn_run(&job, &ckpt, "20ms");
         std::thread::sleep(Duration::from_millis(50 + rnd(500)));
-        child.kill().unwrap();
-        child.wait().unwrap();
+        child.kill();
         let _ = kill;
     }
     let status = spawn_run(&job, &ckpt, "available-now").wait().unwrap();
@@ -448,16 +455,16 @@ fn kafka_to_kafka_exactly_once_survives_sigkills() {
     .unwrap();
     let ckpt = tmp.path().join("ckpt");
     let run = |trigger: &str| {
-        Command::new(bin())
-            .args(["run", job.to_str().unwrap(), "--trigger", trigger])
-            .arg("--checkpoint")
-            .arg(&ckpt)
-            .arg("--set")
-            .arg(format!("bootstrap={bootstrap}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap()
+        Running::spawn(
+            Command::new(bin())
+                .args(["run", job.to_str().unwrap(), "--trigger", trigger])
+                .arg("--checkpoint")
+                .arg(&ckpt)
+                .arg("--set")
+                .arg(format!("bootstrap={bootstrap}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        )
     };
     let mut seed: u64 = 0xbeef;
     let mut rnd = |bound: u64| {
@@ -482,8 +489,7 @@ fn kafka_to_kafka_exactly_once_survives_sigkills() {
         producer.flush(Duration::from_secs(10)).unwrap();
         let mut child = run("20ms");
         std::thread::sleep(Duration::from_millis(100 + rnd(600)));
-        child.kill().unwrap();
-        child.wait().unwrap();
+        child.kill();
     }
     let last = Command::new(bin())
         .args(["run", job.to_str().unwrap(), "--trigger", "available-now"])
@@ -554,21 +560,21 @@ fn run_with_ui_serves_the_monitoring_page_and_prints_progress_lines() {
         ),
     )
     .unwrap();
-    let mut child = Command::new(bin())
-        .args([
-            "run",
-            job.to_str().unwrap(),
-            "--trigger",
-            "100ms",
-            "--ui",
-            "127.0.0.1:0",
-        ])
-        .arg("--checkpoint")
-        .arg(tmp.path().join("ckpt"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = Running::spawn(
+        Command::new(bin())
+            .args([
+                "run",
+                job.to_str().unwrap(),
+                "--trigger",
+                "100ms",
+                "--ui",
+                "127.0.0.1:0",
+            ])
+            .arg("--checkpoint")
+            .arg(tmp.path().join("ckpt"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped()),
+    );
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let mut addr = None;
     let mut progress_line = None;
@@ -585,17 +591,24 @@ fn run_with_ui_serves_the_monitoring_page_and_prints_progress_lines() {
         }
     }
     assert!(progress_line.unwrap().contains("10 rows"));
-    let mut s = std::net::TcpStream::connect(addr.unwrap()).unwrap();
-    s.write_all(b"GET /api/queries HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .unwrap();
+    // The monitor hears of the epoch through the listener, which may come just after the
+    // progress line: ask until it has, with a deadline.
+    let addr = addr.unwrap();
+    let get = || {
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        s.write_all(b"GET /api/queries HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut body = String::new();
+        s.read_to_string(&mut body).unwrap();
+        assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+        body
+    };
     let mut body = String::new();
-    s.read_to_string(&mut body).unwrap();
-    assert!(
-        body.starts_with("HTTP/1.1 200") && body.contains("\"latestEpoch\":0"),
-        "{body}"
-    );
-    child.kill().unwrap();
-    child.wait().unwrap();
+    wait_until("the monitor shows epoch 0", Duration::from_secs(60), || {
+        body = get();
+        body.contains("\"latestEpoch\":0")
+    });
+    child.kill();
 }
 
 #[test]

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tributary::prelude::*;
 
 mod support;
-use support::{query_delta, rows, write_lines};
+use support::{query_delta, rows, write_lines, Running};
 
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_tributary")
@@ -128,20 +128,20 @@ fn table_commands_describe_history_optimize_and_vacuum() {
     assert!(!ok && err.contains("not a Delta table"), "{err}");
 }
 
-fn spawn(job: &Path, ckpt: &Path, trigger: &str) -> std::process::Child {
-    Command::new(bin())
-        .args([
-            "run",
-            job.to_str().unwrap(),
-            "--trigger",
-            trigger,
-            "--checkpoint",
-            ckpt.to_str().unwrap(),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
+fn spawn(job: &Path, ckpt: &Path, trigger: &str) -> Running {
+    Running::spawn(
+        Command::new(bin())
+            .args([
+                "run",
+                job.to_str().unwrap(),
+                "--trigger",
+                trigger,
+                "--checkpoint",
+                ckpt.to_str().unwrap(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    )
 }
 
 fn run_to_end(job: &Path, ckpt: &Path) {
@@ -230,8 +230,7 @@ fn merge_and_cdc_apply_jobs_killed_at_random_moments_end_exactly_right() {
         }
         let mut child = spawn(&job, &ckpt, "10ms");
         std::thread::sleep(Duration::from_millis(150 + rng.next(900)));
-        child.kill().unwrap();
-        child.wait().unwrap();
+        child.kill();
         let _ = kill;
     }
     run_to_end(&job, &ckpt);
@@ -415,28 +414,27 @@ fn backfill_then_stream_hands_off_without_gap_or_duplicate_across_kills() {
             write_lines(&live, &format!("l{next:04}.json"), &lines);
             next += 20;
         }
-        let mut child = Command::new(bin())
-            .args([
-                "run",
-                job.to_str().unwrap(),
-                "--set",
-                &out_set,
-                "--trigger",
-                "10ms",
-                "--checkpoint",
-                ckpt.to_str().unwrap(),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = Running::spawn(
+            Command::new(bin())
+                .args([
+                    "run",
+                    job.to_str().unwrap(),
+                    "--set",
+                    &out_set,
+                    "--trigger",
+                    "10ms",
+                    "--checkpoint",
+                    ckpt.to_str().unwrap(),
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        );
         std::thread::sleep(Duration::from_millis(if kill < 3 {
             80 + rng.next(200)
         } else {
             200 + rng.next(700)
         }));
-        child.kill().unwrap();
-        child.wait().unwrap();
+        child.kill();
     }
     let out_done = Command::new(bin())
         .args([
@@ -621,4 +619,118 @@ fn an_independent_delta_reader_reads_our_tables_and_we_read_its_tables() {
         )
     });
     assert_eq!(streamed, expected);
+}
+
+/// Issue 11, defect 4: the medallion example with `auto_compact` on the bronze and silver
+/// tables (each compaction is a `dataChange=false` commit in a table the next layer streams
+/// from) still gives the batch answer, layer by layer.
+#[test]
+fn the_medallion_example_with_auto_compacted_layers_verifies() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ex = repo().join("examples");
+    let text = std::fs::read_to_string(ex.join("medallion/job.sql")).unwrap();
+    let compacting = "OPTIONS ('auto_compact' 'true', 'auto_compact_min_files' '2', ";
+    let mut job_text = String::new();
+    for (i, part) in text.split("OPTIONS (").enumerate() {
+        if i > 0 {
+            let layer = job_text.rsplit("LOCATION").next().unwrap_or("");
+            if layer.contains("${lake}/bronze") || layer.contains("${lake}/silver") {
+                job_text.push_str(compacting);
+            } else {
+                job_text.push_str("OPTIONS (");
+            }
+        }
+        job_text.push_str(part);
+    }
+    assert_eq!(
+        job_text.matches("'auto_compact' 'true'").count(),
+        2,
+        "{job_text}"
+    );
+    let job = tmp.path().join("job.sql");
+    std::fs::write(&job, job_text).unwrap();
+    let lake = tmp.path().join("lake");
+    let sets = [
+        format!("input={}", ex.join("etl/data/events").display()),
+        format!("regions={}", ex.join("etl/data/regions.csv").display()),
+        format!("lake={}", lake.display()),
+    ];
+    let mut args = vec!["verify", job.to_str().unwrap()];
+    for s in &sets {
+        args.extend(["--set", s.as_str()]);
+    }
+    let (ok, out, err) = tributary(&args);
+    assert!(ok, "{out} {err}");
+    assert_eq!(out.trim(), "identical", "{err}");
+    // The layers were compacted while the next layer streamed from them.
+    let py = python();
+    for layer in ["bronze", "silver"] {
+        let history = interop(&py, &["history", lake.join(layer).to_str().unwrap()]);
+        assert!(
+            history.iter().any(|h| h["operation"] == "OPTIMIZE"),
+            "{layer}: {history:?}"
+        );
+    }
+}
+
+/// Issue 11, defect 4: a table compacted by another Delta writer (the Python `deltalake`
+/// package) between two runs of a stream that reads it: every row arrives once.
+#[test]
+fn a_delta_stream_goes_on_after_the_python_deltalake_package_compacts_its_source() {
+    let py = python();
+    let tmp = tempfile::tempdir().unwrap();
+    let (src, json) = (tmp.path().join("src"), tmp.path().join("json"));
+    let append = |part: i64| {
+        let lines: Vec<String> = (part * 20..part * 20 + 20).map(event).collect();
+        let dir = json.join(part.to_string());
+        write_lines(&dir, "e.json", &lines);
+        let job = tmp.path().join(format!("append{part}.sql"));
+        std::fs::write(
+            &job,
+            format!(
+                "CREATE EXTERNAL TABLE e (id BIGINT, event_time TIMESTAMP, region VARCHAR)
+                   STORED AS JSON LOCATION '{}';
+                 CREATE EXTERNAL TABLE src (id BIGINT, event_time TIMESTAMP, region VARCHAR)
+                   STORED AS DELTA LOCATION '{}';
+                 INSERT INTO src SELECT * FROM e;",
+                dir.display(),
+                src.display()
+            ),
+        )
+        .unwrap();
+        let (ok, _, err) = tributary(&["batch", job.to_str().unwrap()]);
+        assert!(ok, "{err}");
+    };
+    let job = tmp.path().join("copy.sql");
+    std::fs::write(
+        &job,
+        format!(
+            "CREATE UNBOUNDED EXTERNAL TABLE src (id BIGINT, event_time TIMESTAMP, region VARCHAR)
+               STORED AS DELTA LOCATION '{}' OPTIONS ('max_files_per_trigger' '2');
+             CREATE EXTERNAL TABLE copy (id BIGINT, event_time TIMESTAMP, region VARCHAR)
+               STORED AS DELTA LOCATION '{}';
+             INSERT INTO copy SELECT * FROM src;",
+            src.display(),
+            tmp.path().join("copy").display()
+        ),
+    )
+    .unwrap();
+    let ckpt = tmp.path().join("ckpt");
+    append(0);
+    run_to_end(&job, &ckpt);
+    for part in 1..4 {
+        append(part);
+    }
+    let compacted = interop(&py, &["compact", src.to_str().unwrap()]);
+    assert!(
+        compacted[0]["filesRemoved"].as_i64().unwrap() >= 4,
+        "{compacted:?}"
+    );
+    append(4);
+    run_to_end(&job, &ckpt);
+    let copy = query_delta(
+        &tmp.path().join("copy"),
+        "SELECT count(*), count(DISTINCT id), min(id), max(id) FROM t",
+    );
+    assert_eq!(copy, vec!["100|100|0|99"]);
 }

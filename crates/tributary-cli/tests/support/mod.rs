@@ -46,3 +46,48 @@ pub fn write_lines(dir: &Path, name: &str, lines: &[String]) {
     std::fs::write(&tmp, lines.join("\n") + "\n").unwrap();
     std::fs::rename(tmp, dir.join(name)).unwrap();
 }
+
+/// A child process that is killed (and reaped) when the guard is dropped, so a test that fails
+/// or panics never leaves a `tributary run` behind.
+pub struct Running(pub std::process::Child);
+
+impl Running {
+    /// Spawn `cmd` under the guard.
+    pub fn spawn(cmd: &mut std::process::Command) -> Running {
+        Running(cmd.spawn().expect("spawn the tributary binary"))
+    }
+
+    /// SIGKILL the process now and reap it.
+    pub fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl std::ops::Deref for Running {
+    type Target = std::process::Child;
+    fn deref(&self) -> &std::process::Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Running {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Wait until `done` holds, checking every 20 ms, for at most `deadline`; panics with `what`.
+pub fn wait_until(what: &str, deadline: std::time::Duration, mut done: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !done() {
+        assert!(start.elapsed() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

@@ -304,7 +304,13 @@ impl StatefulOperator for AggregateOperator {
             }
             untouched.push(rest);
         }
-        // 3. Merge, every partition in parallel.
+        // 3. Merge, every partition in parallel. A partition with no rows in or stored for the
+        //    epoch's keys has nothing to merge: an aggregation without GROUP BY would answer
+        //    one row of empty states for it (count 0, sum NULL), a group that does not exist.
+        let idle: Vec<bool> = reduce_inputs
+            .iter()
+            .map(|parts| parts.iter().all(|b| b.num_rows() == 0))
+            .collect();
         let reduce = self.aggregate_exec(
             AggregateMode::PartialReduce,
             self.memory_exec(reduce_inputs)?,
@@ -317,7 +323,11 @@ impl StatefulOperator for AggregateOperator {
         let mut emit = Vec::new();
         let (mut updated_rows, mut removed_rows) = (0usize, 0usize);
         for (p, up) in updated.into_iter().enumerate() {
-            let up = concat(&parts.state_schema, &up)?;
+            let up = if idle[p] {
+                RecordBatch::new_empty(parts.state_schema.clone())
+            } else {
+                concat(&parts.state_schema, &up)?
+            };
             updated_rows += up.num_rows();
             let all = concat(&parts.state_schema, &[untouched[p].clone(), up.clone()])?;
             let closed = match (self.key, watermark_ms, self.mode) {

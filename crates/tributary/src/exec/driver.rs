@@ -206,7 +206,10 @@ pub(crate) async fn start_query(spec: QuerySpec) -> Result<StreamingQuery> {
         // backoff, like an epoch.
         with_retry("opening a source", || s.open(&ctx)).await?;
         if spec.trigger == Trigger::AvailableNow {
-            with_retry("fixing the available data", || s.prepare_available_now()).await?;
+            with_retry("fixing the available data", || async {
+                s.prepare_available_now(None).await.map(|_| ())
+            })
+            .await?;
         }
     }
     let _ = starts_of_rerun;

@@ -355,7 +355,19 @@ impl StreamSource for KafkaSource {
         Ok(())
     }
 
-    async fn prepare_available_now(&self) -> Result<()> {
+    async fn prepare_available_now(&self, recorded: Option<&Value>) -> Result<Value> {
+        if let Some(v) = recorded {
+            let cap: Offsets =
+                serde_json::from_value(v.clone()).map_err(|e| TributaryError::State {
+                    location: self.description(),
+                    message: format!(
+                    "the recorded end offsets of {} do not read as topic/partition offsets: {e}",
+                    self.description()
+                ),
+                })?;
+            self.state.lock().expect("kafka state").cap = Some(cap);
+            return Ok(v.clone());
+        }
         let cap = self
             .with_consumer(|c, opts| {
                 let parts = partitions(c, opts)?;
@@ -367,8 +379,10 @@ impl StreamSource for KafkaSource {
                 Ok(out)
             })
             .await?;
+        let bound = serde_json::to_value(&cap)
+            .map_err(|e| TributaryError::Internal(format!("Kafka end offsets as JSON: {e}")))?;
         self.state.lock().expect("kafka state").cap = Some(cap);
-        Ok(())
+        Ok(bound)
     }
 
     async fn latest_offset(

@@ -18,11 +18,16 @@ use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::{DataType, SchemaRef};
-use datafusion::prelude::SessionContext;
+use datafusion::common::JoinType;
+use datafusion::functions_window::expr_fn::row_number;
+use datafusion::logical_expr::{
+    binary_expr, case, cast, lit, not, when, Expr, ExprFunctionExt, Operator,
+};
+use datafusion::prelude::{get_field, ident, lower, SessionContext};
 use deltalake::protocol::SaveMode;
 
-use super::delta::{open_table, write_delta, TableWrite};
-use super::merge::{frame, merge, MergeSpec};
+use super::delta::{fit_rows, open_table, write_delta, TableWrite};
+use super::merge::{frame, merge, side, MergeSpec};
 use crate::error::{Result, TributaryError};
 use crate::location::Location;
 
@@ -49,19 +54,27 @@ pub struct CdcOptions {
 
 const OP: &str = "__op";
 
-fn quote(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-fn sql_err(
-    what: &'static str,
-) -> impl FnOnce(datafusion::error::DataFusionError) -> TributaryError {
+fn df_err(what: &'static str) -> impl FnOnce(datafusion::error::DataFusionError) -> TributaryError {
     TributaryError::df(what)
 }
 
+/// `CASE lower(CAST(op AS VARCHAR)) WHEN 'd' | 'delete' THEN 'delete' WHEN 'u' | 'update'
+/// THEN 'update' ELSE 'insert' END AS __op`, built as an expression (no SQL text: a column
+/// name can hold anything).
+fn op_case(op: Expr) -> Result<Expr> {
+    case(lower(cast(op, DataType::Utf8)))
+        .when(lit("d"), lit("delete"))
+        .when(lit("delete"), lit("delete"))
+        .when(lit("u"), lit("update"))
+        .when(lit("update"), lit("update"))
+        .otherwise(lit("insert"))
+        .map(|e| e.alias(OP))
+        .map_err(df_err("building the CDC operation"))
+}
+
 impl CdcOptions {
-    /// The normalizing SELECT over `changes`, and the columns it writes to the table.
-    fn normalize(&self, schema: &SchemaRef) -> Result<(String, Vec<String>)> {
+    /// The normalizing projection of the change rows, and the columns it writes to the table.
+    fn normalize(&self, schema: &SchemaRef) -> Result<(Vec<Expr>, Vec<String>)> {
         let has = |c: &str| schema.field_with_name(c).is_ok();
         let missing = |what: &str, c: &str| {
             TributaryError::option(
@@ -80,12 +93,6 @@ impl CdcOptions {
         if !has(&self.sequence) {
             return Err(missing("cdc_sequence", &self.sequence));
         }
-        let op_case = |op: &str| {
-            format!(
-                "CASE lower(CAST({op} AS VARCHAR)) WHEN 'd' THEN 'delete' WHEN 'delete' THEN 'delete' \
-                 WHEN 'u' THEN 'update' WHEN 'update' THEN 'update' ELSE 'insert' END AS {OP}"
-            )
-        };
         match &self.format {
             CdcFormat::Operation(op) => {
                 if !has(op) {
@@ -102,13 +109,9 @@ impl CdcOptions {
                         return Err(missing("cdc_keys", k));
                     }
                 }
-                let select = columns
-                    .iter()
-                    .map(|c| quote(c))
-                    .chain([op_case(&quote(op))])
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                Ok((format!("SELECT {select} FROM changes"), columns))
+                let mut select: Vec<Expr> = columns.iter().map(ident).collect();
+                select.push(op_case(ident(op))?);
+                Ok((select, columns))
             }
             CdcFormat::Debezium => {
                 for c in ["op", "before", "after"] {
@@ -126,17 +129,18 @@ impl CdcOptions {
                     }
                 };
                 let mut columns: Vec<String> = row.iter().map(|f| f.name().clone()).collect();
-                let mut select: Vec<String> = columns
-                    .iter()
-                    .map(|c| {
-                        format!(
-                            "CASE WHEN lower(\"op\") = 'd' THEN \"before\"['{c}'] ELSE \"after\"['{c}'] END AS {}",
-                            quote(c)
-                        )
-                    })
-                    .collect();
+                let deleted = lower(cast(ident("op"), DataType::Utf8)).eq(lit("d"));
+                let mut select = Vec::with_capacity(columns.len() + 2);
+                for c in &columns {
+                    select.push(
+                        when(deleted.clone(), get_field(ident("before"), c.as_str()))
+                            .otherwise(get_field(ident("after"), c.as_str()))
+                            .map_err(df_err("reading Debezium's before/after"))?
+                            .alias(c),
+                    );
+                }
                 if !columns.contains(&self.sequence) {
-                    select.push(quote(&self.sequence));
+                    select.push(ident(&self.sequence));
                     columns.push(self.sequence.clone());
                 }
                 for k in &self.keys {
@@ -144,11 +148,8 @@ impl CdcOptions {
                         return Err(missing("cdc_keys", k));
                     }
                 }
-                select.push(op_case("\"op\""));
-                Ok((
-                    format!("SELECT {} FROM changes", select.join(", ")),
-                    columns,
-                ))
+                select.push(op_case(ident("op"))?);
+                Ok((select, columns))
             }
         }
     }
@@ -164,78 +165,77 @@ pub(crate) async fn apply(
     how: TableWrite<'_>,
 ) -> Result<()> {
     let ctx = SessionContext::new();
-    ctx.register_table("changes", frame(&ctx, schema, batches)?.into_view())
-        .map_err(sql_err("registering the changes"))?;
     let (normalize, columns) = cdc.normalize(schema)?;
-    let keys = cdc
-        .keys
-        .iter()
-        .map(|k| quote(k))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let seq = quote(&cdc.sequence);
-    let latest = format!(
-        "SELECT * EXCLUDE (__rn) FROM (SELECT *, row_number() OVER (PARTITION BY {keys} ORDER BY {seq} DESC) AS __rn \
-         FROM ({normalize})) WHERE __rn = 1"
-    );
+    // The latest change of each key: row_number() over the key, newest sequence first.
+    let rank = row_number()
+        .partition_by(cdc.keys.iter().map(ident).collect())
+        .order_by(vec![ident(&cdc.sequence).sort(false, true)])
+        .build()
+        .map_err(df_err("ordering the changes by key and sequence"))?
+        .alias("__rn");
+    let latest = frame(&ctx, schema, batches)?
+        .select(normalize)
+        .and_then(|d| d.window(vec![rank]))
+        .and_then(|d| d.filter(ident("__rn").eq(lit(1u64))))
+        .and_then(|d| d.drop_columns(&["__rn"]))
+        .map_err(df_err("ordering the changes by key and sequence"))?;
     let tomb_table = open_table(tombstones).await?;
     let latest = if tomb_table.version().is_some() {
+        // Changes older than the key's last delete are dropped (they must not revive it).
         tomb_table
             .update_datafusion_session(&ctx.state())
             .map_err(TributaryError::delta(&tombstones.display))?;
         let provider = tomb_table
             .table_provider()
             .await
-            .map_err(sql_err("reading the CDC tombstones"))?;
-        ctx.register_table("tombstones", provider)
-            .map_err(sql_err("registering the CDC tombstones"))?;
-        let on = cdc
+            .map_err(df_err("reading the CDC tombstones"))?;
+        let deleted = ctx
+            .read_table(provider)
+            .and_then(|d| d.alias("d"))
+            .map_err(df_err("reading the CDC tombstones"))?;
+        let keep: Vec<Expr> = latest
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| side("l", f.name()).alias(f.name()))
+            .collect();
+        let on: Vec<Expr> = cdc
             .keys
             .iter()
-            .map(|k| format!("l.{q} IS NOT DISTINCT FROM d.{q}", q = quote(k)))
-            .collect::<Vec<_>>()
-            .join(" AND ");
-        format!(
-            "SELECT l.* FROM ({latest}) l LEFT JOIN tombstones d ON {on} \
-             WHERE d.{seq} IS NULL OR l.{seq} >= d.{seq}"
-        )
+            .map(|k| binary_expr(side("l", k), Operator::IsNotDistinctFrom, side("d", k)))
+            .collect();
+        let (lseq, dseq) = (side("l", &cdc.sequence), side("d", &cdc.sequence));
+        latest
+            .alias("l")
+            .and_then(|l| l.join_on(deleted, JoinType::Left, on))
+            .and_then(|j| j.filter(dseq.clone().is_null().or(lseq.gt_eq(dseq))))
+            .and_then(|j| j.select(keep))
+            .map_err(df_err("comparing the changes with the CDC tombstones"))?
     } else {
         latest
     };
-    let changes: Vec<RecordBatch> = ctx
-        .sql(&latest)
-        .await
-        .map_err(sql_err("ordering the changes by key and sequence"))?
+    let changes: Vec<RecordBatch> = latest
         .collect()
         .await
-        .map_err(sql_err("ordering the changes by key and sequence"))?;
+        .map_err(df_err("ordering the changes by key and sequence"))?;
     let Some(first) = changes.first() else {
         return Ok(());
     };
     let change_schema = first.schema();
-    ctx.register_table(
-        "latest",
-        frame(&ctx, &change_schema, changes.clone())?.into_view(),
-    )
-    .map_err(sql_err("registering the latest changes"))?;
+    let latest = frame(&ctx, &change_schema, changes.clone())?;
+    let is_delete = ident(OP).eq(lit("delete"));
     // 1. Remember deletes (key, sequence) before the target commit; see the module docs.
     let tomb_cols: Vec<String> = cdc.keys.iter().chain([&cdc.sequence]).cloned().collect();
-    let deletes = ctx
-        .sql(&format!(
-            "SELECT {} FROM latest WHERE {OP} = 'delete'",
-            tomb_cols
-                .iter()
-                .map(|c| quote(c))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))
-        .await
-        .map_err(sql_err("selecting deletes"))?;
+    let deletes = latest
+        .clone()
+        .filter(is_delete.clone())
+        .and_then(|d| d.select(tomb_cols.iter().map(ident).collect::<Vec<Expr>>()))
+        .map_err(df_err("selecting deletes"))?;
     let delete_rows: Vec<RecordBatch> = deletes
         .clone()
         .collect()
         .await
-        .map_err(sql_err("selecting deletes"))?;
+        .map_err(df_err("selecting deletes"))?;
     if delete_rows.iter().any(|b| b.num_rows() > 0) {
         if tomb_table.version().is_none() {
             tombstones.ensure_dir()?;
@@ -263,20 +263,13 @@ pub(crate) async fn apply(
     // 2. The target, in the commit that carries the epoch's txn.
     let target = open_table(location).await?;
     if target.version().is_none() {
-        let rows: Vec<RecordBatch> = ctx
-            .sql(&format!(
-                "SELECT {} FROM latest WHERE {OP} <> 'delete'",
-                columns
-                    .iter()
-                    .map(|c| quote(c))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
-            .await
-            .map_err(sql_err("selecting the first rows"))?
+        let rows: Vec<RecordBatch> = latest
+            .filter(not(is_delete))
+            .and_then(|d| d.select(columns.iter().map(ident).collect::<Vec<Expr>>()))
+            .map_err(df_err("selecting the first rows"))?
             .collect()
             .await
-            .map_err(sql_err("selecting the first rows"))?;
+            .map_err(df_err("selecting the first rows"))?;
         let schema = rows.first().map(|b| b.schema()).unwrap_or_else(|| {
             Arc::new(
                 change_schema
@@ -287,10 +280,9 @@ pub(crate) async fn apply(
         write_delta(location, target, schema, rows, SaveMode::Append, how).await?;
         return Ok(());
     }
-    let source = ctx
-        .table("latest")
-        .await
-        .map_err(sql_err("reading the latest changes"))?;
+    // The rows in the table's exact types (list element names, string kinds).
+    let (schema, rows) = fit_rows(location, &target, change_schema, changes, false)?;
+    let source = frame(&ctx, &schema, rows)?;
     let spec = MergeSpec {
         keys: &cdc.keys,
         columns: &columns,

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
-use arrow::datatypes::{DataType, Schema, SchemaRef};
+use arrow::datatypes::{Schema, SchemaRef};
 use async_trait::async_trait;
 use deltalake::kernel::transaction::CommitProperties;
 use deltalake::kernel::Transaction;
@@ -13,6 +13,7 @@ use deltalake::DeltaTable;
 use tokio::sync::Mutex;
 
 use super::cdc::{self, CdcFormat, CdcOptions};
+use super::conform::{conform, conformed_schema, schema_mismatch};
 use super::merge;
 use super::{EpochOutput, Sink, SinkContext};
 use crate::error::{Result, TributaryError};
@@ -218,76 +219,6 @@ pub(crate) async fn open_table(location: &Location) -> Result<DeltaTable> {
         .map_err(TributaryError::delta(&location.display))
 }
 
-/// Compare an output schema with a table schema: the columns that do not fit, or `None`.
-pub(crate) fn schema_mismatch(output: &Schema, table: &Schema) -> Option<String> {
-    let mut problems = Vec::new();
-    for f in output.fields() {
-        match table.field_with_name(f.name()) {
-            Err(_) => problems.push(format!(
-                "column '{}' ({}) is not in the table",
-                f.name(),
-                f.data_type()
-            )),
-            Ok(t) if !compatible(f.data_type(), t.data_type()) => problems.push(format!(
-                "column '{}' is {} in the query but {} in the table",
-                f.name(),
-                f.data_type(),
-                t.data_type()
-            )),
-            Ok(_) => {}
-        }
-    }
-    for t in table.fields() {
-        if output.field_with_name(t.name()).is_err() && !t.is_nullable() {
-            problems.push(format!(
-                "column '{}' ({}) of the table is required but the query does not produce it",
-                t.name(),
-                t.data_type()
-            ));
-        }
-    }
-    if problems.is_empty() {
-        None
-    } else {
-        Some(format!(
-            "{}; the table has columns [{}]. Change the query's SELECT list to match, write to a new table, or set merge_schema to add the query's new columns to the table",
-            problems.join("; "),
-            table
-                .fields()
-                .iter()
-                .map(|f| format!("{} {}", f.name(), f.data_type()))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))
-    }
-}
-
-fn family(t: &DataType) -> u8 {
-    match t {
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => 1,
-        DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 => 2,
-        DataType::UInt8 | DataType::UInt16 | DataType::UInt32 | DataType::UInt64 => 2,
-        DataType::Float16 | DataType::Float32 | DataType::Float64 => 3,
-        DataType::Timestamp(..) => 4,
-        DataType::Date32 | DataType::Date64 => 5,
-        DataType::Boolean => 6,
-        DataType::Binary | DataType::LargeBinary | DataType::BinaryView => 7,
-        DataType::Decimal32(..)
-        | DataType::Decimal64(..)
-        | DataType::Decimal128(..)
-        | DataType::Decimal256(..) => 8,
-        _ => 0,
-    }
-}
-
-fn compatible(out: &DataType, table: &DataType) -> bool {
-    if out == table || matches!(out, DataType::Null) {
-        return true;
-    }
-    let (a, b) = (family(out), family(table));
-    (a != 0 && a == b) || (a == 2 && b == 3) || (a == 2 && b == 8)
-}
-
 /// How one write goes to a Delta table.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct TableWrite<'a> {
@@ -301,20 +232,46 @@ pub(crate) struct TableWrite<'a> {
     pub txn: Option<(String, i64)>,
 }
 
-/// Refuse rows that do not fit the table's schema, naming the columns.
-fn check_schema(location: &Location, table: &DeltaTable, schema: &Schema) -> Result<()> {
-    let table_schema = table
+/// The table's schema as Arrow's.
+fn table_schema(location: &Location, table: &DeltaTable) -> Result<Schema> {
+    Ok(table
         .snapshot()
         .map_err(TributaryError::delta(&location.display))?
         .snapshot()
-        .arrow_schema();
-    match schema_mismatch(schema, &table_schema) {
+        .arrow_schema()
+        .as_ref()
+        .clone())
+}
+
+/// Refuse rows that do not fit the table's schema, naming the columns.
+fn check_schema(location: &Location, table: &Schema, schema: &Schema) -> Result<()> {
+    match schema_mismatch(schema, table) {
         None => Ok(()),
         Some(details) => Err(TributaryError::SchemaMismatch {
             sink: format!("DeltaSink[{}]", location.display),
             details,
         }),
     }
+}
+
+/// Check the rows against an existing table (unless `merge_schema`) and cast them to its
+/// exact types (list element names, string kinds, nested fields).
+pub(crate) fn fit_rows(
+    location: &Location,
+    table: &DeltaTable,
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+    check: bool,
+) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+    if table.version().is_none() {
+        return Ok((schema, batches));
+    }
+    let target = table_schema(location, table)?;
+    if check {
+        check_schema(location, &target, &schema)?;
+    }
+    let conformed = conformed_schema(&schema, &target);
+    Ok((conformed, conform(batches, &target)?))
 }
 
 /// Write batches to a Delta table with a save mode.
@@ -326,9 +283,8 @@ pub(crate) async fn write_delta(
     mode: SaveMode,
     how: TableWrite<'_>,
 ) -> Result<DeltaTable> {
-    if table.version().is_some() && mode != SaveMode::Overwrite && !how.merge_schema {
-        check_schema(location, &table, &schema)?;
-    }
+    let check = mode != SaveMode::Overwrite && !how.merge_schema;
+    let (schema, batches) = fit_rows(location, &table, schema, batches, check)?;
     let batches = if batches.is_empty() {
         vec![RecordBatch::new_empty(schema)]
     } else {
@@ -432,6 +388,11 @@ impl Sink for DeltaSink {
             txn: txn.clone(),
         };
         let mode = *self.mode.lock().await;
+        // An aggregation without GROUP BY has one row and no key: in update mode it replaces
+        // the table's single row, as complete mode does (an epoch that changed nothing keeps it).
+        let keyless_update = mode == crate::OutputMode::Update
+            && o.merge_keys.as_ref().is_some_and(|k| k.is_empty());
+        let has_rows = output.batches.iter().any(|b| b.num_rows() > 0);
         let table = if let Some(cdc) = &o.cdc {
             let tombstones =
                 self.tombstones.lock().await.clone().ok_or_else(|| {
@@ -447,7 +408,8 @@ impl Sink for DeltaSink {
             )
             .await?;
             open_table(&self.location).await?
-        } else if mode == crate::OutputMode::Update && table.version().is_some() {
+        } else if mode == crate::OutputMode::Update && table.version().is_some() && !keyless_update
+        {
             let keys = o.merge_keys.clone().unwrap_or_default();
             let columns: Vec<String> = output
                 .schema
@@ -456,10 +418,14 @@ impl Sink for DeltaSink {
                 .map(|f| f.name().clone())
                 .collect();
             let ctx = datafusion::prelude::SessionContext::new_with_state(output.state.clone());
-            if !o.merge_schema {
-                check_schema(&self.location, &table, &output.schema)?;
-            }
-            let source = merge::frame(&ctx, &output.schema, output.batches)?;
+            let (schema, batches) = fit_rows(
+                &self.location,
+                &table,
+                output.schema.clone(),
+                output.batches,
+                !o.merge_schema,
+            )?;
+            let source = merge::frame(&ctx, &schema, batches)?;
             let spec = merge::MergeSpec {
                 keys: &keys,
                 columns: &columns,
@@ -471,7 +437,7 @@ impl Sink for DeltaSink {
         } else {
             // Complete mode: the epoch's whole result replaces the table, in the same commit
             // as the epoch's txn marker, so a replayed epoch is skipped like an append.
-            let save = if mode == crate::OutputMode::Complete {
+            let save = if mode == crate::OutputMode::Complete || (keyless_update && has_rows) {
                 SaveMode::Overwrite
             } else {
                 SaveMode::Append

@@ -9,6 +9,7 @@
 //! | foreach_batch | the user's function gets the epoch id to deduplicate itself       |
 
 mod cdc;
+pub(crate) mod conform;
 mod console;
 pub(crate) mod delta;
 pub(crate) mod files;

@@ -29,6 +29,9 @@ use super::{EpochInput, SourceContext, StreamSource};
 use crate::error::{Result, TributaryError};
 use tributary_checkpoint::Epoch;
 
+/// The file, in the archive's checkpoint folder, that fixes the archive's end at the first start.
+const ARCHIVE_END: &str = "archive_end.json";
+
 /// The archive, the live source, and where one ends and the other begins.
 pub struct BackfillSource {
     archive: Arc<dyn StreamSource>,
@@ -176,8 +179,26 @@ impl StreamSource for BackfillSource {
                 last_planned: split(|v| Self::parts(v).0),
             })
             .await?;
-        // The archive is read as it is when the query first starts it.
-        self.archive.prepare_available_now().await?;
+        // The archive is read as it was when the query first started: its end is fixed in the
+        // checkpoint then, and every restart reads up to that same end.
+        let dir = ctx.dir.child("archive");
+        match dir.read(ARCHIVE_END).await? {
+            Some(bytes) => {
+                let end: Value =
+                    serde_json::from_slice(&bytes).map_err(|e| TributaryError::State {
+                        location: dir.display.clone(),
+                        message: format!(
+                            "'{ARCHIVE_END}' (where the archive ends) is damaged ({e}): restore \
+                         it or start with a new checkpoint"
+                        ),
+                    })?;
+                self.archive.prepare_available_now(Some(&end)).await?;
+            }
+            None => {
+                let end = self.archive.prepare_available_now(None).await?;
+                dir.write(ARCHIVE_END, end.to_string()).await?;
+            }
+        }
         self.live
             .open(&SourceContext {
                 dir: ctx.dir.child("live"),
@@ -186,8 +207,8 @@ impl StreamSource for BackfillSource {
             .await
     }
 
-    async fn prepare_available_now(&self) -> Result<()> {
-        self.live.prepare_available_now().await
+    async fn prepare_available_now(&self, recorded: Option<&Value>) -> Result<Value> {
+        self.live.prepare_available_now(recorded).await
     }
 
     async fn latest_offset(

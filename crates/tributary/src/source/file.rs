@@ -172,11 +172,24 @@ impl StreamSource for FileStreamSource {
         Ok(())
     }
 
-    async fn prepare_available_now(&self) -> Result<()> {
-        let files = list_data_files(&self.root).await?;
-        self.state.lock().expect("file source").available_now =
-            Some(files.into_iter().map(|f| f.name).collect());
-        Ok(())
+    async fn prepare_available_now(&self, recorded: Option<&Value>) -> Result<Value> {
+        let names: BTreeSet<String> = match recorded {
+            Some(v) => serde_json::from_value(v.clone()).map_err(|e| TributaryError::State {
+                location: self.description(),
+                message: format!(
+                    "the recorded files of {} do not read as a list of names: {e}",
+                    self.description()
+                ),
+            })?,
+            None => list_data_files(&self.root)
+                .await?
+                .into_iter()
+                .map(|f| f.name)
+                .collect(),
+        };
+        let bound = json!(names);
+        self.state.lock().expect("file source").available_now = Some(names);
+        Ok(bound)
     }
 
     async fn latest_offset(

@@ -77,9 +77,12 @@ impl StreamSource for MemoryStream {
         })
     }
 
-    async fn prepare_available_now(&self) -> Result<()> {
-        *self.cap.lock().expect("memory stream") = Some(self.offset());
-        Ok(())
+    async fn prepare_available_now(&self, recorded: Option<&Value>) -> Result<Value> {
+        let cap = recorded
+            .and_then(Value::as_u64)
+            .unwrap_or_else(|| self.offset());
+        *self.cap.lock().expect("memory stream") = Some(cap);
+        Ok(json!(cap))
     }
 
     async fn latest_offset(

@@ -73,9 +73,11 @@ pub trait StreamSource: Send + Sync + Debug {
         Ok(())
     }
 
-    /// Fix the data that `AvailableNow` will read: what is there now.
-    async fn prepare_available_now(&self) -> Result<()> {
-        Ok(())
+    /// Fix the data that `AvailableNow` will read: what is there now, or, given `recorded` (a
+    /// bound this source returned earlier and the caller kept, e.g. in a checkpoint), exactly
+    /// that bound again. Returns the bound as JSON (`null` for a source without one).
+    async fn prepare_available_now(&self, _recorded: Option<&Value>) -> Result<Value> {
+        Ok(Value::Null)
     }
 
     /// The end offset of the next epoch, starting at `start` (`Value::Null` before the first

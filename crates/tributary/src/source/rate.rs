@@ -114,10 +114,13 @@ impl StreamSource for RateStreamSource {
         })
     }
 
-    async fn prepare_available_now(&self) -> Result<()> {
-        let start = self.start(&Value::Null);
-        *self.cap.lock().expect("rate source") = Some(self.rows_at(start, self.clock.now_ms()));
-        Ok(())
+    async fn prepare_available_now(&self, recorded: Option<&Value>) -> Result<Value> {
+        let cap = match recorded.and_then(Value::as_u64) {
+            Some(c) => c,
+            None => self.rows_at(self.start(&Value::Null), self.clock.now_ms()),
+        };
+        *self.cap.lock().expect("rate source") = Some(cap);
+        Ok(json!(cap))
     }
 
     async fn latest_offset(

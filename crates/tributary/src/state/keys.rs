@@ -9,7 +9,10 @@ use crate::error::{Result, TributaryError};
 
 /// The key columns of a batch (the first `key_len` columns) in Arrow's row format.
 pub struct KeyRows {
-    rows: Rows,
+    /// `None` when there are no key columns (an aggregation without GROUP BY): every row
+    /// then has the same, empty key.
+    rows: Option<Rows>,
+    num_rows: usize,
 }
 
 impl KeyRows {
@@ -20,6 +23,13 @@ impl KeyRows {
 
     /// Encode the columns `indices` of `batch`.
     pub fn of(batch: &RecordBatch, indices: &[usize]) -> Result<KeyRows> {
+        if indices.is_empty() {
+            // Arrow's row format has no rows without columns: count them ourselves.
+            return Ok(KeyRows {
+                rows: None,
+                num_rows: batch.num_rows(),
+            });
+        }
         let cols: Vec<ArrayRef> = indices.iter().map(|i| batch.column(*i).clone()).collect();
         let fields = cols
             .iter()
@@ -30,12 +40,15 @@ impl KeyRows {
         let rows = conv
             .convert_columns(&cols)
             .map_err(TributaryError::arrow("encoding state keys"))?;
-        Ok(KeyRows { rows })
+        Ok(KeyRows {
+            rows: Some(rows),
+            num_rows: batch.num_rows(),
+        })
     }
 
     /// Number of rows.
     pub fn len(&self) -> usize {
-        self.rows.num_rows()
+        self.num_rows
     }
 
     /// Whether there are no rows.
@@ -45,7 +58,10 @@ impl KeyRows {
 
     /// The bytes of row `i`.
     pub fn key(&self, i: usize) -> &[u8] {
-        self.rows.row(i).data()
+        match &self.rows {
+            Some(rows) => rows.row(i).data(),
+            None => &[],
+        }
     }
 
     /// The set of keys.
@@ -70,4 +86,26 @@ pub fn partition_of(key: &[u8], partitions: usize) -> usize {
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
     (h % partitions as u64) as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::Int64Array;
+    use arrow::datatypes::{DataType, Field, Schema};
+    use std::sync::Arc;
+
+    #[test]
+    fn without_key_columns_every_row_has_the_same_empty_key() {
+        let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, true)]));
+        let b =
+            RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(vec![1, 2, 3]))]).unwrap();
+        let k = KeyRows::of(&b, &[]).unwrap();
+        assert_eq!(k.len(), 3);
+        assert!(k.key(0).is_empty() && k.key(2).is_empty());
+        assert_eq!(k.set().len(), 1);
+        let keyed = KeyRows::new(&b, 1).unwrap();
+        assert_eq!(keyed.set().len(), 3);
+        assert_eq!(k.mask_in(&k.set()).true_count(), 3);
+    }
 }

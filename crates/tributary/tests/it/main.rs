@@ -8,6 +8,7 @@ mod errors;
 mod exactly_once;
 mod joins;
 mod kafka;
+mod regressions;
 mod sinks_and_sources;
 mod stateful;
 mod user_state;

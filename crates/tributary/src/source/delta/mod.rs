@@ -32,7 +32,7 @@ use datafusion::prelude::{col, lit, DataFrame, SessionContext};
 use datafusion::scalar::ScalarValue;
 use deltalake::DeltaTable;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use self::log::Commit;
 use super::{EpochInput, SourceContext, StreamSource};
@@ -92,7 +92,8 @@ struct Unit {
     files: Vec<UnitFile>,
     /// A change-feed commit: read whole, never split between epochs.
     whole: bool,
-    /// Paths this commit removed with `dataChange` (to find files no longer live later).
+    /// Paths this commit removed, with or without `dataChange` (a compaction too): a file in
+    /// here is no longer live after this version and is read from its own version's snapshot.
     removed: Vec<String>,
     timestamp_ms: i64,
 }
@@ -255,12 +256,7 @@ impl DeltaStreamSource {
                 self.location.display
             ))
         })?;
-        let removed: Vec<String> = commit
-            .removes
-            .iter()
-            .filter(|r| r.data_change)
-            .map(|r| r.path.clone())
-            .collect();
+        let removed: Vec<String> = commit.removes.iter().map(|r| r.path.clone()).collect();
         let to_file = |a: &log::FileAction| UnitFile {
             path: a.path.clone(),
             size: a.size,
@@ -471,7 +467,8 @@ impl DeltaStreamSource {
         let rows = files.iter().filter_map(|(_, f)| f.rows).sum();
         let newest = files.iter().map(|(v, _)| *v).max();
         // Files still live at the newest version are read from its snapshot in one scan;
-        // files a later commit in range removed (ignore_changes) from their own version's.
+        // files a later commit in range removed (a compaction, or ignore_changes) from their
+        // own version's.
         let mut by_version: BTreeMap<u64, Vec<String>> = BTreeMap::new();
         for (v, f) in files {
             let at = if removed.contains(&f.path) {
@@ -664,10 +661,13 @@ impl StreamSource for DeltaStreamSource {
         Ok(())
     }
 
-    async fn prepare_available_now(&self) -> Result<()> {
-        let latest = open(&self.location, None).await?.version().unwrap_or(0);
+    async fn prepare_available_now(&self, recorded: Option<&Value>) -> Result<Value> {
+        let latest = match recorded.and_then(Value::as_u64) {
+            Some(v) => v,
+            None => open(&self.location, None).await?.version().unwrap_or(0),
+        };
         self.state.lock().expect("delta source").cap = Some(latest);
-        Ok(())
+        Ok(json!(latest))
     }
 
     async fn latest_offset(
