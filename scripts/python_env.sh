@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# A Python venv with deltalake and pyarrow, for the Delta interop tests (scripts/delta_interop.py).
-# Idempotent: creates the venv and installs the packages only when `import deltalake, pyarrow`
-# fails in it. The last line of stdout is the venv's python; everything else goes to stderr.
+# A Python venv with deltalake, pyarrow and duckdb, for the Delta interop tests
+# (scripts/delta_interop.py) and the differential corpus (scripts/corpus_data.py,
+# scripts/corpus_expected.py).
+# Idempotent: creates the venv and installs the packages only when
+# `import deltalake, pyarrow, duckdb` fails in it. The last line of stdout is the venv's python;
+# everything else goes to stderr.
 #
 #   py=$(scripts/python_env.sh | tail -n 1)
 #   "$py" scripts/delta_interop.py read /path/to/table
@@ -20,7 +23,7 @@ die() {
 }
 
 ready() {
-  [ -x "$py" ] && "$py" -c 'import deltalake, pyarrow' >/dev/null 2>&1
+  [ -x "$py" ] && "$py" -c 'import deltalake, pyarrow, duckdb' >/dev/null 2>&1
 }
 
 if ! ready; then
@@ -42,9 +45,9 @@ if ! ready; then
     fi
   fi
   # deltalake 1.x reads into pyarrow only when pyarrow is there; pandas is not needed.
-  "$py" -m pip install --quiet 'deltalake>=1.0,<2' pyarrow >&2 ||
-    die "pip install deltalake pyarrow failed in $venv"
-  ready || die "deltalake or pyarrow still does not import in $venv"
+  "$py" -m pip install --quiet 'deltalake>=1.0,<2' pyarrow duckdb >&2 ||
+    die "pip install deltalake pyarrow duckdb failed in $venv"
+  ready || die "deltalake, pyarrow or duckdb still does not import in $venv"
 fi
 
 echo "$py"

@@ -403,7 +403,7 @@ impl Backfill {
             field.data_type(),
         )
         .map_err(|e| TributaryError::option("backfill_boundary", e.to_string()))?;
-        let c = || datafusion::prelude::col(format!("\"{}\"", self.column));
+        let c = || datafusion::prelude::ident(&self.column);
         let bound = datafusion::prelude::lit(boundary);
         let columns: Vec<datafusion::prelude::Expr> = live
             .schema()
@@ -412,7 +412,7 @@ impl Backfill {
             .iter()
             .map(|f| {
                 datafusion::logical_expr::cast(
-                    datafusion::prelude::col(format!("\"{}\"", f.name())),
+                    datafusion::prelude::ident(f.name()),
                     f.data_type().clone(),
                 )
                 .alias(f.name())

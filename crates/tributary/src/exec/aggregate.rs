@@ -26,7 +26,9 @@ use async_trait::async_trait;
 use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::datasource::MemTable;
 use datafusion::execution::{SessionState, TaskContext};
-use datafusion::logical_expr::LogicalPlan;
+use datafusion::logical_expr::simplify::SimplifyContext;
+use datafusion::logical_expr::{Expr, LogicalPlan};
+use datafusion::optimizer::simplify_expressions::ExprSimplifier;
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode, PhysicalGroupBy};
 use datafusion::physical_plan::{ExecutionPlan, PhysicalExpr};
@@ -130,10 +132,23 @@ impl AggregateOperator {
             .map_err(df_err("planning the aggregation's input"))?;
         let input_schema = physical.schema();
         let logical_schema = agg.input.schema();
+        // Physical planning takes simplified expressions only (`coalesce` becomes a CASE, for
+        // one), as DataFusion's optimizer leaves them; the operator plans from the logical node.
+        let simplifier = ExprSimplifier::new(
+            SimplifyContext::builder()
+                .with_schema(logical_schema.clone())
+                .with_config_options(Arc::new(state.config_options().as_ref().clone()))
+                .build(),
+        );
+        let simplify = |e: &Expr| {
+            simplifier
+                .simplify(e.clone())
+                .map_err(df_err("simplifying an aggregation's expression"))
+        };
         let mut groups = Vec::new();
         for e in &agg.group_expr {
             let p = state
-                .create_physical_expr(e.clone(), logical_schema)
+                .create_physical_expr(simplify(e)?, logical_schema)
                 .map_err(df_err("planning a group key"))?;
             groups.push((p, e.schema_name().to_string()));
         }
@@ -143,7 +158,7 @@ impl AggregateOperator {
         for e in &agg.aggr_expr {
             #[allow(deprecated)]
             let (a, f, _order) = create_aggregate_expr_and_maybe_filter(
-                e,
+                &simplify(e)?,
                 logical_schema,
                 &input_schema,
                 state.execution_props(),

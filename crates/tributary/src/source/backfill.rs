@@ -20,8 +20,8 @@ use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
 use async_trait::async_trait;
-use datafusion::logical_expr::{cast, col, lit, Expr};
-use datafusion::prelude::SessionContext;
+use datafusion::logical_expr::{cast, lit, Expr};
+use datafusion::prelude::{ident, SessionContext};
 use datafusion::scalar::ScalarValue;
 use serde_json::{json, Value};
 
@@ -111,7 +111,7 @@ impl BackfillSource {
             .read_table(input.table)
             .map_err(TributaryError::df("reading a backfill epoch"))?;
         let boundary = lit(self.boundary.clone());
-        let c = col(format!("\"{}\"", self.column));
+        let c = ident(&self.column);
         let keep = if archive {
             c.lt(boundary)
         } else {
@@ -124,7 +124,7 @@ impl BackfillSource {
         let exprs: Vec<Expr> = schema
             .fields()
             .iter()
-            .map(|f| cast(col(format!("\"{}\"", f.name())), f.data_type().clone()).alias(f.name()))
+            .map(|f| cast(ident(f.name()), f.data_type().clone()).alias(f.name()))
             .collect();
         let df = df.select(exprs).map_err(|e| {
             TributaryError::Plan(format!(

@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex};
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use async_trait::async_trait;
-use datafusion::prelude::{col, lit, DataFrame, SessionContext};
+use datafusion::prelude::{ident, lit, DataFrame, SessionContext};
 use datafusion::scalar::ScalarValue;
 use deltalake::DeltaTable;
 use serde::{Deserialize, Serialize};
@@ -448,13 +448,10 @@ impl DeltaStreamSource {
                         f.name()
                     )))
                 }
-                Some(t) if t == f.data_type() => exprs.push(col(format!("\"{}\"", f.name()))),
+                Some(t) if t == f.data_type() => exprs.push(ident(f.name())),
                 Some(_) => exprs.push(
-                    datafusion::logical_expr::cast(
-                        col(format!("\"{}\"", f.name())),
-                        f.data_type().clone(),
-                    )
-                    .alias(f.name()),
+                    datafusion::logical_expr::cast(ident(f.name()), f.data_type().clone())
+                        .alias(f.name()),
                 ),
             }
         }
