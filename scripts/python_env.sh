@@ -16,6 +16,8 @@ set -euo pipefail
 venv="${TRIBUTARY_PYENV:-$HOME/.cache/tributary-pyenv}"
 base_python="${PYTHON:-python3}"
 py="$venv/bin/python"
+# The differential corpus's expected rows were computed with this DuckDB; CI checks them with it.
+duckdb_version="2.0.1"
 
 die() {
   echo "python_env.sh: error: $*" >&2
@@ -23,7 +25,7 @@ die() {
 }
 
 ready() {
-  [ -x "$py" ] && "$py" -c 'import deltalake, pyarrow, duckdb' >/dev/null 2>&1
+  [ -x "$py" ] && "$py" -c "import deltalake, pyarrow, duckdb; assert duckdb.__version__ == '$duckdb_version'" >/dev/null 2>&1
 }
 
 if ! ready; then
@@ -45,7 +47,7 @@ if ! ready; then
     fi
   fi
   # deltalake 1.x reads into pyarrow only when pyarrow is there; pandas is not needed.
-  "$py" -m pip install --quiet 'deltalake>=1.0,<2' pyarrow duckdb >&2 ||
+  "$py" -m pip install --quiet 'deltalake>=1.0,<2' pyarrow "duckdb==$duckdb_version" >&2 ||
     die "pip install deltalake pyarrow duckdb failed in $venv"
   ready || die "deltalake, pyarrow or duckdb still does not import in $venv"
 fi
