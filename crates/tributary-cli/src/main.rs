@@ -356,8 +356,57 @@ async fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", report(&e));
             ExitCode::from(2)
         }
+    }
+}
+
+/// The error and its causes, each said once: our errors and DataFusion's already show their
+/// causes in their own text, so a cause whose text is already there is not repeated.
+fn report(e: &anyhow::Error) -> String {
+    let mut out = e.to_string();
+    for cause in e.chain().skip(1) {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::report;
+
+    #[derive(Debug)]
+    struct Wrapped(&'static str, Option<Box<Wrapped>>);
+    impl std::fmt::Display for Wrapped {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            match &self.1 {
+                Some(inner) => write!(f, "{}: {inner}", self.0),
+                None => f.write_str(self.0),
+            }
+        }
+    }
+    impl std::error::Error for Wrapped {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|w| w as _)
+        }
+    }
+
+    #[test]
+    fn an_error_chain_is_reported_with_each_cause_once() {
+        let leaf = Wrapped("No field named valu. Did you mean 'r.value'?", None);
+        let mid = Wrapped("Error during planning", Some(Box::new(leaf)));
+        let top = Wrapped("planning epoch 0", Some(Box::new(mid)));
+        let text = report(&anyhow::Error::new(top));
+        assert_eq!(
+            text,
+            "planning epoch 0: Error during planning: No field named valu. Did you mean 'r.value'?"
+        );
+        let plain = anyhow::anyhow!("outer").context("context");
+        assert_eq!(report(&plain), "context: outer");
     }
 }

@@ -91,7 +91,13 @@ impl JobFile {
                 }
                 DfStatement::Statement(s) => match *s {
                     SqlStatement::Insert(insert) => {
-                        let target = insert.table.to_string();
+                        // The table's name as CREATE declared it: unquoted names lower-cased,
+                        // quoted ones ("Silver") kept as written.
+                        let target = datafusion::common::TableReference::parse_str(
+                            &insert.table.to_string(),
+                        )
+                        .table()
+                        .to_string();
                         let query = insert.source.ok_or_else(|| {
                             JobError::Invalid(format!("INSERT INTO {target} needs a SELECT"))
                         })?;
@@ -157,5 +163,33 @@ impl JobFile {
             });
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn insert_targets_are_found_by_their_declared_names() {
+        let job = JobFile::parse(
+            "CREATE EXTERNAL TABLE events (id BIGINT) STORED AS JSON LOCATION '/tmp/in';
+             CREATE EXTERNAL TABLE \"Silver\" (id BIGINT) STORED AS PARQUET LOCATION '/tmp/a';
+             CREATE EXTERNAL TABLE gold (id BIGINT) STORED AS PARQUET LOCATION '/tmp/b';
+             INSERT INTO \"Silver\" SELECT id FROM events;
+             INSERT INTO GOLD SELECT id FROM events;",
+        )
+        .await
+        .unwrap();
+        let targets: Vec<&str> = job.inserts.iter().map(|i| i.target.as_str()).collect();
+        assert_eq!(targets, vec!["Silver", "gold"]);
+        let err = JobFile::parse(
+            "CREATE EXTERNAL TABLE \"Silver\" (id BIGINT) STORED AS PARQUET LOCATION '/tmp/a';
+             INSERT INTO silver SELECT 1;",
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("not declared"), "{err}");
     }
 }

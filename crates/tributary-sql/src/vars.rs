@@ -1,40 +1,83 @@
-//! `${NAME}` substitution.
+//! `${NAME}` substitution, aware of where in the SQL each variable stands.
+//!
+//! ```text
+//!   LOCATION '${input}'      inside a '...' literal: the value's ' are doubled (it stays one string)
+//!   FROM "${schema}".t       inside a "..." identifier: the value's " are doubled
+//!   -- run with ${env}       inside a comment: any value without a line break
+//!   FROM events_${env}       bare SQL: a plain name or number only (letters, digits, _ and .)
+//! ```
+//!
+//! So a `--set` value can never end its literal and add SQL of its own. A leading UTF-8 byte
+//! order mark is dropped; an unclosed `${` is an error.
 
 use std::collections::HashMap;
 
 use crate::error::JobError;
 
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Context {
+    Sql,
+    Literal,
+    Identifier,
+    LineComment,
+    BlockComment,
+}
+
 /// Replace every `${NAME}` with its value. Every name without a value is reported at once.
 /// `$${NAME}` is a literal `${NAME}`.
 pub fn substitute(text: &str, vars: &HashMap<String, String>) -> Result<String, JobError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut out = String::with_capacity(text.len());
     let mut missing: Vec<String> = Vec::new();
-    let mut rest = text;
-    while let Some(pos) = rest.find("${") {
-        let escaped = pos > 0 && rest.as_bytes()[pos - 1] == b'$';
-        let Some(end) = rest[pos + 2..].find('}') else {
-            out.push_str(rest);
-            rest = "";
-            break;
-        };
-        let name = &rest[pos + 2..pos + 2 + end];
-        if escaped {
-            out.push_str(&rest[..pos - 1]);
-            out.push_str(&rest[pos..pos + 3 + end]);
-        } else {
-            out.push_str(&rest[..pos]);
+    let mut ctx = Context::Sql;
+    let mut line = 1;
+    let mut i = 0;
+    let bytes = text.as_bytes();
+    while i < bytes.len() {
+        let rest = &text[i..];
+        if rest.starts_with("$${") {
+            // An escaped variable: `${` then the rest as it is.
+            out.push_str("${");
+            i += 3;
+            continue;
+        }
+        if let Some(after) = rest.strip_prefix("${") {
+            let Some(end) = after.find('}') else {
+                return Err(JobError::Invalid(format!(
+                    "line {line}: '${{' is not closed: write ${{NAME}}, or $${{ for a literal '${{'"
+                )));
+            };
+            let name = &after[..end];
             match vars.get(name) {
-                Some(v) => out.push_str(v),
+                Some(v) => out.push_str(&quoted(name, v, ctx, line)?),
                 None => {
                     if !missing.iter().any(|m| m == name) {
                         missing.push(name.to_string());
                     }
                 }
             }
+            i += 3 + end;
+            continue;
         }
-        rest = &rest[pos + 3 + end..];
+        let c = rest.chars().next().expect("not at the end");
+        ctx = match (ctx, c) {
+            (Context::Sql, '\'') => Context::Literal,
+            (Context::Sql, '"') => Context::Identifier,
+            (Context::Sql, '-') if rest.starts_with("--") => Context::LineComment,
+            (Context::Sql, '/') if rest.starts_with("/*") => Context::BlockComment,
+            // A doubled quote inside a literal closes and reopens it: the same context after.
+            (Context::Literal, '\'') => Context::Sql,
+            (Context::Identifier, '"') => Context::Sql,
+            (Context::LineComment, '\n') => Context::Sql,
+            (Context::BlockComment, '/') if out.ends_with('*') => Context::Sql,
+            (ctx, _) => ctx,
+        };
+        if c == '\n' {
+            line += 1;
+        }
+        out.push(c);
+        i += c.len_utf8();
     }
-    out.push_str(rest);
     if missing.is_empty() {
         Ok(out)
     } else {
@@ -42,20 +85,116 @@ pub fn substitute(text: &str, vars: &HashMap<String, String>) -> Result<String, 
     }
 }
 
+/// The value of `${name}` as it may stand in `ctx`.
+fn quoted(name: &str, value: &str, ctx: Context, line: usize) -> Result<String, JobError> {
+    match ctx {
+        Context::Literal => Ok(value.replace('\'', "''")),
+        Context::Identifier => Ok(value.replace('"', "\"\"")),
+        Context::LineComment | Context::BlockComment => {
+            if value.contains(['\n', '\r'])
+                || (ctx == Context::BlockComment && value.contains("*/"))
+            {
+                Err(JobError::Invalid(format!(
+                    "line {line}: the value of ${{{name}}} would end the comment it stands in"
+                )))
+            } else {
+                Ok(value.to_string())
+            }
+        }
+        Context::Sql => {
+            if !value.is_empty()
+                && value
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || c == '_' || c == '.')
+            {
+                Ok(value.to_string())
+            } else {
+                Err(JobError::Invalid(format!(
+                    "line {line}: ${{{name}}} stands in the SQL itself, where only a plain name or \
+                     number may go, but its value is {value:?}: put the variable in quotes in the \
+                     job file ('${{{name}}}' for a string) or give a plain value"
+                )))
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
     #[test]
     fn substitutes_and_names_every_missing_variable() {
-        let vars = HashMap::from([("a".to_string(), "1".to_string())]);
-        assert_eq!(substitute("x ${a} y $${a}", &vars).unwrap(), "x 1 y ${a}");
-        let err = substitute("${b} ${a} ${c} ${b}", &vars)
+        let v = vars(&[("a", "1")]);
+        assert_eq!(substitute("x ${a} y $${a}", &v).unwrap(), "x 1 y ${a}");
+        let err = substitute("${b} ${a} ${c} ${b}", &v)
             .unwrap_err()
             .to_string();
         assert!(
             err.contains("${b}, ${c}") && err.contains("--set b=VALUE"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn a_value_stays_inside_its_literal_or_identifier() {
+        let v = vars(&[("p", "x'; DROP TABLE t; --"), ("s", "a\"b")]);
+        assert_eq!(
+            substitute("LOCATION '${p}' -- the seeds' job\nFROM \"${s}\"", &v).unwrap(),
+            "LOCATION 'x''; DROP TABLE t; --' -- the seeds' job\nFROM \"a\"\"b\""
+        );
+        // After a comment with an apostrophe, a literal is still a literal.
+        assert_eq!(
+            substitute("-- it's\nSELECT '${p}'", &v).unwrap(),
+            "-- it's\nSELECT 'x''; DROP TABLE t; --'"
+        );
+        // Doubled quotes inside a literal keep it open.
+        assert_eq!(
+            substitute("SELECT 'it''s ${p}'", &v).unwrap(),
+            "SELECT 'it''s x''; DROP TABLE t; --'"
+        );
+    }
+
+    #[test]
+    fn bare_variables_take_plain_names_only() {
+        let ok = vars(&[("env", "prod_1")]);
+        assert_eq!(
+            substitute("FROM events_${env}", &ok).unwrap(),
+            "FROM events_prod_1"
+        );
+        let bad = vars(&[("env", "x; DROP TABLE t")]);
+        let err = substitute("FROM events_${env}", &bad)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("put the variable in quotes"), "{err}");
+        let comment = vars(&[("c", "a\nDROP TABLE t")]);
+        assert!(substitute("-- ${c}\nSELECT 1", &comment).is_err());
+        assert_eq!(
+            substitute("/* ${env} */ SELECT 1", &ok).unwrap(),
+            "/* prod_1 */ SELECT 1"
+        );
+    }
+
+    #[test]
+    fn an_unclosed_variable_and_a_byte_order_mark() {
+        let v = vars(&[("output", "o")]);
+        let err = substitute("LOCATION '${output'", &v)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("line 1") && err.contains("not closed"),
+            "{err}"
+        );
+        assert_eq!(
+            substitute("\u{feff}SELECT '${output}'", &v).unwrap(),
+            "SELECT 'o'"
         );
     }
 }

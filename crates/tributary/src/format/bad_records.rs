@@ -49,6 +49,16 @@ impl BadRecordMode {
     }
 }
 
+/// The longest reason kept, in characters.
+pub const MAX_REASON_CHARS: usize = 300;
+
+fn capped(reason: String) -> String {
+    match reason.char_indices().nth(MAX_REASON_CHARS) {
+        None => reason,
+        Some((cut, _)) => format!("{}... ({} more bytes)", &reason[..cut], reason.len() - cut),
+    }
+}
+
 /// Collects the bad records of one read (a batch read, or one epoch of a stream).
 #[derive(Debug, Default)]
 pub struct BadRecords {
@@ -67,7 +77,10 @@ impl BadRecords {
     }
 
     /// Report one bad record: an error in FAILFAST mode, otherwise kept for the dead letters.
-    pub fn report(&self, record: BadRecord) -> Result<()> {
+    /// The reason is capped (a decoder's message may quote the whole bad value, which the
+    /// record already holds once).
+    pub fn report(&self, mut record: BadRecord) -> Result<()> {
+        record.reason = capped(record.reason);
         if self.mode == BadRecordMode::FailFast {
             return Err(TributaryError::BadRecord {
                 location: format!("{} line {}", record.source, record.line),
@@ -104,5 +117,30 @@ impl BadRecords {
         }
         dir.write(name, out).await?;
         Ok(records.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_reason_is_capped_and_the_record_kept_whole() {
+        let bad = BadRecords::new(BadRecordMode::DeadLetter);
+        let value = "é".repeat(5000);
+        bad.report(BadRecord {
+            record: value.clone(),
+            source: "f.json".into(),
+            line: 1,
+            reason: format!("cannot parse '{value}' as BIGINT"),
+        })
+        .unwrap();
+        let kept = bad.take();
+        assert_eq!(kept[0].record, value);
+        assert!(kept[0].reason.chars().count() < MAX_REASON_CHARS + 40);
+        assert!(
+            kept[0].reason.starts_with("cannot parse '") && kept[0].reason.contains("more bytes")
+        );
+        assert_eq!(capped("short".into()), "short");
     }
 }
