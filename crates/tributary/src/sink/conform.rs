@@ -16,8 +16,8 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    new_null_array, Array, ArrayRef, AsArray, LargeListArray, ListArray, MapArray, RecordBatch,
-    StructArray,
+    new_null_array, Array, ArrayRef, AsArray, GenericListArray, MapArray, OffsetSizeTrait,
+    RecordBatch, StructArray,
 };
 use arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
 
@@ -137,30 +137,8 @@ pub(crate) fn conform_array(array: &ArrayRef, to: &DataType) -> Result<ArrayRef>
         return Ok(new_null_array(to, array.len()));
     }
     match (array.data_type(), to) {
-        (DataType::List(_), DataType::List(item)) => {
-            let list = array.as_list::<i32>();
-            let values = conform_array(list.values(), item.data_type())?;
-            let out = ListArray::try_new(
-                item.clone(),
-                list.offsets().clone(),
-                values,
-                list.nulls().cloned(),
-            )
-            .map_err(cast_err)?;
-            Ok(Arc::new(out))
-        }
-        (DataType::LargeList(_), DataType::LargeList(item)) => {
-            let list = array.as_list::<i64>();
-            let values = conform_array(list.values(), item.data_type())?;
-            let out = LargeListArray::try_new(
-                item.clone(),
-                list.offsets().clone(),
-                values,
-                list.nulls().cloned(),
-            )
-            .map_err(cast_err)?;
-            Ok(Arc::new(out))
-        }
+        (DataType::List(_), DataType::List(item)) => relabel_list::<i32>(array, item),
+        (DataType::LargeList(_), DataType::LargeList(item)) => relabel_list::<i64>(array, item),
         (from, DataType::List(_) | DataType::LargeList(_)) if list_item(from).is_some() => {
             // Another list kind: first to the target's list kind with its own element type,
             // then element by element.
@@ -203,6 +181,20 @@ pub(crate) fn conform_array(array: &ArrayRef, to: &DataType) -> Result<ArrayRef>
         }
         _ => arrow::compute::cast(array, to).map_err(cast_err),
     }
+}
+
+/// A list of the same kind with the element field `item` (its name and type), elements conformed.
+fn relabel_list<O: OffsetSizeTrait>(array: &ArrayRef, item: &FieldRef) -> Result<ArrayRef> {
+    let list = array.as_list::<O>();
+    let values = conform_array(list.values(), item.data_type())?;
+    let out = GenericListArray::<O>::try_new(
+        item.clone(),
+        list.offsets().clone(),
+        values,
+        list.nulls().cloned(),
+    )
+    .map_err(cast_err)?;
+    Ok(Arc::new(out))
 }
 
 /// The rows with every column that the table also has cast to the table's type (columns the
@@ -249,7 +241,7 @@ pub(crate) fn conformed_schema(output: &SchemaRef, table: &Schema) -> SchemaRef 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow::array::{Int64Array, StringViewArray};
+    use arrow::array::{Int64Array, ListArray, StringViewArray};
     use arrow::buffer::OffsetBuffer;
 
     fn list_of(field: &str, t: DataType) -> DataType {
