@@ -6,6 +6,7 @@
 //! tributary batch  JOB.sql [--set NAME=VALUE]..
 //! tributary verify JOB.sql [--set NAME=VALUE].. [--workdir DIR]
 //! tributary table  history|describe|optimize|vacuum|checkpoint PATH
+//! tributary options [FORMAT]
 //! ```
 
 mod table;
@@ -73,6 +74,12 @@ enum Command {
     Table {
         #[command(subcommand)]
         command: table::TableCommand,
+    },
+    /// The options of a format (json, csv, parquet, delta, kafka, rate, console, memory, ...),
+    /// with types, defaults and what they do; without FORMAT, every format's.
+    Options {
+        /// The format.
+        format: Option<String>,
     },
 }
 
@@ -330,6 +337,18 @@ fn tempfile_dir() -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
+/// `tributary options [FORMAT]`: the declarations, as Markdown.
+fn options(format: Option<&str>) -> anyhow::Result<ExitCode> {
+    let text = match format {
+        Some(f) => {
+            tributary::connector::describe_format(&tributary::connector::Connectors::builtin(), f)?
+        }
+        None => tributary::connector::options_reference(),
+    };
+    print!("{text}");
+    Ok(ExitCode::SUCCESS)
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -352,6 +371,7 @@ async fn main() -> ExitCode {
         Command::Batch { job, progress } => batch(job, progress).await,
         Command::Verify { job, workdir } => verify(job, workdir).await,
         Command::Table { command } => table::table(command).await,
+        Command::Options { format } => options(format.as_deref()),
     };
     match result {
         Ok(code) => code,

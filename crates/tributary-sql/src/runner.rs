@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use arrow::array::RecordBatch;
 use datafusion::logical_expr::{cast, Expr};
+use tributary::connector::{OptionDecl, OptionScope, OptionType, QUERY_OPTIONS, READ_OPTIONS};
 use tributary::prelude::*;
 use tributary::{compare_batches, Comparison, StreamingQuery, WriteSummary};
 
@@ -50,6 +51,27 @@ enum Mode {
     Batch,
 }
 
+/// Options of a job file's table that belong to the job, not to a connector.
+const TABLE_OPTIONS: &[OptionDecl] = &[
+    OptionDecl::new(
+        "watermark_column",
+        OptionType::Text,
+        "the event-time column of the table's watermark (with watermark_delay)",
+    ),
+    OptionDecl::new(
+        "watermark_delay",
+        OptionType::Duration,
+        "how late a row may arrive, e.g. '10 minutes' (with watermark_column)",
+    ),
+];
+
+/// A table's options split by role: what its source reads with and what its sink writes with.
+#[derive(Debug, Default)]
+struct RoleOptions {
+    source: HashMap<String, String>,
+    sink: HashMap<String, String>,
+}
+
 impl JobRunner {
     /// A runner for `job` in `session`.
     pub fn new(session: Session, job: JobFile) -> Self {
@@ -66,6 +88,61 @@ impl JobRunner {
         &self.job
     }
 
+    /// Split `t`'s options by role. A sink table is also the source of later queries that read
+    /// it, so it may carry both kinds; an option no role knows is an error that names the table
+    /// and the nearest known option.
+    fn options_of(&self, t: &TableDecl) -> Result<RoleOptions, JobError> {
+        let connectors = self.session.connectors();
+        let is_sink = self.job.is_sink(&t.name);
+        let mut source_groups: Vec<&[OptionDecl]> = vec![TABLE_OPTIONS, READ_OPTIONS];
+        let source = connectors.source(&t.format);
+        if let Ok(c) = &source {
+            source_groups.extend_from_slice(c.options());
+        }
+        if !is_sink {
+            // A source table's format must be a source format.
+            source?;
+        }
+        let mut sink_groups: Vec<&[OptionDecl]> = vec![QUERY_OPTIONS];
+        let sink = if is_sink {
+            Some(connectors.sink(&t.format)?)
+        } else {
+            None
+        };
+        if let Some(c) = &sink {
+            sink_groups.extend_from_slice(c.options());
+        }
+        let owner = format!("table '{}' (format '{}')", t.name, t.format);
+        let sources = OptionScope {
+            owner: &owner,
+            groups: &source_groups,
+        };
+        let sinks = OptionScope {
+            owner: &owner,
+            groups: &sink_groups,
+        };
+        let mut out = RoleOptions::default();
+        for (k, v) in &t.options {
+            if sink.is_some() && sinks.find(k).is_some() {
+                out.sink.insert(k.clone(), v.clone());
+            } else if sources.find(k).is_some() {
+                out.source.insert(k.clone(), v.clone());
+            } else {
+                let mut all = source_groups.clone();
+                if sink.is_some() {
+                    all.extend_from_slice(&sink_groups);
+                }
+                let scope = OptionScope {
+                    owner: &owner,
+                    groups: &all,
+                };
+                return Err(JobError::from(scope.unknown(k)));
+            }
+            // The value's type is checked by the reader or writer that takes it.
+        }
+        Ok(out)
+    }
+
     async fn register_sources(
         &self,
         mode: &Mode,
@@ -73,9 +150,11 @@ impl JobRunner {
     ) -> Result<(), JobError> {
         for t in &self.job.tables {
             if self.job.is_sink(&t.name) {
+                // Checked now, so that a misspelled option stops the job before it starts.
+                self.options_of(t)?;
                 continue;
             }
-            let mut options = t.options.clone();
+            let mut options = self.options_of(t)?.source;
             let watermark = Self::watermark_of(&t.name, &mut options)?;
             if options.contains_key("bad_records_path") {
                 if let Some(dir) = overrides.get("bad_records_root") {
@@ -150,16 +229,22 @@ impl JobRunner {
         location: &str,
         stream: bool,
     ) -> Result<(), JobError> {
-        let mut options = table.options.clone();
+        let mut options = self.options_of(table)?.source;
         let watermark = Self::watermark_of(&table.name, &mut options)?;
         let df = if stream {
             self.session
                 .read_stream()
                 .format("delta")
+                .options(options.iter())
                 .load(location)
                 .await?
         } else {
-            self.session.read().format("delta").load(location).await?
+            self.session
+                .read()
+                .format("delta")
+                .options(options.iter())
+                .load(location)
+                .await?
         };
         let df = match watermark {
             Some((column, delay)) => df.with_watermark(&column, &delay)?,
@@ -292,13 +377,8 @@ impl JobRunner {
                     "checkpoint_location",
                     opts.checkpoint_root.join(&name).display(),
                 );
-            for (k, v) in &sink.options {
+            for (k, v) in &self.options_of(sink)?.sink {
                 w = w.option(k, v);
-            }
-            if let Some(mode) = sink.options.get("output_mode") {
-                w = w.output_mode(mode.parse().map_err(|e: tributary::TributaryError| {
-                    JobError::Invalid(format!("table '{}': {e}", sink.name))
-                })?);
             }
             if let Some(flush) = overrides.get("flush_at_end") {
                 w = w.option("flush_at_end", flush);

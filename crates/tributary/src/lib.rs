@@ -59,19 +59,15 @@
 #![warn(missing_docs)]
 
 pub mod clock;
+pub mod connector;
 mod error;
 mod exec;
 pub mod format;
 pub mod functions;
-#[cfg(feature = "kafka")]
-pub mod kafka;
 mod keyed;
 pub mod location;
-pub mod maintenance;
 mod modes;
 pub mod plan;
-#[cfg(feature = "postgres")]
-pub mod postgres;
 mod progress;
 mod query;
 mod reader;
@@ -81,6 +77,11 @@ pub mod source;
 pub mod state;
 mod writer;
 
+pub use connector::delta::maintenance;
+#[cfg(feature = "kafka")]
+pub use connector::kafka;
+#[cfg(feature = "postgres")]
+pub use connector::postgres;
 pub use error::{ErrorDomain, Result, TributaryError};
 pub use exec::verify::{compare_batches, Comparison};
 pub use keyed::KeyedDataFrame;

@@ -5,14 +5,11 @@ use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
 
+use crate::connector::{resolve_options, Options, ReadContext, SourceConnector, READ_OPTIONS};
 use crate::error::{Result, TributaryError};
-use crate::format::{list_data_files, BadRecordMode, BadRecords, FileFormat, FileTable};
-use crate::location::Location;
 use crate::session::Session;
-use crate::sink::delta::delta_provider;
-use crate::source::file::FileSourceOptions;
 use crate::source::BackfillSource;
-use crate::source::{FileStreamSource, RateStreamSource, StreamSource, StreamTable};
+use crate::source::{StreamSource, StreamTable};
 use crate::DataFrame;
 
 #[derive(Debug, Clone)]
@@ -33,8 +30,23 @@ impl ReadSpec {
         }
     }
 
-    fn partitions(&self) -> usize {
-        self.session.context().state().config().target_partitions()
+    /// The connector of the format and the options checked against its declarations (and
+    /// those of every read): a misspelled option stops here.
+    fn resolve(&self, default: Option<&str>) -> Result<(Arc<dyn SourceConnector>, Options)> {
+        let format = self.format.as_deref().or(default).ok_or_else(|| {
+            TributaryError::Plan(
+                "read_stream() needs a format: .format(\"json\"), .json(path), .rate(), ...".into(),
+            )
+        })?;
+        let connector = self.session.connectors().source(format)?;
+        let mut groups: Vec<&[crate::connector::OptionDecl]> = connector.options().to_vec();
+        groups.push(READ_OPTIONS);
+        let options = resolve_options(
+            &format!("format '{}'", connector.name()),
+            &groups,
+            self.options.iter(),
+        )?;
+        Ok((connector, options))
     }
 }
 
@@ -113,7 +125,8 @@ impl DataFrameReader {
     /// Read the data at `path` as a batch DataFrame. With `backfill_path`: the archive's rows
     /// before `backfill_boundary` and this source's rows from it on, as the stream reads them.
     pub async fn load(self, path: &str) -> Result<DataFrame> {
-        if let Some(b) = Backfill::of(&self.spec)? {
+        let (_, options) = self.spec.resolve(Some("parquet"))?;
+        if let Some(b) = Backfill::of(&self.spec, &options)? {
             let live = Box::pin(
                 DataFrameReader {
                     spec: b.live.clone(),
@@ -131,102 +144,18 @@ impl DataFrameReader {
             return b.union(archive, live);
         }
         let spec = self.spec;
-        let format = spec.format.clone().unwrap_or_else(|| "parquet".into());
-        let ctx = spec.session.context();
-        #[cfg(feature = "kafka")]
-        if format == "kafka" {
-            // A topic read as a batch: starting_offsets (default earliest) to ending_offsets.
-            let source = kafka_source(&spec.options, spec.schema.clone(), false, path)?;
-            let (start, end) = source.batch_range().await?;
-            let (batches, bad) = source.read_range(start, end).await?;
-            if bad.count() > 0 {
-                // A broker address is no folder: by default bad records go under the
-                // system's temporary folder, named after it (the warning says where).
-                let dir = match source.bad_records_path() {
-                    Some(d) => d,
-                    None => Location::resolve(
-                        &std::env::temp_dir()
-                            .join("tributary-bad-records")
-                            .join(path.replace([':', '/', ','], "_"))
-                            .display()
-                            .to_string(),
-                    )?,
-                };
-                dir.ensure_dir()?;
-                bad.flush_to(&dir, "batch-kafka.json").await?;
-            }
-            let table = datafusion::datasource::MemTable::try_new(
-                StreamSource::schema(&source),
-                vec![batches],
-            )
-            .map_err(TributaryError::df("a Kafka batch read"))?;
-            return ctx
-                .read_table(Arc::new(table))
-                .map_err(TributaryError::df("reading Kafka as a batch"));
-        }
-        if format == "postgres" {
-            return read_postgres(&spec, path).await;
-        }
-        let location = Location::resolve(path)?;
-        if format == "delta" {
-            let version = match spec
-                .options
-                .get("version_as_of")
-                .or(spec.options.get("versionasof"))
-            {
-                None => None,
-                Some(v) => Some(v.parse::<i64>().map_err(|_| {
-                    TributaryError::option("version_as_of", format!("'{v}' is not a table version"))
-                })?),
-            };
-            let timestamp = match spec
-                .options
-                .get("timestamp_as_of")
-                .or(spec.options.get("timestampasof"))
-            {
-                None => None,
-                Some(t) => Some(crate::source::delta::parse_timestamp_ms(
-                    "timestamp_as_of",
-                    t,
-                )?),
-            };
-            if version.is_some() && timestamp.is_some() {
-                return Err(TributaryError::option(
-                    "version_as_of",
-                    "give version_as_of or timestamp_as_of, not both",
-                ));
-            }
-            let provider = delta_provider(&location, &ctx.state(), version, timestamp).await?;
-            return ctx
-                .read_table(provider)
-                .map_err(TributaryError::df(format!("reading Delta table '{path}'")));
-        }
-        let file_format = FileFormat::parse(&format, &spec.options)?;
-        let files = list_data_files(&location).await?;
-        let schema = match &spec.schema {
-            Some(s) => s.clone(),
-            None => {
-                let mut samples = Vec::new();
-                for f in files.iter().take(8) {
-                    if let Some(b) = location.read(&f.name).await? {
-                        samples.push(b);
-                    }
-                }
-                if samples.is_empty() {
-                    return Err(TributaryError::Plan(format!(
-                        "no {format} files at '{path}' to infer a schema from: give the schema with .schema(..)"
-                    )));
-                }
-                Arc::new(crate::format::infer_schema(&file_format, &samples)?)
-            }
-        };
-        let opts = FileSourceOptions::parse(&spec.options, spec.partitions())?;
-        let bad = Arc::new(BadRecords::new(opts.mode.clone()));
-        let table = FileTable::new(location, files, file_format, schema, bad, opts.partitions)
-            .map_err(TributaryError::df("planning the files"))?
-            .with_bad_records_path(opts.bad_records_path);
-        spec.session.track_scan(&table.progress());
-        ctx.read_table(Arc::new(table))
+        let (connector, options) = spec.resolve(Some("parquet"))?;
+        let table = connector
+            .read(ReadContext {
+                session: &spec.session,
+                path,
+                options: &options,
+                schema: spec.schema.as_ref(),
+            })
+            .await?;
+        spec.session
+            .context()
+            .read_table(table)
             .map_err(TributaryError::df(format!("reading '{path}'")))
     }
 }
@@ -268,7 +197,8 @@ impl DataStreamReader {
     /// Read the data at `path` as a streaming DataFrame. With `backfill_path`, the stream
     /// first reads that archive up to `backfill_boundary` (see [`BackfillSource`]).
     pub async fn load(self, path: &str) -> Result<DataFrame> {
-        if let Some(b) = Backfill::of(&self.spec)? {
+        let (_, options) = self.spec.resolve(None)?;
+        if let Some(b) = Backfill::of(&self.spec, &options)? {
             let live = DataStreamReader { spec: b.live }.build(path).await?;
             let archive = DataStreamReader { spec: b.archive }.build(&b.path).await?;
             let source = BackfillSource::try_new(
@@ -285,51 +215,16 @@ impl DataStreamReader {
     }
 
     async fn build(self, path: &str) -> Result<Arc<dyn StreamSource>> {
-        let spec = self.spec.clone();
-        let format = spec.format.clone().ok_or_else(|| {
-            TributaryError::Plan(
-                "read_stream() needs a format: .format(\"json\"), .json(path), .rate(), ...".into(),
-            )
-        })?;
-        let source: Arc<dyn StreamSource> = match format.as_str() {
-            "rate" => {
-                let rps = parse_num(&spec.options, "rows_per_second", 1)?;
-                let parts = parse_num(&spec.options, "num_partitions", 1)? as usize;
-                Arc::new(RateStreamSource::new(rps, parts)?)
-            }
-            "delta" => {
-                let options = crate::source::DeltaSourceOptions::parse(&spec.options)?;
-                Arc::new(
-                    crate::source::DeltaStreamSource::try_new(
-                        Location::resolve(path)?,
-                        options,
-                        spec.session.context().clone(),
-                    )
-                    .await?,
-                )
-            }
-            "kafka" => Arc::new(kafka_source(
-                &spec.options,
-                spec.schema.clone(),
-                true,
+        let spec = self.spec;
+        let (connector, options) = spec.resolve(None)?;
+        connector
+            .read_stream(ReadContext {
+                session: &spec.session,
                 path,
-            )?),
-            other => {
-                let file_format = FileFormat::parse(other, &spec.options)?;
-                let schema = spec.schema.clone().ok_or_else(|| {
-                    TributaryError::Plan(format!(
-                        "a {other} stream at '{path}' needs a schema: files that arrive later must all \
-                         read the same way, so streams do not infer one; pass .schema(..) (or declare \
-                         the columns in the job file's CREATE UNBOUNDED EXTERNAL TABLE)"
-                    ))
-                })?;
-                let location = Location::resolve(path)?;
-                let opts = FileSourceOptions::parse(&spec.options, spec.partitions())?;
-                let _ = BadRecordMode::default();
-                Arc::new(FileStreamSource::new(location, file_format, schema, opts))
-            }
-        };
-        Ok(source)
+                options: &options,
+                schema: spec.schema.as_ref(),
+            })
+            .await
     }
 }
 
@@ -343,12 +238,12 @@ struct Backfill {
 }
 
 impl Backfill {
-    fn of(spec: &ReadSpec) -> Result<Option<Backfill>> {
-        let Some(path) = spec.options.get("backfill_path").cloned() else {
+    fn of(spec: &ReadSpec, options: &Options) -> Result<Option<Backfill>> {
+        let Some(path) = options.given("backfill_path").map(str::to_string) else {
             return Ok(None);
         };
         let need = |k: &str| {
-            spec.options.get(k).cloned().ok_or_else(|| {
+            options.given(k).map(str::to_string).ok_or_else(|| {
                 TributaryError::option(
                     k,
                     "a backfill needs backfill_path, backfill_boundary_column and \
@@ -359,23 +254,21 @@ impl Backfill {
         let column = need("backfill_boundary_column")?;
         let boundary = need("backfill_boundary")?;
         let mut live = spec.clone();
-        live.options.retain(|k, _| !k.starts_with("backfill_"));
+        live.options = options
+            .as_map()
+            .into_iter()
+            .filter(|(k, _)| !k.starts_with("backfill_"))
+            .collect();
         let mut archive = ReadSpec::new(spec.session.clone());
-        archive.format = Some(
-            spec.options
-                .get("backfill_format")
-                .cloned()
-                .unwrap_or_else(|| "delta".into()),
-        );
+        archive.format = options.text("backfill_format").map(str::to_string);
         if archive.format.as_deref() != Some("delta") {
             archive.schema = spec.schema.clone();
         }
         // `backfill_option.<key>`: options of the archive's format.
-        for (k, v) in &spec.options {
-            if let Some(key) = k.strip_prefix("backfill_option.") {
-                archive.options.insert(key.to_string(), v.clone());
-            }
-        }
+        archive.options = options
+            .with_prefix("backfill_option.")
+            .into_iter()
+            .collect();
         Ok(Some(Backfill {
             path,
             column,
@@ -430,101 +323,4 @@ impl Backfill {
             .union(live)
             .map_err(TributaryError::df("joining archive and live data"))
     }
-}
-
-fn parse_num(options: &HashMap<String, String>, key: &str, default: u64) -> Result<u64> {
-    match options
-        .get(key)
-        .or_else(|| options.get(&key.replace('_', "")))
-    {
-        None => Ok(default),
-        Some(v) => v
-            .parse::<u64>()
-            .map_err(|_| TributaryError::option(key, format!("'{v}' is not a whole number"))),
-    }
-}
-
-/// A PostgreSQL table as a batch: `path` is the connection string, option `table` the table
-/// (`dbtable`, as Spark's JDBC source, also works); a given schema picks and casts the columns.
-#[cfg(feature = "postgres")]
-async fn read_postgres(spec: &ReadSpec, path: &str) -> Result<DataFrame> {
-    let table = spec
-        .options
-        .get("table")
-        .or(spec.options.get("dbtable"))
-        .ok_or_else(|| {
-            TributaryError::option(
-                "table",
-                "a PostgreSQL read needs the table: .option(\"table\", \"schema.name\")",
-            )
-        })?;
-    let provider =
-        crate::postgres::PostgresTable::try_new(path, table, spec.schema.clone()).await?;
-    spec.session
-        .context()
-        .read_table(Arc::new(provider))
-        .map_err(TributaryError::df(format!(
-            "reading PostgreSQL table '{table}'"
-        )))
-}
-
-#[cfg(not(feature = "postgres"))]
-async fn read_postgres(_spec: &ReadSpec, _path: &str) -> Result<DataFrame> {
-    Err(TributaryError::Plan(
-        "this build of Tributary has no PostgreSQL support: build it with the 'postgres' feature"
-            .into(),
-    ))
-}
-
-/// The Kafka options, with `path` (a job file's LOCATION) as the bootstrap servers when
-/// `kafka.bootstrap.servers` is not given.
-#[cfg(feature = "kafka")]
-pub(crate) fn with_bootstrap(
-    options: &HashMap<String, String>,
-    path: &str,
-) -> HashMap<String, String> {
-    let mut options = options.clone();
-    if !path.is_empty() && !options.contains_key("kafka.bootstrap.servers") {
-        options.insert("kafka.bootstrap.servers".into(), path.to_string());
-    }
-    options
-}
-
-#[cfg(feature = "kafka")]
-fn kafka_source(
-    options: &HashMap<String, String>,
-    schema: Option<arrow::datatypes::SchemaRef>,
-    streaming: bool,
-    path: &str,
-) -> Result<crate::kafka::KafkaSource> {
-    let options = &with_bootstrap(options, path);
-    let opts = crate::kafka::KafkaOptions::parse(options.iter(), streaming, true)?;
-    let mode = BadRecordMode::parse(options.get("mode"))?;
-    let bad_path = match options.get("bad_records_path") {
-        Some(p) => Some(Location::resolve(p)?),
-        None => None,
-    };
-    // A declared schema means: decode the values as JSON into it.
-    let opts = match (&schema, opts.value_format) {
-        (Some(_), crate::kafka::ValueFormat::Raw) if !options.contains_key("value_format") => {
-            crate::kafka::KafkaOptions {
-                value_format: crate::kafka::ValueFormat::Json,
-                ..opts
-            }
-        }
-        _ => opts,
-    };
-    crate::kafka::KafkaSource::new(opts, schema, mode, bad_path)
-}
-
-#[cfg(not(feature = "kafka"))]
-fn kafka_source(
-    _options: &HashMap<String, String>,
-    _schema: Option<arrow::datatypes::SchemaRef>,
-    _streaming: bool,
-    _path: &str,
-) -> Result<std::convert::Infallible> {
-    Err(TributaryError::Plan(
-        "this build of Tributary has no Kafka support: build it with the 'kafka' feature".into(),
-    ))
 }

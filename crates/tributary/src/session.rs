@@ -19,6 +19,8 @@ pub(crate) struct SessionInner {
     pub streams: StreamingQueryManager,
     pub conf: RwLock<HashMap<String, String>>,
     pub scans: std::sync::Mutex<Vec<Weak<crate::format::ScanProgress>>>,
+    pub connectors: crate::connector::Connectors,
+    pub clock: RwLock<Arc<dyn crate::clock::Clock>>,
 }
 
 /// The link from a DataFusion session back to ours, so that `df.write_stream()` finds it.
@@ -75,6 +77,8 @@ impl Session {
                 streams: StreamingQueryManager::default(),
                 conf: RwLock::new(HashMap::new()),
                 scans: std::sync::Mutex::new(Vec::new()),
+                connectors: crate::connector::Connectors::builtin(),
+                clock: RwLock::new(Arc::new(crate::clock::SystemClock)),
             }
         });
         Session { inner }
@@ -170,6 +174,33 @@ impl Session {
             .lock()
             .expect("scans")
             .push(Arc::downgrade(p));
+    }
+
+    /// The connectors this session reads and writes with, by format name.
+    pub fn connectors(&self) -> &crate::connector::Connectors {
+        &self.inner.connectors
+    }
+
+    /// Add a source format of your own: `read()`/`read_stream()` and job files then find it by
+    /// its name.
+    pub fn register_source(&self, connector: Arc<dyn crate::connector::SourceConnector>) {
+        self.inner.connectors.add_source(connector);
+    }
+
+    /// Add a sink format of your own: `write()`/`write_stream()` and job files then find it by
+    /// its name.
+    pub fn register_sink(&self, connector: Arc<dyn crate::connector::SinkConnector>) {
+        self.inner.connectors.add_sink(connector);
+    }
+
+    /// The clock queries of this session read time from (the wall clock unless replaced).
+    pub fn clock(&self) -> Arc<dyn crate::clock::Clock> {
+        self.inner.clock.read().expect("clock").clone()
+    }
+
+    /// Replace the clock (tests: a [`crate::clock::ManualClock`] moves only when told to).
+    pub fn set_clock(&self, clock: Arc<dyn crate::clock::Clock>) {
+        *self.inner.clock.write().expect("clock") = clock;
     }
 
     /// A session option.

@@ -7,23 +7,18 @@ use std::sync::Arc;
 use datafusion::catalog::default_table_source::source_as_provider;
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::logical_expr::LogicalPlan;
-use deltalake::protocol::SaveMode as DeltaSaveMode;
 use futures::FutureExt;
 
+use crate::connector::{resolve_options, StreamSinkContext, WriteContext, QUERY_OPTIONS};
 use crate::error::{Result, TributaryError};
 use crate::exec::driver::{start_query, QuerySpec};
-use crate::format::{list_data_files, FileFormat, FileTable};
+use crate::format::FileTable;
 use crate::location::Location;
 use crate::modes::{OutputMode, SaveMode, Trigger};
 use crate::plan::is_streaming;
 use crate::query::StreamingQuery;
 use crate::session::Session;
-use crate::sink::delta::{open_table, write_delta};
-use crate::sink::files::write_unit;
-use crate::sink::{
-    ConsoleSink, DeltaSink, DeltaSinkOptions, FileSink, ForeachBatchFn, ForeachBatchSink,
-    MemorySink, MemorySinkTable, Sink,
-};
+use crate::sink::{ForeachBatchFn, Sink};
 use crate::DataFrame;
 
 /// Tributary's methods on DataFusion's DataFrame.
@@ -187,113 +182,27 @@ impl DataFrameWriter {
                     .into(),
             ));
         }
-        #[cfg(feature = "kafka")]
-        if self.format == "kafka" {
-            let batches = self
-                .df
-                .collect()
-                .await
-                .map_err(|e| crate::error::from_df_error("running the batch", e))?;
-            let options = crate::reader::with_bootstrap(&self.options, path);
-            let rows = crate::kafka::write_batch(&options, batches).await?;
-            return Ok(WriteSummary {
-                rows,
-                ..Default::default()
-            });
-        }
-        let location = Location::resolve(path)?;
+        let session = Session::of(&self.df.clone().into_parts().0).unwrap_or_default();
+        let connector = session.connectors().sink(&self.format)?;
+        let options = resolve_options(
+            &format!("format '{}'", connector.name()),
+            connector.options(),
+            self.options.iter(),
+        )?;
         let plan = self.df.logical_plan().clone();
-        let schema = Arc::new(self.df.schema().as_arrow().clone());
-        // Decide before running whether to write at all.
-        let delta_table = if self.format == "delta" {
-            let t = open_table(&location).await?;
-            if t.version().is_some() {
-                match self.mode {
-                    SaveMode::ErrorIfExists => {
-                        return Err(TributaryError::Plan(format!(
-                            "the Delta table '{path}' already exists: choose mode Append or Overwrite, or write elsewhere"
-                        )))
-                    }
-                    SaveMode::Ignore => return Ok(WriteSummary::default()),
-                    _ => {}
-                }
-            }
-            Some(t)
-        } else {
-            None
-        };
-        let file_format = match self.format.as_str() {
-            "delta" | "console" => None,
-            "parquet" | "json" => Some(FileFormat::parse(&self.format, &self.options)?),
-            other => {
-                return Err(TributaryError::Plan(format!(
-                "unknown batch output format '{other}': use delta, parquet, json, kafka or console"
-            )))
-            }
-        };
-        if file_format.is_some() {
-            let existing = list_data_files(&location).await.unwrap_or_default();
-            if !existing.is_empty() {
-                match self.mode {
-                    SaveMode::ErrorIfExists => {
-                        return Err(TributaryError::Plan(format!(
-                            "'{path}' already holds data: choose mode Append or Overwrite, or write elsewhere"
-                        )))
-                    }
-                    SaveMode::Ignore => return Ok(WriteSummary::default()),
-                    SaveMode::Overwrite => {
-                        for e in location.list("").await? {
-                            location.delete(&e.name).await?;
-                        }
-                    }
-                    SaveMode::Append => {}
-                }
-            }
-        }
-        let console_state = self.df.clone().into_parts().0;
-        let batches = self
-            .df
-            .collect()
-            .await
-            .map_err(|e| crate::error::from_df_error("running the batch query", e))?;
-        let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
-        let (bad_records, bad_records_path) = flush_batch_bad_records(&plan, &location).await?;
-        match (delta_table, file_format) {
-            (Some(table), _) => {
-                let mode = match self.mode {
-                    SaveMode::Overwrite => DeltaSaveMode::Overwrite,
-                    _ => DeltaSaveMode::Append,
-                };
-                write_delta(
-                    &location,
-                    table,
-                    schema,
-                    batches,
-                    mode,
-                    crate::sink::delta::TableWrite {
-                        partition_by: &self.partition_by,
-                        ..Default::default()
-                    },
-                )
-                .await?;
-            }
-            (None, Some(ff)) => {
-                location.ensure_dir()?;
-                let writer = format!("batch-{}", uuid::Uuid::new_v4().simple());
-                write_unit(&location, &ff, &writer, 0, &schema, &batches).await?;
-            }
-            (None, None) => {
-                let out = crate::sink::EpochOutput {
-                    schema,
-                    batches,
-                    state: console_state,
-                };
-                print!(
-                    "{}",
-                    ConsoleSink::default().render(tributary_checkpoint::Epoch(0), &out)?
-                );
-            }
-        }
+        let rows = connector
+            .write(
+                WriteContext {
+                    session: &session,
+                    path,
+                    options: &options,
+                    mode: self.mode,
+                    partition_by: &self.partition_by,
+                },
+                self.df,
+            )
+            .await?;
+        let (bad_records, bad_records_path) = flush_batch_bad_records(&plan, path).await?;
         Ok(WriteSummary {
             rows,
             bad_records,
@@ -323,7 +232,7 @@ pub(crate) fn file_tables(
 
 async fn flush_batch_bad_records(
     plan: &LogicalPlan,
-    target: &Location,
+    target: &str,
 ) -> Result<(u64, Option<String>)> {
     let mut total = 0;
     let mut where_to = None;
@@ -339,10 +248,7 @@ async fn flush_batch_bad_records(
         total += n;
         let dir = match table.bad_records_path() {
             Some(d) => d.clone(),
-            None => Location::resolve(&format!(
-                "{}.bad_records",
-                target.display.trim_end_matches('/')
-            ))?,
+            None => Location::resolve(&format!("{}.bad_records", target.trim_end_matches('/')))?,
         };
         dir.ensure_dir()?;
         let name = format!(
@@ -388,13 +294,11 @@ impl DataStreamWriter {
         self
     }
 
-    /// An option: `checkpoint_location`, and the sink's options.
+    /// An option: `checkpoint_location`, the query's options and the sink's (see
+    /// `tributary options FORMAT`); an unknown one is an error when the query starts.
     pub fn option(mut self, key: &str, value: impl ToString) -> Self {
-        let key = match key.to_ascii_lowercase().as_str() {
-            "checkpointlocation" => "checkpoint_location".to_string(),
-            k => k.to_string(),
-        };
-        self.options.insert(key, value.to_string());
+        self.options
+            .insert(key.to_ascii_lowercase(), value.to_string());
         self
     }
 
@@ -449,90 +353,65 @@ impl DataStreamWriter {
                     .into(),
             ));
         }
-        let schema = Arc::new(self.df.schema().as_arrow().clone());
-        let mut ephemeral = false;
-        let sink: Arc<dyn Sink> = if let Some(s) = self.sink {
-            s
-        } else if let Some(f) = self.foreach {
-            ephemeral = true;
-            Arc::new(ForeachBatchSink::new(f))
+        let format = if self.sink.is_some() {
+            None
+        } else if self.foreach.is_some() {
+            Some("foreach_batch".to_string())
         } else {
-            let format = self.format.clone().unwrap_or_else(|| "parquet".into());
-            // Sinks that can only add rows: update and complete output would pile up old
-            // versions of the same rows. Delta takes all three (update as a MERGE).
-            if matches!(format.as_str(), "parquet" | "json")
-                && self.output_mode != OutputMode::Append
-            {
-                return Err(TributaryError::Plan(format!(
-                    "the {format} sink takes output mode 'append' only, not '{}': use append (with a \
-                     watermark, windows are written once, when final), or write to a Delta table \
-                     (update merges, complete overwrites), or a memory, console, kafka or \
-                     foreach_batch sink",
-                    self.output_mode
-                )));
-            }
-            match format.as_str() {
-                "delta" => {
-                    let mut options = DeltaSinkOptions::parse(&self.options)?;
-                    if options.cdc.is_some() && self.output_mode != OutputMode::Append {
-                        return Err(TributaryError::Plan(format!(
-                            "CDC apply (cdc_keys) reads a change stream in append mode, not '{}'",
-                            self.output_mode
-                        )));
-                    }
-                    if self.output_mode == OutputMode::Update && options.merge_keys.is_none() {
-                        let keys = crate::plan::update_key_columns(self.df.logical_plan()).map_err(|why| {
-                            TributaryError::Plan(format!(
-                                "update mode into Delta merges each epoch's rows on the grouping keys, \
-                                 but {why}: name the key columns with .option(\"merge_keys\", \"a,b\")"
-                            ))
-                        })?;
-                        options.merge_keys = Some(keys);
-                    }
-                    Arc::new(DeltaSink::new(Location::resolve(path)?, options))
-                }
-                "parquet" | "json" => Arc::new(FileSink::new(
-                    Location::resolve(path)?,
-                    FileFormat::parse(&format, &self.options)?,
-                )?),
-                "console" => {
-                    ephemeral = true;
-                    let mut c = ConsoleSink::default();
-                    if let Some(n) = self.options.get("num_rows").or(self.options.get("numrows")) {
-                        c.num_rows = n.parse().map_err(|_| TributaryError::option("num_rows", "not a number"))?;
-                    }
-                    if let Some(t) = self.options.get("truncate") {
-                        c.truncate = crate::format::parse_bool("truncate", t)?;
-                    }
-                    Arc::new(c)
-                }
-                "memory" => {
-                    ephemeral = true;
-                    let name = self.query_name.clone().ok_or_else(|| {
-                        TributaryError::Plan(
-                            "the memory sink needs a query name: .query_name(\"name\") names its table".into(),
-                        )
-                    })?;
-                    let table = MemorySinkTable::new(schema.clone());
-                    let ctx = session.context();
-                    let _ = ctx.deregister_table(name.as_str());
-                    ctx.register_table(name.as_str(), Arc::new(table.clone()))
-                        .map_err(TributaryError::df("registering the memory sink's table"))?;
-                    Arc::new(MemorySink::new(name, table))
-                }
-                #[cfg(feature = "kafka")]
-                "kafka" => Arc::new(crate::kafka::KafkaSink::from_options(
-                    &crate::reader::with_bootstrap(&self.options, path),
-                )?),
-                other => {
-                    return Err(TributaryError::Plan(format!(
-                        "unknown streaming sink format '{other}': use delta, parquet, json, kafka, console or memory"
-                    )))
-                }
-            }
+            Some(self.format.clone().unwrap_or_else(|| "parquet".into()))
         };
-        let checkpoint = match self.options.get("checkpoint_location") {
-            Some(c) => c.clone(),
+        let connector = match &format {
+            Some(f) => Some(session.connectors().sink(f)?),
+            None => None,
+        };
+        let mut groups: Vec<&[crate::connector::OptionDecl]> = connector
+            .as_ref()
+            .map(|c| c.options().to_vec())
+            .unwrap_or_default();
+        groups.push(QUERY_OPTIONS);
+        let owner = match &connector {
+            Some(c) => format!("format '{}'", c.name()),
+            None => "a streaming query".to_string(),
+        };
+        let options = resolve_options(&owner, &groups, self.options.iter())?;
+        let output_mode = match options.given("output_mode") {
+            Some(m) => m.parse()?,
+            None => self.output_mode,
+        };
+        let (sink, ephemeral): (Arc<dyn Sink>, bool) = match (self.sink, connector) {
+            (Some(s), _) => (s, false),
+            (None, Some(c)) => {
+                if !c.output_modes().contains(&output_mode) {
+                    return Err(TributaryError::Plan(format!(
+                        "the {} sink takes output mode {} only, not '{output_mode}': use append \
+                         (with a watermark, windows are written once, when final), or write to a \
+                         Delta table (update merges, complete overwrites), or a memory, console, \
+                         kafka or foreach_batch sink",
+                        c.name(),
+                        c.output_modes()
+                            .iter()
+                            .map(|m| format!("'{m}'"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )));
+                }
+                let sink = c
+                    .stream_sink(StreamSinkContext {
+                        session: &session,
+                        path,
+                        options: &options,
+                        output_mode,
+                        query_name: self.query_name.as_deref(),
+                        df: &self.df,
+                        foreach: self.foreach.as_ref(),
+                    })
+                    .await?;
+                (sink, !c.durable())
+            }
+            (None, None) => unreachable!("a format is chosen when there is no sink"),
+        };
+        let checkpoint = match options.given("checkpoint_location") {
+            Some(c) => c.to_string(),
             None => match (session.conf("checkpoint_root"), &self.query_name) {
                 (Some(root), Some(name)) => format!("{}/{name}", root.trim_end_matches('/')),
                 _ if ephemeral => std::env::temp_dir()
@@ -556,10 +435,10 @@ impl DataStreamWriter {
             df: self.df,
             sink,
             trigger: self.trigger,
-            output_mode: self.output_mode,
+            output_mode,
             name: self.query_name,
             checkpoint: Location::resolve(&checkpoint)?,
-            options: self.options,
+            options,
         };
         start_query(spec).await
     }

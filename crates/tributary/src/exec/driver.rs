@@ -62,7 +62,7 @@ pub(crate) struct QuerySpec {
     pub output_mode: OutputMode,
     pub name: Option<String>,
     pub checkpoint: Location,
-    pub options: HashMap<String, String>,
+    pub options: crate::connector::Options,
 }
 
 struct Running {
@@ -124,16 +124,10 @@ pub(crate) async fn start_query(spec: QuerySpec) -> Result<StreamingQuery> {
     let store = CheckpointStore {
         root: spec.checkpoint.clone(),
     };
-    let requested_partitions =
-        match spec.options.get("state_partitions") {
-            None => DEFAULT_STATE_PARTITIONS,
-            Some(v) => v.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
-                TributaryError::Option {
-                    option: "state_partitions".into(),
-                    message: format!("'{v}' is not a positive whole number"),
-                }
-            })?,
-        };
+    let requested_partitions = spec
+        .options
+        .int("state_partitions")
+        .map_or(DEFAULT_STATE_PARTITIONS, |n| n as usize);
     let (id, next, last_committed, rerun, committed_epoch) = match store.recover(&identity).await? {
         Recovery::Fresh => {
             let id = uuid::Uuid::new_v4().to_string();
@@ -245,7 +239,7 @@ pub(crate) async fn start_query(spec: QuerySpec) -> Result<StreamingQuery> {
                 partitions,
                 &store.root,
                 committed_epoch,
-                spec.options.contains_key("late_rows_path"),
+                spec.options.contains("late_rows_path"),
             )
             .await?,
         )),
@@ -267,7 +261,7 @@ pub(crate) async fn start_query(spec: QuerySpec) -> Result<StreamingQuery> {
                     &empty_below,
                     &store.root,
                     committed_epoch,
-                    spec.options.contains_key("late_rows_path"),
+                    spec.options.contains("late_rows_path"),
                 )
                 .await?,
             ))
@@ -281,30 +275,11 @@ pub(crate) async fn start_query(spec: QuerySpec) -> Result<StreamingQuery> {
             (None, Some(c)) => c.watermark_ms,
             (None, None) => None,
         },
-        spec.options
-            .get("multiple_watermark_policy")
-            .map(String::as_str),
+        spec.options.given("multiple_watermark_policy"),
     )?;
-    let flush_at_end = match spec.options.get("flush_at_end").map(String::as_str) {
-        None | Some("false") => false,
-        Some("true") => true,
-        Some(v) => {
-            return Err(TributaryError::Option {
-                option: "flush_at_end".into(),
-                message: format!("'{v}' is not true or false"),
-            })
-        }
-    };
-    let idle_timeout = match spec.options.get("watermark_idle_timeout") {
-        None => None,
-        Some(v) => Some(
-            crate::modes::parse_duration(v).ok_or_else(|| TributaryError::Option {
-                option: "watermark_idle_timeout".into(),
-                message: format!("cannot read '{v}': write it like '30 seconds' or '5 minutes'"),
-            })?,
-        ),
-    };
-    let late_rows_path = match spec.options.get("late_rows_path") {
+    let flush_at_end = spec.options.bool("flush_at_end");
+    let idle_timeout = spec.options.duration("watermark_idle_timeout");
+    let late_rows_path = match spec.options.given("late_rows_path") {
         Some(p) => Some(Location::resolve(p)?),
         None => None,
     };

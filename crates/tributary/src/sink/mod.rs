@@ -8,21 +8,16 @@
 //! | console       | none (prints; a re-run epoch prints again)                        |
 //! | foreach_batch | the user's function gets the epoch id to deduplicate itself       |
 
-mod cdc;
-pub(crate) mod conform;
-mod console;
-pub(crate) mod delta;
-pub(crate) mod files;
-mod foreach;
-mod memory;
-mod merge;
+//!
+//! The sinks themselves are connectors (`crate::connector`); they are re-exported here.
 
-pub use cdc::{CdcFormat, CdcOptions};
-pub use console::ConsoleSink;
-pub use delta::{create_table_if_missing, DeltaSink, DeltaSinkOptions};
-pub use files::{FileSink, FILE_SINK_FORMATS};
-pub use foreach::{ForeachBatchFn, ForeachBatchSink};
-pub use memory::{MemorySink, MemorySinkTable};
+pub use crate::connector::console::ConsoleSink;
+pub use crate::connector::delta::{
+    create_table_if_missing, CdcFormat, CdcOptions, DeltaSink, DeltaSinkOptions,
+};
+pub use crate::connector::files::{FileSink, FILE_SINK_FORMATS};
+pub use crate::connector::foreach_batch::{ForeachBatchFn, ForeachBatchSink};
+pub use crate::connector::memory::{MemorySink, MemorySinkTable};
 
 use std::fmt::Debug;
 

@@ -5,17 +5,16 @@
 //! plan as streaming and cannot be scanned directly. Each epoch, the incremental planner swaps
 //! it for the bounded table that [`StreamSource::get_batch`] returns.
 
-mod backfill;
-pub(crate) mod delta;
-pub(crate) mod file;
-mod memory;
-mod rate;
+//!
+//! The sources themselves are connectors (`crate::connector`); they are re-exported here.
 
+mod backfill;
+
+pub use crate::connector::delta::{DeltaSourceOptions, DeltaStreamSource, StartingPosition};
+pub use crate::connector::files::FileStreamSource;
+pub use crate::connector::memory::MemoryStream;
+pub use crate::connector::rate::RateStreamSource;
 pub use backfill::BackfillSource;
-pub use delta::{DeltaSourceOptions, DeltaStreamSource, StartingPosition};
-pub use file::FileStreamSource;
-pub use memory::MemoryStream;
-pub use rate::RateStreamSource;
 
 use std::any::Any;
 use std::fmt::Debug;

@@ -26,8 +26,8 @@ use datafusion::logical_expr::{
 use datafusion::prelude::{get_field, ident, lower, SessionContext};
 use deltalake::protocol::SaveMode;
 
-use super::delta::{fit_rows, open_table, write_delta, TableWrite};
 use super::merge::{frame, merge, side, MergeSpec};
+use super::sink::{fit_rows, open_table, write_delta, TableWrite};
 use crate::error::{Result, TributaryError};
 use crate::location::Location;
 

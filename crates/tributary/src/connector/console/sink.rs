@@ -3,8 +3,8 @@
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use async_trait::async_trait;
 
-use super::{EpochOutput, Sink};
 use crate::error::{Result, TributaryError};
+use crate::sink::{EpochOutput, Sink};
 use tributary_checkpoint::Epoch;
 
 /// Prints the first `num_rows` rows of each epoch, cells cut at 20 characters if `truncate`.

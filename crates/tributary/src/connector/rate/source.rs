@@ -9,9 +9,9 @@ use async_trait::async_trait;
 use datafusion::datasource::MemTable;
 use serde_json::{json, Value};
 
-use super::{EpochInput, StreamSource};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Result, TributaryError};
+use crate::source::{EpochInput, StreamSource};
 use tributary_checkpoint::Epoch;
 
 /// A generated stream of `(timestamp, value)` rows.

@@ -17,11 +17,7 @@
 //! `skip_change_commits` say how to treat them, as in Delta's Spark connector. With
 //! `read_change_feed` the stream carries the table's change data feed instead.
 
-mod log;
-mod options;
-
-pub(crate) use options::parse_timestamp_ms;
-pub use options::{DeltaSourceOptions, StartingPosition};
+pub use super::source_options::{DeltaSourceOptions, StartingPosition};
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -34,10 +30,10 @@ use deltalake::DeltaTable;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use self::log::Commit;
-use super::{EpochInput, SourceContext, StreamSource};
+use super::log::Commit;
 use crate::error::{Result, TributaryError};
 use crate::location::Location;
+use crate::source::{EpochInput, SourceContext, StreamSource};
 use tributary_checkpoint::Epoch;
 
 const INITIAL: &str = "initial";
@@ -257,7 +253,7 @@ impl DeltaStreamSource {
             ))
         })?;
         let removed: Vec<String> = commit.removes.iter().map(|r| r.path.clone()).collect();
-        let to_file = |a: &log::FileAction| UnitFile {
+        let to_file = |a: &super::log::FileAction| UnitFile {
             path: a.path.clone(),
             size: a.size,
             rows: a.num_records,
@@ -613,7 +609,7 @@ pub(crate) async fn commit_timestamp_ms(table: &DeltaTable, version: u64) -> Res
 
 /// Open the table at `location`, at `version` or the latest.
 async fn open(location: &Location, version: Option<u64>) -> Result<DeltaTable> {
-    crate::maintenance::open_at(location, version).await
+    super::maintenance::open_at(location, version).await
 }
 
 #[async_trait]

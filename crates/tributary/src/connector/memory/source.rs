@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use datafusion::datasource::MemTable;
 use serde_json::{json, Value};
 
-use super::{EpochInput, StreamSource};
 use crate::error::{Result, TributaryError};
+use crate::source::{EpochInput, StreamSource};
 use tributary_checkpoint::Epoch;
 
 /// Batches pushed from Rust. The offset is the number of batches; every batch stays in memory,

@@ -8,8 +8,8 @@ use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 use futures::future::BoxFuture;
 
-use super::{EpochOutput, Sink};
 use crate::error::{Result, TributaryError};
+use crate::sink::{EpochOutput, Sink};
 use tributary_checkpoint::Epoch;
 
 /// The user's function: the epoch's DataFrame and the epoch id.

@@ -15,9 +15,9 @@ use tokio::sync::Mutex;
 use super::cdc::{self, CdcFormat, CdcOptions};
 use super::conform::{conform, conformed_schema, schema_mismatch};
 use super::merge;
-use super::{EpochOutput, Sink, SinkContext};
 use crate::error::{Result, TributaryError};
 use crate::location::Location;
+use crate::sink::{EpochOutput, Sink, SinkContext};
 use tributary_checkpoint::Epoch;
 
 /// Options of the Delta sink.
@@ -454,7 +454,7 @@ impl Sink for DeltaSink {
         };
         let table = match o.auto_compact {
             Some(min_files) => {
-                crate::maintenance::compact_if_needed(
+                super::maintenance::compact_if_needed(
                     &self.location,
                     table,
                     min_files,
@@ -476,7 +476,7 @@ pub(crate) async fn delta_provider(
     version: Option<i64>,
     timestamp_ms: Option<i64>,
 ) -> Result<Arc<dyn datafusion::datasource::TableProvider>> {
-    let mut table = crate::maintenance::open_at(location, version.map(|v| v.max(0) as u64)).await?;
+    let mut table = super::maintenance::open_at(location, version.map(|v| v.max(0) as u64)).await?;
     if let Some(ms) = timestamp_ms {
         let at = chrono::DateTime::from_timestamp_millis(ms).ok_or_else(|| {
             TributaryError::option("timestamp_as_of", format!("{ms} ms is out of range"))
@@ -496,7 +496,7 @@ pub(crate) async fn delta_provider(
             .map_err(|e| too_early(format!(": {e}")))?;
         // deltalake answers the first version for any earlier time; Delta's readers refuse.
         let loaded = table.version().unwrap_or(0);
-        let created = crate::source::delta::commit_timestamp_ms(&table, loaded).await?;
+        let created = super::source::commit_timestamp_ms(&table, loaded).await?;
         if created.is_some_and(|c| ms < c) {
             return Err(too_early(format!(
                 " (version {loaded}, the earliest at that time, was committed later)"

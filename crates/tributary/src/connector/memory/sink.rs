@@ -11,8 +11,8 @@ use datafusion::error::Result as DfResult;
 use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::ExecutionPlan;
 
-use super::{EpochOutput, Sink};
 use crate::error::Result;
+use crate::sink::{EpochOutput, Sink};
 use crate::OutputMode;
 use tributary_checkpoint::Epoch;
 
@@ -91,7 +91,7 @@ impl Sink for MemorySink {
         format!("MemorySink[{}]", self.name)
     }
 
-    async fn open(&self, ctx: &super::SinkContext) -> Result<()> {
+    async fn open(&self, ctx: &crate::sink::SinkContext) -> Result<()> {
         *self.mode.write().expect("memory sink") = ctx.output_mode;
         Ok(())
     }
@@ -102,7 +102,7 @@ impl Sink for MemorySink {
             .batches
             .into_iter()
             .filter(|b| b.num_rows() > 0)
-            .map(|b| super::conform(&b, &schema))
+            .map(|b| crate::sink::conform(&b, &schema))
             .collect::<Result<Vec<_>>>()?;
         let mut c = self.table.contents.write().expect("memory sink");
         if c.last_epoch.is_some_and(|l| l >= epoch.0) {

@@ -11,10 +11,10 @@ use arrow::datatypes::SchemaRef;
 use async_trait::async_trait;
 use serde_json::{json, Value};
 
-use super::{EpochInput, SourceContext, StreamSource};
 use crate::error::{Result, TributaryError};
 use crate::format::{list_data_files, BadRecordMode, BadRecords, DataFile, FileFormat, FileTable};
 use crate::location::Location;
+use crate::source::{EpochInput, SourceContext, StreamSource};
 use tributary_checkpoint::{codec, CheckpointPaths, Epoch};
 
 /// Options of the file stream source.

@@ -12,10 +12,10 @@ use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::file::properties::WriterProperties;
 
-use super::{EpochOutput, Sink, SinkContext};
 use crate::error::{Result, TributaryError};
 use crate::format::{FileFormat, MANIFEST_DIR};
 use crate::location::Location;
+use crate::sink::{EpochOutput, Sink, SinkContext};
 use tributary_checkpoint::{codec, Epoch};
 
 /// The formats the file sink writes.

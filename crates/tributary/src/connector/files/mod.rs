@@ -1,0 +1,227 @@
+//! Folders of files: JSON lines, CSV and Parquet in, Parquet and JSON lines out.
+//!
+//! ```text
+//!  folder ──► read: FileTable (listed once, decoded in parallel, bad records aside)
+//!        └──► read_stream: FileStreamSource (new files per epoch, the list kept in the checkpoint)
+//!  df ──► write: one unit of files + a manifest;  stream: FileSink (a manifest per epoch)
+//! ```
+
+mod sink;
+mod source;
+
+use sink::write_unit;
+pub use sink::{FileSink, FILE_SINK_FORMATS};
+pub use source::{FileSourceOptions, FileStreamSource};
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::datasource::TableProvider;
+
+use super::{
+    OptionDecl, OptionType, ReadContext, SinkConnector, SourceConnector, StreamSinkContext,
+    WriteContext,
+};
+use crate::error::{Result, TributaryError};
+use crate::format::{list_data_files, BadRecords, FileFormat, FileTable};
+use crate::location::Location;
+use crate::modes::{OutputMode, SaveMode};
+use crate::sink::Sink;
+use crate::source::StreamSource;
+use crate::DataFrame;
+
+/// Which files a [`FileConnector`] reads and writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    /// JSON lines.
+    Json,
+    /// Comma- (or otherwise) separated values.
+    Csv,
+    /// Apache Parquet.
+    Parquet,
+}
+
+/// The connector of one file format.
+#[derive(Debug, Clone, Copy)]
+pub struct FileConnector {
+    kind: FileKind,
+}
+
+impl FileConnector {
+    /// `json`.
+    pub const JSON: FileConnector = FileConnector {
+        kind: FileKind::Json,
+    };
+    /// `csv`.
+    pub const CSV: FileConnector = FileConnector {
+        kind: FileKind::Csv,
+    };
+    /// `parquet`.
+    pub const PARQUET: FileConnector = FileConnector {
+        kind: FileKind::Parquet,
+    };
+
+    fn format(&self, options: &super::Options) -> Result<FileFormat> {
+        FileFormat::parse(self.name_of(), &options.as_map())
+    }
+
+    fn name_of(&self) -> &'static str {
+        match self.kind {
+            FileKind::Json => "json",
+            FileKind::Csv => "csv",
+            FileKind::Parquet => "parquet",
+        }
+    }
+}
+
+/// Options of every file source.
+const READ: &[OptionDecl] = &[
+    OptionDecl::new("max_files_per_trigger", OptionType::Int { min: 1 }, "at most this many new files per epoch (streams)"),
+    OptionDecl::new("latest_first", OptionType::Bool, "read the newest files first (streams)").default("false"),
+    OptionDecl::new("mode", OptionType::Choice(&["PERMISSIVE", "DROPMALFORMED", "FAILFAST", "DEADLETTER"]), "FAILFAST stops at the first bad record; the others route bad records to bad_records_path").default("PERMISSIVE"),
+    OptionDecl::new("bad_records_path", OptionType::Path, "where bad records go (default: bad_records/ in the checkpoint, or <output>.bad_records for a batch)"),
+];
+
+/// Options of CSV files (as a source), besides those of every file source.
+const CSV_READ: &[OptionDecl] = &[
+    OptionDecl::new(
+        "has_header",
+        OptionType::Bool,
+        "the first line of each file names the columns",
+    )
+    .default("true")
+    .aliases(&["header"]),
+    OptionDecl::new(
+        "delimiter",
+        OptionType::Text,
+        "the field separator, one character",
+    )
+    .default(",")
+    .aliases(&["sep"]),
+];
+
+#[async_trait]
+impl SourceConnector for FileConnector {
+    fn name(&self) -> &'static str {
+        self.name_of()
+    }
+
+    fn aliases(&self) -> &'static [&'static str] {
+        match self.kind {
+            FileKind::Json => &["ndjson", "jsonl"],
+            _ => &[],
+        }
+    }
+
+    fn options(&self) -> &'static [&'static [OptionDecl]] {
+        match self.kind {
+            FileKind::Csv => &[READ, CSV_READ],
+            _ => &[READ],
+        }
+    }
+
+    async fn read(&self, ctx: ReadContext<'_>) -> Result<Arc<dyn TableProvider>> {
+        let file_format = self.format(ctx.options)?;
+        let location = Location::resolve(ctx.path)?;
+        let files = list_data_files(&location).await?;
+        let schema = match ctx.schema {
+            Some(s) => s.clone(),
+            None => {
+                let mut samples = Vec::new();
+                for f in files.iter().take(8) {
+                    if let Some(b) = location.read(&f.name).await? {
+                        samples.push(b);
+                    }
+                }
+                if samples.is_empty() {
+                    return Err(TributaryError::Plan(format!(
+                        "no {} files at '{}' to infer a schema from: give the schema with .schema(..)",
+                        self.name_of(),
+                        ctx.path
+                    )));
+                }
+                Arc::new(crate::format::infer_schema(&file_format, &samples)?)
+            }
+        };
+        let opts = FileSourceOptions::parse(&ctx.options.as_map(), ctx.partitions())?;
+        let bad = Arc::new(BadRecords::new(opts.mode.clone()));
+        let table = FileTable::new(location, files, file_format, schema, bad, opts.partitions)
+            .map_err(TributaryError::df("planning the files"))?
+            .with_bad_records_path(opts.bad_records_path);
+        ctx.session.track_scan(&table.progress());
+        Ok(Arc::new(table))
+    }
+
+    async fn read_stream(&self, ctx: ReadContext<'_>) -> Result<Arc<dyn StreamSource>> {
+        let file_format = self.format(ctx.options)?;
+        let schema = ctx.schema.cloned().ok_or_else(|| {
+            TributaryError::Plan(format!(
+                "a {} stream at '{}' needs a schema: files that arrive later must all read the \
+                 same way, so streams do not infer one; pass .schema(..) (or declare the columns \
+                 in the job file's CREATE UNBOUNDED EXTERNAL TABLE)",
+                self.name_of(),
+                ctx.path
+            ))
+        })?;
+        let opts = FileSourceOptions::parse(&ctx.options.as_map(), ctx.partitions())?;
+        Ok(Arc::new(FileStreamSource::new(
+            Location::resolve(ctx.path)?,
+            file_format,
+            schema,
+            opts,
+        )))
+    }
+}
+
+#[async_trait]
+impl SinkConnector for FileConnector {
+    fn name(&self) -> &'static str {
+        self.name_of()
+    }
+
+    fn options(&self) -> &'static [&'static [OptionDecl]] {
+        &[]
+    }
+
+    /// Files can only grow: update and complete output would pile up old versions of rows.
+    fn output_modes(&self) -> &'static [OutputMode] {
+        &[OutputMode::Append]
+    }
+
+    async fn write(&self, ctx: WriteContext<'_>, df: DataFrame) -> Result<u64> {
+        let format = self.format(ctx.options)?;
+        let location = Location::resolve(ctx.path)?;
+        let existing = list_data_files(&location).await.unwrap_or_default();
+        if !existing.is_empty() {
+            match ctx.mode {
+                SaveMode::ErrorIfExists => return Err(TributaryError::Plan(format!(
+                    "'{}' already holds data: choose mode Append or Overwrite, or write elsewhere",
+                    ctx.path
+                ))),
+                SaveMode::Ignore => return Ok(0),
+                SaveMode::Overwrite => {
+                    for e in location.list("").await? {
+                        location.delete(&e.name).await?;
+                    }
+                }
+                SaveMode::Append => {}
+            }
+        }
+        let schema = Arc::new(df.schema().as_arrow().clone());
+        let batches = df
+            .collect()
+            .await
+            .map_err(|e| crate::error::from_df_error("running the batch query", e))?;
+        location.ensure_dir()?;
+        let writer = format!("batch-{}", uuid::Uuid::new_v4().simple());
+        write_unit(&location, &format, &writer, 0, &schema, &batches).await?;
+        Ok(batches.iter().map(|b| b.num_rows() as u64).sum())
+    }
+
+    async fn stream_sink(&self, ctx: StreamSinkContext<'_>) -> Result<Arc<dyn Sink>> {
+        Ok(Arc::new(FileSink::new(
+            Location::resolve(ctx.path)?,
+            self.format(ctx.options)?,
+        )?))
+    }
+}
