@@ -66,6 +66,87 @@ fn a_missing_variable_is_named() {
     );
 }
 
+#[test]
+fn a_misspelled_table_option_stops_the_job_with_a_suggestion() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = dir.path().join("job.sql");
+    let write_job = |source_options: &str, sink_options: &str| {
+        std::fs::write(
+            &job,
+            format!(
+                "CREATE UNBOUNDED EXTERNAL TABLE events (id BIGINT, ts TIMESTAMP) STORED AS JSON \
+                 LOCATION '{input}' OPTIONS ({source_options});\n\
+                 CREATE EXTERNAL TABLE out (id BIGINT) STORED AS DELTA LOCATION '{output}' \
+                 OPTIONS ({sink_options});\n\
+                 INSERT INTO out SELECT id FROM events;\n",
+                input = dir.path().join("in").display(),
+                output = dir.path().join("out").display(),
+            ),
+        )
+        .unwrap();
+    };
+    std::fs::create_dir_all(dir.path().join("in")).unwrap();
+    let run = |cmd: &str| {
+        let out = Command::new(bin())
+            .args([cmd, job.to_str().unwrap()])
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    // A typo that would silently turn the watermark off.
+    write_job(
+        "'watermark_colum' 'ts', 'watermark_delay' '1 minute'",
+        "'merge_schema' 'true'",
+    );
+    for cmd in ["batch", "verify"] {
+        let (ok, stderr) = run(cmd);
+        assert!(!ok, "{cmd}: {stderr}");
+        assert!(
+            stderr.contains(
+                "unknown option 'watermark_colum' for table 'events' (format 'json'); did you mean 'watermark_column'?"
+            ),
+            "{cmd}: {stderr}"
+        );
+    }
+    // On a sink table: the writer's and the table's later readers' options are both known.
+    write_job(
+        "'max_files_per_trigger' '1'",
+        "'max_files_per_trigger' '5', 'output_mod' 'append'",
+    );
+    let (ok, stderr) = run("batch");
+    assert!(!ok, "{stderr}");
+    assert!(stderr.contains("did you mean 'output_mode'?"), "{stderr}");
+    write_job(
+        "'maxFilesPerTrigger' '1'",
+        "'max_files_per_trigger' '5', 'output_mode' 'append'",
+    );
+    let (ok, stderr) = run("batch");
+    assert!(ok, "{stderr}");
+}
+
+#[test]
+fn options_lists_a_formats_declared_options() {
+    let out = Command::new(bin())
+        .args(["options", "json"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(
+        stdout.contains("`max_files_per_trigger`") && stdout.contains("`checkpoint_location`"),
+        "{stdout}"
+    );
+    let out = Command::new(bin())
+        .args(["options", "jsn"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown source format 'jsn'"));
+}
+
 fn write_file(dir: &Path, index: usize, per_file: i64) {
     let mut s = String::new();
     for i in 0..per_file {

@@ -130,11 +130,17 @@ impl TributaryError {
         match self {
             TributaryError::Storage { .. } => ErrorDomain::External,
             TributaryError::Internal(_) => ErrorDomain::Internal,
-            TributaryError::DataFusion { source, .. }
+            TributaryError::DataFusion { source, .. } if df_is_transient(source) => {
+                ErrorDomain::External
+            }
+            TributaryError::Arrow { source, .. } if arrow_is_transient(source) => {
+                ErrorDomain::External
+            }
+            TributaryError::Delta { source, .. }
                 if matches!(
                     **source,
-                    datafusion::error::DataFusionError::ObjectStore(_)
-                        | datafusion::error::DataFusionError::IoError(_)
+                    deltalake::DeltaTableError::ObjectStore { .. }
+                        | deltalake::DeltaTableError::Io { .. }
                 ) =>
             {
                 ErrorDomain::External
@@ -186,41 +192,135 @@ impl TributaryError {
     }
 }
 
+/// Whether a DataFusion error comes from storage (an object store or the file system).
+fn df_is_transient(e: &datafusion::error::DataFusionError) -> bool {
+    use datafusion::error::DataFusionError as D;
+    match e {
+        D::ObjectStore(_) | D::IoError(_) => true,
+        D::ArrowError(a, _) => arrow_is_transient(a),
+        D::Context(_, inner) => df_is_transient(inner),
+        D::Shared(inner) => df_is_transient(inner),
+        D::External(b) => {
+            b.downcast_ref::<object_store::Error>().is_some()
+                || b.downcast_ref::<std::io::Error>().is_some()
+                || b.downcast_ref::<TributaryError>()
+                    .is_some_and(|t| t.domain() == ErrorDomain::External)
+        }
+        _ => false,
+    }
+}
+
+fn arrow_is_transient(e: &arrow::error::ArrowError) -> bool {
+    match e {
+        arrow::error::ArrowError::IoError(..) => true,
+        arrow::error::ArrowError::ExternalError(b) => {
+            b.downcast_ref::<object_store::Error>().is_some()
+                || b.downcast_ref::<std::io::Error>().is_some()
+        }
+        _ => false,
+    }
+}
+
 /// Carry a Tributary error through DataFusion (e.g. out of a table scan), and back.
 pub(crate) fn to_df_error(e: TributaryError) -> datafusion::error::DataFusionError {
     datafusion::error::DataFusionError::External(Box::new(e))
 }
 
-/// Unwrap a Tributary error that travelled through DataFusion.
+/// Unwrap a Tributary error that travelled through DataFusion: the error itself, with its
+/// class (a storage error stays retryable, a bad record stays a bad record). Any other
+/// DataFusion error is wrapped with `context`.
 pub(crate) fn from_df_error(
     context: &str,
     e: datafusion::error::DataFusionError,
 ) -> TributaryError {
-    let mut inner: &datafusion::error::DataFusionError = &e;
-    loop {
-        match inner {
-            datafusion::error::DataFusionError::External(b) => {
-                if let Some(t) = b.downcast_ref::<TributaryError>() {
-                    return match t {
-                        TributaryError::BadRecord { location, reason } => {
-                            TributaryError::BadRecord {
-                                location: location.clone(),
-                                reason: reason.clone(),
-                            }
-                        }
-                        other => TributaryError::Plan(other.to_string()),
-                    };
-                }
-                break;
-            }
-            datafusion::error::DataFusionError::Context(_, b) => inner = b,
-            datafusion::error::DataFusionError::Shared(s) => inner = s,
-            _ => break,
-        }
+    match take_tributary(e) {
+        Ok(t) => t,
+        Err(e) => TributaryError::DataFusion {
+            context: context.to_string(),
+            source: Box::new(e),
+        },
     }
-    TributaryError::DataFusion {
-        context: context.to_string(),
-        source: Box::new(e),
+}
+
+/// The Tributary error inside a DataFusion error (through `Context` and `Shared` wrappers).
+fn take_tributary(
+    e: datafusion::error::DataFusionError,
+) -> std::result::Result<TributaryError, datafusion::error::DataFusionError> {
+    use datafusion::error::DataFusionError as D;
+    match e {
+        D::External(b) => b
+            .downcast::<TributaryError>()
+            .map(|t| *t)
+            .map_err(D::External),
+        D::Context(c, inner) => take_tributary(*inner).map_err(|i| D::Context(c, Box::new(i))),
+        D::Shared(shared) => match std::sync::Arc::try_unwrap(shared) {
+            Ok(inner) => take_tributary(inner).map_err(|i| D::Shared(std::sync::Arc::new(i))),
+            Err(shared) => match find_tributary(&shared) {
+                Some(t) => Ok(t.same_class()),
+                None => Err(D::Shared(shared)),
+            },
+        },
+        other => Err(other),
+    }
+}
+
+fn find_tributary(e: &datafusion::error::DataFusionError) -> Option<&TributaryError> {
+    use datafusion::error::DataFusionError as D;
+    match e {
+        D::External(b) => b.downcast_ref::<TributaryError>(),
+        D::Context(_, inner) => find_tributary(inner),
+        D::Shared(inner) => find_tributary(inner),
+        _ => None,
+    }
+}
+
+impl TributaryError {
+    /// An error of the same class and message (for an error shared by several readers, which
+    /// cannot be moved out).
+    fn same_class(&self) -> TributaryError {
+        use TributaryError as T;
+        match self {
+            T::Plan(m) => T::Plan(m.clone()),
+            T::UnsupportedOperation {
+                operator,
+                advice,
+                node,
+            } => T::UnsupportedOperation {
+                operator: operator.clone(),
+                advice: advice.clone(),
+                node: node.clone(),
+            },
+            T::Option { option, message } => T::Option {
+                option: option.clone(),
+                message: message.clone(),
+            },
+            T::BadRecord { location, reason } => T::BadRecord {
+                location: location.clone(),
+                reason: reason.clone(),
+            },
+            T::SchemaMismatch { sink, details } => T::SchemaMismatch {
+                sink: sink.clone(),
+                details: details.clone(),
+            },
+            T::Storage { location, message } => T::Storage {
+                location: location.clone(),
+                message: message.clone(),
+            },
+            T::QueryFailed { query, message } => T::QueryFailed {
+                query: query.clone(),
+                message: message.clone(),
+            },
+            T::State { location, message } => T::State {
+                location: location.clone(),
+                message: message.clone(),
+            },
+            T::Internal(m) => T::Internal(m.clone()),
+            other if other.domain() == ErrorDomain::External => T::Storage {
+                location: String::new(),
+                message: other.to_string(),
+            },
+            other => T::Plan(other.to_string()),
+        }
     }
 }
 
@@ -228,5 +328,57 @@ pub(crate) fn from_df_error(
 impl From<datafusion::error::DataFusionError> for TributaryError {
     fn from(source: datafusion::error::DataFusionError) -> Self {
         from_df_error("DataFusion", source)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::error::DataFusionError as D;
+
+    fn storage() -> TributaryError {
+        TributaryError::Storage {
+            location: "s3://bucket/events".into(),
+            message: "connection reset".into(),
+        }
+    }
+
+    #[test]
+    fn an_error_raised_inside_a_scan_keeps_its_class() {
+        let wrapped = D::Context("scanning".into(), Box::new(to_df_error(storage())));
+        let e = from_df_error("running epoch 3", wrapped);
+        assert!(matches!(e, TributaryError::Storage { .. }), "{e:?}");
+        assert_eq!(e.domain(), ErrorDomain::External);
+        // Shared by several partitions of a plan: the class is kept by copy.
+        let shared = std::sync::Arc::new(to_df_error(storage()));
+        let _other_reader = shared.clone();
+        let e = from_df_error("running", D::Shared(shared));
+        assert!(matches!(e, TributaryError::Storage { .. }), "{e:?}");
+        let bad = to_df_error(TributaryError::BadRecord {
+            location: "f.json:3".into(),
+            reason: "not JSON".into(),
+        });
+        let e = from_df_error("running", D::Context("x".into(), Box::new(bad)));
+        assert!(matches!(e, TributaryError::BadRecord { .. }), "{e:?}");
+        assert_eq!(e.domain(), ErrorDomain::User);
+    }
+
+    #[test]
+    fn storage_failures_reported_by_datafusion_or_arrow_are_transient() {
+        let io = || std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset");
+        let e = from_df_error("reading", D::IoError(io()));
+        assert_eq!(e.domain(), ErrorDomain::External);
+        let e = from_df_error("reading", D::External(Box::new(io())));
+        assert_eq!(e.domain(), ErrorDomain::External);
+        let e = from_df_error(
+            "reading",
+            D::ArrowError(
+                Box::new(arrow::error::ArrowError::IoError("eof".into(), io())),
+                None,
+            ),
+        );
+        assert_eq!(e.domain(), ErrorDomain::External);
+        let e = from_df_error("planning", D::Plan("no column x".into()));
+        assert_eq!(e.domain(), ErrorDomain::User);
     }
 }

@@ -230,7 +230,7 @@ impl Connectors {
     pub fn builtin() -> Self {
         let c = Connectors::default();
         c.add_both(Arc::new(files::FileConnector::JSON));
-        c.add_both(Arc::new(files::FileConnector::CSV));
+        c.add_source(Arc::new(files::FileConnector::CSV));
         c.add_both(Arc::new(files::FileConnector::PARQUET));
         c.add_both(Arc::new(delta::DeltaConnector));
         #[cfg(feature = "kafka")]
@@ -326,24 +326,36 @@ pub fn resolve_options<'k>(
     OptionScope { owner, groups }.resolve(given)
 }
 
-/// The options of `format` as Markdown: as a source (with the options of every read) and as a
-/// sink (with the options of every streaming query). What `tributary options FORMAT` prints.
+/// The options of `format` as Markdown: as a source and as a sink, each followed (when
+/// `with_common`) by the options every read or every streaming query takes. What
+/// `tributary options FORMAT` prints.
 pub fn describe_format(connectors: &Connectors, format: &str) -> Result<String> {
+    describe(connectors, format, true)
+}
+
+fn describe(connectors: &Connectors, format: &str, with_common: bool) -> Result<String> {
     let source = connectors.source(format).ok();
     let sink = connectors.sink(format).ok();
     if source.is_none() && sink.is_none() {
         return Err(connectors.source(format).unwrap_err());
     }
+    let own = |groups: &[&[OptionDecl]]| {
+        if groups.iter().all(|g| g.is_empty()) {
+            "No options of its own.\n".to_string()
+        } else {
+            options::describe(groups)
+        }
+    };
     let mut out = format!("## `{}`\n", format.to_ascii_lowercase());
     if let Some(c) = source {
-        let mut groups = c.options().to_vec();
-        groups.push(READ_OPTIONS);
         out.push_str("\nAs a source (`read`, `read_stream`, a job file's source table):\n\n");
-        out.push_str(&options::describe(&groups));
+        out.push_str(&own(c.options()));
+        if with_common {
+            out.push_str("\nAnd the options of every read:\n\n");
+            out.push_str(&options::describe(&[READ_OPTIONS]));
+        }
     }
     if let Some(c) = sink {
-        let mut groups = c.options().to_vec();
-        groups.push(QUERY_OPTIONS);
         out.push_str(&format!(
             "\nAs a sink (`write`, `write_stream`, a job file's INSERT target; output modes: {}):\n\n",
             c.output_modes()
@@ -352,7 +364,11 @@ pub fn describe_format(connectors: &Connectors, format: &str) -> Result<String> 
                 .collect::<Vec<_>>()
                 .join(", ")
         ));
-        out.push_str(&options::describe(&groups));
+        out.push_str(&own(c.options()));
+        if with_common {
+            out.push_str("\nAnd the options of every streaming query:\n\n");
+            out.push_str(&options::describe(&[QUERY_OPTIONS]));
+        }
     }
     Ok(out)
 }
@@ -375,10 +391,15 @@ pub fn options_reference() -> String {
          `crates/tributary/src/connector/` (`tributary options FORMAT` prints one format). \
          Names are case-insensitive and Spark's camelCase spellings work too \
          (`maxFilesPerTrigger` = `max_files_per_trigger`); an unknown option is an error that \
-         suggests the nearest one.\n\n",
+         suggests the nearest one, and a value of the wrong type names the option, the value \
+         and what is expected.\n\n## Every read\n\nAny source format also takes:\n\n",
     );
+    out.push_str(&options::describe(&[READ_OPTIONS]));
+    out.push_str("\n## Every streaming query\n\nAny `write_stream()` also takes:\n\n");
+    out.push_str(&options::describe(&[QUERY_OPTIONS]));
+    out.push('\n');
     for n in names {
-        out.push_str(&describe_format(&connectors, &n).expect("a registered format"));
+        out.push_str(&describe(&connectors, &n, false).expect("a registered format"));
         out.push('\n');
     }
     out

@@ -1,18 +1,22 @@
-//! The epoch driver: plans, runs and commits epochs until the trigger says stop.
+//! The epoch driver: plans, runs and commits epochs until the trigger policy says stop.
 //!
 //! ```text
-//!  start_query: recover(checkpoint) ─► Fresh | Resume{next} | Rerun{epoch}
-//!  loop:
-//!    rerun pending?  ── yes ─► run_epoch(same offsets)
-//!    latest offsets  ── nothing new ─► idle (ProcessingTime: wait; AvailableNow/Once: stop)
-//!    offsets/<e>     (write-ahead)
-//!    run_epoch: get_batch ─► bind_epoch ─► DataFusion ─► sink.add_batch(e) ─► commits/<e>
+//!  start_query:  prepare_plan ─► recover (checkpoint: Fresh | Resume | Rerun) ─► open_io
+//!                ─► open_operator ─► spawn Running::run
+//!  run:          rerun pending? ─► run_epoch(same offsets)
+//!                poll sources (latest offsets) ─► TriggerPolicy (exec/trigger.rs) decides:
+//!                RunEpoch | RunNoDataEpoch | Wait{until} | Stop
+//!  run_epoch:    write_ahead (offsets/<e>) ─► read_inputs (get_batch) ─► execute (bind_epoch,
+//!                stateful operator, DataFusion) ─► sink.add_batch(e) ─► commit (commits/<e>)
+//!                ─► report (progress, listeners)
 //! ```
+//!
+//! Time is read from the session's [`crate::clock::Clock`] only.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use datafusion::datasource::{MemTable, TableProvider};
 use datafusion::execution::SessionState;
@@ -26,9 +30,12 @@ use tributary_checkpoint::{
 use super::aggregate::AggregateOperator;
 use super::checkpoint_io::CheckpointStore;
 use super::dedup::DedupOperator;
+use super::retry::RetryPolicy;
 use super::stateful::{OperatorEpoch, StatefulOperator};
+use super::trigger::{Next, TriggerPolicy, WatermarkMove};
 use super::watermark::WatermarkTracker;
-use crate::error::{from_df_error, ErrorDomain, Result, TributaryError};
+use crate::clock::Clock;
+use crate::error::{from_df_error, Result, TributaryError};
 use crate::location::Location;
 use crate::modes::{OutputMode, Trigger};
 use crate::plan::{
@@ -47,8 +54,8 @@ use crate::DataFrame;
 
 /// Log files kept for this many committed epochs (Spark: `minBatchesToRetain`).
 const KEEP_EPOCHS: usize = 100;
-/// Attempts for an epoch that fails with an external (storage) error.
-const MAX_ATTEMPTS: u32 = 5;
+/// How epochs and the opening of sources and sinks retry transient errors.
+const RETRY: RetryPolicy = RetryPolicy::DEFAULT;
 /// Default number of state partitions (fixed in the checkpoint at the first start).
 const DEFAULT_STATE_PARTITIONS: usize = 4;
 /// Key of the state partition count in the checkpoint's metadata.
@@ -68,222 +75,89 @@ pub(crate) struct QuerySpec {
 struct Running {
     shared: Arc<QueryShared>,
     session: Session,
+    clock: Arc<dyn Clock>,
     state: SessionState,
     plan: LogicalPlan,
     sources: Vec<(SourceKey, Arc<dyn StreamSource>)>,
     sink: Arc<dyn Sink>,
-    trigger: Trigger,
+    policy: TriggerPolicy,
     store: CheckpointStore,
     /// End offsets of the last planned epoch, per source.
     ends: Vec<Value>,
     next: Epoch,
     rerun: Option<OffsetRecord>,
-    last_trigger_start: Option<Instant>,
-    /// The stateful operator (aggregation or deduplication), if the query has one.
+    last_trigger_start: Option<i64>,
+    /// The stateful operator (aggregation, deduplication, join, user state), if any.
     aggregate: Option<Box<dyn StatefulOperator>>,
     /// Event-time watermark of the query.
     watermark: WatermarkTracker,
-    /// After the input of an AvailableNow/Once run is exhausted, emit every open window.
-    flush_at_end: bool,
     /// Where late rows go (`late_rows_path`), if kept.
     late_rows_path: Option<Location>,
-    /// Advance the watermark with the wall clock once no data came for this long.
-    idle_timeout: Option<Duration>,
-    /// When the last epoch with data ran, and the watermark after it.
-    last_data: (Instant, Option<i64>),
-    /// When the watermark last moved because the source was idle (at most once per timeout).
-    idle_moved: Instant,
 }
 
-fn now_iso() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+/// Where a query starts from, read from its checkpoint.
+struct Recovered {
+    id: String,
+    next: Epoch,
+    /// The epoch planned before a restart and not committed: run again with the same offsets.
+    rerun: Option<OffsetRecord>,
+    last_committed: Option<OffsetRecord>,
+    committed_epoch: Option<Epoch>,
+    partitions: usize,
+    start_watermark: Option<i64>,
 }
 
-fn ms(d: Duration) -> u64 {
-    d.as_millis() as u64
+fn iso(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_default()
 }
 
 /// Check, recover and start a query; returns once it runs.
 pub(crate) async fn start_query(spec: QuerySpec) -> Result<StreamingQuery> {
-    let (state, plan) = spec.df.into_parts();
-    let plan = crate::functions::expand_sliding_windows(plan)
-        .map_err(TributaryError::df("expanding sliding windows"))?;
-    let plan = state
-        .analyzer()
-        .execute_and_check(plan, state.config_options(), |_, _| {})
-        .map_err(TributaryError::df("analyzing the streaming query"))?;
-    let plan = crate::plan::distinct_to_dedup(plan)?;
-    check_supported(&plan, spec.output_mode)?;
-    let plan = fork_sources(plan)?;
+    let clock = spec.session.clock();
+    let (state, plan) = spec.df.clone().into_parts();
+    let plan = prepare_plan(&state, plan, spec.output_mode)?;
     let sources = find_sources(&plan);
+    let store = CheckpointStore {
+        root: spec.checkpoint.clone(),
+    };
     let identity = QueryIdentity {
         name: spec.name.clone(),
         sources: sources.iter().map(|(_, s)| s.description()).collect(),
         sink: spec.sink.description(),
     };
-    let store = CheckpointStore {
-        root: spec.checkpoint.clone(),
-    };
-    let requested_partitions = spec
-        .options
-        .int("state_partitions")
-        .map_or(DEFAULT_STATE_PARTITIONS, |n| n as usize);
-    let (id, next, last_committed, rerun, committed_epoch) = match store.recover(&identity).await? {
-        Recovery::Fresh => {
-            let id = uuid::Uuid::new_v4().to_string();
-            store
-                .write_metadata(&QueryMetadata {
-                    id: id.clone(),
-                    identity: identity.clone(),
-                    conf: [(
-                        CONF_STATE_PARTITIONS.to_string(),
-                        requested_partitions.to_string(),
-                    )]
-                    .into(),
-                })
-                .await?;
-            (id, Epoch(0), None, None, None)
-        }
-        Recovery::Resume {
-            id,
-            next,
-            last_committed,
-        } => {
-            let last = match last_committed {
-                Some(e) => Some(store.read_offsets(e).await?),
-                None => None,
-            };
-            (id, next, last, None, last_committed)
-        }
-        Recovery::Rerun {
-            id,
-            epoch,
-            last_committed,
-        } => {
-            let rec = store.read_offsets(epoch).await?;
-            (id, epoch.next(), None, Some(rec), last_committed)
-        }
-    };
-    let partitions = match store.listing().await?.metadata {
-        Some(m) => match m.conf.get(CONF_STATE_PARTITIONS) {
-            Some(v) => v.parse().unwrap_or(DEFAULT_STATE_PARTITIONS),
-            None => DEFAULT_STATE_PARTITIONS,
-        },
-        None => requested_partitions,
-    };
-    // The watermark to continue from: the re-run epoch's, or the one after the last commit.
-    let start_watermark = match (&rerun, committed_epoch) {
-        (Some(r), _) => r.watermark_ms,
-        (None, Some(e)) => store
-            .read_commit(e)
-            .await?
-            .and_then(|c| c.next_watermark_ms),
-        (None, None) => None,
-    };
+    let rec = recover(&store, &identity, &spec).await?;
+    let planned = rec.rerun.as_ref().or(rec.last_committed.as_ref());
     // The ends of the last planned epoch: the re-run one, or the last committed one.
-    let planned = rerun.as_ref().or(last_committed.as_ref());
     let ends: Vec<Value> = match planned {
         Some(r) => r.sources.iter().map(|s| s.end.clone()).collect(),
         None => vec![Value::Null; sources.len()],
     };
-    let starts_of_rerun: Option<Vec<Value>> = rerun
-        .as_ref()
-        .map(|r| r.sources.iter().map(|s| s.start.clone()).collect());
-    for (i, (_, s)) in sources.iter().enumerate() {
-        let ctx = SourceContext {
-            dir: store
-                .root
-                .child(&tributary_checkpoint::CheckpointPaths::source_dir(i)),
-            last_planned: planned.map(|r| (r.epoch, ends[i].clone())),
-        };
-        // A source or sink whose service is down at start (a broker, a store) is retried with
-        // backoff, like an epoch.
-        with_retry("opening a source", || s.open(&ctx)).await?;
-        if spec.trigger == Trigger::AvailableNow {
-            with_retry("fixing the available data", || async {
-                s.prepare_available_now(None).await.map(|_| ())
-            })
-            .await?;
-        }
-    }
-    let _ = starts_of_rerun;
-    let sink_ctx = SinkContext {
-        query_id: id.clone(),
-        query_name: spec.name.clone(),
-        output_mode: spec.output_mode,
-        dir: spec.checkpoint.child("sink"),
-    };
-    with_retry("opening the sink", || spec.sink.open(&sink_ctx)).await?;
+    open_io(&store, &sources, planned, &ends, &spec, &rec.id).await?;
     let (plan, _static_tables) = materialize_static(plan, &state).await?;
-    let aggregate: Option<Box<dyn StatefulOperator>> = match split_at_stateful(&plan)? {
-        None => None,
-        Some(split) if crate::plan::FlatMapGroupsWithState::of(&split.node).is_some() => {
-            Some(Box::new(
-                super::map_groups::MapGroupsOperator::open(
-                    0,
-                    split,
-                    partitions,
-                    &store.root,
-                    committed_epoch,
-                )
-                .await?,
-            ))
-        }
-        Some(split) if matches!(split.node, LogicalPlan::Join(_)) => Some(Box::new(
-            super::join::JoinOperator::open(0, split, &store.root, committed_epoch).await?,
-        )),
-        Some(split) if Deduplicate::of(&split.node).is_some() => Some(Box::new(
-            DedupOperator::open(
-                0,
-                split,
-                partitions,
-                &store.root,
-                committed_epoch,
-                spec.options.contains("late_rows_path"),
-            )
-            .await?,
-        )),
-        Some(split) => {
-            let mut empty: HashMap<SourceKey, Arc<dyn TableProvider>> = HashMap::new();
-            for (k, s) in &sources {
-                let t = MemTable::try_new(s.schema(), vec![vec![]])
-                    .map_err(TributaryError::df("empty input"))?;
-                empty.insert(*k, Arc::new(t));
-            }
-            let empty_below = bind_epoch(&split.input, &empty)?;
-            Some(Box::new(
-                AggregateOperator::open(
-                    0,
-                    split,
-                    spec.output_mode,
-                    partitions,
-                    &state,
-                    &empty_below,
-                    &store.root,
-                    committed_epoch,
-                    spec.options.contains("late_rows_path"),
-                )
-                .await?,
-            ))
-        }
-    };
+    let aggregate = open_operator(&plan, &state, &sources, &store, &rec, &spec).await?;
     let watermark = WatermarkTracker::new(
         &plan,
-        start_watermark,
-        match (&rerun, &last_committed) {
+        rec.start_watermark,
+        match (&rec.rerun, &rec.last_committed) {
             (Some(r), _) => r.watermark_ms,
             (None, Some(c)) => c.watermark_ms,
             (None, None) => None,
         },
         spec.options.given("multiple_watermark_policy"),
     )?;
-    let flush_at_end = spec.options.bool("flush_at_end");
-    let idle_timeout = spec.options.duration("watermark_idle_timeout");
     let late_rows_path = match spec.options.given("late_rows_path") {
         Some(p) => Some(Location::resolve(p)?),
         None => None,
     };
-    let shared = QueryShared::new(id, spec.name.clone());
+    let policy = TriggerPolicy::new(
+        spec.trigger,
+        spec.options.bool("flush_at_end"),
+        spec.options.duration("watermark_idle_timeout"),
+        clock.now_ms(),
+    );
+    let shared = QueryShared::new(rec.id.clone(), spec.name.clone());
     *shared.plan.lock().expect("plan") = crate::plan::describe(&plan);
     let query = StreamingQuery {
         shared: shared.clone(),
@@ -293,7 +167,7 @@ pub(crate) async fn start_query(spec: QuerySpec) -> Result<StreamingQuery> {
         id: shared.id.clone(),
         run_id: shared.run_id.clone(),
         name: shared.name.clone(),
-        timestamp: now_iso(),
+        timestamp: iso(clock.now_ms()),
     };
     for l in spec.session.streams().listeners() {
         l.on_query_started(&started);
@@ -301,23 +175,20 @@ pub(crate) async fn start_query(spec: QuerySpec) -> Result<StreamingQuery> {
     let mut running = Running {
         shared: shared.clone(),
         session: spec.session.clone(),
+        clock,
         state,
         plan,
         sources,
         sink: spec.sink,
-        trigger: spec.trigger,
+        policy,
         store,
         ends,
-        next,
-        rerun,
+        next: rec.next,
+        rerun: rec.rerun,
         last_trigger_start: None,
         aggregate,
         watermark,
-        flush_at_end,
         late_rows_path,
-        idle_timeout,
-        last_data: (Instant::now(), None),
-        idle_moved: Instant::now(),
     };
     let span =
         tracing::info_span!("query", id = %shared.id, name = shared.name.as_deref().unwrap_or(""));
@@ -331,125 +202,294 @@ pub(crate) async fn start_query(spec: QuerySpec) -> Result<StreamingQuery> {
     Ok(query)
 }
 
+/// Analyze the query, check that it can run as a stream, and give each query its own sources.
+fn prepare_plan(state: &SessionState, plan: LogicalPlan, mode: OutputMode) -> Result<LogicalPlan> {
+    let plan = crate::functions::expand_sliding_windows(plan)
+        .map_err(TributaryError::df("expanding sliding windows"))?;
+    let plan = state
+        .analyzer()
+        .execute_and_check(plan, state.config_options(), |_, _| {})
+        .map_err(TributaryError::df("analyzing the streaming query"))?;
+    let plan = crate::plan::distinct_to_dedup(plan)?;
+    check_supported(&plan, mode)?;
+    fork_sources(plan)
+}
+
+/// Read the checkpoint: a fresh start (metadata written), a resume after the last commit, or a
+/// re-run of the epoch planned before a crash.
+async fn recover(
+    store: &CheckpointStore,
+    identity: &QueryIdentity,
+    spec: &QuerySpec,
+) -> Result<Recovered> {
+    let requested_partitions = spec
+        .options
+        .int("state_partitions")
+        .map_or(DEFAULT_STATE_PARTITIONS, |n| n as usize);
+    let mut rec = match store.recover(identity).await? {
+        Recovery::Fresh => {
+            let id = uuid::Uuid::new_v4().to_string();
+            store
+                .write_metadata(&QueryMetadata {
+                    id: id.clone(),
+                    identity: identity.clone(),
+                    conf: [(
+                        CONF_STATE_PARTITIONS.to_string(),
+                        requested_partitions.to_string(),
+                    )]
+                    .into(),
+                })
+                .await?;
+            Recovered {
+                id,
+                next: Epoch(0),
+                rerun: None,
+                last_committed: None,
+                committed_epoch: None,
+                partitions: requested_partitions,
+                start_watermark: None,
+            }
+        }
+        Recovery::Resume {
+            id,
+            next,
+            last_committed,
+        } => Recovered {
+            id,
+            next,
+            rerun: None,
+            last_committed: match last_committed {
+                Some(e) => Some(store.read_offsets(e).await?),
+                None => None,
+            },
+            committed_epoch: last_committed,
+            partitions: requested_partitions,
+            start_watermark: None,
+        },
+        Recovery::Rerun {
+            id,
+            epoch,
+            last_committed,
+        } => Recovered {
+            id,
+            next: epoch.next(),
+            rerun: Some(store.read_offsets(epoch).await?),
+            last_committed: None,
+            committed_epoch: last_committed,
+            partitions: requested_partitions,
+            start_watermark: None,
+        },
+    };
+    // The partition count is fixed at the first start.
+    if let Some(m) = store.listing().await?.metadata {
+        rec.partitions = m
+            .conf
+            .get(CONF_STATE_PARTITIONS)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(DEFAULT_STATE_PARTITIONS);
+    }
+    // The watermark to continue from: the re-run epoch's, or the one after the last commit.
+    rec.start_watermark = match (&rec.rerun, rec.committed_epoch) {
+        (Some(r), _) => r.watermark_ms,
+        (None, Some(e)) => store
+            .read_commit(e)
+            .await?
+            .and_then(|c| c.next_watermark_ms),
+        (None, None) => None,
+    };
+    Ok(rec)
+}
+
+/// Open the sources (and fix what an available-now run reads) and the sink. A service that is
+/// down at start (a broker, a store) is retried with backoff, like an epoch.
+async fn open_io(
+    store: &CheckpointStore,
+    sources: &[(SourceKey, Arc<dyn StreamSource>)],
+    planned: Option<&OffsetRecord>,
+    ends: &[Value],
+    spec: &QuerySpec,
+    id: &str,
+) -> Result<()> {
+    for (i, (_, s)) in sources.iter().enumerate() {
+        let ctx = SourceContext {
+            dir: store
+                .root
+                .child(&tributary_checkpoint::CheckpointPaths::source_dir(i)),
+            last_planned: planned.map(|r| (r.epoch, ends[i].clone())),
+        };
+        with_retry("opening a source", || s.open(&ctx)).await?;
+        if spec.trigger == Trigger::AvailableNow {
+            with_retry("fixing the available data", || async {
+                s.prepare_available_now(None).await.map(|_| ())
+            })
+            .await?;
+        }
+    }
+    let sink_ctx = SinkContext {
+        query_id: id.to_string(),
+        query_name: spec.name.clone(),
+        output_mode: spec.output_mode,
+        dir: spec.checkpoint.child("sink"),
+    };
+    with_retry("opening the sink", || spec.sink.open(&sink_ctx)).await
+}
+
+/// The stateful operator of the plan, if it has one, opened on its state in the checkpoint.
+async fn open_operator(
+    plan: &LogicalPlan,
+    state: &SessionState,
+    sources: &[(SourceKey, Arc<dyn StreamSource>)],
+    store: &CheckpointStore,
+    rec: &Recovered,
+    spec: &QuerySpec,
+) -> Result<Option<Box<dyn StatefulOperator>>> {
+    let keep_late = spec.options.contains("late_rows_path");
+    let (partitions, root, committed) = (rec.partitions, &store.root, rec.committed_epoch);
+    Ok(match split_at_stateful(plan)? {
+        None => None,
+        Some(split) if crate::plan::FlatMapGroupsWithState::of(&split.node).is_some() => {
+            Some(Box::new(
+                super::map_groups::MapGroupsOperator::open(0, split, partitions, root, committed)
+                    .await?,
+            ))
+        }
+        Some(split) if matches!(split.node, LogicalPlan::Join(_)) => Some(Box::new(
+            super::join::JoinOperator::open(0, split, root, committed).await?,
+        )),
+        Some(split) if Deduplicate::of(&split.node).is_some() => Some(Box::new(
+            DedupOperator::open(0, split, partitions, root, committed, keep_late).await?,
+        )),
+        Some(split) => {
+            let mut empty: HashMap<SourceKey, Arc<dyn TableProvider>> = HashMap::new();
+            for (k, s) in sources {
+                let t = MemTable::try_new(s.schema(), vec![vec![]])
+                    .map_err(TributaryError::df("empty input"))?;
+                empty.insert(*k, Arc::new(t));
+            }
+            let empty_below = bind_epoch(&split.input, &empty)?;
+            Some(Box::new(
+                AggregateOperator::open(
+                    0,
+                    split,
+                    spec.output_mode,
+                    partitions,
+                    state,
+                    &empty_below,
+                    root,
+                    committed,
+                    keep_late,
+                )
+                .await?,
+            ))
+        }
+    })
+}
+
 impl Running {
     async fn run(&mut self) -> Result<()> {
         loop {
             if self.shared.stopping() {
                 return Ok(());
             }
-            let trigger_start = Instant::now();
+            let trigger_start = self.clock.now_ms();
             if let Some(rec) = self.rerun.take() {
                 tracing::info!(
                     epoch = rec.epoch.0,
                     "re-running an epoch planned before a restart"
                 );
-                self.run_epoch_with_retry(rec, trigger_start, Duration::ZERO)
-                    .await?;
-                if self.trigger == Trigger::Once {
-                    // The re-run epoch is the one epoch of `Once`, as in Spark.
-                    return Ok(());
+                self.run_epoch_with_retry(rec, trigger_start, 0).await?;
+                match self.policy.after_rerun() {
+                    Next::Stop => return Ok(()),
+                    _ => continue,
                 }
-                continue;
             }
-            self.shared
-                .set_status("Getting offsets from sources", false, true);
-            let t = Instant::now();
-            let limited = self.trigger != Trigger::Once;
-            let mut offsets = Vec::with_capacity(self.sources.len());
-            let mut any = false;
-            for (i, (_, s)) in self.sources.iter().enumerate() {
-                let start = self.ends[i].clone();
-                let end = s.latest_offset(&start, limited, self.next).await?;
-                any |= end.is_some();
-                offsets.push(SourceOffset {
-                    source: s.description(),
-                    end: end.unwrap_or_else(|| start.clone()),
-                    start,
-                });
-            }
-            let latest_offset_time = t.elapsed();
-            if !any && self.aggregate.is_some() {
-                // A no-data epoch when the watermark moved past the last epoch's (so windows
-                // close without waiting for new rows), or the final flush of a bounded run.
-                let finishing = matches!(self.trigger, Trigger::AvailableNow | Trigger::Once)
-                    && self.flush_at_end;
-                if finishing && !self.watermark.is_final() {
-                    self.watermark.finish();
-                }
-                // Beyond Spark: a quiet source lets event time move with the wall clock, so
-                // windows close when the stream goes idle.
-                if let (Some(timeout), Trigger::ProcessingTime(_), Some(base)) =
-                    (self.idle_timeout, self.trigger, self.last_data.1)
-                {
-                    let idle = self.last_data.0.elapsed();
-                    if idle >= timeout && self.idle_moved.elapsed() >= timeout {
-                        self.idle_moved = Instant::now();
-                        self.watermark
-                            .advance_to(base.saturating_add(idle.as_millis() as i64));
+            let (offsets, new_data) = self.poll_sources().await?;
+            let latest_offset_ms = self.clock.now_ms() - trigger_start;
+            let mut no_data_work = false;
+            if !new_data {
+                if let Some(op) = &self.aggregate {
+                    let now = self.clock.now_ms();
+                    match self.policy.idle_watermark(now, self.watermark.is_final()) {
+                        WatermarkMove::Stay => {}
+                        WatermarkMove::Finish => self.watermark.finish(),
+                        WatermarkMove::AdvanceTo(ms) => self.watermark.advance_to(ms),
                     }
+                    no_data_work =
+                        self.watermark.advanced_since_last_epoch() || op.has_due_timeouts(now);
                 }
-                let now_ms = chrono::Utc::now().timestamp_millis();
-                let timeouts = self
-                    .aggregate
-                    .as_ref()
-                    .is_some_and(|op| op.has_due_timeouts(now_ms));
-                if self.watermark.advanced_since_last_epoch() || timeouts {
+            }
+            let next =
+                self.policy
+                    .after_poll(self.clock.now_ms(), trigger_start, new_data, no_data_work);
+            let next = match next {
+                Next::RunEpoch | Next::RunNoDataEpoch => {
                     let record = OffsetRecord {
                         epoch: self.next,
-                        timestamp_ms: now_ms,
+                        timestamp_ms: self.clock.now_ms(),
                         watermark_ms: self.watermark.current(),
                         sources: offsets,
                     };
-                    self.run_epoch_with_retry(record, trigger_start, latest_offset_time)
+                    self.run_epoch_with_retry(record, trigger_start, latest_offset_ms)
                         .await?;
-                    continue;
+                    self.policy.after_epoch(
+                        self.clock.now_ms(),
+                        trigger_start,
+                        next == Next::RunEpoch,
+                        self.watermark.current(),
+                    )
                 }
-            }
-            if !any {
-                match self.trigger {
-                    Trigger::AvailableNow | Trigger::Once => return Ok(()),
-                    Trigger::ProcessingTime(d) => {
+                other => other,
+            };
+            match next {
+                Next::Stop => return Ok(()),
+                Next::Wait { until_ms, idle } => {
+                    if idle {
                         self.shared
                             .set_status("Waiting for data to arrive", false, false);
-                        let idle = QueryIdleEvent {
+                        let event = QueryIdleEvent {
                             id: self.shared.id.clone(),
                             run_id: self.shared.run_id.clone(),
-                            timestamp: now_iso(),
+                            timestamp: iso(self.clock.now_ms()),
                         };
                         for l in self.session.streams().listeners() {
-                            l.on_query_idle(&idle);
+                            l.on_query_idle(&event);
                         }
-                        let wait = d
-                            .max(Duration::from_millis(100))
-                            .saturating_sub(trigger_start.elapsed());
-                        self.sleep(wait).await;
-                        continue;
-                    }
-                }
-            }
-            let record = OffsetRecord {
-                epoch: self.next,
-                timestamp_ms: chrono::Utc::now().timestamp_millis(),
-                watermark_ms: self.watermark.current(),
-                sources: offsets,
-            };
-            self.run_epoch_with_retry(record, trigger_start, latest_offset_time)
-                .await?;
-            self.last_data = (Instant::now(), self.watermark.current());
-            self.idle_moved = self.last_data.0;
-            match self.trigger {
-                Trigger::Once => return Ok(()),
-                Trigger::AvailableNow => {}
-                Trigger::ProcessingTime(d) => {
-                    // Start at once when behind; otherwise wait for the next interval.
-                    let wait = d.saturating_sub(trigger_start.elapsed());
-                    if !wait.is_zero() {
+                    } else {
                         self.shared
                             .set_status("Waiting for next trigger", false, false);
-                        self.sleep(wait).await;
                     }
+                    self.sleep_until(until_ms).await;
                 }
+                Next::Poll | Next::RunEpoch | Next::RunNoDataEpoch => {}
             }
+        }
+    }
+
+    /// Ask every source for the end of the next epoch; whether any has new data.
+    async fn poll_sources(&self) -> Result<(Vec<SourceOffset>, bool)> {
+        self.shared
+            .set_status("Getting offsets from sources", false, true);
+        let limited = self.policy.rate_limited();
+        let mut offsets = Vec::with_capacity(self.sources.len());
+        let mut any = false;
+        for (i, (_, s)) in self.sources.iter().enumerate() {
+            let start = self.ends[i].clone();
+            let end = s.latest_offset(&start, limited, self.next).await?;
+            any |= end.is_some();
+            offsets.push(SourceOffset {
+                source: s.description(),
+                end: end.unwrap_or_else(|| start.clone()),
+                start,
+            });
+        }
+        Ok((offsets, any))
+    }
+
+    /// Sleep until the clock reads `until_ms`, or the query is stopped.
+    async fn sleep_until(&self, until_ms: i64) {
+        let wait = until_ms - self.clock.now_ms();
+        if wait > 0 {
+            self.sleep(Duration::from_millis(wait as u64)).await;
         }
     }
 
@@ -466,133 +506,59 @@ impl Running {
     async fn run_epoch_with_retry(
         &mut self,
         record: OffsetRecord,
-        trigger_start: Instant,
-        latest: Duration,
+        trigger_start: i64,
+        latest_offset_ms: i64,
     ) -> Result<()> {
         let mut attempt = 0;
         let mut wal_written = false;
         loop {
             attempt += 1;
             match self
-                .run_epoch(&record, trigger_start, latest, &mut wal_written)
+                .run_epoch(&record, trigger_start, latest_offset_ms, &mut wal_written)
                 .await
             {
                 Ok(()) => return Ok(()),
-                Err(e) if e.domain() == ErrorDomain::External && attempt < MAX_ATTEMPTS => {
-                    let backoff = Duration::from_millis(200 * 2u64.pow(attempt));
-                    tracing::warn!(epoch = record.epoch.0, attempt, error = %e, "epoch failed, retrying in {backoff:?}");
-                    self.shared
-                        .set_status(&format!("Retrying after error: {e}"), true, false);
-                    self.sleep(backoff).await;
-                }
-                Err(e) => return Err(e),
+                Err(e) => match RETRY.backoff(attempt, &e) {
+                    Some(backoff) => {
+                        tracing::warn!(epoch = record.epoch.0, attempt, error = %e, "epoch failed, retrying in {backoff:?}");
+                        self.shared
+                            .set_status(&format!("Retrying after error: {e}"), true, false);
+                        self.sleep(backoff).await;
+                    }
+                    None => return Err(e),
+                },
             }
         }
     }
 
+    /// One epoch: write-ahead, inputs, execution, sink, commit, progress. A re-run after an
+    /// error starts again from the inputs (the offsets are already in the log).
     async fn run_epoch(
         &mut self,
         record: &OffsetRecord,
-        trigger_start: Instant,
-        latest: Duration,
+        trigger_start: i64,
+        latest_offset_ms: i64,
         wal_written: &mut bool,
     ) -> Result<()> {
         let epoch = record.epoch;
-        let mut durations = BTreeMap::new();
-        durations.insert("latestOffset".to_string(), ms(latest));
+        let mut timer = Timer::new(self.clock.clone());
+        timer.record("latestOffset", latest_offset_ms);
         self.shared.set_status("Processing new data", true, true);
-        // 1. Write-ahead (skipped when re-running an epoch that is already in the log).
-        let t = Instant::now();
-        if !*wal_written && record.epoch >= self.next {
-            self.store.write_offsets(record).await?;
-        }
-        *wal_written = true;
-        self.ends = record.sources.iter().map(|s| s.end.clone()).collect();
-        self.next = self.next.max(epoch.next());
-        durations.insert("walCommit".to_string(), ms(t.elapsed()));
-        // 2. The epoch's input.
-        let t = Instant::now();
-        let mut inputs: HashMap<SourceKey, Arc<dyn TableProvider>> = HashMap::new();
-        let mut epoch_inputs = Vec::new();
-        for (i, (key, s)) in self.sources.iter().enumerate() {
-            let so = &record.sources[i];
-            let input = if so.start == so.end {
-                let empty = MemTable::try_new(s.schema(), vec![vec![]])
-                    .map_err(TributaryError::df("empty input"))?;
-                crate::source::EpochInput {
-                    table: Arc::new(empty),
-                    bad_records: None,
-                    rows: Arc::new(0.into()),
-                }
-            } else {
-                s.get_batch(&so.start, &so.end, epoch).await?
-            };
-            inputs.insert(*key, input.table.clone());
-            epoch_inputs.push(input);
-        }
-        durations.insert("getBatch".to_string(), ms(t.elapsed()));
-        // 3. Plan and run (through the stateful operator, if any).
-        let t = Instant::now();
-        self.watermark.reset_stats();
-        let mut aggregated: Option<OperatorEpoch> = None;
-        let plan = match &self.aggregate {
-            None => bind_epoch(&self.plan, &inputs)?,
-            Some(op) => {
-                let bound = bind_epoch(&op.split().node, &inputs)?;
-                let result = op
-                    .process(
-                        &self.state,
-                        &bound,
-                        record.watermark_ms,
-                        record.timestamp_ms,
-                    )
-                    .await?;
-                let above = bind_operator_output(
-                    &op.split().above,
-                    result.output.clone() as Arc<dyn TableProvider>,
-                )?;
-                aggregated = Some(result);
-                bind_epoch(&above, &inputs)?
-            }
-        };
-        let df = DataFrame::new(self.state.clone(), plan);
-        let physical = df
-            .clone()
-            .create_physical_plan()
-            .await
-            .map_err(|e| from_df_error(&format!("planning epoch {epoch}"), e))?;
-        durations.insert("queryPlanning".to_string(), ms(t.elapsed()));
-        let t = Instant::now();
+        self.write_ahead(record, wal_written).await?;
+        timer.lap("walCommit");
+        let inputs = self.read_inputs(record).await?;
+        timer.lap("getBatch");
+        let (physical, operated) = self.plan_epoch(record, &inputs).await?;
+        timer.lap("queryPlanning");
         let task = Arc::new(datafusion::execution::TaskContext::from(&self.state));
         let out_schema = physical.schema();
         let batches = datafusion::physical_plan::collect(physical, task)
             .await
             .map_err(|e| from_df_error(&format!("running epoch {epoch}"), e))?;
-        // Bad records of the epoch: to the dead-letter location, named by epoch so a re-run
-        // writes the same file again.
-        let mut source_bad = Vec::new();
-        for (i, input) in epoch_inputs.iter().enumerate() {
-            let n = match &input.bad_records {
-                Some(bad) => {
-                    let n = bad.count();
-                    if n > 0 {
-                        let dir = self.sources[i]
-                            .1
-                            .bad_records_path()
-                            .unwrap_or_else(|| self.store.root.child("bad_records"));
-                        dir.ensure_dir()?;
-                        bad.flush_to(&dir, &format!("epoch-{:06}-source-{i}.json", epoch.0))
-                            .await?;
-                    }
-                    n
-                }
-                None => 0,
-            };
-            source_bad.push(n);
-        }
+        let source_bad = self.flush_bad_records(epoch, &inputs).await?;
         // State changes and late rows are written before the sink commits: a re-run epoch
         // writes the same files again.
-        if let (Some(op), Some(result)) = (&self.aggregate, &aggregated) {
+        if let (Some(op), Some(result)) = (&self.aggregate, &operated) {
             op.persist(epoch, result).await?;
             if let Some(dir) = &self.late_rows_path {
                 write_late_rows(dir, epoch, &result.late_rows).await?;
@@ -606,9 +572,7 @@ impl Running {
         };
         let num_output_rows = output.num_rows();
         self.sink.add_batch(epoch, output).await?;
-        durations.insert("addBatch".to_string(), ms(t.elapsed()));
-        // 4. Commit.
-        let t = Instant::now();
+        timer.lap("addBatch");
         self.store
             .write_commit(&CommitRecord {
                 epoch,
@@ -617,7 +581,7 @@ impl Running {
             })
             .await?;
         self.watermark.commit(&event_time, record.watermark_ms);
-        let state_operators = match (&mut self.aggregate, aggregated) {
+        let state_operators = match (&mut self.aggregate, operated) {
             (Some(op), Some(result)) => {
                 let progress = result.progress.clone();
                 op.commit(epoch, result);
@@ -625,35 +589,155 @@ impl Running {
             }
             _ => Vec::new(),
         };
-        durations.insert("commitOffsets".to_string(), ms(t.elapsed()));
+        timer.lap("commitOffsets");
         if epoch.0.is_multiple_of(10) {
             self.store.purge(KEEP_EPOCHS).await?;
         }
-        let total = trigger_start.elapsed();
-        durations.insert("triggerExecution".to_string(), ms(total));
-        // 5. Progress.
+        timer.record("triggerExecution", self.clock.now_ms() - trigger_start);
+        self.report(EpochReport {
+            record,
+            trigger_start,
+            durations: timer.durations,
+            inputs: &inputs,
+            source_bad,
+            event_time: event_time.progress(record.watermark_ms),
+            state_operators,
+            num_output_rows,
+        });
+        Ok(())
+    }
+
+    /// Write the epoch's offsets before anything else (skipped when re-running an epoch that is
+    /// already in the log).
+    async fn write_ahead(&mut self, record: &OffsetRecord, wal_written: &mut bool) -> Result<()> {
+        if !*wal_written && record.epoch >= self.next {
+            self.store.write_offsets(record).await?;
+        }
+        *wal_written = true;
+        self.ends = record.sources.iter().map(|s| s.end.clone()).collect();
+        self.next = self.next.max(record.epoch.next());
+        Ok(())
+    }
+
+    /// Each source's rows between the epoch's start and end offsets.
+    async fn read_inputs(&self, record: &OffsetRecord) -> Result<Vec<crate::source::EpochInput>> {
+        let mut inputs = Vec::with_capacity(self.sources.len());
+        for (i, (_, s)) in self.sources.iter().enumerate() {
+            let so = &record.sources[i];
+            inputs.push(if so.start == so.end {
+                let empty = MemTable::try_new(s.schema(), vec![vec![]])
+                    .map_err(TributaryError::df("empty input"))?;
+                crate::source::EpochInput {
+                    table: Arc::new(empty),
+                    bad_records: None,
+                    rows: Arc::new(0.into()),
+                }
+            } else {
+                s.get_batch(&so.start, &so.end, record.epoch).await?
+            });
+        }
+        Ok(inputs)
+    }
+
+    /// Bind the epoch's inputs into the plan, through the stateful operator if any; the
+    /// physical plan of the epoch's output.
+    async fn plan_epoch(
+        &self,
+        record: &OffsetRecord,
+        inputs: &[crate::source::EpochInput],
+    ) -> Result<(
+        Arc<dyn datafusion::physical_plan::ExecutionPlan>,
+        Option<OperatorEpoch>,
+    )> {
+        let tables: HashMap<SourceKey, Arc<dyn TableProvider>> = self
+            .sources
+            .iter()
+            .zip(inputs)
+            .map(|((key, _), input)| (*key, input.table.clone()))
+            .collect();
+        self.watermark.reset_stats();
+        let mut operated: Option<OperatorEpoch> = None;
+        let plan = match &self.aggregate {
+            None => bind_epoch(&self.plan, &tables)?,
+            Some(op) => {
+                let bound = bind_epoch(&op.split().node, &tables)?;
+                let result = op
+                    .process(
+                        &self.state,
+                        &bound,
+                        record.watermark_ms,
+                        record.timestamp_ms,
+                    )
+                    .await?;
+                let above = bind_operator_output(
+                    &op.split().above,
+                    result.output.clone() as Arc<dyn TableProvider>,
+                )?;
+                operated = Some(result);
+                bind_epoch(&above, &tables)?
+            }
+        };
+        let physical = DataFrame::new(self.state.clone(), plan)
+            .create_physical_plan()
+            .await
+            .map_err(|e| from_df_error(&format!("planning epoch {}", record.epoch), e))?;
+        Ok((physical, operated))
+    }
+
+    /// Bad records of the epoch, to the dead-letter location, named by epoch so a re-run
+    /// writes the same file again. The count per source.
+    async fn flush_bad_records(
+        &self,
+        epoch: Epoch,
+        inputs: &[crate::source::EpochInput],
+    ) -> Result<Vec<u64>> {
+        let mut counts = Vec::with_capacity(inputs.len());
+        for (i, input) in inputs.iter().enumerate() {
+            let n = input.bad_records.as_ref().map_or(0, |b| b.count());
+            if let (Some(bad), true) = (&input.bad_records, n > 0) {
+                let dir = self.sources[i]
+                    .1
+                    .bad_records_path()
+                    .unwrap_or_else(|| self.store.root.child("bad_records"));
+                dir.ensure_dir()?;
+                bad.flush_to(&dir, &format!("epoch-{:06}-source-{i}.json", epoch.0))
+                    .await?;
+            }
+            counts.push(n);
+        }
+        Ok(counts)
+    }
+
+    /// The epoch's progress record, to the query's history and the listeners.
+    fn report(&mut self, r: EpochReport<'_>) {
+        let total_ms = self.clock.now_ms() - r.trigger_start;
         let since_last = self
             .last_trigger_start
-            .map(|l| trigger_start.duration_since(l))
-            .unwrap_or(total)
-            .as_secs_f64();
-        self.last_trigger_start = Some(trigger_start);
-        let per_sec = |rows: u64, secs: f64| if secs > 0.0 { rows as f64 / secs } else { 0.0 };
-        let total_secs = total.as_secs_f64();
-        let sources: Vec<SourceProgress> = epoch_inputs
+            .map_or(total_ms, |l| r.trigger_start - l);
+        self.last_trigger_start = Some(r.trigger_start);
+        let per_sec = |rows: u64, ms: i64| {
+            if ms > 0 {
+                rows as f64 * 1000.0 / ms as f64
+            } else {
+                0.0
+            }
+        };
+        let sources: Vec<SourceProgress> = r
+            .inputs
             .iter()
             .enumerate()
             .map(|(i, input)| {
                 let rows = input.rows.load(Ordering::Relaxed);
+                let so = &r.record.sources[i];
                 SourceProgress {
-                    description: record.sources[i].source.clone(),
-                    start_offset: record.sources[i].start.clone(),
-                    end_offset: record.sources[i].end.clone(),
-                    latest_offset: record.sources[i].end.clone(),
+                    description: so.source.clone(),
+                    start_offset: so.start.clone(),
+                    end_offset: so.end.clone(),
+                    latest_offset: so.end.clone(),
                     num_input_rows: rows,
                     input_rows_per_second: per_sec(rows, since_last),
-                    processed_rows_per_second: per_sec(rows, total_secs),
-                    num_bad_records: source_bad[i],
+                    processed_rows_per_second: per_sec(rows, total_ms),
+                    num_bad_records: r.source_bad[i],
                 }
             })
             .collect();
@@ -662,22 +746,20 @@ impl Running {
             id: self.shared.id.clone(),
             run_id: self.shared.run_id.clone(),
             name: self.shared.name.clone(),
-            timestamp: chrono::DateTime::from_timestamp_millis(record.timestamp_ms)
-                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-                .unwrap_or_default(),
-            batch_id: epoch.0,
+            timestamp: iso(r.record.timestamp_ms),
+            batch_id: r.record.epoch.0,
             num_input_rows,
             input_rows_per_second: per_sec(num_input_rows, since_last),
-            processed_rows_per_second: per_sec(num_input_rows, total_secs),
-            duration_ms: durations,
-            event_time: event_time.progress(record.watermark_ms),
-            state_operators,
+            processed_rows_per_second: per_sec(num_input_rows, total_ms),
+            duration_ms: r.durations,
+            event_time: r.event_time,
+            state_operators: r.state_operators,
             sources,
             sink: SinkProgress {
                 description: self.sink.description(),
-                num_output_rows: num_output_rows as i64,
+                num_output_rows: r.num_output_rows as i64,
             },
-            num_bad_records: source_bad.iter().sum(),
+            num_bad_records: r.source_bad.iter().sum(),
         };
         tracing::debug!(progress = %progress.json(), "epoch done");
         self.shared.push_progress(progress.clone());
@@ -685,7 +767,6 @@ impl Running {
         for l in self.session.streams().listeners() {
             l.on_query_progress(&event);
         }
-        Ok(())
     }
 
     fn finish(&self, result: Result<()>) {
@@ -732,7 +813,7 @@ async fn write_late_rows(
     dir.write(&format!("epoch-{:06}.json", epoch.0), buf).await
 }
 
-/// Run `f`, retrying external errors with exponential backoff (as epochs are).
+/// Run `f`, retrying transient errors by the retry policy (as epochs are).
 async fn with_retry<'a, F, Fut>(what: &str, f: F) -> Result<()>
 where
     F: Fn() -> Fut,
@@ -742,12 +823,55 @@ where
     loop {
         attempt += 1;
         match f().await {
-            Err(e) if e.domain() == ErrorDomain::External && attempt < MAX_ATTEMPTS => {
-                let backoff = Duration::from_millis(200 * 2u64.pow(attempt));
-                tracing::warn!(attempt, error = %e, "{what} failed, retrying in {backoff:?}");
-                tokio::time::sleep(backoff).await;
-            }
-            other => return other,
+            Err(e) => match RETRY.backoff(attempt, &e) {
+                Some(backoff) => {
+                    tracing::warn!(attempt, error = %e, "{what} failed, retrying in {backoff:?}");
+                    tokio::time::sleep(backoff).await;
+                }
+                None => return Err(e),
+            },
+            ok => return ok,
         }
+    }
+}
+
+/// What an epoch reports when it is done.
+struct EpochReport<'a> {
+    record: &'a OffsetRecord,
+    trigger_start: i64,
+    durations: BTreeMap<String, u64>,
+    inputs: &'a [crate::source::EpochInput],
+    source_bad: Vec<u64>,
+    event_time: BTreeMap<String, String>,
+    state_operators: Vec<serde_json::Value>,
+    num_output_rows: u64,
+}
+
+/// The durations of an epoch's steps (Spark's `durationMs`), read from the clock.
+struct Timer {
+    clock: Arc<dyn Clock>,
+    last: i64,
+    durations: BTreeMap<String, u64>,
+}
+
+impl Timer {
+    fn new(clock: Arc<dyn Clock>) -> Self {
+        let last = clock.now_ms();
+        Timer {
+            clock,
+            last,
+            durations: BTreeMap::new(),
+        }
+    }
+
+    fn record(&mut self, step: &str, ms: i64) {
+        self.durations.insert(step.to_string(), ms.max(0) as u64);
+    }
+
+    /// The time since the last lap, as `step`.
+    fn lap(&mut self, step: &str) {
+        let now = self.clock.now_ms();
+        self.record(step, now - self.last);
+        self.last = now;
     }
 }

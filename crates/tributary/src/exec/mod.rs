@@ -8,6 +8,8 @@ pub(crate) mod driver;
 pub(crate) mod join;
 pub(crate) mod late;
 pub(crate) mod map_groups;
+pub(crate) mod retry;
 pub(crate) mod stateful;
+pub(crate) mod trigger;
 pub mod verify;
 pub(crate) mod watermark;

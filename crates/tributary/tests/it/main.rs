@@ -1,6 +1,7 @@
 //! Integration tests of the engine, with real files and real Delta tables.
 
 mod common;
+mod connectors;
 mod delta_sink;
 mod delta_source;
 mod differential;

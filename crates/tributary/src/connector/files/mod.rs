@@ -194,10 +194,12 @@ impl SinkConnector for FileConnector {
         let existing = list_data_files(&location).await.unwrap_or_default();
         if !existing.is_empty() {
             match ctx.mode {
-                SaveMode::ErrorIfExists => return Err(TributaryError::Plan(format!(
+                SaveMode::ErrorIfExists => {
+                    return Err(TributaryError::Plan(format!(
                     "'{}' already holds data: choose mode Append or Overwrite, or write elsewhere",
                     ctx.path
-                ))),
+                )))
+                }
                 SaveMode::Ignore => return Ok(0),
                 SaveMode::Overwrite => {
                     for e in location.list("").await? {
