@@ -24,7 +24,7 @@ use tributary::StreamingQuery;
 
 /// Where everything is.
 #[derive(Debug, Clone)]
-pub struct Config {
+pub(crate) struct Config {
     /// PostgreSQL connection URL, e.g. `postgresql://postgres@127.0.0.1:5432/postgres`.
     pub postgres: String,
     /// Historical sales (JSON lines of movements, read as a batch).
@@ -43,7 +43,7 @@ pub struct Config {
 }
 
 /// A stock movement: `sale` or `restock`.
-pub fn movement_schema() -> SchemaRef {
+pub(crate) fn movement_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         Field::new("product_id", DataType::Int64, false),
         Field::new("kind", DataType::Utf8, false),
@@ -71,7 +71,10 @@ async fn products(session: &Session, config: &Config) -> tributary::Result<DataF
 
 /// Units and revenue per product and 1-hour window: the one velocity logic, for the batch
 /// over history and the stream over live sales alike.
-pub fn hourly_velocity(movements: DataFrame, products: DataFrame) -> tributary::Result<DataFrame> {
+pub(crate) fn hourly_velocity(
+    movements: DataFrame,
+    products: DataFrame,
+) -> tributary::Result<DataFrame> {
     let sales = movements.filter(col("kind").eq(lit("sale")))?.select(vec![
         window(col("event_time"), "1 hour").alias("w"),
         col("product_id").alias("sold_id"),
@@ -131,7 +134,7 @@ fn level_schema() -> SchemaRef {
 
 /// Current inventory per product: user state that starts at the product's initial stock
 /// (from PostgreSQL) and follows every sale and restock.
-pub fn current_inventory(
+pub(crate) fn current_inventory(
     movements: DataFrame,
     products: DataFrame,
     threshold: i64,
@@ -182,7 +185,7 @@ pub fn current_inventory(
 
 /// The baseline: each product's average units per hour over the days of history, from
 /// [`hourly_velocity`] run as a batch. Replaces the `baseline` table.
-pub async fn write_baseline(session: &Session, config: &Config) -> tributary::Result<u64> {
+pub(crate) async fn write_baseline(session: &Session, config: &Config) -> tributary::Result<u64> {
     let history = session
         .read()
         .schema(movement_schema())
@@ -261,7 +264,7 @@ async fn price_alerts(config: Config, hours: DataFrame, epoch: u64) -> tributary
 /// Start the pipeline: the baseline batch, then the three streaming queries. With
 /// `AvailableNow` the queries run to the end of the data one after the other, and the
 /// function returns when all are done.
-pub async fn run(config: &Config) -> tributary::Result<Vec<StreamingQuery>> {
+pub(crate) async fn run(config: &Config) -> tributary::Result<Vec<StreamingQuery>> {
     let session = Session::new();
     write_baseline(&session, config).await?;
     let movements = || async {

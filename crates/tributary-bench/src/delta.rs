@@ -80,7 +80,7 @@ async fn drive(
     Ok((commit_ms, epoch_ms))
 }
 
-pub async fn run(commits: usize, rows: usize) -> anyhow::Result<()> {
+pub(crate) async fn run(commits: usize, rows: usize) -> anyhow::Result<()> {
     let tmp = tempfile::tempdir()?;
     // 1. Appends: one commit per epoch.
     let session = Session::new();

@@ -7,7 +7,7 @@ use tributary::location::Location;
 use tributary::maintenance;
 
 #[derive(Subcommand)]
-pub enum TableCommand {
+pub(crate) enum TableCommand {
     /// The table's commits, newest first: version, time, operation and its metrics.
     History {
         /// The table.
@@ -64,7 +64,7 @@ fn time(ms: Option<i64>) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
-pub async fn table(cmd: TableCommand) -> anyhow::Result<ExitCode> {
+pub(crate) async fn table(cmd: TableCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         TableCommand::History { path, limit, json } => {
             let h = maintenance::history(&Location::resolve(&path)?, limit).await?;

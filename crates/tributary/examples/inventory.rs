@@ -7,6 +7,9 @@
 //! MOVEMENTS_DIR holds JSON lines like
 //! `{"product_id": 7, "kind": "sale", "qty": 3, "event_time": "2026-11-21T10:00:00Z"}`.
 
+// Shared with the integration tests (as a module), whose items must stay reachable.
+#![allow(unreachable_pub)]
+
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};

@@ -67,7 +67,7 @@ pub mod functions;
 mod keyed;
 pub mod location;
 mod modes;
-pub mod plan;
+mod plan;
 mod progress;
 mod query;
 mod reader;

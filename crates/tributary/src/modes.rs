@@ -113,7 +113,7 @@ impl FromStr for Trigger {
 }
 
 /// Parse `500ms`, `10s`, `1m`, `2h`, `1 minute`, `10 seconds`.
-pub fn parse_duration(s: &str) -> Option<Duration> {
+pub(crate) fn parse_duration(s: &str) -> Option<Duration> {
     let s = s.trim().to_ascii_lowercase();
     let split = s.find(|c: char| !c.is_ascii_digit() && c != '.')?;
     let (num, unit) = s.split_at(split);

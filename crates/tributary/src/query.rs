@@ -11,7 +11,7 @@ use crate::error::{Result, TributaryError};
 use crate::progress::StreamingQueryProgress;
 
 /// How many progress records a query keeps (Spark: `spark.sql.streaming.numRecentProgressUpdates`).
-pub const RECENT_PROGRESS: usize = 100;
+pub(crate) const RECENT_PROGRESS: usize = 100;
 
 /// What the query is doing now (Spark's `StreamingQueryStatus`).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -95,7 +95,7 @@ pub(crate) struct QueryShared {
 }
 
 impl QueryShared {
-    pub fn new(id: String, name: Option<String>) -> Arc<Self> {
+    pub(crate) fn new(id: String, name: Option<String>) -> Arc<Self> {
         Arc::new(QueryShared {
             id,
             run_id: uuid::Uuid::new_v4().to_string(),
@@ -114,7 +114,7 @@ impl QueryShared {
         })
     }
 
-    pub fn set_status(&self, message: &str, data: bool, active: bool) {
+    pub(crate) fn set_status(&self, message: &str, data: bool, active: bool) {
         *self.status.lock().expect("status") = QueryStatus {
             message: message.to_string(),
             is_data_available: data,
@@ -122,7 +122,7 @@ impl QueryShared {
         };
     }
 
-    pub fn push_progress(&self, p: StreamingQueryProgress) {
+    pub(crate) fn push_progress(&self, p: StreamingQueryProgress) {
         let mut q = self.progress.lock().expect("progress");
         if q.len() == RECENT_PROGRESS {
             q.pop_front();
@@ -130,7 +130,7 @@ impl QueryShared {
         q.push_back(p);
     }
 
-    pub fn stopping(&self) -> bool {
+    pub(crate) fn stopping(&self) -> bool {
         self.stop_requested.load(Ordering::SeqCst)
     }
 }

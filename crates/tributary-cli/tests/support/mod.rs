@@ -7,7 +7,7 @@ use arrow::util::display::{ArrayFormatter, FormatOptions};
 use tributary::prelude::*;
 
 /// Every row as its values joined by `|` (nulls as `NULL`), sorted.
-pub fn rows(batches: &[arrow::array::RecordBatch]) -> Vec<String> {
+pub(crate) fn rows(batches: &[arrow::array::RecordBatch]) -> Vec<String> {
     let opts = FormatOptions::default().with_null("NULL");
     let mut out = Vec::new();
     for b in batches {
@@ -30,7 +30,7 @@ pub fn rows(batches: &[arrow::array::RecordBatch]) -> Vec<String> {
 }
 
 /// Run `sql` over the Delta table at `path`, registered as `t`.
-pub fn query_delta(path: &Path, sql: &str) -> Vec<String> {
+pub(crate) fn query_delta(path: &Path, sql: &str) -> Vec<String> {
     tokio::runtime::Runtime::new().unwrap().block_on(async {
         let s = Session::new();
         let df = s.read().delta(path.to_str().unwrap()).await.unwrap();
@@ -40,7 +40,7 @@ pub fn query_delta(path: &Path, sql: &str) -> Vec<String> {
 }
 
 /// Write lines to `dir/name` atomically (a stream never sees half a file).
-pub fn write_lines(dir: &Path, name: &str, lines: &[String]) {
+pub(crate) fn write_lines(dir: &Path, name: &str, lines: &[String]) {
     std::fs::create_dir_all(dir).unwrap();
     let tmp = dir.join(format!(".{name}.tmp"));
     std::fs::write(&tmp, lines.join("\n") + "\n").unwrap();
@@ -49,16 +49,16 @@ pub fn write_lines(dir: &Path, name: &str, lines: &[String]) {
 
 /// A child process that is killed (and reaped) when the guard is dropped, so a test that fails
 /// or panics never leaves a `tributary run` behind.
-pub struct Running(pub std::process::Child);
+pub(crate) struct Running(pub std::process::Child);
 
 impl Running {
     /// Spawn `cmd` under the guard.
-    pub fn spawn(cmd: &mut std::process::Command) -> Running {
+    pub(crate) fn spawn(cmd: &mut std::process::Command) -> Running {
         Running(cmd.spawn().expect("spawn the tributary binary"))
     }
 
     /// SIGKILL the process now and reap it.
-    pub fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -84,7 +84,11 @@ impl Drop for Running {
 }
 
 /// Wait until `done` holds, checking every 20 ms, for at most `deadline`; panics with `what`.
-pub fn wait_until(what: &str, deadline: std::time::Duration, mut done: impl FnMut() -> bool) {
+pub(crate) fn wait_until(
+    what: &str,
+    deadline: std::time::Duration,
+    mut done: impl FnMut() -> bool,
+) {
     let start = std::time::Instant::now();
     while !done() {
         assert!(start.elapsed() < deadline, "timed out waiting until {what}");

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tributary::prelude::*;
 
-pub fn events(dir: &std::path::Path, file: usize) {
+pub(crate) fn events(dir: &std::path::Path, file: usize) {
     std::fs::create_dir_all(dir).unwrap();
     let lines: Vec<String> = (0..20)
         .map(|i| {
@@ -26,7 +26,7 @@ pub fn events(dir: &std::path::Path, file: usize) {
 }
 
 /// The UI on a free port and a windowed aggregation with a watermark, after 3 epochs.
-pub async fn start_query(
+pub(crate) async fn start_query(
     dir: &std::path::Path,
     token: Option<&str>,
 ) -> (Session, tributary_ui::UiServer, StreamingQuery) {

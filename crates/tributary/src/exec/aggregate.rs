@@ -100,7 +100,7 @@ impl AggregateOperator {
     /// Prepare the operator: plan its physical parts over the schema of `below` (bound to empty
     /// inputs) and restore its state as of `restore_to`.
     #[allow(clippy::too_many_arguments)]
-    pub async fn open(
+    pub(crate) async fn open(
         id: usize,
         split: SplitPlan,
         mode: OutputMode,

@@ -39,7 +39,7 @@ impl CheckpointStore {
             .collect())
     }
 
-    pub async fn listing(&self) -> Result<Listing> {
+    pub(crate) async fn listing(&self) -> Result<Listing> {
         let metadata = match self.root.read(&CheckpointPaths::metadata()).await? {
             None => None,
             Some(b) => Some(
@@ -54,12 +54,12 @@ impl CheckpointStore {
         })
     }
 
-    pub async fn recover(&self, identity: &QueryIdentity) -> Result<Recovery> {
+    pub(crate) async fn recover(&self, identity: &QueryIdentity) -> Result<Recovery> {
         let listing = self.listing().await?;
         recover(identity, &listing).map_err(|e| self.protocol_err(e))
     }
 
-    pub async fn write_metadata(&self, meta: &QueryMetadata) -> Result<()> {
+    pub(crate) async fn write_metadata(&self, meta: &QueryMetadata) -> Result<()> {
         self.root.ensure_dir()?;
         if !self
             .root
@@ -74,7 +74,7 @@ impl CheckpointStore {
         Ok(())
     }
 
-    pub async fn read_offsets(&self, epoch: Epoch) -> Result<OffsetRecord> {
+    pub(crate) async fn read_offsets(&self, epoch: Epoch) -> Result<OffsetRecord> {
         let name = CheckpointPaths::offsets(epoch);
         let bytes = self.root.read(&name).await?.ok_or_else(|| {
             self.protocol_err(tributary_checkpoint::ProtocolError::Inconsistent {
@@ -85,7 +85,7 @@ impl CheckpointStore {
     }
 
     /// Write-ahead: the epoch's offsets, never replacing an existing file.
-    pub async fn write_offsets(&self, record: &OffsetRecord) -> Result<()> {
+    pub(crate) async fn write_offsets(&self, record: &OffsetRecord) -> Result<()> {
         let name = CheckpointPaths::offsets(record.epoch);
         if !self.root.write_new(&name, codec::encode(record)).await? {
             return Err(self.protocol_err(tributary_checkpoint::ProtocolError::Inconsistent {
@@ -96,7 +96,7 @@ impl CheckpointStore {
     }
 
     /// The commit record of an epoch, if it is there.
-    pub async fn read_commit(&self, epoch: Epoch) -> Result<Option<CommitRecord>> {
+    pub(crate) async fn read_commit(&self, epoch: Epoch) -> Result<Option<CommitRecord>> {
         let name = CheckpointPaths::commits(epoch);
         match self.root.read(&name).await? {
             None => Ok(None),
@@ -106,14 +106,14 @@ impl CheckpointStore {
         }
     }
 
-    pub async fn write_commit(&self, record: &CommitRecord) -> Result<()> {
+    pub(crate) async fn write_commit(&self, record: &CommitRecord) -> Result<()> {
         let name = CheckpointPaths::commits(record.epoch);
         self.root.write_new(&name, codec::encode(record)).await?;
         Ok(())
     }
 
     /// Delete old log files, keeping the last `keep` committed epochs.
-    pub async fn purge(&self, keep: usize) -> Result<()> {
+    pub(crate) async fn purge(&self, keep: usize) -> Result<()> {
         let listing = Listing {
             metadata: None,
             offsets: self.epochs(&CheckpointPaths::offsets_dir()).await?,

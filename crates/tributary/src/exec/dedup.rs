@@ -60,7 +60,7 @@ fn arrow_err(what: &'static str) -> impl FnOnce(arrow::error::ArrowError) -> Tri
 
 impl DedupOperator {
     #[allow(clippy::too_many_arguments)]
-    pub async fn open(
+    pub(crate) async fn open(
         id: usize,
         split: SplitPlan,
         partitions: usize,

@@ -66,7 +66,7 @@ fn side_state_schema(side: &LogicalPlan) -> SchemaRef {
 }
 
 impl JoinOperator {
-    pub async fn open(
+    pub(crate) async fn open(
         id: usize,
         split: SplitPlan,
         checkpoint: &Location,

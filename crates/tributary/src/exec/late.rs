@@ -89,7 +89,7 @@ pub(crate) struct LateFilterExec {
 }
 
 impl LateFilterExec {
-    pub fn new(
+    pub(crate) fn new(
         input: Arc<dyn ExecutionPlan>,
         key: Arc<dyn PhysicalExpr>,
         kind: EventTimeKind,

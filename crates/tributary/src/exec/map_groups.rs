@@ -46,7 +46,7 @@ fn arrow_err(what: &'static str) -> impl FnOnce(arrow::error::ArrowError) -> Tri
 }
 
 impl MapGroupsOperator {
-    pub async fn open(
+    pub(crate) async fn open(
         id: usize,
         split: SplitPlan,
         partitions: usize,

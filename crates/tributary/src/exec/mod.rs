@@ -11,5 +11,5 @@ pub(crate) mod map_groups;
 pub(crate) mod retry;
 pub(crate) mod stateful;
 pub(crate) mod trigger;
-pub mod verify;
+pub(crate) mod verify;
 pub(crate) mod watermark;

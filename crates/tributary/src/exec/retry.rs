@@ -18,7 +18,7 @@ pub(crate) struct RetryPolicy {
 
 impl RetryPolicy {
     /// Five attempts, waiting 0.4 s, 0.8 s, 1.6 s and 3.2 s between them.
-    pub const DEFAULT: RetryPolicy = RetryPolicy {
+    pub(crate) const DEFAULT: RetryPolicy = RetryPolicy {
         max_attempts: 5,
         first_backoff: Duration::from_millis(400),
         max_backoff: Duration::from_secs(30),
@@ -26,7 +26,7 @@ impl RetryPolicy {
 
     /// How long to wait before attempt `attempt + 1` after `error` ended attempt `attempt`
     /// (counted from 1); `None`: give up and report the error.
-    pub fn backoff(&self, attempt: u32, error: &TributaryError) -> Option<Duration> {
+    pub(crate) fn backoff(&self, attempt: u32, error: &TributaryError) -> Option<Duration> {
         if error.domain() != ErrorDomain::External || attempt >= self.max_attempts {
             return None;
         }

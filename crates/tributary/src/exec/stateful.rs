@@ -138,7 +138,7 @@ pub(crate) struct OperatorMetrics<'a> {
 
 impl OperatorMetrics<'_> {
     /// The progress entry, with Spark's field names.
-    pub fn progress(&self) -> serde_json::Value {
+    pub(crate) fn progress(&self) -> serde_json::Value {
         let rows: usize = self.changes.iter().map(|c| c.rows.num_rows()).sum();
         let memory: usize = self
             .changes

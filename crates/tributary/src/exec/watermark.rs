@@ -34,7 +34,7 @@ fn iso(ms: i64) -> String {
 
 impl EpochEventTime {
     /// The `eventTime` map of the progress record (Spark's keys).
-    pub fn progress(&self, epoch_watermark: Option<i64>) -> BTreeMap<String, String> {
+    pub(crate) fn progress(&self, epoch_watermark: Option<i64>) -> BTreeMap<String, String> {
         let mut m = BTreeMap::new();
         if self.summary.count > 0 {
             m.insert("min".into(), iso(self.summary.min_ms));
@@ -62,7 +62,7 @@ pub(crate) struct WatermarkTracker {
 
 impl WatermarkTracker {
     /// Find the watermark nodes of `plan`; continue from `start` (the checkpoint's).
-    pub fn new(
+    pub(crate) fn new(
         plan: &LogicalPlan,
         start: Option<i64>,
         last_epoch: Option<i64>,
@@ -103,43 +103,43 @@ impl WatermarkTracker {
     }
 
     /// The watermark the next epoch runs with.
-    pub fn current(&self) -> Option<i64> {
+    pub(crate) fn current(&self) -> Option<i64> {
         self.current
     }
 
     /// Whether the watermark moved since the last epoch ran (a no-data epoch would emit).
-    pub fn advanced_since_last_epoch(&self) -> bool {
+    pub(crate) fn advanced_since_last_epoch(&self) -> bool {
         self.current.is_some() && self.current != self.last_epoch
     }
 
     /// Whether the input was declared finished.
-    pub fn is_final(&self) -> bool {
+    pub(crate) fn is_final(&self) -> bool {
         self.current == Some(i64::MAX)
     }
 
     /// The input is finished: move the watermark to the end of time, closing every window.
-    pub fn finish(&mut self) {
+    pub(crate) fn finish(&mut self) {
         if !self.nodes.is_empty() {
             self.current = Some(i64::MAX);
         }
     }
 
     /// Move the watermark forward to `ms` (never back); used when a source is idle.
-    pub fn advance_to(&mut self, ms: i64) {
+    pub(crate) fn advance_to(&mut self, ms: i64) {
         if let Some(c) = self.current {
             self.current = Some(c.max(ms));
         }
     }
 
     /// Forget what an earlier (failed) attempt of the epoch saw.
-    pub fn reset_stats(&self) {
+    pub(crate) fn reset_stats(&self) {
         for (_, s) in &self.nodes {
             s.take();
         }
     }
 
     /// What the epoch saw, and the next watermark (not applied until [`Self::commit`]).
-    pub fn observe(&self) -> EpochEventTime {
+    pub(crate) fn observe(&self) -> EpochEventTime {
         let mut summary = EventTimeSummary::default();
         let mut node_watermarks = self.node_watermarks.clone();
         for (i, (delay, stats)) in self.nodes.iter().enumerate() {
@@ -173,7 +173,7 @@ impl WatermarkTracker {
     }
 
     /// The epoch committed with watermark `epoch_watermark`.
-    pub fn commit(&mut self, seen: &EpochEventTime, epoch_watermark: Option<i64>) {
+    pub(crate) fn commit(&mut self, seen: &EpochEventTime, epoch_watermark: Option<i64>) {
         self.node_watermarks = seen.node_watermarks.clone();
         self.current = seen.next_watermark_ms;
         self.last_epoch = epoch_watermark;

@@ -50,7 +50,7 @@ impl BadRecordMode {
 }
 
 /// The longest reason kept, in characters.
-pub const MAX_REASON_CHARS: usize = 300;
+pub(super) const MAX_REASON_CHARS: usize = 300;
 
 fn capped(reason: String) -> String {
     match reason.char_indices().nth(MAX_REASON_CHARS) {

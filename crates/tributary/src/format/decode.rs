@@ -17,7 +17,7 @@ const BATCH_SIZE: usize = 8192;
 const CHUNK_LINES: usize = 4096;
 
 /// Decode one file's bytes. `source` names the file in bad records and errors.
-pub fn decode_file(
+pub(crate) fn decode_file(
     format: &FileFormat,
     schema: &SchemaRef,
     bytes: Bytes,
@@ -152,7 +152,7 @@ fn decode_lines(
 
 /// Decode JSON records (one object each, e.g. Kafka values). `origin(i)` names record `i` in a
 /// bad record as (source, position). Records that do not decode are reported, the rest go on.
-pub fn decode_json_values(
+pub(crate) fn decode_json_values(
     schema: &SchemaRef,
     values: &[&[u8]],
     origin: &dyn Fn(usize) -> (String, u64),
@@ -271,7 +271,7 @@ pub(crate) fn conform(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordB
 }
 
 /// Infer a schema from sample files (batch reads without a declared schema).
-pub fn infer_schema(format: &FileFormat, samples: &[Bytes]) -> Result<Schema> {
+pub(crate) fn infer_schema(format: &FileFormat, samples: &[Bytes]) -> Result<Schema> {
     let mut schemas = Vec::new();
     for bytes in samples {
         let schema = match format {

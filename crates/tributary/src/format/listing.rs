@@ -13,11 +13,11 @@ use crate::error::Result;
 use crate::location::Location;
 
 /// The folder of the file sink's manifest log.
-pub const MANIFEST_DIR: &str = "_tributary_log";
+pub(crate) const MANIFEST_DIR: &str = "_tributary_log";
 
 /// A file of data.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct DataFile {
+pub(crate) struct DataFile {
     /// Path relative to the table folder.
     pub name: String,
     /// Size in bytes.
@@ -28,13 +28,13 @@ pub struct DataFile {
 
 /// The manifest of one committed epoch of the file sink.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Manifest {
+pub(crate) struct Manifest {
     /// The files the epoch wrote, relative to the table folder.
     pub files: Vec<String>,
 }
 
 /// A manifest naming `files`.
-pub fn listing_manifest(files: Vec<String>) -> Manifest {
+pub(crate) fn listing_manifest(files: Vec<String>) -> Manifest {
     Manifest { files }
 }
 
@@ -44,7 +44,7 @@ fn is_hidden(name: &str) -> bool {
 }
 
 /// List the data files of a location: a folder, or a single file.
-pub async fn list_data_files(location: &Location) -> Result<Vec<DataFile>> {
+pub(crate) async fn list_data_files(location: &Location) -> Result<Vec<DataFile>> {
     if let Some(p) = location.local_path() {
         if p.is_file() {
             let meta = std::fs::metadata(&p).map_err(|e| crate::TributaryError::Storage {

@@ -26,7 +26,7 @@ use crate::location::Location;
 
 /// How far a scan of files has come (for progress bars).
 #[derive(Debug, Default)]
-pub struct ScanProgress {
+pub(crate) struct ScanProgress {
     /// Files to read.
     pub files_total: u64,
     /// Bytes to read.
@@ -39,11 +39,10 @@ pub struct ScanProgress {
 
 /// A table over a fixed list of files of one format and a declared schema.
 #[derive(Debug)]
-pub struct FileTable {
+pub(crate) struct FileTable {
     inner: StreamingTable,
     schema: SchemaRef,
     bad: Arc<BadRecords>,
-    files: usize,
     rows: Arc<AtomicU64>,
     bad_records_path: Option<Location>,
     progress: Arc<ScanProgress>,
@@ -51,7 +50,7 @@ pub struct FileTable {
 
 impl FileTable {
     /// A table over `files` (relative to `root`), spread over at most `partitions` partitions.
-    pub fn new(
+    pub(crate) fn new(
         root: Location,
         files: Vec<DataFile>,
         format: FileFormat,
@@ -97,7 +96,6 @@ impl FileTable {
             inner: StreamingTable::try_new(schema.clone(), parts)?,
             schema,
             bad,
-            files: files.len(),
             rows,
             bad_records_path: None,
             progress,
@@ -105,34 +103,29 @@ impl FileTable {
     }
 
     /// How far scans of this table have come.
-    pub fn progress(&self) -> Arc<ScanProgress> {
+    pub(crate) fn progress(&self) -> Arc<ScanProgress> {
         self.progress.clone()
     }
 
     /// Set where bad records of batch reads go.
-    pub fn with_bad_records_path(mut self, path: Option<Location>) -> Self {
+    pub(crate) fn with_bad_records_path(mut self, path: Option<Location>) -> Self {
         self.bad_records_path = path;
         self
     }
 
     /// Where bad records of batch reads go, if the user said.
-    pub fn bad_records_path(&self) -> Option<&Location> {
+    pub(crate) fn bad_records_path(&self) -> Option<&Location> {
         self.bad_records_path.as_ref()
     }
 
     /// The bad records met while scanning.
-    pub fn bad_records(&self) -> &Arc<BadRecords> {
+    pub(crate) fn bad_records(&self) -> &Arc<BadRecords> {
         &self.bad
     }
 
     /// Counts the rows decoded so far.
-    pub fn rows(&self) -> Arc<AtomicU64> {
+    pub(crate) fn rows(&self) -> Arc<AtomicU64> {
         self.rows.clone()
-    }
-
-    /// How many files the table reads.
-    pub fn num_files(&self) -> usize {
-        self.files
     }
 }
 

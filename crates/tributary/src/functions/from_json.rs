@@ -13,10 +13,10 @@ use datafusion::logical_expr::{
 };
 
 /// Name of the function.
-pub const FROM_JSON: &str = "from_json";
+pub(crate) const FROM_JSON: &str = "from_json";
 
 /// Parse a column list such as `id BIGINT, region VARCHAR, amount DOUBLE`.
-pub fn parse_columns(spec: &str) -> Result<Fields> {
+pub(crate) fn parse_columns(spec: &str) -> Result<Fields> {
     let mut fields = Vec::new();
     for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let mut it = part.split_whitespace();
@@ -57,7 +57,7 @@ pub fn parse_columns(spec: &str) -> Result<Fields> {
 
 /// `from_json(value, columns)`.
 #[derive(Debug, PartialEq, Eq, Hash)]
-pub struct FromJsonFn {
+pub(crate) struct FromJsonFn {
     signature: Signature,
 }
 

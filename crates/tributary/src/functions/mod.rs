@@ -19,9 +19,9 @@ use std::sync::Arc;
 
 use datafusion::logical_expr::{lit, Expr, ScalarUDF};
 
-pub use session::{merge_sessions, SESSION_WINDOW};
-pub use sliding::{expand_sliding_windows, window_call, SlidingWindowRule};
-pub use window::{WindowSpec, SLIDING_WINDOWS, WINDOW, WINDOW_TIME};
+pub(crate) use session::{merge_sessions, SESSION_WINDOW};
+pub(crate) use sliding::{expand_sliding_windows, window_call, SlidingWindowRule};
+pub(crate) use window::{SLIDING_WINDOWS, WINDOW};
 
 /// The scalar functions a session registers.
 pub(crate) fn udfs() -> Vec<ScalarUDF> {

@@ -18,11 +18,11 @@ use datafusion::logical_expr::{
 use super::window::{duration_ms, window_type};
 
 /// Name of the session window function.
-pub const SESSION_WINDOW: &str = "session_window";
+pub(crate) const SESSION_WINDOW: &str = "session_window";
 
 /// `session_window(ts, gap)`.
 #[derive(Debug, PartialEq, Eq, Hash)]
-pub struct SessionWindowFn {
+pub(crate) struct SessionWindowFn {
     signature: Signature,
 }
 
@@ -139,7 +139,7 @@ impl ScalarUDFImpl for SessionWindowFn {
 
 /// Merge overlapping sessions per key: returns the session column with each row's merged
 /// session. `keys` are the key columns, `session` the session structs (`{start, end}`).
-pub fn merge_sessions(keys: &[ArrayRef], session: &ArrayRef) -> Result<ArrayRef> {
+pub(crate) fn merge_sessions(keys: &[ArrayRef], session: &ArrayRef) -> Result<ArrayRef> {
     let s = session.as_struct();
     let ts_type = s.column(0).data_type().clone();
     let start = arrow::compute::cast(s.column(0), &DataType::Int64)?;

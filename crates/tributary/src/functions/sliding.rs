@@ -25,10 +25,10 @@ use super::window::{SlidingWindowsFn, WindowSpec, WINDOW};
 
 /// The analyzer rule that expands sliding windows.
 #[derive(Debug, Default)]
-pub struct SlidingWindowRule;
+pub(crate) struct SlidingWindowRule;
 
 /// The spec of a `window(...)` call with constant arguments, if `e` is one.
-pub fn window_call(e: &Expr) -> Option<(WindowSpec, &Expr)> {
+pub(crate) fn window_call(e: &Expr) -> Option<(WindowSpec, &Expr)> {
     let Expr::ScalarFunction(f) = e else {
         return None;
     };
@@ -131,7 +131,7 @@ fn expand(exprs: Vec<Expr>, input: LogicalPlan, n: &mut usize) -> Result<(Vec<Ex
 }
 
 /// Expand every sliding window of a plan.
-pub fn expand_sliding_windows(plan: LogicalPlan) -> Result<LogicalPlan> {
+pub(crate) fn expand_sliding_windows(plan: LogicalPlan) -> Result<LogicalPlan> {
     let mut n = 0usize;
     plan.transform_up(|node| match &node {
         LogicalPlan::Projection(p) if p.expr.iter().any(contains_sliding) => {

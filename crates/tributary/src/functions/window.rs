@@ -20,14 +20,14 @@ use datafusion::logical_expr::{
 use crate::modes::parse_duration;
 
 /// Name of the window function.
-pub const WINDOW: &str = "window";
+pub(crate) const WINDOW: &str = "window";
 /// Name of the internal function that lists every sliding window of a row.
-pub const SLIDING_WINDOWS: &str = "__sliding_windows";
+pub(crate) const SLIDING_WINDOWS: &str = "__sliding_windows";
 /// Name of `window_time`.
-pub const WINDOW_TIME: &str = "window_time";
+pub(crate) const WINDOW_TIME: &str = "window_time";
 
 /// The struct type of a window over a timestamp type.
-pub fn window_type(ts: &DataType) -> DataType {
+pub(crate) fn window_type(ts: &DataType) -> DataType {
     DataType::Struct(Fields::from(vec![
         Field::new("start", ts.clone(), true),
         Field::new("end", ts.clone(), true),
@@ -50,7 +50,7 @@ fn ticks_per_ms(unit: &TimeUnit) -> Result<i64> {
 }
 
 /// Parse a duration argument (`'5 minutes'`, `'1 day'` or an INTERVAL) into milliseconds.
-pub fn duration_ms(what: &str, v: &ScalarValue) -> Result<i64> {
+pub(crate) fn duration_ms(what: &str, v: &ScalarValue) -> Result<i64> {
     let ms = match v {
         ScalarValue::Utf8(Some(s))
         | ScalarValue::LargeUtf8(Some(s))
@@ -87,7 +87,7 @@ pub fn duration_ms(what: &str, v: &ScalarValue) -> Result<i64> {
 
 /// The window specification of a call: size, slide and start offset, in milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WindowSpec {
+pub(crate) struct WindowSpec {
     /// Window length.
     pub size_ms: i64,
     /// Distance between window starts (= size for tumbling windows).
@@ -98,7 +98,7 @@ pub struct WindowSpec {
 
 impl WindowSpec {
     /// Read the spec from the constant arguments after the timestamp.
-    pub fn from_args(args: &[Option<&ScalarValue>]) -> Result<WindowSpec> {
+    pub(crate) fn from_args(args: &[Option<&ScalarValue>]) -> Result<WindowSpec> {
         let get = |i: usize, what: &str| -> Result<Option<i64>> {
             match args.get(i) {
                 None => Ok(None),
@@ -137,7 +137,7 @@ impl WindowSpec {
     }
 
     /// Whether each row falls in exactly one window.
-    pub fn is_tumbling(&self) -> bool {
+    pub(crate) fn is_tumbling(&self) -> bool {
         self.size_ms == self.slide_ms
     }
 
@@ -185,7 +185,7 @@ fn struct_of(ts: &DataType, starts: Vec<Option<i64>>, size_ticks: i64) -> Result
 
 /// `window(ts, size[, slide[, start]])`: the tumbling window of each row.
 #[derive(Debug, PartialEq, Eq, Hash)]
-pub struct WindowFn {
+pub(crate) struct WindowFn {
     signature: Signature,
 }
 
@@ -243,7 +243,7 @@ impl ScalarUDFImpl for WindowFn {
 /// `__sliding_windows(ts, size, slide[, start])`: every window of each row, as a list (the
 /// planner unnests it).
 #[derive(Debug, PartialEq, Eq, Hash)]
-pub struct SlidingWindowsFn {
+pub(crate) struct SlidingWindowsFn {
     signature: Signature,
 }
 
@@ -305,7 +305,7 @@ impl ScalarUDFImpl for SlidingWindowsFn {
 /// `window_time(w)`: the event time of a window's result, `end - 1 microsecond` (as Spark), so it
 /// falls inside the window.
 #[derive(Debug, PartialEq, Eq, Hash)]
-pub struct WindowTimeFn {
+pub(crate) struct WindowTimeFn {
     signature: Signature,
 }
 

@@ -25,7 +25,7 @@ const STATE_ADVICE: &str = "it is not available on streams yet; group by the col
 
 /// Check that a streaming plan can run incrementally in `mode`. The error names the first
 /// operator that cannot, and what to do instead.
-pub fn check_supported(plan: &LogicalPlan, mode: OutputMode) -> Result<()> {
+pub(crate) fn check_supported(plan: &LogicalPlan, mode: OutputMode) -> Result<()> {
     let mut err = None;
     let complete_above_aggregate =
         |node: &LogicalPlan| mode == OutputMode::Complete && !streaming_aggregates(node).is_empty();

@@ -25,7 +25,7 @@ use futures::StreamExt;
 
 /// The logical deduplication node.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Deduplicate {
+pub(crate) struct Deduplicate {
     /// The input.
     pub input: LogicalPlan,
     /// The key columns (all columns for `SELECT DISTINCT` or an empty list).
@@ -43,7 +43,11 @@ impl PartialOrd for Deduplicate {
 
 impl Deduplicate {
     /// Deduplicate `input` on `columns` (every column when empty).
-    pub fn try_new(input: LogicalPlan, columns: &[&str], within_watermark: bool) -> Result<Self> {
+    pub(crate) fn try_new(
+        input: LogicalPlan,
+        columns: &[&str],
+        within_watermark: bool,
+    ) -> Result<Self> {
         let schema = input.schema().clone();
         let keys = if columns.is_empty() {
             schema.columns()
@@ -70,14 +74,14 @@ impl Deduplicate {
     }
 
     /// The node as a plan.
-    pub fn into_plan(self) -> LogicalPlan {
+    pub(crate) fn into_plan(self) -> LogicalPlan {
         LogicalPlan::Extension(Extension {
             node: Arc::new(self),
         })
     }
 
     /// The deduplication node of a plan node, if it is one.
-    pub fn of(plan: &LogicalPlan) -> Option<&Deduplicate> {
+    pub(crate) fn of(plan: &LogicalPlan) -> Option<&Deduplicate> {
         match plan {
             LogicalPlan::Extension(e) => e.node.as_any().downcast_ref::<Deduplicate>(),
             _ => None,
@@ -85,7 +89,7 @@ impl Deduplicate {
     }
 
     /// Indices of the key columns in the input schema.
-    pub fn key_indices(&self) -> Result<Vec<usize>> {
+    pub(crate) fn key_indices(&self) -> Result<Vec<usize>> {
         self.keys
             .iter()
             .map(|k| self.input.schema().index_of_column(k))
@@ -149,7 +153,7 @@ impl UserDefinedLogicalNodeCore for Deduplicate {
 
 /// Batch deduplication: the first row of each key, in input order (one partition).
 #[derive(Debug)]
-pub struct DedupExec {
+pub(crate) struct DedupExec {
     input: Arc<dyn ExecutionPlan>,
     keys: Vec<usize>,
     properties: Arc<PlanProperties>,
@@ -228,7 +232,7 @@ impl ExecutionPlan for DedupExec {
 }
 
 /// `SELECT DISTINCT` over a stream becomes a deduplication on every column (as in Spark).
-pub fn distinct_to_dedup(plan: LogicalPlan) -> crate::error::Result<LogicalPlan> {
+pub(crate) fn distinct_to_dedup(plan: LogicalPlan) -> crate::error::Result<LogicalPlan> {
     use datafusion::common::tree_node::{Transformed, TreeNode};
     use datafusion::logical_expr::Distinct;
     plan.transform_up(|n| match &n {

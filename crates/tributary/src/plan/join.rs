@@ -15,7 +15,7 @@ use crate::functions::window::duration_ms;
 
 /// The bounds of `left time - right time` that the join condition implies, in milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct TimeRange {
+pub(crate) struct TimeRange {
     /// Lower bound of `D`, if any.
     pub lo: Option<i64>,
     /// Upper bound of `D`, if any.
@@ -24,7 +24,7 @@ pub struct TimeRange {
 
 /// How each side's event time is found and bounded.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JoinStateBounds {
+pub(crate) struct JoinStateBounds {
     /// The event-time column of each side (index in that side's output), if watermarked.
     pub left_time: Option<usize>,
     /// Same for the right side.
@@ -35,12 +35,12 @@ pub struct JoinStateBounds {
 
 impl JoinStateBounds {
     /// Whether left rows can be evicted (a watermarked time and a lower bound).
-    pub fn left_evictable(&self) -> bool {
+    pub(crate) fn left_evictable(&self) -> bool {
         self.left_time.is_some() && self.right_time.is_some() && self.range.lo.is_some()
     }
 
     /// Whether right rows can be evicted.
-    pub fn right_evictable(&self) -> bool {
+    pub(crate) fn right_evictable(&self) -> bool {
         self.left_time.is_some() && self.right_time.is_some() && self.range.hi.is_some()
     }
 }
@@ -104,7 +104,7 @@ fn same(c: &Column, name: &str, plan: &LogicalPlan, index: usize) -> bool {
 }
 
 /// The bounds of a stream-stream join.
-pub fn join_bounds(join: &Join) -> JoinStateBounds {
+pub(crate) fn join_bounds(join: &Join) -> JoinStateBounds {
     let left_time = event_time_column(&join.left);
     let right_time = event_time_column(&join.right);
     let mut range = TimeRange::default();
@@ -175,7 +175,7 @@ pub fn join_bounds(join: &Join) -> JoinStateBounds {
 }
 
 /// Why a stream-stream join cannot run, or `None`.
-pub fn join_problem(join: &Join) -> Option<String> {
+pub(crate) fn join_problem(join: &Join) -> Option<String> {
     let b = join_bounds(join);
     let needs = |side: &str| {
         format!(

@@ -22,7 +22,7 @@ type KeyMap = BTreeMap<usize, BTreeSet<usize>>;
 
 /// The names of the output columns of `plan` that form its update-mode key, or a reason why
 /// there is none.
-pub fn update_key_columns(plan: &LogicalPlan) -> std::result::Result<Vec<String>, String> {
+pub(crate) fn update_key_columns(plan: &LogicalPlan) -> std::result::Result<Vec<String>, String> {
     let Some((map, groups)) = key_map(plan) else {
         return Err(
             "the query has no streaming aggregation whose grouping keys reach its output \

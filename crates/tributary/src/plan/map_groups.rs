@@ -31,7 +31,7 @@ use serde_json::Value;
 use crate::state::{GroupStateTimeout, KeyRows, RawGroupState};
 
 /// The user's function, untyped: key and rows as JSON, output rows as JSON objects.
-pub trait GroupFunction: Send + Sync {
+pub(crate) trait GroupFunction: Send + Sync {
     /// Call for one key.
     fn call(
         &self,
@@ -43,7 +43,7 @@ pub trait GroupFunction: Send + Sync {
 
 /// The logical node.
 #[derive(Clone)]
-pub struct FlatMapGroupsWithState {
+pub(crate) struct FlatMapGroupsWithState {
     /// The input.
     pub input: LogicalPlan,
     /// Key columns.
@@ -89,7 +89,7 @@ impl PartialOrd for FlatMapGroupsWithState {
 
 impl FlatMapGroupsWithState {
     /// A node over `input` grouped by `keys`, producing rows of `output`.
-    pub fn try_new(
+    pub(crate) fn try_new(
         input: LogicalPlan,
         keys: &[&str],
         func: Arc<dyn GroupFunction>,
@@ -122,14 +122,14 @@ impl FlatMapGroupsWithState {
     }
 
     /// The node as a plan.
-    pub fn into_plan(self) -> LogicalPlan {
+    pub(crate) fn into_plan(self) -> LogicalPlan {
         LogicalPlan::Extension(Extension {
             node: Arc::new(self),
         })
     }
 
     /// The node of a plan node, if it is one.
-    pub fn of(plan: &LogicalPlan) -> Option<&FlatMapGroupsWithState> {
+    pub(crate) fn of(plan: &LogicalPlan) -> Option<&FlatMapGroupsWithState> {
         match plan {
             LogicalPlan::Extension(e) => e.node.as_any().downcast_ref::<FlatMapGroupsWithState>(),
             _ => None,
@@ -184,7 +184,7 @@ impl UserDefinedLogicalNodeCore for FlatMapGroupsWithState {
 }
 
 /// Rows of a batch as JSON objects.
-pub fn rows_to_json(batch: &RecordBatch) -> crate::Result<Vec<Value>> {
+pub(crate) fn rows_to_json(batch: &RecordBatch) -> crate::Result<Vec<Value>> {
     if batch.num_rows() == 0 {
         return Ok(Vec::new());
     }
@@ -200,7 +200,7 @@ pub fn rows_to_json(batch: &RecordBatch) -> crate::Result<Vec<Value>> {
 }
 
 /// Output rows (JSON objects) as a batch of `schema`.
-pub fn json_to_batch(schema: &SchemaRef, rows: &[Value]) -> crate::Result<RecordBatch> {
+pub(crate) fn json_to_batch(schema: &SchemaRef, rows: &[Value]) -> crate::Result<RecordBatch> {
     let mut d = arrow::json::ReaderBuilder::new(schema.clone())
         .build_decoder()
         .map_err(crate::TributaryError::arrow("output of a user function"))?;
@@ -215,7 +215,7 @@ pub fn json_to_batch(schema: &SchemaRef, rows: &[Value]) -> crate::Result<Record
 }
 
 /// The key of a row: its key fields, one value or an array of them.
-pub fn key_of(row: &Value, keys: &[String]) -> Value {
+pub(crate) fn key_of(row: &Value, keys: &[String]) -> Value {
     let get = |k: &String| row.get(k).cloned().unwrap_or(Value::Null);
     if keys.len() == 1 {
         get(&keys[0])
@@ -225,7 +225,7 @@ pub fn key_of(row: &Value, keys: &[String]) -> Value {
 }
 
 /// Call the user's function, turning a panic into an error.
-pub fn call_user(
+pub(crate) fn call_user(
     func: &Arc<dyn GroupFunction>,
     key: Value,
     rows: Vec<Value>,
@@ -249,7 +249,7 @@ pub fn call_user(
 
 /// Batch execution: every key once, with all its rows and an empty state.
 #[derive(Debug)]
-pub struct MapGroupsExec {
+pub(super) struct MapGroupsExec {
     input: Arc<dyn ExecutionPlan>,
     node: Arc<FlatMapGroupsWithState>,
     keys: Vec<usize>,
@@ -284,7 +284,7 @@ impl MapGroupsExec {
 }
 
 /// Group rows by key in order of first appearance: (key bytes, row indices).
-pub fn group_rows(
+pub(crate) fn group_rows(
     batch: &RecordBatch,
     keys: &[usize],
 ) -> crate::Result<Vec<(Vec<u8>, Vec<usize>)>> {

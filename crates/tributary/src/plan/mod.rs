@@ -24,29 +24,28 @@ mod session;
 mod stateful;
 mod watermark;
 
-pub use check::check_supported;
-pub use dedup::{distinct_to_dedup, DedupExec, Deduplicate};
-pub use join::{join_bounds, join_problem, JoinStateBounds, TimeRange};
-pub use keys::update_key_columns;
-pub use map_groups::{
+pub(crate) use check::check_supported;
+pub(crate) use dedup::{distinct_to_dedup, Deduplicate};
+pub(crate) use join::{join_bounds, JoinStateBounds};
+pub(crate) use keys::update_key_columns;
+pub(crate) use map_groups::{
     call_user, group_rows, json_to_batch, key_of, rows_to_json, FlatMapGroupsWithState,
     GroupFunction,
 };
-pub use physical::{TributaryExtensionPlanner, TributaryQueryPlanner};
-pub use rewrite::{
+pub(crate) use physical::TributaryQueryPlanner;
+pub(crate) use rewrite::{
     bind_epoch, find_sources, fork_sources, is_streaming, materialize_static, SourceKey,
 };
-pub use session::{sessionize_batch, SessionWindowRule, Sessionize};
-pub use stateful::{
+pub(crate) use session::{sessionize_batch, SessionWindowRule, Sessionize};
+pub(crate) use stateful::{
     bind_operator_output, event_time_column, event_time_key, has_watermark, is_stateful,
-    split_at_stateful, stateful_nodes, streaming_aggregates, watermark_delay, EventTimeKey,
-    EventTimeKind, SplitPlan,
+    split_at_stateful, watermark_delay, EventTimeKey, EventTimeKind, SplitPlan,
 };
-pub use watermark::{EventTimeStats, EventTimeSummary, EventTimeWatermark};
+pub(crate) use watermark::{EventTimeStats, EventTimeSummary, EventTimeWatermark};
 
 /// A plan as text, one node per line, indented by depth, with stateful operators and watermarks
 /// marked.
-pub fn describe(plan: &datafusion::logical_expr::LogicalPlan) -> String {
+pub(crate) fn describe(plan: &datafusion::logical_expr::LogicalPlan) -> String {
     fn walk(p: &datafusion::logical_expr::LogicalPlan, depth: usize, out: &mut String) {
         let mark = if is_stateful(p) {
             "[stateful] "

@@ -35,7 +35,7 @@ pub(crate) fn column_indices(
 
 /// Plans every Tributary node.
 #[derive(Debug, Default)]
-pub struct TributaryExtensionPlanner;
+pub(crate) struct TributaryExtensionPlanner;
 
 #[async_trait]
 impl ExtensionPlanner for TributaryExtensionPlanner {
@@ -68,7 +68,7 @@ impl ExtensionPlanner for TributaryExtensionPlanner {
 
 /// The session's query planner: DataFusion's, plus Tributary's nodes.
 #[derive(Debug, Default)]
-pub struct TributaryQueryPlanner;
+pub(crate) struct TributaryQueryPlanner;
 
 #[async_trait]
 impl datafusion::execution::context::QueryPlanner for TributaryQueryPlanner {

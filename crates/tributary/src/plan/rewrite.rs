@@ -14,7 +14,7 @@ use crate::error::{Result, TributaryError};
 use crate::source::{as_stream_table, StreamSource};
 
 /// Identifies a source inside a plan (the address of its shared object).
-pub type SourceKey = usize;
+pub(crate) type SourceKey = usize;
 
 fn key(source: &Arc<dyn StreamSource>) -> SourceKey {
     Arc::as_ptr(source) as *const () as usize
@@ -26,7 +26,7 @@ fn stream_source_of(scan: &TableScan) -> Option<Arc<dyn StreamSource>> {
 }
 
 /// Whether a plan reads a streaming source.
-pub fn is_streaming(plan: &LogicalPlan) -> bool {
+pub(crate) fn is_streaming(plan: &LogicalPlan) -> bool {
     let mut found = false;
     let _ = plan.apply(|node| {
         if let LogicalPlan::TableScan(scan) = node {
@@ -41,7 +41,7 @@ pub fn is_streaming(plan: &LogicalPlan) -> bool {
 }
 
 /// The distinct streaming sources of a plan, in plan order.
-pub fn find_sources(plan: &LogicalPlan) -> Vec<(SourceKey, Arc<dyn StreamSource>)> {
+pub(crate) fn find_sources(plan: &LogicalPlan) -> Vec<(SourceKey, Arc<dyn StreamSource>)> {
     let mut out: Vec<(SourceKey, Arc<dyn StreamSource>)> = Vec::new();
     let _ = plan.apply(|node| {
         if let LogicalPlan::TableScan(scan) = node {
@@ -66,7 +66,7 @@ fn with_provider(scan: &TableScan, provider: Arc<dyn TableProvider>) -> LogicalP
 /// Read every static table that a streaming join uses once, now, and replace its scans with the
 /// rows in memory: the static side is loaded once per query, not once per epoch.
 /// Returns the rewritten plan and how many tables were loaded.
-pub async fn materialize_static(
+pub(crate) async fn materialize_static(
     plan: LogicalPlan,
     state: &SessionState,
 ) -> Result<(LogicalPlan, usize)> {
@@ -135,7 +135,7 @@ pub async fn materialize_static(
 }
 
 /// Give the query its own instance of every source (see [`StreamSource::fork`]).
-pub fn fork_sources(plan: LogicalPlan) -> Result<LogicalPlan> {
+pub(crate) fn fork_sources(plan: LogicalPlan) -> Result<LogicalPlan> {
     let mut forked: HashMap<SourceKey, Arc<dyn TableProvider>> = HashMap::new();
     plan.transform_up(|node| {
         if let LogicalPlan::TableScan(scan) = &node {
@@ -154,7 +154,7 @@ pub fn fork_sources(plan: LogicalPlan) -> Result<LogicalPlan> {
 }
 
 /// The plan of one epoch: each streaming source replaced by the epoch's bounded table.
-pub fn bind_epoch(
+pub(crate) fn bind_epoch(
     plan: &LogicalPlan,
     inputs: &HashMap<SourceKey, Arc<dyn TableProvider>>,
 ) -> Result<LogicalPlan> {

@@ -36,7 +36,7 @@ use crate::functions::{merge_sessions, SESSION_WINDOW};
 
 /// Merges the sessions of each key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Sessionize {
+pub(crate) struct Sessionize {
     /// The input.
     pub input: LogicalPlan,
     /// Key columns.
@@ -53,7 +53,7 @@ impl PartialOrd for Sessionize {
 
 impl Sessionize {
     /// The sessionize node of a plan node, if it is one.
-    pub fn of(plan: &LogicalPlan) -> Option<&Sessionize> {
+    pub(crate) fn of(plan: &LogicalPlan) -> Option<&Sessionize> {
         match plan {
             LogicalPlan::Extension(e) => e.node.as_any().downcast_ref::<Sessionize>(),
             _ => None,
@@ -114,7 +114,7 @@ fn is_session_call(e: &Expr) -> bool {
 /// The analyzer rule that turns `GROUP BY ..., session_window(ts, gap)` into a sessionized
 /// aggregation.
 #[derive(Debug, Default)]
-pub struct SessionWindowRule;
+pub(crate) struct SessionWindowRule;
 
 impl AnalyzerRule for SessionWindowRule {
     fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
@@ -196,7 +196,7 @@ impl AnalyzerRule for SessionWindowRule {
 
 /// Batch sessionization: every row of the input, one output batch.
 #[derive(Debug)]
-pub struct SessionizeExec {
+pub(super) struct SessionizeExec {
     input: Arc<dyn ExecutionPlan>,
     keys: Vec<usize>,
     session: usize,
@@ -226,7 +226,7 @@ impl SessionizeExec {
 }
 
 /// Replace the session column of `batch` by the merged sessions of each key.
-pub fn sessionize_batch(
+pub(crate) fn sessionize_batch(
     batch: &RecordBatch,
     keys: &[usize],
     session: usize,

@@ -28,7 +28,7 @@ use crate::functions::{window_call, SESSION_WINDOW, SLIDING_WINDOWS, WINDOW};
 
 /// How a group key carries event time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventTimeKind {
+pub(crate) enum EventTimeKind {
     /// A window struct `{start, end}`: closed once the watermark reaches `end`.
     Window,
     /// The event-time column itself: closed once the watermark reaches it.
@@ -37,7 +37,7 @@ pub enum EventTimeKind {
 
 /// The group key that carries event time, and the watermark delay behind it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct EventTimeKey {
+pub(crate) struct EventTimeKey {
     /// Index among the group expressions.
     pub index: usize,
     /// Window or plain time.
@@ -45,7 +45,7 @@ pub struct EventTimeKey {
 }
 
 /// The streaming aggregations of a plan (top-down order).
-pub fn streaming_aggregates(plan: &LogicalPlan) -> Vec<Aggregate> {
+pub(crate) fn streaming_aggregates(plan: &LogicalPlan) -> Vec<Aggregate> {
     let mut out = Vec::new();
     let _ = plan.apply(|n| {
         if let LogicalPlan::Aggregate(a) = n {
@@ -109,7 +109,7 @@ fn resolve_column(c: &Column, plan: &LogicalPlan) -> Option<EventTimeKind> {
 }
 
 /// The event-time key of an aggregation, if any.
-pub fn event_time_key(agg: &Aggregate) -> Option<EventTimeKey> {
+pub(crate) fn event_time_key(agg: &Aggregate) -> Option<EventTimeKey> {
     agg.group_expr
         .iter()
         .enumerate()
@@ -117,7 +117,7 @@ pub fn event_time_key(agg: &Aggregate) -> Option<EventTimeKey> {
 }
 
 /// Whether the plan has a watermark below `plan`.
-pub fn has_watermark(plan: &LogicalPlan) -> bool {
+pub(crate) fn has_watermark(plan: &LogicalPlan) -> bool {
     plan.exists(|n| Ok(EventTimeWatermark::of(n).is_some()))
         .unwrap_or(false)
 }
@@ -125,7 +125,7 @@ pub fn has_watermark(plan: &LogicalPlan) -> bool {
 /// Placeholder for the output of the stateful operator in the plan above it; bound to the
 /// epoch's rows by [`bind_operator_output`].
 #[derive(Debug)]
-pub struct OperatorOutput {
+pub(super) struct OperatorOutput {
     schema: SchemaRef,
 }
 
@@ -152,7 +152,7 @@ impl TableProvider for OperatorOutput {
 
 /// A streaming plan split at its stateful operator.
 #[derive(Debug, Clone)]
-pub struct SplitPlan {
+pub(crate) struct SplitPlan {
     /// The stateful node (an aggregation or a deduplication).
     pub node: LogicalPlan,
     /// Its input: the stateless plan below, run on each epoch's rows.
@@ -164,7 +164,7 @@ pub struct SplitPlan {
 }
 
 /// Whether a node keeps state on a stream.
-pub fn is_stateful(node: &LogicalPlan) -> bool {
+pub(crate) fn is_stateful(node: &LogicalPlan) -> bool {
     match node {
         LogicalPlan::Aggregate(a) => is_streaming(&a.input),
         LogicalPlan::Join(j) => is_streaming(&j.left) && is_streaming(&j.right),
@@ -177,7 +177,7 @@ pub fn is_stateful(node: &LogicalPlan) -> bool {
 }
 
 /// The stateful nodes of a plan, top-down.
-pub fn stateful_nodes(plan: &LogicalPlan) -> Vec<LogicalPlan> {
+pub(crate) fn stateful_nodes(plan: &LogicalPlan) -> Vec<LogicalPlan> {
     let mut out = Vec::new();
     let _ = plan.apply(|n| {
         if is_stateful(n) {
@@ -189,14 +189,14 @@ pub fn stateful_nodes(plan: &LogicalPlan) -> Vec<LogicalPlan> {
 }
 
 /// The index of the column of `plan`'s output that carries the watermarked event time.
-pub fn event_time_column(plan: &LogicalPlan) -> Option<usize> {
+pub(crate) fn event_time_column(plan: &LogicalPlan) -> Option<usize> {
     plan.schema().iter().position(|(q, f)| {
         resolve_column(&Column::new(q.cloned(), f.name()), plan) == Some(EventTimeKind::Time)
     })
 }
 
 /// The delay of the first watermark below `plan`, in milliseconds.
-pub fn watermark_delay(plan: &LogicalPlan) -> Option<i64> {
+pub(crate) fn watermark_delay(plan: &LogicalPlan) -> Option<i64> {
     let mut delay = None;
     let _ = plan.apply(|n| {
         if let Some(w) = EventTimeWatermark::of(n) {
@@ -209,7 +209,7 @@ pub fn watermark_delay(plan: &LogicalPlan) -> Option<i64> {
 }
 
 /// Split `plan` at its (single, top-most) stateful operator.
-pub fn split_at_stateful(plan: &LogicalPlan) -> Result<Option<SplitPlan>> {
+pub(crate) fn split_at_stateful(plan: &LogicalPlan) -> Result<Option<SplitPlan>> {
     let Some(node) = stateful_nodes(plan).into_iter().next() else {
         return Ok(None);
     };
@@ -269,7 +269,7 @@ pub fn split_at_stateful(plan: &LogicalPlan) -> Result<Option<SplitPlan>> {
 }
 
 /// The plan above with the operator's output bound to `rows`.
-pub fn bind_operator_output(
+pub(crate) fn bind_operator_output(
     above: &LogicalPlan,
     rows: Arc<dyn TableProvider>,
 ) -> Result<LogicalPlan> {

@@ -28,7 +28,7 @@ use futures::StreamExt;
 
 /// Event times seen by one watermark node during one epoch, in milliseconds.
 #[derive(Debug, Default, Clone, Copy, PartialEq)]
-pub struct EventTimeSummary {
+pub(crate) struct EventTimeSummary {
     /// Earliest event time.
     pub min_ms: i64,
     /// Latest event time.
@@ -55,18 +55,18 @@ impl EventTimeSummary {
     }
 
     /// Mean event time.
-    pub fn avg_ms(&self) -> Option<i64> {
+    pub(crate) fn avg_ms(&self) -> Option<i64> {
         (self.count > 0).then(|| (self.sum_ms / self.count as i128) as i64)
     }
 }
 
 /// Shared between a node's physical operators and the driver.
 #[derive(Debug, Default)]
-pub struct EventTimeStats(Mutex<EventTimeSummary>);
+pub(crate) struct EventTimeStats(Mutex<EventTimeSummary>);
 
 impl EventTimeStats {
     /// Take (and reset) what was seen since the last call.
-    pub fn take(&self) -> EventTimeSummary {
+    pub(crate) fn take(&self) -> EventTimeSummary {
         std::mem::take(&mut *self.0.lock().expect("stats"))
     }
 
@@ -77,7 +77,7 @@ impl EventTimeStats {
 
 /// The logical watermark node.
 #[derive(Debug, Clone)]
-pub struct EventTimeWatermark {
+pub(crate) struct EventTimeWatermark {
     /// The input.
     pub input: LogicalPlan,
     /// The event-time column.
@@ -90,7 +90,7 @@ pub struct EventTimeWatermark {
 
 impl EventTimeWatermark {
     /// Add a watermark over `input`, checking that the column is a timestamp.
-    pub fn try_new(input: LogicalPlan, column: &str, delay_ms: i64) -> Result<Self> {
+    pub(crate) fn try_new(input: LogicalPlan, column: &str, delay_ms: i64) -> Result<Self> {
         let col = input
             .schema()
             .qualified_field_with_unqualified_name(column)
@@ -119,14 +119,14 @@ impl EventTimeWatermark {
     }
 
     /// The node as a plan.
-    pub fn into_plan(self) -> LogicalPlan {
+    pub(crate) fn into_plan(self) -> LogicalPlan {
         LogicalPlan::Extension(Extension {
             node: Arc::new(self),
         })
     }
 
     /// The watermark node of a plan node, if it is one.
-    pub fn of(plan: &LogicalPlan) -> Option<&EventTimeWatermark> {
+    pub(crate) fn of(plan: &LogicalPlan) -> Option<&EventTimeWatermark> {
         match plan {
             LogicalPlan::Extension(e) => e.node.as_any().downcast_ref::<EventTimeWatermark>(),
             _ => None,
@@ -216,7 +216,7 @@ impl UserDefinedLogicalNodeCore for EventTimeWatermark {
 
 /// The physical observer.
 #[derive(Debug)]
-pub struct WatermarkExec {
+pub(super) struct WatermarkExec {
     input: Arc<dyn ExecutionPlan>,
     column: usize,
     stats: Arc<EventTimeStats>,

@@ -8,7 +8,7 @@ use arrow::row::{RowConverter, Rows, SortField};
 use crate::error::{Result, TributaryError};
 
 /// The key columns of a batch (the first `key_len` columns) in Arrow's row format.
-pub struct KeyRows {
+pub(crate) struct KeyRows {
     /// `None` when there are no key columns (an aggregation without GROUP BY): every row
     /// then has the same, empty key.
     rows: Option<Rows>,
@@ -17,12 +17,12 @@ pub struct KeyRows {
 
 impl KeyRows {
     /// Encode the first `key_len` columns of `batch`.
-    pub fn new(batch: &RecordBatch, key_len: usize) -> Result<KeyRows> {
+    pub(crate) fn new(batch: &RecordBatch, key_len: usize) -> Result<KeyRows> {
         Self::of(batch, &(0..key_len).collect::<Vec<_>>())
     }
 
     /// Encode the columns `indices` of `batch`.
-    pub fn of(batch: &RecordBatch, indices: &[usize]) -> Result<KeyRows> {
+    pub(crate) fn of(batch: &RecordBatch, indices: &[usize]) -> Result<KeyRows> {
         if indices.is_empty() {
             // Arrow's row format has no rows without columns: count them ourselves.
             return Ok(KeyRows {
@@ -47,17 +47,12 @@ impl KeyRows {
     }
 
     /// Number of rows.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.num_rows
     }
 
-    /// Whether there are no rows.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// The bytes of row `i`.
-    pub fn key(&self, i: usize) -> &[u8] {
+    pub(crate) fn key(&self, i: usize) -> &[u8] {
         match &self.rows {
             Some(rows) => rows.row(i).data(),
             None => &[],
@@ -65,12 +60,12 @@ impl KeyRows {
     }
 
     /// The set of keys.
-    pub fn set(&self) -> HashSet<&[u8]> {
+    pub(crate) fn set(&self) -> HashSet<&[u8]> {
         (0..self.len()).map(|i| self.key(i)).collect()
     }
 
     /// A mask: true where the row's key is in `set`.
-    pub fn mask_in(&self, set: &HashSet<&[u8]>) -> BooleanArray {
+    pub(crate) fn mask_in(&self, set: &HashSet<&[u8]>) -> BooleanArray {
         (0..self.len())
             .map(|i| Some(set.contains(self.key(i))))
             .collect()
@@ -79,7 +74,7 @@ impl KeyRows {
 
 /// The partition of a key: FNV-1a over its row bytes. Stable across runs of one build; the
 /// partition count is fixed in the checkpoint.
-pub fn partition_of(key: &[u8], partitions: usize) -> usize {
+pub(crate) fn partition_of(key: &[u8], partitions: usize) -> usize {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in key {
         h ^= *b as u64;

@@ -15,5 +15,5 @@ mod keys;
 mod store;
 
 pub use group_state::{GroupState, GroupStateTimeout, RawGroupState};
-pub use keys::{partition_of, KeyRows};
-pub use store::{MemoryStateStore, StateChange, StateStore};
+pub(crate) use keys::{partition_of, KeyRows};
+pub(crate) use store::{MemoryStateStore, StateChange, StateStore};

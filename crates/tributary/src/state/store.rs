@@ -15,7 +15,7 @@ use crate::location::Location;
 
 /// What an epoch changed in one partition.
 #[derive(Debug, Clone)]
-pub struct StateChange {
+pub(crate) struct StateChange {
     /// The partition's whole state after the epoch.
     pub rows: RecordBatch,
     /// Rows added or replaced (whole rows).
@@ -27,7 +27,7 @@ pub struct StateChange {
 /// A versioned, keyed store of Arrow rows: one per operator partition. Keys are the first
 /// `key_len` columns.
 #[async_trait]
-pub trait StateStore: Send + Sync {
+pub(crate) trait StateStore: Send + Sync {
     /// The schema of the rows.
     fn schema(&self) -> SchemaRef;
     /// The rows as of the last committed epoch.
@@ -42,7 +42,7 @@ pub trait StateStore: Send + Sync {
 
 /// Keeps the rows in memory; writes a delta file per epoch and a snapshot every
 /// `snapshot_every` epochs (Spark's HDFS-backed state store, in Arrow IPC files).
-pub struct MemoryStateStore {
+pub(crate) struct MemoryStateStore {
     dir: Location,
     schema: SchemaRef,
     key_len: usize,
@@ -65,7 +65,12 @@ fn parse_name(name: &str) -> Option<(u64, &str)> {
 
 impl MemoryStateStore {
     /// An empty store writing under `dir`.
-    pub fn new(dir: Location, schema: SchemaRef, key_len: usize, snapshot_every: u64) -> Self {
+    pub(crate) fn new(
+        dir: Location,
+        schema: SchemaRef,
+        key_len: usize,
+        snapshot_every: u64,
+    ) -> Self {
         MemoryStateStore {
             dir,
             rows: RecordBatch::new_empty(schema.clone()),
@@ -292,21 +297,6 @@ impl MemoryStateStore {
                 .map(|f| f.as_ref().clone().with_nullable(true))
                 .collect::<Vec<_>>(),
         ))
-    }
-
-    /// Memory used by the rows.
-    pub fn memory_bytes(&self) -> usize {
-        self.rows.get_array_memory_size()
-    }
-
-    /// Number of rows.
-    pub fn num_rows(&self) -> usize {
-        self.rows.num_rows()
-    }
-
-    /// Key length.
-    pub fn key_len(&self) -> usize {
-        self.key_len
     }
 }
 

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use arrow::array::{Array, Int64Array, RecordBatch};
 use tributary::prelude::*;
 
-pub fn event_schema() -> SchemaRef {
+pub(crate) fn event_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         Field::new("id", DataType::Int64, true),
         Field::new("user_id", DataType::Int64, true),
@@ -15,7 +15,7 @@ pub fn event_schema() -> SchemaRef {
 }
 
 /// Write `n` JSON lines with ids `first..first+n` to `dir/name`.
-pub fn write_events(dir: &Path, name: &str, first: i64, n: i64) {
+pub(crate) fn write_events(dir: &Path, name: &str, first: i64, n: i64) {
     std::fs::create_dir_all(dir).unwrap();
     let regions = ["EMEA", "amer", "Apac", "latam", "mars"];
     let mut s = String::new();
@@ -39,7 +39,7 @@ pub fn write_events(dir: &Path, name: &str, first: i64, n: i64) {
     std::fs::rename(tmp, dir.join(name)).unwrap();
 }
 
-pub fn ids(batches: &[RecordBatch], column: &str) -> Vec<i64> {
+pub(crate) fn ids(batches: &[RecordBatch], column: &str) -> Vec<i64> {
     let mut out = Vec::new();
     for b in batches {
         let c = b.column(b.schema().index_of(column).unwrap());
@@ -55,7 +55,7 @@ pub fn ids(batches: &[RecordBatch], column: &str) -> Vec<i64> {
     out
 }
 
-pub async fn read_delta(path: &Path) -> Vec<RecordBatch> {
+pub(crate) async fn read_delta(path: &Path) -> Vec<RecordBatch> {
     let s = Session::new();
     s.read()
         .delta(path.to_str().unwrap())
@@ -66,7 +66,7 @@ pub async fn read_delta(path: &Path) -> Vec<RecordBatch> {
         .unwrap()
 }
 
-pub fn regions_csv(dir: &Path) -> std::path::PathBuf {
+pub(crate) fn regions_csv(dir: &Path) -> std::path::PathBuf {
     std::fs::create_dir_all(dir).unwrap();
     let p = dir.join("regions.csv");
     std::fs::write(
@@ -78,9 +78,9 @@ pub fn regions_csv(dir: &Path) -> std::path::PathBuf {
 }
 
 /// A tiny deterministic generator (tests must not depend on a random seed we cannot replay).
-pub struct Lcg(pub u64);
+pub(crate) struct Lcg(pub u64);
 impl Lcg {
-    pub fn next(&mut self, bound: u64) -> u64 {
+    pub(crate) fn next(&mut self, bound: u64) -> u64 {
         self.0 = self
             .0
             .wrapping_mul(6364136223846793005)
@@ -89,7 +89,7 @@ impl Lcg {
     }
 }
 
-pub fn timed_schema() -> SchemaRef {
+pub(crate) fn timed_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         Field::new("id", DataType::Int64, true),
         Field::new("user_id", DataType::Int64, true),
@@ -104,7 +104,7 @@ pub fn timed_schema() -> SchemaRef {
 }
 
 /// The event time of event `id`: 5 s apart from 2026-11-21 10:00, out of order by up to 30 s.
-pub fn event_time_of(id: i64) -> chrono::DateTime<chrono::Utc> {
+pub(crate) fn event_time_of(id: i64) -> chrono::DateTime<chrono::Utc> {
     let base = chrono::DateTime::parse_from_rfc3339("2026-11-21T10:00:00Z")
         .unwrap()
         .to_utc();
@@ -113,16 +113,16 @@ pub fn event_time_of(id: i64) -> chrono::DateTime<chrono::Utc> {
 }
 
 /// Write `n` JSON lines with event times (see [`event_time_of`]).
-pub fn write_timed_events(dir: &Path, name: &str, first: i64, n: i64) {
+pub(crate) fn write_timed_events(dir: &Path, name: &str, first: i64, n: i64) {
     let lines: Vec<String> = (first..first + n).map(timed_line).collect();
     write_lines(dir, name, &lines);
 }
 
-pub fn timed_line(id: i64) -> String {
+pub(crate) fn timed_line(id: i64) -> String {
     timed_line_at(id, event_time_of(id))
 }
 
-pub fn timed_line_at(id: i64, t: chrono::DateTime<chrono::Utc>) -> String {
+pub(crate) fn timed_line_at(id: i64, t: chrono::DateTime<chrono::Utc>) -> String {
     let regions = ["emea", "amer", "apac"];
     let user = if id % 17 == 0 {
         "null".to_string()
@@ -138,7 +138,7 @@ pub fn timed_line_at(id: i64, t: chrono::DateTime<chrono::Utc>) -> String {
 }
 
 /// Write lines to `dir/name` atomically.
-pub fn write_lines(dir: &Path, name: &str, lines: &[String]) {
+pub(crate) fn write_lines(dir: &Path, name: &str, lines: &[String]) {
     std::fs::create_dir_all(dir).unwrap();
     let tmp = dir.join(format!(".{name}.tmp"));
     std::fs::write(&tmp, lines.join("\n") + "\n").unwrap();
@@ -146,11 +146,11 @@ pub fn write_lines(dir: &Path, name: &str, lines: &[String]) {
 }
 
 /// What each epoch delivered to a `foreach_batch` sink, by epoch.
-pub type Epochs = Arc<std::sync::Mutex<std::collections::BTreeMap<u64, Vec<RecordBatch>>>>;
+pub(crate) type Epochs = Arc<std::sync::Mutex<std::collections::BTreeMap<u64, Vec<RecordBatch>>>>;
 
 /// A `foreach_batch` function that keeps each epoch's rows in `seen`; a re-run epoch replaces
 /// what its first attempt delivered.
-pub fn keep_epochs(
+pub(crate) fn keep_epochs(
     seen: &Epochs,
 ) -> impl Fn(DataFrame, u64) -> futures::future::BoxFuture<'static, tributary::Result<()>>
        + Send
@@ -168,7 +168,7 @@ pub fn keep_epochs(
 }
 
 /// Every row as its values joined by `sep` (nulls as `NULL`), sorted.
-pub fn sorted_rows(batches: &[RecordBatch], sep: &str) -> Vec<String> {
+pub(crate) fn sorted_rows(batches: &[RecordBatch], sep: &str) -> Vec<String> {
     let opts = arrow::util::display::FormatOptions::default().with_null("NULL");
     let mut out = Vec::new();
     for b in batches {

@@ -14,7 +14,7 @@ use tributary::prelude::*;
 use crate::common::*;
 
 /// A mock cluster of `brokers` with topic `topic` of `partitions` partitions.
-pub fn cluster(
+pub(crate) fn cluster(
     brokers: i32,
     topic: &str,
     partitions: i32,
@@ -25,7 +25,7 @@ pub fn cluster(
 }
 
 /// Produce `values` (keyed by index) round-robin over `partitions`.
-pub fn produce(bootstrap: &str, topic: &str, partitions: i32, values: &[String]) {
+pub(crate) fn produce(bootstrap: &str, topic: &str, partitions: i32, values: &[String]) {
     let p: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .create()

@@ -37,7 +37,7 @@ pub(crate) struct Commit {
 
 impl Commit {
     /// Parse the newline-delimited JSON actions of commit `version`.
-    pub fn parse(version: u64, bytes: &[u8]) -> Result<Commit> {
+    pub(super) fn parse(version: u64, bytes: &[u8]) -> Result<Commit> {
         let mut commit = Commit::default();
         for (n, line) in bytes.split(|b| *b == b'\n').enumerate() {
             if line.iter().all(|b| b.is_ascii_whitespace()) {
@@ -69,17 +69,17 @@ impl Commit {
     }
 
     /// Added files that carry new data (not compaction rewrites).
-    pub fn data_adds(&self) -> impl Iterator<Item = &FileAction> {
+    pub(super) fn data_adds(&self) -> impl Iterator<Item = &FileAction> {
         self.adds.iter().filter(|a| a.data_change)
     }
 
     /// Whether the commit removed data (a delete, update or merge; not a compaction).
-    pub fn removes_data(&self) -> bool {
+    pub(super) fn removes_data(&self) -> bool {
         self.removes.iter().any(|r| r.data_change)
     }
 
     /// The operation for messages.
-    pub fn operation_name(&self) -> &str {
+    pub(super) fn operation_name(&self) -> &str {
         self.operation.as_deref().unwrap_or("an unnamed operation")
     }
 }

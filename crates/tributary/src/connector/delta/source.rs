@@ -17,7 +17,7 @@
 //! `skip_change_commits` say how to treat them, as in Delta's Spark connector. With
 //! `read_change_feed` the stream carries the table's change data feed instead.
 
-pub use super::source_options::{DeltaSourceOptions, StartingPosition};
+pub(super) use super::source_options::{DeltaSourceOptions, StartingPosition};
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -39,11 +39,11 @@ use tributary_checkpoint::Epoch;
 const INITIAL: &str = "initial";
 
 /// The columns the change data feed adds.
-pub const CHANGE_TYPE: &str = "_change_type";
+pub(super) const CHANGE_TYPE: &str = "_change_type";
 /// The version of the commit that made a change.
-pub const COMMIT_VERSION: &str = "_commit_version";
+pub(super) const COMMIT_VERSION: &str = "_commit_version";
 /// The time of the commit that made a change.
-pub const COMMIT_TIMESTAMP: &str = "_commit_timestamp";
+pub(super) const COMMIT_TIMESTAMP: &str = "_commit_timestamp";
 
 /// A position in the table's log; see the module docs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -14,7 +14,7 @@ pub(crate) struct AvroValues {
 }
 
 impl AvroValues {
-    pub fn new(opts: &KafkaOptions) -> Result<Self> {
+    pub(super) fn new(opts: &KafkaOptions) -> Result<Self> {
         let text = opts
             .avro_schema
             .as_deref()
@@ -29,7 +29,7 @@ impl AvroValues {
     }
 
     /// One value as a JSON object's bytes, or why it does not read.
-    pub fn to_json(&self, value: &[u8]) -> std::result::Result<Vec<u8>, String> {
+    pub(super) fn to_json(&self, value: &[u8]) -> std::result::Result<Vec<u8>, String> {
         let mut body = value;
         if self.confluent {
             if value.len() < 5 || value[0] != 0 {
