@@ -81,12 +81,6 @@ impl FileFormat {
 
 /// Parse a boolean option.
 pub fn parse_bool(option: &str, v: &str) -> Result<bool> {
-    match v.to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" => Ok(true),
-        "false" | "0" | "no" => Ok(false),
-        _ => Err(TributaryError::option(
-            option,
-            format!("'{v}' is not true or false"),
-        )),
-    }
+    crate::connector::options::parse_bool(v)
+        .ok_or_else(|| TributaryError::option(option, format!("'{v}' is not true or false")))
 }

@@ -146,9 +146,16 @@ impl DeltaSinkOptions {
         };
         let target_file_size = match get("target_file_size") {
             None => None,
-            Some(v) => Some(v.parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(|| {
-                TributaryError::option("target_file_size", format!("'{v}' is not a size in bytes"))
-            })?),
+            Some(v) => Some(
+                crate::connector::options::parse_bytes(v)
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| {
+                        TributaryError::option(
+                            "target_file_size",
+                            format!("'{v}' is not a size: give bytes, or a number with k, m or g"),
+                        )
+                    })?,
+            ),
         };
         Ok(DeltaSinkOptions {
             partition_by: get("partition_by").map(|v| list(v)).unwrap_or_default(),

@@ -122,21 +122,9 @@ impl DeltaSourceOptions {
     }
 }
 
-/// `1048576`, `512k`, `64m`, `1g` (binary units).
+/// A positive size: `1048576`, `512k`, `64m`, `1g` (binary units).
 fn parse_bytes(v: &str) -> Option<u64> {
-    let v = v.trim().to_ascii_lowercase();
-    let v = v.strip_suffix('b').unwrap_or(&v);
-    let (num, mult) = match v.chars().last()? {
-        'k' => (&v[..v.len() - 1], 1u64 << 10),
-        'm' => (&v[..v.len() - 1], 1 << 20),
-        'g' => (&v[..v.len() - 1], 1 << 30),
-        _ => (v, 1),
-    };
-    num.trim()
-        .parse::<u64>()
-        .ok()
-        .filter(|n| *n > 0)
-        .map(|n| n * mult)
+    crate::connector::options::parse_bytes(v).filter(|n| *n > 0)
 }
 
 /// A time given as RFC 3339, `YYYY-MM-DD HH:MM:SS[.fff]` (UTC) or `YYYY-MM-DD`, in ms.

@@ -134,11 +134,10 @@ pub fn parse_offsets(option: &str, v: &str) -> Result<Offsets> {
 }
 
 fn flag(options: &BTreeMap<String, String>, key: &str, default: bool) -> Result<bool> {
-    match options.get(key).map(|s| s.to_ascii_lowercase()) {
+    match options.get(key) {
         None => Ok(default),
-        Some(v) if v == "true" => Ok(true),
-        Some(v) if v == "false" => Ok(false),
-        Some(v) => Err(opt_err(key, format!("'{v}' is not true or false"))),
+        Some(v) => crate::connector::options::parse_bool(v)
+            .ok_or_else(|| opt_err(key, format!("'{v}' is not true or false"))),
     }
 }
 

@@ -69,16 +69,11 @@ impl KafkaSink {
                 "the Kafka brokers are required, e.g. .option(\"kafka.bootstrap.servers\", \"host:9092\")",
             ));
         }
-        let exactly_once = match options.get("exactly_once").map(|s| s.to_ascii_lowercase()) {
+        let exactly_once = match options.get("exactly_once") {
             None => false,
-            Some(v) if v == "true" => true,
-            Some(v) if v == "false" => false,
-            Some(v) => {
-                return Err(TributaryError::option(
-                    "exactly_once",
-                    format!("'{v}' is not true or false"),
-                ))
-            }
+            Some(v) => crate::connector::options::parse_bool(v).ok_or_else(|| {
+                TributaryError::option("exactly_once", format!("'{v}' is not true or false"))
+            })?,
         };
         let topic = options.get("topic").cloned();
         Ok(KafkaSink {
