@@ -356,25 +356,3 @@ async fn misspelled_options_of_built_in_formats_are_errors_with_a_suggestion() {
         "{err}"
     );
 }
-
-#[test]
-fn the_options_page_is_generated_from_the_declarations() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/options.md");
-    let expected = tributary::connector::options_reference();
-    if std::env::var_os("TRIBUTARY_BLESS").is_some() {
-        std::fs::write(&path, &expected).unwrap();
-    }
-    let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(
-        on_disk == expected,
-        "docs/options.md is not what the option declarations say: regenerate it with \
-         `TRIBUTARY_BLESS=1 cargo nextest run -p tributary the_options_page` (or \
-         `tributary options > docs/options.md`)"
-    );
-    for format in [
-        "json", "csv", "parquet", "delta", "rate", "console", "memory",
-    ] {
-        assert!(on_disk.contains(&format!("## `{format}`")), "{format}");
-    }
-    assert!(on_disk.contains("`max_files_per_trigger`"));
-}
