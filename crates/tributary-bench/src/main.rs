@@ -10,6 +10,8 @@
 //! stream with a 1 s processing-time trigger (about 1M events per epoch), both into Delta.
 //! Prints events/s, epoch durations, and state rows and memory.
 //!
+//! `soak`: see `soak.rs`.
+//!
 //! `kafka`: ROWS JSON events produced to a topic of librdkafka's mock broker (about 20,000 per
 //! partition: the mock keeps at most 5 MB per partition), then
 //! consumed twice: plain librdkafka (a `BaseConsumer` counting messages) and Tributary reading the
@@ -17,6 +19,7 @@
 //! and their ratio.
 
 mod delta;
+mod soak;
 
 use std::io::Write;
 use std::path::Path;
@@ -411,6 +414,17 @@ async fn main() -> anyhow::Result<()> {
         "etl" => {}
         "visitors" => return visitors(rows).await,
         "kafka" => return kafka(rows).await,
+        "soak" => {
+            let seconds = args
+                .get(2)
+                .map_or(Ok(600), |s| s.parse())
+                .context("SECONDS")?;
+            let rate = args
+                .get(3)
+                .map_or(Ok(100_000), |s| s.parse())
+                .context("EVENTS_PER_SECOND")?;
+            return soak::run(seconds, rate).await;
+        }
         "delta" => {
             let per_commit = args
                 .get(3)
@@ -426,7 +440,7 @@ async fn main() -> anyhow::Result<()> {
             .await;
         }
         other => {
-            anyhow::bail!("unknown benchmark '{other}': try `etl [ROWS]`, `visitors [ROWS]`, `kafka [ROWS]` or `delta [COMMITS] [ROWS_PER_COMMIT]`")
+            anyhow::bail!("unknown benchmark '{other}': try `etl [ROWS]`, `visitors [ROWS]`, `kafka [ROWS]` or `delta [COMMITS] [ROWS_PER_COMMIT]` or `soak [SECONDS] [EVENTS_PER_SECOND]`")
         }
     }
     let tmp = tempfile::tempdir()?;

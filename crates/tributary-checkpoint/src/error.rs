@@ -6,7 +6,10 @@ pub enum ProtocolError {
     /// A file of the checkpoint could not be parsed.
     #[error(
         "damaged checkpoint file '{file}': {reason}. The checkpoint was left as it is; \
-         restore the file from a backup or start the query with a new checkpoint location"
+         restore the file from a backup of this same checkpoint. Do not simply start with a new \
+         checkpoint location: the query would read its whole input again and write every row \
+         again; a new checkpoint is safe only with starting positions past what the sink \
+         already holds (see docs/guarantees.md)"
     )]
     Damaged {
         /// The file, relative to the checkpoint root.
@@ -28,8 +31,9 @@ pub enum ProtocolError {
     },
     /// The logs are inconsistent (for example a commit without its offsets).
     #[error(
-        "inconsistent checkpoint: {reason}. The checkpoint was left as it is; inspect it or \
-         start the query with a new checkpoint location"
+        "inconsistent checkpoint: {reason}. The checkpoint was left as it is; restore it \
+         from a backup taken with its output, or see docs/guarantees.md for the safe ways on \
+         (a new checkpoint location alone would write every row again)"
     )]
     Inconsistent {
         /// What is inconsistent.

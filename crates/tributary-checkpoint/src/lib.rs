@@ -18,11 +18,15 @@
 
 pub mod codec;
 mod error;
+mod lease;
 mod paths;
 mod recovery;
+mod sink_check;
 mod types;
 
 pub use error::ProtocolError;
+pub use lease::{decide_lease, Lease, LeaseDecision, LEASE_FILE};
 pub use paths::CheckpointPaths;
 pub use recovery::{recover, retention, Listing, Recovery};
+pub use sink_check::{compare_sink, SinkAgreement};
 pub use types::{CommitRecord, Epoch, OffsetRecord, QueryIdentity, QueryMetadata, SourceOffset};

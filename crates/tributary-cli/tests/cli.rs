@@ -698,7 +698,7 @@ fn run_with_ui_serves_the_monitoring_page_and_prints_progress_lines() {
     let addr = addr.unwrap();
     let get = || {
         let mut s = std::net::TcpStream::connect(&addr).unwrap();
-        s.write_all(b"GET /api/queries HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        s.write_all(b"GET /api/queries HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
             .unwrap();
         let mut body = String::new();
         s.read_to_string(&mut body).unwrap();

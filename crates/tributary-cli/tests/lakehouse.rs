@@ -484,7 +484,25 @@ fn backfill_then_stream_hands_off_without_gap_or_duplicate_across_kills() {
     let sql = "SELECT minute, region, n, ids FROM t";
     let streamed = query_delta(&out.join("per_minute"), sql);
     assert!(streamed.len() > 20, "{streamed:?}");
-    assert_eq!(streamed, query_delta(&batch_out.join("per_minute"), sql));
+    let batch = query_delta(&batch_out.join("per_minute"), sql);
+    if streamed != batch {
+        let only_streamed: Vec<_> = streamed.iter().filter(|r| !batch.contains(r)).collect();
+        let only_batch: Vec<_> = batch.iter().filter(|r| !streamed.contains(r)).collect();
+        let offsets = std::fs::read_dir(ckpt.join("per_minute/offsets"))
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                format!(
+                    "{}: {}",
+                    e.file_name().to_string_lossy(),
+                    std::fs::read_to_string(e.path()).unwrap()
+                )
+            })
+            .collect::<Vec<_>>();
+        panic!(
+            "the streamed windows differ from the batch answer\nonly streamed: {only_streamed:?}\nonly in batch: {only_batch:?}\noffsets of per_minute: {offsets:#?}"
+        );
+    }
     assert_eq!(
         query_delta(&batch_out.join("copy"), "SELECT id FROM t"),
         expected

@@ -473,6 +473,8 @@ impl JobRunner {
                 query_name: Some(name.to_string()),
                 output_mode: OutputMode::Append,
                 dir: tributary::location::Location::resolve(&scratch.display().to_string())?,
+                committed_epoch: None,
+                rerun_epoch: None,
             })
             .await?;
         let schema = std::sync::Arc::new(df.schema().as_arrow().clone());

@@ -10,15 +10,16 @@ const Tributary = (() => {
   };
   const fmt = (v, digits = 0) => v === null || v === undefined ? "–" :
     Number(v).toLocaleString(undefined, { maximumFractionDigits: digits });
-  const esc = (s) => String(s ?? "").replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" }[c]));
+  // Every value put into HTML goes through esc (the server's escape_html does the same).
+  const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
 
   async function index() {
     const tick = async () => {
       try {
         const { queries } = await get("/api/queries");
         document.querySelector("#queries tbody").innerHTML = queries.map((q) => `<tr>
-          <td><a href="${withToken("/query/" + q.id)}">${esc(q.name || "(unnamed)")}</a></td>
-          <td class="state-${q.state}">${q.state}</td><td>${esc(q.status || "")}</td>
+          <td><a href="${esc(withToken("/query/" + encodeURIComponent(q.id)))}">${esc(q.name || "(unnamed)")}</a></td>
+          <td class="state-${esc(q.state)}">${esc(q.state)}</td><td>${esc(q.status || "")}</td>
           <td>${fmt(q.latestEpoch)}</td><td>${fmt(q.inputRowsPerSecond, 1)}</td>
           <td>${fmt(q.processedRowsPerSecond, 1)}</td><td>${esc(q.watermark || "–")}</td>
           <td><code>${esc(q.id)}</code></td><td><code>${esc(q.runId)}</code></td>
@@ -102,21 +103,21 @@ const Tributary = (() => {
   const sum = (p, k) => (p.stateOperators || []).length ? p.stateOperators.reduce((a, s) => a + (s[k] || 0), 0) : null;
 
   async function query() {
-    const id = decodeURIComponent(location.pathname.split("/").pop());
+    const id = document.body.dataset.id;
     const grid = document.getElementById("charts");
-    grid.innerHTML = CHARTS.map(([title], i) => `<div class="card"><h2>${title}</h2><canvas id="c${i}"></canvas></div>`).join("");
+    grid.innerHTML = CHARTS.map(([title], i) => `<div class="card"><h2>${esc(title)}</h2><canvas id="c${i}"></canvas></div>`).join("");
     const tick = async () => {
       try {
         const { query: q, plan, progress } = await get("/api/queries/" + encodeURIComponent(id));
         document.getElementById("title").textContent = q.name || q.id;
         document.title = "Tributary — " + (q.name || q.id);
         document.getElementById("summary").innerHTML = [
-          ["state", `<span class="state-${q.state}">${q.state}</span>`], ["status", esc(q.status || "")],
+          ["state", `<span class="state-${esc(q.state)}">${esc(q.state)}</span>`], ["status", esc(q.status || "")],
           ["latest epoch", fmt(q.latestEpoch)], ["input rows/s", fmt(q.inputRowsPerSecond, 1)],
           ["processed rows/s", fmt(q.processedRowsPerSecond, 1)], ["watermark", esc(q.watermark || "–")],
           ["rows in", fmt(q.totals.inputRows)], ["rows out", fmt(q.totals.outputRows)],
           ["bad records", fmt(q.totals.badRecords)], ["run id", `<code>${esc(q.runId)}</code>`],
-        ].map(([k, v]) => `<div><span>${k}</span>${v}</div>`).join("");
+        ].map(([k, v]) => `<div><span>${esc(k)}</span>${v}</div>`).join("");
         document.getElementById("error").textContent = q.lastError || "";
         document.getElementById("plan").textContent = plan;
         CHARTS.forEach(([, f], i) => {
@@ -137,3 +138,5 @@ const Tributary = (() => {
   }
   return { index, query };
 })();
+// The page says which it is (no inline script: the Content-Security-Policy forbids them).
+Tributary[document.body.dataset.page]();

@@ -3,14 +3,17 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::{middleware, Extension, Json, Router};
 use serde_json::{json, Value};
 use tributary::Session;
 
+use crate::guard::{self, Guard, LinkToken};
+use crate::html::{self, encode_query_value};
+use crate::listener::{self, Limits};
 use crate::metrics;
 use crate::store::Monitor;
 
@@ -23,32 +26,6 @@ const STYLE: &str = include_str!("../assets/style.css");
 struct Ctx {
     session: Session,
     monitor: Monitor,
-    token: Option<Arc<String>>,
-}
-
-#[derive(serde::Deserialize)]
-struct TokenParam {
-    token: Option<String>,
-}
-
-fn authorized(ctx: &Ctx, headers: &HeaderMap, q: &TokenParam) -> bool {
-    let Some(want) = &ctx.token else {
-        return true;
-    };
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    bearer == Some(want.as_str()) || q.token.as_deref() == Some(want.as_str())
-}
-
-fn denied() -> Response {
-    (
-        StatusCode::UNAUTHORIZED,
-        [(header::WWW_AUTHENTICATE, "Bearer")],
-        "this UI needs its token: send `Authorization: Bearer <token>` or add ?token=<token>",
-    )
-        .into_response()
 }
 
 /// The summary of one query for the list.
@@ -71,36 +48,54 @@ fn summary(ctx: &Ctx, q: &crate::store::QueryRecord) -> Value {
     })
 }
 
-async fn index(State(ctx): State<Ctx>, h: HeaderMap, Query(t): Query<TokenParam>) -> Response {
-    if !authorized(&ctx, &h, &t) {
-        return denied();
+/// `?token=<token>` when the page was opened with it, so that its assets and links keep it.
+fn token_query(link: &LinkToken) -> String {
+    match &link.0 {
+        Some(token) => format!("?token={}", encode_query_value(token)),
+        None => String::new(),
     }
-    Html(INDEX).into_response()
 }
 
-async fn query_page(State(ctx): State<Ctx>, h: HeaderMap, Query(t): Query<TokenParam>) -> Response {
-    if !authorized(&ctx, &h, &t) {
-        return denied();
-    }
-    Html(QUERY).into_response()
+async fn index(Extension(link): Extension<LinkToken>) -> Response {
+    Html(html::render(INDEX, &[("token", &token_query(&link))])).into_response()
+}
+
+/// The page of one query: its name (or id) is filled in here, escaped; the rest comes from the
+/// JSON.
+async fn query_page(
+    State(ctx): State<Ctx>,
+    Path(id): Path<String>,
+    Extension(link): Extension<LinkToken>,
+) -> Response {
+    let name = ctx.monitor.query(&id).and_then(|q| q.name);
+    Html(html::render(
+        QUERY,
+        &[
+            ("title", name.as_deref().unwrap_or(&id)),
+            ("id", &id),
+            ("token", &token_query(&link)),
+        ],
+    ))
+    .into_response()
+}
+
+async fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, "no such page").into_response()
 }
 
 async fn asset_js() -> Response {
-    ([(header::CONTENT_TYPE, "text/javascript")], APP_JS).into_response()
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        APP_JS,
+    )
+        .into_response()
 }
 
 async fn asset_css() -> Response {
-    ([(header::CONTENT_TYPE, "text/css")], STYLE).into_response()
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], STYLE).into_response()
 }
 
-async fn api_queries(
-    State(ctx): State<Ctx>,
-    h: HeaderMap,
-    Query(t): Query<TokenParam>,
-) -> Response {
-    if !authorized(&ctx, &h, &t) {
-        return denied();
-    }
+async fn api_queries(State(ctx): State<Ctx>) -> Response {
     let list: Vec<Value> = ctx
         .monitor
         .queries()
@@ -110,15 +105,7 @@ async fn api_queries(
     Json(json!({ "queries": list })).into_response()
 }
 
-async fn api_query(
-    State(ctx): State<Ctx>,
-    Path(id): Path<String>,
-    h: HeaderMap,
-    Query(t): Query<TokenParam>,
-) -> Response {
-    if !authorized(&ctx, &h, &t) {
-        return denied();
-    }
+async fn api_query(State(ctx): State<Ctx>, Path(id): Path<String>) -> Response {
     let Some(q) = ctx.monitor.query(&id) else {
         return (StatusCode::NOT_FOUND, format!("no query with id '{id}'")).into_response();
     };
@@ -141,14 +128,7 @@ async fn api_query(
     .into_response()
 }
 
-async fn api_metrics(
-    State(ctx): State<Ctx>,
-    h: HeaderMap,
-    Query(t): Query<TokenParam>,
-) -> Response {
-    if !authorized(&ctx, &h, &t) {
-        return denied();
-    }
+async fn api_metrics(State(ctx): State<Ctx>) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         metrics::render(&ctx.monitor.queries()),
@@ -167,27 +147,40 @@ pub struct UiServer {
 }
 
 impl UiServer {
-    /// Stop serving.
+    /// Stop serving, and close every connection.
     pub fn shutdown(self) {
         self.task.abort();
     }
 }
 
-/// Serve the UI of `session`'s queries on `addr` (`127.0.0.1:4040`; port 0 picks one). With a
-/// `token`, every request needs `Authorization: Bearer <token>` (or `?token=` in a browser).
-/// Call it before starting queries so that the UI sees them start.
+/// Serve the UI of `session`'s queries on `addr` (`127.0.0.1:4040`; port 0 picks one), within
+/// the default [`Limits`]. With a `token`, every request needs `Authorization: Bearer <token>`
+/// (or `?token=` in a browser); without one, only a loopback address answers (see the crate
+/// docs). Call it before starting queries so that the UI sees them start.
 pub async fn serve(
     session: &Session,
     addr: &str,
     token: Option<String>,
 ) -> std::io::Result<UiServer> {
+    serve_with_limits(session, addr, token, Limits::default()).await
+}
+
+/// [`serve`] with other connection limits and timeouts.
+pub async fn serve_with_limits(
+    session: &Session,
+    addr: &str,
+    token: Option<String>,
+    limits: Limits,
+) -> std::io::Result<UiServer> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
     let monitor = Monitor::default();
     session.streams().add_listener(Arc::new(monitor.clone()));
     let ctx = Ctx {
         session: session.clone(),
         monitor: monitor.clone(),
-        token: token.map(Arc::new),
     };
+    let guard = Arc::new(Guard::new(addr, token));
     let app = Router::new()
         .route("/", get(index))
         .route("/query/{id}", get(query_page))
@@ -196,14 +189,10 @@ pub async fn serve(
         .route("/api/queries", get(api_queries))
         .route("/api/queries/{id}", get(api_query))
         .route("/metrics", get(api_metrics))
-        .with_state(ctx);
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    let addr = listener.local_addr()?;
-    let task = tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            tracing::error!(error = %e, "the UI server stopped");
-        }
-    });
+        .fallback(not_found)
+        .with_state(ctx)
+        .layer(middleware::from_fn_with_state(guard, guard::guard));
+    let task = tokio::spawn(listener::run(listener, app, limits));
     Ok(UiServer {
         addr,
         monitor,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::TryStreamExt;
 use object_store::local::LocalFileSystem;
-use object_store::path::Path;
+use object_store::path::{Path, PathPart};
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use url::Url;
 
@@ -64,13 +64,20 @@ impl Location {
                 message: format!("cannot make the path absolute: {e}"),
             })?,
         );
-        let url = Url::from_directory_path(&abs).map_err(|_| TributaryError::Storage {
+        let url = directory_url(&abs).ok_or_else(|| TributaryError::Storage {
             location: location.to_string(),
             message: "not a valid directory path".into(),
         })?;
-        let prefix = Path::from_absolute_path(&abs).map_err(|e| TributaryError::Storage {
-            location: location.to_string(),
-            message: e.to_string(),
+        // The store's path keeps each component as it is on disk: object_store's local store
+        // maps a path's parts to file names literally (building it from a URL would decode
+        // `%41` into `A`).
+        let prefix = Path::parse(abs.to_string_lossy().trim_start_matches('/')).map_err(|e| {
+            TributaryError::Storage {
+                location: location.to_string(),
+                message: format!(
+                    "{e}: a location cannot hold control characters such as a newline"
+                ),
+            }
         })?;
         Ok(Location {
             display: location.to_string(),
@@ -100,8 +107,11 @@ impl Location {
     /// A location inside this one.
     pub fn child(&self, rel: &str) -> Location {
         let mut url = self.url.clone();
-        let joined = format!("{}{}/", url.path(), rel.trim_matches('/'));
-        url.set_path(&joined);
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments.pop_if_empty();
+            segments.extend(rel.split('/').filter(|s| !s.is_empty()));
+            segments.push("");
+        }
         Location {
             display: format!("{}/{}", self.display.trim_end_matches('/'), rel),
             url,
@@ -115,7 +125,12 @@ impl Location {
     pub fn path(&self, rel: &str) -> Path {
         let mut p = self.prefix.clone();
         for part in rel.split('/').filter(|s| !s.is_empty()) {
-            p = p.clone().join(part);
+            // The local store names files by their parts literally; other stores get the
+            // parts escaped the way object_store escapes keys.
+            p = match (&self.local, PathPart::parse(part)) {
+                (Some(_), Ok(literal)) => p.join(literal),
+                _ => p.join(part),
+            };
         }
         p
     }
@@ -126,11 +141,31 @@ impl Location {
 
     /// Read an object whole; `None` when it does not exist.
     pub async fn read(&self, rel: &str) -> Result<Option<Bytes>> {
+        if let Some(file) = self.local_file(rel) {
+            // Local files are read by their names on disk, whatever characters they hold.
+            return match tokio::fs::read(&file).await {
+                Ok(b) => Ok(Some(Bytes::from(b))),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(TributaryError::Storage {
+                    location: file.display().to_string(),
+                    message: format!("cannot read the file: {e}"),
+                }),
+            };
+        }
         match self.store.get(&self.path(rel)).await {
             Ok(r) => Ok(Some(r.bytes().await.map_err(self.err(rel))?)),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(self.err(rel)(e)),
         }
+    }
+
+    /// The local file of an object inside this location, when the location is local.
+    fn local_file(&self, rel: &str) -> Option<std::path::PathBuf> {
+        let mut p = self.local.clone()?;
+        for part in rel.split('/').filter(|s| !s.is_empty()) {
+            p.push(part);
+        }
+        Some(p)
     }
 
     /// Write an object atomically, replacing what was there.
@@ -159,6 +194,29 @@ impl Location {
         }
     }
 
+    /// Make a written object durable: on local disk, fsync the file and its folder (a rename
+    /// alone makes it visible atomically but may be lost with the page cache); object stores
+    /// are durable once a write returns.
+    pub async fn sync(&self, rel: &str) -> Result<()> {
+        let Some(file) = self.local_file(rel) else {
+            return Ok(());
+        };
+        let display = file.display().to_string();
+        tokio::task::spawn_blocking(move || {
+            std::fs::File::open(&file)?.sync_all()?;
+            if let Some(dir) = file.parent() {
+                std::fs::File::open(dir)?.sync_all()?;
+            }
+            Ok::<_, std::io::Error>(())
+        })
+        .await
+        .map_err(|e| TributaryError::Internal(format!("syncing a file: {e}")))?
+        .map_err(|e| TributaryError::Storage {
+            location: display,
+            message: format!("cannot sync the file to disk: {e}"),
+        })
+    }
+
     /// Delete an object; a missing one is fine.
     pub async fn delete(&self, rel: &str) -> Result<()> {
         match self.store.delete(&self.path(rel)).await {
@@ -169,6 +227,20 @@ impl Location {
 
     /// List every object under `rel` (recursively), sorted by name. A missing folder is empty.
     pub async fn list(&self, rel: &str) -> Result<Vec<Entry>> {
+        if let Some(dir) = self.local_file(rel) {
+            let display = self.display.clone();
+            let mut out = tokio::task::spawn_blocking(move || list_local(&dir, &display))
+                .await
+                .map_err(|e| TributaryError::Internal(format!("listing a folder: {e}")))??;
+            if !rel.trim_matches('/').is_empty() {
+                let base = format!("{}/", rel.trim_matches('/'));
+                for e in &mut out {
+                    e.name = format!("{base}{}", e.name);
+                }
+            }
+            out.sort_by(|a, b| a.name.cmp(&b.name));
+            return Ok(out);
+        }
         let base = self.path(rel);
         let prefix_len = self.prefix.as_ref().len();
         let listed: Vec<_> = match self.store.list(Some(&base)).try_collect().await {
@@ -193,6 +265,91 @@ impl Location {
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
     }
+}
+
+/// A `file://` URL of a directory whose every character survives: `%` is escaped too, so that
+/// a folder named `out%41` is not read back as `outA`.
+fn directory_url(abs: &std::path::Path) -> Option<Url> {
+    let mut url = Url::parse("file:///").ok()?;
+    {
+        let mut segments = url.path_segments_mut().ok()?;
+        segments.clear();
+        for c in abs.components() {
+            if let std::path::Component::Normal(part) = c {
+                segments.push(part.to_str()?);
+            }
+        }
+        segments.push("");
+    }
+    Some(url)
+}
+
+/// Every file under `dir` (recursively, following links), named relative to it with `/`.
+/// A missing folder is empty; a name that is not UTF-8 is an error naming it.
+fn list_local(dir: &std::path::Path, display: &str) -> Result<Vec<Entry>> {
+    fn walk(
+        root: &std::path::Path,
+        dir: &std::path::Path,
+        display: &str,
+        out: &mut Vec<Entry>,
+    ) -> Result<()> {
+        let entries = match std::fs::read_dir(dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => {
+                return Err(TributaryError::Storage {
+                    location: dir.display().to_string(),
+                    message: format!("cannot list the folder: {e}"),
+                })
+            }
+        };
+        for entry in entries {
+            let entry = entry.map_err(|e| TributaryError::Storage {
+                location: dir.display().to_string(),
+                message: format!("cannot list the folder: {e}"),
+            })?;
+            let path = entry.path();
+            // A file deleted while the folder is listed is simply not there.
+            let meta = match std::fs::metadata(&path) {
+                Ok(m) => m,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => {
+                    return Err(TributaryError::Storage {
+                        location: path.display().to_string(),
+                        message: format!("cannot read the file's metadata: {e}"),
+                    })
+                }
+            };
+            if meta.is_dir() {
+                walk(root, &path, display, out)?;
+                continue;
+            }
+            let rel = path.strip_prefix(root).unwrap_or(&path);
+            let name = rel
+                .components()
+                .map(|c| c.as_os_str().to_str())
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| TributaryError::Storage {
+                    location: format!("{display} ({})", path.display()),
+                    message: "the file's name is not UTF-8: rename it".into(),
+                })?
+                .join("/");
+            let modified_ms = meta
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_millis() as i64);
+            out.push(Entry {
+                name,
+                size: meta.len(),
+                modified_ms,
+            });
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, display, &mut out)?;
+    Ok(out)
 }
 
 /// Remove `.` and `..` components without touching the file system.

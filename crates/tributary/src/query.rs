@@ -95,10 +95,10 @@ pub(crate) struct QueryShared {
 }
 
 impl QueryShared {
-    pub(crate) fn new(id: String, name: Option<String>) -> Arc<Self> {
+    pub(crate) fn new(id: String, run_id: String, name: Option<String>) -> Arc<Self> {
         Arc::new(QueryShared {
             id,
-            run_id: uuid::Uuid::new_v4().to_string(),
+            run_id,
             name,
             status: Mutex::new(QueryStatus {
                 message: "Initializing sources".into(),

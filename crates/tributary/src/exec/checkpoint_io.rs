@@ -92,7 +92,7 @@ impl CheckpointStore {
                 reason: format!("'{name}' already exists: is another run of this query writing the same checkpoint?"),
             }));
         }
-        Ok(())
+        self.root.sync(&name).await
     }
 
     /// The commit record of an epoch, if it is there.
@@ -109,7 +109,7 @@ impl CheckpointStore {
     pub(crate) async fn write_commit(&self, record: &CommitRecord) -> Result<()> {
         let name = CheckpointPaths::commits(record.epoch);
         self.root.write_new(&name, codec::encode(record)).await?;
-        Ok(())
+        self.root.sync(&name).await
     }
 
     /// Delete old log files, keeping the last `keep` committed epochs.

@@ -30,6 +30,7 @@ use tributary_checkpoint::{
 use super::aggregate::AggregateOperator;
 use super::checkpoint_io::CheckpointStore;
 use super::dedup::DedupOperator;
+use super::lease::CheckpointLease;
 use super::retry::RetryPolicy;
 use super::stateful::{OperatorEpoch, StatefulOperator};
 use super::trigger::{Next, TriggerPolicy, WatermarkMove};
@@ -73,6 +74,8 @@ pub(crate) struct QuerySpec {
 }
 
 struct Running {
+    /// The lease on the checkpoint, checked before each epoch commits.
+    lease: Option<Arc<CheckpointLease>>,
     shared: Arc<QueryShared>,
     session: Session,
     clock: Arc<dyn Clock>,
@@ -127,6 +130,47 @@ pub(crate) async fn start_query(spec: QuerySpec) -> Result<StreamingQuery> {
         sources: sources.iter().map(|(_, s)| s.description()).collect(),
         sink: spec.sink.description(),
     };
+    // The lease first: nothing of the checkpoint is written by a run that does not hold it.
+    let run_id = uuid::Uuid::new_v4().to_string();
+    let lease = CheckpointLease::acquire(&store.root, &run_id, &clock).await?;
+    match start_leased(spec, state, plan, sources, store, identity, clock, run_id).await {
+        Ok((query, mut running)) => {
+            let span = tracing::info_span!(
+                "query",
+                id = %query.id(),
+                name = query.name().unwrap_or("")
+            );
+            running.lease = Some(lease.clone());
+            tokio::spawn(
+                async move {
+                    let result = running.run().await;
+                    lease.release().await;
+                    running.finish(result);
+                }
+                .instrument(span),
+            );
+            Ok(query)
+        }
+        Err(e) => {
+            lease.release().await;
+            Err(e)
+        }
+    }
+}
+
+/// Recover, open the sources, sink and operator, and register the query: everything after the
+/// lease is taken.
+#[allow(clippy::too_many_arguments)]
+async fn start_leased(
+    spec: QuerySpec,
+    state: SessionState,
+    plan: LogicalPlan,
+    sources: Vec<(SourceKey, Arc<dyn StreamSource>)>,
+    store: CheckpointStore,
+    identity: QueryIdentity,
+    clock: Arc<dyn Clock>,
+    run_id: String,
+) -> Result<(StreamingQuery, Running)> {
     let rec = recover(&store, &identity, &spec).await?;
     let planned = rec.rerun.as_ref().or(rec.last_committed.as_ref());
     // The ends of the last planned epoch: the re-run one, or the last committed one.
@@ -134,7 +178,7 @@ pub(crate) async fn start_query(spec: QuerySpec) -> Result<StreamingQuery> {
         Some(r) => r.sources.iter().map(|s| s.end.clone()).collect(),
         None => vec![Value::Null; sources.len()],
     };
-    open_io(&store, &sources, planned, &ends, &spec, &rec.id).await?;
+    open_io(&store, &sources, planned, &ends, &spec, &rec).await?;
     let (plan, _static_tables) = materialize_static(plan, &state).await?;
     let aggregate = open_operator(&plan, &state, &sources, &store, &rec, &spec).await?;
     let watermark = WatermarkTracker::new(
@@ -157,7 +201,7 @@ pub(crate) async fn start_query(spec: QuerySpec) -> Result<StreamingQuery> {
         spec.options.duration("watermark_idle_timeout"),
         clock.now_ms(),
     );
-    let shared = QueryShared::new(rec.id.clone(), spec.name.clone());
+    let shared = QueryShared::new(rec.id.clone(), run_id, spec.name.clone());
     *shared.plan.lock().expect("plan") = crate::plan::describe(&plan);
     let query = StreamingQuery {
         shared: shared.clone(),
@@ -172,7 +216,7 @@ pub(crate) async fn start_query(spec: QuerySpec) -> Result<StreamingQuery> {
     for l in spec.session.streams().listeners() {
         l.on_query_started(&started);
     }
-    let mut running = Running {
+    let running = Running {
         shared: shared.clone(),
         session: spec.session.clone(),
         clock,
@@ -189,17 +233,9 @@ pub(crate) async fn start_query(spec: QuerySpec) -> Result<StreamingQuery> {
         aggregate,
         watermark,
         late_rows_path,
+        lease: None,
     };
-    let span =
-        tracing::info_span!("query", id = %shared.id, name = shared.name.as_deref().unwrap_or(""));
-    tokio::spawn(
-        async move {
-            let result = running.run().await;
-            running.finish(result);
-        }
-        .instrument(span),
-    );
-    Ok(query)
+    Ok((query, running))
 }
 
 /// Analyze the query, check that it can run as a stream, and give each query its own sources.
@@ -308,7 +344,7 @@ async fn open_io(
     planned: Option<&OffsetRecord>,
     ends: &[Value],
     spec: &QuerySpec,
-    id: &str,
+    rec: &Recovered,
 ) -> Result<()> {
     for (i, (_, s)) in sources.iter().enumerate() {
         let ctx = SourceContext {
@@ -326,10 +362,12 @@ async fn open_io(
         }
     }
     let sink_ctx = SinkContext {
-        query_id: id.to_string(),
+        query_id: rec.id.clone(),
         query_name: spec.name.clone(),
         output_mode: spec.output_mode,
         dir: spec.checkpoint.child("sink"),
+        committed_epoch: rec.committed_epoch,
+        rerun_epoch: rec.rerun.as_ref().map(|r| r.epoch),
     };
     with_retry("opening the sink", || spec.sink.open(&sink_ctx)).await
 }
@@ -571,6 +609,9 @@ impl Running {
             state: self.state.clone(),
         };
         let num_output_rows = output.num_rows();
+        if let Some(lease) = &self.lease {
+            lease.check()?;
+        }
         self.sink.add_batch(epoch, output).await?;
         timer.lap("addBatch");
         self.store
@@ -700,8 +741,10 @@ impl Running {
                     .bad_records_path()
                     .unwrap_or_else(|| self.store.root.child("bad_records"));
                 dir.ensure_dir()?;
-                bad.flush_to(&dir, &format!("epoch-{:06}-source-{i}.json", epoch.0))
-                    .await?;
+                // Named by query too: runs of other queries (or of this one on a new
+                // checkpoint) that share the folder never overwrite these.
+                let name = format!("{}-epoch-{:06}-source-{i}.json", self.shared.id, epoch.0);
+                bad.flush_to(&dir, &name).await?;
             }
             counts.push(n);
         }

@@ -7,6 +7,7 @@ pub(crate) mod dedup;
 pub(crate) mod driver;
 pub(crate) mod join;
 pub(crate) mod late;
+pub(crate) mod lease;
 pub(crate) mod map_groups;
 pub(crate) mod retry;
 pub(crate) mod stateful;

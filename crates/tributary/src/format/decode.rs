@@ -1,19 +1,20 @@
-//! Decoding one file into batches of a declared schema. Records that do not decode are
-//! reported to [`BadRecords`] with their line, and the rest of the file goes on.
+//! Decoding one file into batches of a declared schema. Records that do not decode, or whose
+//! values do not fit their columns (see [`super::fit`]), are reported to [`BadRecords`] with
+//! their line, and the rest of the file goes on. JSON and CSV records are one per line (Spark's
+//! default, `multiLine` false); a Parquet file that cannot be read goes aside whole.
 
-use arrow::array::{new_null_array, ArrayRef, RecordBatch, RecordBatchOptions};
-use arrow::compute::cast;
+use arrow::array::RecordBatch;
 use arrow::datatypes::{Schema, SchemaRef};
 use arrow::error::ArrowError;
 use bytes::Bytes;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use super::bad_records::{BadRecord, BadRecords};
-use super::FileFormat;
+use super::{fit, FileFormat};
 use crate::error::{Result, TributaryError};
 
 const BATCH_SIZE: usize = 8192;
-/// Lines decoded together; a chunk with a bad line is decoded again line by line.
+/// Records decoded together; a chunk with a bad record is decoded again record by record.
 const CHUNK_LINES: usize = 4096;
 
 /// Decode one file's bytes. `source` names the file in bad records and errors.
@@ -25,30 +26,58 @@ pub(crate) fn decode_file(
     bad: &BadRecords,
 ) -> Result<Vec<RecordBatch>> {
     match format {
-        FileFormat::Json => decode_lines(schema, &bytes, 0, source, bad, &|s| {
-            Ok(LineDecoder::Json(
-                arrow::json::ReaderBuilder::new(s.clone())
-                    .with_batch_size(BATCH_SIZE)
-                    .build_decoder()?,
-            ))
-        }),
+        FileFormat::Json => {
+            let body = &bytes[..];
+            let records = numbered_lines(body, 0);
+            let origin = |line: u64| (source.to_string(), line);
+            decode_records(schema, Kind::Json, Some(body), &records, &origin, bad)
+        }
         FileFormat::Csv {
             has_header,
             delimiter,
         } => {
             let skip = usize::from(*has_header);
-            let delimiter = *delimiter;
-            decode_lines(schema, &bytes, skip, source, bad, &move |s| {
-                Ok(LineDecoder::Csv(
-                    arrow::csv::ReaderBuilder::new(s.clone())
-                        .with_header(false)
-                        .with_delimiter(delimiter)
-                        .with_batch_size(BATCH_SIZE)
-                        .build_decoder(),
-                ))
-            })
+            let body = &bytes[nth_line_start(&bytes, skip)..];
+            let records = numbered_lines(body, skip as u64);
+            let origin = |line: u64| (source.to_string(), line);
+            decode_records(
+                schema,
+                Kind::Csv(*delimiter),
+                Some(body),
+                &records,
+                &origin,
+                bad,
+            )
         }
-        FileFormat::Parquet => decode_parquet(schema, bytes, source),
+        FileFormat::Parquet => decode_parquet(schema, bytes, source, bad),
+    }
+}
+
+/// The kind of text records.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Json,
+    Csv(u8),
+}
+
+impl Kind {
+    fn decoder(self, schema: &SchemaRef) -> Result<LineDecoder> {
+        Ok(match self {
+            Kind::Json => LineDecoder::Json(
+                arrow::json::ReaderBuilder::new(schema.clone())
+                    .with_batch_size(BATCH_SIZE)
+                    .with_coerce_primitive(true)
+                    .build_decoder()
+                    .map_err(TributaryError::arrow("making a JSON decoder"))?,
+            ),
+            Kind::Csv(delimiter) => LineDecoder::Csv(
+                arrow::csv::ReaderBuilder::new(schema.clone())
+                    .with_header(false)
+                    .with_delimiter(delimiter)
+                    .with_batch_size(BATCH_SIZE)
+                    .build_decoder(),
+            ),
+        })
     }
 }
 
@@ -96,55 +125,118 @@ impl LineDecoder {
     }
 }
 
-type MakeDecoder<'a> = dyn Fn(&SchemaRef) -> Result<LineDecoder, ArrowError> + 'a;
+/// One record: its number (a line of a file, an index of a list of values) and its bytes.
+type Numbered<'a> = (u64, &'a [u8]);
 
-fn decode_lines(
-    schema: &SchemaRef,
-    bytes: &[u8],
-    skip_lines: usize,
-    source: &str,
-    bad: &BadRecords,
-    make: &MakeDecoder<'_>,
-) -> Result<Vec<RecordBatch>> {
-    let ctx = || format!("decoding '{source}'");
-    // Fast path: the whole file at once.
-    let body_start = nth_line_start(bytes, skip_lines);
-    let body = &bytes[body_start..];
-    let mut decoder = make(schema).map_err(TributaryError::arrow(ctx()))?;
-    if let Ok(batches) = decoder.run(body) {
-        return Ok(batches);
-    }
-    // Slow path: chunks of lines, and single lines in a chunk that fails.
-    let mut out = Vec::new();
-    let lines: Vec<(usize, &[u8])> = split_lines(body)
+/// The non-blank lines of `body`, numbered from `skipped + 1`.
+fn numbered_lines(body: &[u8], skipped: u64) -> Vec<Numbered<'_>> {
+    split_lines(body)
         .enumerate()
-        .map(|(i, l)| (i + 1 + skip_lines, l))
+        .map(|(i, l)| (i as u64 + 1 + skipped, l))
         .filter(|(_, l)| !l.iter().all(|b| b.is_ascii_whitespace()))
-        .collect();
-    for chunk in lines.chunks(CHUNK_LINES) {
-        let mut buf = Vec::with_capacity(chunk.iter().map(|(_, l)| l.len() + 1).sum());
-        for (_, l) in chunk {
+        .collect()
+}
+
+fn rows(batches: &[RecordBatch]) -> usize {
+    batches.iter().map(|b| b.num_rows()).sum()
+}
+
+/// Decode records that are one per line (or one per value): every record must give exactly
+/// one row, and every value must fit its column; what does not goes to `bad` with its number
+/// (named by `origin`) and the reason. `whole` is the records' bytes as they are, when they
+/// are contiguous (a file's body), to decode them in one go.
+fn decode_records(
+    schema: &SchemaRef,
+    kind: Kind,
+    whole: Option<&[u8]>,
+    records: &[Numbered<'_>],
+    origin: &dyn Fn(u64) -> (String, u64),
+    bad: &BadRecords,
+) -> Result<Vec<RecordBatch>> {
+    let text = fit::text_schema(schema);
+    let json = matches!(kind, Kind::Json);
+    let fit_all = |batches: Vec<RecordBatch>, recs: &[Numbered<'_>]| -> Result<Vec<RecordBatch>> {
+        let mut out = Vec::with_capacity(batches.len());
+        let mut first = 0;
+        for b in batches {
+            let describe = |row: usize| {
+                let (n, bytes) = recs[first + row];
+                let (source, line) = origin(n);
+                (String::from_utf8_lossy(bytes).into_owned(), source, line)
+            };
+            if let Some(b) = fit::fit_batch(&b, schema, &describe, bad)? {
+                out.push(b);
+            }
+            first += b.num_rows();
+        }
+        Ok(out)
+    };
+    let join = |recs: &[Numbered<'_>]| {
+        let mut buf = Vec::with_capacity(recs.iter().map(|(_, l)| l.len() + 1).sum());
+        for (_, l) in recs {
             buf.extend_from_slice(l);
             buf.push(b'\n');
         }
-        let mut decoder = make(schema).map_err(TributaryError::arrow(ctx()))?;
-        if let Ok(batches) = decoder.run(&buf) {
-            out.extend(batches);
-            continue;
+        buf
+    };
+    // Fast path: everything at once, when it gives one row per record.
+    let joined;
+    let all = match whole {
+        Some(w) => w,
+        None => {
+            joined = join(records);
+            &joined
         }
-        for (line_no, line) in chunk {
-            let mut one = line.to_vec();
-            one.push(b'\n');
-            let mut decoder = make(schema).map_err(TributaryError::arrow(ctx()))?;
-            match decoder.run(&one) {
-                Ok(batches) => out.extend(batches),
-                Err(e) => bad.report(BadRecord {
-                    record: String::from_utf8_lossy(line).into_owned(),
-                    source: source.to_string(),
-                    line: *line_no as u64,
-                    reason: e.to_string(),
-                })?,
+    };
+    if !(json && fit::json_too_deep(all, fit::MAX_JSON_DEPTH)) {
+        if let Ok(batches) = kind.decoder(&text)?.run(all) {
+            if rows(&batches) == records.len() {
+                return fit_all(batches, records);
             }
+        }
+    }
+    // Slow path: chunks of records, and single records in a chunk that fails.
+    let mut out = Vec::new();
+    for chunk in records.chunks(CHUNK_LINES) {
+        let buf = join(chunk);
+        if !(json && fit::json_too_deep(&buf, fit::MAX_JSON_DEPTH)) {
+            if let Ok(batches) = kind.decoder(&text)?.run(&buf) {
+                if rows(&batches) == chunk.len() {
+                    out.extend(fit_all(batches, chunk)?);
+                    continue;
+                }
+            }
+        }
+        for one in chunk {
+            let rec = std::slice::from_ref(one);
+            let reason = if json && fit::json_too_deep(one.1, fit::MAX_JSON_DEPTH) {
+                format!(
+                    "the record nests objects and arrays more than {} levels deep",
+                    fit::MAX_JSON_DEPTH
+                )
+            } else {
+                match kind.decoder(&text)?.run(&join(rec)) {
+                    Ok(batches) if rows(&batches) == 1 => {
+                        out.extend(fit_all(batches, rec)?);
+                        continue;
+                    }
+                    Ok(batches) if json => format!(
+                        "a line must hold exactly one JSON object; this one holds {}",
+                        rows(&batches)
+                    ),
+                    Ok(_) => "the line is not one CSV record (an unclosed quote?): CSV records \
+                              are read one per line"
+                        .to_string(),
+                    Err(e) => e.to_string(),
+                }
+            };
+            let (source, line) = origin(one.0);
+            bad.report(BadRecord {
+                record: String::from_utf8_lossy(one.1).into_owned(),
+                source,
+                line,
+                reason,
+            })?;
         }
     }
     Ok(out)
@@ -158,58 +250,19 @@ pub(crate) fn decode_json_values(
     origin: &dyn Fn(usize) -> (String, u64),
     bad: &BadRecords,
 ) -> Result<Vec<RecordBatch>> {
-    let make = || {
-        arrow::json::ReaderBuilder::new(schema.clone())
-            .with_batch_size(BATCH_SIZE)
-            .build_decoder()
-            .map(LineDecoder::Json)
-            .map_err(TributaryError::arrow("decoding JSON values"))
-    };
-    let join = |vals: &[&[u8]]| {
-        let mut buf = Vec::with_capacity(vals.iter().map(|v| v.len() + 1).sum());
-        for v in vals {
-            buf.extend_from_slice(v);
-            buf.push(b'\n');
-        }
-        buf
-    };
-    let rows = |b: &[RecordBatch]| b.iter().map(|b| b.num_rows()).sum::<usize>();
-    // Fast path: every value at once (and one row per value: an empty value is bad).
-    if let Ok(batches) = make()?.run(&join(values)) {
-        if rows(&batches) == values.len() {
-            return Ok(batches);
-        }
-    }
-    let mut out = Vec::new();
-    for (c, chunk) in values.chunks(CHUNK_LINES).enumerate() {
-        if let Ok(batches) = make()?.run(&join(chunk)) {
-            if rows(&batches) == chunk.len() {
-                out.extend(batches);
-                continue;
-            }
-        }
-        for (j, v) in chunk.iter().enumerate() {
-            let i = c * CHUNK_LINES + j;
-            // A value must be exactly one object: an empty or partial one is bad too.
-            let one = make()?.run(&join(&[v]));
-            match one {
-                Ok(batches) if rows(&batches) == 1 => out.extend(batches),
-                other => {
-                    let (source, line) = origin(i);
-                    bad.report(BadRecord {
-                        record: String::from_utf8_lossy(v).into_owned(),
-                        source,
-                        line,
-                        reason: match other {
-                            Err(e) => e.to_string(),
-                            Ok(_) => "the value is not one JSON object".into(),
-                        },
-                    })?
-                }
-            }
-        }
-    }
-    Ok(out)
+    let records: Vec<Numbered<'_>> = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (i as u64, *v))
+        .collect();
+    decode_records(
+        schema,
+        Kind::Json,
+        None,
+        &records,
+        &|i| origin(i as usize),
+        bad,
+    )
 }
 
 fn nth_line_start(bytes: &[u8], n: usize) -> usize {
@@ -229,45 +282,71 @@ fn split_lines(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
         .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
 }
 
-fn decode_parquet(schema: &SchemaRef, bytes: Bytes, source: &str) -> Result<Vec<RecordBatch>> {
-    let ctx = || format!("reading Parquet file '{source}'");
-    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
-        .map_err(|e| TributaryError::Plan(format!("{}: {e}", ctx())))?
-        .with_batch_size(BATCH_SIZE)
-        .build()
-        .map_err(|e| TributaryError::Plan(format!("{}: {e}", ctx())))?;
-    let mut out = Vec::new();
-    for batch in reader {
-        let batch = batch.map_err(TributaryError::arrow(ctx()))?;
-        out.push(conform(&batch, schema).map_err(TributaryError::arrow(ctx()))?);
+/// Decode a Parquet file. A file that cannot be read (corrupt, truncated, empty, not
+/// Parquet) or that has none of the declared columns goes to `bad` whole, and the stream goes
+/// on; rows whose values do not fit their columns go to `bad` one by one.
+fn decode_parquet(
+    schema: &SchemaRef,
+    bytes: Bytes,
+    source: &str,
+    bad: &BadRecords,
+) -> Result<Vec<RecordBatch>> {
+    let whole_file = |reason: String| {
+        bad.report(BadRecord {
+            record: String::new(),
+            source: source.to_string(),
+            line: 0,
+            reason,
+        })
+        .map(|()| Vec::new())
+    };
+    let builder = match ParquetRecordBatchReaderBuilder::try_new(bytes) {
+        Ok(b) => b.with_batch_size(BATCH_SIZE),
+        Err(e) => return whole_file(format!("the file is not readable Parquet: {e}")),
+    };
+    let file_schema = builder.schema().clone();
+    if !schema.fields().is_empty()
+        && schema
+            .fields()
+            .iter()
+            .all(|f| file_schema.index_of(f.name()).is_err())
+    {
+        let names = |s: &Schema| {
+            s.fields()
+                .iter()
+                .map(|f| f.name().as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        return whole_file(format!(
+            "the file has none of the declared columns (declared: {}; the file has: {})",
+            names(schema),
+            names(&file_schema)
+        ));
+    }
+    let reader = match builder.build() {
+        Ok(r) => r,
+        Err(e) => return whole_file(format!("the file is not readable Parquet: {e}")),
+    };
+    // All or nothing: a file that fails half-way is set aside whole, so that none of its rows
+    // is both in the output and among the bad records.
+    let batches = match reader.collect::<Result<Vec<_>, ArrowError>>() {
+        Ok(b) => b,
+        Err(e) => return whole_file(format!("the file is damaged: {e}")),
+    };
+    let mut out = Vec::with_capacity(batches.len());
+    let mut first = 0u64;
+    for batch in batches {
+        let describe = |row: usize| {
+            let line = first + row as u64 + 1;
+            (format!("row {line}"), source.to_string(), line)
+        };
+        if let Some(b) = fit::fit_batch(&batch, schema, &describe, bad)? {
+            out.push(b);
+        }
+        first += batch.num_rows() as u64;
     }
     Ok(out)
-}
-
-/// Make a batch fit a schema: columns by name (missing ones null), cast to the declared types.
-pub(crate) fn conform(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, ArrowError> {
-    if batch.schema() == *schema {
-        return Ok(batch.clone());
-    }
-    let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
-    for field in schema.fields() {
-        match batch.schema().index_of(field.name()) {
-            Ok(i) => {
-                let col = batch.column(i);
-                if col.data_type() == field.data_type() {
-                    columns.push(col.clone());
-                } else {
-                    columns.push(cast(col, field.data_type())?);
-                }
-            }
-            Err(_) => columns.push(new_null_array(field.data_type(), batch.num_rows())),
-        }
-    }
-    RecordBatch::try_new_with_options(
-        schema.clone(),
-        columns,
-        &RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
-    )
 }
 
 /// Infer a schema from sample files (batch reads without a declared schema).

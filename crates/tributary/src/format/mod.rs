@@ -9,6 +9,7 @@
 
 mod bad_records;
 mod decode;
+mod fit;
 mod listing;
 mod table;
 

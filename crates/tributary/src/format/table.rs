@@ -17,11 +17,11 @@ use datafusion::physical_plan::streaming::PartitionStream;
 use datafusion::physical_plan::{ExecutionPlan, SendableRecordBatchStream};
 use futures::{StreamExt, TryStreamExt};
 
-use super::bad_records::BadRecords;
+use super::bad_records::{BadRecord, BadRecords};
 use super::decode::decode_file;
 use super::listing::DataFile;
 use super::FileFormat;
-use crate::error::to_df_error;
+use crate::error::{to_df_error, TributaryError};
 use crate::location::Location;
 
 /// How far a scan of files has come (for progress bars).
@@ -57,6 +57,7 @@ impl FileTable {
         schema: SchemaRef,
         bad: Arc<BadRecords>,
         partitions: usize,
+        ignore_missing: bool,
     ) -> datafusion::error::Result<FileTable> {
         let rows = Arc::new(AtomicU64::new(0));
         let progress = Arc::new(ScanProgress {
@@ -89,6 +90,7 @@ impl FileTable {
                     bad: bad.clone(),
                     rows: rows.clone(),
                     progress: progress.clone(),
+                    ignore_missing,
                 }) as Arc<dyn PartitionStream>
             })
             .collect();
@@ -159,6 +161,7 @@ struct FilePartition {
     bad: Arc<BadRecords>,
     rows: Arc<AtomicU64>,
     progress: Arc<ScanProgress>,
+    ignore_missing: bool,
 }
 
 impl PartitionStream for FilePartition {
@@ -174,6 +177,7 @@ impl PartitionStream for FilePartition {
         let files = self.files.clone();
         let rows = self.rows.clone();
         let progress = self.progress.clone();
+        let ignore_missing = self.ignore_missing;
         let stream = futures::stream::iter(files)
             .then(move |file| {
                 let (root, format, schema, bad, rows, progress) = (
@@ -190,11 +194,29 @@ impl PartitionStream for FilePartition {
                     } else {
                         format!("{}/{}", root.display.trim_end_matches('/'), file.name)
                     };
-                    let bytes = root
-                        .read(&file.name)
-                        .await
-                        .map_err(to_df_error)?
-                        .unwrap_or_default();
+                    let Some(bytes) = root.read(&file.name).await.map_err(to_df_error)? else {
+                        // A listed file that is gone is never read as empty.
+                        let reason = "the file was listed but is gone (deleted or renamed \
+                                      before it was read)";
+                        if !ignore_missing {
+                            // Not a storage fault to retry: the file is not coming back.
+                            return Err(to_df_error(TributaryError::Plan(format!(
+                                "input file '{display}': {reason}; put it back, or set the \
+                                 option ignore_missing_files 'true' to record it among the bad \
+                                 records and go on without it"
+                            ))));
+                        }
+                        let file = display.clone();
+                        tracing::warn!("{file}: {reason}; skipped (ignore_missing_files)");
+                        bad.report(BadRecord {
+                            record: String::new(),
+                            source: display,
+                            line: 0,
+                            reason: reason.into(),
+                        })
+                        .map_err(to_df_error)?;
+                        return Ok(futures::stream::iter(Vec::new().into_iter().map(Ok)));
+                    };
                     let batches = tokio::task::spawn_blocking(move || {
                         decode_file(&format, &schema, bytes, &display, &bad)
                     })

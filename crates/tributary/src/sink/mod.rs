@@ -41,6 +41,10 @@ pub struct SinkContext {
     pub output_mode: OutputMode,
     /// The sink's own folder in the checkpoint (`sink/`), for state a sink keeps.
     pub dir: crate::location::Location,
+    /// The checkpoint's last committed epoch (an idempotent sink checks that it holds it).
+    pub committed_epoch: Option<tributary_checkpoint::Epoch>,
+    /// The epoch planned but not committed, about to be run again (the sink may hold it).
+    pub rerun_epoch: Option<tributary_checkpoint::Epoch>,
 }
 
 /// One epoch's output.

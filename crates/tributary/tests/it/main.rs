@@ -1,5 +1,6 @@
 //! Integration tests of the engine, with real files and real Delta tables.
 
+mod checkpoint_guard;
 mod common;
 mod connectors;
 mod delta_sink;
@@ -7,6 +8,7 @@ mod delta_source;
 mod differential;
 mod errors;
 mod exactly_once;
+mod hostile_input;
 mod joins;
 mod kafka;
 mod regressions;

@@ -18,7 +18,7 @@ use super::merge;
 use crate::error::{Result, TributaryError};
 use crate::location::Location;
 use crate::sink::{EpochOutput, Sink, SinkContext};
-use tributary_checkpoint::Epoch;
+use tributary_checkpoint::{compare_sink, Epoch, SinkAgreement};
 
 /// Options of the Delta sink.
 #[derive(Debug, Clone, Default)]
@@ -195,6 +195,74 @@ impl DeltaSink {
     }
 }
 
+impl DeltaSink {
+    /// The epoch of `app_id` the table last committed.
+    async fn last_epoch(&self, table: &DeltaTable, app_id: &str) -> Result<Option<u64>> {
+        if table.version().is_none() {
+            return Ok(None);
+        }
+        Ok(table
+            .snapshot()
+            .map_err(TributaryError::delta(&self.location.display))?
+            .transaction_version(table.log_store().as_ref(), app_id)
+            .await
+            .map_err(TributaryError::delta(&self.location.display))?
+            .map(|v| v.max(0) as u64))
+    }
+
+    /// Commit the epoch's txn marker alone when the epoch's write left none.
+    async fn ensure_txn(
+        &self,
+        table: DeltaTable,
+        app_id: &str,
+        epoch: Epoch,
+    ) -> Result<DeltaTable> {
+        if self.last_epoch(&table, app_id).await? >= Some(epoch.0) {
+            return Ok(table);
+        }
+        let schema = Arc::new(table_schema(&self.location, &table)?);
+        let how = TableWrite {
+            txn: Some((app_id.to_string(), epoch.0 as i64)),
+            ..Default::default()
+        };
+        write_delta(&self.location, table, schema, vec![], SaveMode::Append, how).await
+    }
+
+    /// The epoch of this query the table last committed must be the checkpoint's (or the one
+    /// about to be run again): otherwise the checkpoint and the table were separated, and
+    /// running on would lose rows or leave some out.
+    async fn check_against_checkpoint(&self, table: &DeltaTable, ctx: &SinkContext) -> Result<()> {
+        let sink_epoch = self.last_epoch(table, &ctx.query_id).await?;
+        let checkpoint = ctx.dir.display.trim_end_matches("/sink").to_string();
+        let table_name = &self.location.display;
+        let id = &ctx.query_id;
+        match compare_sink(sink_epoch, ctx.committed_epoch, ctx.rerun_epoch) {
+            SinkAgreement::Agrees => Ok(()),
+            SinkAgreement::Ahead { sink, checkpoint: c } => Err(TributaryError::Plan(format!(
+                "the Delta table '{table_name}' already holds epoch {sink} of query {id}, but its \
+                 checkpoint '{checkpoint}' has committed {}: the checkpoint is older than the \
+                 table (restored from a copy?). Running on would skip epochs as already written \
+                 and lose their rows. Safe ways on: put back the checkpoint that goes with the \
+                 table; or start over into an empty table with a new checkpoint location",
+                c.map_or("no epoch".to_string(), |c| format!("only up to epoch {}", c.0))
+            ))),
+            SinkAgreement::Behind { sink, checkpoint: c } => Err(TributaryError::Plan(format!(
+                "the Delta table '{table_name}' {} of query {id}, but its checkpoint \
+                 '{checkpoint}' has committed up to epoch {}: the table was deleted, replaced or \
+                 rolled back. Running on would leave out the rows of the lost epochs. Safe ways \
+                 on: put back a copy of the table that holds epoch {} (Delta's RESTORE does not \
+                 bring back the epochs it undoes); or rebuild it: an empty table and a new checkpoint location read all the input \
+                 again",
+                sink.map_or("holds no epoch".to_string(), |s| format!(
+                    "holds epochs only up to {s}"
+                )),
+                c.0,
+                c.0
+            ))),
+        }
+    }
+}
+
 /// Create an empty Delta table at `path` with `schema` and the sink `options` (partitioning,
 /// properties) unless one exists: a query that streams from a table another query of the same
 /// job writes can then start before the writer's first commit.
@@ -343,7 +411,9 @@ impl Sink for DeltaSink {
                 self.description()
             )));
         }
-        *self.table.lock().await = Some(open_table(&self.location).await?);
+        let table = open_table(&self.location).await?;
+        self.check_against_checkpoint(&table, ctx).await?;
+        *self.table.lock().await = Some(table);
         Ok(())
     }
 
@@ -386,7 +456,7 @@ impl Sink for DeltaSink {
                 return Ok(());
             }
         }
-        let txn = Some((app_id, epoch.0 as i64));
+        let txn = Some((app_id.clone(), epoch.0 as i64));
         let o = &self.options;
         let how = TableWrite {
             partition_by: &o.partition_by,
@@ -458,6 +528,14 @@ impl Sink for DeltaSink {
                 how,
             )
             .await?
+        };
+        // A merge or change apply that changed nothing commits nothing: the epoch's txn marker
+        // still goes in (an empty commit), so the table's last epoch always matches the
+        // checkpoint's.
+        let table = if o.cdc.is_some() || mode == crate::OutputMode::Update {
+            self.ensure_txn(table, &app_id, epoch).await?
+        } else {
+            table
         };
         let table = match o.auto_compact {
             Some(min_files) => {

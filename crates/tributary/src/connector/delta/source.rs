@@ -68,7 +68,8 @@ impl Position {
         serde_json::from_value(v.clone()).map_err(|e| {
             TributaryError::Plan(format!(
                 "the checkpoint's {what} Delta offset {v} is not a Delta position ({e}): the \
-                 checkpoint belongs to another source; start with a new checkpoint location"
+                 checkpoint belongs to another source; give each query its own checkpoint \
+                 location (a new one reads the table from starting_version)"
             ))
         })
     }

@@ -79,6 +79,7 @@ const READ: &[OptionDecl] = &[
     OptionDecl::new("max_files_per_trigger", OptionType::Int { min: 1 }, "at most this many new files per epoch (streams)"),
     OptionDecl::new("latest_first", OptionType::Bool, "read the newest files first (streams)").default("false"),
     OptionDecl::new("mode", OptionType::Choice(&["PERMISSIVE", "DROPMALFORMED", "FAILFAST", "DEADLETTER"]), "FAILFAST stops at the first bad record; the others route bad records to bad_records_path").default("PERMISSIVE"),
+    OptionDecl::new("ignore_missing_files", OptionType::Bool, "a listed file that is gone when it is read is recorded among the bad records and skipped, instead of stopping the query").default("false"),
     OptionDecl::new("bad_records_path", OptionType::Path, "where bad records go (default: bad_records/ in the checkpoint, or <output>.bad_records for a batch)"),
 ];
 
@@ -145,9 +146,17 @@ impl SourceConnector for FileConnector {
         };
         let opts = FileSourceOptions::parse(&ctx.options.as_map(), ctx.partitions())?;
         let bad = Arc::new(BadRecords::new(opts.mode.clone()));
-        let table = FileTable::new(location, files, file_format, schema, bad, opts.partitions)
-            .map_err(TributaryError::df("planning the files"))?
-            .with_bad_records_path(opts.bad_records_path);
+        let table = FileTable::new(
+            location,
+            files,
+            file_format,
+            schema,
+            bad,
+            opts.partitions,
+            opts.ignore_missing_files,
+        )
+        .map_err(TributaryError::df("planning the files"))?
+        .with_bad_records_path(opts.bad_records_path);
         ctx.session.track_scan(&table.progress());
         Ok(Arc::new(table))
     }

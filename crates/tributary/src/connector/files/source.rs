@@ -30,6 +30,9 @@ pub struct FileSourceOptions {
     pub bad_records_path: Option<Location>,
     /// Partitions to decode in parallel.
     pub partitions: usize,
+    /// A listed file that is gone when read is recorded among the bad records instead of
+    /// stopping the query (`ignore_missing_files`, Spark's `ignoreMissingFiles`).
+    pub ignore_missing_files: bool,
 }
 
 impl FileSourceOptions {
@@ -58,7 +61,15 @@ impl FileSourceOptions {
             None => None,
             Some(p) => Some(Location::resolve(p)?),
         };
+        let ignore_missing_files = match options
+            .get("ignore_missing_files")
+            .or(options.get("ignoremissingfiles"))
+        {
+            None => false,
+            Some(v) => crate::format::parse_bool("ignore_missing_files", v)?,
+        };
         Ok(FileSourceOptions {
+            ignore_missing_files,
             max_files_per_trigger,
             latest_first,
             mode: BadRecordMode::parse(options.get("mode"))?,
@@ -119,7 +130,9 @@ impl FileStreamSource {
         let rel = epoch.to_string();
         let bytes = dir.read(&rel).await?.ok_or_else(|| {
             TributaryError::Plan(format!(
-                "checkpoint file '{}/{rel}' is missing: the checkpoint is damaged; start with a new checkpoint location",
+                "checkpoint file '{}/{rel}' is missing: the checkpoint is damaged (the files of that epoch \
+                 would be read again); restore the file from a backup of this checkpoint (see \
+                 docs/guarantees.md; a new checkpoint location alone would write every row again)",
                 dir.display
             ))
         })?;
@@ -252,6 +265,7 @@ impl StreamSource for FileStreamSource {
             self.schema.clone(),
             bad.clone(),
             self.options.partitions,
+            self.options.ignore_missing_files,
         )
         .map_err(TributaryError::df("planning the epoch's files"))?;
         let rows = table.rows();

@@ -1,0 +1,360 @@
+//! Input a careless or hostile producer writes: odd file names, values that do not fit their
+//! columns, broken CSV quoting, deeply nested JSON, damaged Parquet files, files that vanish.
+//! Nothing is read as empty, nothing is changed silently, and the query goes on with what it
+//! could not read set aside and counted.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use tributary::prelude::*;
+use tributary::TributaryError;
+
+use crate::common::{event_schema, ids, sorted_rows, write_events, write_lines};
+
+/// Every row of `input` read as a stream with AvailableNow into a memory table, with the bad
+/// records and their count.
+async fn stream_all(
+    input: &std::path::Path,
+    schema: SchemaRef,
+    format: &str,
+    options: &[(&str, &str)],
+) -> tributary::Result<(Vec<RecordBatch>, u64, Vec<serde_json::Value>)> {
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = tmp.path().join("bad");
+    let session = Session::new();
+    let mut reader = session
+        .read_stream()
+        .format(format)
+        .schema(schema)
+        .option("bad_records_path", bad.display());
+    for (k, v) in options {
+        reader = reader.option(k, v);
+    }
+    let q = reader
+        .load(input.to_str().unwrap())
+        .await?
+        .write_stream()
+        .format("memory")
+        .query_name("rows")
+        .trigger(Trigger::AvailableNow)
+        .option("checkpoint_location", tmp.path().join("ckpt").display())
+        .start("")
+        .await?;
+    q.await_termination().await?;
+    let bad_count = q.recent_progress().iter().map(|p| p.num_bad_records).sum();
+    let rows = session.sql("SELECT * FROM rows").await?.collect().await?;
+    Ok((rows, bad_count, bad_records(&bad)))
+}
+
+fn bad_records(dir: &std::path::Path) -> Vec<serde_json::Value> {
+    let mut out: Vec<serde_json::Value> = Vec::new();
+    for f in std::fs::read_dir(dir).into_iter().flatten() {
+        let text = std::fs::read_to_string(f.unwrap().path()).unwrap();
+        out.extend(text.lines().map(|l| serde_json::from_str(l).unwrap()));
+    }
+    out.sort_by_key(|r| (r["source"].to_string(), r["line"].as_u64()));
+    out
+}
+
+const ODD_NAMES: &[&str] = &[
+    "données.json",
+    "50%.json",
+    "%41.json",
+    "a#1.json",
+    "why?.json",
+    "[b].json",
+    "{c}.json",
+    "star*.json",
+    "with space.json",
+    "new\nline.json",
+    "back\\slash.json",
+];
+
+#[tokio::test]
+async fn files_whose_names_hold_any_character_are_read_in_batch_and_stream() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in%41 dir");
+    for (i, name) in ODD_NAMES.iter().enumerate() {
+        write_events(&input, name, i as i64 * 10, 2);
+    }
+    let expected: Vec<i64> = (0..ODD_NAMES.len() as i64)
+        .flat_map(|i| [i * 10, i * 10 + 1])
+        .collect();
+    let session = Session::new();
+    let batch = session
+        .read()
+        .schema(event_schema())
+        .json(input.to_str().unwrap())
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    assert_eq!(ids(&batch, "id"), expected, "batch read");
+    let (rows, bad, _) = stream_all(&input, event_schema(), "json", &[])
+        .await
+        .unwrap();
+    assert_eq!(ids(&rows, "id"), expected, "stream read");
+    assert_eq!(bad, 0);
+}
+
+fn typed_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, true),
+        Field::new("at", DataType::Timestamp(TimeUnit::Nanosecond, None), true),
+        Field::new("amount", DataType::Float64, true),
+        Field::new(
+            "xs",
+            DataType::List(Arc::new(Field::new("item", DataType::Int64, true))),
+            true,
+        ),
+    ]))
+}
+
+#[tokio::test]
+async fn json_values_that_do_not_fit_their_columns_go_to_the_bad_records() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    let deep = format!("{}1{}", "[".repeat(5000), "]".repeat(5000));
+    write_lines(
+        &input,
+        "a.json",
+        &[
+            r#"{"id":1,"at":"2026-11-21T10:00:00Z","amount":1.5,"xs":[1]}"#.into(),
+            r#"{"id":2,"at":1700000000,"amount":2}"#.into(),
+            r#"{"id":1.7,"at":"2026-11-21T10:00:00Z"}"#.into(),
+            r#"{"id":99999999999999999999}"#.into(),
+            r#"{"id":5,"amount":1e400}"#.into(),
+            r#"{"id":6,"at":"not a time"}"#.into(),
+            format!(r#"{{"id":7,"xs":{deep}}}"#),
+            r#"{"id":8}{"id":9}"#.into(),
+            r#"{"id":10,"amount":"-Infinity"}"#.into(),
+        ],
+    );
+    let (rows, bad, records) = stream_all(&input, typed_schema(), "json", &[])
+        .await
+        .unwrap();
+    assert_eq!(ids(&rows, "id"), vec![1, 2, 10]);
+    let at = sorted_rows(&rows, "|");
+    assert!(
+        at.iter().any(|r| r.starts_with("2|2023-11-14T22:13:20")),
+        "an integer in a TIMESTAMP column is seconds since 1970: {at:?}"
+    );
+    assert_eq!(bad, 6);
+    let lines: Vec<u64> = records
+        .iter()
+        .map(|r| r["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(lines, vec![3, 4, 5, 6, 7, 8]);
+    let reason = |line: u64| {
+        records.iter().find(|r| r["line"] == line).unwrap()["reason"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert!(
+        reason(3).contains("'1.7' of column 'id' does not fit BIGINT"),
+        "{}",
+        reason(3)
+    );
+    assert!(reason(5).contains("out of range"), "{}", reason(5));
+    assert!(reason(7).contains("levels deep"), "{}", reason(7));
+    assert!(
+        reason(8).contains("exactly one JSON object"),
+        "{}",
+        reason(8)
+    );
+    assert!(
+        records
+            .iter()
+            .all(|r| r["reason"].as_str().unwrap().len() < 400),
+        "reasons are capped"
+    );
+}
+
+#[tokio::test]
+async fn an_unclosed_csv_quote_is_one_bad_record_and_swallows_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, true),
+        Field::new("name", DataType::Utf8, true),
+    ]));
+    write_lines(
+        &input,
+        "a.csv",
+        &[
+            "id,name".into(),
+            "1,one".into(),
+            "2,\"unclosed".into(),
+            "3,three".into(),
+            "x,bad id".into(),
+            "4,\"quoted, with comma\"".into(),
+            "5,".into(),
+        ],
+    );
+    let (rows, bad, records) = stream_all(&input, schema, "csv", &[]).await.unwrap();
+    assert_eq!(ids(&rows, "id"), vec![1, 3, 4, 5]);
+    assert_eq!(bad, 2);
+    assert_eq!(
+        records
+            .iter()
+            .map(|r| r["line"].as_u64().unwrap())
+            .collect::<Vec<_>>(),
+        vec![3, 5]
+    );
+    assert_eq!(records[0]["record"], "2,\"unclosed");
+}
+
+fn write_parquet(path: &std::path::Path, batch: &RecordBatch) {
+    let file = std::fs::File::create(path).unwrap();
+    let mut w =
+        datafusion::parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+    w.write(batch).unwrap();
+    w.close().unwrap();
+}
+
+#[tokio::test]
+async fn a_bad_parquet_file_is_set_aside_and_the_stream_goes_on() {
+    use arrow::array::{Int64Array, StringArray};
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, true),
+        Field::new("name", DataType::Utf8, true),
+    ]));
+    let good = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(Int64Array::from(vec![1, 2])),
+            Arc::new(StringArray::from(vec!["a", "b"])),
+        ],
+    )
+    .unwrap();
+    write_parquet(&input.join("1-good.parquet"), &good);
+    let bytes = std::fs::read(input.join("1-good.parquet")).unwrap();
+    std::fs::write(input.join("2-truncated.parquet"), &bytes[..bytes.len() / 2]).unwrap();
+    std::fs::write(input.join("3-empty.parquet"), b"").unwrap();
+    std::fs::write(input.join("4-text.parquet"), b"{\"id\": 1}\n").unwrap();
+    let unrelated = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![Field::new(
+            "other",
+            DataType::Int64,
+            true,
+        )])),
+        vec![Arc::new(Int64Array::from(vec![7, 8]))],
+    )
+    .unwrap();
+    write_parquet(&input.join("5-unrelated.parquet"), &unrelated);
+    let mistyped = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Utf8, true),
+            Field::new("name", DataType::Utf8, true),
+        ])),
+        vec![
+            Arc::new(StringArray::from(vec!["3", "abc"])),
+            Arc::new(StringArray::from(vec!["c", "d"])),
+        ],
+    )
+    .unwrap();
+    write_parquet(&input.join("6-mistyped.parquet"), &mistyped);
+    let (rows, bad, records) = stream_all(&input, schema.clone(), "parquet", &[])
+        .await
+        .unwrap();
+    assert_eq!(ids(&rows, "id"), vec![1, 2, 3]);
+    assert_eq!(bad, 5);
+    let sources: Vec<String> = records
+        .iter()
+        .map(|r| {
+            let s = r["source"].as_str().unwrap();
+            s.rsplit('/').next().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(
+        sources,
+        vec![
+            "2-truncated.parquet",
+            "3-empty.parquet",
+            "4-text.parquet",
+            "5-unrelated.parquet",
+            "6-mistyped.parquet"
+        ]
+    );
+    assert!(records[3]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("none of the declared columns"));
+    assert_eq!(
+        records[4]["line"], 2,
+        "the mistyped row is the file's second"
+    );
+    // FAILFAST keeps the stop, naming a bad file (files are decoded in parallel: whichever
+    // is met first).
+    let err = stream_all(&input, schema, "parquet", &[("mode", "FAILFAST")])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        sources
+            .iter()
+            .any(|bad_file| err.contains(bad_file.as_str())),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_listed_file_that_is_gone_stops_the_query_naming_it_unless_ignored() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    let ckpt = tmp.path().join("ckpt");
+    write_events(&input, "a.json", 0, 3);
+    write_events(&input, "b.json", 3, 3);
+    // The first run plans the epoch (both files are in its log) and fails in the sink.
+    let fail = Arc::new(AtomicBool::new(true));
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let run = |options: Vec<(&'static str, &'static str)>| {
+        let (fail, seen, input, ckpt) = (fail.clone(), seen.clone(), input.clone(), ckpt.clone());
+        async move {
+            let session = Session::new();
+            let mut reader = session.read_stream().schema(event_schema());
+            for (k, v) in options {
+                reader = reader.option(k, v);
+            }
+            let q = reader
+                .json(input.to_str().unwrap())
+                .await?
+                .write_stream()
+                .trigger(Trigger::AvailableNow)
+                .option("checkpoint_location", ckpt.display())
+                .foreach_batch(move |df, _epoch| {
+                    let (fail, seen) = (fail.clone(), seen.clone());
+                    async move {
+                        if fail.load(Ordering::SeqCst) {
+                            return Err(TributaryError::Plan("the sink is down".into()));
+                        }
+                        let b = df.collect().await?;
+                        seen.lock().unwrap().extend(b);
+                        Ok(())
+                    }
+                })
+                .start("")
+                .await?;
+            q.await_termination().await?;
+            Ok::<_, TributaryError>(q.recent_progress())
+        }
+    };
+    assert!(run(vec![]).await.is_err());
+    std::fs::remove_file(input.join("b.json")).unwrap();
+    fail.store(false, Ordering::SeqCst);
+    let err = run(vec![]).await.unwrap_err().to_string();
+    assert!(
+        err.contains("b.json") && err.contains("ignore_missing_files"),
+        "{err}"
+    );
+    assert!(seen.lock().unwrap().is_empty(), "nothing was delivered");
+    let progress = run(vec![("ignore_missing_files", "true")]).await.unwrap();
+    assert_eq!(ids(&seen.lock().unwrap(), "id"), vec![0, 1, 2]);
+    assert_eq!(progress.iter().map(|p| p.num_bad_records).sum::<u64>(), 1);
+}
