@@ -423,7 +423,12 @@ async fn main() -> anyhow::Result<()> {
                 .get(3)
                 .map_or(Ok(100_000), |s| s.parse())
                 .context("EVENTS_PER_SECOND")?;
-            return soak::run(seconds, rate).await;
+            return soak::run(
+                seconds,
+                rate,
+                args.get(4).map_or("visitors", String::as_str),
+            )
+            .await;
         }
         "delta" => {
             let per_commit = args
@@ -440,7 +445,7 @@ async fn main() -> anyhow::Result<()> {
             .await;
         }
         other => {
-            anyhow::bail!("unknown benchmark '{other}': try `etl [ROWS]`, `visitors [ROWS]`, `kafka [ROWS]` or `delta [COMMITS] [ROWS_PER_COMMIT]` or `soak [SECONDS] [EVENTS_PER_SECOND]`")
+            anyhow::bail!("unknown benchmark '{other}': try `etl [ROWS]`, `visitors [ROWS]`, `kafka [ROWS]` or `delta [COMMITS] [ROWS_PER_COMMIT]` or `soak [SECONDS] [EVENTS_PER_SECOND] [visitors|append]`")
         }
     }
     let tmp = tempfile::tempdir()?;

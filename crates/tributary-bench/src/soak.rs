@@ -1,10 +1,16 @@
-//! `tributary-bench soak [SECONDS] [EVENTS_PER_SECOND]`: the visitors job (5-minute windows
+//! `tributary-bench soak [SECONDS] [EVENTS_PER_SECOND] [visitors|append]`: the visitors job (5-minute windows
 //! sliding by 1 minute, exact distinct visitors) over the rate source at EVENTS_PER_SECOND
 //! (default 100,000) into Delta, with a 1 s processing-time trigger, for SECONDS (default 600:
 //! the CI-sized run; 3600 for the hour). Every 10 s it samples the process's resident memory,
 //! open descriptors, the checkpoint's size on disk and the epoch times of the last interval,
 //! and at the end compares the last third of the run with the second: memory and epoch time
-//! must stay flat while the query runs for weeks.
+//! must stay flat while the query runs for weeks. `append` runs a stateless job instead (the
+//! events with their region and user, appended to Delta): with no state to fill, its memory
+//! and epoch time must be flat from the start.
+
+const APPEND: &str =
+    "SELECT timestamp AS event_time, concat('r', CAST(value % 50 AS VARCHAR)) AS region,
+    value % 100000 AS user_id FROM events";
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -76,7 +82,12 @@ fn phase(samples: &[Sample]) -> (f64, f64) {
     )
 }
 
-pub(crate) async fn run(seconds: u64, rate: u64) -> anyhow::Result<()> {
+pub(crate) async fn run(seconds: u64, rate: u64, job: &str) -> anyhow::Result<()> {
+    let sql = match job {
+        "visitors" => VISITORS,
+        "append" => APPEND,
+        other => anyhow::bail!("unknown soak job '{other}': use visitors or append"),
+    };
     let tmp = tempfile::tempdir()?;
     let checkpoint = tmp.path().join("checkpoint");
     let table = tmp.path().join("visitors");
@@ -89,16 +100,16 @@ pub(crate) async fn run(seconds: u64, rate: u64) -> anyhow::Result<()> {
         .with_watermark("timestamp", "10 minutes")?;
     session.register("events", events)?;
     let q = session
-        .sql(VISITORS)
+        .sql(sql)
         .await?
         .write_stream()
-        .format("delta")
+        .format(&std::env::var("SOAK_SINK").unwrap_or_else(|_| "delta".into()))
         .trigger(Trigger::ProcessingTime(Duration::from_secs(1)))
         .option("checkpoint_location", checkpoint.display())
         .start(table.to_str().expect("utf-8 path"))
         .await?;
     println!(
-        "soak: visitors job, rate source at {rate} events/s -> Delta, 1 s trigger, {seconds} s, {} cores",
+        "soak: {job} job, rate source at {rate} events/s -> Delta, 1 s trigger, {seconds} s, {} cores",
         std::thread::available_parallelism()?.get()
     );
     println!(
