@@ -440,21 +440,13 @@ impl Sink for DeltaSink {
                 table = fresh;
             }
         }
-        if table.version().is_some() {
-            let done = table
-                .snapshot()
-                .map_err(TributaryError::delta(&self.location.display))?
-                .transaction_version(table.log_store().as_ref(), &app_id)
-                .await
-                .map_err(TributaryError::delta(&self.location.display))?;
-            if done.is_some_and(|v| v >= epoch.0 as i64) {
-                tracing::info!(
-                    epoch = epoch.0,
-                    "Delta sink: epoch already committed, skipped"
-                );
-                *guard = Some(table);
-                return Ok(());
-            }
+        if self.last_epoch(&table, &app_id).await? >= Some(epoch.0) {
+            tracing::info!(
+                epoch = epoch.0,
+                "Delta sink: epoch already committed, skipped"
+            );
+            *guard = Some(table);
+            return Ok(());
         }
         let txn = Some((app_id.clone(), epoch.0 as i64));
         let o = &self.options;
