@@ -12,6 +12,8 @@
 //!
 //! `soak`: see `soak.rs`.
 //!
+//! `kills`: see `kills.rs`.
+//!
 //! `kafka`: ROWS JSON events produced to a topic of librdkafka's mock broker (about 20,000 per
 //! partition: the mock keeps at most 5 MB per partition), then
 //! consumed twice: plain librdkafka (a `BaseConsumer` counting messages) and Tributary reading the
@@ -19,6 +21,7 @@
 //! and their ratio.
 
 mod delta;
+mod kills;
 mod soak;
 
 use std::io::Write;
@@ -404,6 +407,21 @@ async fn kafka(rows: usize) -> anyhow::Result<()> {
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let what = args.get(1).map(String::as_str).unwrap_or("etl");
+    match what {
+        "kills-child" => return kills::child(&args[2..]).await,
+        "kills" => {
+            let kills = args
+                .get(2)
+                .map_or(Ok(100), |s| s.parse())
+                .context("KILLS")?;
+            let files = args
+                .get(3)
+                .map_or(Ok(200), |s| s.parse())
+                .context("FILES")?;
+            return kills::run(kills, files, &args[4.min(args.len())..]).await;
+        }
+        _ => {}
+    }
     let rows: usize = args
         .get(2)
         .map(|r| r.parse())
@@ -412,6 +430,7 @@ async fn main() -> anyhow::Result<()> {
         .unwrap_or(1_000_000);
     match what {
         "etl" => {}
+
         "visitors" => return visitors(rows).await,
         "kafka" => return kafka(rows).await,
         "soak" => {
@@ -445,7 +464,7 @@ async fn main() -> anyhow::Result<()> {
             .await;
         }
         other => {
-            anyhow::bail!("unknown benchmark '{other}': try `etl [ROWS]`, `visitors [ROWS]`, `kafka [ROWS]` or `delta [COMMITS] [ROWS_PER_COMMIT]` or `soak [SECONDS] [EVENTS_PER_SECOND] [visitors|append]`")
+            anyhow::bail!("unknown benchmark '{other}': try `etl [ROWS]`, `visitors [ROWS]`, `kafka [ROWS]` or `delta [COMMITS] [ROWS_PER_COMMIT]` or `soak [SECONDS] [EVENTS_PER_SECOND] [visitors|append]` or `kills [KILLS] [FILES] [delta|parquet|json|windows...]`")
         }
     }
     let tmp = tempfile::tempdir()?;

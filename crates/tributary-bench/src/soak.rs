@@ -99,10 +99,19 @@ pub(crate) async fn run(seconds: u64, rate: u64, job: &str) -> anyhow::Result<()
         .await?
         .with_watermark("timestamp", "10 minutes")?;
     session.register("events", events)?;
-    let q = session
-        .sql(sql)
-        .await?
-        .write_stream()
+    let mut writer = session.sql(sql).await?.write_stream();
+    // SOAK_SINK_OPTIONS="k=v,k=v": options of the sink (e.g. checkpoint_interval=10).
+    for kv in std::env::var("SOAK_SINK_OPTIONS")
+        .unwrap_or_default()
+        .split(',')
+        .filter(|s| !s.is_empty())
+    {
+        let (k, v) = kv
+            .split_once('=')
+            .ok_or_else(|| anyhow::anyhow!("SOAK_SINK_OPTIONS: '{kv}' is not k=v"))?;
+        writer = writer.option(k, v);
+    }
+    let q = writer
         .format(&std::env::var("SOAK_SINK").unwrap_or_else(|_| "delta".into()))
         .trigger(Trigger::ProcessingTime(Duration::from_secs(1)))
         .option("checkpoint_location", checkpoint.display())

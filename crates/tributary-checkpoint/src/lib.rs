@@ -18,6 +18,8 @@
 
 pub mod codec;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod lease;
 mod paths;
 mod recovery;

@@ -23,6 +23,8 @@
 #![warn(missing_docs)]
 
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod job;
 mod runner;
 mod vars;

@@ -95,6 +95,18 @@ pub enum TributaryError {
         #[source]
         source: Box<deltalake::DeltaTableError>,
     },
+    /// The disk (or quota) under a location is full.
+    #[error(
+        "the disk under '{location}' is full ({message}): the epoch was not committed, and \
+         the files it began are in no commit; free space and start the query again: the epoch \
+         runs again with the same input"
+    )]
+    DiskFull {
+        /// The location written to.
+        location: String,
+        /// The storage error, as the system said it.
+        message: String,
+    },
     /// Storage (object store or file system) failed.
     #[error("storage at '{location}': {message}")]
     Storage {
@@ -128,7 +140,9 @@ impl TributaryError {
     /// Who has to act on this error.
     pub fn domain(&self) -> ErrorDomain {
         match self {
-            TributaryError::Storage { .. } => ErrorDomain::External,
+            TributaryError::Storage { .. } | TributaryError::DiskFull { .. } => {
+                ErrorDomain::External
+            }
             TributaryError::Internal(_) => ErrorDomain::Internal,
             TributaryError::DataFusion { source, .. } if df_is_transient(source) => {
                 ErrorDomain::External
@@ -170,17 +184,41 @@ impl TributaryError {
         table: impl Into<String>,
     ) -> impl FnOnce(deltalake::DeltaTableError) -> Self {
         let table = table.into();
-        move |source| TributaryError::Delta {
-            table,
-            source: Box::new(source),
+        move |source| {
+            let text = source.to_string();
+            match disk_full(&text) {
+                Some(message) => TributaryError::DiskFull {
+                    location: table,
+                    message,
+                },
+                None => TributaryError::Delta {
+                    table,
+                    source: Box::new(source),
+                },
+            }
         }
     }
 
     pub(crate) fn storage(location: impl Into<String>) -> impl FnOnce(object_store::Error) -> Self {
         let location = location.into();
-        move |e| TributaryError::Storage {
-            location,
-            message: e.to_string(),
+        move |e| {
+            let message = e.to_string();
+            match disk_full(&message) {
+                Some(message) => TributaryError::DiskFull { location, message },
+                None => TributaryError::Storage { location, message },
+            }
+        }
+    }
+
+    /// An I/O error at `location` (a full disk named as such).
+    pub(crate) fn io(location: impl Into<String>) -> impl FnOnce(std::io::Error) -> Self {
+        let location = location.into();
+        move |e| {
+            let message = e.to_string();
+            match disk_full(&message) {
+                Some(message) => TributaryError::DiskFull { location, message },
+                None => TributaryError::Storage { location, message },
+            }
         }
     }
 
@@ -190,6 +228,16 @@ impl TributaryError {
             message: message.into(),
         }
     }
+}
+
+/// The system's words when an error's text says the disk or quota is full (ENOSPC, EDQUOT),
+/// however deep in a chain of wrapping errors (deltalake reports it as "Failed to parse
+/// parquet: ... No space left on device").
+fn disk_full(text: &str) -> Option<String> {
+    ["No space left on device", "Disk quota exceeded"]
+        .iter()
+        .find(|m| text.contains(*m))
+        .map(|m| m.to_string())
 }
 
 /// Whether a DataFusion error comes from storage (an object store or the file system).

@@ -64,6 +64,8 @@ mod error;
 mod exec;
 pub mod format;
 pub mod functions;
+#[doc(hidden)]
+pub mod fuzzing;
 mod keyed;
 pub mod location;
 mod modes;

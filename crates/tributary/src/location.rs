@@ -96,10 +96,10 @@ impl Location {
     /// Create the folder (object stores without folders need nothing).
     pub fn ensure_dir(&self) -> Result<()> {
         if let Some(p) = self.local_path() {
-            std::fs::create_dir_all(&p).map_err(|e| TributaryError::Storage {
-                location: self.display.clone(),
-                message: format!("cannot create the directory: {e}"),
-            })?;
+            std::fs::create_dir_all(&p).map_err(TributaryError::io(format!(
+                "{} (creating the directory)",
+                self.display
+            )))?;
         }
         Ok(())
     }
@@ -211,10 +211,9 @@ impl Location {
         })
         .await
         .map_err(|e| TributaryError::Internal(format!("syncing a file: {e}")))?
-        .map_err(|e| TributaryError::Storage {
-            location: display,
-            message: format!("cannot sync the file to disk: {e}"),
-        })
+        .map_err(TributaryError::io(format!(
+            "{display} (syncing it to disk)"
+        )))
     }
 
     /// Delete an object; a missing one is fine.

@@ -89,6 +89,8 @@ struct Running {
     ends: Vec<Value>,
     next: Epoch,
     rerun: Option<OffsetRecord>,
+    /// The epoch this run started by running again (the sink may already hold it).
+    rerun_epoch: Option<Epoch>,
     last_trigger_start: Option<i64>,
     /// The stateful operator (aggregation, deduplication, join, user state), if any.
     aggregate: Option<Box<dyn StatefulOperator>>,
@@ -179,7 +181,8 @@ async fn start_leased(
         None => vec![Value::Null; sources.len()],
     };
     open_io(&store, &sources, planned, &ends, &spec, &rec).await?;
-    let (plan, _static_tables) = materialize_static(plan, &state).await?;
+    let (plan, _static_tables) =
+        materialize_static(plan, &state, &store.root.child("bad_records"), &rec.id).await?;
     let aggregate = open_operator(&plan, &state, &sources, &store, &rec, &spec).await?;
     let watermark = WatermarkTracker::new(
         &plan,
@@ -228,6 +231,7 @@ async fn start_leased(
         store,
         ends,
         next: rec.next,
+        rerun_epoch: rec.rerun.as_ref().map(|r| r.epoch),
         rerun: rec.rerun,
         last_trigger_start: None,
         aggregate,
@@ -608,11 +612,23 @@ impl Running {
             batches,
             state: self.state.clone(),
         };
-        let num_output_rows = output.num_rows();
         if let Some(lease) = &self.lease {
             lease.check()?;
         }
-        self.sink.add_batch(epoch, output).await?;
+        // An epoch the sink wrote before a crash is not written again, and its rows are not
+        // counted out a second time.
+        let held = self.rerun_epoch == Some(epoch) && self.sink.holds_epoch(epoch).await?;
+        let num_output_rows = if held {
+            tracing::info!(
+                epoch = epoch.0,
+                "the sink already holds this epoch (written before the restart): not written again"
+            );
+            0
+        } else {
+            let rows = output.num_rows();
+            self.sink.add_batch(epoch, output).await?;
+            rows
+        };
         timer.lap("addBatch");
         self.store
             .write_commit(&CommitRecord {

@@ -217,6 +217,8 @@ impl PartitionStream for FilePartition {
                         .map_err(to_df_error)?;
                         return Ok(futures::stream::iter(Vec::new().into_iter().map(Ok)));
                     };
+                    let bytes = complete_part(&format, &file, bytes, &display, &bad)
+                        .map_err(to_df_error)?;
                     let batches = tokio::task::spawn_blocking(move || {
                         decode_file(&format, &schema, bytes, &display, &bad)
                     })
@@ -235,4 +237,40 @@ impl PartitionStream for FilePartition {
             .try_flatten();
         Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), stream))
     }
+}
+
+/// A text file that grew after it was listed was still being written: its lines up to the
+/// listed size are read (cut at the last line break, so no half line is taken for a record),
+/// and the rest goes to the bad records with the reason, never silently lost. The cut is the
+/// same when an epoch runs again, since the listed size is in the checkpoint.
+fn complete_part(
+    format: &FileFormat,
+    file: &DataFile,
+    bytes: bytes::Bytes,
+    source: &str,
+    bad: &BadRecords,
+) -> crate::error::Result<bytes::Bytes> {
+    if matches!(format, FileFormat::Parquet) || bytes.len() as u64 <= file.size {
+        return Ok(bytes);
+    }
+    let listed = file.size as usize;
+    let cut = bytes[..listed]
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .map_or(0, |i| i + 1);
+    let rest = String::from_utf8_lossy(&bytes[cut..]).into_owned();
+    let reason = format!(
+        "the file grew after it was listed ({listed} bytes then, {} when read): it was still \
+         being written. Lines after byte {cut} were not read; write files under a hidden name \
+         (or elsewhere) and rename them into the folder when complete",
+        bytes.len()
+    );
+    tracing::warn!(file = source, "{reason}");
+    bad.report(BadRecord {
+        record: rest,
+        source: source.to_string(),
+        line: 0,
+        reason,
+    })?;
+    Ok(bytes.slice(..cut))
 }

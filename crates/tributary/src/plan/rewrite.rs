@@ -11,6 +11,7 @@ use datafusion::execution::SessionState;
 use datafusion::logical_expr::{LogicalPlan, TableScan};
 
 use crate::error::{Result, TributaryError};
+use crate::plan::watermark::{EventTimeStats, EventTimeWatermark};
 use crate::source::{as_stream_table, StreamSource};
 
 /// Identifies a source inside a plan (the address of its shared object).
@@ -65,10 +66,14 @@ fn with_provider(scan: &TableScan, provider: Arc<dyn TableProvider>) -> LogicalP
 
 /// Read every static table that a streaming join uses once, now, and replace its scans with the
 /// rows in memory: the static side is loaded once per query, not once per epoch.
+/// Bad records of a static file table go to its `bad_records_path`, or to `dead_letters`, as
+/// `<query_id>-static-<n>.json` (the same file again when the query restarts).
 /// Returns the rewritten plan and how many tables were loaded.
 pub(crate) async fn materialize_static(
     plan: LogicalPlan,
     state: &SessionState,
+    dead_letters: &crate::location::Location,
+    query_id: &str,
 ) -> Result<(LogicalPlan, usize)> {
     // Collect the static scans under joins that have a streaming side.
     let mut static_scans: Vec<TableScan> = Vec::new();
@@ -110,6 +115,27 @@ pub(crate) async fn materialize_static(
         let batches = df.collect().await.map_err(|e| {
             crate::error::from_df_error(&format!("reading static table {}", scan.table_name), e)
         })?;
+        let any: &dyn std::any::Any = provider.as_ref();
+        if let Some(files) = any.downcast_ref::<crate::format::FileTable>() {
+            let n = files.bad_records().count();
+            if n > 0 {
+                let dir = files
+                    .bad_records_path()
+                    .cloned()
+                    .unwrap_or_else(|| dead_letters.clone());
+                dir.ensure_dir()?;
+                // Numbered by the table's place among the static tables: stable across
+                // restarts (the records name their files).
+                let name = format!("{query_id}-static-{}.json", loaded.len());
+                files.bad_records().flush_to(&dir, &name).await?;
+                tracing::warn!(
+                    count = n,
+                    table = %scan.table_name,
+                    path = %dir.display,
+                    "bad records of a static table routed to the dead-letter location"
+                );
+            }
+        }
         let mem =
             MemTable::try_new(schema, vec![batches]).map_err(TributaryError::df("static table"))?;
         loaded.insert(k, Arc::new(mem));
@@ -134,9 +160,13 @@ pub(crate) async fn materialize_static(
     Ok((plan, n))
 }
 
-/// Give the query its own instance of every source (see [`StreamSource::fork`]).
+/// Give the query its own instance of every source (see [`StreamSource::fork`]) and its own
+/// event-time statistics for every watermark: two queries planned from one view with a
+/// watermark must not see each other's event times (one query's epoch would otherwise move
+/// the other's watermark past rows it has not read yet, and they would be dropped as late).
 pub(crate) fn fork_sources(plan: LogicalPlan) -> Result<LogicalPlan> {
     let mut forked: HashMap<SourceKey, Arc<dyn TableProvider>> = HashMap::new();
+    let mut stats: HashMap<usize, Arc<EventTimeStats>> = HashMap::new();
     plan.transform_up(|node| {
         if let LogicalPlan::TableScan(scan) = &node {
             if let Some(s) = stream_source_of(scan) {
@@ -146,6 +176,16 @@ pub(crate) fn fork_sources(plan: LogicalPlan) -> Result<LogicalPlan> {
                     .clone();
                 return Ok(Transformed::yes(with_provider(scan, table)));
             }
+        }
+        if let Some(w) = EventTimeWatermark::of(&node) {
+            // The same node twice in one query (a self-join) keeps one statistics object.
+            let own = stats
+                .entry(Arc::as_ptr(&w.stats) as usize)
+                .or_insert_with(|| Arc::new(EventTimeStats::default()))
+                .clone();
+            let mut w = w.clone();
+            w.stats = own;
+            return Ok(Transformed::yes(w.into_plan()));
         }
         Ok(Transformed::no(node))
     })
@@ -175,4 +215,64 @@ pub(crate) fn bind_epoch(
         })
         .map(|t| t.data)
         .map_err(TributaryError::df("binding the epoch's input"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+    use datafusion::logical_expr::{table_scan, LogicalPlanBuilder};
+
+    fn watermarked() -> LogicalPlan {
+        let schema = Schema::new(vec![Field::new(
+            "t",
+            DataType::Timestamp(TimeUnit::Millisecond, None),
+            false,
+        )]);
+        let scan = table_scan(Some("events"), &schema, None)
+            .unwrap()
+            .build()
+            .unwrap();
+        EventTimeWatermark::try_new(scan, "t", 60_000)
+            .unwrap()
+            .into_plan()
+    }
+
+    fn stats_of(plan: &LogicalPlan) -> Vec<Arc<EventTimeStats>> {
+        let mut out = Vec::new();
+        plan.apply(|node| {
+            if let Some(w) = EventTimeWatermark::of(node) {
+                out.push(w.stats.clone());
+            }
+            Ok(TreeNodeRecursion::Continue)
+        })
+        .unwrap();
+        out
+    }
+
+    #[test]
+    fn each_query_of_one_watermarked_view_gets_its_own_event_time_statistics() {
+        let view = watermarked();
+        let first = stats_of(&fork_sources(view.clone()).unwrap());
+        let second = stats_of(&fork_sources(view.clone()).unwrap());
+        assert_eq!((first.len(), second.len()), (1, 1));
+        assert!(!Arc::ptr_eq(&first[0], &second[0]));
+        assert!(!Arc::ptr_eq(&first[0], &stats_of(&view)[0]));
+
+        // A self-join of the view in one query keeps one statistics object for both sides.
+        let join = LogicalPlanBuilder::from(view.clone())
+            .cross_join(
+                LogicalPlanBuilder::from(view)
+                    .alias("other")
+                    .unwrap()
+                    .build()
+                    .unwrap(),
+            )
+            .unwrap()
+            .build()
+            .unwrap();
+        let sides = stats_of(&fork_sources(join).unwrap());
+        assert_eq!(sides.len(), 2);
+        assert!(Arc::ptr_eq(&sides[0], &sides[1]));
+    }
 }

@@ -79,6 +79,14 @@ pub trait Sink: Send + Sync + Debug {
     /// Commit the epoch's output. Called again with the same epoch after a crash: an epoch
     /// that was already committed must not be written twice.
     async fn add_batch(&self, epoch: Epoch, output: EpochOutput) -> Result<()>;
+
+    /// Whether the sink already holds `epoch` (written before a crash, not yet in the commit
+    /// log). Asked only for the epoch a restart runs again: the driver then does not write it
+    /// and reports no rows out for it. A sink that cannot tell answers `false` (the default)
+    /// and must skip the epoch in `add_batch` itself if it is idempotent.
+    async fn holds_epoch(&self, _epoch: Epoch) -> Result<bool> {
+        Ok(false)
+    }
 }
 
 /// A batch in `schema`'s field names, types and nullability (columns by position).

@@ -31,6 +31,19 @@ async fn start(
         .await
 }
 
+/// A temporary folder with the input, output and checkpoint paths of a test.
+fn folders() -> (
+    tempfile::TempDir,
+    std::path::PathBuf,
+    std::path::PathBuf,
+    std::path::PathBuf,
+) {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = tmp.path();
+    let (input, out, ckpt) = (p.join("in"), p.join("out"), p.join("ck"));
+    (tmp, input, out, ckpt)
+}
+
 /// Start a query with AvailableNow and wait for its end: the error of either.
 async fn run_to_end(input: &Path, out: &Path, ckpt: &Path) -> tributary::Result<()> {
     start(input, out, ckpt, Trigger::AvailableNow)
@@ -41,12 +54,7 @@ async fn run_to_end(input: &Path, out: &Path, ckpt: &Path) -> tributary::Result<
 
 #[tokio::test]
 async fn a_second_run_on_a_checkpoint_in_use_is_refused_naming_the_owner() {
-    let tmp = tempfile::tempdir().unwrap();
-    let (input, out, ckpt) = (
-        tmp.path().join("in"),
-        tmp.path().join("out"),
-        tmp.path().join("ck"),
-    );
+    let (_tmp, input, out, ckpt) = folders();
     write_events(&input, "a.json", 0, 5);
     let first = start(
         &input,
@@ -84,12 +92,7 @@ async fn a_second_run_on_a_checkpoint_in_use_is_refused_naming_the_owner() {
 
 #[tokio::test]
 async fn the_lease_of_a_process_that_is_gone_is_taken_over() {
-    let tmp = tempfile::tempdir().unwrap();
-    let (input, out, ckpt) = (
-        tmp.path().join("in"),
-        tmp.path().join("out"),
-        tmp.path().join("ck"),
-    );
+    let (_tmp, input, out, ckpt) = folders();
     write_events(&input, "a.json", 0, 5);
     // A process of this host that has ended: its pid is free.
     let mut gone = std::process::Command::new("true").spawn().unwrap();
@@ -134,12 +137,7 @@ fn copy_dir(from: &Path, to: &Path) {
 
 #[tokio::test]
 async fn an_older_copy_of_the_checkpoint_or_a_deleted_table_stops_the_query() {
-    let tmp = tempfile::tempdir().unwrap();
-    let (input, out, ckpt) = (
-        tmp.path().join("in"),
-        tmp.path().join("out"),
-        tmp.path().join("ck"),
-    );
+    let (tmp, input, out, ckpt) = folders();
     let saved = tmp.path().join("ck-copy");
     write_events(&input, "a.json", 0, 5);
     run_to_end(&input, &out, &ckpt).await.unwrap();
@@ -176,5 +174,61 @@ async fn an_older_copy_of_the_checkpoint_or_a_deleted_table_stops_the_query() {
     assert!(
         err.contains("holds no epoch") && err.contains("deleted, replaced or rolled back"),
         "{err}"
+    );
+}
+
+#[tokio::test]
+async fn an_epoch_the_sink_wrote_before_a_crash_is_neither_written_nor_counted_again() {
+    let (_tmp, input, out, ckpt) = folders();
+    write_events(&input, "a.json", 0, 5);
+    write_events(&input, "b.json", 5, 5);
+    run_to_end(&input, &out, &ckpt).await.unwrap();
+    // A crash after the sink committed epoch 1 and before the commit log said so.
+    std::fs::remove_file(ckpt.join("commits/1")).unwrap();
+    write_events(&input, "c.json", 10, 5);
+    let query = start(&input, &out, &ckpt, Trigger::AvailableNow)
+        .await
+        .unwrap();
+    query.await_termination().await.unwrap();
+    let progress = query.recent_progress();
+    let rows_out = |batch: u64| {
+        progress
+            .iter()
+            .find(|p| p.batch_id == batch)
+            .map(|p| p.sink.num_output_rows)
+    };
+    assert_eq!(rows_out(1), Some(0), "epoch 1 was already in the table");
+    assert_eq!(rows_out(2), Some(5));
+    assert_eq!(
+        ids(&read_delta(&out).await, "id"),
+        (0..15).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
+async fn a_deleted_file_list_of_the_checkpoint_stops_the_query_instead_of_reading_its_files_again()
+{
+    let (_tmp, input, out, ckpt) = folders();
+    write_events(&input, "a.json", 0, 5);
+    write_events(&input, "b.json", 5, 5);
+    write_events(&input, "c.json", 10, 5);
+    run_to_end(&input, &out, &ckpt).await.unwrap();
+    // The list of epoch 1's files (b.json) is lost.
+    let lists = ckpt.join("sources/0");
+    assert!(lists.join("1").exists(), "{lists:?}");
+    std::fs::remove_file(lists.join("1")).unwrap();
+    write_events(&input, "d.json", 15, 5);
+    let err = run_to_end(&input, &out, &ckpt)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("is missing") && err.contains("sources/0/1"),
+        "{err}"
+    );
+    assert_eq!(
+        ids(&read_delta(&out).await, "id"),
+        (0..15).collect::<Vec<_>>(),
+        "no file was read twice"
     );
 }

@@ -304,57 +304,196 @@ async fn a_bad_parquet_file_is_set_aside_and_the_stream_goes_on() {
     );
 }
 
+/// A query over `input` (with `options`) into a sink that fails while `fail` is set and
+/// otherwise keeps the rows in `seen`: the first run plans an epoch (its files and their sizes
+/// go into the checkpoint) and fails, so the next run reads the same epoch again. Runs with
+/// AvailableNow to the end; the progress records.
+#[derive(Clone)]
+struct FlakySink {
+    input: std::path::PathBuf,
+    ckpt: std::path::PathBuf,
+    fail: Arc<AtomicBool>,
+    seen: Arc<std::sync::Mutex<Vec<RecordBatch>>>,
+}
+
+impl FlakySink {
+    fn new(input: std::path::PathBuf, ckpt: std::path::PathBuf) -> Self {
+        FlakySink {
+            input,
+            ckpt,
+            fail: Arc::new(AtomicBool::new(true)),
+            seen: Arc::default(),
+        }
+    }
+
+    async fn run(
+        &self,
+        options: &[(&str, String)],
+    ) -> tributary::Result<Vec<tributary::StreamingQueryProgress>> {
+        let session = Session::new();
+        let mut reader = session.read_stream().schema(event_schema());
+        for (k, v) in options {
+            reader = reader.option(k, v);
+        }
+        let (fail, seen) = (self.fail.clone(), self.seen.clone());
+        let q = reader
+            .json(self.input.to_str().unwrap())
+            .await?
+            .write_stream()
+            .trigger(Trigger::AvailableNow)
+            .option("checkpoint_location", self.ckpt.display())
+            .foreach_batch(move |df, _epoch| {
+                let (fail, seen) = (fail.clone(), seen.clone());
+                async move {
+                    if fail.load(Ordering::SeqCst) {
+                        return Err(TributaryError::Plan("the sink is down".into()));
+                    }
+                    let rows = df.collect().await?;
+                    seen.lock().unwrap().extend(rows);
+                    Ok(())
+                }
+            })
+            .start("")
+            .await?;
+        q.await_termination().await?;
+        Ok(q.recent_progress())
+    }
+
+    fn ids(&self) -> Vec<i64> {
+        ids(&self.seen.lock().unwrap(), "id")
+    }
+}
+
 #[tokio::test]
 async fn a_listed_file_that_is_gone_stops_the_query_naming_it_unless_ignored() {
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("in");
-    let ckpt = tmp.path().join("ckpt");
     write_events(&input, "a.json", 0, 3);
     write_events(&input, "b.json", 3, 3);
     // The first run plans the epoch (both files are in its log) and fails in the sink.
-    let fail = Arc::new(AtomicBool::new(true));
-    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let run = |options: Vec<(&'static str, &'static str)>| {
-        let (fail, seen, input, ckpt) = (fail.clone(), seen.clone(), input.clone(), ckpt.clone());
-        async move {
-            let session = Session::new();
-            let mut reader = session.read_stream().schema(event_schema());
-            for (k, v) in options {
-                reader = reader.option(k, v);
-            }
-            let q = reader
-                .json(input.to_str().unwrap())
-                .await?
-                .write_stream()
-                .trigger(Trigger::AvailableNow)
-                .option("checkpoint_location", ckpt.display())
-                .foreach_batch(move |df, _epoch| {
-                    let (fail, seen) = (fail.clone(), seen.clone());
-                    async move {
-                        if fail.load(Ordering::SeqCst) {
-                            return Err(TributaryError::Plan("the sink is down".into()));
-                        }
-                        let b = df.collect().await?;
-                        seen.lock().unwrap().extend(b);
-                        Ok(())
-                    }
-                })
-                .start("")
-                .await?;
-            q.await_termination().await?;
-            Ok::<_, TributaryError>(q.recent_progress())
-        }
-    };
-    assert!(run(vec![]).await.is_err());
+    let sink = FlakySink::new(input.clone(), tmp.path().join("ckpt"));
+    assert!(sink.run(&[]).await.is_err());
     std::fs::remove_file(input.join("b.json")).unwrap();
-    fail.store(false, Ordering::SeqCst);
-    let err = run(vec![]).await.unwrap_err().to_string();
+    sink.fail.store(false, Ordering::SeqCst);
+    let err = sink.run(&[]).await.unwrap_err().to_string();
     assert!(
         err.contains("b.json") && err.contains("ignore_missing_files"),
         "{err}"
     );
-    assert!(seen.lock().unwrap().is_empty(), "nothing was delivered");
-    let progress = run(vec![("ignore_missing_files", "true")]).await.unwrap();
-    assert_eq!(ids(&seen.lock().unwrap(), "id"), vec![0, 1, 2]);
+    assert!(sink.ids().is_empty(), "nothing was delivered");
+    let progress = sink
+        .run(&[("ignore_missing_files", "true".into())])
+        .await
+        .unwrap();
+    assert_eq!(sink.ids(), vec![0, 1, 2]);
     assert_eq!(progress.iter().map(|p| p.num_bad_records).sum::<u64>(), 1);
+}
+
+#[tokio::test]
+async fn bad_lines_of_a_static_table_are_recorded_not_dropped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, dim, ckpt) = (
+        tmp.path().join("in"),
+        tmp.path().join("dim"),
+        tmp.path().join("ck"),
+    );
+    write_events(&input, "a.json", 0, 10);
+    write_lines(
+        &dim,
+        "regions.csv",
+        &[
+            "region,population".into(),
+            "emea,700".into(),
+            "amer,lots".into(),
+            "apac,4000".into(),
+        ],
+    );
+    let session = Session::new();
+    let regions = session
+        .read()
+        .schema(Arc::new(Schema::new(vec![
+            Field::new("region", DataType::Utf8, true),
+            Field::new("population", DataType::Int64, true),
+        ])))
+        .option("header", "true")
+        .csv(dim.to_str().unwrap())
+        .await
+        .unwrap();
+    session.register("regions", regions).unwrap();
+    let events = session
+        .read_stream()
+        .schema(event_schema())
+        .json(input.to_str().unwrap())
+        .await
+        .unwrap();
+    session.register("events", events).unwrap();
+    let q = session
+        .sql("SELECT e.id, r.population FROM events e JOIN regions r ON lower(e.region) = r.region")
+        .await
+        .unwrap()
+        .write_stream()
+        .format("memory")
+        .query_name("static_bad")
+        .trigger(Trigger::AvailableNow)
+        .option("checkpoint_location", ckpt.display())
+        .start("")
+        .await
+        .unwrap();
+    q.await_termination().await.unwrap();
+    let rows = session
+        .sql("SELECT id FROM static_bad")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    // emea (ids 0, 5) and apac (ids 2, 7) joined; the amer line went aside.
+    assert_eq!(ids(&rows, "id"), vec![0, 2, 5, 7]);
+    let recorded = bad_records(&ckpt.join("bad_records"));
+    assert_eq!(recorded.len(), 1, "{recorded:?}");
+    assert!(
+        recorded[0].to_string().contains("amer,lots"),
+        "{recorded:?}"
+    );
+    let names: Vec<String> = std::fs::read_dir(ckpt.join("bad_records"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names.len() == 1 && names[0].ends_with("-static-0.json"),
+        "{names:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_file_that_grows_after_it_was_listed_is_read_to_its_listed_lines_and_the_rest_recorded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, ckpt, bad) = (
+        tmp.path().join("in"),
+        tmp.path().join("ckpt"),
+        tmp.path().join("bad"),
+    );
+    write_events(&input, "a.json", 0, 3);
+    // The first run lists a.json (its size goes into the epoch's list) and fails in the sink.
+    let sink = FlakySink::new(input.clone(), ckpt);
+    let options = [("bad_records_path", bad.display().to_string())];
+    assert!(sink.run(&options).await.is_err());
+    // The writer was not done: a half line, then more lines, land after the listing.
+    let path = input.join("a.json");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    let listed = text.len();
+    text.push_str("{\"id\":3,\"user_id\":1}\n{\"id\":4}\n");
+    std::fs::write(&path, &text).unwrap();
+    sink.fail.store(false, Ordering::SeqCst);
+    let progress = sink.run(&options).await.unwrap();
+    assert_eq!(sink.ids(), vec![0, 1, 2]);
+    assert_eq!(progress.iter().map(|p| p.num_bad_records).sum::<u64>(), 1);
+    let recorded = bad_records(&bad);
+    assert_eq!(recorded.len(), 1, "{recorded:?}");
+    let reason = recorded[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("grew after it was listed") && reason.contains(&format!("{listed} bytes")),
+        "{reason}"
+    );
+    assert!(recorded[0]["record"].as_str().unwrap().contains("\"id\":4"));
 }

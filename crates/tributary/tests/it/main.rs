@@ -8,6 +8,7 @@ mod delta_source;
 mod differential;
 mod errors;
 mod exactly_once;
+mod fuzz_corpus;
 mod hostile_input;
 mod joins;
 mod kafka;

@@ -97,7 +97,8 @@ const WRITE: &[OptionDecl] = &[
         "checkpoint_interval",
         OptionType::Int { min: 1 },
         "commits between Delta checkpoints of a created table",
-    ),
+    )
+    .default("10"),
     OptionDecl::new(
         "delta.",
         OptionType::Prefix,

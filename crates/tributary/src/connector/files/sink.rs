@@ -145,4 +145,16 @@ impl Sink for FileSink {
         .await?;
         Ok(())
     }
+
+    async fn holds_epoch(&self, epoch: Epoch) -> Result<bool> {
+        let writer = self.writer_id.lock().await.clone();
+        match writer {
+            Some(w) => Ok(self
+                .location
+                .read(&manifest_name(&w, epoch.0))
+                .await?
+                .is_some()),
+            None => Ok(false),
+        }
+    }
 }

@@ -79,6 +79,31 @@ impl FileSourceOptions {
     }
 }
 
+/// One epoch's file list in the checkpoint (`sources/<i>/<epoch>`), linked to the list before
+/// it, so that a deleted list is found at start (its files would otherwise be read again).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct EpochFiles {
+    /// The epoch of the previous list of this source; none for the first.
+    prev: Option<u64>,
+    /// The files the epoch reads.
+    files: Vec<DataFile>,
+}
+
+/// A file list as read back: lists written before the chain was added are bare arrays.
+enum LogEntry {
+    Linked(EpochFiles),
+    Unlinked(Vec<DataFile>),
+}
+
+impl LogEntry {
+    fn files(self) -> Vec<DataFile> {
+        match self {
+            LogEntry::Linked(e) => e.files,
+            LogEntry::Unlinked(f) => f,
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct FileState {
     dir: Option<Location>,
@@ -127,6 +152,10 @@ impl FileStreamSource {
     }
 
     async fn read_log(&self, dir: &Location, epoch: u64) -> Result<Vec<DataFile>> {
+        Ok(self.read_entry(dir, epoch).await?.files())
+    }
+
+    async fn read_entry(&self, dir: &Location, epoch: u64) -> Result<LogEntry> {
         let rel = epoch.to_string();
         let bytes = dir.read(&rel).await?.ok_or_else(|| {
             TributaryError::Plan(format!(
@@ -136,8 +165,54 @@ impl FileStreamSource {
                 dir.display
             ))
         })?;
-        codec::decode(&format!("{}/{rel}", dir.display), &bytes)
+        let name = format!("{}/{rel}", dir.display);
+        if let Ok(linked) = codec::decode::<EpochFiles>(&name, &bytes) {
+            return Ok(LogEntry::Linked(linked));
+        }
+        codec::decode(&name, &bytes)
+            .map(LogEntry::Unlinked)
             .map_err(|e| TributaryError::Plan(e.to_string()))
+    }
+
+    /// Every file the lists up to `last` name: the chain from `last` back to the first list,
+    /// each link read (a missing one is an error naming it); lists from before the chain are
+    /// found by listing the folder.
+    async fn seen_up_to(&self, dir: &Location, last: u64) -> Result<BTreeSet<String>> {
+        let mut seen = BTreeSet::new();
+        let mut at = Some(last);
+        while let Some(e) = at {
+            match self.read_entry(dir, e).await? {
+                LogEntry::Linked(entry) => {
+                    seen.extend(entry.files.into_iter().map(|f| f.name));
+                    if entry.prev.is_some_and(|p| p >= e) {
+                        return Err(TributaryError::Plan(format!(
+                            "checkpoint file '{}/{e}' links to a later list: the checkpoint is \
+                             damaged; restore it from a backup (see docs/guarantees.md)",
+                            dir.display
+                        )));
+                    }
+                    at = entry.prev;
+                }
+                LogEntry::Unlinked(files) => {
+                    seen.extend(files.into_iter().map(|f| f.name));
+                    for entry in dir.list("").await? {
+                        let Some(older) = CheckpointPaths::epoch_of(&entry.name) else {
+                            continue;
+                        };
+                        if older.0 < e {
+                            seen.extend(
+                                self.read_log(dir, older.0)
+                                    .await?
+                                    .into_iter()
+                                    .map(|f| f.name),
+                            );
+                        }
+                    }
+                    at = None;
+                }
+            }
+        }
+        Ok(seen)
     }
 }
 
@@ -165,20 +240,14 @@ impl StreamSource for FileStreamSource {
     }
 
     async fn open(&self, ctx: &SourceContext) -> Result<()> {
-        let mut seen = BTreeSet::new();
-        if let Some((_, end)) = &ctx.last_planned {
-            let last = Self::log_offset(end);
-            for entry in ctx.dir.list("").await? {
-                let Some(e) = CheckpointPaths::epoch_of(&entry.name) else {
-                    continue;
-                };
-                if last.is_some_and(|l| e.0 <= l) {
-                    for f in self.read_log(&ctx.dir, e.0).await? {
-                        seen.insert(f.name);
-                    }
-                }
-            }
-        }
+        let seen = match ctx
+            .last_planned
+            .as_ref()
+            .and_then(|(_, end)| Self::log_offset(end))
+        {
+            Some(last) => self.seen_up_to(&ctx.dir, last).await?,
+            None => BTreeSet::new(),
+        };
         let mut st = self.state.lock().expect("file source");
         st.dir = Some(ctx.dir.clone());
         st.seen = seen;
@@ -207,7 +276,7 @@ impl StreamSource for FileStreamSource {
 
     async fn latest_offset(
         &self,
-        _start: &Value,
+        start: &Value,
         limited: bool,
         epoch: Epoch,
     ) -> Result<Option<Value>> {
@@ -238,7 +307,12 @@ impl StreamSource for FileStreamSource {
             }
         }
         new.sort();
-        dir.write(&epoch.to_string(), codec::encode(&new)).await?;
+        let entry = EpochFiles {
+            prev: Self::log_offset(start),
+            files: new,
+        };
+        dir.write(&epoch.to_string(), codec::encode(&entry)).await?;
+        let new = entry.files;
         let mut st = self.state.lock().expect("file source");
         st.seen.extend(new.into_iter().map(|f| f.name));
         Ok(Some(json!({ "logOffset": epoch.0 })))

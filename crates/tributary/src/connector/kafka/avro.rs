@@ -28,6 +28,17 @@ impl AvroValues {
         })
     }
 
+    /// Values of the writer schema `text` (Confluent's framing when `confluent`).
+    pub(crate) fn from_schema(text: &str, confluent: bool) -> Result<Self> {
+        let schema = Schema::parse_str(text)
+            .map_err(|e| TributaryError::option("avro_schema", e.to_string()))?;
+        Ok(AvroValues {
+            schema,
+            confluent,
+            schema_id: None,
+        })
+    }
+
     /// One value as a JSON object's bytes, or why it does not read.
     pub(super) fn to_json(&self, value: &[u8]) -> std::result::Result<Vec<u8>, String> {
         let mut body = value;

@@ -290,6 +290,11 @@ impl Sink for KafkaSink {
         Ok(())
     }
 
+    async fn holds_epoch(&self, epoch: Epoch) -> Result<bool> {
+        let st = self.state.lock().expect("kafka sink");
+        Ok(self.exactly_once && st.last_committed.is_some_and(|c| c >= epoch.0))
+    }
+
     async fn add_batch(&self, epoch: Epoch, output: EpochOutput) -> Result<()> {
         let mut recs = Vec::new();
         for b in &output.batches {
