@@ -312,7 +312,7 @@ pub(crate) async fn run(config: &Config) -> tributary::Result<Vec<StreamingQuery
     }
     queries.push(inventory);
     tributary::sink::create_table_if_missing(
-        &lake(config, "velocity"),
+        &session.location(&lake(config, "velocity"), &Default::default())?,
         Arc::new(Schema::new(vec![
             Field::new(
                 "hour_start",

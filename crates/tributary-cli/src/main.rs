@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 use anyhow::{anyhow, Context};
 use clap::{Args, Parser, Subcommand};
+use tributary::storage::StorageOptions;
 use tributary::{
     Comparison, QueryProgressEvent, QueryTerminatedEvent, Session, StreamingQueryListener, Trigger,
 };
@@ -32,6 +33,32 @@ use tributary_sql::{substitute, JobFile, JobOptions, JobRunner, VerifyOutcome};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// A storage option for every location of the job or table (object_store's names, e.g.
+    /// aws_region=eu-west-1, aws_endpoint_url=http://127.0.0.1:9000; repeatable). The AWS_*,
+    /// AZURE_* and GOOGLE_* environment variables are read too; a table's OPTIONS win.
+    #[arg(long = "storage-option", value_name = "KEY=VALUE", global = true)]
+    storage_option: Vec<String>,
+}
+
+/// The `--storage-option KEY=VALUE` settings, checked.
+fn storage_options(given: &[String]) -> anyhow::Result<StorageOptions> {
+    let mut out = StorageOptions::new();
+    for s in given {
+        let (k, v) = s
+            .split_once('=')
+            .ok_or_else(|| anyhow!("--storage-option {s}: expected KEY=VALUE"))?;
+        out.set(k.trim(), v)?;
+    }
+    Ok(out)
+}
+
+/// A session whose locations use `storage`.
+fn new_session(storage: &StorageOptions) -> anyhow::Result<Session> {
+    let session = Session::new();
+    for (k, v) in storage.iter() {
+        session.set_storage_option(k, v)?;
+    }
+    Ok(session)
 }
 
 #[derive(Subcommand)]
@@ -134,6 +161,7 @@ async fn run(
     trigger: Option<String>,
     ui: Option<String>,
     ui_token: Option<String>,
+    storage: &StorageOptions,
 ) -> anyhow::Result<ExitCode> {
     let file = job.load().await?;
     let trigger: Trigger = match trigger {
@@ -141,7 +169,7 @@ async fn run(
         None => Trigger::default(),
     };
     let checkpoint_root = checkpoint.unwrap_or_else(|| Path::new("checkpoints").join(job.stem()));
-    let session = Session::new();
+    let session = new_session(storage)?;
     session.streams().add_listener(Arc::new(StderrProgress));
     let _ui = match ui {
         Some(addr) => {
@@ -244,10 +272,10 @@ fn bar(done_files: u64, files: u64, done_bytes: u64, bytes: u64) -> String {
     )
 }
 
-async fn batch(job: JobArgs, progress: bool) -> anyhow::Result<ExitCode> {
+async fn batch(job: JobArgs, progress: bool, storage: &StorageOptions) -> anyhow::Result<ExitCode> {
     use std::io::IsTerminal;
     let file = job.load().await?;
-    let session = Session::new();
+    let session = new_session(storage)?;
     let runner = JobRunner::new(session.clone(), file);
     // A progress bar on a terminal (or when asked with --progress), redrawn in place.
     let draw = progress || std::io::stderr().is_terminal();
@@ -284,7 +312,11 @@ async fn batch(job: JobArgs, progress: bool) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn verify(job: JobArgs, workdir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+async fn verify(
+    job: JobArgs,
+    workdir: Option<PathBuf>,
+    storage: &StorageOptions,
+) -> anyhow::Result<ExitCode> {
     let file = job.load().await?;
     let tmp;
     let dir = match workdir {
@@ -294,7 +326,7 @@ async fn verify(job: JobArgs, workdir: Option<PathBuf>) -> anyhow::Result<ExitCo
             tmp.clone()
         }
     };
-    let runner = JobRunner::new(Session::new(), file);
+    let runner = JobRunner::new(new_session(storage)?, file);
     let outcome = runner.verify(&dir).await;
     if !dir.starts_with(std::env::temp_dir()) || std::env::var_os("TRIBUTARY_KEEP_VERIFY").is_some()
     {
@@ -360,18 +392,21 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Run {
-            job,
-            checkpoint,
-            trigger,
-            ui,
-            ui_token,
-        } => run(job, checkpoint, trigger, ui, ui_token).await,
-        Command::Batch { job, progress } => batch(job, progress).await,
-        Command::Verify { job, workdir } => verify(job, workdir).await,
-        Command::Table { command } => table::table(command).await,
-        Command::Options { format } => options(format.as_deref()),
+    let result = match storage_options(&cli.storage_option) {
+        Err(e) => Err(e),
+        Ok(storage) => match cli.command {
+            Command::Run {
+                job,
+                checkpoint,
+                trigger,
+                ui,
+                ui_token,
+            } => run(job, checkpoint, trigger, ui, ui_token, &storage).await,
+            Command::Batch { job, progress } => batch(job, progress, &storage).await,
+            Command::Verify { job, workdir } => verify(job, workdir, &storage).await,
+            Command::Table { command } => table::table(command, &storage).await,
+            Command::Options { format } => options(format.as_deref()),
+        },
     };
     match result {
         Ok(code) => code,

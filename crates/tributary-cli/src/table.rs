@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::Subcommand;
 use tributary::location::Location;
 use tributary::maintenance;
+use tributary::storage::StorageOptions;
 
 #[derive(Subcommand)]
 pub(crate) enum TableCommand {
@@ -64,10 +65,10 @@ fn time(ms: Option<i64>) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
-pub(crate) async fn table(cmd: TableCommand) -> anyhow::Result<ExitCode> {
+pub(crate) async fn table(cmd: TableCommand, storage: &StorageOptions) -> anyhow::Result<ExitCode> {
     match cmd {
         TableCommand::History { path, limit, json } => {
-            let h = maintenance::history(&Location::resolve(&path)?, limit).await?;
+            let h = maintenance::history(&Location::resolve_with(&path, storage)?, limit).await?;
             for c in h {
                 if json {
                     println!("{c}");
@@ -93,7 +94,7 @@ pub(crate) async fn table(cmd: TableCommand) -> anyhow::Result<ExitCode> {
             }
         }
         TableCommand::Describe { path, json } => {
-            let d = maintenance::describe(&Location::resolve(&path)?).await?;
+            let d = maintenance::describe(&Location::resolve_with(&path, storage)?).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&d)?);
             } else {
@@ -125,7 +126,8 @@ pub(crate) async fn table(cmd: TableCommand) -> anyhow::Result<ExitCode> {
             }
         }
         TableCommand::Optimize { path, target_size } => {
-            let r = maintenance::optimize(&Location::resolve(&path)?, target_size).await?;
+            let r = maintenance::optimize(&Location::resolve_with(&path, storage)?, target_size)
+                .await?;
             println!(
                 "optimize: {} files compacted into {} ({} -> {} files){}",
                 r.files_removed,
@@ -144,9 +146,13 @@ pub(crate) async fn table(cmd: TableCommand) -> anyhow::Result<ExitCode> {
             dry_run,
             force,
         } => {
-            let r =
-                maintenance::vacuum(&Location::resolve(&path)?, retention_hours, dry_run, force)
-                    .await?;
+            let r = maintenance::vacuum(
+                &Location::resolve_with(&path, storage)?,
+                retention_hours,
+                dry_run,
+                force,
+            )
+            .await?;
             for f in &r.files {
                 println!("{f}");
             }
@@ -161,7 +167,7 @@ pub(crate) async fn table(cmd: TableCommand) -> anyhow::Result<ExitCode> {
             );
         }
         TableCommand::Checkpoint { path } => {
-            let v = maintenance::checkpoint(&Location::resolve(&path)?).await?;
+            let v = maintenance::checkpoint(&Location::resolve_with(&path, storage)?).await?;
             println!("checkpoint written at version {v}");
         }
     }

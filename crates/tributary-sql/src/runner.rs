@@ -359,7 +359,11 @@ impl JobRunner {
                 if sequential {
                     queries[j].await_termination().await?;
                 }
-                tributary::sink::create_table_if_missing(&location, schema, &up.options).await?;
+                let table = self.session.location(
+                    &location,
+                    &tributary::storage::StorageOptions::from_pairs(&up.options)?,
+                )?;
+                tributary::sink::create_table_if_missing(&table, schema, &up.options).await?;
                 self.register_upstream(up, &location, true).await?;
             }
             let df = self.insert_df(ins).await?;
@@ -432,7 +436,7 @@ impl JobRunner {
             if sink.format == "delta" && sink.options.contains_key("cdc_keys") {
                 out.push((
                     name.clone(),
-                    Self::apply_changes_once(sink, &name, &location, df).await?,
+                    self.apply_changes_once(sink, &name, &location, df).await?,
                 ));
                 continue;
             }
@@ -451,6 +455,7 @@ impl JobRunner {
     /// A CDC apply sink in a batch: the whole change set applied as one epoch, with the same
     /// code as the stream (latest change per key by sequence, deletes applied).
     async fn apply_changes_once(
+        &self,
         sink: &TableDecl,
         name: &str,
         location: &str,
@@ -462,7 +467,10 @@ impl JobRunner {
             options.insert("partition_by".into(), sink.partition_by.join(","));
         }
         let delta = DeltaSink::new(
-            tributary::location::Location::resolve(location)?,
+            self.session.location(
+                location,
+                &tributary::storage::StorageOptions::from_pairs(&options)?,
+            )?,
             DeltaSinkOptions::parse(&options)?,
         );
         let scratch =

@@ -77,6 +77,7 @@ mod session;
 pub mod sink;
 pub mod source;
 pub mod state;
+pub mod storage;
 mod writer;
 
 pub use connector::delta::maintenance;

@@ -1,7 +1,8 @@
 //! Where data lives: a path or URL resolved to an object store and a prefix in it.
 //!
-//! Local paths and `file://` URLs use the local file system; every other component reads and
-//! writes through [`object_store`], so another store plugs in here.
+//! Local paths and `file://` URLs use the local file system; `s3://`, `az://`, `abfs[s]://`,
+//! `gs://` and `memory://` URLs use the object store [`crate::storage`] builds for them. Every
+//! other component reads and writes through a [`Location`], so all of them work on every store.
 
 use std::sync::Arc;
 
@@ -13,6 +14,7 @@ use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload}
 use url::Url;
 
 use crate::error::{Result, TributaryError};
+use crate::storage::{self, StorageOptions, StoreKind};
 
 /// A resolved location: an object store and a folder in it.
 #[derive(Debug, Clone)]
@@ -40,21 +42,26 @@ pub struct Entry {
 }
 
 impl Location {
-    /// Resolve a local path, `file://` URL or `memory://` URL.
+    /// Resolve a local path, a `file://` URL or an object-store URL, configured by the
+    /// environment alone.
     pub fn resolve(location: &str) -> Result<Location> {
+        Self::resolve_with(location, &StorageOptions::new())
+    }
+
+    /// Resolve a local path, a `file://` URL or an object-store URL (`s3://`, `s3a://`, `az://`,
+    /// `abfs[s]://`, `gs://`, `memory://`), its store configured by the environment and `options`.
+    pub fn resolve_with(location: &str, options: &StorageOptions) -> Result<Location> {
         if location.trim().is_empty() {
             return Err(TributaryError::Plan(
-                "an empty location was given: pass a directory path or a file:// URL".into(),
+                "an empty location was given: pass a directory path or a URL such as \
+                 file:///data/events or s3://bucket/events"
+                    .into(),
             ));
         }
         let local = if let Some(rest) = location.strip_prefix("file://") {
             std::path::PathBuf::from(rest)
         } else if location.contains("://") {
-            let scheme = location.split("://").next().unwrap_or_default();
-            return Err(TributaryError::Plan(format!(
-                "location '{location}': the '{scheme}://' store is not built into this binary; \
-                 use a local path or file:// URL"
-            )));
+            return Self::remote(location, options);
         } else {
             std::path::PathBuf::from(location)
         };
@@ -86,6 +93,48 @@ impl Location {
             prefix,
             local: Some(abs),
         })
+    }
+
+    /// A location in an object store.
+    fn remote(location: &str, options: &StorageOptions) -> Result<Location> {
+        let mut url = Url::parse(location.trim()).map_err(|e| {
+            TributaryError::Plan(format!(
+                "location '{location}' is not a valid URL ({e}): write it as \
+                 SCHEME://BUCKET/PATH, e.g. s3://lake/raw/events"
+            ))
+        })?;
+        let kind = StoreKind::of_scheme(url.scheme());
+        if kind.is_some_and(|k| k != StoreKind::Memory) && url.host_str().is_none_or(str::is_empty)
+        {
+            return Err(TributaryError::Plan(format!(
+                "location '{location}' names no bucket or container: write it as \
+                 {}://BUCKET/PATH",
+                url.scheme()
+            )));
+        }
+        if !url.path().ends_with('/') {
+            let path = format!("{}/", url.path());
+            url.set_path(&path);
+        }
+        url.set_query(None);
+        url.set_fragment(None);
+        let store = storage::store_for(&url, options, location)?;
+        let prefix = Path::from_url_path(url.path()).map_err(|e| TributaryError::Storage {
+            location: location.to_string(),
+            message: format!("not a valid object path: {e}"),
+        })?;
+        Ok(Location {
+            display: location.to_string(),
+            url,
+            store,
+            prefix,
+            local: None,
+        })
+    }
+
+    /// Whether the location is in an object store (not the local file system).
+    pub fn is_remote(&self) -> bool {
+        self.local.is_none()
     }
 
     /// The local file system path, when the location is local.
@@ -154,6 +203,24 @@ impl Location {
         }
         match self.store.get(&self.path(rel)).await {
             Ok(r) => Ok(Some(r.bytes().await.map_err(self.err(rel))?)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(self.err(rel)(e)),
+        }
+    }
+
+    /// The size and time of an object (`""` names the location itself); `None` when it does not
+    /// exist.
+    pub async fn head(&self, rel: &str) -> Result<Option<Entry>> {
+        let path = self.path(rel);
+        if path.as_ref().is_empty() {
+            return Ok(None);
+        }
+        match self.store.head(&path).await {
+            Ok(m) => Ok(Some(Entry {
+                name: rel.to_string(),
+                size: m.size,
+                modified_ms: m.last_modified.timestamp_millis(),
+            })),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(self.err(rel)(e)),
         }

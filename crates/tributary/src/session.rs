@@ -21,6 +21,7 @@ pub(crate) struct SessionInner {
     pub scans: std::sync::Mutex<Vec<Weak<crate::format::ScanProgress>>>,
     pub connectors: crate::connector::Connectors,
     pub clock: RwLock<Arc<dyn crate::clock::Clock>>,
+    pub storage: RwLock<crate::storage::StorageOptions>,
 }
 
 /// The link from a DataFusion session back to ours, so that `df.write_stream()` finds it.
@@ -79,6 +80,7 @@ impl Session {
                 scans: std::sync::Mutex::new(Vec::new()),
                 connectors: crate::connector::Connectors::builtin(),
                 clock: RwLock::new(Arc::new(crate::clock::SystemClock)),
+                storage: RwLock::default(),
             }
         });
         Session { inner }
@@ -201,6 +203,32 @@ impl Session {
     /// Replace the clock (tests: a [`crate::clock::ManualClock`] moves only when told to).
     pub fn set_clock(&self, clock: Arc<dyn crate::clock::Clock>) {
         *self.inner.clock.write().expect("clock") = clock;
+    }
+
+    /// Set a storage option for every location this session reads and writes (object_store's
+    /// names: `aws_region`, `aws_endpoint_url`, `azure_storage_account_name`, ...). A table's own
+    /// options override it; the environment's `AWS_*`, `AZURE_*` and `GOOGLE_*` variables come
+    /// first. A name no store knows is an error.
+    pub fn set_storage_option(&self, key: &str, value: &str) -> crate::Result<()> {
+        self.inner
+            .storage
+            .write()
+            .expect("storage options")
+            .set(key, value)
+    }
+
+    /// The session's storage options.
+    pub fn storage_options(&self) -> crate::storage::StorageOptions {
+        self.inner.storage.read().expect("storage options").clone()
+    }
+
+    /// Resolve a location with the session's storage options and `table` on top of them.
+    pub fn location(
+        &self,
+        path: &str,
+        table: &crate::storage::StorageOptions,
+    ) -> crate::Result<crate::location::Location> {
+        crate::location::Location::resolve_with(path, &self.storage_options().merged(table))
     }
 
     /// A session option.

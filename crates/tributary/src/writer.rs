@@ -202,7 +202,11 @@ impl DataFrameWriter {
                 self.df,
             )
             .await?;
-        let (bad_records, bad_records_path) = flush_batch_bad_records(&plan, path).await?;
+        let storage = session
+            .storage_options()
+            .merged(&crate::storage::StorageOptions::from_options(&options)?);
+        let (bad_records, bad_records_path) =
+            flush_batch_bad_records(&plan, path, &storage).await?;
         Ok(WriteSummary {
             rows,
             bad_records,
@@ -233,6 +237,7 @@ pub(crate) fn file_tables(
 async fn flush_batch_bad_records(
     plan: &LogicalPlan,
     target: &str,
+    storage: &crate::storage::StorageOptions,
 ) -> Result<(u64, Option<String>)> {
     let mut total = 0;
     let mut where_to = None;
@@ -248,7 +253,10 @@ async fn flush_batch_bad_records(
         total += n;
         let dir = match table.bad_records_path() {
             Some(d) => d.clone(),
-            None => Location::resolve(&format!("{}.bad_records", target.trim_end_matches('/')))?,
+            None => Location::resolve_with(
+                &format!("{}.bad_records", target.trim_end_matches('/')),
+                storage,
+            )?,
         };
         dir.ensure_dir()?;
         let name = format!(
@@ -369,6 +377,13 @@ impl DataStreamWriter {
             .map(|c| c.options().to_vec())
             .unwrap_or_default();
         groups.push(QUERY_OPTIONS);
+        // The checkpoint may be in object storage even when the sink is not.
+        if !groups.iter().any(|g| {
+            g.first()
+                .is_some_and(|d| d.name == crate::storage::STORAGE_OPTIONS[0].name)
+        }) {
+            groups.push(crate::storage::STORAGE_OPTIONS);
+        }
         let owner = match &connector {
             Some(c) => format!("format '{}'", c.name()),
             None => "a streaming query".to_string(),
@@ -430,6 +445,10 @@ impl DataStreamWriter {
                 }
             },
         };
+        let checkpoint = session.location(
+            &checkpoint,
+            &crate::storage::StorageOptions::from_options(&options)?,
+        )?;
         let spec = QuerySpec {
             session,
             df: self.df,
@@ -437,7 +456,7 @@ impl DataStreamWriter {
             trigger: self.trigger,
             output_mode,
             name: self.query_name,
-            checkpoint: Location::resolve(&checkpoint)?,
+            checkpoint,
             options,
         };
         start_query(spec).await

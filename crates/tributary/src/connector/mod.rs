@@ -58,6 +58,19 @@ pub struct ReadContext<'a> {
 }
 
 impl ReadContext<'_> {
+    /// The location `path` names, with the session's and these options' storage settings.
+    pub fn location(&self) -> Result<crate::location::Location> {
+        location_of(self.session, self.path, self.options)
+    }
+
+    /// The storage settings of this read: the session's, with the table's on top.
+    pub fn storage(&self) -> Result<crate::storage::StorageOptions> {
+        Ok(self
+            .session
+            .storage_options()
+            .merged(&crate::storage::StorageOptions::from_options(self.options)?))
+    }
+
     /// DataFusion's target partition count of the session.
     pub fn partitions(&self) -> usize {
         self.session.context().state().config().target_partitions()
@@ -79,6 +92,25 @@ pub struct WriteContext<'a> {
     pub partition_by: &'a [String],
 }
 
+impl WriteContext<'_> {
+    /// The location `path` names, with the session's and these options' storage settings.
+    pub fn location(&self) -> Result<crate::location::Location> {
+        location_of(self.session, self.path, self.options)
+    }
+}
+
+/// A location resolved with the session's storage options and a table's own on top.
+pub(crate) fn location_of(
+    session: &Session,
+    path: &str,
+    options: &Options,
+) -> Result<crate::location::Location> {
+    session.location(
+        path,
+        &crate::storage::StorageOptions::from_options(options)?,
+    )
+}
+
 /// What a sink connector is given to build the sink of a streaming query.
 #[derive(Clone, Copy)]
 pub struct StreamSinkContext<'a> {
@@ -96,6 +128,13 @@ pub struct StreamSinkContext<'a> {
     pub df: &'a DataFrame,
     /// The function of `foreach_batch`, if the writer was given one.
     pub foreach: Option<&'a ForeachBatchFn>,
+}
+
+impl StreamSinkContext<'_> {
+    /// The location `path` names, with the session's and these options' storage settings.
+    pub fn location(&self) -> Result<crate::location::Location> {
+        location_of(self.session, self.path, self.options)
+    }
 }
 
 impl Debug for StreamSinkContext<'_> {

@@ -281,6 +281,11 @@ impl Options {
             .collect()
     }
 
+    /// The options given, by canonical name.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.values.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     /// The options given whose canonical name starts with `prefix`, without it.
     pub fn with_prefix(&self, prefix: &str) -> BTreeMap<String, String> {
         self.values

@@ -195,7 +195,10 @@ async fn start_leased(
         spec.options.given("multiple_watermark_policy"),
     )?;
     let late_rows_path = match spec.options.given("late_rows_path") {
-        Some(p) => Some(Location::resolve(p)?),
+        Some(p) => Some(spec.session.location(
+            p,
+            &crate::storage::StorageOptions::from_options(&spec.options)?,
+        )?),
         None => None,
     };
     let policy = TriggerPolicy::new(

@@ -65,6 +65,16 @@ pub(crate) async fn list_data_files(location: &Location) -> Result<Vec<DataFile>
         }
     }
     let entries = location.list("").await?;
+    if entries.is_empty() && location.is_remote() {
+        // In an object store a single file is a key with nothing under it.
+        if let Some(meta) = location.head("").await? {
+            return Ok(vec![DataFile {
+                name: String::new(),
+                size: meta.size,
+                modified_ms: meta.modified_ms,
+            }]);
+        }
+    }
     let manifests: Vec<_> = entries
         .iter()
         .filter(|e| e.name.starts_with(&format!("{MANIFEST_DIR}/")))

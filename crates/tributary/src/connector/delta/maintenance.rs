@@ -82,10 +82,12 @@ pub async fn open_at(location: &Location, version: Option<u64>) -> Result<DeltaT
             return Err(not_a_table());
         }
     }
-    let url = location.url.clone();
-    let opened = match version {
-        None => deltalake::open_table(url).await,
-        Some(v) => deltalake::open_table_with_version(url, v).await,
+    let opened = match crate::storage::table_builder(location) {
+        Err(e) => Err(e),
+        Ok(b) => match version {
+            None => b.load().await,
+            Some(v) => b.with_version(v).load().await,
+        },
     };
     opened.map_err(|e| match e {
         deltalake::DeltaTableError::NotATable(_) => not_a_table(),

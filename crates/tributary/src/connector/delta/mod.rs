@@ -36,10 +36,10 @@ use super::{
     WriteContext,
 };
 use crate::error::{Result, TributaryError};
-use crate::location::Location;
 use crate::modes::{OutputMode, SaveMode};
 use crate::sink::Sink;
 use crate::source::StreamSource;
+use crate::storage::STORAGE_OPTIONS;
 use crate::DataFrame;
 
 /// The `delta` format.
@@ -152,13 +152,13 @@ impl SourceConnector for DeltaConnector {
     }
 
     fn options(&self) -> &'static [&'static [OptionDecl]] {
-        &[BATCH_READ, STREAM_READ]
+        &[BATCH_READ, STREAM_READ, STORAGE_OPTIONS]
     }
 
     async fn read(&self, ctx: ReadContext<'_>) -> Result<Arc<dyn TableProvider>> {
         // The stream's options (where to start, rate limits) do not change a batch read, as in
         // Spark: a job file's table serves both.
-        let location = Location::resolve(ctx.path)?;
+        let location = ctx.location()?;
         let version = ctx.options.int("version_as_of");
         let timestamp = match ctx.options.given("timestamp_as_of") {
             None => None,
@@ -188,12 +188,8 @@ impl SourceConnector for DeltaConnector {
         )?;
         let options = DeltaSourceOptions::parse(&ctx.options.as_map())?;
         Ok(Arc::new(
-            DeltaStreamSource::try_new(
-                Location::resolve(ctx.path)?,
-                options,
-                ctx.session.context().clone(),
-            )
-            .await?,
+            DeltaStreamSource::try_new(ctx.location()?, options, ctx.session.context().clone())
+                .await?,
         ))
     }
 }
@@ -216,11 +212,11 @@ impl SinkConnector for DeltaConnector {
     }
 
     fn options(&self) -> &'static [&'static [OptionDecl]] {
-        &[WRITE]
+        &[WRITE, STORAGE_OPTIONS]
     }
 
     async fn write(&self, ctx: WriteContext<'_>, df: DataFrame) -> Result<u64> {
-        let location = Location::resolve(ctx.path)?;
+        let location = ctx.location()?;
         let options = DeltaSinkOptions::parse(&ctx.options.as_map())?;
         if options.cdc.is_some() {
             return Err(TributaryError::Plan(
@@ -291,9 +287,6 @@ impl SinkConnector for DeltaConnector {
             })?;
             options.merge_keys = Some(keys);
         }
-        Ok(Arc::new(DeltaSink::new(
-            Location::resolve(ctx.path)?,
-            options,
-        )))
+        Ok(Arc::new(DeltaSink::new(ctx.location()?, options)))
     }
 }

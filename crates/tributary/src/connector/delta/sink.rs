@@ -300,17 +300,16 @@ impl DeltaSink {
     }
 }
 
-/// Create an empty Delta table at `path` with `schema` and the sink `options` (partitioning,
+/// Create an empty Delta table at `location` with `schema` and the sink `options` (partitioning,
 /// properties) unless one exists: a query that streams from a table another query of the same
 /// job writes can then start before the writer's first commit.
 pub async fn create_table_if_missing(
-    path: &str,
+    location: &Location,
     schema: SchemaRef,
     options: &std::collections::HashMap<String, String>,
 ) -> Result<()> {
-    let location = Location::resolve(path)?;
     let o = DeltaSinkOptions::parse(options)?;
-    let table = open_table(&location).await?;
+    let table = open_table(location).await?;
     if table.version().is_some() {
         return Ok(());
     }
@@ -319,13 +318,13 @@ pub async fn create_table_if_missing(
         properties: &o.properties,
         ..Default::default()
     };
-    write_delta(&location, table, schema, vec![], SaveMode::Append, how).await?;
+    write_delta(location, table, schema, vec![], SaveMode::Append, how).await?;
     Ok(())
 }
 
 /// Open (or prepare to create) the Delta table at `location`.
 pub(crate) async fn open_table(location: &Location) -> Result<DeltaTable> {
-    if location.display.contains('%') {
+    if !location.is_remote() && location.display.contains('%') {
         // deltalake writes the log under the literal name and reads it back percent-decoded
         // (`d%41` becomes `dA`), so such a table could be written but never read.
         return Err(TributaryError::Plan(format!(
@@ -334,7 +333,7 @@ pub(crate) async fn open_table(location: &Location) -> Result<DeltaTable> {
         )));
     }
     location.ensure_dir()?;
-    DeltaTable::try_from_url(location.url.clone())
+    crate::storage::open_or_new(location)
         .await
         .map_err(TributaryError::delta(&location.display))
 }
@@ -504,7 +503,7 @@ impl Sink for DeltaSink {
                 .update_state()
                 .await
                 .map_err(TributaryError::delta(&self.location.display))?;
-        } else if let Ok(mut fresh) = DeltaTable::try_from_url(self.location.url.clone()).await {
+        } else if let Ok(mut fresh) = crate::storage::open_or_new(&self.location).await {
             // Another writer may have created the table since we opened it.
             if fresh.load().await.is_ok() {
                 table = fresh;

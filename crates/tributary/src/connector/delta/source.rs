@@ -173,7 +173,7 @@ impl DeltaStreamSource {
     }
 
     async fn commit(&self, version: u64) -> Result<Option<Commit>> {
-        let table = DeltaTable::try_from_url(self.location.url.clone())
+        let table = crate::storage::open_or_new(&self.location)
             .await
             .map_err(TributaryError::delta(&self.location.display))?;
         let bytes = table

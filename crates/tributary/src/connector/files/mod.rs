@@ -24,10 +24,10 @@ use super::{
 };
 use crate::error::{Result, TributaryError};
 use crate::format::{list_data_files, BadRecords, FileFormat, FileTable};
-use crate::location::Location;
 use crate::modes::{OutputMode, SaveMode};
 use crate::sink::Sink;
 use crate::source::StreamSource;
+use crate::storage::STORAGE_OPTIONS;
 use crate::DataFrame;
 
 /// Which files a [`FileConnector`] reads and writes.
@@ -116,14 +116,14 @@ impl SourceConnector for FileConnector {
 
     fn options(&self) -> &'static [&'static [OptionDecl]] {
         match self.kind {
-            FileKind::Csv => &[READ, CSV_READ],
-            _ => &[READ],
+            FileKind::Csv => &[READ, CSV_READ, STORAGE_OPTIONS],
+            _ => &[READ, STORAGE_OPTIONS],
         }
     }
 
     async fn read(&self, ctx: ReadContext<'_>) -> Result<Arc<dyn TableProvider>> {
         let file_format = self.format(ctx.options)?;
-        let location = Location::resolve(ctx.path)?;
+        let location = ctx.location()?;
         let files = list_data_files(&location).await?;
         let schema = match ctx.schema {
             Some(s) => s.clone(),
@@ -144,7 +144,8 @@ impl SourceConnector for FileConnector {
                 Arc::new(crate::format::infer_schema(&file_format, &samples)?)
             }
         };
-        let opts = FileSourceOptions::parse(&ctx.options.as_map(), ctx.partitions())?;
+        let opts =
+            FileSourceOptions::parse(&ctx.options.as_map(), ctx.partitions(), &ctx.storage()?)?;
         let bad = Arc::new(BadRecords::new(opts.mode.clone()));
         let table = FileTable::new(
             location,
@@ -172,9 +173,10 @@ impl SourceConnector for FileConnector {
                 ctx.path
             ))
         })?;
-        let opts = FileSourceOptions::parse(&ctx.options.as_map(), ctx.partitions())?;
+        let opts =
+            FileSourceOptions::parse(&ctx.options.as_map(), ctx.partitions(), &ctx.storage()?)?;
         Ok(Arc::new(FileStreamSource::new(
-            Location::resolve(ctx.path)?,
+            ctx.location()?,
             file_format,
             schema,
             opts,
@@ -189,7 +191,7 @@ impl SinkConnector for FileConnector {
     }
 
     fn options(&self) -> &'static [&'static [OptionDecl]] {
-        &[]
+        &[STORAGE_OPTIONS]
     }
 
     /// Files can only grow: update and complete output would pile up old versions of rows.
@@ -199,7 +201,7 @@ impl SinkConnector for FileConnector {
 
     async fn write(&self, ctx: WriteContext<'_>, df: DataFrame) -> Result<u64> {
         let format = self.format(ctx.options)?;
-        let location = Location::resolve(ctx.path)?;
+        let location = ctx.location()?;
         let existing = list_data_files(&location).await.unwrap_or_default();
         if !existing.is_empty() {
             match ctx.mode {
@@ -231,7 +233,7 @@ impl SinkConnector for FileConnector {
 
     async fn stream_sink(&self, ctx: StreamSinkContext<'_>) -> Result<Arc<dyn Sink>> {
         Ok(Arc::new(FileSink::new(
-            Location::resolve(ctx.path)?,
+            ctx.location()?,
             self.format(ctx.options)?,
         )?))
     }

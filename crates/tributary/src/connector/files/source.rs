@@ -37,7 +37,11 @@ pub struct FileSourceOptions {
 
 impl FileSourceOptions {
     /// Parse the options of a file source.
-    pub fn parse(options: &HashMap<String, String>, partitions: usize) -> Result<Self> {
+    pub fn parse(
+        options: &HashMap<String, String>,
+        partitions: usize,
+        storage: &crate::storage::StorageOptions,
+    ) -> Result<Self> {
         let max_files_per_trigger = match options
             .get("max_files_per_trigger")
             .or(options.get("maxfilespertrigger"))
@@ -59,7 +63,7 @@ impl FileSourceOptions {
             .or(options.get("badrecordspath"))
         {
             None => None,
-            Some(p) => Some(Location::resolve(p)?),
+            Some(p) => Some(Location::resolve_with(p, storage)?),
         };
         let ignore_missing_files = match options
             .get("ignore_missing_files")
