@@ -23,6 +23,7 @@
 mod delta;
 mod kills;
 mod soak;
+mod storage;
 
 use std::io::Write;
 use std::path::Path;
@@ -409,6 +410,17 @@ async fn main() -> anyhow::Result<()> {
     let what = args.get(1).map(String::as_str).unwrap_or("etl");
     match what {
         "kills-child" => return kills::child(&args[2..]).await,
+        "storage" => {
+            let epochs = args
+                .get(2)
+                .map_or(Ok(100), |s| s.parse())
+                .context("EPOCHS")?;
+            let rows = args
+                .get(3)
+                .map_or(Ok(1000), |s| s.parse())
+                .context("ROWS_PER_EPOCH")?;
+            return storage::run(epochs, rows).await;
+        }
         "kills" => {
             let kills = args
                 .get(2)
@@ -464,7 +476,7 @@ async fn main() -> anyhow::Result<()> {
             .await;
         }
         other => {
-            anyhow::bail!("unknown benchmark '{other}': try `etl [ROWS]`, `visitors [ROWS]`, `kafka [ROWS]` or `delta [COMMITS] [ROWS_PER_COMMIT]` or `soak [SECONDS] [EVENTS_PER_SECOND] [visitors|append]` or `kills [KILLS] [FILES] [delta|parquet|json|windows...]`")
+            anyhow::bail!("unknown benchmark '{other}': try `etl [ROWS]`, `visitors [ROWS]`, `kafka [ROWS]` or `delta [COMMITS] [ROWS_PER_COMMIT]` or `soak [SECONDS] [EVENTS_PER_SECOND] [visitors|append]` or `kills [KILLS] [FILES] [delta|parquet|json|windows...]` or `storage [EPOCHS] [ROWS_PER_EPOCH]`")
         }
     }
     let tmp = tempfile::tempdir()?;

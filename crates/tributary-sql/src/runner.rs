@@ -73,6 +73,16 @@ struct RoleOptions {
 }
 
 impl JobRunner {
+    /// A new session with this runner's storage settings (verify's batch and stream runs).
+    fn sibling_session(&self) -> Session {
+        let s = Session::new();
+        for (k, v) in self.session.storage_options().iter() {
+            s.set_storage_option(k, v)
+                .expect("storage options already checked by the session that holds them");
+        }
+        s
+    }
+
     /// A runner for `job` in `session`.
     pub fn new(session: Session, job: JobFile) -> Self {
         JobRunner { session, job }
@@ -536,11 +546,11 @@ impl JobRunner {
             ),
             ("flush_at_end".to_string(), "true".to_string()),
         ]);
-        let batch_runner = JobRunner::new(Session::new(), self.job.clone());
+        let batch_runner = JobRunner::new(self.sibling_session(), self.job.clone());
         batch_runner
             .batch_with(&batch_overrides, Some(&batch_root))
             .await?;
-        let stream_runner = JobRunner::new(Session::new(), self.job.clone());
+        let stream_runner = JobRunner::new(self.sibling_session(), self.job.clone());
         let opts = JobOptions {
             checkpoint_root: workdir.join("checkpoints"),
             trigger: Trigger::AvailableNow,
@@ -552,7 +562,7 @@ impl JobRunner {
             q.await_termination().await?;
         }
         let mut rows = Vec::new();
-        let reader = Session::new();
+        let reader = self.sibling_session();
         for (ins, name) in self.job.inserts.iter().zip(self.job.query_names()) {
             let sink = self.job.table(&ins.target).expect("checked");
             let read = |root: PathBuf| {
