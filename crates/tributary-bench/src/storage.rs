@@ -123,6 +123,7 @@ pub(crate) async fn run(epochs: usize, rows: usize) -> anyhow::Result<()> {
         let label = match kind {
             Kind::S3 => "S3 (moto server)",
             Kind::Azure => "Azure (Azurite)",
+            Kind::Gcs => unreachable!("not among the servers that take writes"),
         };
         measure(label, &server.url("bench"), &server.options(), epochs, rows).await?;
         tokio::task::spawn_blocking(move || drop(server)).await?;

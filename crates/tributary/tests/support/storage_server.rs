@@ -1,5 +1,5 @@
 //! Real object-storage servers for tests, started on 127.0.0.1 by `scripts/storage_servers.sh`
-//! (moto for S3, Azurite for Azure) and stopped when dropped.
+//! (moto for S3, Azurite for Azure, fake-gcs-server for GCS) and stopped when dropped.
 //!
 //! Each server sits behind a small TCP proxy owned by the test, so a test can take the store
 //! away (every connection refused or cut) and give it back with its data intact.
@@ -20,15 +20,19 @@ use std::time::{Duration, Instant};
 pub(crate) enum Kind {
     S3,
     Azure,
+    /// Reads only: fake-gcs-server takes uploads through its JSON API alone.
+    Gcs,
 }
 
 impl Kind {
+    /// The servers that take object_store's writes.
     pub(crate) const ALL: [Kind; 2] = [Kind::S3, Kind::Azure];
 
     fn arg(self) -> &'static str {
         match self {
             Kind::S3 => "s3",
             Kind::Azure => "azure",
+            Kind::Gcs => "gcs",
         }
     }
 }
@@ -37,6 +41,10 @@ impl Kind {
 const AZURE_ACCOUNT: &str = "devstoreaccount1";
 const AZURE_KEY: &str =
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
+/// A service-account key that turns OAuth off (what object_store reads for emulators).
+const GCS_KEY: &str =
+    r#"{"disable_oauth": true, "client_email": "", "private_key": "", "private_key_id": ""}"#;
 
 fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/storage_servers.sh")
@@ -92,16 +100,18 @@ impl StorageServer {
         install();
         let data = tempfile::tempdir().unwrap();
         let server_port = free_port();
+        let proxy = Proxy::start(server_port);
         let server = Command::new("bash")
             .arg(script())
             .args(["run", kind.arg(), &server_port.to_string()])
             .arg(data.path())
+            // fake-gcs-server answers its XML API for requests addressed to this host only.
+            .arg(format!("127.0.0.1:{}", proxy.port))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("cannot start the storage server");
-        let proxy = Proxy::start(server_port);
         let mut s = StorageServer {
             kind,
             server,
@@ -115,9 +125,13 @@ impl StorageServer {
             if let Ok(Some(status)) = s.server.try_wait() {
                 panic!("the {:?} storage server exited at start: {status}", kind);
             }
+            let port = match kind {
+                Kind::Gcs => s.proxy.port,
+                _ => server_port,
+            };
             let out = Command::new("bash")
                 .arg(script())
-                .args(["bucket", kind.arg(), &server_port.to_string(), "lake"])
+                .args(["bucket", kind.arg(), &port.to_string(), "lake"])
                 .output()
                 .unwrap();
             if out.status.success() {
@@ -150,6 +164,7 @@ impl StorageServer {
         match self.kind {
             Kind::S3 => format!("s3://lake/{path}"),
             Kind::Azure => format!("az://lake/{path}"),
+            Kind::Gcs => format!("gs://lake/{path}"),
         }
     }
 
@@ -175,6 +190,10 @@ impl StorageServer {
                 ("azure_storage_account_name", AZURE_ACCOUNT.into()),
                 ("azure_storage_account_key", AZURE_KEY.into()),
             ],
+            Kind::Gcs => vec![
+                ("google_base_url", e),
+                ("google_service_account_key", GCS_KEY.into()),
+            ],
         };
         v.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
     }
@@ -196,6 +215,10 @@ impl StorageServer {
                 ("AZURE_STORAGE_ACCOUNT_NAME", AZURE_ACCOUNT.into()),
                 ("AZURE_STORAGE_ACCOUNT_KEY", AZURE_KEY.into()),
             ],
+            Kind::Gcs => vec![
+                ("GOOGLE_BASE_URL", e),
+                ("GOOGLE_SERVICE_ACCOUNT_KEY", GCS_KEY.into()),
+            ],
         };
         v.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
     }
@@ -208,6 +231,39 @@ impl StorageServer {
     /// Give the store back, with everything it held.
     pub(crate) fn restore(&self) {
         self.proxy.set_down(false);
+    }
+
+    /// Upload every file under `dir` to `prefix/` in the bucket through the server's JSON API
+    /// (GCS: what another tool put in the bucket).
+    pub(crate) fn upload_tree(&self, dir: &Path, prefix: &str) {
+        assert_eq!(self.kind, Kind::Gcs, "upload_tree is for the GCS server");
+        fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+            for e in std::fs::read_dir(dir).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    walk(&p, out);
+                } else {
+                    out.push(p);
+                }
+            }
+        }
+        let mut files = Vec::new();
+        walk(dir, &mut files);
+        for f in files {
+            let rel = f.strip_prefix(dir).unwrap().to_str().unwrap().to_string();
+            let out = Command::new("bash")
+                .arg(script())
+                .args(["upload", "gcs", &self.proxy.port.to_string(), "lake"])
+                .arg(format!("{}/{rel}", prefix.trim_matches('/')))
+                .arg(&f)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "upload {rel}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
     }
 
     /// The port of the server itself (behind the proxy).
