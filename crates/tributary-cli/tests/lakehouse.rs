@@ -9,7 +9,7 @@ use std::time::Duration;
 use tributary::prelude::*;
 
 mod support;
-use support::{query_delta, rows, write_lines, Running};
+use support::{query_delta, rows, write_lines, Rng, Running};
 
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_tributary")
@@ -22,17 +22,6 @@ fn tributary(args: &[&str]) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self, bound: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 33) % bound.max(1)
-    }
 }
 
 #[test]

@@ -13,7 +13,7 @@ use tributary::prelude::*;
 use tributary::storage::StorageOptions;
 
 mod support;
-use support::{rows, Running};
+use support::{rows, Rng, Running};
 #[path = "../../tributary/tests/support/storage_server.rs"]
 mod storage_server;
 use storage_server::{Kind, StorageServer};
@@ -24,17 +24,6 @@ fn bin() -> &'static str {
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self, bound: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 33) % bound
-    }
 }
 
 /// How the binary is pointed at the server: S3 by environment variables, Azure by

@@ -95,3 +95,17 @@ pub(crate) fn wait_until(
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+
+/// A small deterministic generator (the same sequence for the same seed).
+pub(crate) struct Rng(pub u64);
+
+impl Rng {
+    /// A number in `0..bound`.
+    pub(crate) fn next(&mut self, bound: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % bound.max(1)
+    }
+}

@@ -132,35 +132,24 @@ pub(crate) fn store_for(
         retry_timeout: RETRY_TIMEOUT,
         ..RetryConfig::default()
     };
+    // Each store's builder reads its environment variables, then takes the options by their
+    // own parser (a name it does not know is an error here, though `set` checked it already).
+    macro_rules! build {
+        ($builder:ty) => {{
+            let mut b = <$builder>::from_env()
+                .with_url(bucket_url)
+                .with_retry(retry);
+            for (k, v) in applied.iter() {
+                b = b.with_config(k.parse().map_err(failed)?, v);
+            }
+            Arc::new(b.build().map_err(failed)?)
+        }};
+    }
     let store: Arc<dyn ObjectStore> = match kind {
         StoreKind::Memory => Arc::new(InMemory::new()),
-        StoreKind::S3 => {
-            let mut b = AmazonS3Builder::from_env()
-                .with_url(bucket_url)
-                .with_retry(retry);
-            for (k, v) in applied.iter() {
-                b = b.with_config(k.parse().map_err(failed)?, v);
-            }
-            Arc::new(b.build().map_err(failed)?)
-        }
-        StoreKind::Azure => {
-            let mut b = MicrosoftAzureBuilder::from_env()
-                .with_url(bucket_url)
-                .with_retry(retry);
-            for (k, v) in applied.iter() {
-                b = b.with_config(k.parse().map_err(failed)?, v);
-            }
-            Arc::new(b.build().map_err(failed)?)
-        }
-        StoreKind::Gcs => {
-            let mut b = GoogleCloudStorageBuilder::from_env()
-                .with_url(bucket_url)
-                .with_retry(retry);
-            for (k, v) in applied.iter() {
-                b = b.with_config(k.parse().map_err(failed)?, v);
-            }
-            Arc::new(b.build().map_err(failed)?)
-        }
+        StoreKind::S3 => build!(AmazonS3Builder),
+        StoreKind::Azure => build!(MicrosoftAzureBuilder),
+        StoreKind::Gcs => build!(GoogleCloudStorageBuilder),
     };
     Ok(cache()
         .lock()
