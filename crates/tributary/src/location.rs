@@ -333,6 +333,47 @@ impl Location {
     }
 }
 
+impl Location {
+    /// Every object under this location whose name sorts after `after`, sorted. In an object
+    /// store the listing starts at that key (one short request for a folder of any size); on
+    /// local disk the folder is walked and filtered.
+    pub async fn list_after(&self, after: &str) -> Result<Vec<Entry>> {
+        if self.local.is_some() {
+            let mut all = self.list("").await?;
+            all.retain(|e| e.name.as_str() > after);
+            return Ok(all);
+        }
+        let prefix_len = self.prefix.as_ref().len();
+        let offset = self.path(after);
+        let listed: Vec<_> = match self
+            .store
+            .list_with_offset(Some(&self.prefix), &offset)
+            .try_collect()
+            .await
+        {
+            Ok(v) => v,
+            Err(object_store::Error::NotFound { .. }) => Vec::new(),
+            Err(e) => return Err(self.err(after)(e)),
+        };
+        let mut out: Vec<Entry> = listed
+            .into_iter()
+            .map(|m| {
+                let full = m.location.as_ref();
+                Entry {
+                    name: full[prefix_len.min(full.len())..]
+                        .trim_start_matches('/')
+                        .to_string(),
+                    size: m.size,
+                    modified_ms: m.last_modified.timestamp_millis(),
+                }
+            })
+            .filter(|e| e.name.as_str() > after)
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+}
+
 /// A `file://` URL of a directory whose every character survives: `%` is escaped too, so that
 /// a folder named `out%41` is not read back as `outA`.
 fn directory_url(abs: &std::path::Path) -> Option<Url> {

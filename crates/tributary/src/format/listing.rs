@@ -43,6 +43,25 @@ fn is_hidden(name: &str) -> bool {
         .any(|p| p.starts_with('_') || p.starts_with('.') || p.ends_with(".crc"))
 }
 
+/// The data files of a folder whose names sort after `after` (hidden files and the file sink's
+/// manifest log left out): in an object store one listing that starts at that key.
+pub(crate) async fn list_data_files_after(
+    location: &Location,
+    after: &str,
+) -> Result<Vec<DataFile>> {
+    Ok(location
+        .list_after(after)
+        .await?
+        .into_iter()
+        .filter(|e| !is_hidden(&e.name))
+        .map(|e| DataFile {
+            name: e.name,
+            size: e.size,
+            modified_ms: e.modified_ms,
+        })
+        .collect())
+}
+
 /// List the data files of a location: a folder, or a single file.
 pub(crate) async fn list_data_files(location: &Location) -> Result<Vec<DataFile>> {
     if let Some(p) = location.local_path() {

@@ -15,7 +15,9 @@ mod table;
 
 pub use bad_records::{BadRecord, BadRecordMode, BadRecords};
 pub(crate) use decode::{decode_file, decode_json_values, infer_schema};
-pub(crate) use listing::{list_data_files, listing_manifest, DataFile, MANIFEST_DIR};
+pub(crate) use listing::{
+    list_data_files, list_data_files_after, listing_manifest, DataFile, MANIFEST_DIR,
+};
 pub(crate) use table::{FileTable, ScanProgress};
 
 use std::collections::HashMap;

@@ -33,6 +33,9 @@ pub struct FileSourceOptions {
     /// A listed file that is gone when read is recorded among the bad records instead of
     /// stopping the query (`ignore_missing_files`, Spark's `ignoreMissingFiles`).
     pub ignore_missing_files: bool,
+    /// List only the names after the greatest one already seen (`incremental_listing`), for
+    /// landing folders whose new files always sort after the old ones.
+    pub incremental_listing: bool,
 }
 
 impl FileSourceOptions {
@@ -72,8 +75,13 @@ impl FileSourceOptions {
             None => false,
             Some(v) => crate::format::parse_bool("ignore_missing_files", v)?,
         };
+        let incremental_listing = match options.get("incremental_listing") {
+            None => false,
+            Some(v) => crate::format::parse_bool("incremental_listing", v)?,
+        };
         Ok(FileSourceOptions {
             ignore_missing_files,
+            incremental_listing,
             max_files_per_trigger,
             latest_first,
             mode: BadRecordMode::parse(options.get("mode"))?,
@@ -285,7 +293,23 @@ impl StreamSource for FileStreamSource {
         epoch: Epoch,
     ) -> Result<Option<Value>> {
         let dir = self.dir()?;
-        let listed = list_data_files(&self.root).await?;
+        let after = if self.options.incremental_listing {
+            self.state
+                .lock()
+                .expect("file source")
+                .seen
+                .iter()
+                .next_back()
+                .cloned()
+        } else {
+            None
+        };
+        let listed = match after {
+            // Only the keys after the greatest name seen: one short listing per epoch however
+            // many files the folder holds.
+            Some(after) => crate::format::list_data_files_after(&self.root, &after).await?,
+            None => list_data_files(&self.root).await?,
+        };
         let mut new: Vec<DataFile> = {
             let st = self.state.lock().expect("file source");
             listed
