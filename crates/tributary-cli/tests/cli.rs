@@ -446,8 +446,11 @@ fn a_stateful_query_killed_at_random_moments_writes_each_window_once() {
         child.kill();
         let _ = kill;
     }
-    let status = spawn_run(&job, &ckpt, "available-now").wait().unwrap();
-    assert!(status.success());
+    let mut last = spawn_run(&job, &ckpt, "available-now");
+    let mut err = String::new();
+    std::io::Read::read_to_string(last.stderr.as_mut().unwrap(), &mut err).unwrap();
+    let status = last.wait().unwrap();
+    assert!(status.success(), "the last run failed: {err}");
     // The final watermark is the last event time minus 5 s; every window that ended by then
     // was written exactly once, with all its events.
     let n = files * per_file;
