@@ -199,26 +199,24 @@ impl TributaryError {
         }
     }
 
+    /// A store error at `location` (a full disk named as such).
     pub(crate) fn storage(location: impl Into<String>) -> impl FnOnce(object_store::Error) -> Self {
         let location = location.into();
-        move |e| {
-            let message = e.to_string();
-            match disk_full(&message) {
-                Some(message) => TributaryError::DiskFull { location, message },
-                None => TributaryError::Storage { location, message },
-            }
-        }
+        move |e| Self::at(location, e.to_string())
     }
 
     /// An I/O error at `location` (a full disk named as such).
     pub(crate) fn io(location: impl Into<String>) -> impl FnOnce(std::io::Error) -> Self {
         let location = location.into();
-        move |e| {
-            let message = e.to_string();
-            match disk_full(&message) {
-                Some(message) => TributaryError::DiskFull { location, message },
-                None => TributaryError::Storage { location, message },
-            }
+        move |e| Self::at(location, e.to_string())
+    }
+
+    /// A storage failure at `location`: [`TributaryError::DiskFull`] when the message says the
+    /// disk is full, else [`TributaryError::Storage`].
+    fn at(location: String, message: String) -> Self {
+        match disk_full(&message) {
+            Some(message) => TributaryError::DiskFull { location, message },
+            None => TributaryError::Storage { location, message },
         }
     }
 
