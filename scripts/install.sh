@@ -38,6 +38,8 @@ fi
 # cluster on 127.0.0.1), and the `deltalake` Python package as an independent Delta reader.
 bash "$(dirname "$0")/postgres.sh" install
 bash "$(dirname "$0")/python_env.sh" >/dev/null
+# The Python package `tributary` (pip install ./python), built and installed into that venv.
+bash "$(dirname "$0")/python_package.sh" >/dev/null
 # The object-storage tests: an S3-compatible server (moto, PyPI) and Azurite (npm).
 bash "$(dirname "$0")/storage_servers.sh" install >/dev/null
 echo "install: ok ($(cargo --version))"

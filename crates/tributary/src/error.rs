@@ -134,6 +134,14 @@ pub enum TributaryError {
     /// A bug.
     #[error("internal error (please report): {0}")]
     Internal(String),
+    /// User code called by the engine (a foreachBatch function, a Python UDF) failed.
+    #[error("{what} raised an error: {message}")]
+    UserCode {
+        /// Which user code, e.g. `the foreachBatch function`.
+        what: String,
+        /// The error as the user's language reported it (a Python traceback).
+        message: String,
+    },
 }
 
 impl TributaryError {

@@ -89,6 +89,8 @@ pub(crate) struct QueryShared {
     pub stop_requested: AtomicBool,
     pub stop_notify: Notify,
     pub done_tx: watch::Sender<bool>,
+    /// How many polls found no new data and nothing to do (for `process_all_available`).
+    pub idle_polls: watch::Sender<u64>,
     /// The incremental plan, as text, with its stateful operators marked.
     pub plan: Mutex<String>,
     pub exception: Mutex<Option<String>>,
@@ -109,6 +111,7 @@ impl QueryShared {
             stop_requested: AtomicBool::new(false),
             stop_notify: Notify::new(),
             done_tx: watch::channel(false).0,
+            idle_polls: watch::channel(0).0,
             exception: Mutex::new(None),
             plan: Mutex::new(String::new()),
         })
@@ -213,6 +216,29 @@ impl StreamingQuery {
         while !*rx.borrow_and_update() {
             if rx.changed().await.is_err() {
                 break;
+            }
+        }
+    }
+
+    /// Spark's `processAllAvailable`: wait until the data that the sources had when this was
+    /// called is processed and committed (a poll that began after the call found nothing new),
+    /// or the query stopped (then its error, if it failed). For tests and notebooks: a query
+    /// whose input never pauses never returns from it.
+    pub async fn process_all_available(&self) -> Result<()> {
+        let mut idle = self.shared.idle_polls.subscribe();
+        // The first idle poll may have begun before the call; the second began after it.
+        let target = *idle.borrow_and_update() + 2;
+        let mut done = self.shared.done_tx.subscribe();
+        loop {
+            if *done.borrow_and_update() {
+                return self.await_termination().await;
+            }
+            if *idle.borrow_and_update() >= target {
+                return Ok(());
+            }
+            tokio::select! {
+                r = idle.changed() => if r.is_err() { return self.await_termination().await },
+                r = done.changed() => if r.is_err() { return self.await_termination().await },
             }
         }
     }

@@ -499,6 +499,7 @@ impl Running {
                         for l in self.session.streams().listeners() {
                             l.on_query_idle(&event);
                         }
+                        self.shared.idle_polls.send_modify(|n| *n += 1);
                     } else {
                         self.shared
                             .set_status("Waiting for next trigger", false, false);

@@ -1,0 +1,117 @@
+//! Arrow across the Python boundary without copies: the Arrow PyCapsule interface.
+//!
+//! Out: [`ArrowStream`] and [`ArrowSchema`] implement `__arrow_c_stream__` and
+//! `__arrow_c_schema__`, so `pyarrow.table(x)`, `pyarrow.schema(x)`, polars or DuckDB take the
+//! engine's buffers as they are. In: any object with `__arrow_c_stream__` (a `pyarrow.Table`, a
+//! `RecordBatchReader`, a pandas frame converted by pyarrow) becomes record batches.
+#![allow(unsafe_code)]
+
+use std::ffi::CStr;
+use std::sync::Mutex;
+
+use arrow::array::{RecordBatch, RecordBatchIterator, RecordBatchReader};
+use arrow::datatypes::SchemaRef;
+use arrow::ffi::FFI_ArrowSchema;
+use arrow::ffi_stream::{ArrowArrayStreamReader, FFI_ArrowArrayStream};
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyCapsule;
+
+const STREAM: &CStr = c"arrow_array_stream";
+const SCHEMA: &CStr = c"arrow_schema";
+
+/// Record batches handed to Python once, through `__arrow_c_stream__`.
+#[pyclass(module = "tributary._native")]
+pub(crate) struct ArrowStream {
+    schema: SchemaRef,
+    batches: Mutex<Option<Vec<RecordBatch>>>,
+}
+
+impl ArrowStream {
+    pub(crate) fn new(schema: SchemaRef, batches: Vec<RecordBatch>) -> Self {
+        ArrowStream {
+            schema,
+            batches: Mutex::new(Some(batches)),
+        }
+    }
+}
+
+#[pymethods]
+impl ArrowStream {
+    /// The Arrow C stream of the batches (it can be taken once).
+    #[pyo3(signature = (requested_schema=None))]
+    fn __arrow_c_stream__<'py>(
+        &self,
+        py: Python<'py>,
+        requested_schema: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyCapsule>> {
+        let _ = requested_schema; // the engine's schema is the one given
+        let batches = self
+            .batches
+            .lock()
+            .expect("arrow stream")
+            .take()
+            .ok_or_else(|| PyValueError::new_err("this Arrow stream was already consumed"))?;
+        let reader: Box<dyn RecordBatchReader + Send> = Box::new(RecordBatchIterator::new(
+            batches.into_iter().map(Ok),
+            self.schema.clone(),
+        ));
+        let ffi = FFI_ArrowArrayStream::new(reader);
+        PyCapsule::new_with_value(py, ffi, STREAM)
+    }
+
+    fn __arrow_c_schema__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyCapsule>> {
+        schema_capsule(py, &self.schema)
+    }
+}
+
+/// A schema handed to Python through `__arrow_c_schema__`.
+#[pyclass(module = "tributary._native", frozen)]
+pub(crate) struct ArrowSchema {
+    pub(crate) schema: SchemaRef,
+}
+
+#[pymethods]
+impl ArrowSchema {
+    fn __arrow_c_schema__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyCapsule>> {
+        schema_capsule(py, &self.schema)
+    }
+}
+
+fn schema_capsule<'py>(py: Python<'py>, schema: &SchemaRef) -> PyResult<Bound<'py, PyCapsule>> {
+    let ffi = FFI_ArrowSchema::try_from(schema.as_ref())
+        .map_err(|e| PyValueError::new_err(format!("exporting the schema to Arrow C: {e}")))?;
+    PyCapsule::new_with_value(py, ffi, SCHEMA)
+}
+
+/// The batches of any object that implements the Arrow PyCapsule stream interface.
+pub(crate) fn import_stream(obj: &Bound<'_, PyAny>) -> PyResult<(SchemaRef, Vec<RecordBatch>)> {
+    if !obj.hasattr("__arrow_c_stream__")? {
+        return Err(PyTypeError::new_err(format!(
+            "{} is not Arrow data: pass a pyarrow Table or RecordBatchReader, a pandas DataFrame, \
+             or rows",
+            obj.get_type().name()?
+        )));
+    }
+    let capsule = obj.call_method0("__arrow_c_stream__")?;
+    let capsule = capsule.cast::<PyCapsule>()?;
+    let ptr = capsule.pointer_checked(Some(STREAM))?;
+    // SAFETY: the capsule is named `arrow_array_stream`, so by the PyCapsule interface it
+    // points to a valid FFI_ArrowArrayStream; `from_raw` moves the stream out and leaves a
+    // released one in its place, which the capsule's own destructor then ignores.
+    let reader = unsafe { ArrowArrayStreamReader::from_raw(ptr.as_ptr().cast()) }
+        .map_err(|e| PyValueError::new_err(format!("reading an Arrow C stream: {e}")))?;
+    let schema = reader.schema();
+    let batches = reader
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| PyValueError::new_err(format!("reading an Arrow C stream: {e}")))?;
+    Ok((schema, batches))
+}
+
+/// The schema behind an `arrow_schema` capsule's pointer (borrowed: the capsule keeps it).
+pub(crate) fn schema_ref<'a>(ptr: *const FFI_ArrowSchema) -> &'a FFI_ArrowSchema {
+    // SAFETY: called with the pointer of a capsule named `arrow_schema`, which by the PyCapsule
+    // interface points to a valid FFI_ArrowSchema that lives as long as the capsule, and the
+    // capsule outlives this borrow in the caller.
+    unsafe { &*ptr }
+}

@@ -1,0 +1,173 @@
+"""The batch DataFrame API: transformations, joins, aggregations, actions."""
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from tributary.sql import Row, functions as F
+from tributary.sql.types import LongType, StringType, StructField, StructType
+
+
+@pytest.fixture
+def people(spark):
+    return spark.createDataFrame(
+        [(1, "ann", "fr", 10.0), (2, "bob", "de", 20.0), (3, "cid", "fr", None), (4, "dan", None, 5.0)],
+        "id BIGINT, name STRING, country STRING, score DOUBLE",
+    )
+
+
+def test_create_from_rows_pandas_and_arrow(spark):
+    a = spark.createDataFrame([Row(id=1, s="x"), Row(id=2, s="y")])
+    assert a.columns == ["id", "s"] and a.count() == 2
+    b = spark.createDataFrame(pd.DataFrame({"id": [1, 2, 3], "s": ["a", "b", None]}))
+    assert [r.s for r in b.orderBy("id").collect()] == ["a", "b", None]
+    c = spark.createDataFrame(pa.table({"id": pa.array([5], pa.int32())}))
+    assert c.dtypes == [("id", "int")]
+    d = spark.createDataFrame([{"k": "a", "v": 1}], StructType([StructField("k", StringType()), StructField("v", LongType())]))
+    assert d.collect() == [Row(k="a", v=1)]
+    assert spark.range(3).collect() == [Row(id=0), Row(id=1), Row(id=2)]
+
+
+def test_select_filter_and_columns(people):
+    out = (
+        people.select("id", F.upper("name").alias("who"), (F.col("score") * 2).alias("s2"))
+        .filter((F.col("id") > 1) & F.col("s2").isNotNull())
+        .orderBy(F.col("id").desc())
+        .collect()
+    )
+    assert out == [Row(id=4, who="DAN", s2=10.0), Row(id=2, who="BOB", s2=40.0)]
+    assert people.where("country = 'fr'").count() == 2
+    assert people.selectExpr("id * 10 AS x").orderBy("x").first().x == 10
+    assert people.filter(people.country.isin("de", "xx")).collect()[0].name == "bob"
+    assert people.filter(F.col("name").like("a%") | F.col("name").rlike("^d")).count() == 2
+
+
+def test_with_column_rename_drop_and_spark_names(people):
+    df = people.withColumn("score", F.coalesce("score", F.lit(0.0))).withColumn("big", F.col("score") > 9)
+    assert df.columns == ["id", "name", "country", "score", "big"]
+    assert [r.big for r in df.orderBy("id").collect()] == [True, True, False, False]
+    r = people.withColumnRenamed("name", "n").drop("country", "score")
+    assert r.columns == ["id", "n"]
+    # Unaliased expressions get Spark's names.
+    named = people.select(F.col("id") + 1, F.lower("name"))
+    assert named.columns == ["(id + 1)", "lower(name)"]
+    assert people.agg(F.sum("score"), F.count("*")).columns == ["sum(score)", "count(1)"]
+
+
+def test_division_is_fractional_as_in_spark(spark):
+    df = spark.createDataFrame([(7, 2)], "a BIGINT, b BIGINT")
+    assert df.select((F.col("a") / F.col("b")).alias("q")).first().q == 3.5
+
+
+def test_case_when_and_conditionals(people):
+    df = people.select(
+        "id",
+        F.when(F.col("score") >= 20, "high").when(F.col("score") >= 10, "mid").otherwise("low").alias("band"),
+    )
+    assert [r.band for r in df.orderBy("id").collect()] == ["mid", "high", "low", "low"]
+
+
+def test_joins_by_names_and_conditions(spark, people):
+    countries = spark.createDataFrame([("fr", "France"), ("de", "Germany"), ("it", "Italy")], "country STRING, cname STRING")
+    inner = people.join(countries, "country").orderBy("id")
+    assert inner.columns == ["country", "id", "name", "score", "cname"]
+    assert [r.cname for r in inner.collect()] == ["France", "Germany", "France"]
+    left = people.join(countries, on=["country"], how="left").orderBy("id").collect()
+    assert [r.cname for r in left] == ["France", "Germany", "France", None]
+    full = people.join(countries, "country", "outer").collect()
+    assert sorted(r.country or "" for r in full) == ["", "de", "fr", "fr", "it"]
+    codes = countries.withColumnRenamed("country", "code")
+    cond = people.join(codes, people.country == codes.code, "inner")
+    assert cond.count() == 3 and cond.columns == people.columns + ["code", "cname"]
+    with pytest.raises(NotImplementedError, match=r"join on the column names"):
+        people.join(countries, people.country == countries.country)
+    semi = people.join(countries, "country", "left_semi")
+    assert semi.columns == people.columns and semi.count() == 3
+    anti = people.join(countries, "country", "left_anti").collect()
+    assert [r.name for r in anti] == ["dan"]
+    a, b = people.alias("a"), codes.alias("b")
+    assert a.join(b, F.col("a.country") == F.col("b.code")).select("id", "cname").count() == 3
+
+
+def test_group_by_and_aggregates(people):
+    out = (
+        people.groupBy("country")
+        .agg(F.count("*").alias("n"), F.sum("score").alias("total"), F.max("name").alias("last"),
+             F.collect_list("score").alias("scores"), F.countDistinct("name").alias("d"))
+        .orderBy(F.col("country").asc_nulls_last())
+        .collect()
+    )
+    assert [(r.country, r.n, r.total, r.last, sorted(r.scores), r.d) for r in out] == [
+        ("de", 1, 20.0, "bob", [20.0], 1),
+        ("fr", 2, 10.0, "cid", [10.0], 2),
+        (None, 1, 5.0, "dan", [5.0], 1),
+    ]
+    assert people.groupBy("country").count().orderBy("country").first().asDict() == {"country": None, "count": 1}
+    d = people.groupBy().agg({"score": "max"}).collect()
+    assert d == [Row(**{"max(score)": 20.0})]
+    assert people.agg(F.avg("score").alias("a")).first().a == pytest.approx(35.0 / 3)
+
+
+def test_union_distinct_dedup_limit(spark, people):
+    a = people.select("country")
+    assert a.union(a).count() == 8
+    assert a.distinct().count() == 3
+    assert people.dropDuplicates(["country"]).count() == 3
+    assert people.limit(2).count() == 2
+    x = spark.createDataFrame([(1, "a")], "id BIGINT, s STRING")
+    y = spark.createDataFrame([("b", 2)], "s STRING, id BIGINT")
+    assert sorted(r.id for r in x.unionByName(y).collect()) == [1, 2]
+
+
+def test_string_and_date_functions(spark):
+    df = spark.createDataFrame([("  Hello World ", "2026-03-04 05:06:07")], "s STRING, t STRING")
+    r = df.select(
+        F.trim("s").alias("t1"),
+        F.length(F.trim("s")).alias("n"),
+        F.regexp_replace("s", "o", "0").alias("r"),
+        F.regexp_extract(F.trim("s"), r"(\w+) (\w+)", 2).alias("x"),
+        F.regexp_extract(F.trim("s"), r"zzz", 0).alias("none"),
+        F.substring(F.trim("s"), 1, 5).alias("sub"),
+        F.concat_ws("-", F.lit("a"), F.lit(None), F.lit("b")).alias("ws"),
+        F.concat(F.lit("a"), F.lit(None)).alias("c"),
+        F.to_timestamp("t").alias("ts"),
+        F.hour(F.to_timestamp("t")).alias("h"),
+        F.year(F.to_timestamp("t", "yyyy-MM-dd HH:mm:ss")).alias("y"),
+        F.date_format(F.to_timestamp("t"), "yyyy/MM/dd").alias("f"),
+        F.dayofmonth(F.to_date("t")).alias("d"),
+        F.split(F.lit("a,b,c"), ",").alias("parts"),
+        F.sha2(F.lit("abc"), 256).alias("h256"),
+    ).first()
+    assert (r.t1, r.n, r.r, r.x, r.none, r.sub, r.ws, r.c) == (
+        "Hello World", 11, "  Hell0 W0rld ", "World", "", "Hello", "a-b", None,
+    )
+    assert (r.h, r.y, r.f, r.d, r.parts) == (5, 2026, "2026/03/04", 4, ["a", "b", "c"])
+    assert r.h256 == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+def test_structs_and_arrays(spark):
+    df = spark.createDataFrame([(1, "a")], "id BIGINT, s STRING")
+    r = df.select(F.struct("id", "s").alias("st"), F.array(F.lit(1), F.lit(2)).alias("arr")).first()
+    assert r.st == Row(id=1, s="a") and r.st.s == "a" and r.arr == [1, 2]
+    nested = df.select(F.struct("id", "s").alias("st")).select(F.col("st")["s"].alias("x"), F.col("st.id").alias("y"))
+    assert nested.first() == Row(x="a", y=1)
+    j = spark.createDataFrame([('{"a": 5, "b": "x"}',)], "v STRING").select(F.from_json("v", "a BIGINT, b STRING").alias("j"))
+    assert j.select("j.a", "j.b").first() == Row(a=5, b="x")
+
+
+def test_actions_show_and_pandas(people, capsys):
+    people.orderBy("id").show(2)
+    out = capsys.readouterr().out
+    assert "|  1| ann|     fr| 10.0|" in out and "only showing top 2 rows" in out
+    pdf = people.orderBy("id").toPandas()
+    assert list(pdf["name"]) == ["ann", "bob", "cid", "dan"]
+    assert people.toArrow().num_rows == 4
+    assert people.head().id in (1, 2, 3, 4) and len(people.take(3)) == 3
+    people.printSchema()
+    assert " |-- score: double (nullable = true)" in capsys.readouterr().out
+
+
+def test_temp_views_and_sql(spark, people):
+    people.createOrReplaceTempView("people")
+    assert spark.sql("SELECT count(*) AS n FROM people WHERE country = 'fr'").first().n == 2
+    assert spark.table("people").count() == 4

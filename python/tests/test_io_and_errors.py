@@ -1,0 +1,71 @@
+"""Reading and writing files and Delta tables; errors that name the problem and the fix."""
+
+import pytest
+
+from tributary import errors
+from tributary.sql import functions as F
+from tributary.sql.types import _parse_ddl, ArrayType, DecimalType, StringType
+
+from conftest import EVENTS, write_events
+
+
+def test_json_parquet_and_delta_round_trips(spark, tmp_path):
+    write_events(tmp_path / "in", "a.json", 0, 20)
+    df = spark.read.schema(EVENTS).json(str(tmp_path / "in"))
+    assert df.count() == 20
+    df.write.parquet(str(tmp_path / "pq"))
+    assert spark.read.parquet(str(tmp_path / "pq")).count() == 20
+    df.write.format("delta").mode("overwrite").save(str(tmp_path / "d"))
+    df.filter("id < 5").write.format("delta").mode("append").save(str(tmp_path / "d"))
+    assert spark.read.format("delta").load(str(tmp_path / "d")).count() == 25
+    with pytest.raises(errors.TributaryException):
+        df.write.format("delta").save(str(tmp_path / "d"))  # errorifexists, as in Spark
+
+
+def test_tables_by_name_live_under_the_warehouse(spark, tmp_path):
+    spark.conf.set("spark.sql.warehouse.dir", str(tmp_path / "wh"))
+    spark.createDataFrame([(1,)], "id BIGINT").write.saveAsTable("t1")
+    assert (tmp_path / "wh" / "t1" / "_delta_log").is_dir()
+    assert spark.table("t1").count() == 1
+
+
+def test_ddl_types():
+    st = _parse_ddl("id BIGINT NOT NULL, tags ARRAY<STRING>, price DECIMAL(10,2), `odd name` string")
+    assert st.names == ["id", "tags", "price", "odd name"]
+    assert not st["id"].nullable and st["tags"].dataType == ArrayType(StringType())
+    assert st["price"].dataType == DecimalType(10, 2)
+    assert st.simpleString() == "struct<id:bigint,tags:array<string>,price:decimal(10,2),odd name:string>"
+    with pytest.raises(ValueError, match="not a Spark data type"):
+        _parse_ddl("id BIGNUM")
+
+
+def test_a_missing_column_is_an_analysis_exception(spark):
+    df = spark.createDataFrame([(1,)], "id BIGINT")
+    with pytest.raises(errors.AnalysisException, match="nope"):
+        df.select("nope")
+
+
+def test_a_misspelled_option_is_an_error(spark, tmp_path):
+    write_events(tmp_path / "in", "a.json", 0, 1)
+    with pytest.raises(errors.TributaryException, match="maxFilesPerTrigerr|maxfilespertrigerr"):
+        spark.readStream.schema(EVENTS).option("maxFilesPerTrigerr", 1).json(str(tmp_path / "in"))
+
+
+def test_unsupported_calls_name_the_alternative(spark):
+    with pytest.raises(errors.PySparkNotImplementedError, match="foreachBatch"):
+        F.udf(lambda x: x)
+    with pytest.raises(NotImplementedError, match="not supported by Tributary"):
+        spark.createDataFrame([(1,)], "id BIGINT").groupBy("id").pivot("id")
+
+
+def test_streaming_dataframes_cannot_be_collected(spark, tmp_path):
+    write_events(tmp_path / "in", "a.json", 0, 1)
+    s = spark.readStream.schema(EVENTS).json(str(tmp_path / "in"))
+    assert s.isStreaming
+    with pytest.raises(errors.AnalysisException, match="writeStream"):
+        s.collect()
+
+
+def test_a_column_has_no_truth_value():
+    with pytest.raises(ValueError, match="'&' for 'and'"):
+        bool(F.col("a") > 1)

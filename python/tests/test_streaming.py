@@ -1,0 +1,154 @@
+"""Streams: the same program as a batch and as a stream, triggers, sinks, foreachBatch,
+listeners, processAllAvailable, and failures with their Python traceback."""
+
+import threading
+
+import pytest
+
+from tributary import errors
+from tributary.sql import StreamingQueryListener, functions as F
+
+from conftest import EVENTS, write_events
+
+
+def windowed(df):
+    return (
+        df.withWatermark("ts", "10 seconds")
+        .groupBy(F.window("ts", "30 seconds"), "user")
+        .agg(F.count("*").alias("n"), F.sum("amount").alias("total"))
+        .select(F.col("window.start").alias("start"), "user", "n", "total")
+    )
+
+
+def test_a_windowed_stream_with_restarts_equals_the_batch(spark, tmp_path):
+    src, ckpt, out = tmp_path / "in", tmp_path / "ckpt", tmp_path / "out"
+    for i in range(4):
+        write_events(src, f"f{i}.json", i * 40, 40)
+        q = (
+            windowed(spark.readStream.schema(EVENTS).option("maxFilesPerTrigger", 1).json(str(src)))
+            .writeStream.format("delta")
+            .outputMode("append")
+            .option("checkpointLocation", str(ckpt))
+            .trigger(availableNow=True)
+            .start(str(out))
+        )
+        q.awaitTermination()
+        assert sum(p["numInputRows"] for p in q.recentProgress) == 40
+    streamed = sorted(tuple(r) for r in spark.read.format("delta").load(str(out)).collect())
+    batch = windowed(spark.read.schema(EVENTS).json(str(src)))
+    # The stream emits a window once the watermark (last event - 10 s) passes its end.
+    last = 159 - 10
+    expected = sorted(tuple(r) for r in batch.collect() if r.start.minute * 60 + r.start.second + 30 <= last)
+    assert streamed == expected and len(expected) >= 12
+
+
+def test_foreach_batch_gets_each_epoch_as_a_dataframe(spark, tmp_path):
+    write_events(tmp_path / "in", "a.json", 0, 10)
+    write_events(tmp_path / "in", "b.json", 10, 5)
+    seen = []
+
+    def each(df, epoch_id):
+        seen.append((epoch_id, df.count(), sorted(df.toPandas()["id"].tolist())))
+
+    q = (
+        spark.readStream.schema(EVENTS).option("maxFilesPerTrigger", 1).json(str(tmp_path / "in"))
+        .select("id")
+        .writeStream.foreachBatch(each)
+        .option("checkpointLocation", str(tmp_path / "ckpt"))
+        .trigger(availableNow=True)
+        .start()
+    )
+    q.awaitTermination()
+    assert seen == [(0, 10, list(range(10))), (1, 5, list(range(10, 15)))]
+
+
+def test_an_error_in_foreach_batch_stops_the_query_with_its_traceback(spark, tmp_path):
+    write_events(tmp_path / "in", "a.json", 0, 3)
+
+    def broken(df, epoch_id):
+        raise KeyError("the-missing-key")
+
+    q = (
+        spark.readStream.schema(EVENTS).json(str(tmp_path / "in"))
+        .writeStream.foreachBatch(broken)
+        .option("checkpointLocation", str(tmp_path / "ckpt"))
+        .trigger(availableNow=True)
+        .start()
+    )
+    with pytest.raises(errors.StreamingQueryException, match="the-missing-key") as e:
+        q.awaitTermination()
+    assert "in broken" in str(e.value) and "Traceback" in str(e.value)
+    assert not q.isActive and "the-missing-key" in str(q.exception())
+
+
+def test_memory_sink_process_all_available_and_listeners(spark, tmp_path):
+    events = []
+    done = threading.Event()
+
+    class Recorder(StreamingQueryListener):
+        def onQueryStarted(self, event):
+            events.append(("started", event.name))
+
+        def onQueryProgress(self, event):
+            events.append(("progress", event.progress.numInputRows, event.progress["batchId"]))
+
+        def onQueryIdle(self, event):
+            pass
+
+        def onQueryTerminated(self, event):
+            events.append(("terminated", event.exception))
+            done.set()
+
+    listener = Recorder()
+    spark.streams.addListener(listener)
+    write_events(tmp_path / "in", "a.json", 0, 7)
+    q = (
+        spark.readStream.schema(EVENTS).json(str(tmp_path / "in"))
+        .filter(F.col("id") % 2 == 0)
+        .writeStream.format("memory")
+        .queryName("evens")
+        .outputMode("append")
+        .trigger(processingTime="50 milliseconds")
+        .start()
+    )
+    assert q.isActive and q.name == "evens"
+    assert [x.id for x in spark.streams.active] == [q.id]
+    q.processAllAvailable()
+    assert spark.sql("SELECT count(*) AS n FROM evens").first().n == 4
+    write_events(tmp_path / "in", "b.json", 7, 7)
+    q.processAllAvailable()
+    assert sorted(r.id for r in spark.table("evens").collect()) == [0, 2, 4, 6, 8, 10, 12]
+    assert q.status["isTriggerActive"] in (True, False)
+    q.stop()
+    assert done.wait(30), "onQueryTerminated was never called"
+    assert events[0] == ("started", "evens")
+    progress = [e for e in events if e[0] == "progress"]
+    assert sum(p[1] for p in progress) == 14 and [p[2] for p in progress] == list(range(len(progress)))
+    assert events[-1] == ("terminated", None)
+    assert q.recentProgress[-1]["sink"]["description"].startswith("MemorySink")
+    assert spark.streams.awaitAnyTermination(timeout=5) is True
+    spark.streams.removeListener(listener)
+
+
+def test_triggers_are_checked(spark, tmp_path):
+    write_events(tmp_path / "in", "a.json", 0, 1)
+    w = spark.readStream.schema(EVENTS).json(str(tmp_path / "in")).writeStream
+    with pytest.raises(ValueError, match="exactly one"):
+        w.trigger(once=True, availableNow=True)
+    with pytest.raises(NotImplementedError, match="continuous"):
+        w.trigger(continuous="1 second")
+
+
+def test_stream_to_a_named_table_and_back(spark, tmp_path):
+    spark.conf.set("spark.sql.warehouse.dir", str(tmp_path / "wh"))
+    write_events(tmp_path / "in", "a.json", 0, 6)
+    q = (
+        spark.readStream.schema(EVENTS).json(str(tmp_path / "in"))
+        .writeStream.option("checkpointLocation", str(tmp_path / "ckpt"))
+        .trigger(availableNow=True)
+        .toTable("bronze")
+    )
+    q.awaitTermination()
+    assert spark.table("bronze").count() == 6
+    again = spark.readStream.table("bronze")
+    assert again.isStreaming

@@ -1,0 +1,436 @@
+"""``DataFrame`` and ``GroupedData``: PySpark's API, planned as SQL over views of the inputs.
+
+Each operation registers its input DataFrames as views under fresh names, plans one SQL query
+over them in the engine (which keeps the plan's streaming sources, watermarks and state), and
+removes the views again. Watermarks, deduplication and the writers call the engine directly.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+from typing import TYPE_CHECKING, Any, Iterable, Optional, Union
+
+import pyarrow as pa
+
+from tributary.errors import PySparkTypeError, PySparkValueError, not_supported
+from tributary.sql.column import Column, _name_col, quote, sql_literal
+from tributary.sql.row import Row
+from tributary.sql.types import StructType, _from_arrow_schema
+
+if TYPE_CHECKING:
+    from tributary.sql.readwriter import DataFrameWriter
+    from tributary.sql.session import SparkSession
+    from tributary.sql.streaming import DataStreamWriter
+
+_ids = itertools.count(1)
+
+_JOIN_TYPES = {
+    "inner": "INNER", "cross": "CROSS",
+    "left": "LEFT", "leftouter": "LEFT", "left_outer": "LEFT",
+    "right": "RIGHT", "rightouter": "RIGHT", "right_outer": "RIGHT",
+    "outer": "FULL", "full": "FULL", "fullouter": "FULL", "full_outer": "FULL",
+    "semi": "LEFT SEMI", "leftsemi": "LEFT SEMI", "left_semi": "LEFT SEMI",
+    "anti": "LEFT ANTI", "leftanti": "LEFT ANTI", "left_anti": "LEFT ANTI",
+}
+
+
+def _cols(args: tuple) -> list:
+    """Arguments given as `f(a, b)` or `f([a, b])`."""
+    if len(args) == 1 and isinstance(args[0], (list, tuple)):
+        return list(args[0])
+    return list(args)
+
+
+class DataFrame:
+    """A distributed collection of rows with named columns — here, a plan of the engine."""
+
+    def __init__(self, native: Any, session: "SparkSession", alias: Optional[str] = None):
+        self._df = native
+        self.sparkSession = session
+        self._id = next(_ids)
+        self._alias = alias
+
+    # -- planning ------------------------------------------------------------------------------
+
+    def _plan(self, sql: str, inputs: Optional[list] = None) -> "DataFrame":
+        """Plan `sql`, where `{0}`, `{1}`, ... stand for the views of `inputs` (default: self)."""
+        inputs = inputs if inputs is not None else [self]
+        native = self.sparkSession._native
+        names = [f"__tributary_view_{d._id}_{next(_ids)}" for d in inputs]
+        for n, d in zip(names, inputs):
+            native.register(n, d._df)
+        try:
+            return DataFrame(native.sql(sql.format(*[quote(n) for n in names])), self.sparkSession)
+        finally:
+            for n in names:
+                native.deregister(n)
+
+    def _col(self, c: Any) -> Column:
+        if isinstance(c, Column):
+            return c
+        if isinstance(c, str):
+            return _name_col(c)
+        raise PySparkTypeError(f"expected a Column or a column name, got {type(c).__name__} {c!r}")
+
+    # -- schema ---------------------------------------------------------------------------------
+
+    @property
+    def schema(self) -> StructType:
+        return _from_arrow_schema(pa.schema(self._df.schema()))
+
+    @property
+    def columns(self) -> list:
+        return list(self._df.columns())
+
+    @property
+    def dtypes(self) -> list:
+        return [(f.name, f.dataType.simpleString()) for f in self.schema.fields]
+
+    def printSchema(self) -> None:
+        print(self.schema.treeString(), end="")
+
+    @property
+    def isStreaming(self) -> bool:
+        return bool(self._df.is_streaming())
+
+    def explain(self, extended: Any = False, mode: Optional[str] = None) -> None:
+        print(self._df.explain(bool(extended) or mode in ("extended", "formatted")))
+
+    def __getitem__(self, item: Any) -> Any:
+        if isinstance(item, str):
+            return _name_col(item, self._id)
+        if isinstance(item, Column):
+            return self.filter(item)
+        if isinstance(item, (list, tuple)):
+            return self.select(*item)
+        raise PySparkTypeError(f"df[...] takes a column name, a Column or a list, not {item!r}")
+
+    def __getattr__(self, name: str) -> Column:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if name in self._df.columns():
+            return _name_col(name, self._id)
+        raise AttributeError(f"'DataFrame' object has no attribute '{name}' (the columns are {self._df.columns()})")
+
+    def alias(self, alias: str) -> "DataFrame":
+        df = DataFrame(self._df, self.sparkSession, alias)
+        return df
+
+    # -- transformations ---------------------------------------------------------------------
+
+    def select(self, *cols: Any) -> "DataFrame":
+        items = [self._col(c)._select_sql() for c in _cols(cols)]
+        return self._plan(f"SELECT {', '.join(items)} FROM {{0}}")
+
+    def selectExpr(self, *expr: str) -> "DataFrame":
+        return self._plan(f"SELECT {', '.join(_cols(expr))} FROM {{0}}")
+
+    def filter(self, condition: Any) -> "DataFrame":
+        cond = condition if isinstance(condition, str) else self._col(condition)._sql()
+        return self._plan(f"SELECT * FROM {{0}} WHERE {cond}")
+
+    where = filter
+
+    def withColumn(self, colName: str, col: Column) -> "DataFrame":
+        return self.withColumns({colName: col})
+
+    def withColumns(self, *colsMap: dict) -> "DataFrame":
+        mapping = colsMap[0] if colsMap else {}
+        existing = self.columns
+        items = []
+        for c in existing:
+            if c in mapping:
+                items.append(f"{mapping[c]._sql()} AS {quote(c)}")
+            else:
+                items.append(quote(c))
+        for name, c in mapping.items():
+            if name not in existing:
+                if not isinstance(c, Column):
+                    raise PySparkTypeError(f"withColumn('{name}', ...) takes a Column, not {type(c).__name__}: use F.lit(...) for a value")
+                items.append(f"{c._sql()} AS {quote(name)}")
+        return self._plan(f"SELECT {', '.join(items)} FROM {{0}}")
+
+    def withColumnRenamed(self, existing: str, new: str) -> "DataFrame":
+        return self.withColumnsRenamed({existing: new})
+
+    def withColumnsRenamed(self, colsMap: dict) -> "DataFrame":
+        items = [f"{quote(c)} AS {quote(colsMap[c])}" if c in colsMap else quote(c) for c in self.columns]
+        return self._plan(f"SELECT {', '.join(items)} FROM {{0}}")
+
+    def toDF(self, *cols: str) -> "DataFrame":
+        if len(cols) != len(self.columns):
+            raise PySparkValueError(f"toDF: {len(cols)} names for {len(self.columns)} columns")
+        return self.withColumnsRenamed(dict(zip(self.columns, cols)))
+
+    def drop(self, *cols: Any) -> "DataFrame":
+        names = {c if isinstance(c, str) else c._spark_name for c in cols}
+        keep = [quote(c) for c in self.columns if c not in names]
+        return self._plan(f"SELECT {', '.join(keep)} FROM {{0}}")
+
+    def limit(self, num: int) -> "DataFrame":
+        return DataFrame(self._df.limit(int(num)), self.sparkSession)
+
+    def orderBy(self, *cols: Any, ascending: Any = None) -> "DataFrame":
+        cs = [self._col(c) for c in _cols(cols)]
+        if ascending is not None:
+            flags = ascending if isinstance(ascending, list) else [ascending] * len(cs)
+            cs = [c.asc() if a else c.desc() for c, a in zip(cs, flags)]
+        return self._plan(f"SELECT * FROM {{0}} ORDER BY {', '.join(c._order_sql() for c in cs)}")
+
+    sort = orderBy
+
+    def distinct(self) -> "DataFrame":
+        if self.isStreaming:
+            return self.dropDuplicates()
+        return self._plan("SELECT DISTINCT * FROM {0}")
+
+    def dropDuplicates(self, subset: Optional[list] = None) -> "DataFrame":
+        return DataFrame(self._df.drop_duplicates(list(subset or [])), self.sparkSession)
+
+    drop_duplicates = dropDuplicates
+
+    def dropDuplicatesWithinWatermark(self, subset: Optional[list] = None) -> "DataFrame":
+        return DataFrame(self._df.drop_duplicates_within_watermark(list(subset or [])), self.sparkSession)
+
+    def withWatermark(self, eventTime: str, delayThreshold: str) -> "DataFrame":
+        return DataFrame(self._df.with_watermark(eventTime, delayThreshold), self.sparkSession)
+
+    def union(self, other: "DataFrame") -> "DataFrame":
+        return self._plan("SELECT * FROM {0} UNION ALL SELECT * FROM {1}", [self, other])
+
+    unionAll = union
+
+    def unionByName(self, other: "DataFrame", allowMissingColumns: bool = False) -> "DataFrame":
+        return DataFrame(self._df.union_by_name(other._df, allowMissingColumns), self.sparkSession)
+
+    def join(self, other: "DataFrame", on: Any = None, how: Optional[str] = None) -> "DataFrame":
+        kind = _JOIN_TYPES.get((how or "inner").lower().replace(" ", ""))
+        if kind is None:
+            raise PySparkValueError(f"join type '{how}' is not one of {sorted(_JOIN_TYPES)}")
+        la = self._alias or "__left"
+        ra = other._alias or "__right"
+        if la == ra:
+            ra = ra + "_2"
+        ctx = {self._id: la, other._id: ra}
+        left_cols, right_cols = self.columns, other.columns
+        semi = kind in ("LEFT SEMI", "LEFT ANTI")
+        if on is None:
+            if kind != "CROSS" and kind != "INNER":
+                raise PySparkValueError(f"a {how} join needs a condition (on=...)")
+            return self._plan(f"SELECT * FROM {{0}} AS {quote(la)} CROSS JOIN {{1}} AS {quote(ra)}", [self, other])
+        keys = [on] if isinstance(on, str) else on if isinstance(on, list) and all(isinstance(k, str) for k in on) else None
+        if keys is not None:
+            for k in keys:
+                if k not in left_cols or k not in right_cols:
+                    raise PySparkValueError(f"join column '{k}' is not on both sides (left: {left_cols}, right: {right_cols})")
+            cond = " AND ".join(f"{quote(la)}.{quote(k)} = {quote(ra)}.{quote(k)}" for k in keys)
+            if kind == "FULL":
+                items = [f"coalesce({quote(la)}.{quote(k)}, {quote(ra)}.{quote(k)}) AS {quote(k)}" for k in keys]
+            elif kind == "RIGHT":
+                items = [f"{quote(ra)}.{quote(k)}" for k in keys]
+            else:
+                items = [f"{quote(la)}.{quote(k)}" for k in keys]
+            items += [f"{quote(la)}.{quote(c)}" for c in left_cols if c not in keys]
+            if semi:
+                items = [f"{quote(la)}.{quote(c)}" for c in left_cols]
+            else:
+                items += [f"{quote(ra)}.{quote(c)}" for c in right_cols if c not in keys]
+        else:
+            dup = [c for c in left_cols if c in right_cols]
+            if dup and not semi:
+                raise not_supported(
+                    f"a join on a condition whose two sides both have the columns {dup}",
+                    "join on the column names (df1.join(df2, " + repr(dup if len(dup) > 1 else dup[0])
+                    + ")), or rename one side's columns before the join",
+                )
+            conds = on if isinstance(on, list) else [on]
+            cond = " AND ".join(f"({c._sql(ctx)})" for c in conds)
+            items = [f"{quote(la)}.*"] if semi else [f"{quote(la)}.*", f"{quote(ra)}.*"]
+        return self._plan(
+            f"SELECT {', '.join(items)} FROM {{0}} AS {quote(la)} {kind} JOIN {{1}} AS {quote(ra)} ON {cond}",
+            [self, other],
+        )
+
+    def crossJoin(self, other: "DataFrame") -> "DataFrame":
+        return self.join(other, how="cross")
+
+    def groupBy(self, *cols: Any) -> "GroupedData":
+        return GroupedData(self, [self._col(c) for c in _cols(cols)])
+
+    groupby = groupBy
+
+    def agg(self, *exprs: Any) -> "DataFrame":
+        return self.groupBy().agg(*exprs)
+
+    # -- actions ---------------------------------------------------------------------------------
+
+    def toArrow(self) -> pa.Table:
+        return pa.table(self._df.collect())
+
+    def toPandas(self) -> Any:
+        return self.toArrow().to_pandas()
+
+    def collect(self) -> list:
+        t = self.toArrow()
+        names = t.column_names
+        return [Row._make(names, [_py(r[n]) for n in names]) for r in t.to_pylist()]
+
+    def count(self) -> int:
+        return int(self._df.count())
+
+    def take(self, num: int) -> list:
+        return self.limit(num).collect()
+
+    def head(self, n: Optional[int] = None) -> Any:
+        if n is None:
+            rows = self.take(1)
+            return rows[0] if rows else None
+        return self.take(n)
+
+    def first(self) -> Any:
+        return self.head()
+
+    def isEmpty(self) -> bool:
+        return len(self.take(1)) == 0
+
+    def show(self, n: int = 20, truncate: Union[bool, int] = True, vertical: bool = False) -> None:
+        print(self._show_string(n, truncate), end="")
+
+    def _show_string(self, n: int, truncate: Union[bool, int]) -> str:
+        rows = self.take(n + 1)
+        more = len(rows) > n
+        rows = rows[:n]
+        names = self.columns
+        width = 20 if truncate is True else int(truncate) if truncate else 0
+
+        def cell(v: Any) -> str:
+            s = _show_value(v)
+            if width and len(s) > width:
+                s = s[: width - 3] + "..." if width > 3 else s[:width]
+            return s
+
+        table = [[cell(v) for v in r] for r in rows]
+        widths = [max([len(h)] + [len(r[i]) for r in table] + [3]) for i, h in enumerate(names)]
+        sep = "+" + "+".join("-" * w for w in widths) + "+\n"
+        align = (lambda s, w: s.rjust(w)) if width else (lambda s, w: s.ljust(w))
+        out = sep + "|" + "|".join(align(h, w) for h, w in zip(names, widths)) + "|\n" + sep
+        for r in table:
+            out += "|" + "|".join(align(v, w) for v, w in zip(r, widths)) + "|\n"
+        out += sep
+        if more:
+            out += f"only showing top {n} row{'s' if n != 1 else ''}\n"
+        return out
+
+    def createOrReplaceTempView(self, name: str) -> None:
+        self.sparkSession._native.deregister(name)
+        self.sparkSession._native.register(name, self._df)
+
+    def createTempView(self, name: str) -> None:
+        from tributary.errors import AnalysisException
+
+        if name in self.sparkSession._views():
+            raise AnalysisException(f"Temporary view '{name}' already exists: use createOrReplaceTempView")
+        self.sparkSession._native.register(name, self._df)
+
+    registerTempTable = createOrReplaceTempView
+
+    @property
+    def write(self) -> "DataFrameWriter":
+        from tributary.sql.readwriter import DataFrameWriter
+
+        return DataFrameWriter(self)
+
+    @property
+    def writeStream(self) -> "DataStreamWriter":
+        from tributary.sql.streaming import DataStreamWriter
+
+        return DataStreamWriter(self)
+
+    def cache(self) -> "DataFrame":
+        return self
+
+    persist = cache
+
+    def unpersist(self, blocking: bool = False) -> "DataFrame":
+        return self
+
+    def repartition(self, *args: Any, **kwargs: Any) -> "DataFrame":
+        return self  # the engine partitions by itself; the rows are the same
+
+    def coalesce(self, numPartitions: int) -> "DataFrame":
+        return self
+
+    def __repr__(self) -> str:
+        return "DataFrame[" + ", ".join(f"{n}: {t}" for n, t in self.dtypes) + "]"
+
+
+class GroupedData:
+    """``df.groupBy(...)``: aggregations per group."""
+
+    def __init__(self, df: DataFrame, keys: list):
+        self._df, self._keys = df, keys
+
+    def agg(self, *exprs: Any) -> DataFrame:
+        if len(exprs) == 1 and isinstance(exprs[0], dict):
+            from tributary.sql import functions as F
+
+            cols = []
+            for c, f in exprs[0].items():
+                fn = {"mean": "avg", "count": "count"}.get(f, f)
+                col = getattr(F, fn)(c)
+                cols.append(col._with(spark_name=f"{f}({c})"))
+            exprs = tuple(cols)
+        aggs = [e if isinstance(e, Column) else Column(lambda ctx, e=e: e, e) for e in _cols(exprs)]
+        if not aggs:
+            raise PySparkValueError("agg() needs at least one aggregate, e.g. F.count('*')")
+        keys = [k._select_sql() for k in self._keys]
+        items = keys + [a._select_sql() for a in aggs]
+        group = f" GROUP BY {', '.join(k._sql() for k in self._keys)}" if self._keys else ""
+        return self._df._plan(f"SELECT {', '.join(items)} FROM {{0}}{group}")
+
+    def count(self) -> DataFrame:
+        from tributary.sql import functions as F
+
+        return self.agg(F.count("*").alias("count"))
+
+    def _numeric(self, fn: str, cols: tuple) -> DataFrame:
+        from tributary.sql import functions as F
+
+        if not cols:
+            numeric = ("tinyint", "smallint", "int", "bigint", "float", "double")
+            cols = tuple(n for n, t in self._df.dtypes if t in numeric or t.startswith("decimal"))
+        return self.agg(*[getattr(F, fn)(c) for c in cols])
+
+    def sum(self, *cols: str) -> DataFrame: return self._numeric("sum", cols)
+    def avg(self, *cols: str) -> DataFrame: return self._numeric("avg", cols)
+    def mean(self, *cols: str) -> DataFrame: return self._numeric("avg", cols)
+    def min(self, *cols: str) -> DataFrame: return self._numeric("min", cols)
+    def max(self, *cols: str) -> DataFrame: return self._numeric("max", cols)
+
+    def pivot(self, *args: Any) -> Any:
+        raise not_supported("GroupedData.pivot", "aggregate with F.when(...) per value, e.g. F.sum(F.when(col == v, x))")
+
+    def applyInPandas(self, *args: Any) -> Any:
+        raise not_supported("GroupedData.applyInPandas", "use foreachBatch with toPandas() and pandas' groupby")
+
+
+def _py(v: Any) -> Any:
+    """Arrow's Python values, with structs as Rows (as PySpark gives them)."""
+    if isinstance(v, dict):
+        return Row._make(list(v.keys()), [_py(x) for x in v.values()])
+    if isinstance(v, list):
+        return [_py(x) for x in v]
+    return v
+
+
+def _show_value(v: Any) -> str:
+    if v is None:
+        return "NULL"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, Row):
+        return "{" + ", ".join(_show_value(x) for x in v) + "}"
+    if isinstance(v, list):
+        return "[" + ", ".join(_show_value(x) for x in v) + "]"
+    return str(v)
