@@ -53,7 +53,7 @@ def test_a_misspelled_option_is_an_error(spark, tmp_path):
 
 def test_unsupported_calls_name_the_alternative(spark):
     with pytest.raises(errors.PySparkNotImplementedError, match="foreachBatch"):
-        F.udf(lambda x: x)
+        spark.createDataFrame([(1,)], "id BIGINT").groupBy("id").applyInPandas(None, None)
     with pytest.raises(NotImplementedError, match="not supported by Tributary"):
         spark.createDataFrame([(1,)], "id BIGINT").groupBy("id").pivot("id")
 

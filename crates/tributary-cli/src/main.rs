@@ -9,6 +9,7 @@
 //! tributary options [FORMAT]
 //! ```
 
+mod submit;
 mod table;
 
 use std::collections::HashMap;
@@ -101,6 +102,20 @@ enum Command {
     Table {
         #[command(subcommand)]
         command: table::TableCommand,
+    },
+    /// Run a Python job file (PySpark's API through the `tributary` package: pip install
+    /// ./python). Its variables are in `tributary.conf`; its folder and the current folder are
+    /// importable; ARGS after the file are its sys.argv[1:]. The interpreter is
+    /// $TRIBUTARY_PYTHON (default python3).
+    Submit {
+        /// The Python job file.
+        file: PathBuf,
+        /// A variable of the job, in `tributary.conf["NAME"]` (repeatable).
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        set: Vec<String>,
+        /// Arguments of the job.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
     },
     /// The options of a format (json, csv, parquet, delta, kafka, rate, console, memory, ...),
     /// with types, defaults and what they do; without FORMAT, every format's.
@@ -406,6 +421,7 @@ async fn main() -> ExitCode {
             Command::Verify { job, workdir } => verify(job, workdir, &storage).await,
             Command::Table { command } => table::table(command, &storage).await,
             Command::Options { format } => options(format.as_deref()),
+            Command::Submit { file, set, args } => submit::submit(&file, &set, &args, &storage),
         },
     };
     match result {

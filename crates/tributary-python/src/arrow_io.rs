@@ -115,3 +115,66 @@ pub(crate) fn schema_ref<'a>(ptr: *const FFI_ArrowSchema) -> &'a FFI_ArrowSchema
     // capsule outlives this borrow in the caller.
     unsafe { &*ptr }
 }
+
+const ARRAY: &CStr = c"arrow_array";
+
+/// One array handed to Python through `__arrow_c_array__` (`pyarrow.array(x)` reads it).
+#[pyclass(module = "tributary._native", frozen)]
+pub(crate) struct ArrowArray {
+    array: arrow::array::ArrayRef,
+}
+
+impl ArrowArray {
+    pub(crate) fn new(array: arrow::array::ArrayRef) -> Self {
+        ArrowArray { array }
+    }
+}
+
+#[pymethods]
+impl ArrowArray {
+    #[pyo3(signature = (requested_schema=None))]
+    fn __arrow_c_array__<'py>(
+        &self,
+        py: Python<'py>,
+        requested_schema: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<(Bound<'py, PyCapsule>, Bound<'py, PyCapsule>)> {
+        let _ = requested_schema;
+        let data = self.array.to_data();
+        let schema = FFI_ArrowSchema::try_from(data.data_type())
+            .map_err(|e| PyValueError::new_err(format!("exporting an array type: {e}")))?;
+        let array = arrow::ffi::FFI_ArrowArray::new(&data);
+        Ok((
+            PyCapsule::new_with_value(py, schema, SCHEMA)?,
+            PyCapsule::new_with_value(py, array, ARRAY)?,
+        ))
+    }
+}
+
+/// The array of any object with `__arrow_c_array__` (a `pyarrow.Array`).
+pub(crate) fn import_array(obj: &Bound<'_, PyAny>) -> PyResult<arrow::array::ArrayRef> {
+    if !obj.hasattr("__arrow_c_array__")? {
+        return Err(PyTypeError::new_err(format!(
+            "expected an Arrow array, got {}",
+            obj.get_type().name()?
+        )));
+    }
+    let pair = obj.call_method0("__arrow_c_array__")?;
+    let (schema, array): (Bound<'_, PyAny>, Bound<'_, PyAny>) = pair.extract()?;
+    let schema = schema.cast::<PyCapsule>()?;
+    let array = array.cast::<PyCapsule>()?;
+    let schema_ptr = schema.pointer_checked(Some(SCHEMA))?;
+    let array_ptr = array.pointer_checked(Some(ARRAY))?;
+    // SAFETY: by the PyCapsule interface the capsules point to a valid FFI_ArrowSchema and
+    // FFI_ArrowArray. The array is moved out (an empty, released one is left, which the
+    // capsule's destructor ignores); the schema is only borrowed while the capsule lives.
+    let data = unsafe {
+        let ffi_array = std::ptr::replace(
+            array_ptr.as_ptr().cast::<arrow::ffi::FFI_ArrowArray>(),
+            arrow::ffi::FFI_ArrowArray::empty(),
+        );
+        let ffi_schema = &*schema_ptr.as_ptr().cast::<FFI_ArrowSchema>();
+        arrow::ffi::from_ffi(ffi_array, ffi_schema)
+    }
+    .map_err(|e| PyValueError::new_err(format!("reading an Arrow array: {e}")))?;
+    Ok(arrow::array::make_array(data))
+}

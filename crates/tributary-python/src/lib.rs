@@ -21,6 +21,7 @@ mod listener;
 mod query;
 mod runtime;
 mod session;
+mod udf;
 
 /// The module object.
 #[pymodule]
@@ -31,6 +32,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<listener::PyListener>()?;
     m.add_class::<arrow_io::ArrowStream>()?;
     m.add_class::<arrow_io::ArrowSchema>()?;
+    m.add_class::<arrow_io::ArrowArray>()?;
     errors::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

@@ -188,6 +188,27 @@ impl PySession {
         self.inner.streams().remove_listener(&listener.engine());
     }
 
+    /// Register a Python function as the engine function `name`: it is called as
+    /// `func(list_of_pyarrow_arrays, rows)` and returns an array of `return_type` (given as an
+    /// Arrow schema of one field).
+    fn register_udf(
+        &self,
+        name: &str,
+        func: Py<PyAny>,
+        return_type: Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        let schema = import_schema(&return_type)?;
+        let t = schema
+            .fields()
+            .first()
+            .map(|f| f.data_type().clone())
+            .ok_or_else(|| PyTypeError::new_err("the return type schema has no field"))?;
+        self.inner
+            .context()
+            .register_udf(crate::udf::python_udf(name, func, t));
+        Ok(())
+    }
+
     /// Stop every active query.
     fn stop(&self, py: Python<'_>) -> PyResult<()> {
         for q in self.inner.streams().active() {

@@ -384,10 +384,18 @@ class GroupedData:
         aggs = [e if isinstance(e, Column) else Column(lambda ctx, e=e: e, e) for e in _cols(exprs)]
         if not aggs:
             raise PySparkValueError("agg() needs at least one aggregate, e.g. F.count('*')")
-        keys = [k._select_sql() for k in self._keys]
+        if not self._keys:
+            return self._df._plan(f"SELECT {', '.join(a._select_sql() for a in aggs)} FROM {{0}}")
+        # The keys are computed below the aggregation under hidden names (as the SQL jobs do
+        # with a subquery): a window key becomes one row per window there, and a key may take
+        # the name of a column that the aggregates still read.
+        hidden = [quote(f"__tributary_key{i}") for i in range(len(self._keys))]
+        inner = ", ".join(["*"] + [f"{k._sql()} AS {h}" for k, h in zip(self._keys, hidden)])
+        keys = [f"{h} AS {quote(k._alias or k._spark_name)}" for k, h in zip(self._keys, hidden)]
         items = keys + [a._select_sql() for a in aggs]
-        group = f" GROUP BY {', '.join(k._sql() for k in self._keys)}" if self._keys else ""
-        return self._df._plan(f"SELECT {', '.join(items)} FROM {{0}}{group}")
+        return self._df._plan(
+            f"SELECT {', '.join(items)} FROM (SELECT {inner} FROM {{0}}) GROUP BY {', '.join(hidden)}"
+        )
 
     def count(self) -> DataFrame:
         from tributary.sql import functions as F

@@ -387,9 +387,4 @@ def collect_set(c: Any) -> Column:
 
 # -- user-defined functions -------------------------------------------------------------------------
 
-def udf(f: Any = None, returnType: Any = None) -> Any:
-    raise not_supported("F.udf (Python UDFs)", "express the function with tributary.sql.functions or F.expr, or transform each epoch's rows with foreachBatch and toPandas()")
-
-
-def pandas_udf(f: Any = None, returnType: Any = None, functionType: Any = None) -> Any:
-    raise not_supported("F.pandas_udf", "transform each epoch's rows with foreachBatch and toPandas()")
+from tributary.sql.udf import pandas_udf, udf  # noqa: E402,F401

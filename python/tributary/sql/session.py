@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import threading
 import warnings
 from typing import Any, Optional
@@ -15,6 +17,7 @@ from tributary.sql.readwriter import DataFrameReader, DataStreamReader, table_pa
 from tributary.sql.row import Row
 from tributary.sql.streaming import StreamingQueryManager
 from tributary.sql.types import StructType, _parse_ddl
+from tributary.sql.udf import UDFRegistration
 
 # Spark settings that a program may set and that have no meaning on one process of Tributary:
 # accepted, with the reason in docs/python.md. Any other `spark.*` key warns; other keys are
@@ -63,11 +66,6 @@ class RuntimeConfig:
 
     def isModifiable(self, key: str) -> bool:
         return True
-
-
-class UDFRegistration:
-    def register(self, name: str, f: Any, returnType: Any = None) -> Any:
-        raise not_supported("spark.udf.register (Python UDFs)", "express the function with tributary.sql.functions, or use foreachBatch with toPandas()")
 
 
 class SparkSession:
@@ -119,9 +117,12 @@ class SparkSession:
 
     def __init__(self) -> None:
         self._native = _native.Session()
+        # `tributary submit --storage-option KEY=VALUE` passes its settings to every session.
+        for k, v in json.loads(os.environ.get("TRIBUTARY_STORAGE_OPTIONS") or "{}").items():
+            self._native.set_conf(k, v)
         self.conf = RuntimeConfig(self)
         self._streams = StreamingQueryManager(self)
-        self.udf = UDFRegistration()
+        self.udf = UDFRegistration(self)
 
     @classmethod
     def getActiveSession(cls) -> Optional["SparkSession"]:
