@@ -153,6 +153,7 @@ def test_structs_and_arrays(spark):
     assert nested.first() == Row(x="a", y=1)
     j = spark.createDataFrame([('{"a": 5, "b": "x"}',)], "v STRING").select(F.from_json("v", "a BIGINT, b STRING").alias("j"))
     assert j.select("j.a", "j.b").first() == Row(a=5, b="x")
+    assert j.select("j.*").first() == Row(a=5, b="x")
 
 
 def test_actions_show_and_pandas(people, capsys):

@@ -178,3 +178,136 @@ fn the_python_visitors_example_equals_the_sql_job_as_batch_and_stream() {
         "SELECT window_start, window_end, region, events, visitors, round(revenue, 6) FROM t",
     );
 }
+
+#[test]
+fn the_python_medallion_example_equals_the_sql_job_layer_by_layer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = repo().join("examples/etl/data");
+    let sets = |lake: &Path| {
+        vec![
+            format!("input={}", data.join("events").display()),
+            format!("regions={}", data.join("regions.csv").display()),
+            format!("lake={}", lake.display()),
+        ]
+    };
+    let mut lakes = Vec::new();
+    for mode in ["batch", "stream"] {
+        let lake = tmp.path().join(mode);
+        let mut s = sets(&lake);
+        s.push(format!("mode={mode}"));
+        s.push("flush_at_end=true".into());
+        let out = submit(&repo().join("examples/python/medallion.py"), &s, &[]);
+        assert!(
+            out.status.success(),
+            "{mode}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        lakes.push(lake);
+    }
+    let sql_lake = tmp.path().join("sql");
+    let mut cmd = Command::new(bin());
+    cmd.arg("batch")
+        .arg(repo().join("examples/medallion/job.sql"));
+    for s in sets(&sql_lake) {
+        cmd.arg("--set").arg(s);
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    lakes.push(sql_lake);
+    for (layer, select) in [
+        ("bronze", "SELECT * FROM t"),
+        ("silver", "SELECT * FROM t"),
+        (
+            "gold",
+            "SELECT hour_start, country, events, visitors, round(revenue, 6) FROM t",
+        ),
+    ] {
+        let rows: Vec<Vec<String>> = lakes
+            .iter()
+            .map(|l| query_delta(&l.join(layer), select))
+            .collect();
+        assert!(!rows[0].is_empty(), "{layer} is empty");
+        assert_eq!(
+            rows[0], rows[1],
+            "{layer}: the Python batch and stream differ"
+        );
+        assert_eq!(rows[0], rows[2], "{layer}: Python and the SQL job differ");
+    }
+}
+
+#[test]
+fn the_python_kafka_example_equals_the_sql_job() {
+    use rdkafka::config::ClientConfig;
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    let cluster = rdkafka::mocking::MockCluster::new(1).unwrap();
+    cluster.create_topic("events", 2, 1).unwrap();
+    let bootstrap = cluster.bootstrap_servers();
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .create()
+        .unwrap();
+    let mut files: Vec<_> = std::fs::read_dir(repo().join("examples/etl/data/events"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let mut n = 0;
+    for f in files {
+        for line in std::fs::read_to_string(f).unwrap().lines() {
+            producer
+                .send(
+                    BaseRecord::<(), str>::to("events")
+                        .payload(line)
+                        .partition(n % 2),
+                )
+                .unwrap();
+            n += 1;
+        }
+    }
+    producer.flush(std::time::Duration::from_secs(10)).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let (py_out, sql_out) = (tmp.path().join("py"), tmp.path().join("sql"));
+    let out = submit(
+        &repo().join("examples/python/kafka_to_delta.py"),
+        &[
+            format!("bootstrap={bootstrap}"),
+            "topic=events".into(),
+            format!("output={}", py_out.display()),
+            format!("checkpoint={}", tmp.path().join("ckpt").display()),
+            "flush_at_end=true".into(),
+        ],
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::new(bin())
+        .arg("batch")
+        .arg(repo().join("examples/kafka_to_delta/job.sql"))
+        .args([
+            "--set",
+            &format!("bootstrap={bootstrap}"),
+            "--set",
+            "topic=events",
+        ])
+        .arg("--set")
+        .arg(format!("output={}", sql_out.display()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let select =
+        "SELECT window_start, window_end, region, events, visitors, round(revenue, 6) FROM t";
+    let py = query_delta(&py_out, select);
+    assert!(py.len() > 10, "{} rows", py.len());
+    assert_eq!(py, query_delta(&sql_out, select));
+}

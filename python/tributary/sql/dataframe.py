@@ -120,8 +120,25 @@ class DataFrame:
     # -- transformations ---------------------------------------------------------------------
 
     def select(self, *cols: Any) -> "DataFrame":
-        items = [self._col(c)._select_sql() for c in _cols(cols)]
+        items = []
+        for c in _cols(cols):
+            fields = self._struct_fields(c)
+            if fields is not None:
+                # Spark's "s.*": every field of the struct column s, as a column.
+                items += [f"{quote(c[:-2])}[{sql_literal(f)}] AS {quote(f)}" for f in fields]
+            else:
+                items.append(self._col(c)._select_sql())
         return self._plan(f"SELECT {', '.join(items)} FROM {{0}}")
+
+    def _struct_fields(self, c: Any) -> Optional[list]:
+        """The fields of struct column `s` when `c` is the string "s.*", else None."""
+        if not isinstance(c, str) or not c.endswith(".*"):
+            return None
+        name = c[:-2].strip("`")
+        for f in self.schema.fields:
+            if f.name == name and isinstance(f.dataType, StructType):
+                return f.dataType.names
+        return None
 
     def selectExpr(self, *expr: str) -> "DataFrame":
         return self._plan(f"SELECT {', '.join(_cols(expr))} FROM {{0}}")
