@@ -11,6 +11,8 @@ dpkg -s zlib1g-dev >/dev/null 2>&1 || need_apt+=(zlib1g-dev)
 # The monitoring UI's browser test drives Debian's Chromium through chromedriver.
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
+# PySpark (the Python package's parity tests) runs on Java 17+.
+command -v java >/dev/null 2>&1 || need_apt+=(default-jre-headless)
 # The storage-fault tests make a full or read-only tmpfs in a private namespace (unshare, mount).
 command -v unshare >/dev/null 2>&1 || need_apt+=(util-linux)
 command -v mount >/dev/null 2>&1 || need_apt+=(mount)

@@ -2,7 +2,7 @@
 # A Python venv with deltalake, pyarrow and duckdb, for the Delta interop tests
 # (scripts/delta_interop.py) and the differential corpus (scripts/corpus_data.py,
 # scripts/corpus_expected.py), and pandas and pytest for the Python package's tests
-# (scripts/python_package.sh installs the package itself).
+# and pyspark for its parity tests (scripts/python_package.sh installs the package itself).
 # Idempotent: creates the venv and installs the packages only when
 # `import deltalake, pyarrow, duckdb` fails in it. The last line of stdout is the venv's python;
 # everything else goes to stderr.
@@ -26,7 +26,7 @@ die() {
 }
 
 ready() {
-  [ -x "$py" ] && "$py" -c "import deltalake, pyarrow, duckdb, pandas, pytest; assert duckdb.__version__ == '$duckdb_version'" >/dev/null 2>&1
+  [ -x "$py" ] && "$py" -c "import deltalake, pyarrow, duckdb, pandas, pytest, pyspark; assert duckdb.__version__ == '$duckdb_version'" >/dev/null 2>&1
 }
 
 if ! ready; then
@@ -48,10 +48,11 @@ if ! ready; then
     fi
   fi
   # deltalake 1.x reads into pyarrow only when pyarrow is there; pandas is not needed.
-  # pandas and pytest: the Python package's tests (python/tests).
-  "$py" -m pip install --quiet 'deltalake>=1.0,<2' pyarrow "duckdb==$duckdb_version" pandas pytest >&2 ||
-    die "pip install deltalake pyarrow duckdb pandas pytest failed in $venv"
-  ready || die "deltalake, pyarrow, duckdb, pandas or pytest still does not import in $venv"
+  # pandas and pytest: the Python package's tests (python/tests); pyspark: its parity tests
+  # (Spark runs on the machine's Java 17).
+  "$py" -m pip install --quiet 'deltalake>=1.0,<2' pyarrow "duckdb==$duckdb_version" pandas pytest 'pyspark>=4,<5' >&2 ||
+    die "pip install deltalake pyarrow duckdb pandas pytest pyspark failed in $venv"
+  ready || die "deltalake, pyarrow, duckdb, pandas, pytest or pyspark still does not import in $venv"
 fi
 
 echo "$py"
