@@ -41,6 +41,14 @@ pub struct Entry {
     pub modified_ms: i64,
 }
 
+/// Whether `name` is a staging file that object_store's local store leaves behind when a process
+/// dies mid-write (`<name>#<digits>`): never data, and a name object_store refuses to read or
+/// delete, so listings that act on every file skip it.
+pub(crate) fn is_staging_leftover(name: &str) -> bool {
+    name.rsplit_once('#')
+        .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
 impl Location {
     /// Resolve a local path, a `file://` URL or an object-store URL, configured by the
     /// environment alone.
@@ -473,4 +481,20 @@ fn normalize(path: &std::path::Path) -> std::path::PathBuf {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod staging_tests {
+    use super::is_staging_leftover;
+
+    #[test]
+    fn only_names_ending_in_hash_digits_are_staging_leftovers() {
+        assert!(is_staging_leftover(
+            "state/0/0/00000000000000000000.delta#1"
+        ));
+        assert!(is_staging_leftover("part-0.parquet#23"));
+        assert!(!is_staging_leftover("part-0.parquet"));
+        assert!(!is_staging_leftover("a#b.json"));
+        assert!(!is_staging_leftover("x#"));
+    }
 }

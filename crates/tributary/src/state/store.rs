@@ -58,8 +58,12 @@ fn file_name(epoch: Epoch, kind: &str) -> String {
     format!("{:020}.{kind}", epoch.0)
 }
 
+/// The epoch and kind of a state file; None for any other name, such as the staging file
+/// (`<name>#<n>`) that object_store leaves on a local disk when a process dies mid-write (it is
+/// never read, and object_store refuses to name it, so it is left where it is).
 fn parse_name(name: &str) -> Option<(u64, &str)> {
     let (n, kind) = name.rsplit('/').next()?.split_once('.')?;
+    let kind = [DELTA, SNAPSHOT].into_iter().find(|k| *k == kind)?;
     Some((n.parse().ok()?, kind))
 }
 
@@ -335,6 +339,9 @@ mod tests {
             Field::new("v", DataType::Int64, false),
         ]));
         let mut store = MemoryStateStore::new(loc.clone(), schema.clone(), 1, 3);
+        // What a process killed in the middle of writing a file leaves on a local disk:
+        // object_store's staging file, which its API refuses to name (it failed a query in CI).
+        std::fs::write(dir.path().join("00000000000000000000.delta#1"), b"half").unwrap();
         let mut expected = Vec::new();
         // Epoch e upserts key k<e%4> = e and removes k<(e+2)%4>.
         let mut model: std::collections::BTreeMap<String, i64> = Default::default();

@@ -215,7 +215,9 @@ impl SinkConnector for FileConnector {
                 SaveMode::Ignore => return Ok(0),
                 SaveMode::Overwrite => {
                     for e in location.list("").await? {
-                        location.delete(&e.name).await?;
+                        if !crate::location::is_staging_leftover(&e.name) {
+                            location.delete(&e.name).await?;
+                        }
                     }
                 }
                 SaveMode::Append => {}
