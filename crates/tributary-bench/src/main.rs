@@ -14,6 +14,8 @@
 //!
 //! `kills`: see `kills.rs`.
 //!
+//! `nexmark [EVENTS] [qN ...]`: see `nexmark.rs`.
+//!
 //! `kafka`: ROWS JSON events produced to a topic of librdkafka's mock broker (about 20,000 per
 //! partition: the mock keeps at most 5 MB per partition), then
 //! consumed twice: plain librdkafka (a `BaseConsumer` counting messages) and Tributary reading the
@@ -22,6 +24,7 @@
 
 mod delta;
 mod kills;
+mod nexmark;
 mod soak;
 mod storage;
 
@@ -431,6 +434,13 @@ async fn main() -> anyhow::Result<()> {
                 .map_or(Ok(200), |s| s.parse())
                 .context("FILES")?;
             return kills::run(kills, files, &args[4.min(args.len())..]).await;
+        }
+        "nexmark" => {
+            let events = args
+                .get(2)
+                .map_or(Ok(10_000_000), |s| s.parse())
+                .context("EVENTS")?;
+            return nexmark::run(events, &args[3.min(args.len())..]).await;
         }
         _ => {}
     }

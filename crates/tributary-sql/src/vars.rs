@@ -7,7 +7,7 @@
 //!   FROM events_${env}       bare SQL: a plain name or number only (letters, digits, _ and .)
 //! ```
 //!
-//! So a `--set` value can never end its literal and add SQL of its own. A leading UTF-8 byte
+//! `${NAME:-DEFAULT}` takes DEFAULT when no value is given. So a `--set` value can never end its literal and add SQL of its own. A leading UTF-8 byte
 //! order mark is dropped; an unclosed `${` is an error.
 
 use std::collections::HashMap;
@@ -23,8 +23,9 @@ enum Context {
     BlockComment,
 }
 
-/// Replace every `${NAME}` with its value. Every name without a value is reported at once.
-/// `$${NAME}` is a literal `${NAME}`.
+/// Replace every `${NAME}` with its value, and `${NAME:-DEFAULT}` with its value or, when none
+/// is given, DEFAULT. Every name without a value is reported at once. `$${NAME}` is a literal
+/// `${NAME}`.
 pub fn substitute(text: &str, vars: &HashMap<String, String>) -> Result<String, JobError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut out = String::with_capacity(text.len());
@@ -47,8 +48,12 @@ pub fn substitute(text: &str, vars: &HashMap<String, String>) -> Result<String, 
                     "line {line}: '${{' is not closed: write ${{NAME}}, or $${{ for a literal '${{'"
                 )));
             };
-            let name = &after[..end];
-            match vars.get(name) {
+            // `${name:-default}`: the default when no value is given.
+            let (name, default) = match after[..end].split_once(":-") {
+                Some((name, default)) => (name, Some(default)),
+                None => (&after[..end], None),
+            };
+            match vars.get(name).map(String::as_str).or(default) {
                 Some(v) => out.push_str(&quoted(name, v, ctx, line)?),
                 None => {
                     if !missing.iter().any(|m| m == name) {
@@ -141,6 +146,18 @@ mod tests {
             err.contains("${b}, ${c}") && err.contains("--set b=VALUE"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_default_stands_in_for_a_missing_value_only() {
+        let v = vars(&[("a", "1")]);
+        assert_eq!(
+            substitute("'${a:-9}' '${b:-1000000}' ${c:-x_1}", &v).unwrap(),
+            "'1' '1000000' x_1"
+        );
+        // An empty default is a value too; the default is checked like a given value.
+        assert_eq!(substitute("'${b:-}'", &v).unwrap(), "''");
+        assert!(substitute("${b:-1; DROP TABLE t}", &v).is_err());
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub mod foreach_batch;
 #[cfg(feature = "kafka")]
 pub mod kafka;
 pub mod memory;
+pub mod nexmark;
 pub mod options;
 #[cfg(feature = "postgres")]
 pub mod postgres;
@@ -275,6 +276,7 @@ impl Connectors {
         #[cfg(feature = "kafka")]
         c.add_both(Arc::new(kafka::KafkaConnector));
         c.add_source(Arc::new(rate::RateConnector));
+        c.add_source(Arc::new(nexmark::NexmarkConnector));
         #[cfg(feature = "postgres")]
         c.add_source(Arc::new(postgres::PostgresConnector));
         c.add_sink(Arc::new(console::ConsoleConnector));

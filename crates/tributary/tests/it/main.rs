@@ -12,6 +12,7 @@ mod fuzz_corpus;
 mod hostile_input;
 mod joins;
 mod kafka;
+mod nexmark;
 mod object_storage;
 mod regressions;
 mod sinks_and_sources;
