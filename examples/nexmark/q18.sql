@@ -1,9 +1,6 @@
 -- Nexmark q18: find last bid.
 -- The last bid of each bidder on each auction.
 --
--- Not yet on a stream: it ranks rows with ROW_NUMBER() OVER (...), which Tributary refuses at start
--- until streaming Top-N lands (issue 19). `tributary batch` runs it.
---
 --   tributary verify examples/nexmark/q18.sql --set events=100000 --set output=DIR
 --   tributary run    examples/nexmark/q18.sql --set events=10000000 --set output=DIR
 
@@ -22,7 +19,7 @@ CREATE EXTERNAL TABLE q18 (
 )
 STORED AS DELTA
 LOCATION '${output}'
-OPTIONS ('output_mode' 'update', 'merge_keys' 'bidder,auction');
+OPTIONS ('output_mode' 'update');
 
 INSERT INTO q18
 SELECT auction, bidder, price, channel, url, date_time, extra

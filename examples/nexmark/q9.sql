@@ -2,8 +2,9 @@
 -- The winning bid of each auction: its highest bid placed while it was open (earliest first
 -- on a tie).
 --
--- Not yet on a stream: it ranks rows with ROW_NUMBER() OVER (...), which Tributary refuses at start
--- until streaming Top-N lands (issue 19). `tributary batch` runs it.
+-- Not yet on a stream: it ranks (Top-N) the output of a stream-stream join, a chain of stateful
+-- operators, which Tributary refuses at start until chained stateful operators land (issue 19).
+-- `tributary batch` runs it.
 --
 --   tributary verify examples/nexmark/q9.sql --set events=100000 --set output=DIR
 --   tributary run    examples/nexmark/q9.sql --set events=10000000 --set output=DIR

@@ -115,6 +115,8 @@ verified! {
     q15_bidding_statistics: 15,
     q16_channel_statistics: 16,
     q17_auction_statistics: 17,
+    q18_find_last_bid: 18,
+    q19_auction_top_ten_price: 19,
     q20_expand_bid_with_auction: 20,
     q21_add_channel_id: 21,
     q22_url_directories: 22,
@@ -135,9 +137,7 @@ refused! {
     q6_window_function_is_refused: 6, "Window functions";
     q7_join_with_aggregation_is_refused: 7, "over the output of another stateful operator";
     q8_join_of_window_aggregations_is_refused: 8, "over the output of another stateful operator";
-    q9_top_n_is_refused: 9, "Window functions";
-    q18_top_one_is_refused: 18, "Window functions";
-    q19_top_ten_is_refused: 19, "Window functions";
+    q9_top_n_over_a_join_is_refused: 9, "over the output of another stateful operator";
 }
 
 /// q12 windows bids by processing time, so a batch and a stream window them differently by

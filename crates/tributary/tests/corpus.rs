@@ -772,6 +772,7 @@ corpus_files!(
     refused,
     sources,
     stateless,
+    top_n,
     union_subqueries,
     windows,
 );

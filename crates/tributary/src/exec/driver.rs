@@ -254,6 +254,7 @@ fn prepare_plan(state: &SessionState, plan: LogicalPlan, mode: OutputMode) -> Re
         .execute_and_check(plan, state.config_options(), |_, _| {})
         .map_err(TributaryError::df("analyzing the streaming query"))?;
     let plan = crate::plan::distinct_to_dedup(plan)?;
+    let plan = crate::plan::rank_to_top_n(plan)?;
     check_supported(&plan, mode)?;
     fork_sources(plan)
 }
@@ -400,6 +401,9 @@ async fn open_operator(
         }
         Some(split) if matches!(split.node, LogicalPlan::Join(_)) => Some(Box::new(
             super::join::JoinOperator::open(0, split, root, committed).await?,
+        )),
+        Some(split) if crate::plan::TopN::of(&split.node).is_some() => Some(Box::new(
+            super::topn::TopNOperator::open(0, split, partitions, root, committed).await?,
         )),
         Some(split) if Deduplicate::of(&split.node).is_some() => Some(Box::new(
             DedupOperator::open(0, split, partitions, root, committed, keep_late).await?,

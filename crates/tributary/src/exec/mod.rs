@@ -11,6 +11,7 @@ pub(crate) mod lease;
 pub(crate) mod map_groups;
 pub(crate) mod retry;
 pub(crate) mod stateful;
+pub(crate) mod topn;
 pub(crate) mod trigger;
 pub(crate) mod verify;
 pub(crate) mod watermark;

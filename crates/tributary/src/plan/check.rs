@@ -70,8 +70,10 @@ pub(crate) fn check_supported(plan: &LogicalPlan, mode: OutputMode) -> Result<()
             LogicalPlan::Distinct(_) => Some(unsupported("Distinct ON (DISTINCT ON ...)", STATE_ADVICE, node)),
             LogicalPlan::Window(_) => Some(unsupported(
                 "Window functions (OVER ...)",
-                "window functions over a stream are not supported; use event-time windows with an \
-                 aggregation, or compute them per epoch inside foreach_batch",
+                "window functions over a stream are not supported, except a Top-N \
+                 (`ROW_NUMBER() OVER (PARTITION BY k ORDER BY x) <= N` over columns, in output mode \
+                 'update'); use event-time windows with an aggregation, or compute them per epoch \
+                 inside foreach_batch",
                 node,
             )),
             LogicalPlan::RecursiveQuery(_) => Some(unsupported(
@@ -93,6 +95,29 @@ pub(crate) fn check_supported(plan: &LogicalPlan, mode: OutputMode) -> Result<()
                         "chained stateful operators are not supported yet",
                         node,
                     ))
+                }
+            }
+            LogicalPlan::Extension(_) if super::topn::TopN::of(node).is_some() => {
+                let t = super::topn::TopN::of(node).expect("checked");
+                if !stateful_nodes(&t.input).is_empty() {
+                    Some(unsupported(
+                        "Top-N (ROW_NUMBER() ... <= N) over the output of another stateful operator",
+                        "chained stateful operators are not supported yet; write the first \
+                         result to a Delta table and rank it in a second query",
+                        node,
+                    ))
+                } else if mode != OutputMode::Update {
+                    Some(unsupported(
+                        "Top-N (ROW_NUMBER() ... <= N)",
+                        &format!(
+                            "a streaming Top-N replaces rows it already emitted, so it runs in \
+                             output mode 'update' (each changed rank slot is emitted; key the \
+                             sink on the PARTITION BY columns and the rank), not '{mode}'"
+                        ),
+                        node,
+                    ))
+                } else {
+                    None
                 }
             }
             LogicalPlan::Extension(_) if Deduplicate::of(node).is_some() => {

@@ -1,5 +1,5 @@
 //! The key of an update-mode result: the output columns that carry the streaming
-//! aggregation's grouping keys. An update-mode Delta sink merges each epoch's rows on them.
+//! aggregation's grouping keys (or a Top-N's PARTITION BY columns and rank). An update-mode Delta sink merges each epoch's rows on them.
 //!
 //! ```text
 //!   SELECT w['start'] AS window_start, lower(region) AS r, count(*) ...  GROUP BY w, region
@@ -23,6 +23,8 @@ type KeyMap = BTreeMap<usize, BTreeSet<usize>>;
 /// The names of the output columns of `plan` that form its update-mode key, or a reason why
 /// there is none.
 pub(crate) fn update_key_columns(plan: &LogicalPlan) -> std::result::Result<Vec<String>, String> {
+    // A Top-N is keyed by its PARTITION BY columns and the rank.
+    let plan = &super::topn::rank_to_top_n(plan.clone()).map_err(|e| e.to_string())?;
     let Some((map, groups)) = key_map(plan) else {
         return Err(
             "the query has no streaming aggregation whose grouping keys reach its output \
@@ -49,6 +51,19 @@ fn key_map(plan: &LogicalPlan) -> Option<(KeyMap, usize)> {
         LogicalPlan::Aggregate(a) if is_streaming(&a.input) => {
             let n = a.group_expr.len();
             Some(((0..n).map(|i| (i, BTreeSet::from([i]))).collect(), n))
+        }
+        LogicalPlan::Extension(_) if super::topn::TopN::of(plan).is_some() => {
+            // The PARTITION BY columns and the rank (the last column); with N = 1 the rank is
+            // always 1 and the output need not carry it.
+            let t = super::topn::TopN::of(plan).expect("checked");
+            let keys = t.key_indices().ok()?;
+            let mut map: KeyMap = keys
+                .iter()
+                .enumerate()
+                .map(|(g, i)| (*i, BTreeSet::from([g])))
+                .collect();
+            map.insert(t.schema.fields().len() - 1, BTreeSet::from([keys.len()]));
+            Some((map, keys.len() + usize::from(t.n > 1)))
         }
         LogicalPlan::Projection(p) => {
             let (child, groups) = key_map(&p.input)?;

@@ -5,7 +5,8 @@
 //!   user's DataFrame / SQL ──► LogicalPlan (TableScan over StreamTable = streaming source)
 //!        │ check_supported      names the operator a stream cannot run, and what to do instead
 //!        │ materialize_static   static sides of stream-static joins are read once per query
-//!        │ split_at_stateful    an aggregation or deduplication becomes a stateful operator between
+//!        │ rank_to_top_n        ROW_NUMBER() <= N over a stream becomes a Top-N node
+//!        │ split_at_stateful    an aggregation, deduplication, join or Top-N becomes a stateful operator between
 //!        │                      the plan below it (per epoch input) and the plan above it
 //!        ▼
 //!   per epoch: bind_epoch ──► the same plan with each StreamTable replaced by the epoch's rows
@@ -22,6 +23,7 @@ pub(crate) mod physical;
 mod rewrite;
 mod session;
 mod stateful;
+mod topn;
 mod watermark;
 
 pub(crate) use check::check_supported;
@@ -41,6 +43,7 @@ pub(crate) use stateful::{
     bind_operator_output, event_time_column, event_time_key, has_watermark, is_stateful,
     split_at_stateful, watermark_delay, EventTimeKey, EventTimeKind, SplitPlan,
 };
+pub(crate) use topn::{rank_to_top_n, TopN};
 pub(crate) use watermark::{EventTimeStats, EventTimeSummary, EventTimeWatermark};
 
 /// A plan as text, one node per line, indented by depth, with stateful operators and watermarks

@@ -170,6 +170,7 @@ pub(crate) fn is_stateful(node: &LogicalPlan) -> bool {
         LogicalPlan::Join(j) => is_streaming(&j.left) && is_streaming(&j.right),
         other => {
             Deduplicate::of(other).is_some_and(|d| is_streaming(&d.input))
+                || super::topn::TopN::of(other).is_some_and(|t| is_streaming(&t.input))
                 || super::map_groups::FlatMapGroupsWithState::of(other)
                     .is_some_and(|m| is_streaming(&m.input))
         }

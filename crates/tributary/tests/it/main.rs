@@ -17,4 +17,5 @@ mod object_storage;
 mod regressions;
 mod sinks_and_sources;
 mod stateful;
+mod top_n;
 mod user_state;

@@ -1,0 +1,332 @@
+//! Streaming Top-N (`ROW_NUMBER() OVER (PARTITION BY k ORDER BY x) <= N`), in update mode.
+//!
+//! The state is each key's current best N rows, one row per rank slot `(k, rank)`. An epoch
+//! ranks, for every key it touches, the key's slots together with its new rows; a slot whose
+//! holder changed is written to the state and emitted, so a sink keyed on `(k, rank)` (or on `k`
+//! when N is 1) holds the current Top-N. Ties keep the earlier row: a row already in a slot
+//! before a new one, new rows in input order. Keys are kept for ever (the state grows with the
+//! number of keys, N rows each); eviction by watermark for windowed keys is not built yet.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch, UInt32Array};
+use arrow::compute::{
+    cast, concat_batches, filter_record_batch, lexsort_to_indices, take_record_batch, SortColumn,
+    SortOptions,
+};
+use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
+use async_trait::async_trait;
+use datafusion::datasource::MemTable;
+use datafusion::execution::SessionState;
+use datafusion::logical_expr::LogicalPlan;
+use serde_json::json;
+use tributary_checkpoint::Epoch;
+
+use super::stateful::{
+    open_stores, run_to_batch, OperatorEpoch, OperatorMetrics, StatefulOperator,
+};
+use crate::error::{from_df_error, Result, TributaryError};
+use crate::location::Location;
+use crate::plan::{SplitPlan, TopN};
+use crate::state::{partition_of, KeyRows, MemoryStateStore, StateChange, StateStore};
+
+const RANK: &str = "__rank";
+
+pub(crate) struct TopNOperator {
+    id: usize,
+    split: SplitPlan,
+    n: usize,
+    /// PARTITION BY columns of the input.
+    keys: Vec<usize>,
+    /// ORDER BY columns of the input, with their sort options.
+    order: Vec<(usize, SortOptions)>,
+    /// Columns of the input.
+    width: usize,
+    partitions: usize,
+    stores: Vec<MemoryStateStore>,
+}
+
+fn arrow_err(what: &'static str) -> impl FnOnce(arrow::error::ArrowError) -> TributaryError {
+    TributaryError::arrow(what)
+}
+
+impl TopNOperator {
+    pub(crate) async fn open(
+        id: usize,
+        split: SplitPlan,
+        partitions: usize,
+        checkpoint: &Location,
+        restore_to: Option<Epoch>,
+    ) -> Result<Self> {
+        let t = TopN::of(&split.node)
+            .ok_or_else(|| TributaryError::Internal("a Top-N operator over another node".into()))?;
+        let keys = t.key_indices().map_err(TributaryError::df("Top-N keys"))?;
+        let order = t
+            .order_indices()
+            .map_err(TributaryError::df("Top-N order"))?
+            .into_iter()
+            .map(|(i, o)| {
+                (
+                    i,
+                    SortOptions {
+                        descending: !o.asc,
+                        nulls_first: o.nulls_first,
+                    },
+                )
+            })
+            .collect();
+        let input = t.input.schema().as_arrow().clone();
+        // State: the key columns, the rank, then the whole input row.
+        let mut fields: Vec<Field> = keys
+            .iter()
+            .map(|k| input.field(*k).clone().with_nullable(true))
+            .collect();
+        fields.push(Field::new(RANK, DataType::Int64, false));
+        fields.extend(
+            input
+                .fields()
+                .iter()
+                .map(|f| f.as_ref().clone().with_nullable(true)),
+        );
+        let state_schema = Arc::new(Schema::new(fields));
+        let stores = open_stores(
+            checkpoint,
+            id,
+            vec![state_schema; partitions],
+            keys.len() + 1,
+            restore_to,
+        )
+        .await?;
+        Ok(TopNOperator {
+            id,
+            n: t.n,
+            split,
+            keys,
+            order,
+            width: input.fields().len(),
+            partitions,
+            stores,
+        })
+    }
+
+    fn state_schema(&self) -> SchemaRef {
+        self.stores[0].schema()
+    }
+
+    /// The input columns of state rows.
+    fn state_input_columns(&self, state: &RecordBatch) -> Vec<ArrayRef> {
+        let from = self.keys.len() + 1;
+        state.columns()[from..from + self.width].to_vec()
+    }
+
+    /// State rows (keys, rank, row) from rows of the input and their ranks.
+    fn to_state(&self, input: &[ArrayRef], ranks: Int64Array) -> Result<RecordBatch> {
+        let mut cols: Vec<ArrayRef> = self.keys.iter().map(|k| input[*k].clone()).collect();
+        cols.push(Arc::new(ranks));
+        cols.extend(input.iter().cloned());
+        RecordBatch::try_new(self.state_schema(), cols).map_err(arrow_err("Top-N state"))
+    }
+
+    /// Rank one partition's touched keys: their current slots and their new rows together.
+    /// Returns the partition's new state and the slots that changed.
+    fn rank_partition(
+        &self,
+        p: usize,
+        new_rows: &[ArrayRef],
+        touched: &HashSet<Vec<u8>>,
+    ) -> Result<(RecordBatch, RecordBatch)> {
+        let state = self.stores[p].rows();
+        let state_keys = KeyRows::new(state, self.keys.len())?;
+        let hit: arrow::array::BooleanArray = (0..state_keys.len())
+            .map(|i| Some(touched.contains(state_keys.key(i))))
+            .collect();
+        let kept = filter_record_batch(
+            state,
+            &arrow::compute::not(&hit).map_err(arrow_err("Top-N"))?,
+        )
+        .map_err(arrow_err("Top-N state"))?;
+        let old = filter_record_batch(state, &hit).map_err(arrow_err("Top-N state"))?;
+        // Candidates: old slots (in rank order within a key) then new rows (in input order),
+        // with their old rank (null for new rows) and their arrival order.
+        let new_len = new_rows.first().map_or(0, |c| c.len());
+        let old_cols = self.state_input_columns(&old);
+        let mut cols = Vec::with_capacity(self.width);
+        for c in 0..self.width {
+            cols.push(
+                arrow::compute::concat(&[old_cols[c].as_ref(), new_rows[c].as_ref()])
+                    .map_err(arrow_err("Top-N candidates"))?,
+            );
+        }
+        let old_rank = old.column(self.keys.len()).as_primitive::<Int64Type>();
+        let previous: Int64Array = old_rank
+            .iter()
+            .chain(std::iter::repeat_n(None, new_len))
+            .collect();
+        let arrival: Int64Array = (0..previous.len())
+            .map(|i| {
+                Some(if previous.is_null(i) {
+                    i64::MAX / 2 + i as i64
+                } else {
+                    previous.value(i)
+                })
+            })
+            .collect();
+        // Sort by key, then the ranking, then arrival: ties keep the earlier row.
+        let mut sort: Vec<SortColumn> = self
+            .keys
+            .iter()
+            .map(|k| SortColumn {
+                values: cols[*k].clone(),
+                options: None,
+            })
+            .collect();
+        sort.extend(self.order.iter().map(|(i, o)| SortColumn {
+            values: cols[*i].clone(),
+            options: Some(*o),
+        }));
+        sort.push(SortColumn {
+            values: Arc::new(arrival),
+            options: None,
+        });
+        let order = lexsort_to_indices(&sort, None).map_err(arrow_err("ranking"))?;
+        let key_rows = KeyRows::of(
+            &RecordBatch::try_new(
+                Arc::new(Schema::new(
+                    self.keys
+                        .iter()
+                        .enumerate()
+                        .map(|(j, k)| {
+                            Field::new(format!("k{j}"), cols[*k].data_type().clone(), true)
+                        })
+                        .collect::<Vec<_>>(),
+                )),
+                self.keys.iter().map(|k| cols[*k].clone()).collect(),
+            )
+            .map_err(arrow_err("Top-N keys"))?,
+            &(0..self.keys.len()).collect::<Vec<_>>(),
+        )?;
+        let (mut top, mut ranks, mut changed) = (Vec::new(), Vec::new(), Vec::new());
+        let mut position = 0usize;
+        for (j, i) in order.values().iter().map(|i| *i as usize).enumerate() {
+            if j > 0 && key_rows.key(i) != key_rows.key(order.value(j - 1) as usize) {
+                position = 0;
+            }
+            position += 1;
+            if position <= self.n {
+                let rank = position as i64;
+                if previous.is_null(i) || previous.value(i) != rank {
+                    changed.push(top.len());
+                }
+                top.push(i as u32);
+                ranks.push(rank);
+            }
+        }
+        let picked: Vec<ArrayRef> = cols
+            .iter()
+            .map(|c| arrow::compute::take(c.as_ref(), &UInt32Array::from(top.clone()), None))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(arrow_err("Top-N"))?;
+        let slots = self.to_state(&picked, Int64Array::from(ranks))?;
+        let upserts = take_record_batch(
+            &slots,
+            &UInt32Array::from(changed.iter().map(|c| *c as u32).collect::<Vec<_>>()),
+        )
+        .map_err(arrow_err("Top-N"))?;
+        let rows = concat_batches(&self.state_schema(), [&kept, &slots])
+            .map_err(arrow_err("Top-N state"))?;
+        Ok((rows, upserts))
+    }
+}
+
+#[async_trait]
+impl StatefulOperator for TopNOperator {
+    fn split(&self) -> &SplitPlan {
+        &self.split
+    }
+
+    fn stores(&self) -> &[MemoryStateStore] {
+        &self.stores
+    }
+
+    fn stores_mut(&mut self) -> &mut [MemoryStateStore] {
+        &mut self.stores
+    }
+
+    async fn process(
+        &self,
+        state: &SessionState,
+        bound: &LogicalPlan,
+        _watermark_ms: Option<i64>,
+        _now_ms: i64,
+    ) -> Result<OperatorEpoch> {
+        let rows = run_to_batch(state, bound.inputs()[0], "the Top-N's input").await?;
+        let keys = KeyRows::of(&rows, &self.keys)?;
+        let mut by_partition: Vec<Vec<u32>> = vec![Vec::new(); self.partitions];
+        let mut touched: Vec<HashSet<Vec<u8>>> = vec![HashSet::new(); self.partitions];
+        for i in 0..keys.len() {
+            let p = partition_of(keys.key(i), self.partitions);
+            by_partition[p].push(i as u32);
+            touched[p].insert(keys.key(i).to_vec());
+        }
+        let empty = RecordBatch::new_empty(self.state_schema());
+        let mut changes = Vec::with_capacity(self.partitions);
+        let mut emitted = Vec::new();
+        for (p, idx) in by_partition.into_iter().enumerate() {
+            if idx.is_empty() {
+                changes.push(StateChange {
+                    rows: self.stores[p].rows().clone(),
+                    upserts: empty.clone(),
+                    removed: empty.clone(),
+                });
+                continue;
+            }
+            let new = take_record_batch(&rows, &UInt32Array::from(idx))
+                .map_err(arrow_err("Top-N input"))?;
+            let (state_rows, upserts) = self.rank_partition(p, new.columns(), &touched[p])?;
+            emitted.push(upserts.clone());
+            changes.push(StateChange {
+                rows: state_rows,
+                upserts,
+                removed: empty.clone(),
+            });
+        }
+        // Output: the changed slots as the window's rows (input columns, then the rank).
+        let out_schema = self.split.output_schema.clone();
+        let rank_type = out_schema.field(self.width).data_type().clone();
+        let mut batches = Vec::with_capacity(emitted.len());
+        for u in &emitted {
+            let mut cols = self.state_input_columns(u);
+            let rank = u.column(self.keys.len());
+            cols.push(cast(rank.as_ref(), &rank_type).map_err(arrow_err("Top-N rank"))?);
+            batches.push(
+                RecordBatch::try_new(out_schema.clone(), cols)
+                    .map_err(arrow_err("Top-N output"))?,
+            );
+        }
+        let updated: usize = emitted.iter().map(|b| b.num_rows()).sum();
+        if batches.is_empty() {
+            batches.push(RecordBatch::new_empty(out_schema.clone()));
+        }
+        let output = Arc::new(
+            MemTable::try_new(out_schema, vec![batches])
+                .map_err(|e| from_df_error("the Top-N's output", e))?,
+        );
+        let progress = OperatorMetrics {
+            name: "topN",
+            id: self.id,
+            changes: &changes,
+            updated,
+            removed: 0,
+            dropped_by_watermark: 0,
+            custom: json!({"numRowsInput": rows.num_rows(), "n": self.n}),
+        }
+        .progress();
+        Ok(OperatorEpoch {
+            output,
+            changes,
+            late_rows: Vec::new(),
+            progress,
+        })
+    }
+}
