@@ -7,7 +7,8 @@
 //!   FROM events_${env}       bare SQL: a plain name or number only (letters, digits, _ and .)
 //! ```
 //!
-//! `${NAME:-DEFAULT}` takes DEFAULT when no value is given. So a `--set` value can never end its literal and add SQL of its own. A leading UTF-8 byte
+//! `${NAME:-DEFAULT}` takes DEFAULT when no value (or an empty one) is given; DEFAULT cannot hold a
+//! `}`. Whatever its context, a `--set` value can never end its literal and add SQL of its own. A leading UTF-8 byte
 //! order mark is dropped; an unclosed `${` is an error.
 
 use std::collections::HashMap;
@@ -48,13 +49,37 @@ pub fn substitute(text: &str, vars: &HashMap<String, String>) -> Result<String, 
                     "line {line}: '${{' is not closed: write ${{NAME}}, or $${{ for a literal '${{'"
                 )));
             };
-            // `${name:-default}`: the default when no value is given.
+            // `${name:-default}`: the default when no value (or an empty one) is given, as in
+            // the shell.
             let (name, default) = match after[..end].split_once(":-") {
                 Some((name, default)) => (name, Some(default)),
                 None => (&after[..end], None),
             };
-            match vars.get(name).map(String::as_str).or(default) {
-                Some(v) => out.push_str(&quoted(name, v, ctx, line)?),
+            if name.is_empty() {
+                return Err(JobError::Invalid(format!(
+                    "line {line}: '${{{}}}' has no variable name: write ${{NAME}} or ${{NAME:-DEFAULT}}",
+                    &after[..end]
+                )));
+            }
+            let given = vars.get(name).map(String::as_str);
+            let value = match default {
+                Some(d) if given.is_none_or(str::is_empty) => Some(d),
+                _ => given,
+            };
+            match value {
+                Some(v) => {
+                    let text = quoted(name, v, ctx, line)?;
+                    // In a block comment, the value must not close it with the text around it.
+                    if ctx == Context::BlockComment
+                        && ((out.ends_with('*') && text.starts_with('/'))
+                            || (text.ends_with('*') && after[end + 1..].starts_with('/')))
+                    {
+                        return Err(JobError::Invalid(format!(
+                            "line {line}: the value of ${{{name}}} would end the comment it stands in"
+                        )));
+                    }
+                    out.push_str(&text);
+                }
                 None => {
                     if !missing.iter().any(|m| m == name) {
                         missing.push(name.to_string());
@@ -155,9 +180,23 @@ mod tests {
             substitute("'${a:-9}' '${b:-1000000}' ${c:-x_1}", &v).unwrap(),
             "'1' '1000000' x_1"
         );
-        // An empty default is a value too; the default is checked like a given value.
+        // An empty default is a value too; the default is checked like a given value; an empty
+        // value takes the default, as in the shell.
         assert_eq!(substitute("'${b:-}'", &v).unwrap(), "''");
         assert!(substitute("${b:-1; DROP TABLE t}", &v).is_err());
+        assert_eq!(substitute("'${e:-7}'", &vars(&[("e", "")])).unwrap(), "'7'");
+        assert!(substitute("${:-x}", &v)
+            .unwrap_err()
+            .to_string()
+            .contains("no variable name"));
+    }
+
+    #[test]
+    fn a_value_cannot_close_a_block_comment_with_the_text_around_it() {
+        let v = vars(&[("x", "/ DROP TABLE t; /*"), ("y", "a *")]);
+        assert!(substitute("/* *${x} */ SELECT 1", &v).is_err());
+        assert!(substitute("/* ${y}/ SELECT 1 */", &v).is_err());
+        assert_eq!(substitute("/* ${y} */", &v).unwrap(), "/* a * */");
     }
 
     #[test]

@@ -4,8 +4,11 @@
 //! ranks, for every key it touches, the key's slots together with its new rows; a slot whose
 //! holder changed is written to the state and emitted, so a sink keyed on `(k, rank)` (or on `k`
 //! when N is 1) holds the current Top-N. Ties keep the earlier row: a row already in a slot
-//! before a new one, new rows in input order. Keys are kept for ever (the state grows with the
-//! number of keys, N rows each); eviction by watermark for windowed keys is not built yet.
+//! before a new one; among an epoch's new rows the order is the order the plan produced them,
+//! which is not fixed when the input has several partitions (order by a unique column last for
+//! one answer). Keys are kept for ever (the state grows with the number of keys, N rows each);
+//! eviction by watermark for windowed keys is not built yet. Lowering N on a restart keeps the
+//! slots above the new N in the state (they are no longer emitted).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -114,6 +117,14 @@ impl TopNOperator {
         self.stores[0].schema()
     }
 
+    /// The input's columns as the state holds them (nullable).
+    fn input_schema(&self) -> SchemaRef {
+        let from = self.keys.len() + 1;
+        Arc::new(Schema::new(
+            self.state_schema().fields()[from..from + self.width].to_vec(),
+        ))
+    }
+
     /// The input columns of state rows.
     fn state_input_columns(&self, state: &RecordBatch) -> Vec<ArrayRef> {
         let from = self.keys.len() + 1;
@@ -190,22 +201,10 @@ impl TopNOperator {
             options: None,
         });
         let order = lexsort_to_indices(&sort, None).map_err(arrow_err("ranking"))?;
-        let key_rows = KeyRows::of(
-            &RecordBatch::try_new(
-                Arc::new(Schema::new(
-                    self.keys
-                        .iter()
-                        .enumerate()
-                        .map(|(j, k)| {
-                            Field::new(format!("k{j}"), cols[*k].data_type().clone(), true)
-                        })
-                        .collect::<Vec<_>>(),
-                )),
-                self.keys.iter().map(|k| cols[*k].clone()).collect(),
-            )
-            .map_err(arrow_err("Top-N keys"))?,
-            &(0..self.keys.len()).collect::<Vec<_>>(),
-        )?;
+        // The candidates' keys (KeyRows counts the rows itself when there is no PARTITION BY).
+        let candidates = RecordBatch::try_new(self.input_schema(), cols.clone())
+            .map_err(arrow_err("Top-N candidates"))?;
+        let key_rows = KeyRows::of(&candidates, &self.keys)?;
         let (mut top, mut ranks, mut changed) = (Vec::new(), Vec::new(), Vec::new());
         let mut position = 0usize;
         for (j, i) in order.values().iter().map(|i| *i as usize).enumerate() {

@@ -200,6 +200,15 @@ pub(crate) fn check_supported(plan: &LogicalPlan, mode: OutputMode) -> Result<()
     if let Some(e) = err {
         return Err(e);
     }
+    // Stateful operators side by side (not chained): the epoch driver runs one per query.
+    if let Some(second) = stateful_nodes(plan).get(1) {
+        return Err(unsupported(
+            "several stateful operators side by side (e.g. a UNION ALL of two aggregations)",
+            "a streaming query runs one stateful operator yet; write each branch to its own sink \
+             (one INSERT each), or union the inputs below a single aggregation",
+            second,
+        ));
+    }
     let aggs = streaming_aggregates(plan);
     if let Some(agg) = aggs.first() {
         if mode == OutputMode::Append && event_time_key(agg).is_none() {

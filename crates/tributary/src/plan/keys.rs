@@ -33,10 +33,10 @@ pub(crate) fn update_key_columns(plan: &LogicalPlan) -> std::result::Result<Vec<
         );
     };
     let covered: BTreeSet<usize> = map.values().flatten().copied().collect();
-    if covered.len() < groups {
+    let missing = (0..groups).filter(|g| !covered.contains(g)).count();
+    if missing > 0 {
         return Err(format!(
-            "{} of the {groups} grouping keys are not in the query's output",
-            groups - covered.len()
+            "{missing} of the {groups} grouping keys are not in the query's output"
         ));
     }
     let schema = plan.schema();
@@ -62,7 +62,9 @@ fn key_map(plan: &LogicalPlan) -> Option<(KeyMap, usize)> {
                 .enumerate()
                 .map(|(g, i)| (*i, BTreeSet::from([g])))
                 .collect();
-            map.insert(t.schema.fields().len() - 1, BTreeSet::from([keys.len()]));
+            if t.n > 1 {
+                map.insert(t.schema.fields().len() - 1, BTreeSet::from([keys.len()]));
+            }
             Some((map, keys.len() + usize::from(t.n > 1)))
         }
         LogicalPlan::Projection(p) => {

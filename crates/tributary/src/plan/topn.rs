@@ -137,17 +137,29 @@ impl UserDefinedLogicalNodeCore for TopN {
     }
 }
 
+/// Whether a cast to `t` keeps whole numbers whole (the analyzer compares a UInt64 rank with an
+/// Int64 literal as DECIMAL(20, 0)).
+fn integral(t: &arrow::datatypes::DataType) -> bool {
+    use arrow::datatypes::DataType::{Decimal128, Decimal256};
+    t.is_integer() || matches!(t, Decimal128(_, 0) | Decimal256(_, 0))
+}
+
 /// An integer literal, possibly under casts.
 fn int(e: &Expr) -> Option<i64> {
     match e {
         Expr::Literal(v, _) => match v {
             ScalarValue::Int64(Some(n)) => Some(*n),
             ScalarValue::Int32(Some(n)) => Some(*n as i64),
+            ScalarValue::Int16(Some(n)) => Some(*n as i64),
+            ScalarValue::Int8(Some(n)) => Some(*n as i64),
             ScalarValue::UInt64(Some(n)) => i64::try_from(*n).ok(),
+            ScalarValue::UInt32(Some(n)) => Some(*n as i64),
+            ScalarValue::UInt16(Some(n)) => Some(*n as i64),
+            ScalarValue::UInt8(Some(n)) => Some(*n as i64),
             _ => None,
         },
-        Expr::Cast(c) => int(&c.expr),
-        Expr::TryCast(c) => int(&c.expr),
+        Expr::Cast(c) if integral(c.field.data_type()) => int(&c.expr),
+        Expr::TryCast(c) if integral(c.field.data_type()) => int(&c.expr),
         _ => None,
     }
 }
@@ -161,7 +173,7 @@ fn rank_limit(predicate: &Expr) -> Option<(String, usize)> {
     let column = |e: &Expr| -> Option<String> {
         match e {
             Expr::Column(c) => Some(c.name.clone()),
-            Expr::Cast(c) => match c.expr.as_ref() {
+            Expr::Cast(c) if integral(c.field.data_type()) => match c.expr.as_ref() {
                 Expr::Column(c) => Some(c.name.clone()),
                 _ => None,
             },
@@ -175,7 +187,7 @@ fn rank_limit(predicate: &Expr) -> Option<(String, usize)> {
     };
     let limit = match op {
         Operator::LtEq => n,
-        Operator::Lt => n - 1,
+        Operator::Lt => n.checked_sub(1)?,
         Operator::Eq if n == 1 => 1,
         _ => return None,
     };
@@ -314,5 +326,18 @@ mod tests {
         assert_eq!(rank_limit(&col("rn").eq(lit(2i64))), None);
         assert_eq!(rank_limit(&col("rn").gt(lit(2i64))), None);
         assert_eq!(rank_limit(&col("rn").lt(lit(1i64))), None);
+        assert_eq!(rank_limit(&col("rn").lt(lit(i64::MIN))), None);
+        // A comparison of the rank as text is not a rank limit.
+        let text = |e: Expr| {
+            Expr::Cast(datafusion::logical_expr::Cast::new(
+                Box::new(e),
+                arrow::datatypes::DataType::Utf8,
+            ))
+        };
+        assert_eq!(rank_limit(&text(col("rn")).lt_eq(text(lit(3i64)))), None);
+        assert_eq!(
+            rank_limit(&col("rn").lt_eq(lit(3i32))),
+            Some(("rn".into(), 3))
+        );
     }
 }

@@ -89,5 +89,73 @@ async fn a_top_n_in_append_mode_is_refused_with_the_mode_that_works() {
         .await
         .unwrap_err()
         .to_string();
-    assert!(err.contains("Top-N") && err.contains("'update'"), "{err}");
+    assert!(err.contains("replaces rows it already emitted"), "{err}");
+}
+
+#[tokio::test]
+async fn a_top_n_without_partition_by_ranks_the_whole_stream() {
+    let tmp = tempfile::tempdir().unwrap();
+    let stream = MemoryStream::new("bids", schema());
+    let session = Session::new();
+    session
+        .register("bids", session.read_stream().memory(&stream).unwrap())
+        .unwrap();
+    let seen = Epochs::default();
+    let q = session
+        .sql("SELECT price, rn FROM (SELECT price, row_number() OVER (ORDER BY price DESC) AS rn FROM bids) WHERE rn <= 2")
+        .await
+        .unwrap()
+        .write_stream()
+        .output_mode(OutputMode::Update)
+        .option("checkpoint_location", tmp.path().join("ckpt").to_str().unwrap())
+        .trigger(Trigger::ProcessingTime(std::time::Duration::from_millis(5)))
+        .foreach_batch(keep_epochs(&seen))
+        .start("")
+        .await
+        .unwrap();
+    stream
+        .push(bids(&[(1, 10, 1), (2, 30, 2), (3, 20, 3)]))
+        .unwrap();
+    q.process_all_available().await.unwrap();
+    stream.push(bids(&[(4, 25, 4), (5, 5, 5)])).unwrap();
+    q.process_all_available().await.unwrap();
+    q.stop().await.unwrap();
+    let epochs: Vec<Vec<String>> = seen
+        .lock()
+        .unwrap()
+        .values()
+        .map(|b| sorted_rows(b, "|"))
+        .filter(|rows| !rows.is_empty())
+        .collect();
+    assert_eq!(epochs, vec![vec!["20|2", "30|1"], vec!["25|2"]]);
+}
+
+#[tokio::test]
+async fn an_update_sink_needs_every_partition_column_even_with_one_row_per_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let stream = MemoryStream::new("bids", schema());
+    let session = Session::new();
+    session
+        .register("bids", session.read_stream().memory(&stream).unwrap())
+        .unwrap();
+    // PARTITION BY k, t but the output has k and the rank only: rows of different t would
+    // overwrite each other in the table.
+    let err = session
+        .sql("SELECT k, rn, price FROM (SELECT *, row_number() OVER (PARTITION BY k, t ORDER BY price) AS rn FROM bids) WHERE rn = 1")
+        .await
+        .unwrap()
+        .write_stream()
+        .format("delta")
+        .output_mode(OutputMode::Update)
+        .option("checkpoint_location", tmp.path().join("ckpt").to_str().unwrap())
+        .start(tmp.path().join("out").to_str().unwrap())
+        .await;
+    let err = match err {
+        Ok(_) => panic!("the query started"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        err.contains("1 of the 2 grouping keys are not in the query's output"),
+        "{err}"
+    );
 }

@@ -160,7 +160,10 @@ pub struct GeneratorConfig {
 impl GeneratorConfig {
     /// The event time of event `n`, in nanoseconds since the Unix epoch.
     pub fn time_of(&self, n: u64) -> i64 {
-        self.base_time_ns + (n as i128 * 1_000_000_000 / self.events_per_second as i128) as i64
+        let t = self.base_time_ns as i128
+            + n as i128 * 1_000_000_000 / self.events_per_second.max(1) as i128;
+        // Past the year 2262 a nanosecond timestamp no longer fits: it stays at the last one.
+        t.clamp(i64::MIN as i128, i64::MAX as i128) as i64
     }
 }
 
@@ -416,7 +419,9 @@ impl BatchBuilder {
         // Auctions stay open for about the time the next IN_FLIGHT_AUCTIONS auctions take to
         // open, uniformly between none of it and twice it.
         let horizon = self.config.time_of(n + IN_FLIGHT_AUCTIONS * CYCLE / 3) - at;
-        let expires = at + 1_000_000 + r.below(2 * horizon.max(1) as u64) as i64;
+        let expires = at
+            .saturating_add(1_000_000)
+            .saturating_add(r.below(2 * horizon.max(1) as u64) as i64);
         let mut used = 8 * 7;
         self.int(0, id);
         r.letters(&mut self.scratch, 20);

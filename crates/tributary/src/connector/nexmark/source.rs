@@ -3,7 +3,9 @@
 //! between two offsets. The three tables of one seed therefore advance through the same events.
 //! With `throttle`, events become available at `events_per_second` of wall-clock time from the
 //! query's first start (kept in the offsets, like the rate source); otherwise each epoch takes
-//! up to `max_events_per_trigger` events at once.
+//! up to `max_events_per_trigger` events at once. Each throttled table counts from its own first
+//! start, so in a job the three tables' epochs may end a few events apart; a join of them still
+//! sees every event, as the later table catches up.
 
 use std::sync::{Arc, Mutex};
 
@@ -15,7 +17,7 @@ use super::generator::{GeneratorConfig, Table};
 use super::table::NexmarkTable;
 use crate::clock::Clock;
 use crate::error::{Result, TributaryError};
-use crate::source::{EpochInput, StreamSource};
+use crate::source::{EpochInput, SourceContext, StreamSource};
 use tributary_checkpoint::Epoch;
 
 /// How a Nexmark stream is generated.
@@ -56,6 +58,7 @@ impl NexmarkStreamSource {
     }
 
     fn parse(v: &Value) -> (u64, Option<i64>) {
+        // (events read, the wall-clock start of a throttled stream)
         (
             v.get("event").and_then(Value::as_u64).unwrap_or(0),
             v.get("startMs").and_then(Value::as_i64),
@@ -72,7 +75,8 @@ impl NexmarkStreamSource {
     fn available(&self, recorded_start: Option<i64>) -> u64 {
         let due = if self.opts.throttle {
             let elapsed = (self.clock.now_ms() - self.started(recorded_start)).max(0) as u128;
-            (elapsed * self.opts.config.events_per_second as u128 / 1000) as u64
+            u64::try_from(elapsed * self.opts.config.events_per_second as u128 / 1000)
+                .unwrap_or(u64::MAX)
         } else {
             u64::MAX
         };
@@ -83,12 +87,24 @@ impl NexmarkStreamSource {
 #[async_trait]
 impl StreamSource for NexmarkStreamSource {
     fn description(&self) -> String {
+        // What fixes the rows (max_events may grow between runs: the stream goes on).
         format!(
-            "Nexmark[table={}, seed={}, eventsPerSecond={}]",
+            "Nexmark[table={}, seed={}, eventsPerSecond={}, baseTimeNs={}]",
             self.opts.table.name(),
             self.opts.config.seed,
-            self.opts.config.events_per_second
+            self.opts.config.events_per_second,
+            self.opts.config.base_time_ns
         )
+    }
+
+    async fn open(&self, ctx: &SourceContext) -> Result<()> {
+        // A throttled stream keeps its first start: the events due are counted from it.
+        if let Some((_, offset)) = &ctx.last_planned {
+            if let (_, Some(start)) = Self::parse(offset) {
+                self.started(Some(start));
+            }
+        }
+        Ok(())
     }
 
     fn schema(&self) -> SchemaRef {
@@ -109,7 +125,7 @@ impl StreamSource for NexmarkStreamSource {
                         "max_events",
                         "an available-now or once run reads what the source holds now, and an \
                          unthrottled Nexmark stream without max_events is endless: set \
-                         max_events, or 'throttle' 'true'",
+                         max_events (or run it with a processing-time trigger)",
                     ));
                 }
                 now

@@ -52,8 +52,8 @@ impl NexmarkTable {
         self.table.count_between(self.from, self.to)
     }
 
-    /// Event ranges of the partitions: whole cycles each, so that each holds its share of every
-    /// kind.
+    /// Event ranges of the partitions, together exactly `from .. to`: a whole number of cycles
+    /// each (but the last), so that each holds its share of every kind.
     fn ranges(&self) -> Vec<(u64, u64)> {
         let span = self.to - self.from;
         let per = span.div_ceil(self.partitions as u64).div_ceil(CYCLE).max(1) * CYCLE;
