@@ -152,3 +152,27 @@ def test_stream_to_a_named_table_and_back(spark, tmp_path):
     assert spark.table("bronze").count() == 6
     again = spark.readStream.table("bronze")
     assert again.isStreaming
+
+
+def test_nexmark_top_n_as_a_stream_equals_the_batch(spark, tmp_path):
+    """The built-in Nexmark source (`format("nexmark")`) and a streaming Top-N from Python:
+    Nexmark q19 (the ten highest bids of each auction) in update mode, over four epochs."""
+    options = {"table": "bid", "max_events": "20000", "max_events_per_trigger": "5000", "seed": "3"}
+    top_ten = """SELECT auction, bidder, price, rank_number FROM (
+        SELECT *, row_number() OVER (PARTITION BY auction ORDER BY price DESC, date_time) AS rank_number
+        FROM {bids}) WHERE rank_number <= 10"""
+    spark.read.format("nexmark").options(**options).load("nexmark").createOrReplaceTempView("bids_at_rest")
+    batch = sorted(tuple(r) for r in spark.sql(top_ten.format(bids="bids_at_rest")).collect())
+    spark.readStream.format("nexmark").options(**options).load("nexmark").createOrReplaceTempView("bids")
+    q = (
+        spark.sql(top_ten.format(bids="bids"))
+        .writeStream.format("delta")
+        .outputMode("update")
+        .option("checkpointLocation", str(tmp_path / "ckpt"))
+        .trigger(availableNow=True)
+        .start(str(tmp_path / "top"))
+    )
+    q.awaitTermination()
+    assert len(q.recentProgress) == 4
+    streamed = sorted(tuple(r) for r in spark.read.format("delta").load(str(tmp_path / "top")).collect())
+    assert streamed == batch and len(batch) > 1000
