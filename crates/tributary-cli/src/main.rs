@@ -94,7 +94,7 @@ enum Command {
     Verify {
         #[command(flatten)]
         job: JobArgs,
-        /// Where the temporary outputs go (default: a new temporary folder, removed after).
+        /// Where the outputs of both runs go, kept for inspection (default: a new temporary folder, removed after)
         #[arg(long)]
         workdir: Option<PathBuf>,
     },
@@ -333,20 +333,16 @@ async fn verify(
     storage: &StorageOptions,
 ) -> anyhow::Result<ExitCode> {
     let file = job.load().await?;
-    let tmp;
+    // A folder the user names is kept; the default temporary one is removed (unless
+    // TRIBUTARY_KEEP_VERIFY is set).
+    let keep = workdir.is_some() || std::env::var_os("TRIBUTARY_KEEP_VERIFY").is_some();
     let dir = match workdir {
         Some(d) => d,
-        None => {
-            tmp = tempfile_dir()?;
-            tmp.clone()
-        }
+        None => tempfile_dir()?,
     };
     let runner = JobRunner::new(new_session(storage)?, file);
     let outcome = runner.verify(&dir).await;
-    if !dir.starts_with(std::env::temp_dir()) || std::env::var_os("TRIBUTARY_KEEP_VERIFY").is_some()
-    {
-        // keep what the user asked to keep
-    } else {
+    if !keep {
         let _ = std::fs::remove_dir_all(&dir);
     }
     match outcome? {

@@ -35,8 +35,14 @@ fn tributary(args: &[&str], sets: &[String]) -> std::process::Output {
 fn verify(n: u32) {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
+    let work = tmp.path().join("work");
     let o = tributary(
-        &["verify", job(n).to_str().unwrap()],
+        &[
+            "verify",
+            job(n).to_str().unwrap(),
+            "--workdir",
+            work.to_str().unwrap(),
+        ],
         &[format!("output={}", out.display())],
     );
     let (stdout, stderr) = (
@@ -57,6 +63,11 @@ fn verify(n: u32) {
         })
         .unwrap_or_else(|| panic!("q{n}: no row count in {stderr}"));
     assert!(rows > 0, "q{n} gave no rows");
+    // A work folder the user names is kept, with both runs' outputs.
+    assert!(
+        work.join("batch").is_dir() && work.join("stream").is_dir(),
+        "q{n}: --workdir was removed"
+    );
 }
 
 /// The query is refused as a stream with `operator` named, and its batch answer has rows.
