@@ -172,3 +172,55 @@ def test_temp_views_and_sql(spark, people):
     people.createOrReplaceTempView("people")
     assert spark.sql("SELECT count(*) AS n FROM people WHERE country = 'fr'").first().n == 2
     assert spark.table("people").count() == 4
+
+
+def test_window_functions_over_a_window_spec(spark):
+    from tributary.sql import Window
+
+    df = spark.createDataFrame(
+        [("a", 1, 10.0), ("a", 2, 30.0), ("a", 3, 20.0), ("b", 4, 5.0), ("b", 5, 5.0)],
+        "k STRING, id BIGINT, price DOUBLE",
+    )
+    by_price = Window.partitionBy("k").orderBy(F.desc("price"), "id")
+    rows = (
+        df.select(
+            "k", "id",
+            F.row_number().over(by_price).alias("rn"),
+            F.rank().over(Window.partitionBy("k").orderBy(F.desc("price"))).alias("rk"),
+            F.lag("price").over(Window.partitionBy("k").orderBy("id")).alias("prev"),
+            F.sum("price").over(Window.partitionBy("k").orderBy("id").rowsBetween(Window.unboundedPreceding, Window.currentRow)).alias("running"),
+        )
+        .orderBy("id")
+        .collect()
+    )
+    assert [tuple(r) for r in rows] == [
+        ("a", 1, 3, 3, None, 10.0),
+        ("a", 2, 1, 1, 10.0, 40.0),
+        ("a", 3, 2, 2, 30.0, 60.0),
+        ("b", 4, 1, 1, None, 5.0),
+        ("b", 5, 2, 1, 5.0, 10.0),
+    ]
+
+
+def test_a_top_n_written_with_the_dataframe_api_runs_on_a_stream(spark, tmp_path):
+    from tributary.sql import Window
+
+    options = {"table": "bid", "max_events": "10000", "max_events_per_trigger": "2500"}
+    w = Window.partitionBy("auction").orderBy(F.desc("price"), "date_time")
+
+    def top_three(bids):
+        return (bids.withColumn("rank", F.row_number().over(w))
+                .filter(F.col("rank") <= 3)
+                .select("auction", "price", "rank"))
+
+    batch = sorted(tuple(r) for r in top_three(spark.read.format("nexmark").options(**options).load("nexmark")).collect())
+    q = (
+        top_three(spark.readStream.format("nexmark").options(**options).load("nexmark"))
+        .writeStream.format("delta").outputMode("update")
+        .option("checkpointLocation", str(tmp_path / "ckpt"))
+        .trigger(availableNow=True)
+        .start(str(tmp_path / "top"))
+    )
+    q.awaitTermination()
+    streamed = sorted(tuple(r) for r in spark.read.format("delta").load(str(tmp_path / "top")).collect())
+    assert streamed == batch and len(batch) > 100

@@ -16,9 +16,10 @@ from tributary.sql.streaming import (
     StreamingQueryListener,
     StreamingQueryManager,
 )
+from tributary.sql.window import Window, WindowSpec
 
 __all__ = [
     "Column", "DataFrame", "DataFrameReader", "DataFrameWriter", "DataStreamReader",
     "DataStreamWriter", "GroupedData", "Row", "RuntimeConfig", "SparkSession", "StreamingQuery",
-    "StreamingQueryListener", "StreamingQueryManager", "functions", "types",
+    "StreamingQueryListener", "StreamingQueryManager", "Window", "WindowSpec", "functions", "types",
 ]

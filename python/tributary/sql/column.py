@@ -256,9 +256,17 @@ class Column:
     def desc_nulls_last(self) -> "Column": return self._with(sort="DESC NULLS LAST")
 
     def over(self, window: Any) -> "Column":
-        from tributary.errors import not_supported
+        """This function over a window (``Window.partitionBy(..).orderBy(..)``). On a stream only
+        ``row_number()`` filtered to its first N ranks runs (a Top-N, output mode ``update``)."""
+        from tributary.sql.window import WindowSpec
 
-        raise not_supported("Column.over (window functions)", "aggregate with groupBy, or use Spark SQL's window syntax in spark.sql(...) on a batch")
+        if not isinstance(window, WindowSpec):
+            raise TypeError(f"over() takes a WindowSpec (Window.partitionBy(...)), not {type(window).__name__}")
+        inner = self
+        return Column(
+            lambda ctx: f"{inner._sql(ctx)} OVER ({window._sql(ctx)})",
+            f"{inner._spark_name} OVER ({window._spark_name()})",
+        )
 
 
 def _double(c: Column) -> Column:

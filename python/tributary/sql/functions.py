@@ -63,6 +63,34 @@ def isnotnull(c: Any) -> Column:
     return _c(c).isNotNull()
 
 
+# -- sort orders (orderBy, Window.orderBy) -----------------------------------------------------
+
+def asc(c: Any) -> Column: return _c(c).asc()
+def asc_nulls_first(c: Any) -> Column: return _c(c).asc_nulls_first()
+def asc_nulls_last(c: Any) -> Column: return _c(c).asc_nulls_last()
+def desc(c: Any) -> Column: return _c(c).desc()
+def desc_nulls_first(c: Any) -> Column: return _c(c).desc_nulls_first()
+def desc_nulls_last(c: Any) -> Column: return _c(c).desc_nulls_last()
+
+
+# -- ranking and offsets (with .over(Window...)) ------------------------------------------------
+
+def row_number() -> Column: return _fn("row_number", [])
+def rank() -> Column: return _fn("rank", [])
+def dense_rank() -> Column: return _fn("dense_rank", [])
+def percent_rank() -> Column: return _fn("percent_rank", [])
+def cume_dist() -> Column: return _fn("cume_dist", [])
+def ntile(n: int) -> Column: return _fn("ntile", [lit(n)])
+
+
+def lag(c: Any, offset: int = 1, default: Any = None) -> Column:
+    return _fn("lag", [_c(c), lit(offset), lit(default)])
+
+
+def lead(c: Any, offset: int = 1, default: Any = None) -> Column:
+    return _fn("lead", [_c(c), lit(offset), lit(default)])
+
+
 def broadcast(df: Any) -> Any:
     """A hint in Spark; the engine picks the build side itself, so the DataFrame as it is."""
     return df
