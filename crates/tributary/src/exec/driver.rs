@@ -403,7 +403,15 @@ async fn open_operator(
             super::join::JoinOperator::open(0, split, root, committed).await?,
         )),
         Some(split) if crate::plan::TopN::of(&split.node).is_some() => Some(Box::new(
-            super::topn::TopNOperator::open(0, split, partitions, root, committed).await?,
+            super::topn::TopNOperator::open(
+                0,
+                split,
+                spec.output_mode,
+                partitions,
+                root,
+                committed,
+            )
+            .await?,
         )),
         Some(split) if Deduplicate::of(&split.node).is_some() => Some(Box::new(
             DedupOperator::open(0, split, partitions, root, committed, keep_late).await?,

@@ -6,9 +6,11 @@
 //! when N is 1) holds the current Top-N. Ties keep the earlier row: a row already in a slot
 //! before a new one; among an epoch's new rows the order is the order the plan produced them,
 //! which is not fixed when the input has several partitions (order by a unique column last for
-//! one answer). Keys are kept for ever (the state grows with the number of keys, N rows each);
-//! eviction by watermark for windowed keys is not built yet. Lowering N on a restart keeps the
-//! slots above the new N in the state (they are no longer emitted).
+//! one answer). When a PARTITION BY column is an event-time window (or the event time) behind a
+//! watermark, a key's slots leave the state once the watermark passes it, its late rows are
+//! dropped, and append mode is possible: each closed key's final Top-N is emitted once. Other
+//! keys are kept for ever (the state grows with the number of keys, N rows each). Lowering N on
+//! a restart keeps the slots above the new N in the state (they are no longer emitted).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -26,13 +28,15 @@ use datafusion::logical_expr::LogicalPlan;
 use serde_json::json;
 use tributary_checkpoint::Epoch;
 
+use super::late::behind_watermark;
 use super::stateful::{
     open_stores, run_to_batch, OperatorEpoch, OperatorMetrics, StatefulOperator,
 };
 use crate::error::{from_df_error, Result, TributaryError};
 use crate::location::Location;
-use crate::plan::{SplitPlan, TopN};
+use crate::plan::{EventTimeKind, SplitPlan, TopN};
 use crate::state::{partition_of, KeyRows, MemoryStateStore, StateChange, StateStore};
+use crate::OutputMode;
 
 const RANK: &str = "__rank";
 
@@ -40,6 +44,11 @@ pub(crate) struct TopNOperator {
     id: usize,
     split: SplitPlan,
     n: usize,
+    /// The key that carries event time (its position among the keys), if one does: its slots
+    /// are evicted once the watermark passes it.
+    event_key: Option<(usize, EventTimeKind)>,
+    /// Append mode: a key's slots are emitted once, when the watermark closes it.
+    append: bool,
     /// PARTITION BY columns of the input.
     keys: Vec<usize>,
     /// ORDER BY columns of the input, with their sort options.
@@ -58,6 +67,7 @@ impl TopNOperator {
     pub(crate) async fn open(
         id: usize,
         split: SplitPlan,
+        mode: OutputMode,
         partitions: usize,
         checkpoint: &Location,
         restore_to: Option<Epoch>,
@@ -101,9 +111,12 @@ impl TopNOperator {
             restore_to,
         )
         .await?;
+        let event_key = t.event_time_key();
         Ok(TopNOperator {
             id,
             n: t.n,
+            event_key,
+            append: mode == OutputMode::Append,
             split,
             keys,
             order,
@@ -256,10 +269,23 @@ impl StatefulOperator for TopNOperator {
         &self,
         state: &SessionState,
         bound: &LogicalPlan,
-        _watermark_ms: Option<i64>,
+        watermark_ms: Option<i64>,
         _now_ms: i64,
     ) -> Result<OperatorEpoch> {
         let rows = run_to_batch(state, bound.inputs()[0], "the Top-N's input").await?;
+        // 1. Rows of keys the watermark already closed are late: dropped and counted.
+        let (rows, dropped) = match (self.event_key, watermark_ms) {
+            (Some((k, kind)), Some(wm)) => {
+                let late = behind_watermark(rows.column(self.keys[k]), kind, wm)
+                    .map_err(|e| from_df_error("the Top-N's late rows", e))?;
+                let on_time = arrow::compute::not(&late).map_err(arrow_err("late rows"))?;
+                (
+                    filter_record_batch(&rows, &on_time).map_err(arrow_err("late rows"))?,
+                    late.true_count(),
+                )
+            }
+            _ => (rows, 0),
+        };
         let keys = KeyRows::of(&rows, &self.keys)?;
         let mut by_partition: Vec<Vec<u32>> = vec![Vec::new(); self.partitions];
         let mut touched: Vec<HashSet<Vec<u8>>> = vec![HashSet::new(); self.partitions];
@@ -271,23 +297,39 @@ impl StatefulOperator for TopNOperator {
         let empty = RecordBatch::new_empty(self.state_schema());
         let mut changes = Vec::with_capacity(self.partitions);
         let mut emitted = Vec::new();
+        let mut removed_n = 0;
         for (p, idx) in by_partition.into_iter().enumerate() {
-            if idx.is_empty() {
-                changes.push(StateChange {
-                    rows: self.stores[p].rows().clone(),
-                    upserts: empty.clone(),
-                    removed: empty.clone(),
-                });
-                continue;
+            let (state_rows, upserts) = if idx.is_empty() {
+                (self.stores[p].rows().clone(), empty.clone())
+            } else {
+                let new = take_record_batch(&rows, &UInt32Array::from(idx))
+                    .map_err(arrow_err("Top-N input"))?;
+                self.rank_partition(p, new.columns(), &touched[p])?
+            };
+            // 2. Slots of keys the watermark closed leave the state (in append mode, they are
+            // the output: each closed key's final Top-N, once).
+            let (state_rows, removed) = match (self.event_key, watermark_ms) {
+                (Some((k, kind)), Some(wm)) => {
+                    let closed = behind_watermark(state_rows.column(k), kind, wm)
+                        .map_err(|e| from_df_error("the Top-N's eviction", e))?;
+                    let open = arrow::compute::not(&closed).map_err(arrow_err("eviction"))?;
+                    (
+                        filter_record_batch(&state_rows, &open).map_err(arrow_err("eviction"))?,
+                        filter_record_batch(&state_rows, &closed).map_err(arrow_err("eviction"))?,
+                    )
+                }
+                _ => (state_rows, empty.clone()),
+            };
+            removed_n += removed.num_rows();
+            if self.append {
+                emitted.push(removed.clone());
+            } else if upserts.num_rows() > 0 {
+                emitted.push(upserts.clone());
             }
-            let new = take_record_batch(&rows, &UInt32Array::from(idx))
-                .map_err(arrow_err("Top-N input"))?;
-            let (state_rows, upserts) = self.rank_partition(p, new.columns(), &touched[p])?;
-            emitted.push(upserts.clone());
             changes.push(StateChange {
                 rows: state_rows,
                 upserts,
-                removed: empty.clone(),
+                removed,
             });
         }
         // Output: the changed slots as the window's rows (input columns, then the rank).
@@ -303,7 +345,6 @@ impl StatefulOperator for TopNOperator {
                     .map_err(arrow_err("Top-N output"))?,
             );
         }
-        let updated: usize = emitted.iter().map(|b| b.num_rows()).sum();
         if batches.is_empty() {
             batches.push(RecordBatch::new_empty(out_schema.clone()));
         }
@@ -315,10 +356,10 @@ impl StatefulOperator for TopNOperator {
             name: "topN",
             id: self.id,
             changes: &changes,
-            updated,
-            removed: 0,
-            dropped_by_watermark: 0,
-            custom: json!({"numRowsInput": rows.num_rows(), "n": self.n}),
+            updated: changes.iter().map(|c| c.upserts.num_rows()).sum(),
+            removed: removed_n,
+            dropped_by_watermark: dropped as u64,
+            custom: json!({"numRowsInput": rows.num_rows(), "n": self.n, "numRowsEmitted": emitted.iter().map(|b| b.num_rows()).sum::<usize>()}),
         }
         .progress();
         Ok(OperatorEpoch {

@@ -106,13 +106,17 @@ pub(crate) fn check_supported(plan: &LogicalPlan, mode: OutputMode) -> Result<()
                          result to a Delta table and rank it in a second query",
                         node,
                     ))
-                } else if mode != OutputMode::Update {
+                } else if mode == OutputMode::Complete
+                    || (mode == OutputMode::Append && t.event_time_key().is_none())
+                {
                     Some(unsupported(
                         "Top-N (ROW_NUMBER() ... <= N)",
                         &format!(
                             "a streaming Top-N replaces rows it already emitted, so it runs in \
                              output mode 'update' (each changed rank slot is emitted; key the \
-                             sink on the PARTITION BY columns and the rank), not '{mode}'"
+                             sink on the PARTITION BY columns and the rank), or in 'append' when \
+                             a PARTITION BY column is an event-time window (or the event time) \
+                             behind a watermark, not '{mode}'"
                         ),
                         node,
                     ))

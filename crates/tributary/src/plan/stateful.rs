@@ -108,6 +108,12 @@ fn resolve_column(c: &Column, plan: &LogicalPlan) -> Option<EventTimeKind> {
     }
 }
 
+/// How a column of `plan`'s output carries event time (a window, or the watermarked time), if
+/// it does.
+pub(crate) fn event_time_kind(c: &Column, plan: &LogicalPlan) -> Option<EventTimeKind> {
+    resolve_column(c, plan)
+}
+
 /// The event-time key of an aggregation, if any.
 pub(crate) fn event_time_key(agg: &Aggregate) -> Option<EventTimeKey> {
     agg.group_expr

@@ -83,6 +83,15 @@ impl TopN {
             .collect()
     }
 
+    /// The first PARTITION BY column that carries event time (a window, or the watermarked
+    /// time): its position among the keys, and how. A key behind the watermark is closed.
+    pub(crate) fn event_time_key(&self) -> Option<(usize, super::EventTimeKind)> {
+        self.partition_by
+            .iter()
+            .enumerate()
+            .find_map(|(i, c)| super::stateful::event_time_kind(c, &self.input).map(|k| (i, k)))
+    }
+
     /// Indices of the ORDER BY columns in the input, with their directions.
     pub(crate) fn order_indices(&self) -> Result<Vec<(usize, &RankOrder)>> {
         self.order_by
