@@ -229,40 +229,30 @@ async fn a_throttled_stream_counts_from_its_first_start_after_a_restart() {
 #[tokio::test]
 async fn mistakes_are_named_with_the_fix() {
     let session = Session::new();
-    let err = |r: tributary::Result<DataFrame>| match r {
-        Ok(_) => panic!("expected an error"),
-        Err(e) => e.to_string(),
+    // The error of a batch read with these options.
+    let err = |options: &'static [(&'static str, &'static str)]| {
+        let session = session.clone();
+        async move {
+            let mut r = session.read().format("nexmark");
+            for (k, v) in options {
+                r = r.option(k, v);
+            }
+            match r.load("nexmark").await {
+                Ok(_) => panic!("expected an error for {options:?}"),
+                Err(e) => e.to_string(),
+            }
+        }
     };
-    let no_size = session
-        .read()
-        .format("nexmark")
-        .option("table", "bid")
-        .load("nexmark")
-        .await;
-    assert!(err(no_size).contains("max_events"));
-    let no_table = session
-        .read()
-        .format("nexmark")
-        .option("max_events", 10)
-        .load("nexmark")
-        .await;
-    assert!(err(no_table).contains("'table' 'person', 'auction' or 'bid'"));
-    let bad_table = session
-        .read()
-        .format("nexmark")
-        .option("table", "bids")
-        .option("max_events", 10)
-        .load("nexmark")
-        .await;
-    assert!(err(bad_table).contains("person, auction, bid"));
-    let typo = session
-        .read()
-        .format("nexmark")
-        .option("table", "bid")
-        .option("max_event", 10)
-        .load("nexmark")
-        .await;
-    assert!(err(typo).contains("max_events"));
+    assert!(err(&[("table", "bid")]).await.contains("max_events"));
+    assert!(err(&[("max_events", "10")])
+        .await
+        .contains("'table' 'person', 'auction' or 'bid'"));
+    assert!(err(&[("table", "bids"), ("max_events", "10")])
+        .await
+        .contains("person, auction, bid"));
+    assert!(err(&[("table", "bid"), ("max_event", "10")])
+        .await
+        .contains("max_events"));
     // An endless, unthrottled stream cannot be read "up to what is there now".
     let endless = session
         .read_stream()
