@@ -1,8 +1,9 @@
 -- Nexmark q5: hot items.
 -- The auctions with the most bids in each 10-second window sliding by 2 seconds.
 --
--- Not yet on a stream: it chains stateful operators (a join of two window aggregations, one over another), which Tributary refuses at start
--- until chained stateful operators land (issue 19). `tributary batch` runs it.
+-- Chained stateful operators: a join of two window aggregations, one of them over a third.
+-- Each window's counts leave their aggregations once the watermark closes it, in the same epoch
+-- as its maximum, and the join matches them there.
 --
 --   tributary verify examples/nexmark/q5.sql --set events=100000 --set output=DIR
 --   tributary run    examples/nexmark/q5.sql --set events=10000000 --set output=DIR

@@ -1,8 +1,9 @@
 -- Nexmark q7: highest bid.
 -- The highest bid of each 10-second window, with its bidder.
 --
--- Not yet on a stream: it chains stateful operators (a stream-stream join with a window aggregation), which Tributary refuses at start
--- until chained stateful operators land (issue 19). `tributary batch` runs it.
+-- Chained stateful operators: a stream-stream join of the bids with the output of a window
+-- aggregation. The time condition is in ON (Flink's is in WHERE; for an inner join it is the
+-- same) so that the join can evict bids older than any window still to close.
 --
 --   tributary verify examples/nexmark/q7.sql --set events=100000 --set output=DIR
 --   tributary run    examples/nexmark/q7.sql --set events=10000000 --set output=DIR
@@ -30,4 +31,4 @@ JOIN (
     GROUP BY w
 ) m
 ON b.price = m.maxprice
-WHERE b.date_time >= m.window_end - INTERVAL '10 seconds' AND b.date_time < m.window_end;
+   AND b.date_time >= m.window_end - INTERVAL '10 seconds' AND b.date_time < m.window_end;

@@ -1,8 +1,8 @@
 -- Nexmark q8: monitor new users.
 -- People who opened an auction in the same 10-second window in which they registered.
 --
--- Not yet on a stream: it chains stateful operators (a join of two window aggregations), which Tributary refuses at start
--- until chained stateful operators land (issue 19). `tributary batch` runs it.
+-- Chained stateful operators: a stream-stream join of two window aggregations, matched when the
+-- watermark closes their windows.
 --
 --   tributary verify examples/nexmark/q8.sql --set events=100000 --set output=DIR
 --   tributary run    examples/nexmark/q8.sql --set events=10000000 --set output=DIR

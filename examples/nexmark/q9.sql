@@ -2,9 +2,8 @@
 -- The winning bid of each auction: its highest bid placed while it was open (earliest first
 -- on a tie).
 --
--- Not yet on a stream: it ranks (Top-N) the output of a stream-stream join, a chain of stateful
--- operators, which Tributary refuses at start until chained stateful operators land (issue 19).
--- `tributary batch` runs it.
+-- Chained stateful operators: a streaming Top-N (update mode) over a stream-stream join. The
+-- join keeps every auction (bids leave its state behind the watermark).
 --
 --   tributary verify examples/nexmark/q9.sql --set events=100000 --set output=DIR
 --   tributary run    examples/nexmark/q9.sql --set events=10000000 --set output=DIR

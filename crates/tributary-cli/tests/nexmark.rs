@@ -119,6 +119,11 @@ verified! {
     q1_currency_conversion: 1,
     q2_selection: 2,
     q3_local_item_suggestion: 3,
+    q4_average_price_per_category: 4,
+    q5_hot_items: 5,
+    q7_highest_bid: 7,
+    q8_monitor_new_users: 8,
+    q9_winning_bids: 9,
     q10_log_to_file_system: 10,
     q11_user_sessions: 11,
     q13_bounded_side_input_join: 13,
@@ -143,12 +148,7 @@ macro_rules! refused {
 }
 
 refused! {
-    q4_chained_aggregation_is_refused: 4, "over the output of another stateful operator";
-    q5_chained_windows_are_refused: 5, "over the output of another stateful operator";
     q6_window_function_is_refused: 6, "Window functions";
-    q7_join_with_aggregation_is_refused: 7, "over the output of another stateful operator";
-    q8_join_of_window_aggregations_is_refused: 8, "over the output of another stateful operator";
-    q9_top_n_over_a_join_is_refused: 9, "over the output of another stateful operator";
 }
 
 /// q12 windows bids by processing time, so a batch and a stream window them differently by

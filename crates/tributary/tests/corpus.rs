@@ -766,6 +766,7 @@ macro_rules! corpus_files {
 
 corpus_files!(
     aggregates,
+    chained,
     dedup,
     joins,
     late,

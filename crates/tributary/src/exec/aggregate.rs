@@ -38,7 +38,9 @@ use serde_json::json;
 use tributary_checkpoint::Epoch;
 
 use super::late::{behind_watermark, LateFilterExec, LateRows};
-use super::stateful::{open_stores, OperatorEpoch, OperatorMetrics, StatefulOperator};
+use super::stateful::{
+    open_stores, EpochWatermarks, OperatorEpoch, OperatorMetrics, StatefulOperator,
+};
 use crate::error::{from_df_error, Result, TributaryError};
 use crate::location::Location;
 use crate::modes::OutputMode;
@@ -256,7 +258,7 @@ impl StatefulOperator for AggregateOperator {
         &self,
         state: &SessionState,
         bound: &LogicalPlan,
-        watermark_ms: Option<i64>,
+        watermarks: EpochWatermarks,
         _now_ms: i64,
     ) -> Result<OperatorEpoch> {
         let below: &LogicalPlan = bound.inputs()[0];
@@ -272,7 +274,7 @@ impl StatefulOperator for AggregateOperator {
             ..Default::default()
         });
         let filtering = self.mode != OutputMode::Complete;
-        if let (Some(key), Some(wm), true) = (self.key, watermark_ms, filtering) {
+        if let (Some(key), Some(wm), true) = (self.key, watermarks.late, filtering) {
             let expr = parts.group_by.expr()[key.index].0.clone();
             input = Arc::new(LateFilterExec::new(input, expr, key.kind, wm, late.clone()));
         }
@@ -345,7 +347,7 @@ impl StatefulOperator for AggregateOperator {
             };
             updated_rows += up.num_rows();
             let all = concat(&parts.state_schema, &[untouched[p].clone(), up.clone()])?;
-            let closed = match (self.key, watermark_ms, self.mode) {
+            let closed = match (self.key, watermarks.evict, self.mode) {
                 (Some(key), Some(wm), OutputMode::Append | OutputMode::Update) => {
                     behind_watermark(all.column(key.index), key.kind, wm)
                         .map_err(df_err("evicting state"))?

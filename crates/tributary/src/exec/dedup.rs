@@ -24,7 +24,7 @@ use tributary_checkpoint::Epoch;
 
 use super::late::event_ms;
 use super::stateful::{
-    open_stores, run_to_batch, OperatorEpoch, OperatorMetrics, StatefulOperator,
+    open_stores, run_to_batch, EpochWatermarks, OperatorEpoch, OperatorMetrics, StatefulOperator,
 };
 use crate::error::{from_df_error, Result, TributaryError};
 use crate::location::Location;
@@ -143,14 +143,14 @@ impl StatefulOperator for DedupOperator {
         &self,
         state: &SessionState,
         bound: &LogicalPlan,
-        watermark_ms: Option<i64>,
+        watermarks: EpochWatermarks,
         _now_ms: i64,
     ) -> Result<OperatorEpoch> {
         let rows = run_to_batch(state, bound.inputs()[0], "the deduplication's input").await?;
         // 1. Late rows.
         let mut late_rows = Vec::new();
         let mut dropped = 0usize;
-        let rows = match (self.time_column(), watermark_ms) {
+        let rows = match (self.time_column(), watermarks.late) {
             (Some(t), Some(wm)) => {
                 let ms = event_ms(rows.column(t))?;
                 let late: BooleanArray = ms
@@ -217,7 +217,7 @@ impl StatefulOperator for DedupOperator {
             let all = concat_batches(&self.state_schema(), [self.stores[p].rows(), &upserts])
                 .map_err(arrow_err("deduplication state"))?;
             let exp = all.column(self.keys.len()).as_primitive::<Int64Type>();
-            let gone: BooleanArray = match watermark_ms {
+            let gone: BooleanArray = match watermarks.evict {
                 Some(wm) => exp
                     .iter()
                     .map(|e| Some(e.is_some_and(|e| e <= wm)))

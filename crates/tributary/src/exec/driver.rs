@@ -7,8 +7,8 @@
 //!                poll sources (latest offsets) ─► TriggerPolicy (exec/trigger.rs) decides:
 //!                RunEpoch | RunNoDataEpoch | Wait{until} | Stop
 //!  run_epoch:    write_ahead (offsets/<e>) ─► read_inputs (get_batch) ─► execute (bind_epoch,
-//!                stateful operator, DataFusion) ─► sink.add_batch(e) ─► commit (commits/<e>)
-//!                ─► report (progress, listeners)
+//!                stateful operators bottom-up, DataFusion) ─► sink.add_batch(e) ─► commit
+//!                (commits/<e>) ─► report (progress, listeners)
 //! ```
 //!
 //! Time is read from the session's [`crate::clock::Clock`] only.
@@ -32,7 +32,7 @@ use super::checkpoint_io::CheckpointStore;
 use super::dedup::DedupOperator;
 use super::lease::CheckpointLease;
 use super::retry::RetryPolicy;
-use super::stateful::{OperatorEpoch, StatefulOperator};
+use super::stateful::{EpochWatermarks, OperatorEpoch, StatefulOperator};
 use super::trigger::{Next, TriggerPolicy, WatermarkMove};
 use super::watermark::WatermarkTracker;
 use crate::clock::Clock;
@@ -40,8 +40,8 @@ use crate::error::{from_df_error, Result, TributaryError};
 use crate::location::Location;
 use crate::modes::{OutputMode, Trigger};
 use crate::plan::{
-    bind_epoch, bind_operator_output, check_supported, find_sources, fork_sources,
-    materialize_static, split_at_stateful, Deduplicate, SourceKey,
+    bind_epoch, bind_operator_outputs, check_supported, find_sources, fork_sources,
+    materialize_static, split_stateful, Deduplicate, SourceKey, SplitPlan,
 };
 use crate::progress::{SinkProgress, SourceProgress, StreamingQueryProgress};
 use crate::query::{
@@ -92,8 +92,14 @@ struct Running {
     /// The epoch this run started by running again (the sink may already hold it).
     rerun_epoch: Option<Epoch>,
     last_trigger_start: Option<i64>,
-    /// The stateful operator (aggregation, deduplication, join, user state), if any.
-    aggregate: Option<Box<dyn StatefulOperator>>,
+    /// The stateful operators (aggregation, deduplication, join, Top-N, user state), children
+    /// before parents; empty for a stateless query.
+    operators: Vec<Box<dyn StatefulOperator>>,
+    /// The plan above the top operator, reading its output (when there are operators).
+    above: Option<LogicalPlan>,
+    /// The watermark the previous epoch ran with: chained operators drop as late only what was
+    /// behind it.
+    prev_watermark: Option<i64>,
     /// Event-time watermark of the query.
     watermark: WatermarkTracker,
     /// Where late rows go (`late_rows_path`), if kept.
@@ -183,7 +189,11 @@ async fn start_leased(
     open_io(&store, &sources, planned, &ends, &spec, &rec).await?;
     let (plan, _static_tables) =
         materialize_static(plan, &state, &store.root.child("bad_records"), &rec.id).await?;
-    let aggregate = open_operator(&plan, &state, &sources, &store, &rec, &spec).await?;
+    let (operators, above) = open_operators(&plan, &state, &sources, &store, &rec, &spec).await?;
+    let prev_watermark = match rec.committed_epoch {
+        Some(c) => store.read_offsets(c).await?.watermark_ms,
+        None => None,
+    };
     let watermark = WatermarkTracker::new(
         &plan,
         rec.start_watermark,
@@ -237,7 +247,9 @@ async fn start_leased(
         rerun_epoch: rec.rerun.as_ref().map(|r| r.epoch),
         rerun: rec.rerun,
         last_trigger_start: None,
-        aggregate,
+        operators,
+        above,
+        prev_watermark,
         watermark,
         late_rows_path,
         lease: None,
@@ -380,55 +392,84 @@ async fn open_io(
     with_retry("opening the sink", || spec.sink.open(&sink_ctx)).await
 }
 
-/// The stateful operator of the plan, if it has one, opened on its state in the checkpoint.
-async fn open_operator(
+/// The stateful operators of the plan (children before parents) and the plan above them,
+/// opened on their state in the checkpoint.
+async fn open_operators(
     plan: &LogicalPlan,
     state: &SessionState,
     sources: &[(SourceKey, Arc<dyn StreamSource>)],
     store: &CheckpointStore,
     rec: &Recovered,
     spec: &QuerySpec,
-) -> Result<Option<Box<dyn StatefulOperator>>> {
+) -> Result<(Vec<Box<dyn StatefulOperator>>, Option<LogicalPlan>)> {
+    let Some(split) = split_stateful(plan)? else {
+        return Ok((Vec::new(), None));
+    };
+    let top = split.operators.len() - 1;
+    let mut empty: HashMap<SourceKey, Arc<dyn TableProvider>> = HashMap::new();
+    for (k, s) in sources {
+        let t = MemTable::try_new(s.schema(), vec![vec![]])
+            .map_err(TributaryError::df("empty input"))?;
+        empty.insert(*k, Arc::new(t));
+    }
+    let mut empty_outputs: HashMap<usize, Arc<dyn TableProvider>> = HashMap::new();
+    let mut operators = Vec::with_capacity(split.operators.len());
+    for op in split.operators {
+        // The top operator emits in the query's output mode; one below another emits each row
+        // once, when it is final (the checker made sure it can).
+        let mode = if op.id == top {
+            spec.output_mode
+        } else {
+            OutputMode::Append
+        };
+        let t = MemTable::try_new(op.output_schema.clone(), vec![vec![]])
+            .map_err(TributaryError::df("empty operator output"))?;
+        let (id, output) = (op.id, Arc::new(t) as Arc<dyn TableProvider>);
+        operators
+            .push(open_operator(op, mode, state, &empty, &empty_outputs, store, rec, spec).await?);
+        empty_outputs.insert(id, output);
+    }
+    Ok((operators, Some(split.above)))
+}
+
+/// One stateful operator, opened on its state in the checkpoint.
+#[allow(clippy::too_many_arguments)]
+async fn open_operator(
+    split: SplitPlan,
+    mode: OutputMode,
+    state: &SessionState,
+    empty_sources: &HashMap<SourceKey, Arc<dyn TableProvider>>,
+    empty_outputs: &HashMap<usize, Arc<dyn TableProvider>>,
+    store: &CheckpointStore,
+    rec: &Recovered,
+    spec: &QuerySpec,
+) -> Result<Box<dyn StatefulOperator>> {
     let keep_late = spec.options.contains("late_rows_path");
     let (partitions, root, committed) = (rec.partitions, &store.root, rec.committed_epoch);
-    Ok(match split_at_stateful(plan)? {
-        None => None,
-        Some(split) if crate::plan::FlatMapGroupsWithState::of(&split.node).is_some() => {
-            Some(Box::new(
-                super::map_groups::MapGroupsOperator::open(0, split, partitions, root, committed)
+    let id = split.id;
+    Ok(
+        if crate::plan::FlatMapGroupsWithState::of(&split.node).is_some() {
+            Box::new(
+                super::map_groups::MapGroupsOperator::open(id, split, partitions, root, committed)
                     .await?,
-            ))
-        }
-        Some(split) if matches!(split.node, LogicalPlan::Join(_)) => Some(Box::new(
-            super::join::JoinOperator::open(0, split, root, committed).await?,
-        )),
-        Some(split) if crate::plan::TopN::of(&split.node).is_some() => Some(Box::new(
-            super::topn::TopNOperator::open(
-                0,
-                split,
-                spec.output_mode,
-                partitions,
-                root,
-                committed,
             )
-            .await?,
-        )),
-        Some(split) if Deduplicate::of(&split.node).is_some() => Some(Box::new(
-            DedupOperator::open(0, split, partitions, root, committed, keep_late).await?,
-        )),
-        Some(split) => {
-            let mut empty: HashMap<SourceKey, Arc<dyn TableProvider>> = HashMap::new();
-            for (k, s) in sources {
-                let t = MemTable::try_new(s.schema(), vec![vec![]])
-                    .map_err(TributaryError::df("empty input"))?;
-                empty.insert(*k, Arc::new(t));
-            }
-            let empty_below = bind_epoch(&split.input, &empty)?;
-            Some(Box::new(
+        } else if matches!(split.node, LogicalPlan::Join(_)) {
+            Box::new(super::join::JoinOperator::open(id, split, root, committed).await?)
+        } else if crate::plan::TopN::of(&split.node).is_some() {
+            Box::new(
+                super::topn::TopNOperator::open(id, split, mode, partitions, root, committed)
+                    .await?,
+            )
+        } else if Deduplicate::of(&split.node).is_some() {
+            Box::new(DedupOperator::open(id, split, partitions, root, committed, keep_late).await?)
+        } else {
+            let below = bind_operator_outputs(split.node.inputs()[0], empty_outputs)?;
+            let empty_below = bind_epoch(&below, empty_sources)?;
+            Box::new(
                 AggregateOperator::open(
-                    0,
+                    id,
                     split,
-                    spec.output_mode,
+                    mode,
                     partitions,
                     state,
                     &empty_below,
@@ -437,9 +478,9 @@ async fn open_operator(
                     keep_late,
                 )
                 .await?,
-            ))
-        }
-    })
+            )
+        },
+    )
 }
 
 impl Running {
@@ -463,17 +504,15 @@ impl Running {
             let (offsets, new_data) = self.poll_sources().await?;
             let latest_offset_ms = self.clock.now_ms() - trigger_start;
             let mut no_data_work = false;
-            if !new_data {
-                if let Some(op) = &self.aggregate {
-                    let now = self.clock.now_ms();
-                    match self.policy.idle_watermark(now, self.watermark.is_final()) {
-                        WatermarkMove::Stay => {}
-                        WatermarkMove::Finish => self.watermark.finish(),
-                        WatermarkMove::AdvanceTo(ms) => self.watermark.advance_to(ms),
-                    }
-                    no_data_work =
-                        self.watermark.advanced_since_last_epoch() || op.has_due_timeouts(now);
+            if !new_data && !self.operators.is_empty() {
+                let now = self.clock.now_ms();
+                match self.policy.idle_watermark(now, self.watermark.is_final()) {
+                    WatermarkMove::Stay => {}
+                    WatermarkMove::Finish => self.watermark.finish(),
+                    WatermarkMove::AdvanceTo(ms) => self.watermark.advance_to(ms),
                 }
+                no_data_work = self.watermark.advanced_since_last_epoch()
+                    || self.operators.iter().any(|op| op.has_due_timeouts(now));
             }
             let next =
                 self.policy
@@ -616,10 +655,10 @@ impl Running {
         let source_bad = self.flush_bad_records(epoch, &inputs).await?;
         // State changes and late rows are written before the sink commits: a re-run epoch
         // writes the same files again.
-        if let (Some(op), Some(result)) = (&self.aggregate, &operated) {
+        for (op, result) in self.operators.iter().zip(&operated) {
             op.persist(epoch, result).await?;
             if let Some(dir) = &self.late_rows_path {
-                write_late_rows(dir, epoch, &result.late_rows).await?;
+                write_late_rows(dir, epoch, op.split().id, &result.late_rows).await?;
             }
         }
         let event_time = self.watermark.observe();
@@ -654,14 +693,12 @@ impl Running {
             })
             .await?;
         self.watermark.commit(&event_time, record.watermark_ms);
-        let state_operators = match (&mut self.aggregate, operated) {
-            (Some(op), Some(result)) => {
-                let progress = result.progress.clone();
-                op.commit(epoch, result);
-                vec![progress]
-            }
-            _ => Vec::new(),
-        };
+        let mut state_operators = Vec::with_capacity(operated.len());
+        for (op, result) in self.operators.iter_mut().zip(operated) {
+            state_operators.push(result.progress.clone());
+            op.commit(epoch, result);
+        }
+        self.prev_watermark = record.watermark_ms;
         timer.lap("commitOffsets");
         if epoch.0.is_multiple_of(10) {
             self.store.purge(KEEP_EPOCHS).await?;
@@ -720,7 +757,7 @@ impl Running {
         inputs: &[crate::source::EpochInput],
     ) -> Result<(
         Arc<dyn datafusion::physical_plan::ExecutionPlan>,
-        Option<OperatorEpoch>,
+        Vec<OperatorEpoch>,
     )> {
         let tables: HashMap<SourceKey, Arc<dyn TableProvider>> = self
             .sources
@@ -729,25 +766,35 @@ impl Running {
             .map(|((key, _), input)| (*key, input.table.clone()))
             .collect();
         self.watermark.reset_stats();
-        let mut operated: Option<OperatorEpoch> = None;
-        let plan = match &self.aggregate {
+        let mut operated: Vec<OperatorEpoch> = Vec::with_capacity(self.operators.len());
+        let plan = match &self.above {
             None => bind_epoch(&self.plan, &tables)?,
-            Some(op) => {
-                let bound = bind_epoch(&op.split().node, &tables)?;
-                let result = op
-                    .process(
-                        &self.state,
-                        &bound,
-                        record.watermark_ms,
-                        record.timestamp_ms,
-                    )
-                    .await?;
-                let above = bind_operator_output(
-                    &op.split().above,
-                    result.output.clone() as Arc<dyn TableProvider>,
-                )?;
-                operated = Some(result);
-                bind_epoch(&above, &tables)?
+            Some(above) => {
+                // Bottom-up: each operator reads the rows the ones below emitted this epoch.
+                let mut outputs: HashMap<usize, Arc<dyn TableProvider>> = HashMap::new();
+                for op in &self.operators {
+                    let split = op.split();
+                    let node = bind_operator_outputs(&split.node, &outputs)?;
+                    let bound = bind_epoch(&node, &tables)?;
+                    let watermarks = if split.is_chained() {
+                        // The rows the operators below emit now are closed up to this epoch's
+                        // watermark (less the lag a join adds): only those behind the previous
+                        // epoch's are late.
+                        let behind = |w: Option<i64>| w.map(|w| w.saturating_sub(split.lag_ms));
+                        EpochWatermarks {
+                            late: behind(self.prev_watermark),
+                            evict: behind(record.watermark_ms),
+                        }
+                    } else {
+                        EpochWatermarks::at(record.watermark_ms)
+                    };
+                    let result = op
+                        .process(&self.state, &bound, watermarks, record.timestamp_ms)
+                        .await?;
+                    outputs.insert(split.id, result.output.clone() as Arc<dyn TableProvider>);
+                    operated.push(result);
+                }
+                bind_epoch(&bind_operator_outputs(above, &outputs)?, &tables)?
             }
         };
         let physical = DataFrame::new(self.state.clone(), plan)
@@ -864,11 +911,12 @@ impl Running {
     }
 }
 
-/// Write the rows an epoch dropped behind the watermark, as JSON lines named by epoch (a re-run
-/// writes the same file).
+/// Write the rows an operator dropped behind the watermark in an epoch, as JSON lines named by
+/// epoch (and by operator after the first; a re-run writes the same file).
 async fn write_late_rows(
     dir: &Location,
     epoch: Epoch,
+    operator: usize,
     rows: &[arrow::array::RecordBatch],
 ) -> Result<()> {
     if rows.iter().all(|b| b.num_rows() == 0) {
@@ -885,7 +933,11 @@ async fn write_late_rows(
         w.finish()
             .map_err(TributaryError::arrow("writing late rows"))?;
     }
-    dir.write(&format!("epoch-{:06}.json", epoch.0), buf).await
+    let name = match operator {
+        0 => format!("epoch-{:06}.json", epoch.0),
+        n => format!("epoch-{:06}-operator-{n}.json", epoch.0),
+    };
+    dir.write(&name, buf).await
 }
 
 /// Run `f`, retrying transient errors by the retry policy (as epochs are).

@@ -26,7 +26,7 @@ use tributary_checkpoint::Epoch;
 
 use super::late::event_ms;
 use super::stateful::{
-    open_stores, run_to_batch, OperatorEpoch, OperatorMetrics, StatefulOperator,
+    open_stores, run_to_batch, EpochWatermarks, OperatorEpoch, OperatorMetrics, StatefulOperator,
 };
 use crate::error::{from_df_error, Result, TributaryError};
 use crate::location::Location;
@@ -196,7 +196,7 @@ impl StatefulOperator for JoinOperator {
         &self,
         state: &SessionState,
         bound: &LogicalPlan,
-        watermark_ms: Option<i64>,
+        watermarks: EpochWatermarks,
         _now_ms: i64,
     ) -> Result<OperatorEpoch> {
         let LogicalPlan::Join(bound) = bound else {
@@ -287,7 +287,7 @@ impl StatefulOperator for JoinOperator {
             } else {
                 self.bounds.right_evictable()
             };
-            let gone: BooleanArray = match (evictable, watermark_ms) {
+            let gone: BooleanArray = match (evictable, watermarks.evict) {
                 (true, Some(wm)) => {
                     let t = if side == 0 {
                         self.bounds.left_time

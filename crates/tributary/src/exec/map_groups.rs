@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 use tributary_checkpoint::Epoch;
 
 use super::stateful::{
-    open_stores, run_to_batch, OperatorEpoch, OperatorMetrics, StatefulOperator,
+    open_stores, run_to_batch, EpochWatermarks, OperatorEpoch, OperatorMetrics, StatefulOperator,
 };
 use crate::error::{from_df_error, Result, TributaryError};
 use crate::location::Location;
@@ -132,7 +132,7 @@ impl StatefulOperator for MapGroupsOperator {
         &self,
         state: &SessionState,
         bound: &LogicalPlan,
-        watermark_ms: Option<i64>,
+        watermarks: EpochWatermarks,
         now_ms: i64,
     ) -> Result<OperatorEpoch> {
         let input = run_to_batch(state, bound.inputs()[0], "the group function's input").await?;
@@ -170,7 +170,7 @@ impl StatefulOperator for MapGroupsOperator {
                 removed: false,
                 timeout_ms: None,
                 timed_out,
-                watermark_ms,
+                watermark_ms: watermarks.evict,
                 now_ms,
                 timeout: Some(self.node.timeout),
             };
@@ -201,7 +201,7 @@ impl StatefulOperator for MapGroupsOperator {
                 let at = stored_timeout.value(i);
                 let due = match self.node.timeout {
                     GroupStateTimeout::ProcessingTime => at <= now_ms,
-                    GroupStateTimeout::EventTime => watermark_ms.is_some_and(|w| at <= w),
+                    GroupStateTimeout::EventTime => watermarks.evict.is_some_and(|w| at <= w),
                     GroupStateTimeout::NoTimeout => false,
                 };
                 if !due {

@@ -2,7 +2,7 @@
 //! node (on the epoch's input) and the plan above it (on the operator's output).
 //!
 //! ```text
-//!   process(below, watermark) ─► OperatorEpoch { output, state changes, late rows, progress }
+//!   process(below, watermarks) ─► OperatorEpoch { output, state changes, late rows, progress }
 //!   persist(epoch)            ─► state files (before the sink commits; idempotent)
 //!   commit(epoch)             ─► the changes become the current state (after the commit log)
 //! ```
@@ -19,6 +19,30 @@ use tributary_checkpoint::Epoch;
 use crate::error::Result;
 use crate::plan::SplitPlan;
 use crate::state::{MemoryStateStore, StateChange, StateStore};
+
+/// The watermarks an operator runs an epoch with (Spark's two watermarks of chained operators).
+///
+/// An operator on the sources' rows drops and evicts behind the epoch's watermark. An operator
+/// on the output of another one receives, in the same epoch, the rows the one below closed up
+/// to that watermark: it drops as late only what was behind the previous epoch's watermark, and
+/// evicts behind the epoch's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct EpochWatermarks {
+    /// Input rows whose event time is at or before this are late.
+    pub late: Option<i64>,
+    /// State whose event time is at or before this is closed (emitted in append mode) and evicted.
+    pub evict: Option<i64>,
+}
+
+impl EpochWatermarks {
+    /// Both watermarks at `ms`.
+    pub(crate) fn at(ms: Option<i64>) -> Self {
+        EpochWatermarks {
+            late: ms,
+            evict: ms,
+        }
+    }
+}
 
 /// One epoch of a stateful operator, applied by [`StatefulOperator::commit`].
 pub(crate) struct OperatorEpoch {
@@ -44,13 +68,14 @@ pub(crate) trait StatefulOperator: Send + Sync {
     /// The state stores, to commit into.
     fn stores_mut(&mut self) -> &mut [MemoryStateStore];
 
-    /// Run the epoch: `bound` is the operator's node with its inputs bound to the epoch's rows;
-    /// `now_ms` is the epoch's planned time (the same when the epoch re-runs).
+    /// Run the epoch: `bound` is the operator's node with its inputs bound to the epoch's rows
+    /// (and to the outputs of the operators below); `now_ms` is the epoch's planned time (the
+    /// same when the epoch re-runs).
     async fn process(
         &self,
         state: &SessionState,
         bound: &LogicalPlan,
-        watermark_ms: Option<i64>,
+        watermarks: EpochWatermarks,
         now_ms: i64,
     ) -> Result<OperatorEpoch>;
 

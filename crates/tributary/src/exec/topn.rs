@@ -30,7 +30,7 @@ use tributary_checkpoint::Epoch;
 
 use super::late::behind_watermark;
 use super::stateful::{
-    open_stores, run_to_batch, OperatorEpoch, OperatorMetrics, StatefulOperator,
+    open_stores, run_to_batch, EpochWatermarks, OperatorEpoch, OperatorMetrics, StatefulOperator,
 };
 use crate::error::{from_df_error, Result, TributaryError};
 use crate::location::Location;
@@ -269,12 +269,12 @@ impl StatefulOperator for TopNOperator {
         &self,
         state: &SessionState,
         bound: &LogicalPlan,
-        watermark_ms: Option<i64>,
+        watermarks: EpochWatermarks,
         _now_ms: i64,
     ) -> Result<OperatorEpoch> {
         let rows = run_to_batch(state, bound.inputs()[0], "the Top-N's input").await?;
         // 1. Rows of keys the watermark already closed are late: dropped and counted.
-        let (rows, dropped) = match (self.event_key, watermark_ms) {
+        let (rows, dropped) = match (self.event_key, watermarks.late) {
             (Some((k, kind)), Some(wm)) => {
                 let late = behind_watermark(rows.column(self.keys[k]), kind, wm)
                     .map_err(|e| from_df_error("the Top-N's late rows", e))?;
@@ -308,7 +308,7 @@ impl StatefulOperator for TopNOperator {
             };
             // 2. Slots of keys the watermark closed leave the state (in append mode, they are
             // the output: each closed key's final Top-N, once).
-            let (state_rows, removed) = match (self.event_key, watermark_ms) {
+            let (state_rows, removed) = match (self.event_key, watermarks.evict) {
                 (Some((k, kind)), Some(wm)) => {
                     let closed = behind_watermark(state_rows.column(k), kind, wm)
                         .map_err(|e| from_df_error("the Top-N's eviction", e))?;

@@ -6,7 +6,7 @@ use datafusion::logical_expr::LogicalPlan;
 
 use super::dedup::Deduplicate;
 use super::rewrite::is_streaming;
-use super::stateful::{event_time_key, stateful_nodes, streaming_aggregates};
+use super::stateful::{event_time_key, is_stateful, streaming_aggregates};
 use super::watermark::EventTimeWatermark;
 use crate::error::{Result, TributaryError};
 use crate::OutputMode;
@@ -27,6 +27,9 @@ const STATE_ADVICE: &str = "it is not available on streams yet; group by the col
 /// operator that cannot, and what to do instead.
 pub(crate) fn check_supported(plan: &LogicalPlan, mode: OutputMode) -> Result<()> {
     let mut err = None;
+    // The output mode is the top operators'; operators below another one emit in append mode.
+    let roots = top_stateful(plan);
+    let is_root = |node: &LogicalPlan| roots.iter().any(|r| r == node);
     let complete_above_aggregate =
         |node: &LogicalPlan| mode == OutputMode::Complete && !streaming_aggregates(node).is_empty();
     plan.apply(|node| {
@@ -47,26 +50,16 @@ pub(crate) fn check_supported(plan: &LogicalPlan, mode: OutputMode) -> Result<()
                  the output, or inside foreach_batch",
                 node,
             )),
-            LogicalPlan::Aggregate(a) => {
-                if stateful_nodes(&a.input).is_empty() {
-                    if a.group_expr.iter().any(|e| matches!(e, datafusion::logical_expr::Expr::GroupingSet(_))) {
-                        Some(unsupported(
-                            "GROUPING SETS / ROLLUP / CUBE",
-                            "grouping sets are not supported on streams yet; write one query per grouping",
-                            node,
-                        ))
-                    } else {
-                        None
-                    }
-                } else {
-                    Some(unsupported(
-                        "a second streaming Aggregate over the output of another stateful operator",
-                        "chained streaming aggregations are not supported yet; write the first \
-                         aggregation to a Delta table and aggregate that table in a second query",
-                        node,
-                    ))
-                }
+            LogicalPlan::Aggregate(a)
+                if a.group_expr.iter().any(|e| matches!(e, datafusion::logical_expr::Expr::GroupingSet(_))) =>
+            {
+                Some(unsupported(
+                    "GROUPING SETS / ROLLUP / CUBE",
+                    "grouping sets are not supported on streams yet; write one query per grouping",
+                    node,
+                ))
             }
+            LogicalPlan::Aggregate(_) => chain_problem(node),
             LogicalPlan::Distinct(_) => Some(unsupported("Distinct ON (DISTINCT ON ...)", STATE_ADVICE, node)),
             LogicalPlan::Window(_) => Some(unsupported(
                 "Window functions (OVER ...)",
@@ -87,27 +80,24 @@ pub(crate) fn check_supported(plan: &LogicalPlan, mode: OutputMode) -> Result<()
                 if super::map_groups::FlatMapGroupsWithState::of(node).is_some() =>
             {
                 let m = super::map_groups::FlatMapGroupsWithState::of(node).expect("checked");
-                if stateful_nodes(&m.input).is_empty() {
+                if top_stateful(&m.input).is_empty() {
                     None
                 } else {
                     Some(unsupported(
                         "FlatMapGroupsWithState over the output of another stateful operator",
-                        "chained stateful operators are not supported yet",
+                        "user state over another stateful operator is not supported yet; write \
+                         the first result to a Delta table and read it in a second query",
                         node,
                     ))
                 }
             }
             LogicalPlan::Extension(_) if super::topn::TopN::of(node).is_some() => {
                 let t = super::topn::TopN::of(node).expect("checked");
-                if !stateful_nodes(&t.input).is_empty() {
-                    Some(unsupported(
-                        "Top-N (ROW_NUMBER() ... <= N) over the output of another stateful operator",
-                        "chained stateful operators are not supported yet; write the first \
-                         result to a Delta table and rank it in a second query",
-                        node,
-                    ))
-                } else if mode == OutputMode::Complete
-                    || (mode == OutputMode::Append && t.event_time_key().is_none())
+                if let Some(e) = chain_problem(node) {
+                    Some(e)
+                } else if is_root(node)
+                    && (mode == OutputMode::Complete
+                        || (mode == OutputMode::Append && t.event_time_key().is_none()))
                 {
                     Some(unsupported(
                         "Top-N (ROW_NUMBER() ... <= N)",
@@ -125,17 +115,7 @@ pub(crate) fn check_supported(plan: &LogicalPlan, mode: OutputMode) -> Result<()
                 }
             }
             LogicalPlan::Extension(_) if Deduplicate::of(node).is_some() => {
-                let d = Deduplicate::of(node).expect("checked");
-                if stateful_nodes(&d.input).is_empty() {
-                    None
-                } else {
-                    Some(unsupported(
-                        "Deduplicate over the output of another stateful operator",
-                        "chained stateful operators are not supported yet; deduplicate first, or \
-                         write the first result to a Delta table and read it in a second query",
-                        node,
-                    ))
-                }
+                chain_problem(node)
             }
             LogicalPlan::Extension(ext) => Some(unsupported(
                 &format!("Extension node {}", ext.node.name()),
@@ -159,15 +139,9 @@ pub(crate) fn check_supported(plan: &LogicalPlan, mode: OutputMode) -> Result<()
                 if ok {
                     None
                 } else if l && r {
-                    if !stateful_nodes(&join.left).is_empty()
-                        || !stateful_nodes(&join.right).is_empty()
-                    {
-                        Some(unsupported(
-                            "stream-stream Join over the output of another stateful operator",
-                            "chained stateful operators are not supported yet",
-                            node,
-                        ))
-                    } else if mode != OutputMode::Append {
+                    if let Some(e) = chain_problem(node) {
+                        Some(e)
+                    } else if is_root(node) && mode != OutputMode::Append {
                         Some(unsupported(
                             "stream-stream Join",
                             &format!(
@@ -204,8 +178,8 @@ pub(crate) fn check_supported(plan: &LogicalPlan, mode: OutputMode) -> Result<()
     if let Some(e) = err {
         return Err(e);
     }
-    // Stateful operators side by side (not chained): the epoch driver runs one per query.
-    if let Some(second) = stateful_nodes(plan).get(1) {
+    // Stateful operators side by side at the top (not chained).
+    if let Some(second) = roots.get(1) {
         return Err(unsupported(
             "several stateful operators side by side (e.g. a UNION ALL of two aggregations)",
             "a streaming query runs one stateful operator yet; write each branch to its own sink \
@@ -213,8 +187,11 @@ pub(crate) fn check_supported(plan: &LogicalPlan, mode: OutputMode) -> Result<()
             second,
         ));
     }
-    let aggs = streaming_aggregates(plan);
-    if let Some(agg) = aggs.first() {
+    let root_aggregate = roots.first().and_then(|r| match r {
+        LogicalPlan::Aggregate(a) => Some(a),
+        _ => None,
+    });
+    if let Some(agg) = root_aggregate {
         if mode == OutputMode::Append && event_time_key(agg).is_none() {
             return Err(TributaryError::Plan(format!(
                 "output mode 'append' emits each group once, when the watermark says it can no \
@@ -232,7 +209,7 @@ pub(crate) fn check_supported(plan: &LogicalPlan, mode: OutputMode) -> Result<()
         }
         return Ok(());
     }
-    if mode == OutputMode::Complete {
+    if mode == OutputMode::Complete && streaming_aggregates(plan).is_empty() {
         return Err(TributaryError::Plan(
             "output mode 'complete' needs a streaming aggregation (it rewrites the whole result \
              every epoch); this query has none: use output mode 'append' or 'update'"
@@ -240,4 +217,70 @@ pub(crate) fn check_supported(plan: &LogicalPlan, mode: OutputMode) -> Result<()
         ));
     }
     Ok(())
+}
+
+/// The stateful nodes of `plan` that no other stateful node of `plan` reads from, in plan order.
+pub(crate) fn top_stateful(plan: &LogicalPlan) -> Vec<LogicalPlan> {
+    let mut out = Vec::new();
+    let _ = plan.apply(|n| {
+        if is_stateful(n) {
+            out.push(n.clone());
+            return Ok(TreeNodeRecursion::Jump);
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    out
+}
+
+/// Why the stateful operators directly below `node` cannot feed it, if they cannot: an
+/// operator below another one must emit each row once and for good (its output is the input of
+/// the one above, which cannot take rows back), as Spark requires of chained operators.
+fn chain_problem(node: &LogicalPlan) -> Option<TributaryError> {
+    for below in node.inputs().into_iter().flat_map(top_stateful) {
+        let problem = match &below {
+            LogicalPlan::Join(_) => None,
+            LogicalPlan::Aggregate(a) if event_time_key(a).is_some() => None,
+            LogicalPlan::Aggregate(_) => Some(
+                "an aggregation below another stateful operator must emit each group once, when \
+                 the watermark closes it: group it by an event-time window (window(event_time, \
+                 ...)) or by the event-time column behind a watermark. An aggregation that updates \
+                 its rows can only be the last stateful operator of a query",
+            ),
+            other if Deduplicate::of(other).is_some() => None,
+            other => match super::topn::TopN::of(other) {
+                Some(t) if t.event_time_key().is_some() => None,
+                Some(_) => Some(
+                    "a Top-N below another stateful operator must emit each key's rows once, \
+                     when the watermark closes it: partition it by an event-time window behind \
+                     a watermark",
+                ),
+                None => Some(
+                    "user state (map_groups_with_state) cannot feed another stateful operator \
+                     yet; write its result to a Delta table and read it in a second query",
+                ),
+            },
+        };
+        let lag_problem = || super::chain::input_lag(node).err();
+        if let Some(why) = problem.map(str::to_string).or_else(lag_problem) {
+            return Some(unsupported(
+                &format!(
+                    "{} over the output of another stateful operator",
+                    operator_name(node)
+                ),
+                &why,
+                node,
+            ));
+        }
+    }
+    None
+}
+
+fn operator_name(node: &LogicalPlan) -> &'static str {
+    match node {
+        LogicalPlan::Aggregate(_) => "a streaming Aggregate",
+        LogicalPlan::Join(_) => "a stream-stream Join",
+        other if Deduplicate::of(other).is_some() => "Deduplicate",
+        other if super::topn::TopN::of(other).is_some() => "Top-N (ROW_NUMBER() ... <= N)",
+        _ => "a stateful operator",
+    }
 }

@@ -6,14 +6,16 @@
 //!        │ check_supported      names the operator a stream cannot run, and what to do instead
 //!        │ materialize_static   static sides of stream-static joins are read once per query
 //!        │ rank_to_top_n        ROW_NUMBER() <= N over a stream becomes a Top-N node
-//!        │ split_at_stateful    an aggregation, deduplication, join or Top-N becomes a stateful operator between
-//!        │                      the plan below it (per epoch input) and the plan above it
+//!        │ split_stateful       each aggregation, deduplication, join, Top-N or user state becomes a
+//!        │                      stateful operator; chained ones read the output of those below
+//!        │                      (chain.rs)
 //!        ▼
 //!   per epoch: bind_epoch ──► the same plan with each StreamTable replaced by the epoch's rows
 //!        ▼
 //!   DataFusion optimizer + physical planner ──► execution
 //! ```
 
+mod chain;
 mod check;
 mod dedup;
 mod join;
@@ -26,6 +28,7 @@ mod stateful;
 mod topn;
 mod watermark;
 
+pub(crate) use chain::{bind_operator_outputs, split_stateful, SplitPlan};
 pub(crate) use check::check_supported;
 pub(crate) use dedup::{distinct_to_dedup, Deduplicate};
 pub(crate) use join::{join_bounds, JoinStateBounds};
@@ -40,8 +43,8 @@ pub(crate) use rewrite::{
 };
 pub(crate) use session::{sessionize_batch, SessionWindowRule, Sessionize};
 pub(crate) use stateful::{
-    bind_operator_output, event_time_column, event_time_key, has_watermark, is_stateful,
-    split_at_stateful, watermark_delay, EventTimeKey, EventTimeKind, SplitPlan,
+    event_time_column, event_time_key, has_watermark, is_stateful, watermark_delay, EventTimeKey,
+    EventTimeKind,
 };
 pub(crate) use topn::{rank_to_top_n, TopN};
 pub(crate) use watermark::{EventTimeStats, EventTimeSummary, EventTimeWatermark};

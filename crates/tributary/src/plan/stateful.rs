@@ -1,29 +1,22 @@
-//! Finding the stateful part of a streaming plan: the streaming aggregation, its event-time
-//! key, and the plan above it.
+//! The stateful nodes of a streaming plan, and how their columns carry event time.
 //!
 //! ```text
-//!   above (stateless, runs on the operator's output) ── Projection(aliases) ← TableScan(AggregateOutput)
-//!   Aggregate  ◄── the stateful operator (state store, watermark, output mode)
-//!   below (stateless, runs on the epoch's input)
+//!   SELECT w['end'] AS window_end, max(n) ... GROUP BY window_end      ◄ Time (a window's end)
+//!     SELECT window(date_time, '10 seconds') AS w, count(*) AS n ... GROUP BY w, auction
+//!                  └ Window: a window over a watermarked column ┘
+//!       EventTimeWatermark(date_time, 4 s)                            ◄ Time (the watermarked column)
 //! ```
+//! Event time is followed down through projections, aggregations (their grouping keys), joins
+//! and the outputs of stateful operators below, so an operator above another finds the event
+//! time of its input.
 
-use std::any::Any;
-use std::sync::Arc;
-
-use arrow::datatypes::{Field, Schema, SchemaRef};
-use async_trait::async_trait;
-use datafusion::catalog::default_table_source::{provider_as_source, source_as_provider};
-use datafusion::catalog::Session as CatalogSession;
-use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::common::Column;
-use datafusion::datasource::{TableProvider, TableType};
-use datafusion::logical_expr::{Aggregate, Expr, LogicalPlan, LogicalPlanBuilder};
-use datafusion::physical_plan::ExecutionPlan;
+use datafusion::logical_expr::{Aggregate, Expr, LogicalPlan};
 
 use super::dedup::Deduplicate;
 use super::rewrite::is_streaming;
 use super::watermark::EventTimeWatermark;
-use crate::error::{Result, TributaryError};
 use crate::functions::{window_call, SESSION_WINDOW, SLIDING_WINDOWS, WINDOW};
 
 /// How a group key carries event time.
@@ -58,9 +51,21 @@ pub(crate) fn streaming_aggregates(plan: &LogicalPlan) -> Vec<Aggregate> {
     out
 }
 
+/// How a column carries event time, and how far behind the watermark its values can still
+/// arrive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Resolved {
+    kind: EventTimeKind,
+    /// The lag behind the watermark of the rows still to come, in ms: 0 for a source's rows
+    /// (later ones are after the watermark) and for closed windows; a stream-stream join below
+    /// adds its time bound (a new row of one side matches stored rows of the other up to the
+    /// bound behind it). `None`: no bound (a join without a time-range condition).
+    lag: Option<i64>,
+}
+
 /// What a group expression is, in terms of event time: follows columns down through
 /// projections to a `window()` call or to a watermarked column.
-fn resolve(e: &Expr, plan: &LogicalPlan) -> Option<EventTimeKind> {
+fn resolve(e: &Expr, plan: &LogicalPlan) -> Option<Resolved> {
     match e {
         Expr::Alias(a) => resolve(&a.expr, plan),
         Expr::Cast(c) => resolve(&c.expr, plan),
@@ -74,17 +79,37 @@ fn resolve(e: &Expr, plan: &LogicalPlan) -> Option<EventTimeKind> {
             } else {
                 f.args.first()?
             };
-            (resolve(ts, plan)? == EventTimeKind::Time).then_some(EventTimeKind::Window)
+            let r = resolve(ts, plan)?;
+            (r.kind == EventTimeKind::Time).then_some(Resolved {
+                kind: EventTimeKind::Window,
+                lag: r.lag,
+            })
+        }
+        // The end of a window is event time: a window is closed once the watermark reaches
+        // it. Its start is not (the window is still open when the watermark passes it).
+        Expr::ScalarFunction(f) if f.func.name() == "get_field" => {
+            let field = match f.args.get(1)? {
+                Expr::Literal(v, _) => v.to_string(),
+                _ => return None,
+            };
+            let r = resolve(f.args.first()?, plan)?;
+            (field == "end" && r.kind == EventTimeKind::Window).then_some(Resolved {
+                kind: EventTimeKind::Time,
+                lag: r.lag,
+            })
         }
         Expr::Column(c) => resolve_column(c, plan),
         _ => None,
     }
 }
 
-fn resolve_column(c: &Column, plan: &LogicalPlan) -> Option<EventTimeKind> {
+fn resolve_column(c: &Column, plan: &LogicalPlan) -> Option<Resolved> {
     if let Some(w) = EventTimeWatermark::of(plan) {
         if w.column.name == c.name {
-            return Some(EventTimeKind::Time);
+            return Some(Resolved {
+                kind: EventTimeKind::Time,
+                lag: Some(0),
+            });
         }
         return resolve_column(c, &w.input);
     }
@@ -95,10 +120,41 @@ fn resolve_column(c: &Column, plan: &LogicalPlan) -> Option<EventTimeKind> {
             })?;
             resolve(&p.expr[i], &p.input)
         }
-        LogicalPlan::Unnest(u) => {
-            // An unnested list of windows is a window.
-            let k = resolve_column(c, &u.input)?;
-            Some(k)
+        // An unnested list of windows is a window.
+        LogicalPlan::Unnest(u) => resolve_column(c, &u.input),
+        LogicalPlan::Aggregate(a) => {
+            // A grouping key passes its event time up; an aggregate value (max(t)) does not.
+            let i = a.schema.iter().position(|(q, f)| {
+                f.name() == &c.name && (c.relation.is_none() || q == c.relation.as_ref())
+            })?;
+            a.group_expr.get(i).and_then(|g| resolve(g, &a.input))
+        }
+        LogicalPlan::Join(j) => {
+            // The side that has the column (by its qualifier when it has one).
+            let left = j.left.schema().has_column(c);
+            let side = if left {
+                &j.left
+            } else if j.right.schema().has_column(c) {
+                &j.right
+            } else {
+                return None;
+            };
+            let r = resolve_column(c, side)?;
+            if !(is_streaming(&j.left) && is_streaming(&j.right)) {
+                return Some(r);
+            }
+            // A new row of the other side matches stored rows of this one as far behind it as
+            // the join's time range allows.
+            let range = super::join::join_bounds(j).range;
+            let extra = if left {
+                range.lo.map(|lo| (-lo).max(0))
+            } else {
+                range.hi.map(|hi| hi.max(0))
+            };
+            Some(Resolved {
+                kind: r.kind,
+                lag: r.lag.zip(extra).map(|(a, b)| a + b),
+            })
         }
         LogicalPlan::TableScan(_) | LogicalPlan::EmptyRelation(_) | LogicalPlan::Values(_) => None,
         other => other
@@ -111,62 +167,34 @@ fn resolve_column(c: &Column, plan: &LogicalPlan) -> Option<EventTimeKind> {
 /// How a column of `plan`'s output carries event time (a window, or the watermarked time), if
 /// it does.
 pub(crate) fn event_time_kind(c: &Column, plan: &LogicalPlan) -> Option<EventTimeKind> {
-    resolve_column(c, plan)
+    resolve_column(c, plan).map(|r| r.kind)
+}
+
+/// How far behind the watermark rows can still arrive with this column's event time (ms), or
+/// `None` when nothing bounds it; see [`Resolved::lag`].
+pub(crate) fn event_time_lag(c: &Column, plan: &LogicalPlan) -> Option<i64> {
+    resolve_column(c, plan).and_then(|r| r.lag)
+}
+
+/// Same for an expression (a grouping key).
+pub(crate) fn event_time_lag_of(e: &Expr, plan: &LogicalPlan) -> Option<i64> {
+    resolve(e, plan).and_then(|r| r.lag)
 }
 
 /// The event-time key of an aggregation, if any.
 pub(crate) fn event_time_key(agg: &Aggregate) -> Option<EventTimeKey> {
-    agg.group_expr
-        .iter()
-        .enumerate()
-        .find_map(|(index, e)| resolve(e, &agg.input).map(|kind| EventTimeKey { index, kind }))
+    agg.group_expr.iter().enumerate().find_map(|(index, e)| {
+        resolve(e, &agg.input).map(|r| EventTimeKey {
+            index,
+            kind: r.kind,
+        })
+    })
 }
 
 /// Whether the plan has a watermark below `plan`.
 pub(crate) fn has_watermark(plan: &LogicalPlan) -> bool {
     plan.exists(|n| Ok(EventTimeWatermark::of(n).is_some()))
         .unwrap_or(false)
-}
-
-/// Placeholder for the output of the stateful operator in the plan above it; bound to the
-/// epoch's rows by [`bind_operator_output`].
-#[derive(Debug)]
-pub(super) struct OperatorOutput {
-    schema: SchemaRef,
-}
-
-#[async_trait]
-impl TableProvider for OperatorOutput {
-    fn schema(&self) -> SchemaRef {
-        self.schema.clone()
-    }
-    fn table_type(&self) -> TableType {
-        TableType::Temporary
-    }
-    async fn scan(
-        &self,
-        _state: &dyn CatalogSession,
-        _projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
-        _limit: Option<usize>,
-    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
-        datafusion::common::internal_err!(
-            "the stateful operator's output was not bound for this epoch"
-        )
-    }
-}
-
-/// A streaming plan split at its stateful operator.
-#[derive(Debug, Clone)]
-pub(crate) struct SplitPlan {
-    /// The stateful node (an aggregation or a deduplication).
-    pub node: LogicalPlan,
-    /// Its input: the stateless plan below, run on each epoch's rows.
-    pub input: LogicalPlan,
-    /// The plan above, reading the operator's output from a placeholder.
-    pub above: LogicalPlan,
-    /// The placeholder's schema: `__c0..` with the node's output types.
-    pub output_schema: SchemaRef,
 }
 
 /// Whether a node keeps state on a stream.
@@ -183,22 +211,11 @@ pub(crate) fn is_stateful(node: &LogicalPlan) -> bool {
     }
 }
 
-/// The stateful nodes of a plan, top-down.
-pub(crate) fn stateful_nodes(plan: &LogicalPlan) -> Vec<LogicalPlan> {
-    let mut out = Vec::new();
-    let _ = plan.apply(|n| {
-        if is_stateful(n) {
-            out.push(n.clone());
-        }
-        Ok(TreeNodeRecursion::Continue)
-    });
-    out
-}
-
 /// The index of the column of `plan`'s output that carries the watermarked event time.
 pub(crate) fn event_time_column(plan: &LogicalPlan) -> Option<usize> {
     plan.schema().iter().position(|(q, f)| {
-        resolve_column(&Column::new(q.cloned(), f.name()), plan) == Some(EventTimeKind::Time)
+        resolve_column(&Column::new(q.cloned(), f.name()), plan).map(|r| r.kind)
+            == Some(EventTimeKind::Time)
     })
 }
 
@@ -213,87 +230,4 @@ pub(crate) fn watermark_delay(plan: &LogicalPlan) -> Option<i64> {
         Ok(TreeNodeRecursion::Continue)
     });
     delay
-}
-
-/// Split `plan` at its (single, top-most) stateful operator.
-pub(crate) fn split_at_stateful(plan: &LogicalPlan) -> Result<Option<SplitPlan>> {
-    let Some(node) = stateful_nodes(plan).into_iter().next() else {
-        return Ok(None);
-    };
-    let input = node.inputs()[0].clone();
-    let fields: Vec<Field> = node
-        .schema()
-        .fields()
-        .iter()
-        .enumerate()
-        .map(|(i, f)| Field::new(format!("__c{i}"), f.data_type().clone(), true))
-        .collect();
-    let output_schema = Arc::new(Schema::new(fields));
-    let placeholder = Arc::new(OperatorOutput {
-        schema: output_schema.clone(),
-    });
-    let scan = LogicalPlanBuilder::scan("__stateful_output", provider_as_source(placeholder), None)
-        .and_then(|b| {
-            let exprs: Vec<Expr> = node
-                .schema()
-                .iter()
-                .enumerate()
-                .map(|(i, (q, f))| {
-                    Expr::Column(Column::new_unqualified(format!("__c{i}")))
-                        .alias_qualified(q.cloned(), f.name())
-                })
-                .collect();
-            b.project(exprs)
-        })
-        .and_then(|b| b.build())
-        .map_err(TributaryError::df(
-            "splitting the plan at its stateful operator",
-        ))?;
-    let target = node.clone();
-    let above = plan
-        .clone()
-        .transform_down(|n| {
-            if n == target {
-                Ok(Transformed::new(
-                    scan.clone(),
-                    true,
-                    TreeNodeRecursion::Jump,
-                ))
-            } else {
-                Ok(Transformed::no(n))
-            }
-        })
-        .map_err(TributaryError::df(
-            "splitting the plan at its stateful operator",
-        ))?
-        .data;
-    Ok(Some(SplitPlan {
-        node,
-        input,
-        above,
-        output_schema,
-    }))
-}
-
-/// The plan above with the operator's output bound to `rows`.
-pub(crate) fn bind_operator_output(
-    above: &LogicalPlan,
-    rows: Arc<dyn TableProvider>,
-) -> Result<LogicalPlan> {
-    above
-        .clone()
-        .transform_up(|n| {
-            if let LogicalPlan::TableScan(scan) = &n {
-                let p = source_as_provider(&scan.source)?;
-                let any: &dyn Any = p.as_ref();
-                if any.downcast_ref::<OperatorOutput>().is_some() {
-                    let mut scan = scan.clone();
-                    scan.source = provider_as_source(rows.clone());
-                    return Ok(Transformed::yes(LogicalPlan::TableScan(scan)));
-                }
-            }
-            Ok(Transformed::no(n))
-        })
-        .map(|t| t.data)
-        .map_err(TributaryError::df("binding the operator's output"))
 }

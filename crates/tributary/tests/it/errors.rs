@@ -28,7 +28,7 @@ async fn operations_a_stream_cannot_run_fail_at_start_naming_the_operator() {
         ("SELECT * FROM events LIMIT 3", "Limit"),
         (
             "SELECT n, count(*) FROM (SELECT region, count(*) AS n FROM events GROUP BY region) GROUP BY n",
-            "a second streaming Aggregate",
+            "a streaming Aggregate over the output of another stateful operator",
         ),
         (
             "SELECT DISTINCT ON (region) region, id FROM events",
