@@ -2,7 +2,7 @@
 
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::common::JoinType;
-use datafusion::logical_expr::LogicalPlan;
+use datafusion::logical_expr::{Aggregate, LogicalPlan};
 
 use super::dedup::Deduplicate;
 use super::rewrite::is_streaming;
@@ -178,20 +178,27 @@ pub(crate) fn check_supported(plan: &LogicalPlan, mode: OutputMode) -> Result<()
     if let Some(e) = err {
         return Err(e);
     }
-    // Stateful operators side by side at the top (not chained).
-    if let Some(second) = roots.get(1) {
+    // Stateful operators side by side at the top (not chained): each emits its final rows, so
+    // their union is append-only; in the other modes rows of one would replace the other's.
+    if let (Some(second), false) = (roots.get(1), mode == OutputMode::Append) {
         return Err(unsupported(
             "several stateful operators side by side (e.g. a UNION ALL of two aggregations)",
-            "a streaming query runs one stateful operator yet; write each branch to its own sink \
-             (one INSERT each), or union the inputs below a single aggregation",
+            &format!(
+                "side by side, stateful operators run in output mode 'append' only (each emits \
+                 its final rows), not '{mode}'; write each branch to its own sink (one INSERT \
+                 each), or union the inputs below a single aggregation"
+            ),
             second,
         ));
     }
-    let root_aggregate = roots.first().and_then(|r| match r {
-        LogicalPlan::Aggregate(a) => Some(a),
-        _ => None,
-    });
-    if let Some(agg) = root_aggregate {
+    let root_aggregates: Vec<&Aggregate> = roots
+        .iter()
+        .filter_map(|r| match r {
+            LogicalPlan::Aggregate(a) => Some(a),
+            _ => None,
+        })
+        .collect();
+    for agg in &root_aggregates {
         if mode == OutputMode::Append && event_time_key(agg).is_none() {
             return Err(TributaryError::Plan(format!(
                 "output mode 'append' emits each group once, when the watermark says it can no \
@@ -207,6 +214,8 @@ pub(crate) fn check_supported(plan: &LogicalPlan, mode: OutputMode) -> Result<()
                     .join(", ")
             )));
         }
+    }
+    if !root_aggregates.is_empty() {
         return Ok(());
     }
     if mode == OutputMode::Complete && streaming_aggregates(plan).is_empty() {
