@@ -176,3 +176,39 @@ def test_nexmark_top_n_as_a_stream_equals_the_batch(spark, tmp_path):
     assert len(q.recentProgress) == 4
     streamed = sorted(tuple(r) for r in spark.read.format("delta").load(str(tmp_path / "top")).collect())
     assert streamed == batch and len(batch) > 1000
+
+
+def test_chained_window_aggregations_as_a_stream_equal_the_batch(spark, tmp_path):
+    """Chained stateful operators from the DataFrame API: each user's total per 30-second window,
+    then, per window, the largest total and how many users had one. The lower aggregation emits
+    a window once the watermark closes it; the upper one takes it in the same epoch."""
+
+    def largest(df):
+        per_user = (
+            df.withWatermark("ts", "10 seconds")
+            .groupBy(F.window("ts", "30 seconds"), "user")
+            .agg(F.sum("amount").alias("total"))
+        )
+        return per_user.groupBy(F.col("window.end").alias("end")).agg(
+            F.max("total").alias("top"), F.count("*").alias("users")
+        )
+
+    src, ckpt, out = tmp_path / "in", tmp_path / "ckpt", tmp_path / "out"
+    for i in range(4):
+        write_events(src, f"f{i}.json", i * 40, 40)
+        q = (
+            largest(spark.readStream.schema(EVENTS).option("maxFilesPerTrigger", 1).json(str(src)))
+            .writeStream.format("delta")
+            .outputMode("append")
+            .option("checkpointLocation", str(ckpt))
+            .trigger(availableNow=True)
+            .start(str(out))
+        )
+        q.awaitTermination()
+        assert len(q.lastProgress["stateOperators"]) == 2
+    streamed = sorted(tuple(r) for r in spark.read.format("delta").load(str(out)).collect())
+    batch = largest(spark.read.schema(EVENTS).json(str(src)))
+    # Both close a window once the watermark (last event - 10 s) passes its end.
+    last = 159 - 10
+    expected = sorted(tuple(r) for r in batch.collect() if r.end.minute * 60 + r.end.second <= last)
+    assert streamed == expected and len(expected) == 4
