@@ -20,12 +20,15 @@ def windowed(df):
     )
 
 
-def test_a_windowed_stream_with_restarts_equals_the_batch(spark, tmp_path):
+def stream_with_restarts(spark, tmp_path, query, each_run=lambda q: None):
+    """Four files of 40 events, each read by a new run of `query` (a function of the input
+    DataFrame) on one checkpoint into a Delta table in append mode; `each_run` checks each run.
+    Returns the table's rows (sorted) and the batch answer over all the files."""
     src, ckpt, out = tmp_path / "in", tmp_path / "ckpt", tmp_path / "out"
     for i in range(4):
         write_events(src, f"f{i}.json", i * 40, 40)
         q = (
-            windowed(spark.readStream.schema(EVENTS).option("maxFilesPerTrigger", 1).json(str(src)))
+            query(spark.readStream.schema(EVENTS).option("maxFilesPerTrigger", 1).json(str(src)))
             .writeStream.format("delta")
             .outputMode("append")
             .option("checkpointLocation", str(ckpt))
@@ -34,8 +37,13 @@ def test_a_windowed_stream_with_restarts_equals_the_batch(spark, tmp_path):
         )
         q.awaitTermination()
         assert sum(p["numInputRows"] for p in q.recentProgress) == 40
+        each_run(q)
     streamed = sorted(tuple(r) for r in spark.read.format("delta").load(str(out)).collect())
-    batch = windowed(spark.read.schema(EVENTS).json(str(src)))
+    return streamed, query(spark.read.schema(EVENTS).json(str(src)))
+
+
+def test_a_windowed_stream_with_restarts_equals_the_batch(spark, tmp_path):
+    streamed, batch = stream_with_restarts(spark, tmp_path, windowed)
     # The stream emits a window once the watermark (last event - 10 s) passes its end.
     last = 159 - 10
     expected = sorted(tuple(r) for r in batch.collect() if r.start.minute * 60 + r.start.second + 30 <= last)
@@ -193,21 +201,10 @@ def test_chained_window_aggregations_as_a_stream_equal_the_batch(spark, tmp_path
             F.max("total").alias("top"), F.count("*").alias("users")
         )
 
-    src, ckpt, out = tmp_path / "in", tmp_path / "ckpt", tmp_path / "out"
-    for i in range(4):
-        write_events(src, f"f{i}.json", i * 40, 40)
-        q = (
-            largest(spark.readStream.schema(EVENTS).option("maxFilesPerTrigger", 1).json(str(src)))
-            .writeStream.format("delta")
-            .outputMode("append")
-            .option("checkpointLocation", str(ckpt))
-            .trigger(availableNow=True)
-            .start(str(out))
-        )
-        q.awaitTermination()
+    def two_operators(q):
         assert len(q.lastProgress["stateOperators"]) == 2
-    streamed = sorted(tuple(r) for r in spark.read.format("delta").load(str(out)).collect())
-    batch = largest(spark.read.schema(EVENTS).json(str(src)))
+
+    streamed, batch = stream_with_restarts(spark, tmp_path, largest, two_operators)
     # Both close a window once the watermark (last event - 10 s) passes its end.
     last = 159 - 10
     expected = sorted(tuple(r) for r in batch.collect() if r.end.minute * 60 + r.end.second <= last)

@@ -245,43 +245,45 @@ pub(crate) fn top_stateful(plan: &LogicalPlan) -> Vec<LogicalPlan> {
 /// operator below another one must emit each row once and for good (its output is the input of
 /// the one above, which cannot take rows back), as Spark requires of chained operators.
 fn chain_problem(node: &LogicalPlan) -> Option<TributaryError> {
-    for below in node.inputs().into_iter().flat_map(top_stateful) {
-        let problem = match &below {
-            LogicalPlan::Join(_) => None,
-            LogicalPlan::Aggregate(a) if event_time_key(a).is_some() => None,
-            LogicalPlan::Aggregate(_) => Some(
-                "an aggregation below another stateful operator must emit each group once, when \
-                 the watermark closes it: group it by an event-time window (window(event_time, \
-                 ...)) or by the event-time column behind a watermark. An aggregation that updates \
-                 its rows can only be the last stateful operator of a query",
-            ),
-            other if Deduplicate::of(other).is_some() => None,
-            other => match super::topn::TopN::of(other) {
-                Some(t) if t.event_time_key().is_some() => None,
-                Some(_) => Some(
-                    "a Top-N below another stateful operator must emit each key's rows once, \
-                     when the watermark closes it: partition it by an event-time window behind \
-                     a watermark",
-                ),
-                None => Some(
-                    "user state (map_groups_with_state) cannot feed another stateful operator \
-                     yet; write its result to a Delta table and read it in a second query",
-                ),
-            },
-        };
-        let lag_problem = || super::chain::input_lag(node).err();
-        if let Some(why) = problem.map(str::to_string).or_else(lag_problem) {
-            return Some(unsupported(
-                &format!(
-                    "{} over the output of another stateful operator",
-                    operator_name(node)
-                ),
-                &why,
-                node,
-            ));
-        }
+    let below: Vec<LogicalPlan> = node.inputs().into_iter().flat_map(top_stateful).collect();
+    if below.is_empty() {
+        return None;
     }
-    None
+    let problem = below.iter().find_map(|b| match b {
+        LogicalPlan::Join(_) => None,
+        LogicalPlan::Aggregate(a) if event_time_key(a).is_some() => None,
+        LogicalPlan::Aggregate(_) => Some(
+            "an aggregation below another stateful operator must emit each group once, when \
+             the watermark closes it: group it by an event-time window (window(event_time, \
+             ...)) or by the event-time column behind a watermark. An aggregation that updates \
+             its rows can only be the last stateful operator of a query",
+        ),
+        other if Deduplicate::of(other).is_some() => None,
+        other => match super::topn::TopN::of(other) {
+            Some(t) if t.event_time_key().is_some() => None,
+            Some(_) => Some(
+                "a Top-N below another stateful operator must emit each key's rows once, \
+                 when the watermark closes it: partition it by an event-time window behind \
+                 a watermark",
+            ),
+            None => Some(
+                "user state (map_groups_with_state) cannot feed another stateful operator \
+                 yet; write its result to a Delta table and read it in a second query",
+            ),
+        },
+    });
+    let why = match problem {
+        Some(p) => p.to_string(),
+        None => super::chain::input_lag(node).err()?,
+    };
+    Some(unsupported(
+        &format!(
+            "{} over the output of another stateful operator",
+            operator_name(node)
+        ),
+        &why,
+        node,
+    ))
 }
 
 fn operator_name(node: &LogicalPlan) -> &'static str {

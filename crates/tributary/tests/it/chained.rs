@@ -1,45 +1,14 @@
 //! Chained stateful operators: an operator over another's output, in one epoch, with Spark's two
 //! watermarks; their state across a crash that leaves an epoch to run again.
 
-use std::sync::Arc;
-
-use arrow::array::{Int64Array, RecordBatch};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use tributary::prelude::*;
 
 use crate::common::*;
 
-fn timed_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new(
-            "ts",
-            DataType::Timestamp(TimeUnit::Millisecond, None),
-            false,
-        ),
-        Field::new("price", DataType::Int64, false),
-    ]))
-}
-
-/// Rows of `(seconds, price)`.
-fn timed(rows: &[(i64, i64)]) -> RecordBatch {
-    RecordBatch::try_new(
-        timed_schema(),
-        vec![
-            Arc::new(arrow::array::TimestampMillisecondArray::from(
-                rows.iter().map(|r| r.0 * 1000).collect::<Vec<_>>(),
-            )),
-            Arc::new(Int64Array::from(
-                rows.iter().map(|r| r.1).collect::<Vec<_>>(),
-            )),
-        ],
-    )
-    .unwrap()
-}
-
 #[tokio::test]
 async fn a_window_aggregation_over_another_emits_each_window_once_when_the_watermark_closes_it() {
     let tmp = tempfile::tempdir().unwrap();
-    let stream = MemoryStream::new("prices", timed_schema());
+    let stream = MemoryStream::new("prices", prices_at_schema());
     let session = Session::new();
     let df = session
         .read_stream()
@@ -50,7 +19,7 @@ async fn a_window_aggregation_over_another_emits_each_window_once_when_the_water
     session.register("prices", df).unwrap();
     let seen = Epochs::default();
     // Per minute: how many rows each price had, then the largest of those counts.
-    let q = session
+    let df = session
         .sql(
             "SELECT CAST(we AS BIGINT) / 1000 AS end_s, max(n) AS top, count(*) AS prices FROM (
                 SELECT w['end'] AS we, price, count(*) AS n
@@ -59,44 +28,26 @@ async fn a_window_aggregation_over_another_emits_each_window_once_when_the_water
              ) GROUP BY we",
         )
         .await
-        .unwrap()
-        .write_stream()
-        .output_mode(OutputMode::Append)
-        .option(
-            "checkpoint_location",
-            tmp.path().join("ckpt").to_str().unwrap(),
-        )
-        .trigger(Trigger::ProcessingTime(std::time::Duration::from_millis(5)))
-        .foreach_batch(keep_epochs(&seen))
-        .start("")
-        .await
         .unwrap();
+    let q = start_into(df, OutputMode::Append, &tmp.path().join("ckpt"), &seen).await;
     // Minute 0: price 10 twice, 20 once. A row at 61 s moves the watermark past minute 0; the
     // lower aggregation emits minute 0's two groups and the upper one closes minute 0 in the
     // same epoch. Then a late row of minute 0 (dropped by the lower one) and a row at 130 s.
     stream
-        .push(timed(&[(1, 10), (2, 10), (3, 20), (61, 5)]))
+        .push(prices_at(&[(1, 10), (2, 10), (3, 20), (61, 5)]))
         .unwrap();
     q.process_all_available().await.unwrap();
-    stream.push(timed(&[(4, 99), (130, 7)])).unwrap();
+    stream.push(prices_at(&[(4, 99), (130, 7)])).unwrap();
     q.process_all_available().await.unwrap();
     q.stop().await.unwrap();
-    let emitted: Vec<String> = seen
-        .lock()
-        .unwrap()
-        .values()
-        .flat_map(|b| sorted_rows(b, "|"))
-        .collect();
-    assert_eq!(emitted, vec!["60|2|2", "120|1|1"]);
+    assert_eq!(emitted_rows(&seen), vec!["60|2|2", "120|1|1"]);
     let last = q.recent_progress().last().cloned().unwrap();
     assert_eq!(last.state_operators.len(), 2, "two operators report");
-    let dropped: u64 = q
-        .recent_progress()
-        .iter()
-        .flat_map(|p| p.state_operators.iter())
-        .map(|s| s["numRowsDroppedByWatermark"].as_u64().unwrap_or(0))
-        .sum();
-    assert_eq!(dropped, 1, "the late row of minute 0, once");
+    assert_eq!(
+        dropped_by_watermark(&q),
+        1,
+        "the late row of minute 0, once"
+    );
     assert!(tmp.path().join("ckpt/state/0").is_dir() && tmp.path().join("ckpt/state/1").is_dir());
 }
 

@@ -189,3 +189,66 @@ pub(crate) fn sorted_rows(batches: &[RecordBatch], sep: &str) -> Vec<String> {
     out.sort();
     out
 }
+
+/// The schema of [`prices_at`]: an event time in milliseconds and a price.
+pub(crate) fn prices_at_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new(
+            "ts",
+            DataType::Timestamp(TimeUnit::Millisecond, None),
+            false,
+        ),
+        Field::new("price", DataType::Int64, false),
+    ]))
+}
+
+/// Rows of `(seconds, price)`.
+pub(crate) fn prices_at(rows: &[(i64, i64)]) -> RecordBatch {
+    RecordBatch::try_new(
+        prices_at_schema(),
+        vec![
+            Arc::new(arrow::array::TimestampMillisecondArray::from(
+                rows.iter().map(|r| r.0 * 1000).collect::<Vec<_>>(),
+            )),
+            Arc::new(Int64Array::from(
+                rows.iter().map(|r| r.1).collect::<Vec<_>>(),
+            )),
+        ],
+    )
+    .unwrap()
+}
+
+/// Start `df` as a stream in `mode` that keeps each epoch's rows in `seen`, polling every 5 ms.
+pub(crate) async fn start_into(
+    df: DataFrame,
+    mode: OutputMode,
+    checkpoint: &Path,
+    seen: &Epochs,
+) -> StreamingQuery {
+    df.write_stream()
+        .output_mode(mode)
+        .option("checkpoint_location", checkpoint.to_str().unwrap())
+        .trigger(Trigger::ProcessingTime(std::time::Duration::from_millis(5)))
+        .foreach_batch(keep_epochs(seen))
+        .start("")
+        .await
+        .unwrap()
+}
+
+/// Every row the epochs delivered, in epoch order (each epoch's sorted).
+pub(crate) fn emitted_rows(seen: &Epochs) -> Vec<String> {
+    seen.lock()
+        .unwrap()
+        .values()
+        .flat_map(|b| sorted_rows(b, "|"))
+        .collect()
+}
+
+/// The rows the query's stateful operators dropped behind the watermark, over its progress.
+pub(crate) fn dropped_by_watermark(q: &StreamingQuery) -> u64 {
+    q.recent_progress()
+        .iter()
+        .flat_map(|p| p.state_operators.iter())
+        .map(|s| s["numRowsDroppedByWatermark"].as_u64().unwrap_or(0))
+        .sum()
+}

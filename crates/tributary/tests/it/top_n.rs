@@ -104,15 +104,8 @@ async fn a_top_n_without_partition_by_ranks_the_whole_stream() {
     let q = session
         .sql("SELECT price, rn FROM (SELECT price, row_number() OVER (ORDER BY price DESC) AS rn FROM bids) WHERE rn <= 2")
         .await
-        .unwrap()
-        .write_stream()
-        .output_mode(OutputMode::Update)
-        .option("checkpoint_location", tmp.path().join("ckpt").to_str().unwrap())
-        .trigger(Trigger::ProcessingTime(std::time::Duration::from_millis(5)))
-        .foreach_batch(keep_epochs(&seen))
-        .start("")
-        .await
         .unwrap();
+    let q = start_into(q, OutputMode::Update, &tmp.path().join("ckpt"), &seen).await;
     stream
         .push(bids(&[(1, 10, 1), (2, 30, 2), (3, 20, 3)]))
         .unwrap();
@@ -160,36 +153,10 @@ async fn an_update_sink_needs_every_partition_column_even_with_one_row_per_key()
     );
 }
 
-fn timed_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new(
-            "ts",
-            DataType::Timestamp(TimeUnit::Millisecond, None),
-            false,
-        ),
-        Field::new("price", DataType::Int64, false),
-    ]))
-}
-
-fn timed(rows: &[(i64, i64)]) -> RecordBatch {
-    RecordBatch::try_new(
-        timed_schema(),
-        vec![
-            Arc::new(arrow::array::TimestampMillisecondArray::from(
-                rows.iter().map(|r| r.0 * 1000).collect::<Vec<_>>(),
-            )),
-            Arc::new(Int64Array::from(
-                rows.iter().map(|r| r.1).collect::<Vec<_>>(),
-            )),
-        ],
-    )
-    .unwrap()
-}
-
 #[tokio::test]
 async fn a_windowed_top_n_in_append_mode_emits_each_closed_window_once_and_drops_late_rows() {
     let tmp = tempfile::tempdir().unwrap();
-    let stream = MemoryStream::new("prices", timed_schema());
+    let stream = MemoryStream::new("prices", prices_at_schema());
     let session = Session::new();
     let df = session
         .read_stream()
@@ -199,7 +166,7 @@ async fn a_windowed_top_n_in_append_mode_emits_each_closed_window_once_and_drops
         .unwrap();
     session.register("prices", df).unwrap();
     let seen = Epochs::default();
-    let q = session
+    let df = session
         .sql(
             "SELECT CAST(w['start'] AS BIGINT) / 1000 AS start_s, price, rn FROM (
                 SELECT w, price, row_number() OVER (PARTITION BY w ORDER BY price DESC) AS rn
@@ -207,43 +174,22 @@ async fn a_windowed_top_n_in_append_mode_emits_each_closed_window_once_and_drops
              ) WHERE rn <= 2",
         )
         .await
-        .unwrap()
-        .write_stream()
-        .output_mode(OutputMode::Append)
-        .option(
-            "checkpoint_location",
-            tmp.path().join("ckpt").to_str().unwrap(),
-        )
-        .trigger(Trigger::ProcessingTime(std::time::Duration::from_millis(5)))
-        .foreach_batch(keep_epochs(&seen))
-        .start("")
-        .await
         .unwrap();
+    let q = start_into(df, OutputMode::Append, &tmp.path().join("ckpt"), &seen).await;
     // Window [0, 60 s): 10, 30, 20; window [60 s, 120 s): 5. Then a row at 130 s moves the
     // watermark past the first window, and a row of the first window comes late.
     stream
-        .push(timed(&[(1, 10), (2, 30), (3, 20), (61, 5)]))
+        .push(prices_at(&[(1, 10), (2, 30), (3, 20), (61, 5)]))
         .unwrap();
     q.process_all_available().await.unwrap();
-    stream.push(timed(&[(130, 1)])).unwrap();
+    stream.push(prices_at(&[(130, 1)])).unwrap();
     q.process_all_available().await.unwrap();
-    stream.push(timed(&[(4, 99), (131, 2)])).unwrap();
+    stream.push(prices_at(&[(4, 99), (131, 2)])).unwrap();
     q.process_all_available().await.unwrap();
     q.stop().await.unwrap();
-    let emitted: Vec<String> = seen
-        .lock()
-        .unwrap()
-        .values()
-        .flat_map(|b| sorted_rows(b, "|"))
-        .collect();
+    let emitted = emitted_rows(&seen);
     // The first window's final top two, once; its late 99 is not among them. The second
     // window closes when the watermark passes 120 s (after the row at 130 s).
     assert_eq!(emitted, vec!["0|20|2", "0|30|1", "60|5|1"]);
-    let dropped: u64 = q
-        .recent_progress()
-        .iter()
-        .flat_map(|p| p.state_operators.iter())
-        .map(|s| s["numRowsDroppedByWatermark"].as_u64().unwrap_or(0))
-        .sum();
-    assert_eq!(dropped, 1);
+    assert_eq!(dropped_by_watermark(&q), 1);
 }
