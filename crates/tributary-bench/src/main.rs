@@ -26,6 +26,7 @@ mod delta;
 mod kills;
 mod nexmark;
 mod soak;
+mod state;
 mod storage;
 
 use std::io::Write;
@@ -435,6 +436,18 @@ async fn main() -> anyhow::Result<()> {
                 .context("FILES")?;
             return kills::run(kills, files, &args[4.min(args.len())..]).await;
         }
+        "state" => {
+            let keys = args
+                .get(2)
+                .map_or(Ok(100_000_000), |s| s.parse())
+                .context("KEYS")?;
+            return state::run(
+                keys,
+                args.get(3).map_or("dedup", String::as_str),
+                args.get(4).map_or("1g", String::as_str),
+            )
+            .await;
+        }
         "nexmark" => {
             let events = args
                 .get(2)
@@ -486,7 +499,7 @@ async fn main() -> anyhow::Result<()> {
             .await;
         }
         other => {
-            anyhow::bail!("unknown benchmark '{other}': try `etl [ROWS]`, `visitors [ROWS]`, `kafka [ROWS]` or `delta [COMMITS] [ROWS_PER_COMMIT]` or `soak [SECONDS] [EVENTS_PER_SECOND] [visitors|append]` or `kills [KILLS] [FILES] [delta|parquet|json|windows...]` or `storage [EPOCHS] [ROWS_PER_EPOCH]`")
+            anyhow::bail!("unknown benchmark '{other}': try `etl [ROWS]`, `visitors [ROWS]`, `kafka [ROWS]` or `delta [COMMITS] [ROWS_PER_COMMIT]` or `soak [SECONDS] [EVENTS_PER_SECOND] [visitors|append]` or `kills [KILLS] [FILES] [delta|parquet|json|windows...]` or `storage [EPOCHS] [ROWS_PER_EPOCH]` or `nexmark [EVENTS] [qN...]` or `state [KEYS] [dedup|aggregate] [STATE_MEMORY_LIMIT]`")
         }
     }
     let tmp = tempfile::tempdir()?;

@@ -10,6 +10,9 @@
 //!                                                                   expected rows (DuckDB) ◄───┘
 //! ```
 //!
+//! Odd rounds give the query a state memory budget of a few kilobytes, so that its keyed state
+//! lives mostly on local disk (`state_memory_limit`): the answers must not change.
+//!
 //! `CORPUS_FILTER=<name part>` runs only matching records; `CORPUS_ROUNDS=<n>` sets the stream
 //! rounds per query (default 2); `CORPUS_SEED=<n>` changes the random splits.
 
@@ -543,28 +546,57 @@ fn chunks(n: usize, rng: &mut Rng) -> Vec<std::ops::Range<usize>> {
     cuts.windows(2).map(|w| w[0]..w[1]).collect()
 }
 
+/// The state memory budget of odd rounds: a few rows per state partition stay in memory.
+const SPILLING_BUDGET: &str = "8k";
+
 async fn start_stream(
     rec: &Record,
     inputs: &Inputs,
     out: &Path,
     ckpt: &Path,
     last: bool,
+    round: u64,
 ) -> tributary::Result<StreamingQuery> {
     let s = Session::new();
     register(&s, inputs, true).await;
-    s.sql(&rec.sql)
+    let mut w = s
+        .sql(&rec.sql)
         .await?
         .write_stream()
         .format("delta")
         .output_mode(rec.mode)
         .trigger(Trigger::AvailableNow)
         .option("checkpoint_location", ckpt.display())
-        .option("flush_at_end", if last { "true" } else { "false" })
-        .start(out.to_str().unwrap())
-        .await
+        .option("flush_at_end", if last { "true" } else { "false" });
+    if round % 2 == 1 {
+        w = w.option("state_memory_limit", SPILLING_BUDGET);
+    }
+    w.start(out.to_str().unwrap()).await
 }
 
-async fn run_stream(rec: &Record, round: u64) -> Result<Vec<String>, String> {
+/// What the state of a stream's keyed operators did: its largest size, and the most rows it
+/// kept on disk.
+#[derive(Debug, Default, Clone, Copy)]
+struct StateSeen {
+    max_rows: u64,
+    max_on_disk: u64,
+}
+
+impl StateSeen {
+    fn add(&mut self, progress: &[tributary::StreamingQueryProgress]) {
+        const KEYED: [&str; 3] = ["stateStoreSave", "dedupe", "symmetricHashJoin"];
+        for op in progress.iter().flat_map(|p| &p.state_operators) {
+            if KEYED.contains(&op["operatorName"].as_str().unwrap_or("")) {
+                self.max_rows = self.max_rows.max(op["numRowsTotal"].as_u64().unwrap_or(0));
+                self.max_on_disk = self
+                    .max_on_disk
+                    .max(op["numRowsOnDisk"].as_u64().unwrap_or(0));
+            }
+        }
+    }
+}
+
+async fn run_stream(rec: &Record, round: u64) -> Result<(Vec<String>, StateSeen), String> {
     let data = corpus_dir().join("data");
     let tmp = tempfile::tempdir().unwrap();
     let mut rng = Rng(seed_of(&rec.name, round));
@@ -587,6 +619,7 @@ async fn run_stream(rec: &Record, round: u64) -> Result<Vec<String>, String> {
     let n = events.len();
     plan.push(n..n + 1);
     let runs = plan.len();
+    let mut seen = StateSeen::default();
     for (k, chunk) in plan.into_iter().enumerate() {
         for i in chunk.clone() {
             if i < n {
@@ -607,15 +640,16 @@ async fn run_stream(rec: &Record, round: u64) -> Result<Vec<String>, String> {
         }
         let last = k + 1 == runs;
         inputs.per_epoch = 1 + rng.next(3);
-        let q = start_stream(rec, &inputs, &out, &ckpt, last)
+        let q = start_stream(rec, &inputs, &out, &ckpt, last, round)
             .await
             .map_err(|e| format!("stream round {round}, run {k}: start: {e}"))?;
         q.await_termination()
             .await
             .map_err(|e| format!("stream round {round}, run {k}: {e}"))?;
+        seen.add(&q.recent_progress());
     }
     if !out.join("_delta_log").exists() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), seen));
     }
     let s = Session::new();
     let batches = s
@@ -626,7 +660,7 @@ async fn run_stream(rec: &Record, round: u64) -> Result<Vec<String>, String> {
         .collect()
         .await
         .map_err(|e| format!("reading the stream's table: {e}"))?;
-    Ok(canonical(&batches))
+    Ok((canonical(&batches), seen))
 }
 
 fn copy(from: &Path, to_dir: &Path) {
@@ -648,7 +682,7 @@ async fn run_refused(rec: &Record) -> Result<(), String> {
         per_epoch: 1,
     };
     let (out, ckpt) = (tmp.path().join("out"), tmp.path().join("ckpt"));
-    match start_stream(rec, &inputs, &out, &ckpt, true).await {
+    match start_stream(rec, &inputs, &out, &ckpt, true, 0).await {
         Ok(q) => {
             let _ = q.stop().await;
             Err(format!(
@@ -680,7 +714,8 @@ fn diff(want: &[String], got: &[String]) -> String {
     )
 }
 
-async fn check(rec: &Record) -> Vec<String> {
+/// Check a record; `spilled` gathers what the state did in the rounds with a small budget.
+async fn check(rec: &Record, spilled: &mut StateSeen) -> Vec<String> {
     let mut failures = Vec::new();
     if rec.kind == Kind::Refused {
         if let Err(e) = run_refused(rec).await {
@@ -700,8 +735,13 @@ async fn check(rec: &Record) -> Vec<String> {
     let want = rec.expected_stream.as_ref().unwrap_or(&rec.expected);
     for round in 0..rounds {
         match run_stream(rec, round).await {
-            Ok(rows) if &rows == want => {}
-            Ok(rows) => {
+            Ok((rows, seen)) if &rows == want => {
+                if round % 2 == 1 {
+                    spilled.max_rows = spilled.max_rows.max(seen.max_rows);
+                    spilled.max_on_disk = spilled.max_on_disk.max(seen.max_on_disk);
+                }
+            }
+            Ok((rows, _)) => {
                 failures.push(format!("stream round {round}: {}", diff(want, &rows)));
                 break;
             }
@@ -722,6 +762,7 @@ async fn run_file(file: &str) {
     assert!(!records.is_empty(), "{file} has no records");
     let mut report = Vec::new();
     let mut ran = 0;
+    let mut spilled = StateSeen::default();
     for rec in &records {
         if filter
             .as_ref()
@@ -730,7 +771,7 @@ async fn run_file(file: &str) {
             continue;
         }
         ran += 1;
-        let failures = check(rec).await;
+        let failures = check(rec, &mut spilled).await;
         if !failures.is_empty() {
             report.push(format!(
                 "{file}:{} {} ({} mode, source {}):\n  {}\n  {}",
@@ -748,6 +789,12 @@ async fn run_file(file: &str) {
         "{} of {ran} records of {file} failed:\n\n{}",
         report.len(),
         report.join("\n\n")
+    );
+    // With a few kilobytes for state, a keyed state of hundreds of rows lives on disk.
+    assert!(
+        spilled.max_rows < 200 || spilled.max_on_disk > 0,
+        "{file}: keyed state reached {} rows under a {SPILLING_BUDGET} budget and none went to disk",
+        spilled.max_rows
     );
 }
 

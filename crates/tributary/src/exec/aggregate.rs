@@ -15,7 +15,6 @@
 //! Partial mode produces), so every aggregate that supports two-phase execution works: count,
 //! sum, avg, min, max, first/last, array_agg, approx_distinct, and exact count(DISTINCT).
 
-use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -39,13 +38,16 @@ use tributary_checkpoint::Epoch;
 
 use super::late::{behind_watermark, LateFilterExec, LateRows};
 use super::stateful::{
-    open_stores, EpochWatermarks, OperatorEpoch, OperatorMetrics, StatefulOperator,
+    dyn_stores, dyn_stores_mut, open_keyed_stores, EpochWatermarks, OperatorEpoch, OperatorMetrics,
+    StatefulOperator,
 };
 use crate::error::{from_df_error, Result, TributaryError};
 use crate::location::Location;
 use crate::modes::OutputMode;
 use crate::plan::{event_time_key, EventTimeKey, SplitPlan};
-use crate::state::{partition_of, KeyRows, MemoryStateStore, StateChange, StateStore};
+use crate::state::{
+    partition_of, CloseTime, GroupBy, KeyRows, KeyedStore, StateChange, StateSize, StateStore,
+};
 
 struct Parts {
     group_by: PhysicalGroupBy,
@@ -64,7 +66,7 @@ pub(crate) struct AggregateOperator {
     key: Option<EventTimeKey>,
     mode: OutputMode,
     partitions: usize,
-    stores: Vec<MemoryStateStore>,
+    stores: Vec<KeyedStore>,
     parts: Parts,
     keep_late_rows: bool,
     /// The group key that is a session window, if any: sessions of the other keys merge.
@@ -112,6 +114,7 @@ impl AggregateOperator {
         checkpoint: &Location,
         restore_to: Option<Epoch>,
         keep_late_rows: bool,
+        memory_limit: Option<usize>,
     ) -> Result<Self> {
         let LogicalPlan::Aggregate(agg) = &split.node else {
             return Err(TributaryError::Internal(
@@ -181,12 +184,26 @@ impl AggregateOperator {
         let state_schema = nullable(&probe.schema());
         let key_len = agg.group_expr.len();
         let final_group_by = group_by.as_final();
-        let stores = open_stores(
+        // Rows close by their event-time key (in complete mode nothing closes); the keys of a
+        // session window are grouped by the other keys, whose sessions merge.
+        let close = match (key, mode) {
+            (Some(k), OutputMode::Append | OutputMode::Update) => {
+                Some(CloseTime::Key(k.index, k.kind))
+            }
+            _ => None,
+        };
+        let groups = session
+            .map(|s| GroupBy::Columns((0..key_len).filter(|i| *i != s).collect::<Vec<usize>>()));
+        let stores = open_keyed_stores(
             checkpoint,
             id,
-            vec![state_schema.clone(); partitions],
+            partitions,
+            state_schema.clone(),
             key_len,
+            close,
+            groups,
             restore_to,
+            memory_limit,
         )
         .await?;
         Ok(AggregateOperator {
@@ -246,12 +263,12 @@ impl StatefulOperator for AggregateOperator {
         &self.split
     }
 
-    fn stores(&self) -> &[MemoryStateStore] {
-        &self.stores
+    fn stores(&self) -> Vec<&dyn StateStore> {
+        dyn_stores(&self.stores)
     }
 
-    fn stores_mut(&mut self) -> &mut [MemoryStateStore] {
-        &mut self.stores
+    fn stores_mut(&mut self) -> Vec<&mut dyn StateStore> {
+        dyn_stores_mut(&mut self.stores)
     }
 
     async fn process(
@@ -294,20 +311,17 @@ impl StatefulOperator for AggregateOperator {
             idx[partition_of(keys.key(i), self.partitions)].push(i as u32);
         }
         let mut reduce_inputs = Vec::with_capacity(self.partitions);
-        let mut untouched = Vec::with_capacity(self.partitions);
         let mut touched_rows = Vec::with_capacity(self.partitions);
         for (p, rows) in idx.iter().enumerate() {
             let new = take_record_batch(&partial_rows, &UInt32Array::from(rows.clone()))
                 .map_err(TributaryError::arrow("partitioning state"))?;
-            let old = self.stores[p].rows();
+            let store = &self.stores[p];
             let new_keys = KeyRows::of(&new, &part_cols)?;
-            let set: HashSet<&[u8]> = new_keys.set();
-            let old_keys = KeyRows::of(old, &part_cols)?;
-            let hit = old_keys.mask_in(&set);
-            let touched = filter_record_batch(old, &hit).map_err(TributaryError::arrow("state"))?;
-            let rest =
-                filter_record_batch(old, &not(&hit).map_err(TributaryError::arrow("state"))?)
-                    .map_err(TributaryError::arrow("state"))?;
+            let seen = new_keys.set();
+            let touched = match self.session {
+                None => store.lookup(seen.into_iter())?,
+                Some(_) => store.lookup_groups(seen.into_iter())?,
+            };
             touched_rows.push(touched.clone());
             match self.session {
                 None => reduce_inputs.push(vec![touched, new]),
@@ -319,7 +333,6 @@ impl StatefulOperator for AggregateOperator {
                     reduce_inputs.push(vec![merged]);
                 }
             }
-            untouched.push(rest);
         }
         // 3. Merge, every partition in parallel. A partition with no rows in or stored for the
         //    epoch's keys has nothing to merge: an aggregation without GROUP BY would answer
@@ -335,56 +348,67 @@ impl StatefulOperator for AggregateOperator {
         let updated = datafusion::physical_plan::collect_partitioned(reduce, task.clone())
             .await
             .map_err(df_err("merging state"))?;
-        // 4. The new state, what to emit and what to evict, per output mode.
+        // 4. The change, what to emit and what to evict, per output mode.
         let mut changes = Vec::with_capacity(self.partitions);
         let mut emit = Vec::new();
         let (mut updated_rows, mut removed_rows) = (0usize, 0usize);
+        let mut size = StateSize::default();
         for (p, up) in updated.into_iter().enumerate() {
+            let store = &self.stores[p];
             let up = if idle[p] {
                 RecordBatch::new_empty(parts.state_schema.clone())
             } else {
                 concat(&parts.state_schema, &up)?
             };
             updated_rows += up.num_rows();
-            let all = concat(&parts.state_schema, &[untouched[p].clone(), up.clone()])?;
-            let closed = match (self.key, watermarks.evict, self.mode) {
-                (Some(key), Some(wm), OutputMode::Append | OutputMode::Update) => {
-                    behind_watermark(all.column(key.index), key.kind, wm)
-                        .map_err(df_err("evicting state"))?
-                }
-                _ => arrow::array::BooleanArray::from(vec![false; all.num_rows()]),
+            let touched_keys = KeyRows::new(&touched_rows[p], parts.key_len)?;
+            let touched_set = touched_keys.set();
+            // Rows the watermark closes: updated ones, and stored ones not updated.
+            let (closing, stored_closed) = match (self.key, watermarks.evict, self.mode) {
+                (Some(key), Some(wm), OutputMode::Append | OutputMode::Update) => (
+                    behind_watermark(up.column(key.index), key.kind, wm)
+                        .map_err(df_err("evicting state"))?,
+                    store.closed(wm, &touched_set)?,
+                ),
+                _ => (
+                    arrow::array::BooleanArray::from(vec![false; up.num_rows()]),
+                    RecordBatch::new_empty(parts.state_schema.clone()),
+                ),
             };
-            let removed =
-                filter_record_batch(&all, &closed).map_err(TributaryError::arrow("state"))?;
-            let rows =
-                filter_record_batch(&all, &not(&closed).map_err(TributaryError::arrow("state"))?)
-                    .map_err(TributaryError::arrow("state"))?;
-            match self.mode {
-                OutputMode::Append => emit.push(removed.clone()),
-                OutputMode::Update => emit.push(up.clone()),
-                OutputMode::Complete => emit.push(rows.clone()),
-            }
-            removed_rows += removed.num_rows();
-            // Upserts: rows updated this epoch that stay.
-            let up_keys = KeyRows::new(&up, parts.key_len)?;
-            let rm_keys = KeyRows::new(&removed, parts.key_len)?;
-            let rm_set = rm_keys.set();
-            let stays = not(&up_keys.mask_in(&rm_set)).map_err(TributaryError::arrow("state"))?;
+            let up_closed =
+                filter_record_batch(&up, &closing).map_err(TributaryError::arrow("state"))?;
             let upserts =
-                filter_record_batch(&up, &stays).map_err(TributaryError::arrow("state"))?;
-            // Stored rows whose key is gone (sessions merged into a bigger one) are removed too.
+                filter_record_batch(&up, &not(&closing).map_err(TributaryError::arrow("state"))?)
+                    .map_err(TributaryError::arrow("state"))?;
+            let closed = concat(&parts.state_schema, &[stored_closed.clone(), up_closed])?;
+            match self.mode {
+                OutputMode::Append => emit.push(closed.clone()),
+                OutputMode::Update => emit.push(up.clone()),
+                OutputMode::Complete => {
+                    emit.push(store.all_except(&touched_set)?);
+                    emit.push(up.clone());
+                }
+            }
+            removed_rows += closed.num_rows();
+            // Stored rows updated away (closed, or sessions merged into a bigger one) go.
+            let up_keys = KeyRows::new(&upserts, parts.key_len)?;
             let up_set = up_keys.set();
-            let old_keys = KeyRows::new(&touched_rows[p], parts.key_len)?;
             let replaced_mask =
-                not(&old_keys.mask_in(&up_set)).map_err(TributaryError::arrow("state"))?;
+                not(&touched_keys.mask_in(&up_set)).map_err(TributaryError::arrow("state"))?;
             let replaced = filter_record_batch(&touched_rows[p], &replaced_mask)
                 .map_err(TributaryError::arrow("state"))?;
-            let removed = concat(&parts.state_schema, &[removed, replaced])?;
-            changes.push(StateChange {
-                rows,
+            let removed = concat(&parts.state_schema, &[stored_closed, replaced])?;
+            let change = StateChange {
                 upserts,
                 removed,
-            });
+                rows: None,
+            };
+            size = size
+                + StateSize {
+                    rows: store.len_after(&change)?,
+                    ..store.size()
+                };
+            changes.push(change);
         }
         // 5. Final values of the emitted rows.
         let emitted: Vec<RecordBatch> = emit.into_iter().filter(|b| b.num_rows() > 0).collect();
@@ -410,7 +434,8 @@ impl StatefulOperator for AggregateOperator {
         let progress = OperatorMetrics {
             name: "stateStoreSave",
             id: self.id,
-            changes: &changes,
+            state: size,
+            partitions: self.partitions,
             updated: updated_rows,
             removed: removed_rows,
             dropped_by_watermark: late.dropped.load(Ordering::Relaxed),

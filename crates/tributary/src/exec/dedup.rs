@@ -12,9 +12,9 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use arrow::array::{AsArray, BooleanArray, Int64Array, RecordBatch, UInt32Array};
-use arrow::compute::{concat_batches, filter_record_batch, not, take_record_batch};
-use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
+use arrow::array::{BooleanArray, Int64Array, RecordBatch, UInt32Array};
+use arrow::compute::{filter_record_batch, not, take_record_batch};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use async_trait::async_trait;
 use datafusion::datasource::MemTable;
 use datafusion::execution::SessionState;
@@ -24,12 +24,15 @@ use tributary_checkpoint::Epoch;
 
 use super::late::event_ms;
 use super::stateful::{
-    open_stores, run_to_batch, EpochWatermarks, OperatorEpoch, OperatorMetrics, StatefulOperator,
+    dyn_stores, dyn_stores_mut, open_keyed_stores, run_to_batch, EpochWatermarks, OperatorEpoch,
+    OperatorMetrics, StatefulOperator,
 };
 use crate::error::{from_df_error, Result, TributaryError};
 use crate::location::Location;
 use crate::plan::{event_time_column, watermark_delay, Deduplicate, SplitPlan};
-use crate::state::{partition_of, KeyRows, MemoryStateStore, StateChange, StateStore};
+use crate::state::{
+    partition_of, CloseTime, KeyRows, KeyedStore, StateChange, StateSize, StateStore,
+};
 
 const EXPIRY: &str = "__expiry_ms";
 
@@ -50,7 +53,7 @@ pub(crate) struct DedupOperator {
     keys: Vec<usize>,
     expiry: Expiry,
     partitions: usize,
-    stores: Vec<MemoryStateStore>,
+    stores: Vec<KeyedStore>,
     keep_late_rows: bool,
 }
 
@@ -67,6 +70,7 @@ impl DedupOperator {
         checkpoint: &Location,
         restore_to: Option<Epoch>,
         keep_late_rows: bool,
+        memory_limit: Option<usize>,
     ) -> Result<Self> {
         let d = Deduplicate::of(&split.node)
             .ok_or_else(|| TributaryError::Internal("a dedup operator over another node".into()))?;
@@ -93,12 +97,17 @@ impl DedupOperator {
             .collect();
         fields.push(Field::new(EXPIRY, DataType::Int64, false));
         let state_schema = Arc::new(Schema::new(fields));
-        let stores = open_stores(
+        // Keys expire by the expiry column, found through the store's time index.
+        let stores = open_keyed_stores(
             checkpoint,
             id,
-            vec![state_schema; partitions],
+            partitions,
+            state_schema,
             keys.len(),
+            Some(CloseTime::Millis(keys.len())),
+            None,
             restore_to,
+            memory_limit,
         )
         .await?;
         Ok(DedupOperator {
@@ -131,12 +140,12 @@ impl StatefulOperator for DedupOperator {
         &self.split
     }
 
-    fn stores(&self) -> &[MemoryStateStore] {
-        &self.stores
+    fn stores(&self) -> Vec<&dyn StateStore> {
+        dyn_stores(&self.stores)
     }
 
-    fn stores_mut(&mut self) -> &mut [MemoryStateStore] {
-        &mut self.stores
+    fn stores_mut(&mut self) -> Vec<&mut dyn StateStore> {
+        dyn_stores_mut(&mut self.stores)
     }
 
     async fn process(
@@ -172,19 +181,13 @@ impl StatefulOperator for DedupOperator {
             .project(&self.keys)
             .map_err(arrow_err("deduplication keys"))?;
         let keys = KeyRows::new(&key_batch, self.keys.len())?;
-        let state_keys: Vec<KeyRows> = self
-            .stores
-            .iter()
-            .map(|s| KeyRows::new(s.rows(), self.keys.len()))
-            .collect::<Result<_>>()?;
-        let known: Vec<HashSet<&[u8]>> = state_keys.iter().map(|k| k.set()).collect();
         let mut fresh: HashSet<&[u8]> = HashSet::new();
         let mut keep = Vec::with_capacity(keys.len());
         let mut new_by_partition: Vec<Vec<u32>> = vec![Vec::new(); self.partitions];
         for i in 0..keys.len() {
             let k = keys.key(i);
             let p = partition_of(k, self.partitions);
-            let first = !known[p].contains(k) && fresh.insert(k);
+            let first = !self.stores[p].contains(k)? && fresh.insert(k);
             keep.push(first);
             if first {
                 new_by_partition[p].push(i as u32);
@@ -210,29 +213,41 @@ impl StatefulOperator for DedupOperator {
             .map_err(arrow_err("deduplication state"))?;
         let mut changes = Vec::with_capacity(self.partitions);
         let (mut added, mut removed_n) = (0usize, 0usize);
+        let mut size = StateSize::default();
+        let none = HashSet::new();
         for (p, idx) in new_by_partition.into_iter().enumerate() {
-            let upserts = take_record_batch(&candidates, &UInt32Array::from(idx))
+            let store = &self.stores[p];
+            let new = take_record_batch(&candidates, &UInt32Array::from(idx))
                 .map_err(arrow_err("deduplication state"))?;
-            added += upserts.num_rows();
-            let all = concat_batches(&self.state_schema(), [self.stores[p].rows(), &upserts])
-                .map_err(arrow_err("deduplication state"))?;
-            let exp = all.column(self.keys.len()).as_primitive::<Int64Type>();
-            let gone: BooleanArray = match watermarks.evict {
-                Some(wm) => exp
-                    .iter()
-                    .map(|e| Some(e.is_some_and(|e| e <= wm)))
-                    .collect(),
-                None => BooleanArray::from(vec![false; all.num_rows()]),
+            added += new.num_rows();
+            // New keys already behind the eviction watermark are not kept; stored keys behind
+            // it are removed.
+            let (upserts, removed) = match watermarks.evict {
+                Some(wm) => {
+                    let expiry = CloseTime::Millis(self.keys.len()).of(&new)?;
+                    // i64::MAX: a key that never expires.
+                    let stays: BooleanArray = expiry
+                        .iter()
+                        .map(|e| Some(*e == i64::MAX || *e > wm))
+                        .collect();
+                    let upserts =
+                        filter_record_batch(&new, &stays).map_err(arrow_err("eviction"))?;
+                    (upserts, store.closed(wm, &none)?)
+                }
+                None => (new, RecordBatch::new_empty(self.state_schema())),
             };
-            let removed = filter_record_batch(&all, &gone).map_err(arrow_err("eviction"))?;
-            let rows = filter_record_batch(&all, &not(&gone).map_err(arrow_err("eviction"))?)
-                .map_err(arrow_err("eviction"))?;
             removed_n += removed.num_rows();
-            changes.push(StateChange {
-                rows,
+            let change = StateChange {
                 upserts,
                 removed,
-            });
+                rows: None,
+            };
+            size = size
+                + StateSize {
+                    rows: store.len_after(&change)?,
+                    ..store.size()
+                };
+            changes.push(change);
         }
         let out_schema = self.split.output_schema.clone();
         let output = RecordBatch::try_new(out_schema.clone(), output.columns().to_vec())
@@ -244,7 +259,8 @@ impl StatefulOperator for DedupOperator {
         let progress = OperatorMetrics {
             name: "dedupe",
             id: self.id,
-            changes: &changes,
+            state: size,
+            partitions: self.partitions,
             updated: added,
             removed: removed_n,
             dropped_by_watermark: dropped as u64,

@@ -21,6 +21,7 @@ use std::time::Duration;
 use datafusion::datasource::{MemTable, TableProvider};
 use datafusion::execution::SessionState;
 use datafusion::logical_expr::LogicalPlan;
+use futures::FutureExt;
 use serde_json::Value;
 use tracing::Instrument;
 use tributary_checkpoint::{
@@ -151,7 +152,12 @@ pub(crate) async fn start_query(spec: QuerySpec) -> Result<StreamingQuery> {
             running.lease = Some(lease.clone());
             tokio::spawn(
                 async move {
-                    let result = running.run().await;
+                    // A panic is a bug; the query still stops with an error (its lease
+                    // released) rather than leave `await_termination` waiting forever.
+                    let result = std::panic::AssertUnwindSafe(running.run())
+                        .catch_unwind()
+                        .await
+                        .unwrap_or_else(|panic| Err(panicked(panic)));
                     lease.release().await;
                     running.finish(result);
                 }
@@ -164,6 +170,19 @@ pub(crate) async fn start_query(spec: QuerySpec) -> Result<StreamingQuery> {
             Err(e)
         }
     }
+}
+
+/// The error of a query whose driver panicked.
+fn panicked(panic: Box<dyn std::any::Any + Send>) -> TributaryError {
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("no message");
+    TributaryError::Internal(format!(
+        "the query's driver panicked ({message}); this is a bug in Tributary: please report it. \
+         The checkpoint is intact: restarting the query resumes from its last committed epoch"
+    ))
 }
 
 /// Recover, open the sources, sink and operator, and register the query: everything after the
@@ -414,6 +433,12 @@ async fn open_operators(
     }
     let mut empty_outputs: HashMap<usize, Arc<dyn TableProvider>> = HashMap::new();
     let mut operators = Vec::with_capacity(split.operators.len());
+    // The memory budget is shared evenly by every partition of every operator.
+    let stores = split.operators.len() * rec.partitions.max(1);
+    let store_limit = spec
+        .options
+        .bytes("state_memory_limit")
+        .map(|b| (b as usize / stores).max(1));
     for op in split.operators {
         // The top operator emits in the query's output mode; one below another emits each row
         // once, when it is final (the checker made sure it can).
@@ -425,25 +450,37 @@ async fn open_operators(
         let t = MemTable::try_new(op.output_schema.clone(), vec![vec![]])
             .map_err(TributaryError::df("empty operator output"))?;
         let (id, output) = (op.id, Arc::new(t) as Arc<dyn TableProvider>);
-        operators
-            .push(open_operator(op, mode, state, &empty, &empty_outputs, store, rec, spec).await?);
+        let ctx = OperatorContext {
+            store,
+            rec,
+            spec,
+            store_limit,
+        };
+        operators.push(open_operator(op, mode, state, &empty, &empty_outputs, &ctx).await?);
         empty_outputs.insert(id, output);
     }
     Ok((operators, Some(split.above)))
 }
 
+/// What every operator opens its state with.
+struct OperatorContext<'a> {
+    store: &'a CheckpointStore,
+    rec: &'a Recovered,
+    spec: &'a QuerySpec,
+    /// Memory for the rows of one state partition (`state_memory_limit` shared out).
+    store_limit: Option<usize>,
+}
+
 /// One stateful operator, opened on its state in the checkpoint.
-#[allow(clippy::too_many_arguments)]
 async fn open_operator(
     split: SplitPlan,
     mode: OutputMode,
     state: &SessionState,
     empty_sources: &HashMap<SourceKey, Arc<dyn TableProvider>>,
     empty_outputs: &HashMap<usize, Arc<dyn TableProvider>>,
-    store: &CheckpointStore,
-    rec: &Recovered,
-    spec: &QuerySpec,
+    ctx: &OperatorContext<'_>,
 ) -> Result<Box<dyn StatefulOperator>> {
+    let (store, rec, spec, limit) = (ctx.store, ctx.rec, ctx.spec, ctx.store_limit);
     let keep_late = spec.options.contains("late_rows_path");
     let (partitions, root, committed) = (rec.partitions, &store.root, rec.committed_epoch);
     let id = split.id;
@@ -454,14 +491,21 @@ async fn open_operator(
                     .await?,
             )
         } else if matches!(split.node, LogicalPlan::Join(_)) {
-            Box::new(super::join::JoinOperator::open(id, split, root, committed).await?)
+            // A join's two stores share what its partitions' stores would have.
+            let limit = limit.map(|l| (l * partitions / 2).max(1));
+            Box::new(
+                super::join::JoinOperator::open(id, split, state, root, committed, limit).await?,
+            )
         } else if crate::plan::TopN::of(&split.node).is_some() {
             Box::new(
                 super::topn::TopNOperator::open(id, split, mode, partitions, root, committed)
                     .await?,
             )
         } else if Deduplicate::of(&split.node).is_some() {
-            Box::new(DedupOperator::open(id, split, partitions, root, committed, keep_late).await?)
+            Box::new(
+                DedupOperator::open(id, split, partitions, root, committed, keep_late, limit)
+                    .await?,
+            )
         } else {
             let below = bind_operator_outputs(split.node.inputs()[0], empty_outputs)?;
             let empty_below = bind_epoch(&below, empty_sources)?;
@@ -476,6 +520,7 @@ async fn open_operator(
                     root,
                     committed,
                     keep_late,
+                    limit,
                 )
                 .await?,
             )
@@ -696,7 +741,7 @@ impl Running {
         let mut state_operators = Vec::with_capacity(operated.len());
         for (op, result) in self.operators.iter_mut().zip(operated) {
             state_operators.push(result.progress.clone());
-            op.commit(epoch, result);
+            op.commit(epoch, result)?;
         }
         self.prev_watermark = record.watermark_ms;
         timer.lap("commitOffsets");

@@ -7,7 +7,11 @@
 //!  left semi:  a left row the first time it matches
 //! ```
 //! The state of each side is its rows with a row id and a `matched` flag (`state/<op>/0` for
-//! the left side, `state/<op>/1` for the right).
+//! the left side, `state/<op>/1` for the right), in a [`KeyedStore`] keyed by row id and grouped
+//! by the join key (the side's ON expressions): an epoch reads only the stored rows that share
+//! a join key with the other side's new rows, and finds the rows the watermark evicts in the
+//! store's time index, so its cost follows the epoch, not the state. A join without equality
+//! keys (a time range alone) reads its whole state.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -24,14 +28,14 @@ use datafusion::logical_expr::{Expr, Join, LogicalPlan, LogicalPlanBuilder};
 use serde_json::json;
 use tributary_checkpoint::Epoch;
 
-use super::late::event_ms;
 use super::stateful::{
-    open_stores, run_to_batch, EpochWatermarks, OperatorEpoch, OperatorMetrics, StatefulOperator,
+    dyn_stores, dyn_stores_mut, run_to_batch, EpochWatermarks, OperatorEpoch, OperatorMetrics,
+    StatefulOperator,
 };
 use crate::error::{from_df_error, Result, TributaryError};
 use crate::location::Location;
-use crate::plan::{join_bounds, JoinStateBounds, SplitPlan};
-use crate::state::{MemoryStateStore, StateChange, StateStore};
+use crate::plan::{join_bounds, SplitPlan};
+use crate::state::{CloseTime, GroupBy, KeyRows, KeyedStore, StateChange, StateSize, StateStore};
 
 const ROW_ID: &str = "__row_id";
 const MATCHED: &str = "__matched";
@@ -42,9 +46,10 @@ pub(crate) struct JoinOperator {
     id: usize,
     split: SplitPlan,
     join: Join,
-    bounds: JoinStateBounds,
     /// `[left, right]`.
-    stores: Vec<MemoryStateStore>,
+    stores: Vec<KeyedStore>,
+    /// The next row id of each side.
+    next_id: [i64; 2],
 }
 
 fn arrow_err(what: &'static str) -> impl FnOnce(arrow::error::ArrowError) -> TributaryError {
@@ -65,12 +70,49 @@ fn side_state_schema(side: &LogicalPlan) -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
+/// The join key of a side's state-shaped rows: its ON expressions, evaluated.
+fn join_key(state: &SessionState, join: &Join, side: usize) -> Result<GroupBy> {
+    let plan = if side == 0 { &join.left } else { &join.right };
+    let exprs = join
+        .on
+        .iter()
+        .map(|(l, r)| {
+            let e = if side == 0 { l } else { r };
+            state
+                .create_physical_expr(e.clone(), plan.schema())
+                .map_err(TributaryError::df("planning a join key"))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let user = Arc::new(Schema::new(
+        plan.schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone().with_nullable(true))
+            .collect::<Vec<_>>(),
+    ));
+    Ok(GroupBy::Computed(Arc::new(move |rows: &RecordBatch| {
+        let batch = RecordBatch::try_new(user.clone(), rows.columns()[2..].to_vec())
+            .map_err(arrow_err("join state rows"))?;
+        let cols = exprs
+            .iter()
+            .map(|e| {
+                e.evaluate(&batch)
+                    .and_then(|v| v.into_array(batch.num_rows()))
+            })
+            .collect::<datafusion::common::Result<Vec<ArrayRef>>>()
+            .map_err(|e| from_df_error("evaluating a join key", e))?;
+        KeyRows::from_columns(cols, batch.num_rows())
+    })))
+}
+
 impl JoinOperator {
     pub(crate) async fn open(
         id: usize,
         split: SplitPlan,
+        state: &SessionState,
         checkpoint: &Location,
         restore_to: Option<Epoch>,
+        memory_limit: Option<usize>,
     ) -> Result<Self> {
         let LogicalPlan::Join(join) = &split.node else {
             return Err(TributaryError::Internal(
@@ -79,17 +121,39 @@ impl JoinOperator {
         };
         let join = join.clone();
         let bounds = join_bounds(&join);
-        let schemas = vec![
-            side_state_schema(&join.left),
-            side_state_schema(&join.right),
-        ];
-        let stores = open_stores(checkpoint, id, schemas, 1, restore_to).await?;
+        let mut stores = Vec::with_capacity(2);
+        let mut next_id = [0i64; 2];
+        for (side, next) in next_id.iter_mut().enumerate() {
+            let plan = if side == 0 { &join.left } else { &join.right };
+            let close = match (side, bounds.left_evictable(), bounds.right_evictable()) {
+                (0, true, _) => bounds
+                    .left_time
+                    .map(|t| CloseTime::Shifted(t + 2, -bounds.range.lo.unwrap_or(0))),
+                (1, _, true) => bounds
+                    .right_time
+                    .map(|t| CloseTime::Shifted(t + 2, bounds.range.hi.unwrap_or(0))),
+                _ => None,
+            };
+            let mut store = KeyedStore::new(
+                checkpoint.child(&tributary_checkpoint::CheckpointPaths::state(id, side)),
+                side_state_schema(plan),
+                1,
+                close,
+                Some(join_key(state, &join, side)?),
+            )?
+            .with_memory_limit(memory_limit);
+            store.restore(restore_to).await?;
+            let last = store.max_row()?;
+            *next = arrow::compute::max(last.column(0).as_primitive::<Int64Type>())
+                .map_or(0, |m| m + 1);
+            stores.push(store);
+        }
         Ok(JoinOperator {
             id,
             split,
             join,
-            bounds,
             stores,
+            next_id,
         })
     }
 
@@ -102,8 +166,7 @@ impl JoinOperator {
     ) -> Result<RecordBatch> {
         let rows = run_to_batch(state, plan, "a join input").await?;
         let store = &self.stores[side];
-        let ids = store.rows().column(0).as_primitive::<Int64Type>();
-        let base = arrow::compute::max(ids).map_or(0, |m| m + 1);
+        let base = self.next_id[side];
         let n = rows.num_rows() as i64;
         let mut cols: Vec<ArrayRef> = vec![
             Arc::new(Int64Array::from_iter_values(base..base + n)),
@@ -111,6 +174,15 @@ impl JoinOperator {
         ];
         cols.extend(rows.columns().iter().cloned());
         RecordBatch::try_new(store.schema(), cols).map_err(arrow_err("join state rows"))
+    }
+
+    /// The stored rows of `side` that share a join key with `rows` of the other side.
+    fn stored_matches(&self, side: usize, other_rows: &RecordBatch) -> Result<RecordBatch> {
+        let keys = self.stores[1 - side]
+            .group_keys(other_rows)?
+            .ok_or_else(|| TributaryError::Internal("join state without join keys".into()))?;
+        let set = keys.set();
+        self.stores[side].lookup_groups(set.into_iter())
     }
 
     /// A plan over state-shaped rows of one side that looks like that side (same qualified
@@ -184,12 +256,23 @@ impl StatefulOperator for JoinOperator {
         &self.split
     }
 
-    fn stores(&self) -> &[MemoryStateStore] {
-        &self.stores
+    fn stores(&self) -> Vec<&dyn StateStore> {
+        dyn_stores(&self.stores)
     }
 
-    fn stores_mut(&mut self) -> &mut [MemoryStateStore] {
-        &mut self.stores
+    fn stores_mut(&mut self) -> Vec<&mut dyn StateStore> {
+        dyn_stores_mut(&mut self.stores)
+    }
+
+    fn commit(&mut self, epoch: Epoch, result: OperatorEpoch) -> Result<()> {
+        for (side, change) in result.changes.into_iter().enumerate() {
+            let ids = change.upserts.column(0).as_primitive::<Int64Type>();
+            if let Some(m) = arrow::compute::max(ids) {
+                self.next_id[side] = self.next_id[side].max(m + 1);
+            }
+            self.stores[side].commit(epoch, change)?;
+        }
+        Ok(())
     }
 
     async fn process(
@@ -206,8 +289,9 @@ impl StatefulOperator for JoinOperator {
         };
         let left_new = self.side_rows(state, &bound.left, 0).await?;
         let right_new = self.side_rows(state, &bound.right, 1).await?;
-        let left_old = self.stores[0].rows().clone();
-        let right_old = self.stores[1].rows().clone();
+        // Only stored rows that share a join key with the other side's new rows can match.
+        let left_old = self.stored_matches(0, &right_new)?;
+        let right_old = self.stored_matches(1, &left_new)?;
         // 1. The epoch's matches: new left with all right, old left with new right.
         let right_all = concat_batches(&self.stores[1].schema(), [&right_old, &right_new])
             .map_err(arrow_err("join rows"))?;
@@ -248,9 +332,11 @@ impl StatefulOperator for JoinOperator {
         }
         // 2. Each side's new state: matched flags, then eviction behind the watermark.
         let mut changes = Vec::new();
+        let mut sides = [0usize; 2];
+        let mut size = StateSize::default();
         let mut removed_total = 0usize;
         let mut updated_total = 0usize;
-        for side in 0..2 {
+        for (side, rows_after) in sides.iter_mut().enumerate() {
             let (old, new, matched) = if side == 0 {
                 (&left_old, &left_new, &left_matched)
             } else {
@@ -282,33 +368,27 @@ impl StatefulOperator for JoinOperator {
             cols[1] = Arc::new(now_matched.clone());
             let all =
                 RecordBatch::try_new(schema.clone(), cols).map_err(arrow_err("join state"))?;
-            let evictable = if side == 0 {
-                self.bounds.left_evictable()
-            } else {
-                self.bounds.right_evictable()
-            };
-            let gone: BooleanArray = match (evictable, watermarks.evict) {
-                (true, Some(wm)) => {
-                    let t = if side == 0 {
-                        self.bounds.left_time
-                    } else {
-                        self.bounds.right_time
-                    }
-                    .expect("evictable sides have a time");
-                    let ms = event_ms(all.column(t + 2))?;
-                    let shift = if side == 0 {
-                        -self.bounds.range.lo.unwrap_or(0)
-                    } else {
-                        self.bounds.range.hi.unwrap_or(0)
-                    };
-                    ms.iter()
-                        .map(|v| Some(v.is_some_and(|v| v.saturating_add(shift) <= wm)))
-                        .collect()
+            // Eviction: the rows read or added this epoch whose time is past the bound, and
+            // the stored rows the time index finds.
+            let store = &self.stores[side];
+            let (gone, stored_closed) = match (store.close_time(), watermarks.evict) {
+                (Some(close), Some(wm)) => {
+                    let at = close.of(&all)?;
+                    // i64::MAX: a row without a time, which never closes.
+                    let gone: BooleanArray = at
+                        .iter()
+                        .map(|t| Some(*t != i64::MAX && *t <= wm))
+                        .collect();
+                    let read = store.keys_of(old)?;
+                    (gone, store.closed(wm, &read.set())?)
                 }
-                _ => BooleanArray::from(vec![false; all.num_rows()]),
+                _ => (
+                    BooleanArray::from(vec![false; all.num_rows()]),
+                    RecordBatch::new_empty(schema.clone()),
+                ),
             };
             let removed = filter_record_batch(&all, &gone).map_err(arrow_err("join eviction"))?;
-            let rows = filter_record_batch(&all, &not(&gone).map_err(arrow_err("join eviction"))?)
+            let removed = concat_batches(&schema, [&stored_closed, &removed])
                 .map_err(arrow_err("join eviction"))?;
             // Outer joins: evicted rows that never matched, with NULLs.
             let outer = matches!(
@@ -334,11 +414,18 @@ impl StatefulOperator for JoinOperator {
             let upserts = filter_record_batch(&all, &up_mask).map_err(arrow_err("join state"))?;
             removed_total += removed.num_rows();
             updated_total += upserts.num_rows();
-            changes.push(StateChange {
-                rows,
+            let change = StateChange {
+                rows: None,
                 upserts,
                 removed,
-            });
+            };
+            *rows_after = store.len_after(&change)?;
+            size = size
+                + StateSize {
+                    rows: *rows_after,
+                    ..store.size()
+                };
+            changes.push(change);
         }
         let output = Arc::new(
             MemTable::try_new(out_schema, vec![output])
@@ -347,14 +434,15 @@ impl StatefulOperator for JoinOperator {
         let progress = OperatorMetrics {
             name: "symmetricHashJoin",
             id: self.id,
-            changes: &changes,
+            state: size,
+            partitions: changes.len(),
             updated: updated_total,
             removed: removed_total,
             dropped_by_watermark: 0,
             custom: json!({
                 "joinType": self.join.join_type.to_string(),
-                "leftRows": changes[0].rows.num_rows(),
-                "rightRows": changes[1].rows.num_rows(),
+                "leftRows": sides[0],
+                "rightRows": sides[1],
             }),
         }
         .progress();

@@ -19,7 +19,8 @@ use serde_json::{json, Value};
 use tributary_checkpoint::Epoch;
 
 use super::stateful::{
-    open_stores, run_to_batch, EpochWatermarks, OperatorEpoch, OperatorMetrics, StatefulOperator,
+    dyn_stores, dyn_stores_mut, open_stores, run_to_batch, whole_size, EpochWatermarks,
+    OperatorEpoch, OperatorMetrics, StatefulOperator,
 };
 use crate::error::{from_df_error, Result, TributaryError};
 use crate::location::Location;
@@ -109,12 +110,12 @@ impl StatefulOperator for MapGroupsOperator {
         &self.split
     }
 
-    fn stores(&self) -> &[MemoryStateStore] {
-        &self.stores
+    fn stores(&self) -> Vec<&dyn StateStore> {
+        dyn_stores(&self.stores)
     }
 
-    fn stores_mut(&mut self) -> &mut [MemoryStateStore] {
-        &mut self.stores
+    fn stores_mut(&mut self) -> Vec<&mut dyn StateStore> {
+        dyn_stores_mut(&mut self.stores)
     }
 
     fn has_due_timeouts(&self, now_ms: i64) -> bool {
@@ -266,7 +267,7 @@ impl StatefulOperator for MapGroupsOperator {
             let rows = concat_batches(&self.state_schema(), [&rest, &upserts])
                 .map_err(arrow_err("state"))?;
             changes.push(StateChange {
-                rows,
+                rows: Some(rows),
                 upserts,
                 removed,
             });
@@ -282,7 +283,8 @@ impl StatefulOperator for MapGroupsOperator {
         let progress = OperatorMetrics {
             name: "flatMapGroupsWithState",
             id: self.id,
-            changes: &changes,
+            state: whole_size(&changes),
+            partitions: changes.len(),
             updated,
             removed: removed_n,
             dropped_by_watermark: 0,

@@ -18,7 +18,9 @@ use tributary_checkpoint::Epoch;
 
 use crate::error::Result;
 use crate::plan::SplitPlan;
-use crate::state::{MemoryStateStore, StateChange, StateStore};
+use crate::state::{
+    CloseTime, GroupBy, KeyedStore, MemoryStateStore, StateChange, StateSize, StateStore,
+};
 
 /// The watermarks an operator runs an epoch with (Spark's two watermarks of chained operators).
 ///
@@ -63,10 +65,10 @@ pub(crate) trait StatefulOperator: Send + Sync {
     fn split(&self) -> &SplitPlan;
 
     /// The operator's state stores, one per partition.
-    fn stores(&self) -> &[MemoryStateStore];
+    fn stores(&self) -> Vec<&dyn StateStore>;
 
     /// The state stores, to commit into.
-    fn stores_mut(&mut self) -> &mut [MemoryStateStore];
+    fn stores_mut(&mut self) -> Vec<&mut dyn StateStore>;
 
     /// Run the epoch: `bound` is the operator's node with its inputs bound to the epoch's rows
     /// (and to the outputs of the operators below); `now_ms` is the epoch's planned time (the
@@ -87,8 +89,8 @@ pub(crate) trait StatefulOperator: Send + Sync {
 
     /// Write the epoch's state changes durably (before the sink commits).
     async fn persist(&self, epoch: Epoch, result: &OperatorEpoch) -> Result<()> {
-        let writes = self
-            .stores()
+        let stores = self.stores();
+        let writes = stores
             .iter()
             .zip(&result.changes)
             .map(|(s, c)| s.persist(epoch, c));
@@ -97,15 +99,13 @@ pub(crate) trait StatefulOperator: Send + Sync {
     }
 
     /// Make the epoch's state current (after the commit log entry).
-    fn commit(&mut self, epoch: Epoch, result: OperatorEpoch) {
-        for (s, c) in self.stores_mut().iter_mut().zip(result.changes) {
-            s.commit(epoch, c);
+    fn commit(&mut self, epoch: Epoch, result: OperatorEpoch) -> Result<()> {
+        for (s, c) in self.stores_mut().into_iter().zip(result.changes) {
+            s.commit(epoch, c)?;
         }
+        Ok(())
     }
 }
-
-/// Snapshot cadence of the state stores, in epochs.
-pub(crate) const SNAPSHOT_EVERY: u64 = 10;
 
 /// Open and restore the stores of operator `id`: one per schema, store `p` under
 /// `state/<id>/<p>` with the first `key_len` columns as its key.
@@ -122,12 +122,69 @@ pub(crate) async fn open_stores(
             checkpoint.child(&tributary_checkpoint::CheckpointPaths::state(id, p)),
             schema,
             key_len,
-            SNAPSHOT_EVERY,
         );
         s.restore(restore_to).await?;
         stores.push(s);
     }
     Ok(stores)
+}
+
+/// Open and restore the keyed stores of operator `id`, `partitions` of them, each under
+/// `state/<id>/<p>`: rows of `schema` keyed by its first `key_len` columns, closed by `close`,
+/// grouped by the key columns `groups` when given, keeping at most `memory_limit` bytes of rows
+/// in memory each.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn open_keyed_stores(
+    checkpoint: &crate::location::Location,
+    id: usize,
+    partitions: usize,
+    schema: arrow::datatypes::SchemaRef,
+    key_len: usize,
+    close: Option<CloseTime>,
+    groups: Option<GroupBy>,
+    restore_to: Option<Epoch>,
+    memory_limit: Option<usize>,
+) -> Result<Vec<KeyedStore>> {
+    let mut stores = Vec::with_capacity(partitions);
+    for p in 0..partitions {
+        let mut s = KeyedStore::new(
+            checkpoint.child(&tributary_checkpoint::CheckpointPaths::state(id, p)),
+            schema.clone(),
+            key_len,
+            close,
+            groups.clone(),
+        )?
+        .with_memory_limit(memory_limit);
+        s.restore(restore_to).await?;
+        stores.push(s);
+    }
+    Ok(stores)
+}
+
+/// The stores of an operator as trait objects.
+pub(crate) fn dyn_stores<S: StateStore>(stores: &[S]) -> Vec<&dyn StateStore> {
+    stores.iter().map(|s| s as &dyn StateStore).collect()
+}
+
+/// The stores of an operator as mutable trait objects.
+pub(crate) fn dyn_stores_mut<S: StateStore>(stores: &mut [S]) -> Vec<&mut dyn StateStore> {
+    stores
+        .iter_mut()
+        .map(|s| s as &mut dyn StateStore)
+        .collect()
+}
+
+/// The size of the state after an epoch whose changes carry each partition's whole rows.
+pub(crate) fn whole_size(changes: &[StateChange]) -> StateSize {
+    changes
+        .iter()
+        .filter_map(|c| c.rows.as_ref())
+        .map(|r| StateSize {
+            rows: r.num_rows(),
+            bytes: r.get_array_memory_size(),
+            on_disk: 0,
+        })
+        .fold(StateSize::default(), |a, b| a + b)
 }
 
 /// Run a bound input plan to one batch (`what` names it in errors).
@@ -154,7 +211,9 @@ pub(crate) async fn run_to_batch(
 pub(crate) struct OperatorMetrics<'a> {
     pub name: &'a str,
     pub id: usize,
-    pub changes: &'a [StateChange],
+    /// The state after the epoch.
+    pub state: StateSize,
+    pub partitions: usize,
     pub updated: usize,
     pub removed: usize,
     pub dropped_by_watermark: u64,
@@ -164,12 +223,7 @@ pub(crate) struct OperatorMetrics<'a> {
 impl OperatorMetrics<'_> {
     /// The progress entry, with Spark's field names.
     pub(crate) fn progress(&self) -> serde_json::Value {
-        let rows: usize = self.changes.iter().map(|c| c.rows.num_rows()).sum();
-        let memory: usize = self
-            .changes
-            .iter()
-            .map(|c| c.rows.get_array_memory_size())
-            .sum();
+        let (rows, memory) = (self.state.rows, self.state.bytes);
         serde_json::json!({
             "operatorName": self.name,
             "operatorId": self.id,
@@ -179,8 +233,9 @@ impl OperatorMetrics<'_> {
             "allUpdatesTimeMs": 0,
             "memoryUsedBytes": memory,
             "numRowsDroppedByWatermark": self.dropped_by_watermark,
-            "numShufflePartitions": self.changes.len(),
-            "numStateStoreInstances": self.changes.len(),
+            "numRowsOnDisk": self.state.on_disk,
+            "numShufflePartitions": self.partitions,
+            "numStateStoreInstances": self.partitions,
             "customMetrics": self.custom,
         })
     }

@@ -30,7 +30,8 @@ use tributary_checkpoint::Epoch;
 
 use super::late::behind_watermark;
 use super::stateful::{
-    open_stores, run_to_batch, EpochWatermarks, OperatorEpoch, OperatorMetrics, StatefulOperator,
+    dyn_stores, dyn_stores_mut, open_stores, run_to_batch, whole_size, EpochWatermarks,
+    OperatorEpoch, OperatorMetrics, StatefulOperator,
 };
 use crate::error::{from_df_error, Result, TributaryError};
 use crate::location::Location;
@@ -257,12 +258,12 @@ impl StatefulOperator for TopNOperator {
         &self.split
     }
 
-    fn stores(&self) -> &[MemoryStateStore] {
-        &self.stores
+    fn stores(&self) -> Vec<&dyn StateStore> {
+        dyn_stores(&self.stores)
     }
 
-    fn stores_mut(&mut self) -> &mut [MemoryStateStore] {
-        &mut self.stores
+    fn stores_mut(&mut self) -> Vec<&mut dyn StateStore> {
+        dyn_stores_mut(&mut self.stores)
     }
 
     async fn process(
@@ -327,7 +328,7 @@ impl StatefulOperator for TopNOperator {
                 emitted.push(upserts.clone());
             }
             changes.push(StateChange {
-                rows: state_rows,
+                rows: Some(state_rows),
                 upserts,
                 removed,
             });
@@ -355,7 +356,8 @@ impl StatefulOperator for TopNOperator {
         let progress = OperatorMetrics {
             name: "topN",
             id: self.id,
-            changes: &changes,
+            state: whole_size(&changes),
+            partitions: changes.len(),
             updated: changes.iter().map(|c| c.upserts.num_rows()).sum(),
             removed: removed_n,
             dropped_by_watermark: dropped as u64,

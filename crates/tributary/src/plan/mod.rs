@@ -31,7 +31,7 @@ mod watermark;
 pub(crate) use chain::{bind_operator_outputs, split_stateful, SplitPlan};
 pub(crate) use check::check_supported;
 pub(crate) use dedup::{distinct_to_dedup, Deduplicate};
-pub(crate) use join::{join_bounds, JoinStateBounds};
+pub(crate) use join::join_bounds;
 pub(crate) use keys::update_key_columns;
 pub(crate) use map_groups::{
     call_user, group_rows, json_to_batch, key_of, rows_to_json, FlatMapGroupsWithState,

@@ -23,14 +23,19 @@ impl KeyRows {
 
     /// Encode the columns `indices` of `batch`.
     pub(crate) fn of(batch: &RecordBatch, indices: &[usize]) -> Result<KeyRows> {
-        if indices.is_empty() {
+        let cols: Vec<ArrayRef> = indices.iter().map(|i| batch.column(*i).clone()).collect();
+        Self::from_columns(cols, batch.num_rows())
+    }
+
+    /// Encode columns of `num_rows` rows (none: every row has the same, empty key).
+    pub(crate) fn from_columns(cols: Vec<ArrayRef>, num_rows: usize) -> Result<KeyRows> {
+        if cols.is_empty() {
             // Arrow's row format has no rows without columns: count them ourselves.
             return Ok(KeyRows {
                 rows: None,
-                num_rows: batch.num_rows(),
+                num_rows,
             });
         }
-        let cols: Vec<ArrayRef> = indices.iter().map(|i| batch.column(*i).clone()).collect();
         let fields = cols
             .iter()
             .map(|c| SortField::new(c.data_type().clone()))
@@ -42,7 +47,7 @@ impl KeyRows {
             .map_err(TributaryError::arrow("encoding state keys"))?;
         Ok(KeyRows {
             rows: Some(rows),
-            num_rows: batch.num_rows(),
+            num_rows,
         })
     }
 

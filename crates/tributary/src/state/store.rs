@@ -1,14 +1,14 @@
-//! The state store trait and its in-memory, file-backed implementation.
+//! The state store trait and the store that keeps a partition's rows as one batch.
 
 use std::collections::HashSet;
-use std::sync::Arc;
 
-use arrow::array::{new_null_array, Array, ArrayRef, AsArray, BooleanArray, RecordBatch};
+use arrow::array::RecordBatch;
 use arrow::compute::{concat_batches, filter_record_batch, not};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::datatypes::SchemaRef;
 use async_trait::async_trait;
 use tributary_checkpoint::Epoch;
 
+use super::files::{rewrap, SinceSnapshot, SnapshotPolicy, StateFiles};
 use super::keys::KeyRows;
 use crate::error::{Result, TributaryError};
 use crate::location::Location;
@@ -16,298 +16,195 @@ use crate::location::Location;
 /// What an epoch changed in one partition.
 #[derive(Debug, Clone)]
 pub(crate) struct StateChange {
-    /// The partition's whole state after the epoch.
-    pub rows: RecordBatch,
     /// Rows added or replaced (whole rows).
     pub upserts: RecordBatch,
-    /// Keys removed (rows of the state schema; only the key columns matter).
+    /// Keys removed (rows of the state schema; only the key columns matter). Applied before
+    /// the upserts, so a key in both is replaced.
     pub removed: RecordBatch,
+    /// The partition's whole state after the epoch, from operators that compute it (they keep
+    /// their state in a [`MemoryStateStore`]); `None` from operators on a keyed store.
+    pub rows: Option<RecordBatch>,
+}
+
+/// The size of a partition's state after an epoch, for progress.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct StateSize {
+    pub rows: usize,
+    /// Memory held.
+    pub bytes: usize,
+    /// Rows kept on local disk (beyond the memory budget).
+    pub on_disk: usize,
+}
+
+impl std::ops::Add for StateSize {
+    type Output = StateSize;
+    fn add(self, o: StateSize) -> StateSize {
+        StateSize {
+            rows: self.rows + o.rows,
+            bytes: self.bytes + o.bytes,
+            on_disk: self.on_disk + o.on_disk,
+        }
+    }
 }
 
 /// A versioned, keyed store of Arrow rows: one per operator partition. Keys are the first
-/// `key_len` columns.
+/// `key_len` columns. Every implementation writes the same files ([`StateFiles`]), so a
+/// checkpoint written by one restores into any other.
 #[async_trait]
 pub(crate) trait StateStore: Send + Sync {
-    /// The schema of the rows.
-    fn schema(&self) -> SchemaRef;
-    /// The rows as of the last committed epoch.
-    fn rows(&self) -> &RecordBatch;
     /// Load the state as of the end of `epoch` (`None`: empty).
     async fn restore(&mut self, epoch: Option<Epoch>) -> Result<()>;
     /// Write the epoch's change durably, before the sink commits. Idempotent.
     async fn persist(&self, epoch: Epoch, change: &StateChange) -> Result<()>;
-    /// Make the change the current state, once the epoch is committed.
-    fn commit(&mut self, epoch: Epoch, change: StateChange);
+    /// Make the change the current state, once the epoch is committed. An error leaves the
+    /// store unusable: the query stops, and restores from the checkpoint when started again.
+    fn commit(&mut self, epoch: Epoch, change: StateChange) -> Result<()>;
 }
 
-/// Keeps the rows in memory; writes a delta file per epoch and a snapshot every
-/// `snapshot_every` epochs (Spark's HDFS-backed state store, in Arrow IPC files).
+/// Keeps a partition's rows as one batch in memory, rebuilt by its operator every epoch
+/// (Spark's HDFS-backed state store, in Arrow IPC files). For operators whose state is small
+/// or scanned whole every epoch; [`super::KeyedStore`] is the store that scales.
 pub(crate) struct MemoryStateStore {
-    dir: Location,
-    schema: SchemaRef,
-    key_len: usize,
+    files: StateFiles,
     rows: RecordBatch,
-    snapshot_every: u64,
-}
-
-const DELTA: &str = "delta";
-const SNAPSHOT: &str = "snapshot";
-const REMOVED: &str = "__removed";
-
-fn file_name(epoch: Epoch, kind: &str) -> String {
-    format!("{:020}.{kind}", epoch.0)
-}
-
-/// The epoch and kind of a state file; None for any other name, such as the staging file
-/// (`<name>#<n>`) that object_store leaves on a local disk when a process dies mid-write (it is
-/// never read, and object_store refuses to name it, so it is left where it is).
-fn parse_name(name: &str) -> Option<(u64, &str)> {
-    let (n, kind) = name.rsplit('/').next()?.split_once('.')?;
-    let kind = [DELTA, SNAPSHOT].into_iter().find(|k| *k == kind)?;
-    Some((n.parse().ok()?, kind))
+    since: SinceSnapshot,
+    policy: SnapshotPolicy,
 }
 
 impl MemoryStateStore {
     /// An empty store writing under `dir`.
-    pub(crate) fn new(
-        dir: Location,
-        schema: SchemaRef,
-        key_len: usize,
-        snapshot_every: u64,
-    ) -> Self {
+    pub(crate) fn new(dir: Location, schema: SchemaRef, key_len: usize) -> Self {
         MemoryStateStore {
-            dir,
             rows: RecordBatch::new_empty(schema.clone()),
-            schema,
-            key_len,
-            snapshot_every: snapshot_every.max(1),
+            files: StateFiles {
+                dir,
+                schema,
+                key_len,
+            },
+            since: SinceSnapshot::default(),
+            policy: SnapshotPolicy::DEFAULT,
         }
     }
 
-    fn err(&self, message: impl Into<String>) -> TributaryError {
-        TributaryError::State {
-            location: self.dir.display.clone(),
-            message: message.into(),
-        }
+    #[cfg(test)]
+    fn with_policy(mut self, policy: SnapshotPolicy) -> Self {
+        self.policy = policy;
+        self
     }
 
-    /// The delta file schema: `__removed` plus every column, nullable.
-    fn delta_schema(&self) -> SchemaRef {
-        let mut fields = vec![Field::new(REMOVED, DataType::Boolean, false)];
-        fields.extend(
-            self.schema
-                .fields()
-                .iter()
-                .map(|f| f.as_ref().clone().with_nullable(true)),
-        );
-        Arc::new(Schema::new(fields))
+    /// The schema of the rows.
+    pub(crate) fn schema(&self) -> SchemaRef {
+        self.files.schema.clone()
     }
 
-    fn encode_delta(&self, change: &StateChange) -> Result<Vec<u8>> {
-        let schema = self.delta_schema();
-        let mut batches = Vec::new();
-        for (removed, batch) in [(false, &change.upserts), (true, &change.removed)] {
-            let n = batch.num_rows();
-            if n == 0 {
-                continue;
-            }
-            let mut cols: Vec<ArrayRef> = vec![Arc::new(BooleanArray::from(vec![removed; n]))];
-            for (i, c) in batch.columns().iter().enumerate() {
-                cols.push(if removed && i >= self.key_len {
-                    new_null_array(c.data_type(), n)
-                } else {
-                    c.clone()
-                });
-            }
-            batches.push(
-                RecordBatch::try_new(schema.clone(), cols)
-                    .map_err(TributaryError::arrow("encoding a state delta"))?,
-            );
-        }
-        write_ipc(&schema, &batches)
+    /// The rows as of the last committed epoch.
+    pub(crate) fn rows(&self) -> &RecordBatch {
+        &self.rows
     }
 
-    async fn read_file(&self, name: &str) -> Result<Vec<RecordBatch>> {
-        let bytes = self.dir.read(name).await?.ok_or_else(|| {
-            self.err(format!(
-                "'{name}' is missing, so the state cannot be rebuilt; restore the checkpoint folder \
-                 from a backup, or start the query with a new checkpoint"
-            ))
-        })?;
-        read_ipc(&bytes).map_err(|e| self.err(format!("'{name}' is damaged: {e}")))
-    }
-
-    /// Conform a batch read back to the store's schema.
-    fn conform(&self, cols: Vec<ArrayRef>) -> Result<RecordBatch> {
-        RecordBatch::try_new(self.schema.clone(), cols).map_err(|e| {
-            self.err(format!(
-                "a state file does not fit the operator's state: {e}"
-            ))
-        })
-    }
-
-    fn apply(
+    /// The rows after applying a change: rows whose key was upserted or removed go, the
+    /// upserts come.
+    pub(crate) fn apply(
         &self,
         rows: RecordBatch,
         upserts: RecordBatch,
         removed: &RecordBatch,
     ) -> Result<RecordBatch> {
-        let up = KeyRows::new(&upserts, self.key_len)?;
-        let rm = KeyRows::new(removed, self.key_len)?;
+        let key_len = self.files.key_len;
+        let up = KeyRows::new(&upserts, key_len)?;
+        let rm = KeyRows::new(removed, key_len)?;
         let mut gone: HashSet<&[u8]> = up.set();
         gone.extend(rm.set());
-        let keys = KeyRows::new(&rows, self.key_len)?;
+        let keys = KeyRows::new(&rows, key_len)?;
         let keep = not(&keys.mask_in(&gone)).map_err(TributaryError::arrow("applying state"))?;
         let kept =
             filter_record_batch(&rows, &keep).map_err(TributaryError::arrow("applying state"))?;
-        concat_batches(&self.schema, [&kept, &upserts])
-            .map_err(TributaryError::arrow("applying state"))
+        concat_batches(
+            &self.files.schema,
+            [&kept, &rewrap(&self.files.schema, &upserts)?],
+        )
+        .map_err(TributaryError::arrow("applying state"))
     }
-}
 
-fn write_ipc(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Vec<u8>> {
-    let mut buf = Vec::new();
-    {
-        let mut w = arrow::ipc::writer::FileWriter::try_new(&mut buf, schema)
-            .map_err(TributaryError::arrow("writing state"))?;
-        for b in batches {
-            w.write(b).map_err(TributaryError::arrow("writing state"))?;
+    fn after(&self, change: &StateChange) -> Result<RecordBatch> {
+        match &change.rows {
+            Some(rows) => Ok(rows.clone()),
+            None => self.apply(self.rows.clone(), change.upserts.clone(), &change.removed),
         }
-        w.finish().map_err(TributaryError::arrow("writing state"))?;
     }
-    Ok(buf)
-}
 
-fn read_ipc(bytes: &[u8]) -> std::result::Result<Vec<RecordBatch>, arrow::error::ArrowError> {
-    let r = arrow::ipc::reader::FileReader::try_new(std::io::Cursor::new(bytes), None)?;
-    r.collect()
+    fn since_after(&self, change: &StateChange) -> SinceSnapshot {
+        self.since
+            .plus((change.upserts.num_rows() + change.removed.num_rows()) as u64)
+    }
 }
 
 #[async_trait]
 impl StateStore for MemoryStateStore {
-    fn schema(&self) -> SchemaRef {
-        self.schema.clone()
-    }
-
-    fn rows(&self) -> &RecordBatch {
-        &self.rows
-    }
-
     async fn restore(&mut self, epoch: Option<Epoch>) -> Result<()> {
-        self.rows = RecordBatch::new_empty(self.schema.clone());
+        let schema = self.files.schema.clone();
+        self.rows = RecordBatch::new_empty(schema.clone());
+        self.since = SinceSnapshot::default();
         let Some(target) = epoch else {
             return Ok(());
         };
-        let files: Vec<(u64, String)> = self
-            .dir
-            .list("")
-            .await?
-            .into_iter()
-            .filter_map(|e| parse_name(&e.name).map(|(n, k)| (n, k.to_string())))
-            .collect();
-        let snapshot = files
-            .iter()
-            .filter(|(n, k)| k == SNAPSHOT && *n <= target.0)
-            .map(|(n, _)| *n)
-            .max();
-        let first_delta = match snapshot {
-            Some(s) => {
-                let batches = self.read_file(&file_name(Epoch(s), SNAPSHOT)).await?;
-                let mut parts = Vec::new();
-                for b in batches {
-                    parts.push(self.conform(b.columns().to_vec())?);
-                }
-                self.rows = concat_batches(&self.schema, &parts)
-                    .map_err(TributaryError::arrow("restoring state"))?;
-                s + 1
-            }
-            None => files
-                .iter()
-                .filter(|(_, k)| k == DELTA)
-                .map(|(n, _)| *n)
-                .min()
-                .unwrap_or(0),
-        };
-        if snapshot.is_none() && first_delta > 0 {
-            return Err(self.err(format!(
-                "the state of epochs before {first_delta} is gone (no snapshot and no delta); \
-                 start the query with a new checkpoint"
-            )));
+        let plan = self.files.plan(target).await?;
+        if let Some(s) = plan.snapshot {
+            let mut parts = Vec::new();
+            self.files
+                .read_snapshot(s, |b| {
+                    parts.push(b);
+                    Ok(())
+                })
+                .await?;
+            self.rows = concat_batches(&schema, &parts)
+                .map_err(TributaryError::arrow("restoring state"))?;
         }
-        for e in first_delta..=target.0 {
-            let batches = self.read_file(&file_name(Epoch(e), DELTA)).await?;
-            let mut up = Vec::new();
-            let mut rm = Vec::new();
-            for b in batches {
-                let flag = b.column(0).as_boolean().clone();
-                let cols = b.columns()[1..].to_vec();
-                let body = RecordBatch::try_new(self.delta_schema_body(), cols)
-                    .map_err(TributaryError::arrow("reading a state delta"))?;
-                let removed = filter_record_batch(&body, &flag)
-                    .map_err(TributaryError::arrow("reading a state delta"))?;
-                let kept = filter_record_batch(
-                    &body,
-                    &not(&flag).map_err(TributaryError::arrow("state"))?,
-                )
-                .map_err(TributaryError::arrow("reading a state delta"))?;
-                up.push(self.conform(kept.columns().to_vec())?);
-                rm.push(removed);
-            }
-            let up = concat_batches(&self.schema, &up).map_err(TributaryError::arrow("state"))?;
-            let rm = concat_batches(&self.delta_schema_body(), &rm)
-                .map_err(TributaryError::arrow("state"))?;
-            let rows =
-                std::mem::replace(&mut self.rows, RecordBatch::new_empty(self.schema.clone()));
+        for e in plan.deltas {
+            let (up, rm) = self.files.read_delta(e).await?;
+            self.since = self.since.plus((up.num_rows() + rm.num_rows()) as u64);
+            let rows = std::mem::replace(&mut self.rows, RecordBatch::new_empty(schema.clone()));
             self.rows = self.apply(rows, up, &rm)?;
         }
         Ok(())
     }
 
     async fn persist(&self, epoch: Epoch, change: &StateChange) -> Result<()> {
-        self.dir.ensure_dir()?;
-        self.dir
-            .write(&file_name(epoch, DELTA), self.encode_delta(change)?)
+        self.files
+            .write_delta(epoch, &change.upserts, &change.removed)
             .await?;
-        if (epoch.0 + 1).is_multiple_of(self.snapshot_every) {
-            let bytes = write_ipc(&self.schema, std::slice::from_ref(&change.rows))?;
-            self.dir.write(&file_name(epoch, SNAPSHOT), bytes).await?;
-            // Keep the previous snapshot and what follows it: a crash before this epoch
-            // commits restores from there.
-            let keep_from = (epoch.0 + 1).saturating_sub(self.snapshot_every);
-            for e in self.dir.list("").await? {
-                if let Some((n, _)) = parse_name(&e.name) {
-                    if n + 1 < keep_from {
-                        let name = e.name.rsplit('/').next().unwrap_or(&e.name).to_string();
-                        self.dir.delete(&name).await?;
-                    }
-                }
-            }
+        let rows = self.after(change)?;
+        if self
+            .policy
+            .due(self.since_after(change), rows.num_rows() as u64)
+        {
+            self.files
+                .write_snapshot(epoch, std::iter::once(Ok(rows)))
+                .await?;
         }
         Ok(())
     }
 
-    fn commit(&mut self, _epoch: Epoch, change: StateChange) {
-        self.rows = change.rows;
-    }
-}
-
-impl MemoryStateStore {
-    /// The schema of delta rows without the flag: every column nullable.
-    fn delta_schema_body(&self) -> SchemaRef {
-        Arc::new(Schema::new(
-            self.schema
-                .fields()
-                .iter()
-                .map(|f| f.as_ref().clone().with_nullable(true))
-                .collect::<Vec<_>>(),
-        ))
+    fn commit(&mut self, _epoch: Epoch, change: StateChange) -> Result<()> {
+        let since = self.since_after(&change);
+        let rows = self.after(&change)?;
+        self.since = if self.policy.due(since, rows.num_rows() as u64) {
+            SinceSnapshot::default()
+        } else {
+            since
+        };
+        self.rows = rows;
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
-    use arrow::array::{Int64Array, StringArray};
+    use arrow::array::{AsArray, Int64Array, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
 
     fn batch(schema: &SchemaRef, keys: &[&str], vals: &[i64]) -> RecordBatch {
         RecordBatch::try_new(
@@ -338,7 +235,11 @@ mod tests {
             Field::new("k", DataType::Utf8, false),
             Field::new("v", DataType::Int64, false),
         ]));
-        let mut store = MemoryStateStore::new(loc.clone(), schema.clone(), 1, 3);
+        let policy = SnapshotPolicy {
+            max_epochs: 3,
+            min_rows: 1000,
+        };
+        let mut store = MemoryStateStore::new(loc.clone(), schema.clone(), 1).with_policy(policy);
         // What a process killed in the middle of writing a file leaves on a local disk:
         // object_store's staging file, which its API refuses to name (it failed a query in CI).
         std::fs::write(dir.path().join("00000000000000000000.delta#1"), b"half").unwrap();
@@ -352,18 +253,19 @@ mod tests {
             model.remove(&format!("k{}", (e + 2) % 4));
             let rows = store.apply(store.rows().clone(), up.clone(), &rm).unwrap();
             let change = StateChange {
-                rows,
+                rows: Some(rows),
                 upserts: up,
                 removed: rm,
             };
             store.persist(Epoch(e), &change).await.unwrap();
-            store.commit(Epoch(e), change);
+            store.commit(Epoch(e), change).unwrap();
             expected.push(model.clone().into_iter().collect::<Vec<_>>());
             assert_eq!(sorted(store.rows()), expected[e as usize]);
         }
         // Every recent epoch can be restored (older ones are purged behind snapshots).
         for e in 6..10u64 {
-            let mut fresh = MemoryStateStore::new(loc.clone(), schema.clone(), 1, 3);
+            let mut fresh =
+                MemoryStateStore::new(loc.clone(), schema.clone(), 1).with_policy(policy);
             fresh.restore(Some(Epoch(e))).await.unwrap();
             assert_eq!(sorted(fresh.rows()), expected[e as usize], "epoch {e}");
         }
@@ -378,7 +280,7 @@ mod tests {
         assert!(
             !names
                 .iter()
-                .any(|n| n.ends_with(&file_name(Epoch(0), DELTA))),
+                .any(|n| n.ends_with(&super::super::files::file_name(Epoch(0), "delta"))),
             "{names:?}"
         );
     }
