@@ -62,6 +62,9 @@ const RETRY: RetryPolicy = RetryPolicy::DEFAULT;
 const DEFAULT_STATE_PARTITIONS: usize = 4;
 /// Key of the state partition count in the checkpoint's metadata.
 const CONF_STATE_PARTITIONS: &str = "state.partitions";
+/// Key of the state partition count of stream-stream joins in the checkpoint's metadata. A
+/// checkpoint written before joins were partitioned lacks it: its joins keep one partition.
+const CONF_JOIN_PARTITIONS: &str = "state.join.partitions";
 
 pub(crate) struct QuerySpec {
     pub session: Session,
@@ -116,6 +119,8 @@ struct Recovered {
     last_committed: Option<OffsetRecord>,
     committed_epoch: Option<Epoch>,
     partitions: usize,
+    /// The state partitions of each side of a stream-stream join.
+    join_partitions: usize,
     start_watermark: Option<i64>,
 }
 
@@ -308,10 +313,16 @@ async fn recover(
                 .write_metadata(&QueryMetadata {
                     id: id.clone(),
                     identity: identity.clone(),
-                    conf: [(
-                        CONF_STATE_PARTITIONS.to_string(),
-                        requested_partitions.to_string(),
-                    )]
+                    conf: [
+                        (
+                            CONF_STATE_PARTITIONS.to_string(),
+                            requested_partitions.to_string(),
+                        ),
+                        (
+                            CONF_JOIN_PARTITIONS.to_string(),
+                            requested_partitions.to_string(),
+                        ),
+                    ]
                     .into(),
                 })
                 .await?;
@@ -322,6 +333,7 @@ async fn recover(
                 last_committed: None,
                 committed_epoch: None,
                 partitions: requested_partitions,
+                join_partitions: requested_partitions,
                 start_watermark: None,
             }
         }
@@ -339,6 +351,7 @@ async fn recover(
             },
             committed_epoch: last_committed,
             partitions: requested_partitions,
+            join_partitions: requested_partitions,
             start_watermark: None,
         },
         Recovery::Rerun {
@@ -352,6 +365,7 @@ async fn recover(
             last_committed: None,
             committed_epoch: last_committed,
             partitions: requested_partitions,
+            join_partitions: requested_partitions,
             start_watermark: None,
         },
     };
@@ -362,6 +376,11 @@ async fn recover(
             .get(CONF_STATE_PARTITIONS)
             .and_then(|v| v.parse().ok())
             .unwrap_or(DEFAULT_STATE_PARTITIONS);
+        rec.join_partitions = m
+            .conf
+            .get(CONF_JOIN_PARTITIONS)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1);
     }
     // The watermark to continue from: the re-run epoch's, or the one after the last commit.
     rec.start_watermark = match (&rec.rerun, rec.committed_epoch) {
@@ -491,10 +510,12 @@ async fn open_operator(
                     .await?,
             )
         } else if matches!(split.node, LogicalPlan::Join(_)) {
-            // A join's two stores share what its partitions' stores would have.
-            let limit = limit.map(|l| (l * partitions / 2).max(1));
+            // A join's stores (two per partition) share what its partitions' stores would have.
+            let sides = rec.join_partitions.max(1);
+            let limit = limit.map(|l| (l * partitions / (2 * sides)).max(1));
             Box::new(
-                super::join::JoinOperator::open(id, split, state, root, committed, limit).await?,
+                super::join::JoinOperator::open(id, split, state, root, committed, sides, limit)
+                    .await?,
             )
         } else if crate::plan::TopN::of(&split.node).is_some() {
             Box::new(

@@ -16,8 +16,10 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use arrow::array::{new_null_array, ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch};
-use arrow::compute::{concat_batches, filter_record_batch, not};
+use arrow::array::{
+    new_null_array, ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch, UInt32Array,
+};
+use arrow::compute::{concat_batches, filter_record_batch, not, take_record_batch};
 use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
 use async_trait::async_trait;
 use datafusion::catalog::default_table_source::provider_as_source;
@@ -29,13 +31,15 @@ use serde_json::json;
 use tributary_checkpoint::Epoch;
 
 use super::stateful::{
-    dyn_stores, dyn_stores_mut, run_to_batch, EpochWatermarks, OperatorEpoch, OperatorMetrics,
-    StatefulOperator,
+    dyn_stores, dyn_stores_mut, for_each_partition, run_to_batch, EpochWatermarks, OperatorEpoch,
+    OperatorMetrics, StatefulOperator,
 };
 use crate::error::{from_df_error, Result, TributaryError};
 use crate::location::Location;
 use crate::plan::{join_bounds, SplitPlan};
-use crate::state::{CloseTime, GroupBy, KeyRows, KeyedStore, StateChange, StateSize, StateStore};
+use crate::state::{
+    partition_of, CloseTime, GroupBy, KeyRows, KeyedStore, StateChange, StateSize, StateStore,
+};
 
 const ROW_ID: &str = "__row_id";
 const MATCHED: &str = "__matched";
@@ -46,10 +50,30 @@ pub(crate) struct JoinOperator {
     id: usize,
     split: SplitPlan,
     join: Join,
-    /// `[left, right]`.
+    /// Per state partition `p`, the left side's store (`2p`) and the right side's (`2p + 1`).
     stores: Vec<KeyedStore>,
+    /// State partitions per side (1 for a checkpoint written before joins were partitioned).
+    partitions: usize,
     /// The next row id of each side.
     next_id: [i64; 2],
+}
+
+/// The epoch's rows of one side, split by state partition.
+struct SideRows {
+    /// Per partition.
+    parts: Vec<RecordBatch>,
+    /// The join key of every row (in the order before the split).
+    keys: KeyRows,
+    /// Per partition, the rows (of `keys`) it holds.
+    index: Vec<Vec<u32>>,
+}
+
+/// What one state partition of one side did in an epoch.
+struct PartitionEpoch {
+    change: StateChange,
+    /// Outer rows padded with NULLs and first matches of a left semi join.
+    emit: Vec<RecordBatch>,
+    rows_after: usize,
 }
 
 fn arrow_err(what: &'static str) -> impl FnOnce(arrow::error::ArrowError) -> TributaryError {
@@ -106,12 +130,14 @@ fn join_key(state: &SessionState, join: &Join, side: usize) -> Result<GroupBy> {
 }
 
 impl JoinOperator {
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn open(
         id: usize,
         split: SplitPlan,
         state: &SessionState,
         checkpoint: &Location,
         restore_to: Option<Epoch>,
+        partitions: usize,
         memory_limit: Option<usize>,
     ) -> Result<Self> {
         let LogicalPlan::Join(join) = &split.node else {
@@ -121,9 +147,12 @@ impl JoinOperator {
         };
         let join = join.clone();
         let bounds = join_bounds(&join);
-        let mut stores = Vec::with_capacity(2);
+        let partitions = partitions.max(1);
+        let mut stores = Vec::with_capacity(2 * partitions);
         let mut next_id = [0i64; 2];
-        for (side, next) in next_id.iter_mut().enumerate() {
+        let keys = [join_key(state, &join, 0)?, join_key(state, &join, 1)?];
+        for index in 0..2 * partitions {
+            let side = index % 2;
             let plan = if side == 0 { &join.left } else { &join.right };
             let close = match (side, bounds.left_evictable(), bounds.right_evictable()) {
                 (0, true, _) => bounds
@@ -135,17 +164,18 @@ impl JoinOperator {
                 _ => None,
             };
             let mut store = KeyedStore::new(
-                checkpoint.child(&tributary_checkpoint::CheckpointPaths::state(id, side)),
+                checkpoint.child(&tributary_checkpoint::CheckpointPaths::state(id, index)),
                 side_state_schema(plan),
                 1,
                 close,
-                Some(join_key(state, &join, side)?),
+                Some(keys[side].clone()),
             )?
             .with_memory_limit(memory_limit);
             store.restore(restore_to).await?;
             let last = store.max_row()?;
-            *next = arrow::compute::max(last.column(0).as_primitive::<Int64Type>())
-                .map_or(0, |m| m + 1);
+            if let Some(m) = arrow::compute::max(last.column(0).as_primitive::<Int64Type>()) {
+                next_id[side] = next_id[side].max(m + 1);
+            }
             stores.push(store);
         }
         Ok(JoinOperator {
@@ -153,19 +183,25 @@ impl JoinOperator {
             split,
             join,
             stores,
+            partitions,
             next_id,
         })
     }
 
-    /// The epoch's rows of one side, with fresh row ids after the stored ones.
+    fn store(&self, side: usize, p: usize) -> &KeyedStore {
+        &self.stores[2 * p + side]
+    }
+
+    /// The epoch's rows of one side, with fresh row ids after the stored ones, split by the
+    /// state partition of their join key (rows with equal keys meet in one partition).
     async fn side_rows(
         &self,
         state: &SessionState,
         plan: &LogicalPlan,
         side: usize,
-    ) -> Result<RecordBatch> {
+    ) -> Result<SideRows> {
         let rows = run_to_batch(state, plan, "a join input").await?;
-        let store = &self.stores[side];
+        let store = self.store(side, 0);
         let base = self.next_id[side];
         let n = rows.num_rows() as i64;
         let mut cols: Vec<ArrayRef> = vec![
@@ -173,27 +209,50 @@ impl JoinOperator {
             Arc::new(BooleanArray::from(vec![false; n as usize])),
         ];
         cols.extend(rows.columns().iter().cloned());
-        RecordBatch::try_new(store.schema(), cols).map_err(arrow_err("join state rows"))
+        let rows =
+            RecordBatch::try_new(store.schema(), cols).map_err(arrow_err("join state rows"))?;
+        let keys = store
+            .group_keys(&rows)?
+            .ok_or_else(|| TributaryError::Internal("join state without join keys".into()))?;
+        let mut index: Vec<Vec<u32>> = vec![Vec::new(); self.partitions];
+        for i in 0..keys.len() {
+            index[partition_of(keys.key(i), self.partitions)].push(i as u32);
+        }
+        let parts = if self.partitions == 1 {
+            vec![rows]
+        } else {
+            index
+                .iter()
+                .map(|ix| {
+                    take_record_batch(&rows, &UInt32Array::from(ix.clone()))
+                        .map_err(arrow_err("partitioning join rows"))
+                })
+                .collect::<Result<_>>()?
+        };
+        Ok(SideRows { parts, keys, index })
     }
 
-    /// The stored rows of `side` that share a join key with `rows` of the other side.
-    fn stored_matches(&self, side: usize, other_rows: &RecordBatch) -> Result<RecordBatch> {
-        let keys = self.stores[1 - side]
-            .group_keys(other_rows)?
-            .ok_or_else(|| TributaryError::Internal("join state without join keys".into()))?;
-        let set = keys.set();
-        self.stores[side].lookup_groups(set.into_iter())
+    /// Per partition, the stored rows of `side` that share a join key with the other side's
+    /// new rows (only those can match), every partition in parallel.
+    fn stored_matches(&self, side: usize, other: &SideRows) -> Result<Vec<RecordBatch>> {
+        for_each_partition(self.partitions, |p| {
+            let set: HashSet<&[u8]> = other.index[p]
+                .iter()
+                .map(|i| other.keys.key(*i as usize))
+                .collect();
+            self.store(side, p).lookup_groups(set.into_iter())
+        })
     }
 
     /// A plan over state-shaped rows of one side that looks like that side (same qualified
     /// columns), plus its row id under `id_name`.
-    fn side_plan(&self, rows: RecordBatch, side: usize, id_name: &str) -> Result<LogicalPlan> {
+    fn side_plan(&self, rows: &[RecordBatch], side: usize, id_name: &str) -> Result<LogicalPlan> {
         let original = if side == 0 {
             &self.join.left
         } else {
             &self.join.right
         };
-        let schema = rows.schema();
+        let schema = self.store(side, 0).schema();
         let renamed: Vec<Field> = schema
             .fields()
             .iter()
@@ -201,10 +260,21 @@ impl JoinOperator {
             .map(|(i, f)| Field::new(format!("__s{i}"), f.data_type().clone(), true))
             .collect();
         let renamed = Arc::new(Schema::new(renamed));
-        let batch = RecordBatch::try_new(renamed.clone(), rows.columns().to_vec())
-            .map_err(arrow_err("join rows"))?;
-        let table = MemTable::try_new(renamed, vec![vec![batch]])
-            .map_err(|e| from_df_error("join rows", e))?;
+        let parts = rows
+            .iter()
+            .filter(|b| b.num_rows() > 0)
+            .map(|b| {
+                RecordBatch::try_new(renamed.clone(), b.columns().to_vec())
+                    .map(|b| vec![b])
+                    .map_err(arrow_err("join rows"))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let parts = if parts.is_empty() {
+            vec![vec![]]
+        } else {
+            parts
+        };
+        let table = MemTable::try_new(renamed, parts).map_err(|e| from_df_error("join rows", e))?;
         let mut exprs = vec![Expr::Column(Column::new_unqualified("__s0")).alias(id_name)];
         for (i, (q, f)) in original.schema().iter().enumerate() {
             exprs.push(
@@ -230,6 +300,102 @@ impl JoinOperator {
             .join_on(right, JoinType::Inner, on)
             .and_then(|b| b.build())
             .map_err(TributaryError::df("joining the epoch's rows"))
+    }
+
+    /// The new state of one partition of one side: `old` (the stored rows read) and `new` (the
+    /// epoch's rows) with their matched flags, less what the watermark evicts; and the rows
+    /// that leave with it (outer rows that never matched, first matches of a left semi join).
+    fn partition_epoch(
+        &self,
+        side: usize,
+        p: usize,
+        old: &RecordBatch,
+        new: &RecordBatch,
+        matched: &HashSet<i64>,
+        evict: Option<i64>,
+    ) -> Result<PartitionEpoch> {
+        let out_schema = &self.split.output_schema;
+        let store = self.store(side, p);
+        let schema = store.schema();
+        let mut emit = Vec::new();
+        let all = concat_batches(&schema, [old, new]).map_err(arrow_err("join state"))?;
+        let ids = all.column(0).as_primitive::<Int64Type>();
+        let was = all.column(1).as_boolean();
+        let now_matched: BooleanArray = (0..all.num_rows())
+            .map(|i| Some(was.value(i) || matched.contains(&ids.value(i))))
+            .collect();
+        let n_old = old.num_rows();
+        let flipped: BooleanArray = (0..all.num_rows())
+            .map(|i| Some(i >= n_old || (!was.value(i) && now_matched.value(i))))
+            .collect();
+        // Left semi: a left row the first time it matches.
+        if side == 0 && self.join.join_type == JoinType::LeftSemi {
+            let first: BooleanArray = (0..all.num_rows())
+                .map(|i| Some(!was.value(i) && now_matched.value(i)))
+                .collect();
+            let rows = filter_record_batch(&all, &first).map_err(arrow_err("semi join"))?;
+            emit.push(
+                RecordBatch::try_new(out_schema.clone(), rows.columns()[2..].to_vec())
+                    .map_err(arrow_err("semi join output"))?,
+            );
+        }
+        let mut cols = all.columns().to_vec();
+        cols[1] = Arc::new(now_matched);
+        let all = RecordBatch::try_new(schema.clone(), cols).map_err(arrow_err("join state"))?;
+        // Eviction: the rows read or added this epoch whose time is past the bound, and the
+        // stored rows the time index finds.
+        let (gone, stored_closed) = match (store.close_time(), evict) {
+            (Some(close), Some(wm)) => {
+                let at = close.of(&all)?;
+                // i64::MAX: a row without a time, which never closes.
+                let gone: BooleanArray = at
+                    .iter()
+                    .map(|t| Some(*t != i64::MAX && *t <= wm))
+                    .collect();
+                let read = store.keys_of(old)?;
+                (gone, store.closed(wm, &read.set())?)
+            }
+            _ => (
+                BooleanArray::from(vec![false; all.num_rows()]),
+                RecordBatch::new_empty(schema.clone()),
+            ),
+        };
+        let removed = filter_record_batch(&all, &gone).map_err(arrow_err("join eviction"))?;
+        let removed = concat_batches(&schema, [&stored_closed, &removed])
+            .map_err(arrow_err("join eviction"))?;
+        // Outer joins: evicted rows that never matched, with NULLs.
+        let outer = matches!(
+            (side, self.join.join_type),
+            (0, JoinType::Left | JoinType::Full) | (1, JoinType::Right | JoinType::Full)
+        );
+        if outer && removed.num_rows() > 0 {
+            let unmatched = filter_record_batch(
+                &removed,
+                &not(removed.column(1).as_boolean()).map_err(arrow_err("outer rows"))?,
+            )
+            .map_err(arrow_err("outer rows"))?;
+            if unmatched.num_rows() > 0 {
+                let cols = self.padded(&unmatched, side, out_schema);
+                emit.push(
+                    RecordBatch::try_new(out_schema.clone(), cols)
+                        .map_err(arrow_err("outer rows"))?,
+                );
+            }
+        }
+        let stays = not(&gone).map_err(arrow_err("join state"))?;
+        let up_mask = arrow::compute::and(&flipped, &stays).map_err(arrow_err("join state"))?;
+        let upserts = filter_record_batch(&all, &up_mask).map_err(arrow_err("join state"))?;
+        let change = StateChange {
+            rows: None,
+            upserts,
+            removed,
+        };
+        let rows_after = store.len_after(&change)?;
+        Ok(PartitionEpoch {
+            change,
+            emit,
+            rows_after,
+        })
     }
 
     /// Rows of one side (state-shaped) padded with NULLs for the other side, in output order.
@@ -265,12 +431,13 @@ impl StatefulOperator for JoinOperator {
     }
 
     fn commit(&mut self, epoch: Epoch, result: OperatorEpoch) -> Result<()> {
-        for (side, change) in result.changes.into_iter().enumerate() {
+        for (index, change) in result.changes.into_iter().enumerate() {
+            let side = index % 2;
             let ids = change.upserts.column(0).as_primitive::<Int64Type>();
             if let Some(m) = arrow::compute::max(ids) {
                 self.next_id[side] = self.next_id[side].max(m + 1);
             }
-            self.stores[side].commit(epoch, change)?;
+            self.stores[index].commit(epoch, change)?;
         }
         Ok(())
     }
@@ -289,19 +456,20 @@ impl StatefulOperator for JoinOperator {
         };
         let left_new = self.side_rows(state, &bound.left, 0).await?;
         let right_new = self.side_rows(state, &bound.right, 1).await?;
-        // Only stored rows that share a join key with the other side's new rows can match.
+        // Only stored rows that share a join key with the other side's new rows can match,
+        // and they are in the same partition.
         let left_old = self.stored_matches(0, &right_new)?;
         let right_old = self.stored_matches(1, &left_new)?;
         // 1. The epoch's matches: new left with all right, old left with new right.
-        let right_all = concat_batches(&self.stores[1].schema(), [&right_old, &right_new])
-            .map_err(arrow_err("join rows"))?;
+        let right_all: Vec<RecordBatch> =
+            right_old.iter().chain(&right_new.parts).cloned().collect();
         let j1 = self.join_plan(
-            self.side_plan(left_new.clone(), 0, LEFT_ID)?,
-            self.side_plan(right_all, 1, RIGHT_ID)?,
+            self.side_plan(&left_new.parts, 0, LEFT_ID)?,
+            self.side_plan(&right_all, 1, RIGHT_ID)?,
         )?;
         let j2 = self.join_plan(
-            self.side_plan(left_old.clone(), 0, LEFT_ID)?,
-            self.side_plan(right_new.clone(), 1, RIGHT_ID)?,
+            self.side_plan(&left_old, 0, LEFT_ID)?,
+            self.side_plan(&right_new.parts, 1, RIGHT_ID)?,
         )?;
         let both = LogicalPlanBuilder::from(j1)
             .union(j2)
@@ -314,13 +482,13 @@ impl StatefulOperator for JoinOperator {
         let out_schema = self.split.output_schema.clone();
         let nl = self.join.left.schema().fields().len();
         let nr = self.join.right.schema().fields().len();
-        let (mut left_matched, mut right_matched) = (HashSet::new(), HashSet::new());
+        let mut matched = [HashSet::new(), HashSet::new()];
         let mut output: Vec<RecordBatch> = Vec::new();
         for b in &matches {
             let lid = b.column(0).as_primitive::<Int64Type>();
             let rid = b.column(nl + 1).as_primitive::<Int64Type>();
-            left_matched.extend(lid.iter().flatten());
-            right_matched.extend(rid.iter().flatten());
+            matched[0].extend(lid.iter().flatten());
+            matched[1].extend(rid.iter().flatten());
             if self.join.join_type != JoinType::LeftSemi {
                 let mut cols: Vec<ArrayRef> = b.columns()[1..=nl].to_vec();
                 cols.extend(b.columns()[nl + 2..nl + 2 + nr].iter().cloned());
@@ -330,102 +498,36 @@ impl StatefulOperator for JoinOperator {
                 );
             }
         }
-        // 2. Each side's new state: matched flags, then eviction behind the watermark.
-        let mut changes = Vec::new();
+        // 2. Each partition's new state of each side (matched flags, eviction behind the
+        //    watermark), every partition in parallel.
+        let olds = [&left_old, &right_old];
+        let news = [&left_new.parts, &right_new.parts];
+        let epochs = for_each_partition(2 * self.partitions, |index| {
+            let (side, p) = (index % 2, index / 2);
+            self.partition_epoch(
+                side,
+                p,
+                &olds[side][p],
+                &news[side][p],
+                &matched[side],
+                watermarks.evict,
+            )
+        })?;
+        let mut changes = Vec::with_capacity(epochs.len());
         let mut sides = [0usize; 2];
         let mut size = StateSize::default();
-        let mut removed_total = 0usize;
-        let mut updated_total = 0usize;
-        for (side, rows_after) in sides.iter_mut().enumerate() {
-            let (old, new, matched) = if side == 0 {
-                (&left_old, &left_new, &left_matched)
-            } else {
-                (&right_old, &right_new, &right_matched)
-            };
-            let schema = self.stores[side].schema();
-            let all = concat_batches(&schema, [old, new]).map_err(arrow_err("join state"))?;
-            let ids = all.column(0).as_primitive::<Int64Type>();
-            let was = all.column(1).as_boolean();
-            let now_matched: BooleanArray = (0..all.num_rows())
-                .map(|i| Some(was.value(i) || matched.contains(&ids.value(i))))
-                .collect();
-            let n_old = old.num_rows();
-            let flipped: BooleanArray = (0..all.num_rows())
-                .map(|i| Some(i >= n_old || (!was.value(i) && now_matched.value(i))))
-                .collect();
-            // Left semi: a left row the first time it matches.
-            if side == 0 && self.join.join_type == JoinType::LeftSemi {
-                let first: BooleanArray = (0..all.num_rows())
-                    .map(|i| Some(!was.value(i) && now_matched.value(i)))
-                    .collect();
-                let rows = filter_record_batch(&all, &first).map_err(arrow_err("semi join"))?;
-                output.push(
-                    RecordBatch::try_new(out_schema.clone(), rows.columns()[2..].to_vec())
-                        .map_err(arrow_err("semi join output"))?,
-                );
-            }
-            let mut cols = all.columns().to_vec();
-            cols[1] = Arc::new(now_matched.clone());
-            let all =
-                RecordBatch::try_new(schema.clone(), cols).map_err(arrow_err("join state"))?;
-            // Eviction: the rows read or added this epoch whose time is past the bound, and
-            // the stored rows the time index finds.
-            let store = &self.stores[side];
-            let (gone, stored_closed) = match (store.close_time(), watermarks.evict) {
-                (Some(close), Some(wm)) => {
-                    let at = close.of(&all)?;
-                    // i64::MAX: a row without a time, which never closes.
-                    let gone: BooleanArray = at
-                        .iter()
-                        .map(|t| Some(*t != i64::MAX && *t <= wm))
-                        .collect();
-                    let read = store.keys_of(old)?;
-                    (gone, store.closed(wm, &read.set())?)
-                }
-                _ => (
-                    BooleanArray::from(vec![false; all.num_rows()]),
-                    RecordBatch::new_empty(schema.clone()),
-                ),
-            };
-            let removed = filter_record_batch(&all, &gone).map_err(arrow_err("join eviction"))?;
-            let removed = concat_batches(&schema, [&stored_closed, &removed])
-                .map_err(arrow_err("join eviction"))?;
-            // Outer joins: evicted rows that never matched, with NULLs.
-            let outer = matches!(
-                (side, self.join.join_type),
-                (0, JoinType::Left | JoinType::Full) | (1, JoinType::Right | JoinType::Full)
-            );
-            if outer && removed.num_rows() > 0 {
-                let unmatched = filter_record_batch(
-                    &removed,
-                    &not(removed.column(1).as_boolean()).map_err(arrow_err("outer rows"))?,
-                )
-                .map_err(arrow_err("outer rows"))?;
-                if unmatched.num_rows() > 0 {
-                    let cols = self.padded(&unmatched, side, &out_schema);
-                    output.push(
-                        RecordBatch::try_new(out_schema.clone(), cols)
-                            .map_err(arrow_err("outer rows"))?,
-                    );
-                }
-            }
-            let stays = not(&gone).map_err(arrow_err("join state"))?;
-            let up_mask = arrow::compute::and(&flipped, &stays).map_err(arrow_err("join state"))?;
-            let upserts = filter_record_batch(&all, &up_mask).map_err(arrow_err("join state"))?;
-            removed_total += removed.num_rows();
-            updated_total += upserts.num_rows();
-            let change = StateChange {
-                rows: None,
-                upserts,
-                removed,
-            };
-            *rows_after = store.len_after(&change)?;
+        let (mut removed_total, mut updated_total) = (0usize, 0usize);
+        for (index, e) in epochs.into_iter().enumerate() {
+            sides[index % 2] += e.rows_after;
+            removed_total += e.change.removed.num_rows();
+            updated_total += e.change.upserts.num_rows();
             size = size
                 + StateSize {
-                    rows: *rows_after,
-                    ..store.size()
+                    rows: e.rows_after,
+                    ..self.stores[index].size()
                 };
-            changes.push(change);
+            output.extend(e.emit);
+            changes.push(e.change);
         }
         let output = Arc::new(
             MemTable::try_new(out_schema, vec![output])

@@ -161,6 +161,31 @@ pub(crate) async fn open_keyed_stores(
     Ok(stores)
 }
 
+/// Run `f` for partitions `0..n` on threads of their own (one partition's state is independent
+/// of the others'), and gather the results in partition order.
+pub(crate) fn for_each_partition<T: Send>(
+    n: usize,
+    f: impl Fn(usize) -> Result<T> + Sync,
+) -> Result<Vec<T>> {
+    if n <= 1 {
+        return (0..n).map(&f).collect();
+    }
+    std::thread::scope(|scope| {
+        let f = &f;
+        let running: Vec<_> = (0..n).map(|p| scope.spawn(move || f(p))).collect();
+        running
+            .into_iter()
+            .map(|t| {
+                t.join().map_err(|_| {
+                    crate::error::TributaryError::Internal(
+                        "a state partition's work panicked".into(),
+                    )
+                })?
+            })
+            .collect()
+    })
+}
+
 /// The stores of an operator as trait objects.
 pub(crate) fn dyn_stores<S: StateStore>(stores: &[S]) -> Vec<&dyn StateStore> {
     stores.iter().map(|s| s as &dyn StateStore).collect()

@@ -146,6 +146,95 @@ async fn stream_stream_joins_equal_the_batch_and_keep_bounded_state() {
     }
 }
 
+/// Run the inner join of [`QUERIES`] over files `files` into `seen`, with `options`; returns the
+/// progress records.
+async fn run_inner_join(
+    dir: &Path,
+    files: std::ops::Range<i64>,
+    options: &[(&str, String)],
+    seen: &Arc<Mutex<BTreeMap<u64, Vec<RecordBatch>>>>,
+) -> Vec<tributary::StreamingQueryProgress> {
+    for f in files {
+        write_files(dir, f, 12);
+    }
+    let s = Session::new();
+    register(&s, dir, true).await;
+    let mut w = s
+        .sql(QUERIES[0])
+        .await
+        .unwrap()
+        .write_stream()
+        .trigger(Trigger::AvailableNow);
+    for (k, v) in options {
+        w = w.option(k, v);
+    }
+    let q = w.foreach_batch(keep_epochs(seen)).start("").await.unwrap();
+    q.await_termination().await.unwrap();
+    q.recent_progress()
+}
+
+async fn inner_join_batch(dir: &Path) -> Vec<String> {
+    let s = Session::new();
+    register(&s, dir, false).await;
+    rows(&s.sql(QUERIES[0]).await.unwrap().collect().await.unwrap())
+}
+
+fn all_rows(seen: &Arc<Mutex<BTreeMap<u64, Vec<RecordBatch>>>>) -> Vec<String> {
+    let seen = seen.lock().unwrap();
+    rows(&seen.values().flatten().cloned().collect::<Vec<_>>())
+}
+
+#[tokio::test]
+async fn join_state_is_partitioned_by_key_and_old_checkpoints_keep_one_partition() {
+    // A new checkpoint: each side's state in `state_partitions` stores, split by join key.
+    let tmp = tempfile::tempdir().unwrap();
+    let ckpt = tmp.path().join("ckpt");
+    let seen = Arc::default();
+    let opts = [
+        ("checkpoint_location", ckpt.display().to_string()),
+        ("state_partitions", "3".to_string()),
+    ];
+    let progress = run_inner_join(tmp.path(), 0..6, &opts, &seen).await;
+    let op = &progress.last().unwrap().state_operators[0];
+    assert_eq!(op["numStateStoreInstances"], 6, "{op}");
+    let custom = &op["customMetrics"];
+    let stored = custom["leftRows"].as_u64().unwrap() + custom["rightRows"].as_u64().unwrap();
+    assert_eq!(op["numRowsTotal"].as_u64().unwrap(), stored, "{op}");
+    // Seven ads over three partitions: more than one store of each side holds rows.
+    let with_files = (0..6)
+        .filter(|p| {
+            let dir = ckpt.join(format!("state/0/{p}"));
+            std::fs::read_dir(dir).is_ok_and(|d| d.count() > 0)
+        })
+        .count();
+    assert!(with_files > 2, "{with_files} of 6 join stores hold files");
+    assert_eq!(all_rows(&seen), inner_join_batch(tmp.path()).await);
+
+    // A checkpoint from before joins were partitioned: one store per side under state/<op>/0
+    // and /1, and metadata without the join's partition count. It restores and keeps going.
+    let tmp = tempfile::tempdir().unwrap();
+    let ckpt = tmp.path().join("ckpt");
+    let seen = Arc::default();
+    let opts = [
+        ("checkpoint_location", ckpt.display().to_string()),
+        ("state_partitions", "1".to_string()),
+    ];
+    run_inner_join(tmp.path(), 0..3, &opts, &seen).await;
+    let meta = ckpt.join("metadata");
+    let text = std::fs::read_to_string(&meta).unwrap();
+    let (version, json) = text.split_once('\n').unwrap();
+    let mut value: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+    let conf = value["conf"].as_object_mut().unwrap();
+    assert!(conf.remove("state.join.partitions").is_some(), "{text}");
+    conf.insert("state.partitions".into(), "4".into());
+    std::fs::write(&meta, format!("{version}\n{value}\n")).unwrap();
+    let opts = [("checkpoint_location", ckpt.display().to_string())];
+    let progress = run_inner_join(tmp.path(), 3..7, &opts, &seen).await;
+    let op = &progress.last().unwrap().state_operators[0];
+    assert_eq!(op["numStateStoreInstances"], 2, "{op}");
+    assert_eq!(all_rows(&seen), inner_join_batch(tmp.path()).await);
+}
+
 #[tokio::test]
 async fn an_outer_join_without_a_time_range_is_refused_with_directions() {
     let tmp = tempfile::tempdir().unwrap();
