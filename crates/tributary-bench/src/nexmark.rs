@@ -136,6 +136,31 @@ async fn stream(job: &JobFile, ckpt: &Path) -> anyhow::Result<Measure> {
         .start("")
         .await?;
     q.await_termination().await?;
+    if std::env::var_os("TRIBUTARY_BENCH_PROGRESS").is_some() {
+        // Where an epoch's time goes: its steps, and each stateful operator's work and commit.
+        for p in q.recent_progress() {
+            let ops: Vec<String> = p
+                .state_operators
+                .iter()
+                .map(|o| {
+                    format!(
+                        "{}#{} update {} ms, commit {} ms, rows {}",
+                        o["operatorName"].as_str().unwrap_or("?"),
+                        o["operatorId"],
+                        o["allUpdatesTimeMs"],
+                        o["commitTimeMs"],
+                        o["numRowsTotal"]
+                    )
+                })
+                .collect();
+            eprintln!(
+                "epoch {}: {:?}; {}",
+                p.batch_id,
+                p.duration_ms,
+                ops.join("; ")
+            );
+        }
+    }
     Ok(Measure {
         seconds: t0.elapsed().as_secs_f64(),
         cpu: cpu_seconds() - cpu0,

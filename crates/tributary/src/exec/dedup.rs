@@ -9,7 +9,6 @@
 //!
 //! The first row of a key is emitted (in input order within an epoch); later ones are dropped.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use arrow::array::{BooleanArray, Int64Array, RecordBatch, UInt32Array};
@@ -31,7 +30,7 @@ use crate::error::{from_df_error, Result, TributaryError};
 use crate::location::Location;
 use crate::plan::{event_time_column, watermark_delay, Deduplicate, SplitPlan};
 use crate::state::{
-    partition_of, CloseTime, KeyRows, KeyedStore, StateChange, StateSize, StateStore,
+    partition_of, CloseTime, KeyRows, KeySet, KeyedStore, StateChange, StateSize, StateStore,
 };
 
 const EXPIRY: &str = "__expiry_ms";
@@ -181,7 +180,7 @@ impl StatefulOperator for DedupOperator {
             .project(&self.keys)
             .map_err(arrow_err("deduplication keys"))?;
         let keys = KeyRows::new(&key_batch, self.keys.len())?;
-        let mut fresh: HashSet<&[u8]> = HashSet::new();
+        let mut fresh = KeySet::default();
         let mut keep = Vec::with_capacity(keys.len());
         let mut new_by_partition: Vec<Vec<u32>> = vec![Vec::new(); self.partitions];
         for i in 0..keys.len() {
@@ -214,7 +213,7 @@ impl StatefulOperator for DedupOperator {
         let mut changes = Vec::with_capacity(self.partitions);
         let (mut added, mut removed_n) = (0usize, 0usize);
         let mut size = StateSize::default();
-        let none = HashSet::new();
+        let none = KeySet::default();
         for (p, idx) in new_by_partition.into_iter().enumerate() {
             let store = &self.stores[p];
             let new = take_record_batch(&candidates, &UInt32Array::from(idx))
@@ -232,7 +231,7 @@ impl StatefulOperator for DedupOperator {
                         .collect();
                     let upserts =
                         filter_record_batch(&new, &stays).map_err(arrow_err("eviction"))?;
-                    (upserts, store.closed(wm, &none)?)
+                    (upserts, store.closed_keys(wm, &none)?)
                 }
                 None => (new, RecordBatch::new_empty(self.state_schema())),
             };

@@ -711,7 +711,7 @@ impl Running {
         timer.lap("walCommit");
         let inputs = self.read_inputs(record).await?;
         timer.lap("getBatch");
-        let (physical, operated) = self.plan_epoch(record, &inputs).await?;
+        let (physical, mut operated) = self.plan_epoch(record, &inputs).await?;
         timer.lap("queryPlanning");
         let task = Arc::new(datafusion::execution::TaskContext::from(&self.state));
         let out_schema = physical.schema();
@@ -721,8 +721,11 @@ impl Running {
         let source_bad = self.flush_bad_records(epoch, &inputs).await?;
         // State changes and late rows are written before the sink commits: a re-run epoch
         // writes the same files again.
-        for (op, result) in self.operators.iter().zip(&operated) {
+        for (op, result) in self.operators.iter().zip(&mut operated) {
+            let start = self.clock.now_ms();
             op.persist(epoch, result).await?;
+            result.progress["commitTimeMs"] =
+                serde_json::json!((self.clock.now_ms() - start).max(0));
             if let Some(dir) = &self.late_rows_path {
                 write_late_rows(dir, epoch, op.split().id, &result.late_rows).await?;
             }
@@ -761,8 +764,13 @@ impl Running {
         self.watermark.commit(&event_time, record.watermark_ms);
         let mut state_operators = Vec::with_capacity(operated.len());
         for (op, result) in self.operators.iter_mut().zip(operated) {
-            state_operators.push(result.progress.clone());
+            let mut progress = result.progress.clone();
+            let start = self.clock.now_ms();
             op.commit(epoch, result)?;
+            let persisted = progress["commitTimeMs"].as_i64().unwrap_or(0);
+            progress["commitTimeMs"] =
+                serde_json::json!(persisted + (self.clock.now_ms() - start).max(0));
+            state_operators.push(progress);
         }
         self.prev_watermark = record.watermark_ms;
         timer.lap("commitOffsets");
@@ -854,9 +862,12 @@ impl Running {
                     } else {
                         EpochWatermarks::at(record.watermark_ms)
                     };
-                    let result = op
+                    let start = self.clock.now_ms();
+                    let mut result = op
                         .process(&self.state, &bound, watermarks, record.timestamp_ms)
                         .await?;
+                    result.progress["allUpdatesTimeMs"] =
+                        serde_json::json!((self.clock.now_ms() - start).max(0));
                     outputs.insert(split.id, result.output.clone() as Arc<dyn TableProvider>);
                     operated.push(result);
                 }

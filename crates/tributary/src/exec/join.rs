@@ -14,6 +14,9 @@
 //! keys (a time range alone) reads its whole state.
 
 use std::collections::HashSet;
+
+/// Row ids that matched in an epoch.
+type Ids = HashSet<i64, ahash::RandomState>;
 use std::sync::Arc;
 
 use arrow::array::{
@@ -38,7 +41,8 @@ use crate::error::{from_df_error, Result, TributaryError};
 use crate::location::Location;
 use crate::plan::{join_bounds, SplitPlan};
 use crate::state::{
-    partition_of, CloseTime, GroupBy, KeyRows, KeyedStore, StateChange, StateSize, StateStore,
+    partition_of, CloseTime, GroupBy, KeyRows, KeySet, KeyedStore, StateChange, StateSize,
+    StateStore,
 };
 
 const ROW_ID: &str = "__row_id";
@@ -236,7 +240,7 @@ impl JoinOperator {
     /// new rows (only those can match), every partition in parallel.
     fn stored_matches(&self, side: usize, other: &SideRows) -> Result<Vec<RecordBatch>> {
         for_each_partition(self.partitions, |p| {
-            let set: HashSet<&[u8]> = other.index[p]
+            let set: KeySet = other.index[p]
                 .iter()
                 .map(|i| other.keys.key(*i as usize))
                 .collect();
@@ -311,7 +315,7 @@ impl JoinOperator {
         p: usize,
         old: &RecordBatch,
         new: &RecordBatch,
-        matched: &HashSet<i64>,
+        matched: &Ids,
         evict: Option<i64>,
     ) -> Result<PartitionEpoch> {
         let out_schema = &self.split.output_schema;
@@ -325,8 +329,15 @@ impl JoinOperator {
             .map(|i| Some(was.value(i) || matched.contains(&ids.value(i))))
             .collect();
         let n_old = old.num_rows();
+        // A stored row is written again only when its flag changes and the flag is read: by
+        // an outer side (its unmatched rows are emitted) or the left side of a semi join.
+        let flags_read = matches!(
+            (side, self.join.join_type),
+            (0, JoinType::Left | JoinType::Full | JoinType::LeftSemi)
+                | (1, JoinType::Right | JoinType::Full)
+        );
         let flipped: BooleanArray = (0..all.num_rows())
-            .map(|i| Some(i >= n_old || (!was.value(i) && now_matched.value(i))))
+            .map(|i| Some(i >= n_old || (flags_read && !was.value(i) && now_matched.value(i))))
             .collect();
         // Left semi: a left row the first time it matches.
         if side == 0 && self.join.join_type == JoinType::LeftSemi {
@@ -342,6 +353,10 @@ impl JoinOperator {
         let mut cols = all.columns().to_vec();
         cols[1] = Arc::new(now_matched);
         let all = RecordBatch::try_new(schema.clone(), cols).map_err(arrow_err("join state"))?;
+        let outer = matches!(
+            (side, self.join.join_type),
+            (0, JoinType::Left | JoinType::Full) | (1, JoinType::Right | JoinType::Full)
+        );
         // Eviction: the rows read or added this epoch whose time is past the bound, and the
         // stored rows the time index finds.
         let (gone, stored_closed) = match (store.close_time(), evict) {
@@ -353,21 +368,26 @@ impl JoinOperator {
                     .map(|t| Some(*t != i64::MAX && *t <= wm))
                     .collect();
                 let read = store.keys_of(old)?;
-                (gone, store.closed(wm, &read.set())?)
+                let read = read.set();
+                // An outer side emits its unmatched rows: read them whole; otherwise a removal
+                // needs only the keys.
+                let closed = if outer {
+                    store.closed(wm, &read)?
+                } else {
+                    store.closed_keys(wm, &read)?
+                };
+                (gone, closed)
             }
             _ => (
                 BooleanArray::from(vec![false; all.num_rows()]),
                 RecordBatch::new_empty(schema.clone()),
             ),
         };
+        let stored_closed_n = stored_closed.num_rows();
         let removed = filter_record_batch(&all, &gone).map_err(arrow_err("join eviction"))?;
         let removed = concat_batches(&schema, [&stored_closed, &removed])
             .map_err(arrow_err("join eviction"))?;
         // Outer joins: evicted rows that never matched, with NULLs.
-        let outer = matches!(
-            (side, self.join.join_type),
-            (0, JoinType::Left | JoinType::Full) | (1, JoinType::Right | JoinType::Full)
-        );
         if outer && removed.num_rows() > 0 {
             let unmatched = filter_record_batch(
                 &removed,
@@ -390,7 +410,11 @@ impl JoinOperator {
             upserts,
             removed,
         };
-        let rows_after = store.len_after(&change)?;
+        // Counted rather than looked up: the rows read (`old`) and the ones the time index
+        // found are stored and distinct, the epoch's new rows are not stored yet.
+        let old_gone = gone.slice(0, n_old).true_count();
+        let new_stay = new.num_rows() - (gone.true_count() - old_gone);
+        let rows_after = store.len() - stored_closed_n - old_gone + new_stay;
         Ok(PartitionEpoch {
             change,
             emit,
@@ -482,7 +506,7 @@ impl StatefulOperator for JoinOperator {
         let out_schema = self.split.output_schema.clone();
         let nl = self.join.left.schema().fields().len();
         let nr = self.join.right.schema().fields().len();
-        let mut matched = [HashSet::new(), HashSet::new()];
+        let mut matched = [Ids::default(), Ids::default()];
         let mut output: Vec<RecordBatch> = Vec::new();
         for b in &matches {
             let lid = b.column(0).as_primitive::<Int64Type>();

@@ -255,7 +255,9 @@ impl OperatorMetrics<'_> {
             "numRowsTotal": rows,
             "numRowsUpdated": self.updated,
             "numRowsRemoved": self.removed,
+            // Set by the driver, which times the operator's epoch and its state commit.
             "allUpdatesTimeMs": 0,
+            "commitTimeMs": 0,
             "memoryUsedBytes": memory,
             "numRowsDroppedByWatermark": self.dropped_by_watermark,
             "numRowsOnDisk": self.state.on_disk,

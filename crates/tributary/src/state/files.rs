@@ -73,10 +73,11 @@ impl SnapshotPolicy {
     };
 
     /// Whether the epoch that brings the changelogs to `since` writes a snapshot of its state
-    /// of `state_rows` rows: when the changelogs hold at least as many rows as the state (a
-    /// restore then reads no more than twice the state), or after `max_epochs` of them.
+    /// of `state_rows` rows: when the changelogs hold more rows than the state (a restore then
+    /// reads no more than twice the state; a state that only grew is exactly its changelogs,
+    /// and a snapshot would write it twice), or after `max_epochs` of them.
     pub(crate) fn due(&self, since: SinceSnapshot, state_rows: u64) -> bool {
-        since.epochs >= self.max_epochs || since.rows >= state_rows.max(self.min_rows)
+        since.epochs >= self.max_epochs || since.rows > state_rows.max(self.min_rows)
     }
 }
 
@@ -376,10 +377,12 @@ mod tests {
         let since = |epochs, rows| SinceSnapshot { epochs, rows };
         // A large state with small changes: not before the changelogs add up to it.
         assert!(!p.due(since(5, 999), 1000));
-        assert!(p.due(since(5, 1000), 1000));
+        assert!(p.due(since(5, 1001), 1000));
+        // A state that only grew is its changelogs: no snapshot by size.
+        assert!(!p.due(since(5, 1000), 1000));
         // A tiny state does not snapshot every epoch.
-        assert!(!p.due(since(2, 9), 1));
-        assert!(p.due(since(2, 10), 1));
+        assert!(!p.due(since(2, 10), 1));
+        assert!(p.due(since(2, 11), 1));
         // Idle epochs: after max_epochs whatever the rows.
         assert!(!p.due(since(99, 0), 0));
         assert!(p.due(since(100, 0), 0));

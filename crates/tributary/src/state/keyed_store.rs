@@ -26,7 +26,8 @@ use async_trait::async_trait;
 use tributary_checkpoint::Epoch;
 
 use super::files::{rewrap, SinceSnapshot, SnapshotPolicy, StateFiles};
-use super::keys::KeyRows;
+use super::key::Key;
+use super::keys::{KeyRows, KeySet};
 use super::spill::{ColdRow, ColdTier, StoredRow, TIER_BUFFERS};
 use super::store::{StateChange, StateSize, StateStore};
 use crate::error::{Result, TributaryError};
@@ -34,10 +35,10 @@ use crate::location::Location;
 use crate::plan::EventTimeKind;
 
 type Hasher = ahash::RandomState;
-/// Key or value bytes.
+/// Value bytes (keys are [`Key`]s).
 type Bytes = Box<[u8]>;
 /// The keys of each group.
-type Members = HashMap<Bytes, HashSet<Bytes, Hasher>, Hasher>;
+type Members = HashMap<Key, HashSet<Key, Hasher>, Hasher>;
 /// Computes the group of each row.
 type GroupFn = dyn Fn(&RecordBatch) -> Result<KeyRows> + Send + Sync;
 
@@ -117,18 +118,19 @@ impl GroupBy {
 
 struct Entry {
     close: i64,
-    value: Box<[u8]>,
-    group: Option<Box<[u8]>>,
+    value: Bytes,
+    group: Option<Key>,
 }
 
 impl Entry {
-    fn bytes(&self, key: &[u8]) -> usize {
-        let mut n = key.len() + self.value.len() + ENTRY_OVERHEAD;
+    fn bytes(&self, key: &Key) -> usize {
+        let key = std::mem::size_of::<Key>() + key.heap_bytes();
+        let mut n = key + self.value.len() + ENTRY_OVERHEAD;
         if self.close != i64::MAX {
-            n += key.len() + TIME_OVERHEAD;
+            n += key + TIME_OVERHEAD;
         }
         if let Some(g) = &self.group {
-            n += g.len() + key.len() + ENTRY_OVERHEAD;
+            n += g.heap_bytes() + key + ENTRY_OVERHEAD;
         }
         n
     }
@@ -160,9 +162,9 @@ pub(crate) struct KeyedStore {
     keys: Option<RowConverter>,
     values: Option<RowConverter>,
     value_cols: Vec<usize>,
-    index: HashMap<Box<[u8]>, Entry, Hasher>,
+    index: HashMap<Key, Entry, Hasher>,
     close: Option<CloseTime>,
-    by_time: BTreeSet<(i64, Box<[u8]>)>,
+    by_time: BTreeSet<(i64, Key)>,
     /// How rows are grouped, and the keys of each group.
     groups: Option<(GroupBy, Members)>,
     /// Memory the rows in `index` and its indexes hold (an estimate).
@@ -172,6 +174,19 @@ pub(crate) struct KeyedStore {
     cold: Option<ColdTier>,
     since: SinceSnapshot,
     policy: SnapshotPolicy,
+}
+
+/// The columns `conv` encoded in `rows` (none without a converter).
+fn decode_part<'a>(
+    conv: Option<&RowConverter>,
+    rows: impl Iterator<Item = &'a [u8]>,
+) -> Result<Vec<ArrayRef>> {
+    let Some(conv) = conv else {
+        return Ok(Vec::new());
+    };
+    let parser = conv.parser();
+    conv.convert_rows(rows.map(|r| parser.parse(r)))
+        .map_err(TributaryError::arrow("decoding state rows"))
 }
 
 fn converter(schema: &SchemaRef, cols: &[usize], dir: &Location) -> Result<Option<RowConverter>> {
@@ -303,40 +318,82 @@ impl KeyedStore {
                 "a group lookup in a store without groups".into(),
             ));
         };
-        let mut keys: Vec<Box<[u8]>> = Vec::new();
+        let mut keys: Vec<Key> = Vec::new();
         for g in groups {
             keys.extend(members.get(g).into_iter().flatten().cloned());
             if let Some(c) = &self.cold {
-                keys.extend(c.group_keys(g)?);
+                keys.extend(c.group_keys(g)?.iter().map(|k| Key::from(k.as_ref())));
             }
         }
         self.lookup(keys.iter().map(|k| k.as_ref()))
     }
 
     /// The stored rows closed at watermark `wm` (close time at or before it), except `skip`.
-    pub(crate) fn closed(&self, wm: i64, skip: &HashSet<&[u8]>) -> Result<RecordBatch> {
+    pub(crate) fn closed(&self, wm: i64, skip: &KeySet) -> Result<RecordBatch> {
+        let keys = self.closed_key_bytes(wm, skip)?;
+        self.lookup(keys.iter().map(|k| k.as_ref()))
+    }
+
+    /// The keys of [`Self::closed`]'s rows, as rows of the state's schema whose other columns
+    /// are empty (NULL, or zero where the column takes no NULL): what a removal needs, without
+    /// reading or decoding the rows' values.
+    pub(crate) fn closed_keys(&self, wm: i64, skip: &KeySet) -> Result<RecordBatch> {
+        let keys = self.closed_key_bytes(wm, skip)?;
+        match self.placeholders(keys.len())? {
+            Some(values) => {
+                let mut cols = decode_part(self.keys.as_ref(), keys.iter().map(|k| k.as_slice()))?;
+                cols.extend(values);
+                self.conform(cols, keys.len())
+            }
+            // A value column without a placeholder: read the rows whole.
+            None => self.lookup(keys.iter().map(|k| k.as_slice())),
+        }
+    }
+
+    fn closed_key_bytes(&self, wm: i64, skip: &KeySet) -> Result<Vec<Key>> {
         // Rows that never close are not in `by_time`, so `wm + 1` saturating at i64::MAX
         // still bounds every closed one.
-        let mut keys: Vec<&[u8]> = self
+        let mut keys: Vec<Key> = self
             .by_time
-            .range(..(wm.saturating_add(1), Box::<[u8]>::default()))
-            .map(|(_, k)| k.as_ref())
-            .filter(|k| !skip.contains(k))
+            .range(..(wm.saturating_add(1), Key::default()))
+            .map(|(_, k)| k)
+            .filter(|k| !skip.contains(k.as_slice()))
+            .cloned()
             .collect();
-        let cold = match &self.cold {
-            Some(c) => c.closed_keys(wm)?,
-            None => Vec::new(),
-        };
-        keys.extend(
-            cold.iter()
-                .map(|k| k.as_ref())
-                .filter(|k| !skip.contains(k)),
-        );
-        self.lookup(keys.into_iter())
+        if let Some(c) = &self.cold {
+            keys.extend(
+                c.closed_keys(wm)?
+                    .iter()
+                    .filter(|k| !skip.contains(k.as_ref()))
+                    .map(|k| Key::from(k.as_ref())),
+            );
+        }
+        Ok(keys)
+    }
+
+    /// Empty value columns for `n` rows: NULL, or zeros (false, 0, "") in a column that takes
+    /// no NULL; `None` when a column's type has no such value.
+    fn placeholders(&self, n: usize) -> Result<Option<Vec<ArrayRef>>> {
+        let mut cols = Vec::with_capacity(self.value_cols.len());
+        for c in &self.value_cols {
+            let f = self.files.schema.field(*c);
+            let null = arrow::array::new_null_array(f.data_type(), n);
+            if f.is_nullable() {
+                cols.push(null);
+                continue;
+            }
+            // The buffers of a NULL array of a flat type are zeros: without the validity
+            // they are a valid array of zeros.
+            match null.to_data().into_builder().nulls(None).build() {
+                Ok(data) if !f.data_type().is_nested() => cols.push(arrow::array::make_array(data)),
+                _ => return Ok(None),
+            }
+        }
+        Ok(Some(cols))
     }
 
     /// Every stored row except `skip`.
-    pub(crate) fn all_except(&self, skip: &HashSet<&[u8]>) -> Result<RecordBatch> {
+    pub(crate) fn all_except(&self, skip: &KeySet) -> Result<RecordBatch> {
         let mut parts = vec![self.decode(&self.hot_rows(skip).collect::<Vec<_>>())?];
         let mut after: Option<Box<[u8]>> = None;
         while let Some((batch, last)) = self.cold_chunk(after.as_deref(), skip)? {
@@ -349,7 +406,7 @@ impl KeyedStore {
 
     fn hot_rows<'a>(
         &'a self,
-        skip: &'a HashSet<&'a [u8]>,
+        skip: &'a KeySet<'a>,
     ) -> impl Iterator<Item = (&'a [u8], &'a [u8])> + Send + 'a {
         self.index
             .iter()
@@ -362,7 +419,7 @@ impl KeyedStore {
     fn cold_chunk(
         &self,
         after: Option<&[u8]>,
-        skip: &HashSet<&[u8]>,
+        skip: &KeySet,
     ) -> Result<Option<(RecordBatch, Box<[u8]>)>> {
         let Some(c) = &self.cold else {
             return Ok(None);
@@ -396,16 +453,18 @@ impl KeyedStore {
     pub(crate) fn len_after(&self, change: &StateChange) -> Result<usize> {
         let rm = self.keys_of(&change.removed)?;
         let up = self.keys_of(&change.upserts)?;
-        let mut removed: HashSet<&[u8]> = HashSet::new();
+        let mut removed = KeySet::default();
         for i in 0..rm.len() {
-            if self.contains(rm.key(i))? {
-                removed.insert(rm.key(i));
+            let k = rm.key(i);
+            if !removed.contains(k) && self.contains(k)? {
+                removed.insert(k);
             }
         }
-        let upserted: HashSet<&[u8]> = (0..up.len()).map(|i| up.key(i)).collect();
+        let mut upserted = KeySet::with_capacity_and_hasher(up.len(), Hasher::default());
         let mut added = 0;
-        for k in upserted {
-            if removed.contains(k) || !self.contains(k)? {
+        for i in 0..up.len() {
+            let k = up.key(i);
+            if upserted.insert(k) && (removed.contains(k) || !self.contains(k)?) {
                 added += 1;
             }
         }
@@ -413,22 +472,17 @@ impl KeyedStore {
     }
 
     fn decode(&self, rows: &[(&[u8], &[u8])]) -> Result<RecordBatch> {
+        let mut cols = decode_part(self.keys.as_ref(), rows.iter().map(|(k, _)| *k))?;
+        cols.extend(decode_part(
+            self.values.as_ref(),
+            rows.iter().map(|(_, v)| *v),
+        )?);
+        self.conform(cols, rows.len())
+    }
+
+    /// Decoded columns as a batch of the state's schema.
+    fn conform(&self, cols: Vec<ArrayRef>, rows: usize) -> Result<RecordBatch> {
         let err = || TributaryError::arrow("decoding state rows");
-        let mut cols: Vec<ArrayRef> = Vec::with_capacity(self.files.schema.fields().len());
-        if let Some(conv) = &self.keys {
-            let parser = conv.parser();
-            cols.extend(
-                conv.convert_rows(rows.iter().map(|(k, _)| parser.parse(k)))
-                    .map_err(err())?,
-            );
-        }
-        if let Some(conv) = &self.values {
-            let parser = conv.parser();
-            cols.extend(
-                conv.convert_rows(rows.iter().map(|(_, v)| parser.parse(v)))
-                    .map_err(err())?,
-            );
-        }
         // The row format gives dictionaries back as plain values: cast back to the schema.
         let cols = cols
             .into_iter()
@@ -445,7 +499,7 @@ impl KeyedStore {
         RecordBatch::try_new_with_options(
             self.files.schema.clone(),
             cols,
-            &RecordBatchOptions::new().with_row_count(Some(rows.len())),
+            &RecordBatchOptions::new().with_row_count(Some(rows)),
         )
         .map_err(err())
     }
@@ -473,7 +527,7 @@ impl KeyedStore {
     }
 
     /// Take a row out of memory with its index entries.
-    fn take_hot(&mut self, key: &[u8]) -> Option<(Box<[u8]>, Entry)> {
+    fn take_hot(&mut self, key: &[u8]) -> Option<(Key, Entry)> {
         let (k, e) = self.index.remove_entry(key)?;
         self.bytes -= e.bytes(&k);
         if e.close != i64::MAX {
@@ -518,13 +572,13 @@ impl KeyedStore {
             let key = up.key(i);
             let group = up_groups.as_ref().map(|g| g.key(i));
             self.remove_key(key)?;
-            let key: Box<[u8]> = key.into();
+            let key = Key::from(key);
             let entry = Entry {
                 close: close.as_ref().map_or(i64::MAX, |c| c[i]),
                 value: values
                     .as_ref()
                     .map_or_else(|| Box::from(&[][..]), |v| v.row(i).data().into()),
-                group: group.map(Box::from),
+                group: group.map(Key::from),
             };
             self.bytes += entry.bytes(&key);
             if entry.close != i64::MAX {
@@ -552,14 +606,14 @@ impl KeyedStore {
         }
         // The empty key (an aggregation without GROUP BY: one row) stays in memory; the disk
         // tier's store takes no empty keys.
-        let keys: Vec<Box<[u8]>> = self
+        let keys: Vec<Key> = self
             .index
             .keys()
             .filter(|k| !k.is_empty())
             .take(n)
             .cloned()
             .collect();
-        let taken: Vec<(Box<[u8]>, Entry)> = keys.iter().filter_map(|k| self.take_hot(k)).collect();
+        let taken: Vec<(Key, Entry)> = keys.iter().filter_map(|k| self.take_hot(k)).collect();
         let rows: Vec<ColdRow<'_>> = taken
             .iter()
             .map(|(k, e)| ColdRow {
@@ -588,7 +642,7 @@ impl KeyedStore {
     fn snapshot_batches<'a>(
         &'a self,
         change: &'a StateChange,
-        touched: &'a HashSet<&'a [u8]>,
+        touched: &'a KeySet<'a>,
     ) -> impl Iterator<Item = Result<RecordBatch>> + Send + 'a {
         let mut hot = self.hot_rows(touched);
         let hot = std::iter::from_fn(move || {
@@ -667,8 +721,9 @@ impl StateStore for KeyedStore {
 
     fn commit(&mut self, _epoch: Epoch, change: StateChange) -> Result<()> {
         let since = self.since_after(&change);
-        let after = self.len_after(&change)? as u64;
         self.apply(&change.upserts, &change.removed)?;
+        // The length `persist` computed with `len_after`, now counted.
+        let after = self.len() as u64;
         self.since = if self.policy.due(since, after) {
             SinceSnapshot::default()
         } else {
@@ -707,6 +762,13 @@ mod tests {
             ],
         )
         .unwrap()
+    }
+
+    /// `b` with its expiry column replaced by `e`.
+    fn batch_with_expiry(b: &RecordBatch, e: i64) -> RecordBatch {
+        let mut cols = b.columns().to_vec();
+        cols[2] = Arc::new(Int64Array::from(vec![e; b.num_rows()]));
+        RecordBatch::try_new(schema(), cols).unwrap()
     }
 
     fn sorted(b: &RecordBatch) -> Vec<(String, i64, i64)> {
@@ -827,7 +889,7 @@ mod tests {
             store.persist(Epoch(e as u64), &change).await.unwrap();
             store.commit(Epoch(e as u64), change).unwrap();
             expected.push(model_rows(&model));
-            let all = store.all_except(&HashSet::new()).unwrap();
+            let all = store.all_except(&KeySet::default()).unwrap();
             assert_eq!(sorted(&all), expected[e as usize], "epoch {e}");
             // Every key is found by key, by its group and by its close time, wherever it is.
             let probe = as_batch(&expected[e as usize]);
@@ -844,13 +906,13 @@ mod tests {
                 .filter(|r| r.2 <= wm)
                 .cloned()
                 .collect();
-            let found = store.closed(wm, &HashSet::new()).unwrap();
+            let found = store.closed(wm, &KeySet::default()).unwrap();
             assert_eq!(sorted(&found), closed, "closed at {wm}, epoch {e}");
         }
         for e in 9..15u64 {
             let mut fresh = open(&loc, policy);
             fresh.restore(Some(Epoch(e))).await.unwrap();
-            let all = fresh.all_except(&HashSet::new()).unwrap();
+            let all = fresh.all_except(&KeySet::default()).unwrap();
             assert_eq!(sorted(&all), expected[e as usize], "keyed, epoch {e}");
             // The same files restore into the store that keeps one batch.
             let mut whole = MemoryStateStore::new(loc.clone(), schema(), 2);
@@ -876,10 +938,10 @@ mod tests {
                 &empty,
             )
             .unwrap();
-        fn closed(s: &KeyedStore, wm: i64, skip: &HashSet<&[u8]>) -> Vec<(String, i64, i64)> {
+        fn closed(s: &KeyedStore, wm: i64, skip: &KeySet) -> Vec<(String, i64, i64)> {
             sorted(&s.closed(wm, skip).unwrap())
         }
-        let none = HashSet::new();
+        let none = KeySet::default();
         assert_eq!(closed(&store, 9, &none), vec![]);
         assert_eq!(closed(&store, 10, &none), vec![("a".into(), 1, 10)]);
         assert_eq!(closed(&store, 20, &none).len(), 3);
@@ -888,8 +950,20 @@ mod tests {
             3,
             "never-closing rows stay"
         );
+        // The keys alone: the same rows' keys, no values.
+        let keys = store.closed_keys(20, &none).unwrap();
+        assert_eq!(keys.column(2).null_count(), 3);
+        let key_of = |b: &RecordBatch| {
+            let mut v: Vec<(String, i64)> = sorted(&batch_with_expiry(b, 0))
+                .into_iter()
+                .map(|(k, g, _)| (k, g))
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(key_of(&keys), key_of(&store.closed(20, &none).unwrap()));
         let a2 = store.keys_of(&batch(&[("a", 2, 0)])).unwrap();
-        let skip: HashSet<&[u8]> = a2.set();
+        let skip: KeySet = a2.set();
         assert_eq!(closed(&store, 20, &skip).len(), 2);
         // Replacing a row moves it in the time index.
         store.apply(&batch(&[("a", 1, 30)]), &empty).unwrap();
@@ -952,6 +1026,40 @@ mod tests {
     }
 
     #[test]
+    fn closed_keys_fill_columns_without_nulls_with_zeros() {
+        let dir = tempfile::tempdir().unwrap();
+        let loc = Location::resolve(dir.path().to_str().unwrap()).unwrap();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("flag", DataType::Boolean, false),
+            Field::new("name", DataType::Utf8, false),
+            Field::new("at", DataType::Int64, true),
+        ]));
+        let rows = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Int64Array::from(vec![1, 2, 3])),
+                Arc::new(arrow::array::BooleanArray::from(vec![true, true, false])),
+                Arc::new(StringArray::from(vec!["x", "y", "z"])),
+                Arc::new(Int64Array::from(vec![10, 20, 30])),
+            ],
+        )
+        .unwrap();
+        let mut store = KeyedStore::new(loc, schema, 1, Some(CloseTime::Millis(3)), None).unwrap();
+        store.apply(&rows, &rows.slice(0, 0)).unwrap();
+        let keys = store.closed_keys(20, &KeySet::default()).unwrap();
+        let mut ids: Vec<i64> = keys.column(0).as_primitive::<Int64Type>().values().to_vec();
+        ids.sort();
+        assert_eq!(ids, vec![1, 2]);
+        assert_eq!(keys.column(1).as_boolean().true_count(), 0);
+        assert_eq!(keys.column(2).as_string::<i32>().value(0), "");
+        assert_eq!(keys.column(3).null_count(), 2);
+        // Removing by them removes the rows.
+        store.apply(&keys.slice(0, 0), &keys).unwrap();
+        assert_eq!(store.len(), 1);
+    }
+
+    #[test]
     fn the_empty_key_of_a_global_aggregation_stays_in_memory() {
         let dir = tempfile::tempdir().unwrap();
         let loc = Location::resolve(dir.path().to_str().unwrap()).unwrap();
@@ -986,7 +1094,7 @@ mod tests {
         .unwrap();
         let mut store = KeyedStore::new(loc, schema, 1, None, None).unwrap();
         store.apply(&rows, &rows.slice(0, 0)).unwrap();
-        let all = store.all_except(&HashSet::new()).unwrap();
+        let all = store.all_except(&KeySet::default()).unwrap();
         assert_eq!(all.column(1).data_type(), &dict);
         assert_eq!(all.num_rows(), 3);
         let last = store.max_row().unwrap();

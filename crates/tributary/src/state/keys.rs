@@ -7,6 +7,9 @@ use arrow::row::{RowConverter, Rows, SortField};
 
 use crate::error::{Result, TributaryError};
 
+/// A set of key bytes, hashed fast.
+pub(crate) type KeySet<'a> = HashSet<&'a [u8], ahash::RandomState>;
+
 /// The key columns of a batch (the first `key_len` columns) in Arrow's row format.
 pub(crate) struct KeyRows {
     /// `None` when there are no key columns (an aggregation without GROUP BY): every row
@@ -65,12 +68,12 @@ impl KeyRows {
     }
 
     /// The set of keys.
-    pub(crate) fn set(&self) -> HashSet<&[u8]> {
+    pub(crate) fn set(&self) -> KeySet<'_> {
         (0..self.len()).map(|i| self.key(i)).collect()
     }
 
     /// A mask: true where the row's key is in `set`.
-    pub(crate) fn mask_in(&self, set: &HashSet<&[u8]>) -> BooleanArray {
+    pub(crate) fn mask_in(&self, set: &KeySet) -> BooleanArray {
         (0..self.len())
             .map(|i| Some(set.contains(self.key(i))))
             .collect()

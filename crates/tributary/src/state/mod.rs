@@ -15,6 +15,7 @@
 
 mod files;
 mod group_state;
+mod key;
 mod keyed_store;
 mod keys;
 mod spill;
@@ -22,5 +23,5 @@ mod store;
 
 pub use group_state::{GroupState, GroupStateTimeout, RawGroupState};
 pub(crate) use keyed_store::{CloseTime, GroupBy, KeyedStore};
-pub(crate) use keys::{partition_of, KeyRows};
+pub(crate) use keys::{partition_of, KeyRows, KeySet};
 pub(crate) use store::{MemoryStateStore, StateChange, StateSize, StateStore};

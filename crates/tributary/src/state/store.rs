@@ -1,7 +1,5 @@
 //! The state store trait and the store that keeps a partition's rows as one batch.
 
-use std::collections::HashSet;
-
 use arrow::array::RecordBatch;
 use arrow::compute::{concat_batches, filter_record_batch, not};
 use arrow::datatypes::SchemaRef;
@@ -113,7 +111,7 @@ impl MemoryStateStore {
         let key_len = self.files.key_len;
         let up = KeyRows::new(&upserts, key_len)?;
         let rm = KeyRows::new(removed, key_len)?;
-        let mut gone: HashSet<&[u8]> = up.set();
+        let mut gone = up.set();
         gone.extend(rm.set());
         let keys = KeyRows::new(&rows, key_len)?;
         let keep = not(&keys.mask_in(&gone)).map_err(TributaryError::arrow("applying state"))?;
