@@ -59,6 +59,27 @@ struct Parts {
     key_len: usize,
 }
 
+/// The sessions an aggregation groups by: a `Sessionize` node under its input, beneath the
+/// projections that only pass columns on (column pruning puts one between them).
+fn sessionize_below(plan: &LogicalPlan) -> Option<&crate::plan::Sessionize> {
+    let mut plan = plan;
+    loop {
+        if let Some(s) = crate::plan::Sessionize::of(plan) {
+            return Some(s);
+        }
+        match plan {
+            LogicalPlan::Projection(p)
+                if p.expr
+                    .iter()
+                    .all(|e| matches!(e, datafusion::logical_expr::Expr::Column(_))) =>
+            {
+                plan = &p.input
+            }
+            _ => return None,
+        }
+    }
+}
+
 /// One streaming aggregation with its state.
 pub(crate) struct AggregateOperator {
     pub id: usize,
@@ -122,7 +143,7 @@ impl AggregateOperator {
             ));
         };
         let key = event_time_key(agg);
-        let session = crate::plan::Sessionize::of(&agg.input).and_then(|s| {
+        let session = sessionize_below(&agg.input).and_then(|s| {
             agg.group_expr.iter().position(|g| {
                 let g = match g {
                     datafusion::logical_expr::Expr::Alias(a) => a.expr.as_ref(),

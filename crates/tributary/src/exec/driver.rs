@@ -65,6 +65,10 @@ const CONF_STATE_PARTITIONS: &str = "state.partitions";
 /// Key of the state partition count of stream-stream joins in the checkpoint's metadata. A
 /// checkpoint written before joins were partitioned lacks it: its joins keep one partition.
 const CONF_JOIN_PARTITIONS: &str = "state.join.partitions";
+/// Key, in the checkpoint's metadata, saying that the state holds only the columns the query
+/// reads ([`prune_columns`]). A checkpoint written before lacks it: its state keeps every
+/// column of the operators' inputs, as it was written.
+const CONF_PRUNED_COLUMNS: &str = "state.pruned_columns";
 
 pub(crate) struct QuerySpec {
     pub session: Session,
@@ -121,6 +125,8 @@ struct Recovered {
     partitions: usize,
     /// The state partitions of each side of a stream-stream join.
     join_partitions: usize,
+    /// Whether the state holds only the columns the query reads.
+    pruned_columns: bool,
     start_watermark: Option<i64>,
 }
 
@@ -211,6 +217,11 @@ async fn start_leased(
         None => vec![Value::Null; sources.len()],
     };
     open_io(&store, &sources, planned, &ends, &spec, &rec).await?;
+    let plan = if rec.pruned_columns {
+        prune_columns(plan)?
+    } else {
+        plan
+    };
     let (plan, _static_tables) =
         materialize_static(plan, &state, &store.root.child("bad_records"), &rec.id).await?;
     let (operators, above) = open_operators(&plan, &state, &sources, &store, &rec, &spec).await?;
@@ -295,6 +306,18 @@ fn prepare_plan(state: &SessionState, plan: LogicalPlan, mode: OutputMode) -> Re
     fork_sources(plan)
 }
 
+/// Drop the columns no part of the query reads, below its stateful operators too: a join
+/// side, a Top-N or user state then keeps only what the query uses (Spark and Flink prune
+/// before state the same way). The plan's output is unchanged.
+fn prune_columns(plan: LogicalPlan) -> Result<LogicalPlan> {
+    use datafusion::optimizer::optimize_projections::OptimizeProjections;
+    use datafusion::optimizer::{OptimizerContext, OptimizerRule};
+    OptimizeProjections::new()
+        .rewrite(plan, &OptimizerContext::new())
+        .map(|t| t.data)
+        .map_err(TributaryError::df("pruning the query's columns"))
+}
+
 /// Read the checkpoint: a fresh start (metadata written), a resume after the last commit, or a
 /// re-run of the epoch planned before a crash.
 async fn recover(
@@ -322,6 +345,7 @@ async fn recover(
                             CONF_JOIN_PARTITIONS.to_string(),
                             requested_partitions.to_string(),
                         ),
+                        (CONF_PRUNED_COLUMNS.to_string(), "true".to_string()),
                     ]
                     .into(),
                 })
@@ -334,6 +358,7 @@ async fn recover(
                 committed_epoch: None,
                 partitions: requested_partitions,
                 join_partitions: requested_partitions,
+                pruned_columns: true,
                 start_watermark: None,
             }
         }
@@ -352,6 +377,7 @@ async fn recover(
             committed_epoch: last_committed,
             partitions: requested_partitions,
             join_partitions: requested_partitions,
+            pruned_columns: true,
             start_watermark: None,
         },
         Recovery::Rerun {
@@ -366,6 +392,7 @@ async fn recover(
             committed_epoch: last_committed,
             partitions: requested_partitions,
             join_partitions: requested_partitions,
+            pruned_columns: true,
             start_watermark: None,
         },
     };
@@ -381,6 +408,7 @@ async fn recover(
             .get(CONF_JOIN_PARTITIONS)
             .and_then(|v| v.parse().ok())
             .unwrap_or(1);
+        rec.pruned_columns = m.conf.get(CONF_PRUNED_COLUMNS).is_some_and(|v| v == "true");
     }
     // The watermark to continue from: the re-run epoch's, or the one after the last commit.
     rec.start_watermark = match (&rec.rerun, rec.committed_epoch) {

@@ -235,6 +235,97 @@ async fn join_state_is_partitioned_by_key_and_old_checkpoints_keep_one_partition
     assert_eq!(all_rows(&seen), inner_join_batch(tmp.path()).await);
 }
 
+/// The columns of the left side's state files (every `.delta` under `state/0/<even>`).
+fn left_state_columns(ckpt: &Path) -> Vec<String> {
+    let mut names = std::collections::BTreeSet::new();
+    for p in (0..8).step_by(2) {
+        let Ok(dir) = std::fs::read_dir(ckpt.join(format!("state/0/{p}"))) else {
+            continue;
+        };
+        for f in dir.flatten() {
+            if f.path().extension().is_some_and(|e| e == "delta") {
+                let file = std::fs::File::open(f.path()).unwrap();
+                let reader = arrow::ipc::reader::FileReader::try_new(file, None).unwrap();
+                for field in reader.schema().fields() {
+                    names.insert(field.name().clone());
+                }
+            }
+        }
+    }
+    names.into_iter().collect()
+}
+
+#[tokio::test]
+async fn join_state_keeps_only_the_columns_the_query_reads() {
+    // `i.id` is not read: a new checkpoint's left state has no room for it.
+    let query = "SELECT i.ad, c.id AS click FROM imps i JOIN clicks c ON i.ad = c.ad \
+         AND c.click_time BETWEEN i.imp_time AND i.imp_time + INTERVAL '1 minute'";
+    let run = |dir: std::path::PathBuf, files: std::ops::Range<i64>| async move {
+        for f in files {
+            write_files(&dir, f, 12);
+        }
+        let s = Session::new();
+        register(&s, &dir, true).await;
+        let q = s
+            .sql(query)
+            .await
+            .unwrap()
+            .write_stream()
+            .trigger(Trigger::AvailableNow)
+            .option("checkpoint_location", dir.join("ckpt").display())
+            .format("memory")
+            .query_name("pruned")
+            .start("")
+            .await
+            .unwrap();
+        q.await_termination().await.unwrap();
+        let got = rows(
+            &s.sql("SELECT * FROM pruned")
+                .await
+                .unwrap()
+                .collect()
+                .await
+                .unwrap(),
+        );
+        let batch = Session::new();
+        register(&batch, &dir, false).await;
+        let want = rows(&batch.sql(query).await.unwrap().collect().await.unwrap());
+        (got, want)
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let (got, want) = run(tmp.path().to_path_buf(), 0..4).await;
+    assert_eq!(got, want);
+    let cols = left_state_columns(&tmp.path().join("ckpt"));
+    assert!(cols.iter().any(|c| c == "imp_time"), "{cols:?}");
+    assert!(!cols.iter().any(|c| c == "id"), "{cols:?}");
+
+    // A checkpoint whose metadata does not say its state is pruned (written before) keeps
+    // every column, and restores.
+    let tmp = tempfile::tempdir().unwrap();
+    let ckpt = tmp.path().join("ckpt");
+    let first = run(tmp.path().to_path_buf(), 0..1).await;
+    assert_eq!(first.0, first.1);
+    let meta = ckpt.join("metadata");
+    let text = std::fs::read_to_string(&meta).unwrap();
+    let (version, json) = text.split_once('\n').unwrap();
+    let mut value: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+    let conf = value["conf"].as_object_mut().unwrap();
+    assert!(conf.remove("state.pruned_columns").is_some(), "{text}");
+    std::fs::write(&meta, format!("{version}\n{value}\n")).unwrap();
+    // Its state so far is pruned: start the query over (no state, offsets or source logs)
+    // under the rewritten metadata, which then runs as an old query did.
+    std::fs::remove_dir_all(ckpt.join("state")).unwrap();
+    for d in ["offsets", "commits", "sources"] {
+        if ckpt.join(d).exists() {
+            std::fs::remove_dir_all(ckpt.join(d)).unwrap();
+        }
+    }
+    let (got, want) = run(tmp.path().to_path_buf(), 1..4).await;
+    assert_eq!(got, want);
+    let cols = left_state_columns(&ckpt);
+    assert!(cols.iter().any(|c| c == "id"), "{cols:?}");
+}
+
 #[tokio::test]
 async fn an_outer_join_without_a_time_range_is_refused_with_directions() {
     let tmp = tempfile::tempdir().unwrap();
