@@ -22,6 +22,9 @@
 //! topic with the events' schema (consume + vectorised JSON decode into Arrow). Prints both rates
 //! and their ratio.
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod delta;
 mod kills;
 mod nexmark;

@@ -9,6 +9,9 @@
 //! tributary options [FORMAT]
 //! ```
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod submit;
 mod table;
 
