@@ -584,7 +584,7 @@ struct StateSeen {
 
 impl StateSeen {
     fn add(&mut self, progress: &[tributary::StreamingQueryProgress]) {
-        const KEYED: [&str; 3] = ["stateStoreSave", "dedupe", "symmetricHashJoin"];
+        const KEYED: [&str; 4] = ["stateStoreSave", "dedupe", "symmetricHashJoin", "topN"];
         for op in progress.iter().flat_map(|p| &p.state_operators) {
             if KEYED.contains(&op["operatorName"].as_str().unwrap_or("")) {
                 self.max_rows = self.max_rows.max(op["numRowsTotal"].as_u64().unwrap_or(0));

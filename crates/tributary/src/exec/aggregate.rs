@@ -419,11 +419,7 @@ impl StatefulOperator for AggregateOperator {
             let replaced = filter_record_batch(&touched_rows[p], &replaced_mask)
                 .map_err(TributaryError::arrow("state"))?;
             let removed = concat(&parts.state_schema, &[stored_closed, replaced])?;
-            let change = StateChange {
-                upserts,
-                removed,
-                rows: None,
-            };
+            let change = StateChange { upserts, removed };
             size = size
                 + StateSize {
                     rows: store.len_after(&change)?,

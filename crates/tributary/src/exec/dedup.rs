@@ -236,11 +236,7 @@ impl StatefulOperator for DedupOperator {
                 None => (new, RecordBatch::new_empty(self.state_schema())),
             };
             removed_n += removed.num_rows();
-            let change = StateChange {
-                upserts,
-                removed,
-                rows: None,
-            };
+            let change = StateChange { upserts, removed };
             size = size
                 + StateSize {
                     rows: store.len_after(&change)?,

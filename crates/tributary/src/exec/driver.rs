@@ -534,8 +534,10 @@ async fn open_operator(
     Ok(
         if crate::plan::FlatMapGroupsWithState::of(&split.node).is_some() {
             Box::new(
-                super::map_groups::MapGroupsOperator::open(id, split, partitions, root, committed)
-                    .await?,
+                super::map_groups::MapGroupsOperator::open(
+                    id, split, partitions, root, committed, limit,
+                )
+                .await?,
             )
         } else if matches!(split.node, LogicalPlan::Join(_)) {
             // A join's stores (two per partition) share what its partitions' stores would have.
@@ -547,8 +549,10 @@ async fn open_operator(
             )
         } else if crate::plan::TopN::of(&split.node).is_some() {
             Box::new(
-                super::topn::TopNOperator::open(id, split, mode, partitions, root, committed)
-                    .await?,
+                super::topn::TopNOperator::open(
+                    id, split, mode, partitions, root, committed, limit,
+                )
+                .await?,
             )
         } else if Deduplicate::of(&split.node).is_some() {
             Box::new(

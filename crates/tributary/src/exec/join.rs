@@ -405,11 +405,7 @@ impl JoinOperator {
         let stays = not(&gone).map_err(arrow_err("join state"))?;
         let up_mask = arrow::compute::and(&flipped, &stays).map_err(arrow_err("join state"))?;
         let upserts = filter_record_batch(&all, &up_mask).map_err(arrow_err("join state"))?;
-        let change = StateChange {
-            rows: None,
-            upserts,
-            removed,
-        };
+        let change = StateChange { upserts, removed };
         // Counted rather than looked up: the rows read (`old`) and the ones the time index
         // found are stored and distinct, the epoch's new rows are not stored yet.
         let old_gone = gone.slice(0, n_old).true_count();

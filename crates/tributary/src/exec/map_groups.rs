@@ -4,12 +4,17 @@
 //! (`key columns, __state, __timeout_ms`). Per epoch: the function is called for each key with
 //! rows (in order of first appearance), then for each key whose timeout passed — processing time
 //! measured with the epoch's planned time, event time with the watermark — with no rows.
+//!
+//! The state lives in a [`KeyedStore`] per partition, with the timeout as each row's close
+//! time: an epoch reads the keys it has rows for and the keys whose timeout passed (through the
+//! store's time index), so it costs those keys, not the whole state, and keys beyond
+//! `state_memory_limit` move to local disk.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, Int64Array, RecordBatch, StringArray, UInt32Array};
-use arrow::compute::{concat_batches, filter_record_batch, not, take_record_batch};
+use arrow::compute::{concat_batches, take_record_batch};
 use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
 use async_trait::async_trait;
 use datafusion::datasource::MemTable;
@@ -19,8 +24,8 @@ use serde_json::{json, Value};
 use tributary_checkpoint::Epoch;
 
 use super::stateful::{
-    dyn_stores, dyn_stores_mut, open_stores, run_to_batch, whole_size, EpochWatermarks,
-    OperatorEpoch, OperatorMetrics, StatefulOperator,
+    dyn_stores, dyn_stores_mut, open_keyed_stores, run_to_batch, EpochWatermarks, OperatorEpoch,
+    OperatorMetrics, StatefulOperator,
 };
 use crate::error::{from_df_error, Result, TributaryError};
 use crate::location::Location;
@@ -28,8 +33,8 @@ use crate::plan::{
     call_user, group_rows, json_to_batch, key_of, rows_to_json, FlatMapGroupsWithState, SplitPlan,
 };
 use crate::state::{
-    partition_of, GroupStateTimeout, KeyRows, MemoryStateStore, RawGroupState, StateChange,
-    StateStore,
+    partition_of, CloseTime, GroupStateTimeout, KeyRows, KeySet, KeyedStore, RawGroupState,
+    StateChange, StateSize, StateStore,
 };
 
 pub(crate) struct MapGroupsOperator {
@@ -39,7 +44,7 @@ pub(crate) struct MapGroupsOperator {
     keys: Vec<usize>,
     key_names: Vec<String>,
     partitions: usize,
-    stores: Vec<MemoryStateStore>,
+    stores: Vec<KeyedStore>,
 }
 
 fn arrow_err(what: &'static str) -> impl FnOnce(arrow::error::ArrowError) -> TributaryError {
@@ -53,6 +58,7 @@ impl MapGroupsOperator {
         partitions: usize,
         checkpoint: &Location,
         restore_to: Option<Epoch>,
+        memory_limit: Option<usize>,
     ) -> Result<Self> {
         let node = FlatMapGroupsWithState::of(&split.node)
             .ok_or_else(|| {
@@ -73,12 +79,18 @@ impl MapGroupsOperator {
         fields.push(Field::new("__state", DataType::Utf8, false));
         fields.push(Field::new("__timeout_ms", DataType::Int64, true));
         let schema = Arc::new(Schema::new(fields));
-        let stores = open_stores(
+        // A key's timeout is its row's close time (NULL: none): due keys are found through the
+        // store's time index, at the epoch's time or its watermark.
+        let stores = open_keyed_stores(
             checkpoint,
             id,
-            vec![schema; partitions],
+            partitions,
+            schema,
             keys.len(),
+            Some(CloseTime::Millis(keys.len() + 1)),
+            None,
             restore_to,
+            memory_limit,
         )
         .await?;
         Ok(MapGroupsOperator {
@@ -119,14 +131,12 @@ impl StatefulOperator for MapGroupsOperator {
     }
 
     fn has_due_timeouts(&self, now_ms: i64) -> bool {
+        // A store that cannot tell says yes: the epoch then reads it and reports the error.
         self.node.timeout == GroupStateTimeout::ProcessingTime
-            && self.stores.iter().any(|s| {
-                let t = s
-                    .rows()
-                    .column(self.keys.len() + 1)
-                    .as_primitive::<Int64Type>();
-                t.iter().any(|t| t.is_some_and(|t| t <= now_ms))
-            })
+            && self
+                .stores
+                .iter()
+                .any(|s| s.any_closed(now_ms).unwrap_or(true))
     }
 
     async fn process(
@@ -148,20 +158,42 @@ impl StatefulOperator for MapGroupsOperator {
         for (g, (key, _)) in groups.iter().enumerate() {
             by_partition[partition_of(key, self.partitions)].push(g);
         }
+        let mut size = StateSize::default();
+        let due_at = match self.node.timeout {
+            GroupStateTimeout::ProcessingTime => Some(now_ms),
+            GroupStateTimeout::EventTime => watermarks.evict,
+            GroupStateTimeout::NoTimeout => None,
+        };
         for (p, groups_of_p) in by_partition.iter().enumerate() {
-            let stored = self.stores[p].rows();
+            let store = &self.stores[p];
+            // The stored rows of the keys with rows, then those of the keys whose timeout
+            // passed (the others).
+            let with_rows = store.lookup(groups_of_p.iter().map(|g| groups[*g].0.as_slice()))?;
+            let due = match due_at {
+                Some(t) => {
+                    let skip: KeySet = groups_of_p
+                        .iter()
+                        .map(|g| groups[*g].0.as_slice())
+                        .collect();
+                    store.closed(t, &skip)?
+                }
+                None => RecordBatch::new_empty(self.state_schema()),
+            };
+            let first_due = with_rows.num_rows();
+            let stored = concat_batches(&self.state_schema(), [&with_rows, &due])
+                .map_err(arrow_err("state"))?;
+            let stored = &stored;
             let stored_keys = KeyRows::new(stored, k)?;
             let index: HashMap<&[u8], usize> = (0..stored_keys.len())
                 .map(|i| (stored_keys.key(i), i))
                 .collect();
             let stored_state = stored.column(k).as_string::<i32>();
             let stored_timeout = stored.column(k + 1).as_primitive::<Int64Type>();
-            let stored_json = if groups.is_empty() && stored.num_rows() == 0 {
+            let stored_json = if due.num_rows() == 0 {
                 Vec::new()
             } else {
                 rows_to_json(
-                    &stored
-                        .project(&(0..k).collect::<Vec<_>>())
+                    &due.project(&(0..k).collect::<Vec<_>>())
                         .map_err(arrow_err("state keys"))?,
                 )?
             };
@@ -194,18 +226,10 @@ impl StatefulOperator for MapGroupsOperator {
                     state: settle(&raw),
                 });
             }
-            // Keys whose timeout passed.
-            for (i, stored_key) in stored_json.iter().enumerate() {
+            // Keys whose timeout passed (the store found them by their timeout).
+            for (j, stored_key) in stored_json.iter().enumerate() {
+                let i = first_due + j;
                 if touched.contains(&i) || stored_timeout.is_null(i) {
-                    continue;
-                }
-                let at = stored_timeout.value(i);
-                let due = match self.node.timeout {
-                    GroupStateTimeout::ProcessingTime => at <= now_ms,
-                    GroupStateTimeout::EventTime => watermarks.evict.is_some_and(|w| at <= w),
-                    GroupStateTimeout::NoTimeout => false,
-                };
-                if !due {
                     continue;
                 }
                 touched.insert(i);
@@ -259,18 +283,13 @@ impl StatefulOperator for MapGroupsOperator {
                 concat_batches(&self.state_schema(), &rm_parts).map_err(arrow_err("state"))?;
             updated += upserts.num_rows();
             removed_n += removed.num_rows();
-            let keep: arrow::array::BooleanArray = (0..stored.num_rows())
-                .map(|i| Some(touched.contains(&i)))
-                .collect();
-            let rest = filter_record_batch(stored, &not(&keep).map_err(arrow_err("state"))?)
-                .map_err(arrow_err("state"))?;
-            let rows = concat_batches(&self.state_schema(), [&rest, &upserts])
-                .map_err(arrow_err("state"))?;
-            changes.push(StateChange {
-                rows: Some(rows),
-                upserts,
-                removed,
-            });
+            let change = StateChange { upserts, removed };
+            size = size
+                + StateSize {
+                    rows: store.len_after(&change)?,
+                    ..store.size()
+                };
+            changes.push(change);
         }
         let out_schema = self.split.output_schema.clone();
         let produced = json_to_batch(&Arc::new(self.node.output.as_arrow().clone()), &outputs)?;
@@ -283,7 +302,7 @@ impl StatefulOperator for MapGroupsOperator {
         let progress = OperatorMetrics {
             name: "flatMapGroupsWithState",
             id: self.id,
-            state: whole_size(&changes),
+            state: size,
             partitions: changes.len(),
             updated,
             removed: removed_n,

@@ -18,9 +18,7 @@ use tributary_checkpoint::Epoch;
 
 use crate::error::Result;
 use crate::plan::SplitPlan;
-use crate::state::{
-    CloseTime, GroupBy, KeyedStore, MemoryStateStore, StateChange, StateSize, StateStore,
-};
+use crate::state::{CloseTime, GroupBy, KeyedStore, StateChange, StateSize, StateStore};
 
 /// The watermarks an operator runs an epoch with (Spark's two watermarks of chained operators).
 ///
@@ -107,28 +105,6 @@ pub(crate) trait StatefulOperator: Send + Sync {
     }
 }
 
-/// Open and restore the stores of operator `id`: one per schema, store `p` under
-/// `state/<id>/<p>` with the first `key_len` columns as its key.
-pub(crate) async fn open_stores(
-    checkpoint: &crate::location::Location,
-    id: usize,
-    schemas: Vec<arrow::datatypes::SchemaRef>,
-    key_len: usize,
-    restore_to: Option<Epoch>,
-) -> Result<Vec<MemoryStateStore>> {
-    let mut stores = Vec::with_capacity(schemas.len());
-    for (p, schema) in schemas.into_iter().enumerate() {
-        let mut s = MemoryStateStore::new(
-            checkpoint.child(&tributary_checkpoint::CheckpointPaths::state(id, p)),
-            schema,
-            key_len,
-        );
-        s.restore(restore_to).await?;
-        stores.push(s);
-    }
-    Ok(stores)
-}
-
 /// Open and restore the keyed stores of operator `id`, `partitions` of them, each under
 /// `state/<id>/<p>`: rows of `schema` keyed by its first `key_len` columns, closed by `close`,
 /// grouped by the key columns `groups` when given, keeping at most `memory_limit` bytes of rows
@@ -197,19 +173,6 @@ pub(crate) fn dyn_stores_mut<S: StateStore>(stores: &mut [S]) -> Vec<&mut dyn St
         .iter_mut()
         .map(|s| s as &mut dyn StateStore)
         .collect()
-}
-
-/// The size of the state after an epoch whose changes carry each partition's whole rows.
-pub(crate) fn whole_size(changes: &[StateChange]) -> StateSize {
-    changes
-        .iter()
-        .filter_map(|c| c.rows.as_ref())
-        .map(|r| StateSize {
-            rows: r.num_rows(),
-            bytes: r.get_array_memory_size(),
-            on_disk: 0,
-        })
-        .fold(StateSize::default(), |a, b| a + b)
 }
 
 /// Run a bound input plan to one batch (`what` names it in errors).

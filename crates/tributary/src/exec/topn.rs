@@ -11,14 +11,20 @@
 //! dropped, and append mode is possible: each closed key's final Top-N is emitted once. Other
 //! keys are kept for ever (the state grows with the number of keys, N rows each). Lowering N on
 //! a restart keeps the slots above the new N in the state (they are no longer emitted).
+//!
+//! The slots live in a [`KeyedStore`] per partition, keyed by `(k, rank)` and grouped by `k`:
+//! an epoch reads the slots of the keys it touches (a group lookup) and writes the slots that
+//! changed, so it costs the keys it touches, not the whole state, and slots beyond
+//! `state_memory_limit` move to local disk. Closed keys are found through the store's time
+//! index. The files are those of the whole-batch store Top-N used before, so its checkpoints
+//! restore.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch, UInt32Array};
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch, UInt32Array};
 use arrow::compute::{
-    cast, concat_batches, filter_record_batch, lexsort_to_indices, take_record_batch, SortColumn,
-    SortOptions,
+    cast, concat_batches, filter_record_batch, lexsort_to_indices, not, take_record_batch,
+    SortColumn, SortOptions,
 };
 use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
 use async_trait::async_trait;
@@ -30,13 +36,16 @@ use tributary_checkpoint::Epoch;
 
 use super::late::behind_watermark;
 use super::stateful::{
-    dyn_stores, dyn_stores_mut, open_stores, run_to_batch, whole_size, EpochWatermarks,
-    OperatorEpoch, OperatorMetrics, StatefulOperator,
+    dyn_stores, dyn_stores_mut, for_each_partition, open_keyed_stores, run_to_batch,
+    EpochWatermarks, OperatorEpoch, OperatorMetrics, StatefulOperator,
 };
 use crate::error::{from_df_error, Result, TributaryError};
 use crate::location::Location;
 use crate::plan::{EventTimeKind, SplitPlan, TopN};
-use crate::state::{partition_of, KeyRows, MemoryStateStore, StateChange, StateStore};
+use crate::state::{
+    partition_of, CloseTime, GroupBy, KeyRows, KeySet, KeyedStore, StateChange, StateSize,
+    StateStore,
+};
 use crate::OutputMode;
 
 const RANK: &str = "__rank";
@@ -57,14 +66,22 @@ pub(crate) struct TopNOperator {
     /// Columns of the input.
     width: usize,
     partitions: usize,
-    stores: Vec<MemoryStateStore>,
+    stores: Vec<KeyedStore>,
 }
 
 fn arrow_err(what: &'static str) -> impl FnOnce(arrow::error::ArrowError) -> TributaryError {
     TributaryError::arrow(what)
 }
 
+/// What one partition's epoch gives: its state change, its rows to emit, and its size after.
+struct PartitionEpoch {
+    change: StateChange,
+    emitted: RecordBatch,
+    size: StateSize,
+}
+
 impl TopNOperator {
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn open(
         id: usize,
         split: SplitPlan,
@@ -72,6 +89,7 @@ impl TopNOperator {
         partitions: usize,
         checkpoint: &Location,
         restore_to: Option<Epoch>,
+        memory_limit: Option<usize>,
     ) -> Result<Self> {
         let t = TopN::of(&split.node)
             .ok_or_else(|| TributaryError::Internal("a Top-N operator over another node".into()))?;
@@ -104,15 +122,21 @@ impl TopNOperator {
                 .map(|f| f.as_ref().clone().with_nullable(true)),
         );
         let state_schema = Arc::new(Schema::new(fields));
-        let stores = open_stores(
+        let event_key = t.event_time_key();
+        // Keyed by (k, rank), grouped by k; a key carrying event time closes its slots (the
+        // keys are the state's first columns, so the key's position is its column).
+        let stores = open_keyed_stores(
             checkpoint,
             id,
-            vec![state_schema; partitions],
+            partitions,
+            state_schema,
             keys.len() + 1,
+            event_key.map(|(k, kind)| CloseTime::Key(k, kind)),
+            Some(GroupBy::Columns((0..keys.len()).collect())),
             restore_to,
+            memory_limit,
         )
         .await?;
-        let event_key = t.event_time_key();
         Ok(TopNOperator {
             id,
             n: t.n,
@@ -153,29 +177,13 @@ impl TopNOperator {
         RecordBatch::try_new(self.state_schema(), cols).map_err(arrow_err("Top-N state"))
     }
 
-    /// Rank one partition's touched keys: their current slots and their new rows together.
-    /// Returns the partition's new state and the slots that changed.
-    fn rank_partition(
-        &self,
-        p: usize,
-        new_rows: &[ArrayRef],
-        touched: &HashSet<Vec<u8>>,
-    ) -> Result<(RecordBatch, RecordBatch)> {
-        let state = self.stores[p].rows();
-        let state_keys = KeyRows::new(state, self.keys.len())?;
-        let hit: arrow::array::BooleanArray = (0..state_keys.len())
-            .map(|i| Some(touched.contains(state_keys.key(i))))
-            .collect();
-        let kept = filter_record_batch(
-            state,
-            &arrow::compute::not(&hit).map_err(arrow_err("Top-N"))?,
-        )
-        .map_err(arrow_err("Top-N state"))?;
-        let old = filter_record_batch(state, &hit).map_err(arrow_err("Top-N state"))?;
-        // Candidates: old slots (in rank order within a key) then new rows (in input order),
-        // with their old rank (null for new rows) and their arrival order.
+    /// Rank the touched keys' current slots (`old`) together with their new rows: the slots
+    /// whose holder changed.
+    fn rank(&self, old: &RecordBatch, new_rows: &[ArrayRef]) -> Result<RecordBatch> {
+        // Candidates: old slots then new rows (in input order), with their old rank (null for
+        // new rows) and their arrival order.
         let new_len = new_rows.first().map_or(0, |c| c.len());
-        let old_cols = self.state_input_columns(&old);
+        let old_cols = self.state_input_columns(old);
         let mut cols = Vec::with_capacity(self.width);
         for c in 0..self.width {
             cols.push(
@@ -219,36 +227,95 @@ impl TopNOperator {
         let candidates = RecordBatch::try_new(self.input_schema(), cols.clone())
             .map_err(arrow_err("Top-N candidates"))?;
         let key_rows = KeyRows::of(&candidates, &self.keys)?;
-        let (mut top, mut ranks, mut changed) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut changed, mut ranks) = (Vec::new(), Vec::new());
         let mut position = 0usize;
         for (j, i) in order.values().iter().map(|i| *i as usize).enumerate() {
             if j > 0 && key_rows.key(i) != key_rows.key(order.value(j - 1) as usize) {
                 position = 0;
             }
             position += 1;
-            if position <= self.n {
-                let rank = position as i64;
-                if previous.is_null(i) || previous.value(i) != rank {
-                    changed.push(top.len());
-                }
-                top.push(i as u32);
+            // A key's slots only fill up, so writing the slots that changed is enough.
+            let rank = position as i64;
+            if position <= self.n && (previous.is_null(i) || previous.value(i) != rank) {
+                changed.push(i as u32);
                 ranks.push(rank);
             }
         }
-        let picked: Vec<ArrayRef> = cols
-            .iter()
-            .map(|c| arrow::compute::take(c.as_ref(), &UInt32Array::from(top.clone()), None))
-            .collect::<std::result::Result<_, _>>()
+        let picked = take_record_batch(&candidates, &UInt32Array::from(changed))
             .map_err(arrow_err("Top-N"))?;
-        let slots = self.to_state(&picked, Int64Array::from(ranks))?;
-        let upserts = take_record_batch(
-            &slots,
-            &UInt32Array::from(changed.iter().map(|c| *c as u32).collect::<Vec<_>>()),
-        )
-        .map_err(arrow_err("Top-N"))?;
-        let rows = concat_batches(&self.state_schema(), [&kept, &slots])
-            .map_err(arrow_err("Top-N state"))?;
-        Ok((rows, upserts))
+        self.to_state(picked.columns(), Int64Array::from(ranks))
+    }
+
+    /// One partition's epoch: its new rows `idx` (of `rows`, keys `keys`) ranked against the
+    /// slots of their keys, and the keys the watermark `evict` closes taken out.
+    fn partition_epoch(
+        &self,
+        p: usize,
+        rows: &RecordBatch,
+        keys: &KeyRows,
+        idx: &[u32],
+        evict: Option<i64>,
+    ) -> Result<PartitionEpoch> {
+        let store = &self.stores[p];
+        let empty = RecordBatch::new_empty(self.state_schema());
+        let upserts = if idx.is_empty() {
+            empty.clone()
+        } else {
+            let touched: KeySet = idx.iter().map(|i| keys.key(*i as usize)).collect();
+            let old = store.lookup_groups(touched.into_iter())?;
+            let new = take_record_batch(rows, &UInt32Array::from(idx.to_vec()))
+                .map_err(arrow_err("Top-N input"))?;
+            self.rank(&old, new.columns())?
+        };
+        // Slots of keys the watermark closed leave the state; in append mode they are the
+        // output (each closed key's final Top-N, once): the stored slots the epoch did not
+        // change, and the changed ones.
+        let (kept, removed, emitted) = match (store.close_time(), evict) {
+            (Some(close), Some(wm)) => {
+                let closes = close.of(&upserts)?;
+                let closed: BooleanArray = closes.iter().map(|c| Some(*c <= wm)).collect();
+                let closed_up =
+                    filter_record_batch(&upserts, &closed).map_err(arrow_err("eviction"))?;
+                let open = not(&closed).map_err(arrow_err("eviction"))?;
+                let kept = filter_record_batch(&upserts, &open).map_err(arrow_err("eviction"))?;
+                let changed = store.keys_of(&closed_up)?;
+                let skip = changed.set();
+                let stored = if self.append {
+                    store.closed(wm, &skip)?
+                } else {
+                    store.closed_keys(wm, &skip)?
+                };
+                let removed = concat_batches(&self.state_schema(), [&stored, &closed_up])
+                    .map_err(arrow_err("eviction"))?;
+                let emitted = if self.append {
+                    removed.clone()
+                } else {
+                    upserts
+                };
+                (kept, removed, emitted)
+            }
+            _ => {
+                let emitted = if self.append {
+                    empty.clone()
+                } else {
+                    upserts.clone()
+                };
+                (upserts, empty, emitted)
+            }
+        };
+        let change = StateChange {
+            upserts: kept,
+            removed,
+        };
+        let size = StateSize {
+            rows: store.len_after(&change)?,
+            ..store.size()
+        };
+        Ok(PartitionEpoch {
+            change,
+            emitted,
+            size,
+        })
     }
 }
 
@@ -279,7 +346,7 @@ impl StatefulOperator for TopNOperator {
             (Some((k, kind)), Some(wm)) => {
                 let late = behind_watermark(rows.column(self.keys[k]), kind, wm)
                     .map_err(|e| from_df_error("the Top-N's late rows", e))?;
-                let on_time = arrow::compute::not(&late).map_err(arrow_err("late rows"))?;
+                let on_time = not(&late).map_err(arrow_err("late rows"))?;
                 (
                     filter_record_batch(&rows, &on_time).map_err(arrow_err("late rows"))?,
                     late.true_count(),
@@ -287,64 +354,37 @@ impl StatefulOperator for TopNOperator {
             }
             _ => (rows, 0),
         };
+        // 2. Each partition ranks its keys' new rows against their slots, on its own thread.
         let keys = KeyRows::of(&rows, &self.keys)?;
         let mut by_partition: Vec<Vec<u32>> = vec![Vec::new(); self.partitions];
-        let mut touched: Vec<HashSet<Vec<u8>>> = vec![HashSet::new(); self.partitions];
         for i in 0..keys.len() {
-            let p = partition_of(keys.key(i), self.partitions);
-            by_partition[p].push(i as u32);
-            touched[p].insert(keys.key(i).to_vec());
+            by_partition[partition_of(keys.key(i), self.partitions)].push(i as u32);
         }
-        let empty = RecordBatch::new_empty(self.state_schema());
-        let mut changes = Vec::with_capacity(self.partitions);
-        let mut emitted = Vec::new();
-        let mut removed_n = 0;
-        for (p, idx) in by_partition.into_iter().enumerate() {
-            let (state_rows, upserts) = if idx.is_empty() {
-                (self.stores[p].rows().clone(), empty.clone())
-            } else {
-                let new = take_record_batch(&rows, &UInt32Array::from(idx))
-                    .map_err(arrow_err("Top-N input"))?;
-                self.rank_partition(p, new.columns(), &touched[p])?
-            };
-            // 2. Slots of keys the watermark closed leave the state (in append mode, they are
-            // the output: each closed key's final Top-N, once).
-            let (state_rows, removed) = match (self.event_key, watermarks.evict) {
-                (Some((k, kind)), Some(wm)) => {
-                    let closed = behind_watermark(state_rows.column(k), kind, wm)
-                        .map_err(|e| from_df_error("the Top-N's eviction", e))?;
-                    let open = arrow::compute::not(&closed).map_err(arrow_err("eviction"))?;
-                    (
-                        filter_record_batch(&state_rows, &open).map_err(arrow_err("eviction"))?,
-                        filter_record_batch(&state_rows, &closed).map_err(arrow_err("eviction"))?,
-                    )
-                }
-                _ => (state_rows, empty.clone()),
-            };
-            removed_n += removed.num_rows();
-            if self.append {
-                emitted.push(removed.clone());
-            } else if upserts.num_rows() > 0 {
-                emitted.push(upserts.clone());
-            }
-            changes.push(StateChange {
-                rows: Some(state_rows),
-                upserts,
-                removed,
-            });
-        }
-        // Output: the changed slots as the window's rows (input columns, then the rank).
+        let parts = for_each_partition(self.partitions, |p| {
+            self.partition_epoch(p, &rows, &keys, &by_partition[p], watermarks.evict)
+        })?;
+        // Output: the emitted slots as the window's rows (input columns, then the rank).
         let out_schema = self.split.output_schema.clone();
         let rank_type = out_schema.field(self.width).data_type().clone();
-        let mut batches = Vec::with_capacity(emitted.len());
-        for u in &emitted {
-            let mut cols = self.state_input_columns(u);
-            let rank = u.column(self.keys.len());
-            cols.push(cast(rank.as_ref(), &rank_type).map_err(arrow_err("Top-N rank"))?);
-            batches.push(
-                RecordBatch::try_new(out_schema.clone(), cols)
-                    .map_err(arrow_err("Top-N output"))?,
-            );
+        let mut batches = Vec::with_capacity(parts.len());
+        let (mut size, mut changes) = (StateSize::default(), Vec::with_capacity(parts.len()));
+        let (mut updated, mut removed, mut emitted) = (0, 0, 0);
+        for part in parts {
+            let u = &part.emitted;
+            if u.num_rows() > 0 {
+                let mut cols = self.state_input_columns(u);
+                let rank = u.column(self.keys.len());
+                cols.push(cast(rank.as_ref(), &rank_type).map_err(arrow_err("Top-N rank"))?);
+                batches.push(
+                    RecordBatch::try_new(out_schema.clone(), cols)
+                        .map_err(arrow_err("Top-N output"))?,
+                );
+            }
+            emitted += u.num_rows();
+            updated += part.change.upserts.num_rows();
+            removed += part.change.removed.num_rows();
+            size = size + part.size;
+            changes.push(part.change);
         }
         if batches.is_empty() {
             batches.push(RecordBatch::new_empty(out_schema.clone()));
@@ -356,12 +396,12 @@ impl StatefulOperator for TopNOperator {
         let progress = OperatorMetrics {
             name: "topN",
             id: self.id,
-            state: whole_size(&changes),
+            state: size,
             partitions: changes.len(),
-            updated: changes.iter().map(|c| c.upserts.num_rows()).sum(),
-            removed: removed_n,
+            updated,
+            removed,
             dropped_by_watermark: dropped as u64,
-            custom: json!({"numRowsInput": rows.num_rows(), "n": self.n, "numRowsEmitted": emitted.iter().map(|b| b.num_rows()).sum::<usize>()}),
+            custom: json!({"numRowsInput": rows.num_rows(), "n": self.n, "numRowsEmitted": emitted}),
         }
         .progress();
         Ok(OperatorEpoch {

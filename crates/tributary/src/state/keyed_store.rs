@@ -350,6 +350,22 @@ impl KeyedStore {
         }
     }
 
+    /// Whether some row is closed at watermark `wm`, without reading the closed rows.
+    pub(crate) fn any_closed(&self, wm: i64) -> Result<bool> {
+        if self
+            .by_time
+            .range(..(wm.saturating_add(1), Key::default()))
+            .next()
+            .is_some()
+        {
+            return Ok(true);
+        }
+        match &self.cold {
+            Some(c) => c.any_closed(wm),
+            None => Ok(false),
+        }
+    }
+
     fn closed_key_bytes(&self, wm: i64, skip: &KeySet) -> Result<Vec<Key>> {
         // Rows that never close are not in `by_time`, so `wm + 1` saturating at i64::MAX
         // still bounds every closed one.
@@ -883,7 +899,6 @@ mod tests {
             let change = StateChange {
                 upserts: as_batch(&up),
                 removed: as_batch(&rm),
-                rows: None,
             };
             assert_eq!(store.len_after(&change).unwrap(), model.len(), "epoch {e}");
             store.persist(Epoch(e as u64), &change).await.unwrap();
@@ -1003,7 +1018,6 @@ mod tests {
         let first = StateChange {
             upserts: batch(&rows),
             removed: batch(&[]),
-            rows: None,
         };
         store.persist(Epoch(0), &first).await.unwrap();
         store.commit(Epoch(0), first).unwrap();
@@ -1011,7 +1025,6 @@ mod tests {
         let second = StateChange {
             upserts: batch(&[("key-1", 1, 6)]),
             removed: batch(&[("key-0", 1, 0)]),
-            rows: None,
         };
         store.persist(Epoch(1), &second).await.unwrap();
         store.commit(Epoch(1), second).unwrap();

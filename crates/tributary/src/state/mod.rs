@@ -7,9 +7,10 @@
 //!  restart:  store.restore(last committed)  = latest snapshot <= e, then the deltas after it
 //! ```
 //!
-//! Two stores write the same files ([`files`]): [`KeyedStore`] indexes rows by key so an epoch
-//! costs the keys it touches (aggregation, deduplication); [`MemoryStateStore`] keeps a
-//! partition as one batch for operators that scan their state whole (joins, Top-N, user state).
+//! Every operator (aggregation, deduplication, joins, Top-N, user state) keeps its state in a
+//! [`KeyedStore`], which indexes rows by key so that an epoch costs the keys it touches, with
+//! the rows beyond the memory budget on local disk. The tests hold it against a store that
+//! keeps a partition as one batch (`MemoryStateStore`); both write the same files ([`files`]).
 //! A re-run epoch writes the same files again (the operator is deterministic for the same
 //! input and watermark), so a crash between `persist` and the commit log is harmless.
 
@@ -18,10 +19,14 @@ mod group_state;
 mod key;
 mod keyed_store;
 mod keys;
+#[cfg(test)]
+mod memory_store;
 mod spill;
 mod store;
 
 pub use group_state::{GroupState, GroupStateTimeout, RawGroupState};
 pub(crate) use keyed_store::{CloseTime, GroupBy, KeyedStore};
 pub(crate) use keys::{partition_of, KeyRows, KeySet};
-pub(crate) use store::{MemoryStateStore, StateChange, StateSize, StateStore};
+#[cfg(test)]
+pub(crate) use memory_store::MemoryStateStore;
+pub(crate) use store::{StateChange, StateSize, StateStore};

@@ -302,6 +302,23 @@ impl ColdTier {
             .collect()
     }
 
+    /// Whether a key's close time is at or before `wm`.
+    pub(crate) fn any_closed(&self, wm: i64) -> Result<bool> {
+        if self.len == 0 {
+            return Ok(false);
+        }
+        let end = wm.saturating_add(1);
+        let first = if end == i64::MAX {
+            self.time.iter().next()
+        } else {
+            self.time.range(..time_bytes(end).to_vec()).next()
+        };
+        match first {
+            Some(g) => g.key().map(|_| true).map_err(err),
+            None => Ok(false),
+        }
+    }
+
     /// Keys of a group.
     pub(crate) fn group_keys(&self, group: &[u8]) -> Result<Vec<Box<[u8]>>> {
         let Some(groups) = &self.groups else {

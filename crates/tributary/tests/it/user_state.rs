@@ -247,26 +247,14 @@ struct Silent {
     readings: i64,
 }
 
-#[tokio::test]
-async fn event_time_timeouts_fire_when_the_watermark_passes_them() {
-    let tmp = tempfile::tempdir().unwrap();
-    let input = tmp.path().join("in");
-    // Sensor a reports at 10:00:00 and 10:00:05; b at 10:00:01; then only c, at 10:01:00 —
-    // which moves the watermark (delay 5 s) to 10:00:55, past a's and b's timeouts (+30 s).
-    write_lines(
-        &input,
-        "1.json",
-        &[
-            "{\"sensor\":\"a\",\"event_time\":\"2026-11-21T10:00:00Z\"}".into(),
-            "{\"sensor\":\"b\",\"event_time\":\"2026-11-21T10:00:01Z\"}".into(),
-            "{\"sensor\":\"a\",\"event_time\":\"2026-11-21T10:00:05Z\"}".into(),
-        ],
-    );
-    write_lines(
-        &input,
-        "2.json",
-        &["{\"sensor\":\"c\",\"event_time\":\"2026-11-21T10:01:00Z\"}".into()],
-    );
+/// Readings of sensors, with event-time timeouts 30 s after a sensor's last reading: a
+/// timed-out sensor emits its reading count. Runs available-now over `input` on `ckpt`, with a
+/// state memory budget when given; returns each epoch's rows and the progress.
+async fn silent_sensors(
+    input: &Path,
+    ckpt: &Path,
+    memory_limit: Option<&str>,
+) -> (Vec<(String, i64)>, Vec<tributary::StreamingQueryProgress>) {
     let schema = Arc::new(Schema::new(vec![
         Field::new("sensor", DataType::Utf8, true),
         Field::new(
@@ -281,7 +269,7 @@ async fn event_time_timeouts_fire_when_the_watermark_passes_them() {
     ]));
     let s = Session::new();
     let seen: Arc<Mutex<BTreeMap<u64, Vec<RecordBatch>>>> = Default::default();
-    let q = s
+    let mut w = s
         .read_stream()
         .schema(schema)
         .option("max_files_per_trigger", 1)
@@ -315,11 +303,12 @@ async fn event_time_timeouts_fire_when_the_watermark_passes_them() {
         .unwrap()
         .write_stream()
         .trigger(Trigger::AvailableNow)
-        .option("checkpoint_location", tmp.path().join("ckpt").display())
-        .foreach_batch(keep_epochs(&seen))
-        .start("")
-        .await
-        .unwrap();
+        .option("checkpoint_location", ckpt.display())
+        .foreach_batch(keep_epochs(&seen));
+    if let Some(limit) = memory_limit {
+        w = w.option("state_memory_limit", limit);
+    }
+    let q = w.start("").await.unwrap();
     q.await_termination().await.unwrap();
     let mut silent = Vec::new();
     for b in seen.lock().unwrap().values().flatten() {
@@ -331,6 +320,64 @@ async fn event_time_timeouts_fire_when_the_watermark_passes_them() {
         }
     }
     silent.sort();
+    (silent, q.recent_progress())
+}
+
+#[tokio::test]
+async fn event_time_timeouts_fire_when_the_watermark_passes_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    // Sensor a reports at 10:00:00 and 10:00:05; b at 10:00:01; then only c, at 10:01:00 —
+    // which moves the watermark (delay 5 s) to 10:00:55, past a's and b's timeouts (+30 s).
+    write_lines(
+        &input,
+        "1.json",
+        &[
+            "{\"sensor\":\"a\",\"event_time\":\"2026-11-21T10:00:00Z\"}".into(),
+            "{\"sensor\":\"b\",\"event_time\":\"2026-11-21T10:00:01Z\"}".into(),
+            "{\"sensor\":\"a\",\"event_time\":\"2026-11-21T10:00:05Z\"}".into(),
+        ],
+    );
+    write_lines(
+        &input,
+        "2.json",
+        &["{\"sensor\":\"c\",\"event_time\":\"2026-11-21T10:01:00Z\"}".into()],
+    );
+    let (silent, _) = silent_sensors(&input, &tmp.path().join("ckpt"), None).await;
     // a and b timed out (c's timeout, 10:01:30, is after the final watermark 10:00:55).
     assert_eq!(silent, vec![("a".to_string(), 2), ("b".to_string(), 1)]);
+}
+
+#[tokio::test]
+async fn user_state_beyond_its_memory_budget_lives_on_disk_restores_and_times_out() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, ckpt) = (tmp.path().join("in"), tmp.path().join("ckpt"));
+    // 3,000 sensors report at 10:00:00 (sensor i i % 3 + 1 times); the first run keeps them in
+    // state, mostly on disk under an 8 KiB budget.
+    let reading = |sensor: &str, at: &str| {
+        format!("{{\"sensor\":\"{sensor}\",\"event_time\":\"2026-11-21T{at}Z\"}}")
+    };
+    let lines: Vec<String> = (0..3000)
+        .flat_map(|i| std::iter::repeat_n(reading(&format!("s{i:04}"), "10:00:00"), i % 3 + 1))
+        .collect();
+    write_lines(&input, "1.json", &lines);
+    let (silent, progress) = silent_sensors(&input, &ckpt, Some("8k")).await;
+    assert!(silent.is_empty(), "{silent:?}");
+    let state = &progress.last().unwrap().state_operators[0];
+    assert_eq!(state["numRowsTotal"], 3000, "{state}");
+    assert!(
+        state["numRowsOnDisk"].as_u64().unwrap() > 0,
+        "3,000 keys under an 8 KiB budget, none on disk: {state}"
+    );
+    // A new run restores them; a later reading moves the watermark past every timeout (found
+    // through the time index, on disk too): each sensor emits its count once, and only the
+    // new sensor stays.
+    write_lines(&input, "2.json", &[reading("late", "10:01:00")]);
+    let (silent, progress) = silent_sensors(&input, &ckpt, Some("8k")).await;
+    let want: Vec<(String, i64)> = (0..3000)
+        .map(|i| (format!("s{i:04}"), (i % 3 + 1) as i64))
+        .collect();
+    assert_eq!(silent, want);
+    let state = &progress.last().unwrap().state_operators[0];
+    assert_eq!(state["numRowsTotal"], 1, "{state}");
 }
