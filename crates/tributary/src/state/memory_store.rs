@@ -43,11 +43,6 @@ impl MemoryStateStore {
         self
     }
 
-    /// The schema of the rows.
-    pub(crate) fn schema(&self) -> SchemaRef {
-        self.files.schema.clone()
-    }
-
     /// The rows as of the last committed epoch.
     pub(crate) fn rows(&self) -> &RecordBatch {
         &self.rows
