@@ -421,10 +421,7 @@ impl StatefulOperator for AggregateOperator {
             let removed = concat(&parts.state_schema, &[stored_closed, replaced])?;
             let change = StateChange { upserts, removed };
             size = size
-                + StateSize {
-                    rows: store.len_after(&change)?,
-                    ..store.size()
-                };
+                + store.size_after(&change)?;
             changes.push(change);
         }
         // 5. Final values of the emitted rows.

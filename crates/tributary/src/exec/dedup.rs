@@ -238,10 +238,7 @@ impl StatefulOperator for DedupOperator {
             removed_n += removed.num_rows();
             let change = StateChange { upserts, removed };
             size = size
-                + StateSize {
-                    rows: store.len_after(&change)?,
-                    ..store.size()
-                };
+                + store.size_after(&change)?;
             changes.push(change);
         }
         let out_schema = self.split.output_schema.clone();

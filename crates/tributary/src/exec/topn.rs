@@ -307,10 +307,7 @@ impl TopNOperator {
             upserts: kept,
             removed,
         };
-        let size = StateSize {
-            rows: store.len_after(&change)?,
-            ..store.size()
-        };
+        let size = store.size_after(&change)?;
         Ok(PartitionEpoch {
             change,
             emitted,

@@ -465,6 +465,15 @@ impl KeyedStore {
         self.lookup(key.as_deref().into_iter())
     }
 
+    /// Rows, memory and rows on disk once `change` is applied (memory and disk as they are now:
+    /// the change moves rows between them only when it is committed).
+    pub(crate) fn size_after(&self, change: &StateChange) -> Result<StateSize> {
+        Ok(StateSize {
+            rows: self.len_after(change)?,
+            ..self.size()
+        })
+    }
+
     /// The number of rows after `change` is applied.
     pub(crate) fn len_after(&self, change: &StateChange) -> Result<usize> {
         let rm = self.keys_of(&change.removed)?;
