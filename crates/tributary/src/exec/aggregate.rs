@@ -420,8 +420,7 @@ impl StatefulOperator for AggregateOperator {
                 .map_err(TributaryError::arrow("state"))?;
             let removed = concat(&parts.state_schema, &[stored_closed, replaced])?;
             let change = StateChange { upserts, removed };
-            size = size
-                + store.size_after(&change)?;
+            size = size + store.size_after(&change)?;
             changes.push(change);
         }
         // 5. Final values of the emitted rows.

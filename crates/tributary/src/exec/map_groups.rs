@@ -284,8 +284,7 @@ impl StatefulOperator for MapGroupsOperator {
             updated += upserts.num_rows();
             removed_n += removed.num_rows();
             let change = StateChange { upserts, removed };
-            size = size
-                + store.size_after(&change)?;
+            size = size + store.size_after(&change)?;
             changes.push(change);
         }
         let out_schema = self.split.output_schema.clone();
