@@ -18,7 +18,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use arrow::array::{RecordBatch, UInt32Array};
+use arrow::array::{BooleanArray, RecordBatch, UInt32Array};
 use arrow::compute::{concat_batches, filter_record_batch, not, take_record_batch};
 use arrow::datatypes::{Field, Schema, SchemaRef};
 use async_trait::async_trait;
@@ -46,7 +46,8 @@ use crate::location::Location;
 use crate::modes::OutputMode;
 use crate::plan::{event_time_key, EventTimeKey, SplitPlan};
 use crate::state::{
-    partition_of, CloseTime, GroupBy, KeyRows, KeyedStore, StateChange, StateSize, StateStore,
+    partition_of, CloseTime, GroupBy, KeyRows, KeyedStore, KnownKeys, StateChange, StateSize,
+    StateStore,
 };
 
 struct Parts {
@@ -419,7 +420,13 @@ impl StatefulOperator for AggregateOperator {
             let replaced = filter_record_batch(&touched_rows[p], &replaced_mask)
                 .map_err(TributaryError::arrow("state"))?;
             let removed = concat(&parts.state_schema, &[stored_closed, replaced])?;
-            let change = StateChange { upserts, removed };
+            // Every stored row of the epoch's keys was read: an upsert not among them is new;
+            // the removed rows are stored ones.
+            let known = KnownKeys {
+                new: not(&up_keys.mask_in(&touched_set)).map_err(TributaryError::arrow("state"))?,
+                stored: BooleanArray::from(vec![true; removed.num_rows()]),
+            };
+            let change = StateChange::known(upserts, removed, known);
             size = size + store.size_after(&change)?;
             changes.push(change);
         }

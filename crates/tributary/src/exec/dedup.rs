@@ -30,7 +30,8 @@ use crate::error::{from_df_error, Result, TributaryError};
 use crate::location::Location;
 use crate::plan::{event_time_column, watermark_delay, Deduplicate, SplitPlan};
 use crate::state::{
-    partition_of, CloseTime, KeyRows, KeySet, KeyedStore, StateChange, StateSize, StateStore,
+    partition_of, CloseTime, KeyRows, KeySet, KeyedStore, KnownKeys, StateChange, StateSize,
+    StateStore,
 };
 
 const EXPIRY: &str = "__expiry_ms";
@@ -186,7 +187,8 @@ impl StatefulOperator for DedupOperator {
         for i in 0..keys.len() {
             let k = keys.key(i);
             let p = partition_of(k, self.partitions);
-            let first = !self.stores[p].contains(k)? && fresh.insert(k);
+            // The epoch's own repeats are not looked up in the store.
+            let first = fresh.insert(k) && !self.stores[p].contains(k)?;
             keep.push(first);
             if first {
                 new_by_partition[p].push(i as u32);
@@ -236,7 +238,9 @@ impl StatefulOperator for DedupOperator {
                 None => (new, RecordBatch::new_empty(self.state_schema())),
             };
             removed_n += removed.num_rows();
-            let change = StateChange { upserts, removed };
+            // The upserts are keys just found absent, the removed ones the store's own.
+            let known = KnownKeys::fresh(upserts.num_rows(), removed.num_rows());
+            let change = StateChange::known(upserts, removed, known);
             size = size + store.size_after(&change)?;
             changes.push(change);
         }

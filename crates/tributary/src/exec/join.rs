@@ -22,7 +22,7 @@ use std::sync::Arc;
 use arrow::array::{
     new_null_array, ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch, UInt32Array,
 };
-use arrow::compute::{concat_batches, filter_record_batch, not, take_record_batch};
+use arrow::compute::{concat_batches, filter, filter_record_batch, not, take_record_batch};
 use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
 use async_trait::async_trait;
 use datafusion::catalog::default_table_source::provider_as_source;
@@ -41,8 +41,8 @@ use crate::error::{from_df_error, Result, TributaryError};
 use crate::location::Location;
 use crate::plan::{join_bounds, SplitPlan};
 use crate::state::{
-    partition_of, CloseTime, GroupBy, KeyRows, KeySet, KeyedStore, StateChange, StateSize,
-    StateStore,
+    partition_of, CloseTime, GroupBy, KeyRows, KeySet, KeyedStore, KnownKeys, StateChange,
+    StateSize, StateStore,
 };
 
 const ROW_ID: &str = "__row_id";
@@ -405,12 +405,20 @@ impl JoinOperator {
         let stays = not(&gone).map_err(arrow_err("join state"))?;
         let up_mask = arrow::compute::and(&flipped, &stays).map_err(arrow_err("join state"))?;
         let upserts = filter_record_batch(&all, &up_mask).map_err(arrow_err("join state"))?;
-        let change = StateChange { upserts, removed };
         // Counted rather than looked up: the rows read (`old`) and the ones the time index
         // found are stored and distinct, the epoch's new rows are not stored yet.
-        let old_gone = gone.slice(0, n_old).true_count();
-        let new_stay = new.num_rows() - (gone.true_count() - old_gone);
-        let rows_after = store.len() - stored_closed_n - old_gone + new_stay;
+        let is_old: BooleanArray = (0..all.num_rows()).map(|i| Some(i < n_old)).collect();
+        let is_new = not(&is_old).map_err(arrow_err("join state"))?;
+        let new_up = filter(&is_new, &up_mask).map_err(arrow_err("join state"))?;
+        let old_gone = filter(&is_old, &gone).map_err(arrow_err("join state"))?;
+        let known = KnownKeys {
+            new: new_up.as_boolean().clone(),
+            stored: std::iter::repeat_n(Some(true), stored_closed_n)
+                .chain(old_gone.as_boolean().iter())
+                .collect(),
+        };
+        let change = StateChange::known(upserts, removed, known);
+        let rows_after = store.len_after(&change)?;
         Ok(PartitionEpoch {
             change,
             emit,

@@ -13,7 +13,9 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray, Int64Array, RecordBatch, StringArray, UInt32Array};
+use arrow::array::{
+    Array, AsArray, BooleanArray, Int64Array, RecordBatch, StringArray, UInt32Array,
+};
 use arrow::compute::{concat_batches, take_record_batch};
 use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
 use async_trait::async_trait;
@@ -33,8 +35,8 @@ use crate::plan::{
     call_user, group_rows, json_to_batch, key_of, rows_to_json, FlatMapGroupsWithState, SplitPlan,
 };
 use crate::state::{
-    partition_of, CloseTime, GroupStateTimeout, KeyRows, KeySet, KeyedStore, RawGroupState,
-    StateChange, StateSize, StateStore,
+    partition_of, CloseTime, GroupStateTimeout, KeyRows, KeySet, KeyedStore, KnownKeys,
+    RawGroupState, StateChange, StateSize, StateStore,
 };
 
 pub(crate) struct MapGroupsOperator {
@@ -113,6 +115,8 @@ impl MapGroupsOperator {
 struct Outcome {
     /// (from the input batch?, row index)
     key_row: (bool, usize),
+    /// Whether the key had state before the epoch.
+    stored: bool,
     state: Option<(String, Option<i64>)>,
 }
 
@@ -223,6 +227,7 @@ impl StatefulOperator for MapGroupsOperator {
                 calls += 1;
                 outcomes.push(Outcome {
                     key_row: (true, rows[0]),
+                    stored: at.is_some(),
                     state: settle(&raw),
                 });
             }
@@ -239,6 +244,7 @@ impl StatefulOperator for MapGroupsOperator {
                 timeouts += 1;
                 outcomes.push(Outcome {
                     key_row: (false, i),
+                    stored: true,
                     state: settle(&raw),
                 });
             }
@@ -249,6 +255,8 @@ impl StatefulOperator for MapGroupsOperator {
                 .map_err(arrow_err("state keys"))?;
             let mut up_parts = Vec::new();
             let mut rm_parts = Vec::new();
+            // Each key once, and whether it was stored: the store need not look them up.
+            let (mut new, mut stored) = (Vec::new(), Vec::new());
             for o in &outcomes {
                 let src = if o.key_row.0 {
                     &key_batch
@@ -262,6 +270,7 @@ impl StatefulOperator for MapGroupsOperator {
                     Some((s, t)) => {
                         cols.push(Arc::new(StringArray::from(vec![s.clone()])));
                         cols.push(Arc::new(Int64Array::from(vec![*t])));
+                        new.push(!o.stored);
                         up_parts.push(
                             RecordBatch::try_new(self.state_schema(), cols)
                                 .map_err(arrow_err("state"))?,
@@ -270,6 +279,7 @@ impl StatefulOperator for MapGroupsOperator {
                     None => {
                         cols.push(Arc::new(StringArray::from(vec![String::new()])));
                         cols.push(Arc::new(Int64Array::from(vec![None::<i64>])));
+                        stored.push(o.stored);
                         rm_parts.push(
                             RecordBatch::try_new(self.state_schema(), cols)
                                 .map_err(arrow_err("state"))?,
@@ -283,7 +293,11 @@ impl StatefulOperator for MapGroupsOperator {
                 concat_batches(&self.state_schema(), &rm_parts).map_err(arrow_err("state"))?;
             updated += upserts.num_rows();
             removed_n += removed.num_rows();
-            let change = StateChange { upserts, removed };
+            let known = KnownKeys {
+                new: BooleanArray::from(new),
+                stored: BooleanArray::from(stored),
+            };
+            let change = StateChange::known(upserts, removed, known);
             size = size + store.size_after(&change)?;
             changes.push(change);
         }

@@ -303,10 +303,7 @@ impl TopNOperator {
                 (upserts, empty, emitted)
             }
         };
-        let change = StateChange {
-            upserts: kept,
-            removed,
-        };
+        let change = StateChange::new(kept, removed);
         let size = store.size_after(&change)?;
         Ok(PartitionEpoch {
             change,

@@ -29,7 +29,7 @@ use super::files::{rewrap, SinceSnapshot, SnapshotPolicy, StateFiles};
 use super::key::Key;
 use super::keys::{KeyRows, KeySet};
 use super::spill::{ColdRow, ColdTier, StoredRow, TIER_BUFFERS};
-use super::store::{StateChange, StateSize, StateStore};
+use super::store::{KnownKeys, StateChange, StateSize, StateStore};
 use crate::error::{Result, TributaryError};
 use crate::location::Location;
 use crate::plan::EventTimeKind;
@@ -474,8 +474,18 @@ impl KeyedStore {
         })
     }
 
-    /// The number of rows after `change` is applied.
+    /// The number of rows after `change` is applied: counted from what the operator knows of
+    /// its keys, or looked up.
     pub(crate) fn len_after(&self, change: &StateChange) -> Result<usize> {
+        let Some(known) = &change.known else {
+            return self.len_after_looked_up(change);
+        };
+        #[cfg(debug_assertions)]
+        self.check_known(change, known)?;
+        Ok(self.len() - known.stored.true_count() + known.new.true_count())
+    }
+
+    fn len_after_looked_up(&self, change: &StateChange) -> Result<usize> {
         let rm = self.keys_of(&change.removed)?;
         let up = self.keys_of(&change.upserts)?;
         let mut removed = KeySet::default();
@@ -494,6 +504,35 @@ impl KeyedStore {
             }
         }
         Ok(self.len() - removed.len() + added)
+    }
+
+    /// Debug builds: an operator's [`KnownKeys`] agree with the store.
+    #[cfg(debug_assertions)]
+    fn check_known(&self, change: &StateChange, known: &KnownKeys) -> Result<()> {
+        let rm = self.keys_of(&change.removed)?;
+        let up = self.keys_of(&change.upserts)?;
+        let mut seen = KeySet::default();
+        for i in 0..up.len() {
+            let k = up.key(i);
+            assert!(seen.insert(k), "upserted key {i} appears twice in a change");
+            assert_eq!(
+                known.new.value(i),
+                !self.contains(k)?,
+                "upserted key {i}: the operator's KnownKeys are wrong"
+            );
+        }
+        let mut gone = KeySet::default();
+        for i in 0..rm.len() {
+            let k = rm.key(i);
+            assert!(!seen.contains(k), "removed key {i} is also upserted");
+            assert!(gone.insert(k), "removed key {i} appears twice in a change");
+            assert_eq!(
+                known.stored.value(i),
+                self.contains(k)?,
+                "removed key {i}: the operator's KnownKeys are wrong"
+            );
+        }
+        Ok(())
     }
 
     fn decode(&self, rows: &[(&[u8], &[u8])]) -> Result<RecordBatch> {
@@ -579,12 +618,19 @@ impl KeyedStore {
     }
 
     /// Apply a change: removed keys out, then upserted rows in; then rows over the memory
-    /// budget go to disk.
-    fn apply(&mut self, upserts: &RecordBatch, removed: &RecordBatch) -> Result<()> {
+    /// budget go to disk. Keys `known` to be absent are not looked up.
+    fn apply(
+        &mut self,
+        upserts: &RecordBatch,
+        removed: &RecordBatch,
+        known: Option<&KnownKeys>,
+    ) -> Result<()> {
         // Removed rows carry only their keys: their groups are the stored ones.
         let rm = self.keys_of(removed)?;
         for i in 0..rm.len() {
-            self.remove_key(rm.key(i))?;
+            if known.is_none_or(|k| k.stored.value(i)) {
+                self.remove_key(rm.key(i))?;
+            }
         }
         let up = self.keys_of(upserts)?;
         let up_groups = self.group_keys(upserts)?;
@@ -596,7 +642,9 @@ impl KeyedStore {
         for i in 0..up.len() {
             let key = up.key(i);
             let group = up_groups.as_ref().map(|g| g.key(i));
-            self.remove_key(key)?;
+            if known.is_none_or(|k| !k.new.value(i)) {
+                self.remove_key(key)?;
+            }
             let key = Key::from(key);
             let entry = Entry {
                 close: close.as_ref().map_or(i64::MAX, |c| c[i]),
@@ -717,12 +765,18 @@ impl StateStore for KeyedStore {
         if let Some(s) = plan.snapshot {
             let files = self.files.clone();
             let empty = RecordBatch::new_empty(self.schema());
-            files.read_snapshot(s, |b| self.apply(&b, &empty)).await?;
+            // A snapshot's rows are distinct keys, into an empty store.
+            files
+                .read_snapshot(s, |b| {
+                    let known = KnownKeys::fresh(b.num_rows(), 0);
+                    self.apply(&b, &empty, Some(&known))
+                })
+                .await?;
         }
         for e in plan.deltas {
             let (up, rm) = self.files.read_delta(e).await?;
             self.since = self.since.plus((up.num_rows() + rm.num_rows()) as u64);
-            self.apply(&up, &rm)?;
+            self.apply(&up, &rm, None)?;
         }
         Ok(())
     }
@@ -746,7 +800,7 @@ impl StateStore for KeyedStore {
 
     fn commit(&mut self, _epoch: Epoch, change: StateChange) -> Result<()> {
         let since = self.since_after(&change);
-        self.apply(&change.upserts, &change.removed)?;
+        self.apply(&change.upserts, &change.removed, change.known.as_ref())?;
         // The length `persist` computed with `len_after`, now counted.
         let after = self.len() as u64;
         self.since = if self.policy.due(since, after) {
@@ -898,16 +952,28 @@ mod tests {
         let mut model = Model::new();
         let mut expected = Vec::new();
         for e in 0..15i64 {
-            let (up, rm) = change_of(e, &model);
+            let (up, mut rm) = change_of(e, &model);
+            // Odd epochs: the change says which keys are stored, as operators do (a key
+            // then is not both removed and upserted).
+            let known = (e % 2 == 1).then(|| {
+                rm.retain(|(k, g, _)| !up.iter().any(|u| (&u.0, u.1) == (k, *g)));
+                KnownKeys {
+                    new: up
+                        .iter()
+                        .map(|(k, g, _)| Some(!model.contains_key(&(k.clone(), *g))))
+                        .collect(),
+                    stored: vec![true; rm.len()].into(),
+                }
+            });
             for (k, g, _) in &rm {
                 model.remove(&(k.clone(), *g));
             }
             for (k, g, x) in &up {
                 model.insert((k.clone(), *g), *x);
             }
-            let change = StateChange {
-                upserts: as_batch(&up),
-                removed: as_batch(&rm),
+            let change = match known {
+                Some(known) => StateChange::known(as_batch(&up), as_batch(&rm), known),
+                None => StateChange::new(as_batch(&up), as_batch(&rm)),
             };
             assert_eq!(store.len_after(&change).unwrap(), model.len(), "epoch {e}");
             store.persist(Epoch(e as u64), &change).await.unwrap();
@@ -960,6 +1026,7 @@ mod tests {
             .apply(
                 &batch(&[("a", 1, 10), ("a", 2, 20), ("b", 1, 20), ("c", 1, i64::MAX)]),
                 &empty,
+                None,
             )
             .unwrap();
         fn closed(s: &KeyedStore, wm: i64, skip: &KeySet) -> Vec<(String, i64, i64)> {
@@ -990,7 +1057,7 @@ mod tests {
         let skip: KeySet = a2.set();
         assert_eq!(closed(&store, 20, &skip).len(), 2);
         // Replacing a row moves it in the time index.
-        store.apply(&batch(&[("a", 1, 30)]), &empty).unwrap();
+        store.apply(&batch(&[("a", 1, 30)]), &empty, None).unwrap();
         assert_eq!(closed(&store, 20, &none).len(), 2);
         // Groups: every key of group "a", then after a removal.
         let group = KeyRows::of(&batch(&[("a", 0, 0)]), &[0]).unwrap();
@@ -999,12 +1066,16 @@ mod tests {
             sorted(&rows),
             vec![("a".into(), 1, 30), ("a".into(), 2, 20)]
         );
-        store.apply(&empty, &batch(&[("a", 1, 0)])).unwrap();
+        store.apply(&empty, &batch(&[("a", 1, 0)]), None).unwrap();
         let rows = store.lookup_groups((0..1).map(|i| group.key(i))).unwrap();
         assert_eq!(sorted(&rows), vec![("a".into(), 2, 20)]);
         assert_eq!(store.len(), 3);
         store
-            .apply(&empty, &batch(&[("a", 2, 0), ("b", 1, 0), ("c", 1, 0)]))
+            .apply(
+                &empty,
+                &batch(&[("a", 2, 0), ("b", 1, 0), ("c", 1, 0)]),
+                None,
+            )
             .unwrap();
         assert_eq!(
             (store.len(), store.size().bytes, store.by_time.len()),
@@ -1024,17 +1095,11 @@ mod tests {
         let n = SNAPSHOT_BATCH as i64 * 2 + 17;
         let keys: Vec<String> = (0..n).map(|i| format!("key-{i}")).collect();
         let rows: Vec<(&str, i64, i64)> = keys.iter().map(|k| (k.as_str(), 1, 5)).collect();
-        let first = StateChange {
-            upserts: batch(&rows),
-            removed: batch(&[]),
-        };
+        let first = StateChange::new(batch(&rows), batch(&[]));
         store.persist(Epoch(0), &first).await.unwrap();
         store.commit(Epoch(0), first).unwrap();
         // Epoch 1 removes one key and replaces another; its snapshot overlays the change.
-        let second = StateChange {
-            upserts: batch(&[("key-1", 1, 6)]),
-            removed: batch(&[("key-0", 1, 0)]),
-        };
+        let second = StateChange::new(batch(&[("key-1", 1, 6)]), batch(&[("key-0", 1, 0)]));
         store.persist(Epoch(1), &second).await.unwrap();
         store.commit(Epoch(1), second).unwrap();
         let mut fresh = keyed(&loc, policy);
@@ -1068,7 +1133,7 @@ mod tests {
         )
         .unwrap();
         let mut store = KeyedStore::new(loc, schema, 1, Some(CloseTime::Millis(3)), None).unwrap();
-        store.apply(&rows, &rows.slice(0, 0)).unwrap();
+        store.apply(&rows, &rows.slice(0, 0), None).unwrap();
         let keys = store.closed_keys(20, &KeySet::default()).unwrap();
         let mut ids: Vec<i64> = keys.column(0).as_primitive::<Int64Type>().values().to_vec();
         ids.sort();
@@ -1077,8 +1142,21 @@ mod tests {
         assert_eq!(keys.column(2).as_string::<i32>().value(0), "");
         assert_eq!(keys.column(3).null_count(), 2);
         // Removing by them removes the rows.
-        store.apply(&keys.slice(0, 0), &keys).unwrap();
+        store.apply(&keys.slice(0, 0), &keys, None).unwrap();
         assert_eq!(store.len(), 1);
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "the operator's KnownKeys are wrong")]
+    fn an_operator_claiming_a_stored_key_is_new_is_caught_in_debug_builds() {
+        let dir = tempfile::tempdir().unwrap();
+        let loc = Location::resolve(dir.path().to_str().unwrap()).unwrap();
+        let mut store = keyed(&loc, SnapshotPolicy::DEFAULT);
+        let empty = batch(&[]);
+        store.apply(&batch(&[("a", 1, 5)]), &empty, None).unwrap();
+        let wrong = StateChange::known(batch(&[("a", 1, 6)]), empty, KnownKeys::fresh(1, 0));
+        let _ = store.len_after(&wrong);
     }
 
     #[test]
@@ -1089,7 +1167,7 @@ mod tests {
         let mut store = KeyedStore::new(loc, schema.clone(), 0, None, None).unwrap();
         store.limit = Some(1);
         let row = RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(vec![7]))]).unwrap();
-        store.apply(&row, &row.slice(0, 0)).unwrap();
+        store.apply(&row, &row.slice(0, 0), None).unwrap();
         assert_eq!((store.len(), store.size().on_disk), (1, 0));
         let found = store.lookup([&[][..]].into_iter()).unwrap();
         assert_eq!(found.column(0).as_primitive::<Int64Type>().value(0), 7);
@@ -1115,7 +1193,7 @@ mod tests {
         )
         .unwrap();
         let mut store = KeyedStore::new(loc, schema, 1, None, None).unwrap();
-        store.apply(&rows, &rows.slice(0, 0)).unwrap();
+        store.apply(&rows, &rows.slice(0, 0), None).unwrap();
         let all = store.all_except(&KeySet::default()).unwrap();
         assert_eq!(all.column(1).data_type(), &dict);
         assert_eq!(all.num_rows(), 3);

@@ -194,10 +194,7 @@ mod tests {
             let rm = batch(&schema, &[&format!("k{}", (e + 2) % 4)], &[0]);
             model.insert(format!("k{}", e % 4), e as i64);
             model.remove(&format!("k{}", (e + 2) % 4));
-            let change = StateChange {
-                upserts: up,
-                removed: rm,
-            };
+            let change = StateChange::new(up, rm);
             store.persist(Epoch(e), &change).await.unwrap();
             store.commit(Epoch(e), change).unwrap();
             expected.push(model.clone().into_iter().collect::<Vec<_>>());

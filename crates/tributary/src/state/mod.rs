@@ -29,4 +29,4 @@ pub(crate) use keyed_store::{CloseTime, GroupBy, KeyedStore};
 pub(crate) use keys::{partition_of, KeyRows, KeySet};
 #[cfg(test)]
 pub(crate) use memory_store::MemoryStateStore;
-pub(crate) use store::{StateChange, StateSize, StateStore};
+pub(crate) use store::{KnownKeys, StateChange, StateSize, StateStore};

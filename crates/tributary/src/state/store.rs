@@ -1,6 +1,6 @@
 //! The state store trait, and what an epoch changes in a store.
 
-use arrow::array::RecordBatch;
+use arrow::array::{BooleanArray, RecordBatch};
 use async_trait::async_trait;
 use tributary_checkpoint::Epoch;
 
@@ -14,6 +14,52 @@ pub(crate) struct StateChange {
     /// Keys removed (rows of the state schema; only the key columns matter). Applied before
     /// the upserts, so a key in both is replaced.
     pub removed: RecordBatch,
+    /// What the operator already looked up about these keys, so the store does not look
+    /// them up again (on disk, each lookup is a read).
+    pub known: Option<KnownKeys>,
+}
+
+impl StateChange {
+    /// A change whose keys the store looks up itself.
+    pub(crate) fn new(upserts: RecordBatch, removed: RecordBatch) -> Self {
+        StateChange {
+            upserts,
+            removed,
+            known: None,
+        }
+    }
+
+    /// A change whose keys the operator has looked up: see [`KnownKeys`] for what it promises.
+    pub(crate) fn known(upserts: RecordBatch, removed: RecordBatch, known: KnownKeys) -> Self {
+        debug_assert_eq!(known.new.len(), upserts.num_rows());
+        debug_assert_eq!(known.stored.len(), removed.num_rows());
+        StateChange {
+            upserts,
+            removed,
+            known: Some(known),
+        }
+    }
+}
+
+/// Which keys of a change are stored before it. The operator that builds it promises that the
+/// upserted keys are distinct, the removed keys are distinct, and no key is both upserted and
+/// removed. Stores check the promise in debug builds.
+#[derive(Debug, Clone)]
+pub(crate) struct KnownKeys {
+    /// Per upserted row: its key is not stored (the row is added, not replaced).
+    pub new: BooleanArray,
+    /// Per removed row: its key is stored (false: a row added and dropped within the epoch).
+    pub stored: BooleanArray,
+}
+
+impl KnownKeys {
+    /// Every upsert is a new key, every removed key is stored.
+    pub(crate) fn fresh(upserts: usize, removed: usize) -> Self {
+        KnownKeys {
+            new: BooleanArray::from(vec![true; upserts]),
+            stored: BooleanArray::from(vec![true; removed]),
+        }
+    }
 }
 
 /// The size of a partition's state after an epoch, for progress.
