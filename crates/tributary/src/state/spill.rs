@@ -173,6 +173,40 @@ pub(crate) struct ColdRow<'a> {
     pub group: Option<&'a [u8]>,
 }
 
+/// Rows from which a write to disk is a bulk load (sorted tables written directly) rather
+/// than a write batch through the journal and memtables.
+const INGEST_ROWS: usize = 16 * 1024;
+
+/// The time index's entry of a row: close time, then key.
+fn time_key(close: i64, key: &[u8]) -> Vec<u8> {
+    let mut t = Vec::with_capacity(8 + key.len());
+    t.extend_from_slice(&time_bytes(close));
+    t.extend_from_slice(key);
+    t
+}
+
+/// The group index's entry of a row: group, then key.
+fn group_key(group: &[u8], key: &[u8]) -> Vec<u8> {
+    let mut k = group_prefix(group);
+    k.extend_from_slice(key);
+    k
+}
+
+/// Bulk-load distinct keys with empty values into `ks`.
+fn ingest_keys(ks: &Keyspace, keys: &mut [Vec<u8>]) -> Result<()> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    keys.sort_unstable();
+    let mut ingestion = ks.start_ingestion().map_err(err)?;
+    for k in keys.iter() {
+        ingestion
+            .write(k.as_slice(), Vec::<u8>::new())
+            .map_err(err)?;
+    }
+    ingestion.finish().map_err(err)
+}
+
 /// The rows of one store on disk.
 pub(crate) struct ColdTier {
     space: Arc<Space>,
@@ -229,28 +263,56 @@ impl ColdTier {
         self.rows.contains_key(key).map_err(err)
     }
 
-    /// Write rows (none of them on disk yet).
+    /// Write rows (none of them on disk yet, each key once).
     pub(crate) fn put(&mut self, rows: &[ColdRow<'_>]) -> Result<()> {
-        let mut batch = self.space.db.batch();
-        for r in rows {
-            batch.insert(
-                &self.rows,
-                r.key,
-                StoredRow::encode(r.close, r.group, r.value),
-            );
-            if r.close != i64::MAX {
-                let mut t = time_bytes(r.close).to_vec();
-                t.extend_from_slice(r.key);
-                batch.insert(&self.time, t, Vec::<u8>::new());
+        if rows.len() >= INGEST_ROWS {
+            self.ingest(rows)?;
+        } else {
+            let mut batch = self.space.db.batch();
+            for r in rows {
+                batch.insert(
+                    &self.rows,
+                    r.key,
+                    StoredRow::encode(r.close, r.group, r.value),
+                );
+                if r.close != i64::MAX {
+                    batch.insert(&self.time, time_key(r.close, r.key), Vec::<u8>::new());
+                }
+                if let (Some(g), Some(groups)) = (r.group, &self.groups) {
+                    batch.insert(groups, group_key(g, r.key), Vec::<u8>::new());
+                }
             }
-            if let (Some(g), Some(groups)) = (r.group, &self.groups) {
-                let mut k = group_prefix(g);
-                k.extend_from_slice(r.key);
-                batch.insert(groups, k, Vec::<u8>::new());
-            }
+            batch.commit().map_err(err)?;
         }
-        batch.commit().map_err(err)?;
         self.len += rows.len();
+        Ok(())
+    }
+
+    /// Many rows at once: each index's entries sorted and written as new tables, past the
+    /// journal and the memtables (the bulk load of an LSM tree).
+    fn ingest(&self, rows: &[ColdRow<'_>]) -> Result<()> {
+        let mut order: Vec<&ColdRow<'_>> = rows.iter().collect();
+        order.sort_unstable_by(|a, b| a.key.cmp(b.key));
+        let mut ingestion = self.rows.start_ingestion().map_err(err)?;
+        for r in &order {
+            ingestion
+                .write(r.key, StoredRow::encode(r.close, r.group, r.value))
+                .map_err(err)?;
+        }
+        ingestion.finish().map_err(err)?;
+        let mut times: Vec<Vec<u8>> = rows
+            .iter()
+            .filter(|r| r.close != i64::MAX)
+            .map(|r| time_key(r.close, r.key))
+            .collect();
+        ingest_keys(&self.time, &mut times)?;
+        if let Some(groups) = &self.groups {
+            let mut members: Vec<Vec<u8>> = rows
+                .iter()
+                .filter_map(|r| r.group.map(|g| group_key(g, r.key)))
+                .collect();
+            ingest_keys(groups, &mut members)?;
+        }
         Ok(())
     }
 
@@ -265,14 +327,10 @@ impl ColdTier {
         let mut batch = self.space.db.batch();
         batch.remove(&self.rows, key);
         if close != i64::MAX {
-            let mut t = time_bytes(close).to_vec();
-            t.extend_from_slice(key);
-            batch.remove(&self.time, t);
+            batch.remove(&self.time, time_key(close, key));
         }
         if let (Some(g), Some(groups)) = (group, &self.groups) {
-            let mut k = group_prefix(&g);
-            k.extend_from_slice(key);
-            batch.remove(groups, k);
+            batch.remove(groups, group_key(&g, key));
         }
         batch.commit().map_err(err)?;
         self.len -= 1;
@@ -462,5 +520,65 @@ mod tests {
         if SPACE.lock().unwrap().upgrade().is_none() {
             assert!(!folder.exists(), "{}", folder.display());
         }
+    }
+
+    #[test]
+    fn a_bulk_write_is_found_by_key_time_and_group_and_mixes_with_batches() {
+        let mut cold = ColdTier::open(true).unwrap();
+        let n = INGEST_ROWS + 100;
+        // Keys out of order, as a hash index hands them out.
+        let keys: Vec<Vec<u8>> = (0..n)
+            .map(|i| format!("k{:08}", (i * 7919) % n).into_bytes())
+            .collect();
+        let group = |k: &[u8]| k[..6].to_vec();
+        let groups: Vec<Vec<u8>> = keys.iter().map(|k| group(k)).collect();
+        let rows: Vec<ColdRow<'_>> = keys
+            .iter()
+            .zip(&groups)
+            .enumerate()
+            .map(|(i, (k, g))| ColdRow {
+                key: k,
+                close: if i % 2 == 0 { i as i64 } else { i64::MAX },
+                value: k,
+                group: Some(g),
+            })
+            .collect();
+        cold.put(&rows).unwrap();
+        // A small write after it goes through a batch; a removal after it hides the row.
+        cold.put(&[ColdRow {
+            key: b"z",
+            close: -1,
+            value: b"zz",
+            group: Some(b"z"),
+        }])
+        .unwrap();
+        assert!(cold.remove(&keys[2]).unwrap());
+        assert_eq!(cold.len(), n);
+        for (i, k) in keys.iter().enumerate().step_by(97) {
+            let found = cold.get(k).unwrap();
+            if i == 2 {
+                assert!(found.is_none());
+                continue;
+            }
+            let row = found.unwrap();
+            assert_eq!(row.value.as_ref(), k.as_slice());
+            assert_eq!(row.group.as_deref(), Some(group(k).as_slice()));
+        }
+        // Even rows close at their index; row 2 was removed; "z" closes at -1.
+        let closed = cold.closed_keys(99).unwrap();
+        assert_eq!(closed.len(), 50 - 1 + 1);
+        assert_eq!(&*closed[0], b"z");
+        let members = cold.group_keys(&group(&keys[5])).unwrap();
+        assert!(members.iter().any(|m| **m == *keys[5]));
+        assert!(members.iter().all(|m| m.starts_with(&group(&keys[5]))));
+        let mut count = 0;
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let chunk = cold.chunk_after(after.as_deref(), 4096).unwrap();
+            let Some(last) = chunk.last() else { break };
+            after = Some(last.0.to_vec());
+            count += chunk.len();
+        }
+        assert_eq!(count, n);
     }
 }
