@@ -269,7 +269,7 @@ impl KeyedStore {
     pub(crate) fn size(&self) -> StateSize {
         StateSize {
             rows: self.len(),
-            bytes: self.bytes,
+            bytes: self.bytes + self.cold.as_ref().map_or(0, |c| c.pinned_bytes()),
             on_disk: self.cold.as_ref().map_or(0, |c| c.len()),
         }
     }
@@ -482,7 +482,16 @@ impl KeyedStore {
         };
         #[cfg(debug_assertions)]
         self.check_known(change, known)?;
-        Ok(self.len() - known.stored.true_count() + known.new.true_count())
+        self.len()
+            .checked_sub(known.stored.true_count())
+            .map(|n| n + known.new.true_count())
+            .ok_or_else(|| {
+                TributaryError::Internal(format!(
+                    "a state change removes {} stored rows from a store of {}",
+                    known.stored.true_count(),
+                    self.len()
+                ))
+            })
     }
 
     fn len_after_looked_up(&self, change: &StateChange) -> Result<usize> {
@@ -642,7 +651,8 @@ impl KeyedStore {
         for i in 0..up.len() {
             let key = up.key(i);
             let group = up_groups.as_ref().map(|g| g.key(i));
-            if known.is_none_or(|k| !k.new.value(i)) {
+            let looked_up = known.is_none_or(|k| !k.new.value(i));
+            if looked_up {
                 self.remove_key(key)?;
             }
             let key = Key::from(key);
@@ -660,7 +670,13 @@ impl KeyedStore {
             if let (Some(g), Some((_, members))) = (&entry.group, &mut self.groups) {
                 members.entry(g.clone()).or_default().insert(key.clone());
             }
-            self.index.insert(key, entry);
+            if self.index.insert(key, entry).is_some() && !looked_up {
+                // Release builds check what they can for free: a key said to be new was in
+                // memory (its old entry's indexes would be left behind).
+                return Err(TributaryError::Internal(
+                    "a state change said a stored key was new".into(),
+                ));
+            }
         }
         self.spill()
     }
@@ -670,7 +686,9 @@ impl KeyedStore {
         let Some(limit) = self.limit else {
             return Ok(());
         };
-        let n = rows_to_spill(self.bytes, self.index.len(), limit);
+        // The disk tier's own memory grows with its rows: what is left is the rows' budget.
+        let pinned = self.cold.as_ref().map_or(0, |c| c.pinned_bytes());
+        let n = rows_to_spill(self.bytes, self.index.len(), limit.saturating_sub(pinned));
         if n == 0 {
             return Ok(());
         }

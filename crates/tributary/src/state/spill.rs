@@ -17,6 +17,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
+use fjall::config::{PartitioningPolicy, PinningPolicy};
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, Slice};
 
 use crate::error::{Result, TributaryError};
@@ -173,6 +174,9 @@ pub(crate) struct ColdRow<'a> {
     pub group: Option<&'a [u8]>,
 }
 
+/// Memory a row on disk holds: its share of the pinned bloom filters.
+const PINNED_BYTES_PER_ROW: usize = 2;
+
 /// Rows from which a write to disk is a bulk load (sorted tables written directly) rather
 /// than a write batch through the journal and memtables.
 const INGEST_ROWS: usize = 16 * 1024;
@@ -229,8 +233,20 @@ impl ColdTier {
                 })
                 .map_err(err)
         };
+        // Most lookups are of keys not on disk (a deduplication's new keys): the rows' bloom
+        // filters are kept in memory at every level, whole, so that such a lookup reads
+        // nothing (counted in the store's budget: `pinned_bytes`).
+        let rows = space
+            .db
+            .keyspace(&format!("s{n}-rows"), || {
+                KeyspaceCreateOptions::default()
+                    .max_memtable_size(4 * 1024 * 1024)
+                    .filter_block_pinning_policy(PinningPolicy::all(true))
+                    .filter_block_partitioning_policy(PartitioningPolicy::all(false))
+            })
+            .map_err(err)?;
         Ok(ColdTier {
-            rows: ks("rows", 4)?,
+            rows,
             time: ks("time", 2)?,
             groups: if grouped {
                 Some(ks("groups", 2)?)
@@ -245,6 +261,12 @@ impl ColdTier {
     /// Rows on disk.
     pub(crate) fn len(&self) -> usize {
         self.len
+    }
+
+    /// Memory the tier holds for its rows beyond its fixed buffers: the pinned bloom filters
+    /// (10 bits a key, and their blocks' overhead), an estimate.
+    pub(crate) fn pinned_bytes(&self) -> usize {
+        self.len * PINNED_BYTES_PER_ROW
     }
 
     /// The row of a key.

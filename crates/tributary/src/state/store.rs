@@ -9,7 +9,8 @@ use crate::error::Result;
 /// What an epoch changed in one partition.
 #[derive(Debug, Clone)]
 pub(crate) struct StateChange {
-    /// Rows added or replaced (whole rows).
+    /// Rows added or replaced (whole rows), each key once: a snapshot writes them as they
+    /// are, and a restore takes a snapshot's keys as distinct.
     pub upserts: RecordBatch,
     /// Keys removed (rows of the state schema; only the key columns matter). Applied before
     /// the upserts, so a key in both is replaced.
