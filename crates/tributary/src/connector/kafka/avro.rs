@@ -6,6 +6,19 @@ use apache_avro::Schema;
 use super::options::{KafkaOptions, ValueFormat};
 use crate::error::{Result, TributaryError};
 
+/// The most items (of an array or map) or bytes (of a string or bytes value) one length prefix
+/// of a datum may declare: 8 MiB, eight times Kafka's default largest message. The Avro library
+/// reserves room for a declared length before reading the items, so without this bound a
+/// damaged length of a few bytes asks for tens of gigabytes and aborts the process; with it,
+/// such a record is a bad record ("Unable to allocate ...").
+const MAX_DECLARED_LEN: usize = 8 << 20;
+
+/// Bound the Avro library's allocations for the whole process (it keeps one limit, set once,
+/// before the first datum is read).
+fn bound_allocations() {
+    apache_avro::max_allocation_bytes(MAX_DECLARED_LEN);
+}
+
 /// Decodes the Avro values of one source.
 pub(crate) struct AvroValues {
     schema: Schema,
@@ -15,6 +28,7 @@ pub(crate) struct AvroValues {
 
 impl AvroValues {
     pub(super) fn new(opts: &KafkaOptions) -> Result<Self> {
+        bound_allocations();
         let text = opts
             .avro_schema
             .as_deref()
@@ -30,6 +44,7 @@ impl AvroValues {
 
     /// Values of the writer schema `text` (Confluent's framing when `confluent`).
     pub(crate) fn from_schema(text: &str, confluent: bool) -> Result<Self> {
+        bound_allocations();
         let schema = Schema::parse_str(text)
             .map_err(|e| TributaryError::option("avro_schema", e.to_string()))?;
         Ok(AvroValues {
