@@ -12,7 +12,7 @@
 //!
 //! `soak`: see `soak.rs`.
 //!
-//! `kills`: see `kills.rs`.
+//! `kills`: see `kills.rs` (and `kills/kafka.rs`).
 //!
 //! `nexmark [EVENTS] [qN ...]`: see `nexmark.rs`.
 //!
@@ -502,7 +502,7 @@ async fn main() -> anyhow::Result<()> {
             .await;
         }
         other => {
-            anyhow::bail!("unknown benchmark '{other}': try `etl [ROWS]`, `visitors [ROWS]`, `kafka [ROWS]` or `delta [COMMITS] [ROWS_PER_COMMIT]` or `soak [SECONDS] [EVENTS_PER_SECOND] [visitors|append]` or `kills [KILLS] [FILES] [delta|parquet|json|windows...]` or `storage [EPOCHS] [ROWS_PER_EPOCH]` or `nexmark [EVENTS] [qN...]` or `state [KEYS] [dedup|aggregate] [STATE_MEMORY_LIMIT]`")
+            anyhow::bail!("unknown benchmark '{other}': try `etl [ROWS]`, `visitors [ROWS]`, `kafka [ROWS]` or `delta [COMMITS] [ROWS_PER_COMMIT]` or `soak [SECONDS] [EVENTS_PER_SECOND] [visitors|append]` or `kills [KILLS] [FILES] [delta|parquet|json|windows|kafka-in|kafka-out...]` or `storage [EPOCHS] [ROWS_PER_EPOCH]` or `nexmark [EVENTS] [qN...]` or `state [KEYS] [dedup|aggregate] [STATE_MEMORY_LIMIT]`")
         }
     }
     let tmp = tempfile::tempdir()?;
