@@ -2,8 +2,12 @@
 -- Per seller, at each of their closed auctions, the average final price of their last ten
 -- closed auctions (one row per auction, as an append stream).
 --
--- Not yet on a stream: a window function (OVER ... ROWS) over an aggregation over a join; Flink cannot
--- run it either. Tributary refuses it at start (issue 19). `tributary batch` runs it.
+-- Not on a stream, by its meaning: the window (a seller's last ten closed auctions, ordered by the
+-- time of each auction's last bid) is not in the order auctions close. An auction that closes
+-- later can have an earlier last bid and land among rows already emitted, changing their
+-- averages; an append stream cannot take those rows back, so no stream of it could equal the
+-- batch answer. Tributary refuses it at start, naming the window function (Flink's Nexmark
+-- suite does not run it either); `tributary batch` runs it.
 --
 --   tributary verify examples/nexmark/q6.sql --set events=100000 --set output=DIR
 --   tributary run    examples/nexmark/q6.sql --set events=10000000 --set output=DIR
