@@ -401,3 +401,118 @@ async fn the_console_sink_prints_a_truncated_table() {
     assert!(text.contains("| k | v  |"), "{text}");
     assert!(text.contains("only showing top 2 rows of 3"), "{text}");
 }
+
+/// The `part-` files a file sink wrote into `dir`.
+fn part_files(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("part-"))
+        .count()
+}
+
+#[tokio::test]
+async fn a_batch_write_streams_its_rows_into_files_of_at_most_max_records_per_file() {
+    let s = Session::new();
+    let tmp = tempfile::tempdir().unwrap();
+    for format in ["parquet", "json"] {
+        let out = tmp.path().join(format);
+        let out = out.to_str().unwrap();
+        let summary = s
+            .sql("SELECT k, concat('v', CAST(k AS VARCHAR)) AS v FROM (SELECT unnest(range(0, 10)) AS k)")
+            .await
+            .unwrap()
+            .write()
+            .format(format)
+            .option("max_records_per_file", 3)
+            .save(out)
+            .await
+            .unwrap();
+        assert_eq!(summary.rows, 10, "{format}");
+        assert_eq!(
+            part_files(std::path::Path::new(out)),
+            4,
+            "{format}: 10 rows, at most 3 per file"
+        );
+        let back = match format {
+            "parquet" => s.read().parquet(out).await.unwrap(),
+            _ => s.read().json(out).await.unwrap(),
+        };
+        s.register(&format!("back_{format}"), back).unwrap();
+        let rows = s
+            .sql(&format!(
+                "SELECT count(*) AS n, sum(k) AS total, count(DISTINCT v) AS vs FROM back_{format}"
+            ))
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        let text = arrow::util::pretty::pretty_format_batches(&rows)
+            .unwrap()
+            .to_string();
+        assert!(
+            text.contains("| 10 | 45    | 10 |"),
+            "{format}: every row once\n{text}"
+        );
+    }
+    // A misspelled option is refused, naming it.
+    let err = s
+        .sql("SELECT 1 AS k")
+        .await
+        .unwrap()
+        .write()
+        .format("parquet")
+        .option("max_record_per_file", 3)
+        .save(tmp.path().join("x").to_str().unwrap())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("max_record_per_file"), "{err}");
+}
+
+#[tokio::test]
+async fn a_stream_into_files_honours_max_records_per_file_in_every_epoch() {
+    let s = Session::new();
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    let body: String = (0..7)
+        .map(|k| format!("{{\"k\":{k},\"v\":\"v{k}\"}}\n"))
+        .collect();
+    std::fs::write(input.join("a.json"), body).unwrap();
+    let out = tmp.path().join("out");
+    let q = s
+        .read_stream()
+        .schema(kv_schema())
+        .json(input.to_str().unwrap())
+        .await
+        .unwrap()
+        .write_stream()
+        .format("json")
+        .option("max_records_per_file", 2)
+        .option("checkpoint_location", tmp.path().join("ck").display())
+        .trigger(Trigger::AvailableNow)
+        .start(out.to_str().unwrap())
+        .await
+        .unwrap();
+    q.await_termination().await.unwrap();
+    assert_eq!(
+        part_files(&out),
+        4,
+        "7 rows of one epoch, at most 2 per file"
+    );
+    let back = s
+        .read()
+        .schema(kv_schema())
+        .json(out.to_str().unwrap())
+        .await
+        .unwrap();
+    let rows: usize = back
+        .collect()
+        .await
+        .unwrap()
+        .iter()
+        .map(|b| b.num_rows())
+        .sum();
+    assert_eq!(rows, 7, "every row once");
+}

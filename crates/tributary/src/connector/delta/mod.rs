@@ -5,10 +5,12 @@
 //!  sink.rs                                  epochs as commits with Delta's txn (append, complete
 //!                                           overwrite, update MERGE), schema checks
 //!  merge.rs, cdc.rs                         MERGE on keys; a change stream applied by key
+//!  batch_write.rs                           a batch streamed into one commit (bounded memory)
 //!  conform.rs                               rows cast to the table's exact types
 //!  maintenance.rs                           optimize, vacuum, checkpoint, history, describe
 //! ```
 
+mod batch_write;
 mod cdc;
 pub(crate) mod conform;
 mod log;
@@ -20,7 +22,7 @@ mod source_options;
 
 pub use cdc::{CdcFormat, CdcOptions};
 pub use sink::{create_table_if_missing, DeltaSink, DeltaSinkOptions};
-pub(crate) use sink::{delta_provider, open_table, write_delta, TableWrite};
+pub(crate) use sink::{delta_provider, open_table, TableWrite};
 pub use source::DeltaStreamSource;
 pub(crate) use source_options::parse_timestamp_ms;
 pub use source_options::{DeltaSourceOptions, StartingPosition};
@@ -238,12 +240,6 @@ impl SinkConnector for DeltaConnector {
                 _ => {}
             }
         }
-        let schema = Arc::new(df.schema().as_arrow().clone());
-        let batches = df
-            .collect()
-            .await
-            .map_err(|e| crate::error::from_df_error("running the batch query", e))?;
-        let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
         let mode = match ctx.mode {
             SaveMode::Overwrite => DeltaSaveMode::Overwrite,
             _ => DeltaSaveMode::Append,
@@ -253,11 +249,10 @@ impl SinkConnector for DeltaConnector {
         } else {
             ctx.partition_by
         };
-        write_delta(
+        batch_write::write_streamed(
             &location,
             table,
-            schema,
-            batches,
+            df,
             mode,
             TableWrite {
                 partition_by,
@@ -266,8 +261,7 @@ impl SinkConnector for DeltaConnector {
                 txn: None,
             },
         )
-        .await?;
-        Ok(rows)
+        .await
     }
 
     async fn stream_sink(&self, ctx: StreamSinkContext<'_>) -> Result<Arc<dyn Sink>> {

@@ -382,13 +382,9 @@ pub(crate) fn fit_rows(
     batches: Vec<RecordBatch>,
     check: bool,
 ) -> Result<(SchemaRef, Vec<RecordBatch>)> {
-    if table.version().is_none() {
+    let Some(target) = fitting_target(location, table, &schema, check)? else {
         return Ok((schema, batches));
-    }
-    let target = table_schema(location, table)?;
-    if check {
-        check_schema(location, &target, &schema)?;
-    }
+    };
     let conformed = conformed_schema(&schema, &target);
     Ok((conformed, conform(batches, &target)?))
 }
@@ -409,14 +405,40 @@ pub(crate) async fn write_delta(
     } else {
         batches
     };
+    let builder = table.write(batches);
+    run_write(location, builder, mode, how).await
+}
+
+/// The table's schema when the rows must fit it (`None` for a new table), checked against
+/// `schema` when `check` (not when the write replaces the table or merges new columns in).
+pub(crate) fn fitting_target(
+    location: &Location,
+    table: &DeltaTable,
+    schema: &Schema,
+    check: bool,
+) -> Result<Option<Schema>> {
+    if table.version().is_none() {
+        return Ok(None);
+    }
+    let target = table_schema(location, table)?;
+    if check {
+        check_schema(location, &target, schema)?;
+    }
+    Ok(Some(target))
+}
+
+/// Configure a write (save mode, transaction, partitioning, properties, schema merge) and commit it.
+pub(crate) async fn run_write(
+    location: &Location,
+    builder: deltalake::operations::write::WriteBuilder,
+    mode: SaveMode,
+    how: TableWrite<'_>,
+) -> Result<DeltaTable> {
     let mut commit = CommitProperties::default();
     if let Some((app_id, version)) = how.txn {
         commit = commit.with_application_transaction(Transaction::new(app_id, version));
     }
-    let mut builder = table
-        .write(batches)
-        .with_save_mode(mode)
-        .with_commit_properties(commit);
+    let mut builder = builder.with_save_mode(mode).with_commit_properties(commit);
     if !how.partition_by.is_empty() {
         builder = builder.with_partition_columns(how.partition_by.to_vec());
     }

@@ -3,13 +3,14 @@
 //! ```text
 //!  folder ──► read: FileTable (listed once, decoded in parallel, bad records aside)
 //!        └──► read_stream: FileStreamSource (new files per epoch, the list kept in the checkpoint)
-//!  df ──► write: one unit of files + a manifest;  stream: FileSink (a manifest per epoch)
+//!  df ──► write: one unit of files + a manifest, the rows streamed into files of bounded size
+//!        stream: FileSink (files + a manifest per epoch)
 //! ```
 
 mod sink;
 mod source;
 
-use sink::write_unit;
+use sink::{commit_unit, FilesWriter};
 pub use sink::{FileSink, FILE_SINK_FORMATS};
 pub use source::{FileSourceOptions, FileStreamSource};
 
@@ -17,6 +18,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::datasource::TableProvider;
+use futures::StreamExt;
 
 use super::{
     OptionDecl, OptionType, ReadContext, SinkConnector, SourceConnector, StreamSinkContext,
@@ -83,6 +85,17 @@ const READ: &[OptionDecl] = &[
     OptionDecl::new("ignore_missing_files", OptionType::Bool, "a listed file that is gone when it is read is recorded among the bad records and skipped, instead of stopping the query").default("false"),
     OptionDecl::new("bad_records_path", OptionType::Path, "where bad records go (default: bad_records/ in the checkpoint, or <output>.bad_records for a batch)"),
 ];
+
+/// Options of every file sink.
+const WRITE: &[OptionDecl] = &[
+    OptionDecl::new("max_records_per_file", OptionType::Int { min: 1 }, "at most this many rows in one output file (Spark's maxRecordsPerFile); files also close at 128 MiB")
+        .aliases(&["maxRecordsPerFile"]),
+];
+
+/// The `max_records_per_file` of a sink's options.
+fn max_records(options: &super::Options) -> Option<usize> {
+    options.int("max_records_per_file").map(|n| n as usize)
+}
 
 /// Options of CSV files (as a source), besides those of every file source.
 const CSV_READ: &[OptionDecl] = &[
@@ -192,7 +205,7 @@ impl SinkConnector for FileConnector {
     }
 
     fn options(&self) -> &'static [&'static [OptionDecl]] {
-        &[STORAGE_OPTIONS]
+        &[WRITE, STORAGE_OPTIONS]
     }
 
     /// Files can only grow: update and complete output would pile up old versions of rows.
@@ -224,20 +237,25 @@ impl SinkConnector for FileConnector {
             }
         }
         let schema = Arc::new(df.schema().as_arrow().clone());
-        let batches = df
-            .collect()
-            .await
-            .map_err(|e| crate::error::from_df_error("running the batch query", e))?;
+        let run = |e| crate::error::from_df_error("running the batch query", e);
+        let mut rows = df.execute_stream().await.map_err(run)?;
         location.ensure_dir()?;
+        // The rows stream into files as they come: memory holds one file being encoded, not
+        // the result. Nothing is visible until the manifest names the files.
+        let mut files = FilesWriter::new(&location, &format, schema, 0, max_records(ctx.options));
+        while let Some(batch) = rows.next().await {
+            files.write(batch.map_err(run)?).await?;
+        }
+        let (files, written) = files.finish().await?;
         let writer = format!("batch-{}", uuid::Uuid::new_v4().simple());
-        write_unit(&location, &format, &writer, 0, &schema, &batches).await?;
-        Ok(batches.iter().map(|b| b.num_rows() as u64).sum())
+        commit_unit(&location, &writer, 0, files).await?;
+        Ok(written)
     }
 
     async fn stream_sink(&self, ctx: StreamSinkContext<'_>) -> Result<Arc<dyn Sink>> {
-        Ok(Arc::new(FileSink::new(
-            ctx.location()?,
-            self.format(ctx.options)?,
-        )?))
+        Ok(Arc::new(
+            FileSink::new(ctx.location()?, self.format(ctx.options)?)?
+                .with_max_records(max_records(ctx.options)),
+        ))
     }
 }

@@ -26,6 +26,7 @@ pub const FILE_SINK_FORMATS: &[&str] = &["parquet", "json"];
 pub struct FileSink {
     location: Location,
     format: FileFormat,
+    max_records: Option<usize>,
     writer_id: tokio::sync::Mutex<Option<String>>,
 }
 
@@ -40,8 +41,15 @@ impl FileSink {
         Ok(FileSink {
             location,
             format,
+            max_records: None,
             writer_id: tokio::sync::Mutex::new(None),
         })
+    }
+
+    /// At most `max` rows in one file (`max_records_per_file`).
+    pub fn with_max_records(mut self, max: Option<usize>) -> Self {
+        self.max_records = max;
+        self
     }
 }
 
@@ -50,42 +58,166 @@ pub(crate) fn manifest_name(writer: &str, epoch: u64) -> String {
     format!("{MANIFEST_DIR}/{writer}_{epoch:020}")
 }
 
-/// Encode batches as one file's bytes.
-pub(crate) fn encode_file(
-    format: &FileFormat,
-    schema: &SchemaRef,
-    batches: &[RecordBatch],
-) -> Result<Vec<u8>> {
-    match format {
-        FileFormat::Parquet => {
-            let props = WriterProperties::builder()
-                .set_compression(Compression::ZSTD(ZstdLevel::default()))
-                .build();
-            let mut buf = Vec::new();
-            let mut w = ArrowWriter::try_new(&mut buf, schema.clone(), Some(props))
-                .map_err(|e| TributaryError::Plan(format!("writing Parquet: {e}")))?;
-            for b in batches {
-                w.write(b)
-                    .map_err(|e| TributaryError::Plan(format!("writing Parquet: {e}")))?;
+/// The encoded size at which a file is closed and the next one begun: a batch write of any size
+/// holds at most about this much output in memory.
+const TARGET_FILE_BYTES: usize = 128 << 20;
+
+/// One output file being encoded in memory.
+enum FileEncoder {
+    Parquet(ArrowWriter<Vec<u8>>),
+    Json(arrow::json::LineDelimitedWriter<Vec<u8>>),
+}
+
+impl FileEncoder {
+    fn new(format: &FileFormat, schema: &SchemaRef) -> Result<Self> {
+        match format {
+            FileFormat::Parquet => {
+                let props = WriterProperties::builder()
+                    .set_compression(Compression::ZSTD(ZstdLevel::default()))
+                    .build();
+                ArrowWriter::try_new(Vec::new(), schema.clone(), Some(props))
+                    .map(FileEncoder::Parquet)
+                    .map_err(|e| TributaryError::Plan(format!("writing Parquet: {e}")))
             }
-            w.close()
-                .map_err(|e| TributaryError::Plan(format!("writing Parquet: {e}")))?;
-            Ok(buf)
-        }
-        FileFormat::Json => {
-            let mut w = arrow::json::LineDelimitedWriter::new(Vec::new());
-            for b in batches {
-                w.write(b).map_err(TributaryError::arrow("writing JSON"))?;
+            FileFormat::Json => Ok(FileEncoder::Json(arrow::json::LineDelimitedWriter::new(
+                Vec::new(),
+            ))),
+            FileFormat::Csv { .. } => {
+                Err(TributaryError::Plan("CSV output is not supported".into()))
             }
-            w.finish().map_err(TributaryError::arrow("writing JSON"))?;
-            Ok(w.into_inner())
         }
-        FileFormat::Csv { .. } => Err(TributaryError::Plan("CSV output is not supported".into())),
+    }
+
+    fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        match self {
+            FileEncoder::Parquet(w) => w
+                .write(batch)
+                .map_err(|e| TributaryError::Plan(format!("writing Parquet: {e}"))),
+            FileEncoder::Json(w) => w
+                .write(batch)
+                .map_err(TributaryError::arrow("writing JSON")),
+        }
+    }
+
+    /// Bytes encoded so far (for Parquet, with the row group still in memory).
+    fn size(&self) -> usize {
+        match self {
+            FileEncoder::Parquet(w) => w.bytes_written() + w.in_progress_size(),
+            FileEncoder::Json(w) => w.get_ref().len(),
+        }
+    }
+
+    fn finish(self) -> Result<Vec<u8>> {
+        match self {
+            FileEncoder::Parquet(w) => w
+                .into_inner()
+                .map_err(|e| TributaryError::Plan(format!("writing Parquet: {e}"))),
+            FileEncoder::Json(mut w) => {
+                w.finish().map_err(TributaryError::arrow("writing JSON"))?;
+                Ok(w.into_inner())
+            }
+        }
     }
 }
 
-/// Write one committed unit (an epoch, or a batch job) as data files plus a manifest.
-/// Returns false when the unit was already committed.
+/// Writes a unit's rows as data files: a new file when the current one reaches
+/// [`TARGET_FILE_BYTES`] or `max_records_per_file` rows.
+pub(crate) struct FilesWriter<'a> {
+    location: &'a Location,
+    format: &'a FileFormat,
+    schema: SchemaRef,
+    epoch: u64,
+    max_records: Option<usize>,
+    current: Option<(FileEncoder, usize)>,
+    files: Vec<String>,
+    rows: u64,
+}
+
+impl<'a> FilesWriter<'a> {
+    pub(crate) fn new(
+        location: &'a Location,
+        format: &'a FileFormat,
+        schema: SchemaRef,
+        epoch: u64,
+        max_records: Option<usize>,
+    ) -> Self {
+        FilesWriter {
+            location,
+            format,
+            schema,
+            epoch,
+            max_records,
+            current: None,
+            files: Vec::new(),
+            rows: 0,
+        }
+    }
+
+    /// Add rows, closing and uploading files as they fill.
+    pub(crate) async fn write(&mut self, mut batch: RecordBatch) -> Result<()> {
+        while batch.num_rows() > 0 {
+            let (encoder, rows) = match &mut self.current {
+                Some(current) => current,
+                None => self
+                    .current
+                    .insert((FileEncoder::new(self.format, &self.schema)?, 0)),
+            };
+            let room = self
+                .max_records
+                .map_or(batch.num_rows(), |m| m.saturating_sub(*rows).max(1));
+            let take = room.min(batch.num_rows());
+            encoder.write(&batch.slice(0, take))?;
+            *rows += take;
+            self.rows += take as u64;
+            batch = batch.slice(take, batch.num_rows() - take);
+            let full =
+                encoder.size() >= TARGET_FILE_BYTES || self.max_records.is_some_and(|m| *rows >= m);
+            if full {
+                self.close_file().await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn close_file(&mut self) -> Result<()> {
+        let Some((encoder, _)) = self.current.take() else {
+            return Ok(());
+        };
+        let attempt = uuid::Uuid::new_v4().simple().to_string();
+        let name = format!(
+            "part-{:05}-{}.{}",
+            self.epoch,
+            &attempt[..12],
+            self.format.extension()
+        );
+        self.location.write(&name, encoder.finish()?).await?;
+        self.files.push(name);
+        Ok(())
+    }
+
+    /// Close the last file; the names of the files written and their rows.
+    pub(crate) async fn finish(mut self) -> Result<(Vec<String>, u64)> {
+        self.close_file().await?;
+        Ok((self.files, self.rows))
+    }
+}
+
+/// Commit a unit's files: its manifest, written only if absent. Returns false when the unit was
+/// already committed.
+pub(crate) async fn commit_unit(
+    location: &Location,
+    writer: &str,
+    epoch: u64,
+    files: Vec<String>,
+) -> Result<bool> {
+    let body = codec::encode(&crate::format::listing_manifest(files));
+    location
+        .write_new(&manifest_name(writer, epoch), body)
+        .await
+}
+
+/// Write one committed unit (an epoch) as data files plus a manifest. Returns false when the
+/// unit was already committed.
 pub(crate) async fn write_unit(
     location: &Location,
     format: &FileFormat,
@@ -93,22 +225,21 @@ pub(crate) async fn write_unit(
     epoch: u64,
     schema: &SchemaRef,
     batches: &[RecordBatch],
+    max_records: Option<usize>,
 ) -> Result<bool> {
-    let manifest = manifest_name(writer, epoch);
-    if location.read(&manifest).await?.is_some() {
+    if location
+        .read(&manifest_name(writer, epoch))
+        .await?
+        .is_some()
+    {
         return Ok(false);
     }
-    let mut files = Vec::new();
-    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
-    if rows > 0 {
-        let attempt = uuid::Uuid::new_v4().simple().to_string();
-        let name = format!("part-{epoch:05}-{}.{}", &attempt[..12], format.extension());
-        let bytes = encode_file(format, schema, batches)?;
-        location.write(&name, bytes).await?;
-        files.push(name);
+    let mut files = FilesWriter::new(location, format, schema.clone(), epoch, max_records);
+    for b in batches {
+        files.write(b.clone()).await?;
     }
-    let body = codec::encode(&crate::format::listing_manifest(files));
-    location.write_new(&manifest, body).await
+    let (files, _) = files.finish().await?;
+    commit_unit(location, writer, epoch, files).await
 }
 
 #[async_trait]
@@ -141,6 +272,7 @@ impl Sink for FileSink {
             epoch.0,
             &output.schema,
             &output.batches,
+            self.max_records,
         )
         .await?;
         Ok(())

@@ -1,0 +1,106 @@
+//! A batch write into Delta that streams: the DataFrame's rows reach delta-rs's writer as a
+//! one-shot scan, each batch fitted to the table's types on the way, so the writer turns them
+//! into Parquet files as they come and commits once at the end. Memory holds the files being
+//! written, never the whole result (a backfill of any size fits).
+//!
+//! ```text
+//!   df.execute_stream() ─► fit to the table ─► OneShotRows (a scan) ─► delta-rs write ─► one commit
+//! ```
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use arrow::datatypes::{Schema, SchemaRef};
+use datafusion::catalog::streaming::StreamingTable;
+use datafusion::datasource::provider_as_source;
+use datafusion::error::DataFusionError;
+use datafusion::execution::TaskContext;
+use datafusion::logical_expr::LogicalPlanBuilder;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::streaming::PartitionStream;
+use datafusion::physical_plan::SendableRecordBatchStream;
+use deltalake::protocol::SaveMode;
+use deltalake::DeltaTable;
+use futures::{StreamExt, TryStreamExt};
+
+use super::conform::{conform, conformed_schema};
+use super::sink::{fitting_target, run_write, TableWrite};
+use crate::error::{Result, TributaryError};
+use crate::location::Location;
+use crate::DataFrame;
+
+/// The rows of a DataFrame, fitted to a table's types, readable once.
+#[derive(Debug)]
+struct OneShotRows {
+    df: Mutex<Option<DataFrame>>,
+    schema: SchemaRef,
+    target: Option<Schema>,
+    rows: Arc<AtomicU64>,
+}
+
+impl PartitionStream for OneShotRows {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let df = self.df.lock().map(|mut d| d.take()).unwrap_or(None);
+        let (schema, target, rows) = (self.schema.clone(), self.target.clone(), self.rows.clone());
+        let batches = futures::stream::once(async move {
+            let df = df.ok_or_else(|| {
+                DataFusionError::Internal("the rows of a batch write are read once".into())
+            })?;
+            df.execute_stream().await
+        })
+        .try_flatten()
+        .map(move |batch| {
+            let batch = batch?;
+            let batch = match &target {
+                Some(t) => conform(vec![batch], t)
+                    .map_err(|e| DataFusionError::External(Box::new(e)))?
+                    .remove(0),
+                None => batch,
+            };
+            rows.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+            // The scan's declared schema, whatever metadata the batch carried.
+            arrow::array::RecordBatch::try_new(schema.clone(), batch.columns().to_vec())
+                .map_err(DataFusionError::from)
+        });
+        Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), batches))
+    }
+}
+
+/// Write `df` into `table` with `mode` in one commit, streaming its rows. Returns the rows
+/// written.
+pub(crate) async fn write_streamed(
+    location: &Location,
+    table: DeltaTable,
+    df: DataFrame,
+    mode: SaveMode,
+    how: TableWrite<'_>,
+) -> Result<u64> {
+    let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+    let check = mode != SaveMode::Overwrite && !how.merge_schema;
+    let target = fitting_target(location, &table, &schema, check)?;
+    let scan_schema = match &target {
+        Some(t) => conformed_schema(&schema, t),
+        None => schema,
+    };
+    let rows = Arc::new(AtomicU64::new(0));
+    let source = OneShotRows {
+        df: Mutex::new(Some(df)),
+        schema: scan_schema.clone(),
+        target,
+        rows: rows.clone(),
+    };
+    let plan_err =
+        |e: DataFusionError| TributaryError::Internal(format!("planning a Delta write: {e}"));
+    let provider =
+        StreamingTable::try_new(scan_schema, vec![Arc::new(source)]).map_err(plan_err)?;
+    let plan = LogicalPlanBuilder::scan("rows", provider_as_source(Arc::new(provider)), None)
+        .and_then(LogicalPlanBuilder::build)
+        .map_err(plan_err)?;
+    let builder = table.write(Vec::new()).with_input_plan(plan);
+    run_write(location, builder, mode, how).await?;
+    Ok(rows.load(Ordering::Relaxed))
+}
