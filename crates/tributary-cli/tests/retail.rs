@@ -15,7 +15,10 @@ use tributary::prelude::*;
 mod support;
 
 fn postgres_script(args: &[&str]) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/postgres.sh");
+    let script = std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("../../scripts/postgres.sh");
     let out = Command::new("bash")
         .arg(script)
         .args(args)
@@ -32,7 +35,11 @@ fn postgres_script(args: &[&str]) {
 struct Server(String);
 impl Drop for Server {
     fn drop(&mut self) {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/postgres.sh");
+        let script = std::path::PathBuf::from(
+            std::env::var_os("CARGO_MANIFEST_DIR")
+                .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+        )
+        .join("../../scripts/postgres.sh");
         let _ = Command::new("bash")
             .arg(script)
             .args(["stop", &self.0])

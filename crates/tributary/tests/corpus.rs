@@ -24,7 +24,10 @@ use arrow::datatypes::*;
 use tributary::prelude::*;
 
 fn corpus_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus")
+    std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("tests/corpus")
 }
 
 // ---------------------------------------------------------------------------------------------

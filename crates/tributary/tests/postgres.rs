@@ -3,7 +3,7 @@
 #![cfg(feature = "postgres")]
 
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::{Arc, OnceLock};
 
@@ -27,7 +27,10 @@ const CITIES: &str = "
 const SEEN_US: [i64; 2] = [1_704_164_645_123_456, 946_684_799_000_000];
 
 fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/postgres.sh")
+    std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("../../scripts/postgres.sh")
 }
 
 /// Run `scripts/postgres.sh args..`; its stderr on failure.

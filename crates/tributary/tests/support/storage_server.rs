@@ -47,7 +47,10 @@ const GCS_KEY: &str =
     r#"{"disable_oauth": true, "client_email": "", "private_key": "", "private_key_id": ""}"#;
 
 fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/storage_servers.sh")
+    std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("../../scripts/storage_servers.sh")
 }
 
 fn free_port() -> u16 {

@@ -88,8 +88,7 @@ const READ: &[OptionDecl] = &[
 
 /// Options of every file sink.
 const WRITE: &[OptionDecl] = &[
-    OptionDecl::new("max_records_per_file", OptionType::Int { min: 1 }, "at most this many rows in one output file (Spark's maxRecordsPerFile); files also close at 128 MiB")
-        .aliases(&["maxRecordsPerFile"]),
+    OptionDecl::new("max_records_per_file", OptionType::Int { min: 1 }, "at most this many rows in one output file (Spark's maxRecordsPerFile); files also close at 128 MiB"),
 ];
 
 /// The `max_records_per_file` of a sink's options.
