@@ -386,15 +386,18 @@ impl StatefulOperator for AggregateOperator {
             let touched_keys = KeyRows::new(&touched_rows[p], parts.key_len)?;
             let touched_set = touched_keys.set();
             // Rows the watermark closes: updated ones, and stored ones not updated.
-            let (closing, stored_closed) = match (self.key, watermarks.evict, self.mode) {
+            let (closing, stored_closed, evicted) = match (self.key, watermarks.evict, self.mode)
+            {
                 (Some(key), Some(wm), OutputMode::Append | OutputMode::Update) => (
                     behind_watermark(up.column(key.index), key.kind, wm)
                         .map_err(df_err("evicting state"))?,
                     store.closed(wm, &touched_set)?,
+                    Some(wm),
                 ),
                 _ => (
                     arrow::array::BooleanArray::from(vec![false; up.num_rows()]),
                     RecordBatch::new_empty(parts.state_schema.clone()),
+                    None,
                 ),
             };
             let up_closed =
@@ -426,7 +429,10 @@ impl StatefulOperator for AggregateOperator {
                 new: not(&up_keys.mask_in(&touched_set)).map_err(TributaryError::arrow("state"))?,
                 stored: BooleanArray::from(vec![true; removed.num_rows()]),
             };
-            let change = StateChange::known(upserts, removed, known);
+            // Every stored row the watermark closes is removed: the untouched ones found
+            // through the time index, the touched ones replaced by nothing (a closing row is
+            // not upserted).
+            let change = StateChange::known(upserts, removed, known).evicting_through(evicted);
             size = size + store.size_after(&change)?;
             changes.push(change);
         }

@@ -240,7 +240,9 @@ impl StatefulOperator for DedupOperator {
             removed_n += removed.num_rows();
             // The upserts are keys just found absent, the removed ones the store's own.
             let known = KnownKeys::fresh(upserts.num_rows(), removed.num_rows());
-            let change = StateChange::known(upserts, removed, known);
+            // Every stored key behind the watermark is among the removed ones.
+            let change =
+                StateChange::known(upserts, removed, known).evicting_through(watermarks.evict);
             size = size + store.size_after(&change)?;
             changes.push(change);
         }

@@ -69,6 +69,12 @@ const CONF_JOIN_PARTITIONS: &str = "state.join.partitions";
 /// reads ([`prune_columns`]). A checkpoint written before lacks it: its state keeps every
 /// column of the operators' inputs, as it was written.
 const CONF_PRUNED_COLUMNS: &str = "state.pruned_columns";
+/// Key, in the checkpoint's metadata, saying that the equalities of a stream-stream join's
+/// condition are its join keys ([`extract_join_keys`]): each side's state is grouped and
+/// partitioned by them, and an epoch reads only the stored rows that share a key with the
+/// other side's new rows. A checkpoint written before lacks it: its joins keep the state as it
+/// was written (one group, the whole state read each epoch).
+const CONF_JOIN_KEYS: &str = "state.join.equi_keys";
 
 pub(crate) struct QuerySpec {
     pub session: Session,
@@ -127,6 +133,8 @@ struct Recovered {
     join_partitions: usize,
     /// Whether the state holds only the columns the query reads.
     pruned_columns: bool,
+    /// Whether stream-stream joins are keyed by the equalities of their condition.
+    join_keys: bool,
     start_watermark: Option<i64>,
 }
 
@@ -217,6 +225,11 @@ async fn start_leased(
         None => vec![Value::Null; sources.len()],
     };
     open_io(&store, &sources, planned, &ends, &spec, &rec).await?;
+    let plan = if rec.join_keys {
+        extract_join_keys(plan)?
+    } else {
+        plan
+    };
     let plan = if rec.pruned_columns {
         prune_columns(plan)?
     } else {
@@ -306,6 +319,24 @@ fn prepare_plan(state: &SessionState, plan: LogicalPlan, mode: OutputMode) -> Re
     fork_sources(plan)
 }
 
+/// Make the equalities between the two sides of each join's condition its keys (`ON a.k = b.k
+/// AND a.t > b.t`, as SQL writes it, arrives as a filter alone; DataFusion's optimizer moves
+/// the equalities out the same way for a batch). A stream-stream join then keeps each side's
+/// rows grouped by key and reads only the groups the other side's new rows name.
+fn extract_join_keys(plan: LogicalPlan) -> Result<LogicalPlan> {
+    use datafusion::common::tree_node::TreeNode;
+    use datafusion::optimizer::extract_equijoin_predicate::ExtractEquijoinPredicate;
+    use datafusion::optimizer::{OptimizerContext, OptimizerRule};
+    let rule = ExtractEquijoinPredicate::new();
+    let config = OptimizerContext::new();
+    plan.transform_up(|node| match node {
+        LogicalPlan::Join(_) => rule.rewrite(node, &config),
+        other => Ok(datafusion::common::tree_node::Transformed::no(other)),
+    })
+    .map(|t| t.data)
+    .map_err(TributaryError::df("finding the join keys"))
+}
+
 /// Drop the columns no part of the query reads, below its stateful operators too: a join
 /// side, a Top-N or user state then keeps only what the query uses (Spark and Flink prune
 /// before state the same way). The plan's output is unchanged.
@@ -346,6 +377,7 @@ async fn recover(
                             requested_partitions.to_string(),
                         ),
                         (CONF_PRUNED_COLUMNS.to_string(), "true".to_string()),
+                        (CONF_JOIN_KEYS.to_string(), "true".to_string()),
                     ]
                     .into(),
                 })
@@ -359,6 +391,7 @@ async fn recover(
                 partitions: requested_partitions,
                 join_partitions: requested_partitions,
                 pruned_columns: true,
+                join_keys: true,
                 start_watermark: None,
             }
         }
@@ -378,6 +411,7 @@ async fn recover(
             partitions: requested_partitions,
             join_partitions: requested_partitions,
             pruned_columns: true,
+            join_keys: true,
             start_watermark: None,
         },
         Recovery::Rerun {
@@ -393,6 +427,7 @@ async fn recover(
             partitions: requested_partitions,
             join_partitions: requested_partitions,
             pruned_columns: true,
+            join_keys: true,
             start_watermark: None,
         },
     };
@@ -409,6 +444,7 @@ async fn recover(
             .and_then(|v| v.parse().ok())
             .unwrap_or(1);
         rec.pruned_columns = m.conf.get(CONF_PRUNED_COLUMNS).is_some_and(|v| v == "true");
+        rec.join_keys = m.conf.get(CONF_JOIN_KEYS).is_some_and(|v| v == "true");
     }
     // The watermark to continue from: the re-run epoch's, or the one after the last commit.
     rec.start_watermark = match (&rec.rerun, rec.committed_epoch) {

@@ -573,6 +573,8 @@ impl StatefulOperator for JoinOperator {
                 "joinType": self.join.join_type.to_string(),
                 "leftRows": sides[0],
                 "rightRows": sides[1],
+                "leftRowsRead": left_old.iter().map(RecordBatch::num_rows).sum::<usize>(),
+                "rightRowsRead": right_old.iter().map(RecordBatch::num_rows).sum::<usize>(),
             }),
         }
         .progress();

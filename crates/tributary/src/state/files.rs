@@ -8,8 +8,8 @@
 //! ```
 //!
 //! A restore to epoch `e` reads the latest snapshot at or before `e` and the changelogs after it.
-//! [`SnapshotPolicy`] writes a snapshot once the changelogs since the last one hold as many rows
-//! as the state (or after a number of epochs), so a restore reads at most about twice the state
+//! [`SnapshotPolicy`] writes a snapshot once the changelogs since the last one upserted as many
+//! rows as the state holds (or after a number of epochs), so a restore reads at most about twice the state
 //! whatever the history, and an epoch pays, amortized, for the rows it changed.
 
 use std::sync::Arc;
@@ -39,7 +39,8 @@ fn parse_name(name: &str) -> Option<(u64, &'static str)> {
     Some((n.parse().ok()?, kind))
 }
 
-/// Changelog rows and epochs written since the last snapshot.
+/// Changelogs written since the last snapshot, and the rows they upserted (a removal holds only
+/// its key: a restore replays it for the price of a lookup, so it does not count).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct SinceSnapshot {
     pub epochs: u64,
@@ -47,7 +48,7 @@ pub(crate) struct SinceSnapshot {
 }
 
 impl SinceSnapshot {
-    /// After one more changelog of `rows` rows.
+    /// After one more changelog that upserted `rows` rows.
     pub(crate) fn plus(self, rows: u64) -> Self {
         SinceSnapshot {
             epochs: self.epochs + 1,
@@ -73,8 +74,8 @@ impl SnapshotPolicy {
     };
 
     /// Whether the epoch that brings the changelogs to `since` writes a snapshot of its state
-    /// of `state_rows` rows: when the changelogs hold more rows than the state (a restore then
-    /// reads no more than twice the state; a state that only grew is exactly its changelogs,
+    /// of `state_rows` rows: when the changelogs upserted more rows than the state holds (a
+    /// restore then reads no more than about twice the state; a state that only grew is exactly its changelogs,
     /// and a snapshot would write it twice), or after `max_epochs` of them.
     pub(crate) fn due(&self, since: SinceSnapshot, state_rows: u64) -> bool {
         since.epochs >= self.max_epochs || since.rows > state_rows.max(self.min_rows)

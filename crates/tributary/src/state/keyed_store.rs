@@ -601,9 +601,15 @@ impl KeyedStore {
 
     /// Take a row out of memory with its index entries.
     fn take_hot(&mut self, key: &[u8]) -> Option<(Key, Entry)> {
+        self.take_hot_before(key, None)
+    }
+
+    /// [`Self::take_hot`], leaving the time index's entry in place when the row closes at or
+    /// before `cut` (the caller drops those entries together).
+    fn take_hot_before(&mut self, key: &[u8], cut: Option<i64>) -> Option<(Key, Entry)> {
         let (k, e) = self.index.remove_entry(key)?;
         self.bytes -= e.bytes(&k);
-        if e.close != i64::MAX {
+        if e.close != i64::MAX && cut.is_none_or(|c| e.close > c) {
             self.by_time.remove(&(e.close, k.clone()));
         }
         if let (Some(g), Some((_, members))) = (&e.group, &mut self.groups) {
@@ -617,8 +623,8 @@ impl KeyedStore {
         Some((k, e))
     }
 
-    fn remove_key(&mut self, key: &[u8]) -> Result<()> {
-        if self.take_hot(key).is_none() {
+    fn remove_key(&mut self, key: &[u8], cut: Option<i64>) -> Result<()> {
+        if self.take_hot_before(key, cut).is_none() {
             if let Some(c) = &mut self.cold {
                 c.remove(key)?;
             }
@@ -633,12 +639,32 @@ impl KeyedStore {
         upserts: &RecordBatch,
         removed: &RecordBatch,
         known: Option<&KnownKeys>,
+        evicted_through: Option<i64>,
     ) -> Result<()> {
-        // Removed rows carry only their keys: their groups are the stored ones.
+        // Removed rows carry only their keys: their groups are the stored ones. Rows the
+        // watermark closed leave the time index in one cut afterwards.
         let rm = self.keys_of(removed)?;
         for i in 0..rm.len() {
             if known.is_none_or(|k| k.stored.value(i)) {
-                self.remove_key(rm.key(i))?;
+                self.remove_key(rm.key(i), evicted_through)?;
+            }
+        }
+        if let Some(wm) = evicted_through {
+            let kept = self
+                .by_time
+                .split_off(&(wm.saturating_add(1), Key::default()));
+            let cut = std::mem::replace(&mut self.by_time, kept);
+            if cfg!(debug_assertions) {
+                if let Some((_, k)) = cut.iter().find(|(_, k)| self.index.contains_key(k)) {
+                    return Err(TributaryError::Internal(format!(
+                        "a state change said it evicted every closed row, but {} closed rows \
+                         were not removed (the first: {:?})",
+                        cut.iter()
+                            .filter(|(_, k)| self.index.contains_key(k))
+                            .count(),
+                        k.as_slice()
+                    )));
+                }
             }
         }
         let up = self.keys_of(upserts)?;
@@ -653,7 +679,7 @@ impl KeyedStore {
             let group = up_groups.as_ref().map(|g| g.key(i));
             let looked_up = known.is_none_or(|k| !k.new.value(i));
             if looked_up {
-                self.remove_key(key)?;
+                self.remove_key(key, None)?;
             }
             let key = Key::from(key);
             let entry = Entry {
@@ -724,8 +750,7 @@ impl KeyedStore {
     }
 
     fn since_after(&self, change: &StateChange) -> SinceSnapshot {
-        self.since
-            .plus((change.upserts.num_rows() + change.removed.num_rows()) as u64)
+        self.since.plus(change.upserts.num_rows() as u64)
     }
 
     /// The state after `change` for a snapshot, batch by batch: stored rows whose key the
@@ -787,14 +812,14 @@ impl StateStore for KeyedStore {
             files
                 .read_snapshot(s, |b| {
                     let known = KnownKeys::fresh(b.num_rows(), 0);
-                    self.apply(&b, &empty, Some(&known))
+                    self.apply(&b, &empty, Some(&known), None)
                 })
                 .await?;
         }
         for e in plan.deltas {
             let (up, rm) = self.files.read_delta(e).await?;
-            self.since = self.since.plus((up.num_rows() + rm.num_rows()) as u64);
-            self.apply(&up, &rm, None)?;
+            self.since = self.since.plus(up.num_rows() as u64);
+            self.apply(&up, &rm, None, None)?;
         }
         Ok(())
     }
@@ -818,7 +843,12 @@ impl StateStore for KeyedStore {
 
     fn commit(&mut self, _epoch: Epoch, change: StateChange) -> Result<()> {
         let since = self.since_after(&change);
-        self.apply(&change.upserts, &change.removed, change.known.as_ref())?;
+        self.apply(
+            &change.upserts,
+            &change.removed,
+            change.known.as_ref(),
+            change.evicted_through,
+        )?;
         // The length `persist` computed with `len_after`, now counted.
         let after = self.len() as u64;
         self.since = if self.policy.due(since, after) {
@@ -1045,6 +1075,7 @@ mod tests {
                 &batch(&[("a", 1, 10), ("a", 2, 20), ("b", 1, 20), ("c", 1, i64::MAX)]),
                 &empty,
                 None,
+                None,
             )
             .unwrap();
         fn closed(s: &KeyedStore, wm: i64, skip: &KeySet) -> Vec<(String, i64, i64)> {
@@ -1075,7 +1106,7 @@ mod tests {
         let skip: KeySet = a2.set();
         assert_eq!(closed(&store, 20, &skip).len(), 2);
         // Replacing a row moves it in the time index.
-        store.apply(&batch(&[("a", 1, 30)]), &empty, None).unwrap();
+        store.apply(&batch(&[("a", 1, 30)]), &empty, None, None).unwrap();
         assert_eq!(closed(&store, 20, &none).len(), 2);
         // Groups: every key of group "a", then after a removal.
         let group = KeyRows::of(&batch(&[("a", 0, 0)]), &[0]).unwrap();
@@ -1084,7 +1115,7 @@ mod tests {
             sorted(&rows),
             vec![("a".into(), 1, 30), ("a".into(), 2, 20)]
         );
-        store.apply(&empty, &batch(&[("a", 1, 0)]), None).unwrap();
+        store.apply(&empty, &batch(&[("a", 1, 0)]), None, None).unwrap();
         let rows = store.lookup_groups((0..1).map(|i| group.key(i))).unwrap();
         assert_eq!(sorted(&rows), vec![("a".into(), 2, 20)]);
         assert_eq!(store.len(), 3);
@@ -1093,12 +1124,36 @@ mod tests {
                 &empty,
                 &batch(&[("a", 2, 0), ("b", 1, 0), ("c", 1, 0)]),
                 None,
+                None,
             )
             .unwrap();
         assert_eq!(
             (store.len(), store.size().bytes, store.by_time.len()),
             (0, 0, 0)
         );
+    }
+
+    #[test]
+    fn an_eviction_cuts_the_time_index_at_the_watermark_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let loc = Location::resolve(dir.path().to_str().unwrap()).unwrap();
+        let mut store = keyed(&loc, SnapshotPolicy::DEFAULT);
+        let empty = batch(&[]);
+        let rows = batch(&[("a", 1, 10), ("b", 1, 20), ("c", 1, 30), ("d", 1, i64::MAX)]);
+        store.apply(&rows, &empty, None, None).unwrap();
+        // Everything closed at 20 removed, and a row replaced: the cut leaves the rest.
+        let closed = store.closed_keys(20, &KeySet::default()).unwrap();
+        assert_eq!(closed.num_rows(), 2);
+        store
+            .apply(&batch(&[("c", 1, 40)]), &closed, None, Some(20))
+            .unwrap();
+        assert_eq!(sorted(&store.closed(i64::MAX - 1, &KeySet::default()).unwrap()), vec![("c".into(), 1, 40)]);
+        assert_eq!((store.len(), store.by_time.len()), (2, 1));
+        // A change that claims an eviction but leaves a closed row is caught in debug builds.
+        if cfg!(debug_assertions) {
+            let err = store.apply(&empty, &empty, None, Some(40)).unwrap_err();
+            assert!(err.to_string().contains("closed rows were not removed"), "{err}");
+        }
     }
 
     #[tokio::test]
@@ -1151,7 +1206,7 @@ mod tests {
         )
         .unwrap();
         let mut store = KeyedStore::new(loc, schema, 1, Some(CloseTime::Millis(3)), None).unwrap();
-        store.apply(&rows, &rows.slice(0, 0), None).unwrap();
+        store.apply(&rows, &rows.slice(0, 0), None, None).unwrap();
         let keys = store.closed_keys(20, &KeySet::default()).unwrap();
         let mut ids: Vec<i64> = keys.column(0).as_primitive::<Int64Type>().values().to_vec();
         ids.sort();
@@ -1160,7 +1215,7 @@ mod tests {
         assert_eq!(keys.column(2).as_string::<i32>().value(0), "");
         assert_eq!(keys.column(3).null_count(), 2);
         // Removing by them removes the rows.
-        store.apply(&keys.slice(0, 0), &keys, None).unwrap();
+        store.apply(&keys.slice(0, 0), &keys, None, None).unwrap();
         assert_eq!(store.len(), 1);
     }
 
@@ -1172,7 +1227,7 @@ mod tests {
         let loc = Location::resolve(dir.path().to_str().unwrap()).unwrap();
         let mut store = keyed(&loc, SnapshotPolicy::DEFAULT);
         let empty = batch(&[]);
-        store.apply(&batch(&[("a", 1, 5)]), &empty, None).unwrap();
+        store.apply(&batch(&[("a", 1, 5)]), &empty, None, None).unwrap();
         let wrong = StateChange::known(batch(&[("a", 1, 6)]), empty, KnownKeys::fresh(1, 0));
         let _ = store.len_after(&wrong);
     }
@@ -1185,7 +1240,7 @@ mod tests {
         let mut store = KeyedStore::new(loc, schema.clone(), 0, None, None).unwrap();
         store.limit = Some(1);
         let row = RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(vec![7]))]).unwrap();
-        store.apply(&row, &row.slice(0, 0), None).unwrap();
+        store.apply(&row, &row.slice(0, 0), None, None).unwrap();
         assert_eq!((store.len(), store.size().on_disk), (1, 0));
         let found = store.lookup([&[][..]].into_iter()).unwrap();
         assert_eq!(found.column(0).as_primitive::<Int64Type>().value(0), 7);
@@ -1211,7 +1266,7 @@ mod tests {
         )
         .unwrap();
         let mut store = KeyedStore::new(loc, schema, 1, None, None).unwrap();
-        store.apply(&rows, &rows.slice(0, 0), None).unwrap();
+        store.apply(&rows, &rows.slice(0, 0), None, None).unwrap();
         let all = store.all_except(&KeySet::default()).unwrap();
         assert_eq!(all.column(1).data_type(), &dict);
         assert_eq!(all.num_rows(), 3);

@@ -77,8 +77,7 @@ impl MemoryStateStore {
     }
 
     fn since_after(&self, change: &StateChange) -> SinceSnapshot {
-        self.since
-            .plus((change.upserts.num_rows() + change.removed.num_rows()) as u64)
+        self.since.plus(change.upserts.num_rows() as u64)
     }
 }
 
@@ -105,7 +104,7 @@ impl StateStore for MemoryStateStore {
         }
         for e in plan.deltas {
             let (up, rm) = self.files.read_delta(e).await?;
-            self.since = self.since.plus((up.num_rows() + rm.num_rows()) as u64);
+            self.since = self.since.plus(up.num_rows() as u64);
             let rows = std::mem::replace(&mut self.rows, RecordBatch::new_empty(schema.clone()));
             self.rows = self.apply(rows, up, &rm)?;
         }

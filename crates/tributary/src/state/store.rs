@@ -18,6 +18,10 @@ pub(crate) struct StateChange {
     /// What the operator already looked up about these keys, so the store does not look
     /// them up again (on disk, each lookup is a read).
     pub known: Option<KnownKeys>,
+    /// Set when every stored row closed at this watermark is among `removed` (the operator
+    /// evicted all of them): the store then drops its time index up to it in one cut, not
+    /// row by row.
+    pub evicted_through: Option<i64>,
 }
 
 impl StateChange {
@@ -27,6 +31,7 @@ impl StateChange {
             upserts,
             removed,
             known: None,
+            evicted_through: None,
         }
     }
 
@@ -38,7 +43,15 @@ impl StateChange {
             upserts,
             removed,
             known: Some(known),
+            evicted_through: None,
         }
+    }
+
+    /// The promise of [`Self::evicted_through`]: `removed` holds every stored row closed at
+    /// watermark `wm` (when there is one).
+    pub(crate) fn evicting_through(mut self, wm: Option<i64>) -> Self {
+        self.evicted_through = wm;
+        self
     }
 }
 

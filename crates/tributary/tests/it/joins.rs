@@ -200,14 +200,13 @@ async fn join_state_is_partitioned_by_key_and_old_checkpoints_keep_one_partition
     let custom = &op["customMetrics"];
     let stored = custom["leftRows"].as_u64().unwrap() + custom["rightRows"].as_u64().unwrap();
     assert_eq!(op["numRowsTotal"].as_u64().unwrap(), stored, "{op}");
-    // Seven ads over three partitions: more than one store of each side holds rows.
-    let with_files = (0..6)
-        .filter(|p| {
-            let dir = ckpt.join(format!("state/0/{p}"));
-            std::fs::read_dir(dir).is_ok_and(|d| d.count() > 0)
-        })
-        .count();
-    assert!(with_files > 2, "{with_files} of 6 join stores hold files");
+    // Seven ads over three partitions: the rows of each side are spread over its stores by
+    // the join key (`ON i.ad = c.ad`, which SQL writes as part of the condition).
+    let rows = state_rows_per_store(&ckpt, 6);
+    for side in 0..2 {
+        let holding = (side..6).step_by(2).filter(|p| rows[*p] > 0).count();
+        assert!(holding > 1, "side {side}: rows per store {rows:?}");
+    }
     assert_eq!(all_rows(&seen), inner_join_batch(tmp.path()).await);
 
     // A checkpoint from before joins were partitioned: one store per side under state/<op>/0
@@ -233,6 +232,75 @@ async fn join_state_is_partitioned_by_key_and_old_checkpoints_keep_one_partition
     let op = &progress.last().unwrap().state_operators[0];
     assert_eq!(op["numStateStoreInstances"], 2, "{op}");
     assert_eq!(all_rows(&seen), inner_join_batch(tmp.path()).await);
+}
+
+#[tokio::test]
+async fn join_state_written_without_join_keys_keeps_its_layout() {
+    // A checkpoint of a release that kept an SQL join's state in one group (its metadata has
+    // no `state.join.equi_keys`): its rows stay where they were written, in one store per
+    // side, and restores keep finding them.
+    let tmp = tempfile::tempdir().unwrap();
+    let ckpt = tmp.path().join("ckpt");
+    let seen = Arc::default();
+    let opts = [
+        ("checkpoint_location", ckpt.display().to_string()),
+        ("state_partitions", "3".to_string()),
+    ];
+    run_inner_join(tmp.path(), 0..1, &opts, &seen).await;
+    let meta = ckpt.join("metadata");
+    let text = std::fs::read_to_string(&meta).unwrap();
+    let (version, json) = text.split_once('\n').unwrap();
+    let mut value: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+    let conf = value["conf"].as_object_mut().unwrap();
+    assert!(conf.remove("state.join.equi_keys").is_some(), "{text}");
+    std::fs::write(&meta, format!("{version}\n{value}\n")).unwrap();
+    // Start over under the rewritten metadata (no state, offsets or source logs yet), then
+    // restart halfway.
+    std::fs::remove_dir_all(ckpt.join("state")).unwrap();
+    for d in ["offsets", "commits", "sources"] {
+        if ckpt.join(d).exists() {
+            std::fs::remove_dir_all(ckpt.join(d)).unwrap();
+        }
+    }
+    seen.lock().unwrap().clear();
+    run_inner_join(tmp.path(), 1..3, &opts, &seen).await;
+    let progress = run_inner_join(tmp.path(), 3..6, &opts, &seen).await;
+    assert_eq!(all_rows(&seen), inner_join_batch(tmp.path()).await);
+    let rows = state_rows_per_store(&ckpt, 6);
+    for side in 0..2 {
+        let holding = (side..6).step_by(2).filter(|p| rows[*p] > 0).count();
+        assert_eq!(holding, 1, "side {side}: rows per store {rows:?}");
+    }
+    // Without keys, an epoch reads the other side's whole state: every stored left row, as
+    // long as new clicks come.
+    let read: u64 = progress
+        .iter()
+        .map(|p| p.state_operators[0]["customMetrics"]["leftRowsRead"].as_u64().unwrap())
+        .sum();
+    assert!(read > 0, "{progress:?}");
+}
+
+/// The rows each of the first `stores` stores of operator 0 upserted, over all its changelogs.
+fn state_rows_per_store(ckpt: &Path, stores: usize) -> Vec<usize> {
+    (0..stores)
+        .map(|p| {
+            let Ok(dir) = std::fs::read_dir(ckpt.join(format!("state/0/{p}"))) else {
+                return 0;
+            };
+            let mut n = 0;
+            for f in dir.flatten() {
+                if f.path().extension().is_some_and(|e| e == "delta") {
+                    let file = std::fs::File::open(f.path()).unwrap();
+                    for b in arrow::ipc::reader::FileReader::try_new(file, None).unwrap() {
+                        let b = b.unwrap();
+                        let removed = arrow::array::AsArray::as_boolean(b.column(0));
+                        n += removed.false_count();
+                    }
+                }
+            }
+            n
+        })
+        .collect()
 }
 
 /// The columns of the left side's state files (every `.delta` under `state/0/<even>`).
