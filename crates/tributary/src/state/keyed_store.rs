@@ -1106,7 +1106,9 @@ mod tests {
         let skip: KeySet = a2.set();
         assert_eq!(closed(&store, 20, &skip).len(), 2);
         // Replacing a row moves it in the time index.
-        store.apply(&batch(&[("a", 1, 30)]), &empty, None, None).unwrap();
+        store
+            .apply(&batch(&[("a", 1, 30)]), &empty, None, None)
+            .unwrap();
         assert_eq!(closed(&store, 20, &none).len(), 2);
         // Groups: every key of group "a", then after a removal.
         let group = KeyRows::of(&batch(&[("a", 0, 0)]), &[0]).unwrap();
@@ -1115,7 +1117,9 @@ mod tests {
             sorted(&rows),
             vec![("a".into(), 1, 30), ("a".into(), 2, 20)]
         );
-        store.apply(&empty, &batch(&[("a", 1, 0)]), None, None).unwrap();
+        store
+            .apply(&empty, &batch(&[("a", 1, 0)]), None, None)
+            .unwrap();
         let rows = store.lookup_groups((0..1).map(|i| group.key(i))).unwrap();
         assert_eq!(sorted(&rows), vec![("a".into(), 2, 20)]);
         assert_eq!(store.len(), 3);
@@ -1147,12 +1151,18 @@ mod tests {
         store
             .apply(&batch(&[("c", 1, 40)]), &closed, None, Some(20))
             .unwrap();
-        assert_eq!(sorted(&store.closed(i64::MAX - 1, &KeySet::default()).unwrap()), vec![("c".into(), 1, 40)]);
+        assert_eq!(
+            sorted(&store.closed(i64::MAX - 1, &KeySet::default()).unwrap()),
+            vec![("c".into(), 1, 40)]
+        );
         assert_eq!((store.len(), store.by_time.len()), (2, 1));
         // A change that claims an eviction but leaves a closed row is caught in debug builds.
         if cfg!(debug_assertions) {
             let err = store.apply(&empty, &empty, None, Some(40)).unwrap_err();
-            assert!(err.to_string().contains("closed rows were not removed"), "{err}");
+            assert!(
+                err.to_string().contains("closed rows were not removed"),
+                "{err}"
+            );
         }
     }
 
@@ -1227,7 +1237,9 @@ mod tests {
         let loc = Location::resolve(dir.path().to_str().unwrap()).unwrap();
         let mut store = keyed(&loc, SnapshotPolicy::DEFAULT);
         let empty = batch(&[]);
-        store.apply(&batch(&[("a", 1, 5)]), &empty, None, None).unwrap();
+        store
+            .apply(&batch(&[("a", 1, 5)]), &empty, None, None)
+            .unwrap();
         let wrong = StateChange::known(batch(&[("a", 1, 6)]), empty, KnownKeys::fresh(1, 0));
         let _ = store.len_after(&wrong);
     }

@@ -275,7 +275,11 @@ async fn join_state_written_without_join_keys_keeps_its_layout() {
     // long as new clicks come.
     let read: u64 = progress
         .iter()
-        .map(|p| p.state_operators[0]["customMetrics"]["leftRowsRead"].as_u64().unwrap())
+        .map(|p| {
+            p.state_operators[0]["customMetrics"]["leftRowsRead"]
+                .as_u64()
+                .unwrap()
+        })
         .sum();
     assert!(read > 0, "{progress:?}");
 }

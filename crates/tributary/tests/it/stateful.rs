@@ -78,6 +78,17 @@ const CASES: &[Case] = &[
         mode: OutputMode::Append,
         keys: 2,
     },
+    // A struct key (grouped by its fields): a NULL struct and a struct of NULLs stay apart.
+    Case {
+        sql: "SELECT k['a'] AS a, k['b'] AS b, k IS NULL AS k_null, count(*) AS n FROM \
+              (SELECT CASE WHEN user_id % 4 = 0 THEN NULL ELSE named_struct( \
+                 'a', CASE WHEN user_id % 4 = 1 THEN NULL ELSE user_id % 3 END, \
+                 'b', CASE WHEN user_id % 4 = 1 THEN NULL ELSE user_id % 2 END) END AS k \
+               FROM events WHERE user_id IS NOT NULL) \
+              GROUP BY k",
+        mode: OutputMode::Complete,
+        keys: 3,
+    },
     // Complete mode, with a sort above the aggregation.
     Case {
         sql: "SELECT region, user_id % 3 AS bucket, count(*) AS n, max(event_time) AS last \
