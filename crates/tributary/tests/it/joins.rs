@@ -219,14 +219,10 @@ async fn join_state_is_partitioned_by_key_and_old_checkpoints_keep_one_partition
         ("state_partitions", "1".to_string()),
     ];
     run_inner_join(tmp.path(), 0..3, &opts, &seen).await;
-    let meta = ckpt.join("metadata");
-    let text = std::fs::read_to_string(&meta).unwrap();
-    let (version, json) = text.split_once('\n').unwrap();
-    let mut value: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
-    let conf = value["conf"].as_object_mut().unwrap();
-    assert!(conf.remove("state.join.partitions").is_some(), "{text}");
-    conf.insert("state.partitions".into(), "4".into());
-    std::fs::write(&meta, format!("{version}\n{value}\n")).unwrap();
+    edit_conf(&ckpt, |conf| {
+        assert!(conf.remove("state.join.partitions").is_some(), "{conf:?}");
+        conf.insert("state.partitions".into(), "4".into());
+    });
     let opts = [("checkpoint_location", ckpt.display().to_string())];
     let progress = run_inner_join(tmp.path(), 3..7, &opts, &seen).await;
     let op = &progress.last().unwrap().state_operators[0];
@@ -247,21 +243,12 @@ async fn join_state_written_without_join_keys_keeps_its_layout() {
         ("state_partitions", "3".to_string()),
     ];
     run_inner_join(tmp.path(), 0..1, &opts, &seen).await;
-    let meta = ckpt.join("metadata");
-    let text = std::fs::read_to_string(&meta).unwrap();
-    let (version, json) = text.split_once('\n').unwrap();
-    let mut value: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
-    let conf = value["conf"].as_object_mut().unwrap();
-    assert!(conf.remove("state.join.equi_keys").is_some(), "{text}");
-    std::fs::write(&meta, format!("{version}\n{value}\n")).unwrap();
+    edit_conf(&ckpt, |conf| {
+        assert!(conf.remove("state.join.equi_keys").is_some(), "{conf:?}");
+    });
     // Start over under the rewritten metadata (no state, offsets or source logs yet), then
     // restart halfway.
-    std::fs::remove_dir_all(ckpt.join("state")).unwrap();
-    for d in ["offsets", "commits", "sources"] {
-        if ckpt.join(d).exists() {
-            std::fs::remove_dir_all(ckpt.join(d)).unwrap();
-        }
-    }
+    start_over(&ckpt);
     seen.lock().unwrap().clear();
     run_inner_join(tmp.path(), 1..3, &opts, &seen).await;
     let progress = run_inner_join(tmp.path(), 3..6, &opts, &seen).await;
@@ -282,6 +269,26 @@ async fn join_state_written_without_join_keys_keeps_its_layout() {
         })
         .sum();
     assert!(read > 0, "{progress:?}");
+}
+
+/// Rewrite the `conf` of a checkpoint's metadata, as an older release would have written it.
+fn edit_conf(ckpt: &Path, edit: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>)) {
+    let meta = ckpt.join("metadata");
+    let text = std::fs::read_to_string(&meta).unwrap();
+    let (version, json) = text.split_once('\n').unwrap();
+    let mut value: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+    edit(value["conf"].as_object_mut().unwrap());
+    std::fs::write(&meta, format!("{version}\n{value}\n")).unwrap();
+}
+
+/// Forget what a checkpoint ran (state, offsets, commits, source logs), keeping its metadata:
+/// the next start runs the query from the beginning under that metadata.
+fn start_over(ckpt: &Path) {
+    for d in ["state", "offsets", "commits", "sources"] {
+        if ckpt.join(d).exists() {
+            std::fs::remove_dir_all(ckpt.join(d)).unwrap();
+        }
+    }
 }
 
 /// The rows each of the first `stores` stores of operator 0 upserted, over all its changelogs.
@@ -377,21 +384,12 @@ async fn join_state_keeps_only_the_columns_the_query_reads() {
     let ckpt = tmp.path().join("ckpt");
     let first = run(tmp.path().to_path_buf(), 0..1).await;
     assert_eq!(first.0, first.1);
-    let meta = ckpt.join("metadata");
-    let text = std::fs::read_to_string(&meta).unwrap();
-    let (version, json) = text.split_once('\n').unwrap();
-    let mut value: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
-    let conf = value["conf"].as_object_mut().unwrap();
-    assert!(conf.remove("state.pruned_columns").is_some(), "{text}");
-    std::fs::write(&meta, format!("{version}\n{value}\n")).unwrap();
+    edit_conf(&ckpt, |conf| {
+        assert!(conf.remove("state.pruned_columns").is_some(), "{conf:?}");
+    });
     // Its state so far is pruned: start the query over (no state, offsets or source logs)
     // under the rewritten metadata, which then runs as an old query did.
-    std::fs::remove_dir_all(ckpt.join("state")).unwrap();
-    for d in ["offsets", "commits", "sources"] {
-        if ckpt.join(d).exists() {
-            std::fs::remove_dir_all(ckpt.join(d)).unwrap();
-        }
-    }
+    start_over(&ckpt);
     let (got, want) = run(tmp.path().to_path_buf(), 1..4).await;
     assert_eq!(got, want);
     let cols = left_state_columns(&ckpt);
