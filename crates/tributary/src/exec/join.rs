@@ -26,7 +26,7 @@ use arrow::compute::{concat_batches, filter, filter_record_batch, not, take_reco
 use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
 use async_trait::async_trait;
 use datafusion::catalog::default_table_source::provider_as_source;
-use datafusion::common::{Column, JoinType};
+use datafusion::common::{Column, JoinType, NullEquality};
 use datafusion::datasource::MemTable;
 use datafusion::execution::SessionState;
 use datafusion::logical_expr::{Expr, Join, LogicalPlan, LogicalPlanBuilder};
@@ -297,7 +297,15 @@ impl JoinOperator {
             .join
             .on
             .iter()
-            .map(|(l, r)| l.clone().eq(r.clone()))
+            .map(|(l, r)| match self.join.null_equality {
+                // `IS NOT DISTINCT FROM` keys: NULL meets NULL.
+                NullEquality::NullEqualsNull => datafusion::logical_expr::binary_expr(
+                    l.clone(),
+                    datafusion::logical_expr::Operator::IsNotDistinctFrom,
+                    r.clone(),
+                ),
+                NullEquality::NullEqualsNothing => l.clone().eq(r.clone()),
+            })
             .collect();
         on.extend(self.join.filter.clone());
         LogicalPlanBuilder::from(left)
@@ -417,7 +425,10 @@ impl JoinOperator {
                 .chain(old_gone.as_boolean().iter())
                 .collect(),
         };
-        let change = StateChange::known(upserts, removed, known);
+        // Every stored row the watermark closes was found above (read, or through the time
+        // index): the store may cut its time index there at once.
+        let evicted = store.close_time().and(evict);
+        let change = StateChange::known(upserts, removed, known).evicting_through(evicted);
         let rows_after = store.len_after(&change)?;
         Ok(PartitionEpoch {
             change,

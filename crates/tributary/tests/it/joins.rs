@@ -271,6 +271,62 @@ async fn join_state_written_without_join_keys_keeps_its_layout() {
     assert!(read > 0, "{progress:?}");
 }
 
+#[tokio::test]
+async fn a_join_on_is_not_distinct_from_matches_null_keys_as_the_batch_does() {
+    // A third of the ads are NULL; `IS NOT DISTINCT FROM` matches NULL with NULL, and the
+    // join keys kept in state must too.
+    let tmp = tempfile::tempdir().unwrap();
+    let ad = |i: i64| {
+        if i % 3 == 0 {
+            "null".to_string()
+        } else {
+            (i % 5).to_string()
+        }
+    };
+    for f in 0..3i64 {
+        let (mut imps, mut clicks) = (Vec::new(), Vec::new());
+        for i in f * 8..(f + 1) * 8 {
+            let line = |id: i64, name: &str, t: i64| {
+                format!("{{\"id\":{id},\"ad\":{},\"{name}\":\"{}\"}}", ad(i), at(t))
+            };
+            imps.push(line(i, "imp_time", i * 10));
+            clicks.push(line(1000 + i, "click_time", i * 10 + 5));
+        }
+        write_lines(&tmp.path().join("imps"), &format!("f{f:02}.json"), &imps);
+        write_lines(
+            &tmp.path().join("clicks"),
+            &format!("f{f:02}.json"),
+            &clicks,
+        );
+    }
+    let sql = "SELECT i.id, i.ad, c.id AS click FROM imps i JOIN clicks c \
+               ON (i.ad IS NOT DISTINCT FROM c.ad) \
+               AND c.click_time BETWEEN i.imp_time AND i.imp_time + INTERVAL '1 minute'";
+    let s = Session::new();
+    register(&s, tmp.path(), true).await;
+    let seen = Arc::default();
+    let q = s
+        .sql(sql)
+        .await
+        .unwrap()
+        .write_stream()
+        .trigger(Trigger::AvailableNow)
+        .option("checkpoint_location", tmp.path().join("ckpt").display())
+        .foreach_batch(keep_epochs(&seen))
+        .start("")
+        .await
+        .unwrap();
+    q.await_termination().await.unwrap();
+    let s = Session::new();
+    register(&s, tmp.path(), false).await;
+    let batch = rows(&s.sql(sql).await.unwrap().collect().await.unwrap());
+    assert!(
+        batch.iter().any(|r| r.contains(" | NULL | ")),
+        "the batch matches NULL ads: {batch:?}"
+    );
+    assert_eq!(all_rows(&seen), batch);
+}
+
 /// Rewrite the `conf` of a checkpoint's metadata, as an older release would have written it.
 fn edit_conf(ckpt: &Path, edit: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>)) {
     let meta = ckpt.join("metadata");
