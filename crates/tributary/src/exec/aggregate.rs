@@ -40,6 +40,7 @@ use serde_json::json;
 use tributary_checkpoint::Epoch;
 
 use super::late::{behind_watermark, LateFilterExec, LateRows};
+use super::panes::Panes;
 use super::stateful::{
     dyn_stores, dyn_stores_mut, open_keyed_stores, EpochWatermarks, OperatorEpoch, OperatorMetrics,
     StatefulOperator,
@@ -150,6 +151,17 @@ impl FlatKeys {
         })
     }
 
+    /// The column where key `i`'s flat columns start.
+    fn offset(&self, i: usize) -> usize {
+        self.shapes[..i]
+            .iter()
+            .map(|s| match s {
+                Some(DataType::Struct(f)) => f.len() + 1,
+                _ => 1,
+            })
+            .sum()
+    }
+
     /// Whether every key is grouped as it is.
     fn is_identity(&self) -> bool {
         self.shapes.iter().all(Option::is_none)
@@ -200,6 +212,8 @@ pub(crate) struct AggregateOperator {
     keep_late_rows: bool,
     /// The group key that is a session window, if any: sessions of the other keys merge.
     session: Option<usize>,
+    /// The group key is a sliding window, aggregated by panes.
+    panes: Option<Panes>,
 }
 
 fn df_err(what: &str) -> impl Fn(datafusion::error::DataFusionError) -> TributaryError + '_ {
@@ -260,12 +274,17 @@ impl AggregateOperator {
                 matches!(g, datafusion::logical_expr::Expr::Column(c) if c.name == s.session.name)
             })
         });
+        // Late rows kept aside keep the window they were late for: such a query spreads rows
+        // over their windows as planned.
+        let panes = Panes::of(agg).filter(|_| session.is_none() && !keep_late_rows);
+        let pane_below = panes.map(|p| p.rewrite(empty_below)).transpose()?;
+        let empty_below = pane_below.as_ref().unwrap_or(empty_below);
         let physical = state
             .create_physical_plan(empty_below)
             .await
             .map_err(df_err("planning the aggregation's input"))?;
         let input_schema = physical.schema();
-        let logical_schema = agg.input.schema();
+        let logical_schema = empty_below.schema();
         // Physical planning takes simplified expressions only (`coalesce` becomes a CASE, for
         // one), as DataFusion's optimizer leaves them; the operator plans from the logical node.
         let simplifier = ExprSimplifier::new(
@@ -288,6 +307,9 @@ impl AggregateOperator {
         }
         let group_by = PhysicalGroupBy::new_single(groups);
         let flat = FlatKeys::plan(state, &agg.group_expr, logical_schema, simplify)?;
+        // Panes are spread over windows in the window key's flat columns.
+        let panes = panes
+            .filter(|p| matches!(&flat.shapes[p.key], Some(DataType::Struct(f)) if f.len() == 2));
         let mut aggr = Vec::new();
         let mut filters = Vec::new();
         for e in &agg.aggr_expr {
@@ -355,6 +377,7 @@ impl AggregateOperator {
             },
             keep_late_rows,
             session,
+            panes,
         })
     }
 
@@ -410,6 +433,8 @@ impl StatefulOperator for AggregateOperator {
         _now_ms: i64,
     ) -> Result<OperatorEpoch> {
         let below: &LogicalPlan = bound.inputs()[0];
+        let pane_below = self.panes.map(|p| p.rewrite(below)).transpose()?;
+        let below = pane_below.as_ref().unwrap_or(below);
         let task = Arc::new(TaskContext::from(state));
         let parts = &self.parts;
         // 1. Partial aggregation of the epoch's input, without the rows behind the watermark.
@@ -422,9 +447,15 @@ impl StatefulOperator for AggregateOperator {
             ..Default::default()
         });
         let filtering = self.mode != OutputMode::Complete;
+        // With panes, the event-time key is the window's pane.
+        let panes_late = self
+            .panes
+            .filter(|p| self.key.is_some_and(|k| k.index == p.key));
         if let (Some(key), Some(wm), true) = (self.key, watermarks.late, filtering) {
             let expr = parts.group_by.expr()[key.index].0.clone();
-            input = Arc::new(LateFilterExec::new(input, expr, key.kind, wm, late.clone()));
+            input = Arc::new(
+                LateFilterExec::new(input, expr, key.kind, wm, late.clone()).with_panes(panes_late),
+            );
         }
         let partial = if parts.flat.is_identity() {
             self.aggregate_exec(AggregateMode::Partial, input)?
@@ -441,9 +472,40 @@ impl StatefulOperator for AggregateOperator {
                 .map_err(df_err("planning the stateful aggregation"))?,
             )
         };
+        let partial_schema = partial.schema();
         let partial_rows = datafusion::physical_plan::collect(partial, task.clone())
             .await
             .map_err(df_err("aggregating the epoch's input"))?;
+        // Pane states spread over their windows, and merged per window.
+        let pane_states: usize = partial_rows.iter().map(RecordBatch::num_rows).sum();
+        let partial_rows = match self.panes {
+            Some(p) if !partial_rows.is_empty() => {
+                let late = watermarks
+                    .late
+                    .filter(|_| filtering && panes_late.is_some());
+                let at = parts.flat.offset(p.key);
+                let spread = partial_rows
+                    .iter()
+                    .map(|b| p.spread(b, at, late))
+                    .collect::<Result<Vec<_>>>()?;
+                let source: Arc<dyn ExecutionPlan> =
+                    MemorySourceConfig::try_new_exec(&[spread], partial_schema, None)
+                        .map_err(df_err("pane states"))?;
+                let reduce = AggregateExec::try_new(
+                    AggregateMode::PartialReduce,
+                    parts.flat.group_by.as_final(),
+                    parts.aggr.clone(),
+                    parts.filters.clone(),
+                    source,
+                    parts.input_schema.clone(),
+                )
+                .map_err(df_err("planning the merge of panes"))?;
+                datafusion::physical_plan::collect(Arc::new(reduce), task.clone())
+                    .await
+                    .map_err(df_err("merging panes into windows"))?
+            }
+            _ => partial_rows,
+        };
         let partial_rows = if parts.flat.is_identity() {
             partial_rows
         } else {
@@ -595,7 +657,17 @@ impl StatefulOperator for AggregateOperator {
             updated: updated_rows,
             removed: removed_rows,
             dropped_by_watermark: late.dropped.load(Ordering::Relaxed),
-            custom: json!({"outputMode": self.mode.to_string()}),
+            custom: match self.panes {
+                None => json!({"outputMode": self.mode.to_string()}),
+                Some(p) => json!({
+                    "outputMode": self.mode.to_string(),
+                    "slidingWindowPanes": {
+                        "paneMs": p.pane_ms(),
+                        "paneStates": pane_states,
+                        "windowStates": partial_rows.num_rows(),
+                    },
+                }),
+            },
         }
         .progress();
         Ok(OperatorEpoch {

@@ -85,6 +85,8 @@ pub(crate) struct LateFilterExec {
     kind: EventTimeKind,
     watermark_ms: i64,
     late: Arc<LateRows>,
+    /// The key is the pane of a sliding window: a row is late once all its windows are.
+    panes: Option<super::panes::Panes>,
     properties: Arc<PlanProperties>,
 }
 
@@ -103,8 +105,15 @@ impl LateFilterExec {
             kind,
             watermark_ms,
             late,
+            panes: None,
             properties,
         }
+    }
+
+    /// The key is the pane of a sliding window, by `panes`.
+    pub(crate) fn with_panes(mut self, panes: Option<super::panes::Panes>) -> Self {
+        self.panes = panes;
+        self
     }
 }
 
@@ -137,7 +146,8 @@ impl ExecutionPlan for LateFilterExec {
             self.kind,
             self.watermark_ms,
             self.late.clone(),
-        );
+        )
+        .with_panes(self.panes);
         if matches!(options.children_properties, ChildrenPropertiesMode::Keep) {
             node.properties = self.properties.clone();
         }
@@ -150,16 +160,22 @@ impl ExecutionPlan for LateFilterExec {
     ) -> Result<SendableRecordBatchStream> {
         let input = self.input.execute(partition, context)?;
         let schema = input.schema();
-        let (key, kind, wm, late) = (
+        let (key, kind, wm, late, panes) = (
             self.key.clone(),
             self.kind,
             self.watermark_ms,
             self.late.clone(),
+            self.panes,
         );
         let stream = input.map(move |b| {
             let b = b?;
             let k = key.evaluate(&b)?.into_array(b.num_rows())?;
-            let behind = behind_watermark(&k, kind, wm)?;
+            let behind = match &panes {
+                Some(p) => p
+                    .behind_watermark(&k, wm)
+                    .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?,
+                None => behind_watermark(&k, kind, wm)?,
+            };
             let n_late = behind.true_count();
             if n_late == 0 {
                 return Ok(b);

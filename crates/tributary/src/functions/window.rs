@@ -142,7 +142,7 @@ impl WindowSpec {
     }
 
     /// Windows holding `t` (in ticks, `k` ticks per millisecond), latest start first.
-    fn starts(&self, t: i64, k: i64, out: &mut Vec<i64>) {
+    pub(crate) fn starts(&self, t: i64, k: i64, out: &mut Vec<i64>) {
         let (size, slide, offset) = (self.size_ms * k, self.slide_ms * k, self.start_ms * k);
         let last = offset + (t - offset).div_euclid(slide) * slide;
         let mut s = last;

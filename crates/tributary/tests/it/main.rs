@@ -15,6 +15,7 @@ mod joins;
 mod kafka;
 mod nexmark;
 mod object_storage;
+mod panes;
 mod regressions;
 mod sinks_and_sources;
 mod stateful;
