@@ -61,8 +61,14 @@ impl Session {
     /// planner is replaced by DataFusion's default plus Tributary's plan nodes).
     pub fn with_context(ctx: SessionContext) -> Self {
         let inner = Arc::new_cyclic(|weak: &Weak<SessionInner>| {
-            let mut state = SessionStateBuilder::new_from_existing(ctx.state())
+            let existing = ctx.state();
+            // Sliding windows by panes before DataFusion's own rules rewrite aggregations.
+            let mut rules: Vec<Arc<dyn datafusion::optimizer::OptimizerRule + Send + Sync>> =
+                vec![Arc::new(crate::plan::PaneAggregateRule)];
+            rules.extend(existing.optimizers().iter().cloned());
+            let mut state = SessionStateBuilder::new_from_existing(existing)
                 .with_query_planner(Arc::new(TributaryQueryPlanner))
+                .with_optimizer_rules(rules)
                 .build();
             state
                 .config_mut()

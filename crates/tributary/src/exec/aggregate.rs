@@ -18,10 +18,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use arrow::array::{
-    ArrayRef, AsArray, BooleanArray, RecordBatch, RecordBatchOptions, StructArray, UInt32Array,
-};
-use arrow::buffer::NullBuffer;
+use arrow::array::{BooleanArray, RecordBatch, UInt32Array};
 use arrow::compute::{concat_batches, filter_record_batch, not, take_record_batch};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use async_trait::async_trait;
@@ -39,6 +36,7 @@ use datafusion::physical_planner::create_aggregate_expr_and_maybe_filter;
 use serde_json::json;
 use tributary_checkpoint::Epoch;
 
+use super::flat_keys::FlatKeys;
 use super::late::{behind_watermark, LateFilterExec, LateRows};
 use super::panes::Panes;
 use super::stateful::{
@@ -84,119 +82,6 @@ fn sessionize_below(plan: &LogicalPlan) -> Option<&crate::plan::Sessionize> {
             }
             _ => return None,
         }
-    }
-}
-
-/// The grouping of an epoch's input with each struct key of flat fields (a window) replaced by
-/// its fields and whether it is NULL: DataFusion groups primitive columns column by column,
-/// and a struct through the row format, several times slower (a sliding-window aggregation
-/// spent most of its time there). The partial states come back with the struct rebuilt, so
-/// the state keeps the query's own key.
-struct FlatKeys {
-    group_by: PhysicalGroupBy,
-    /// Per key of the query: the struct type it is grouped by the fields of, or `None` (kept
-    /// as it is).
-    shapes: Vec<Option<DataType>>,
-}
-
-impl FlatKeys {
-    fn plan(
-        state: &SessionState,
-        keys: &[Expr],
-        logical_schema: &datafusion::common::DFSchema,
-        simplify: impl Fn(&Expr) -> Result<Expr>,
-    ) -> Result<Self> {
-        let mut groups = Vec::new();
-        let mut shapes = Vec::new();
-        for (i, e) in keys.iter().enumerate() {
-            let e = simplify(e)?;
-            let ty = datafusion::logical_expr::ExprSchemable::get_type(&e, logical_schema)
-                .map_err(df_err("typing a group key"))?;
-            let flat = match &ty {
-                DataType::Struct(fields)
-                    if !fields.is_empty()
-                        && fields.iter().all(|f| f.data_type().is_primitive()) =>
-                {
-                    Some(fields.clone())
-                }
-                _ => None,
-            };
-            let parts: Vec<(Expr, String)> = match &flat {
-                Some(fields) => fields
-                    .iter()
-                    .map(|f| {
-                        (
-                            datafusion::functions::core::expr_fn::get_field(e.clone(), f.name()),
-                            format!("__key{i}_{}", f.name()),
-                        )
-                    })
-                    .chain(std::iter::once((
-                        e.clone().is_null(),
-                        format!("__key{i}_null"),
-                    )))
-                    .collect(),
-                None => vec![(e.clone(), e.schema_name().to_string())],
-            };
-            for (p, name) in parts {
-                let p = state
-                    .create_physical_expr(p, logical_schema)
-                    .map_err(df_err("planning a group key"))?;
-                groups.push((p, name));
-            }
-            shapes.push(flat.map(|_| ty));
-        }
-        Ok(FlatKeys {
-            group_by: PhysicalGroupBy::new_single(groups),
-            shapes,
-        })
-    }
-
-    /// The column where key `i`'s flat columns start.
-    fn offset(&self, i: usize) -> usize {
-        self.shapes[..i]
-            .iter()
-            .map(|s| match s {
-                Some(DataType::Struct(f)) => f.len() + 1,
-                _ => 1,
-            })
-            .sum()
-    }
-
-    /// Whether every key is grouped as it is.
-    fn is_identity(&self) -> bool {
-        self.shapes.iter().all(Option::is_none)
-    }
-
-    /// A partial aggregation's batch grouped by the flat keys, with the query's keys rebuilt
-    /// as `schema` (the state's) types them.
-    fn rebuild(&self, schema: &SchemaRef, b: &RecordBatch) -> Result<RecordBatch> {
-        let cols = b.columns();
-        let mut out: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
-        let mut at = 0;
-        for (i, shape) in self.shapes.iter().enumerate() {
-            let (Some(_), DataType::Struct(fields)) = (shape, schema.field(i).data_type()) else {
-                out.push(cols[at].clone());
-                at += 1;
-                continue;
-            };
-            let n = fields.len();
-            let valid = arrow::compute::not(cols[at + n].as_boolean())
-                .map_err(TributaryError::arrow("rebuilding a struct key"))?;
-            let nulls = NullBuffer::from(valid.values().clone());
-            let nulls = (nulls.null_count() > 0).then_some(nulls);
-            out.push(Arc::new(
-                StructArray::try_new(fields.clone(), cols[at..at + n].to_vec(), nulls)
-                    .map_err(TributaryError::arrow("rebuilding a struct key"))?,
-            ));
-            at += n + 1;
-        }
-        out.extend(cols[at..].iter().cloned());
-        RecordBatch::try_new_with_options(
-            schema.clone(),
-            out,
-            &RecordBatchOptions::new().with_row_count(Some(b.num_rows())),
-        )
-        .map_err(TributaryError::arrow("rebuilding a struct key"))
     }
 }
 

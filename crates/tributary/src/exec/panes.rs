@@ -33,7 +33,7 @@ use crate::functions::window::{WindowFn, WindowSpec};
 use crate::functions::SLIDING_WINDOWS;
 
 /// How an aggregation grouped by a sliding window aggregates by panes.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd)]
 pub(crate) struct Panes {
     /// The sliding window.
     spec: WindowSpec,

@@ -86,7 +86,7 @@ pub(crate) fn duration_ms(what: &str, v: &ScalarValue) -> Result<i64> {
 }
 
 /// The window specification of a call: size, slide and start offset, in milliseconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd)]
 pub(crate) struct WindowSpec {
     /// Window length.
     pub size_ms: i64,

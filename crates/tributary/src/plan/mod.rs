@@ -20,7 +20,9 @@ mod check;
 mod dedup;
 mod join;
 mod keys;
+mod map_batches;
 mod map_groups;
+mod panes;
 pub(crate) mod physical;
 mod rewrite;
 mod session;
@@ -37,6 +39,7 @@ pub(crate) use map_groups::{
     call_user, group_rows, json_to_batch, key_of, rows_to_json, FlatMapGroupsWithState,
     GroupFunction,
 };
+pub(crate) use panes::{PaneAggregate, PaneAggregateRule};
 pub(crate) use physical::TributaryQueryPlanner;
 pub(crate) use rewrite::{
     bind_epoch, find_sources, fork_sources, is_streaming, materialize_static, SourceKey,

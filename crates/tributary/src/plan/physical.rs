@@ -7,6 +7,7 @@
 //! | `Deduplicate` | `DedupExec` | `exec::dedup` (stateful) |
 //! | `Sessionize` | `SessionizeExec` | the same, then merged with state in `exec::aggregate` |
 //! | `FlatMapGroupsWithState` | `MapGroupsExec` | `exec::map_groups` (stateful) |
+//! | `PaneAggregate` (batch only) | partial by pane, `PaneSpreadExec`, final by window | `exec::panes` inside `exec::aggregate` |
 
 use std::sync::Arc;
 
@@ -45,7 +46,7 @@ impl ExtensionPlanner for TributaryExtensionPlanner {
         node: &dyn UserDefinedLogicalNode,
         _logical_inputs: &[&LogicalPlan],
         physical_inputs: &[Arc<dyn ExecutionPlan>],
-        _session: &dyn datafusion::catalog::Session,
+        session: &dyn datafusion::catalog::Session,
         _ctx: &datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext,
     ) -> Result<Option<Arc<dyn ExecutionPlan>>> {
         let any = node.as_any();
@@ -58,6 +59,9 @@ impl ExtensionPlanner for TributaryExtensionPlanner {
         }
         if let Some(n) = any.downcast_ref::<Sessionize>() {
             return n.physical(input()).map(Some);
+        }
+        if let Some(n) = any.downcast_ref::<super::PaneAggregate>() {
+            return n.physical(input(), session).map(Some);
         }
         if let Some(n) = any.downcast_ref::<FlatMapGroupsWithState>() {
             return n.physical(input()).map(Some);

@@ -61,3 +61,81 @@ async fn a_sliding_window_aggregates_each_row_once_into_its_pane_and_drops_a_row
         ]
     );
 }
+
+/// In a batch, the aggregation of a sliding window runs over panes (the plan shows the spread
+/// of pane states), with the answer the per-row windows give: exact distinct counts merge their
+/// pane sets, and a row without an event time has one NULL window.
+#[tokio::test]
+async fn a_batch_aggregates_a_sliding_window_by_panes_with_the_same_answer() {
+    use arrow::array::{Int64Array, RecordBatch, TimestampMillisecondArray};
+    use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+    use std::sync::Arc;
+    let session = Session::new();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("ts", DataType::Timestamp(TimeUnit::Millisecond, None), true),
+        Field::new("price", DataType::Int64, false),
+    ]));
+    let rows = [
+        (Some(1), 1),
+        (Some(2), 1),
+        (Some(3), 2),
+        (Some(5), 2),
+        (Some(21), 1),
+        (None, 5),
+    ];
+    let batch = RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(TimestampMillisecondArray::from(
+                rows.iter()
+                    .map(|r| r.0.map(|s| s * 1000))
+                    .collect::<Vec<_>>(),
+            )),
+            Arc::new(Int64Array::from(
+                rows.iter().map(|r| r.1).collect::<Vec<_>>(),
+            )),
+        ],
+    )
+    .unwrap();
+    session.context().register_batch("prices", batch).unwrap();
+    let df = session
+        .sql(
+            "SELECT CAST(w['start'] AS BIGINT) / 1000 AS start_s, count(*) AS n,
+                    count(DISTINCT price) AS prices
+             FROM (SELECT window(ts, '10 seconds', '4 seconds') AS w, price FROM prices)
+             GROUP BY w",
+        )
+        .await
+        .unwrap();
+    let plan = df.clone().create_physical_plan().await.unwrap();
+    let shown = datafusion::physical_plan::displayable(plan.as_ref())
+        .indent(true)
+        .to_string();
+    assert!(shown.contains("PaneSpreadExec"), "{shown}");
+    assert!(!shown.contains("UnnestExec"), "{shown}");
+    let out = df.collect().await.unwrap();
+    assert_eq!(
+        sorted_rows(&out, "|"),
+        vec!["-4|4|2", "-8|1|1", "0|4|2", "12|1|1", "16|1|1", "20|1|1", "4|1|1", "NULL|1|1"]
+    );
+    // A filter that reads the window keeps the per-row windows: the same answer.
+    let per_row = session
+        .sql(
+            "SELECT CAST(w['start'] AS BIGINT) / 1000 AS start_s, count(*) AS n,
+                    count(DISTINCT price) AS prices
+             FROM (SELECT window(ts, '10 seconds', '4 seconds') AS w, price FROM prices)
+             WHERE w IS NULL OR w['start'] IS NOT NULL
+             GROUP BY w",
+        )
+        .await
+        .unwrap();
+    let plan = per_row.clone().create_physical_plan().await.unwrap();
+    let shown = datafusion::physical_plan::displayable(plan.as_ref())
+        .indent(true)
+        .to_string();
+    assert!(!shown.contains("PaneSpreadExec"), "{shown}");
+    assert_eq!(
+        sorted_rows(&per_row.collect().await.unwrap(), "|"),
+        sorted_rows(&out, "|")
+    );
+}
