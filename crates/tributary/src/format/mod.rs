@@ -11,6 +11,7 @@ mod bad_records;
 mod decode;
 mod fit;
 mod listing;
+mod sized_scan;
 mod table;
 
 pub use bad_records::{BadRecord, BadRecordMode, BadRecords};

@@ -148,7 +148,15 @@ impl TableProvider for FileTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        self.inner.scan(state, projection, filters, limit).await
+        let scan = self.inner.scan(state, projection, filters, limit).await?;
+        let of = self.schema.fields().len();
+        let columns = projection.map_or(of, Vec::len);
+        Ok(Arc::new(super::sized_scan::SizedScanExec::new(
+            scan,
+            self.progress.bytes_total,
+            columns,
+            of,
+        )))
     }
 }
 

@@ -1,5 +1,6 @@
 //! Integration tests of the engine, with real files and real Delta tables.
 
+mod batch_plans;
 mod chained;
 mod checkpoint_guard;
 mod common;
