@@ -134,6 +134,13 @@ impl PaneAggregate {
         let input_schema = input.schema();
         let flat =
             FlatKeys::plan(session, &self.group_expr, logical, |e| Ok(e.clone())).map_err(to_df)?;
+        if !matches!(&flat.shapes[self.panes.key],
+            Some(arrow::datatypes::DataType::Struct(f)) if f.len() == 2)
+        {
+            return datafusion::common::internal_err!(
+                "a sliding window key that is not a struct of two timestamps"
+            );
+        }
         let mut aggr = Vec::new();
         let mut filters = Vec::new();
         for e in &self.aggr_expr {

@@ -8,15 +8,7 @@ use crate::common::*;
 #[tokio::test]
 async fn a_window_aggregation_over_another_emits_each_window_once_when_the_watermark_closes_it() {
     let tmp = tempfile::tempdir().unwrap();
-    let stream = MemoryStream::new("prices", prices_at_schema());
-    let session = Session::new();
-    let df = session
-        .read_stream()
-        .memory(&stream)
-        .unwrap()
-        .with_watermark("ts", "0 seconds")
-        .unwrap();
-    session.register("prices", df).unwrap();
+    let (session, stream) = prices_session();
     let seen = Epochs::default();
     // Per minute: how many rows each price had, then the largest of those counts.
     let df = session

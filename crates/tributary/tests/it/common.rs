@@ -218,6 +218,21 @@ pub(crate) fn prices_at(rows: &[(i64, i64)]) -> RecordBatch {
     .unwrap()
 }
 
+/// A session with the table `prices`: a memory stream of [`prices_at`] rows, with a watermark
+/// on `ts` that trails it by nothing.
+pub(crate) fn prices_session() -> (Session, MemoryStream) {
+    let stream = MemoryStream::new("prices", prices_at_schema());
+    let session = Session::new();
+    let df = session
+        .read_stream()
+        .memory(&stream)
+        .unwrap()
+        .with_watermark("ts", "0 seconds")
+        .unwrap();
+    session.register("prices", df).unwrap();
+    (session, stream)
+}
+
 /// Start `df` as a stream in `mode` that keeps each epoch's rows in `seen`, polling every 5 ms.
 pub(crate) async fn start_into(
     df: DataFrame,

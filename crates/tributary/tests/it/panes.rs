@@ -9,15 +9,7 @@ use crate::common::*;
 async fn a_sliding_window_aggregates_each_row_once_into_its_pane_and_drops_a_row_only_when_all_its_windows_closed(
 ) {
     let tmp = tempfile::tempdir().unwrap();
-    let stream = MemoryStream::new("prices", prices_at_schema());
-    let session = Session::new();
-    let df = session
-        .read_stream()
-        .memory(&stream)
-        .unwrap()
-        .with_watermark("ts", "0 seconds")
-        .unwrap();
-    session.register("prices", df).unwrap();
+    let (session, stream) = prices_session();
     let seen = Epochs::default();
     // 10-second windows every 4 seconds: panes of 2 seconds; a row is in two or three windows.
     let df = session

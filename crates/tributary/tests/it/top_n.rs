@@ -156,15 +156,7 @@ async fn an_update_sink_needs_every_partition_column_even_with_one_row_per_key()
 #[tokio::test]
 async fn a_windowed_top_n_in_append_mode_emits_each_closed_window_once_and_drops_late_rows() {
     let tmp = tempfile::tempdir().unwrap();
-    let stream = MemoryStream::new("prices", prices_at_schema());
-    let session = Session::new();
-    let df = session
-        .read_stream()
-        .memory(&stream)
-        .unwrap()
-        .with_watermark("ts", "0 seconds")
-        .unwrap();
-    session.register("prices", df).unwrap();
+    let (session, stream) = prices_session();
     let seen = Epochs::default();
     let df = session
         .sql(
