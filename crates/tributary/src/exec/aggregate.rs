@@ -357,11 +357,11 @@ impl StatefulOperator for AggregateOperator {
                 .map_err(df_err("planning the stateful aggregation"))?,
             )
         };
-        let partial_schema = partial.schema();
         let partial_rows = datafusion::physical_plan::collect(partial, task.clone())
             .await
             .map_err(df_err("aggregating the epoch's input"))?;
-        // Pane states spread over their windows, and merged per window.
+        // Pane states spread over their windows: a window has a row per pane of the epoch,
+        // merged with the others (and its stored row) by the state merge below.
         let pane_states: usize = partial_rows.iter().map(RecordBatch::num_rows).sum();
         let partial_rows = match self.panes {
             Some(p) if !partial_rows.is_empty() => {
@@ -369,25 +369,10 @@ impl StatefulOperator for AggregateOperator {
                     .late
                     .filter(|_| filtering && panes_late.is_some());
                 let at = parts.flat.offset(p.key);
-                let spread = partial_rows
+                partial_rows
                     .iter()
                     .map(|b| p.spread(b, at, late))
-                    .collect::<Result<Vec<_>>>()?;
-                let source: Arc<dyn ExecutionPlan> =
-                    MemorySourceConfig::try_new_exec(&[spread], partial_schema, None)
-                        .map_err(df_err("pane states"))?;
-                let reduce = AggregateExec::try_new(
-                    AggregateMode::PartialReduce,
-                    parts.flat.group_by.as_final(),
-                    parts.aggr.clone(),
-                    parts.filters.clone(),
-                    source,
-                    parts.input_schema.clone(),
-                )
-                .map_err(df_err("planning the merge of panes"))?;
-                datafusion::physical_plan::collect(Arc::new(reduce), task.clone())
-                    .await
-                    .map_err(df_err("merging panes into windows"))?
+                    .collect::<Result<Vec<_>>>()?
             }
             _ => partial_rows,
         };
@@ -412,12 +397,14 @@ impl StatefulOperator for AggregateOperator {
         }
         let mut reduce_inputs = Vec::with_capacity(self.partitions);
         let mut touched_rows = Vec::with_capacity(self.partitions);
+        let mut epoch_keys = 0;
         for (p, rows) in idx.iter().enumerate() {
             let new = take_record_batch(&partial_rows, &UInt32Array::from(rows.clone()))
                 .map_err(TributaryError::arrow("partitioning state"))?;
             let store = &self.stores[p];
             let new_keys = KeyRows::of(&new, &part_cols)?;
             let seen = new_keys.set();
+            epoch_keys += seen.len();
             let touched = match self.session {
                 None => store.lookup(seen.into_iter())?,
                 Some(_) => store.lookup_groups(seen.into_iter())?,
@@ -549,7 +536,7 @@ impl StatefulOperator for AggregateOperator {
                     "slidingWindowPanes": {
                         "paneMs": p.pane_ms(),
                         "paneStates": pane_states,
-                        "windowStates": partial_rows.num_rows(),
+                        "windowStates": epoch_keys,
                     },
                 }),
             },

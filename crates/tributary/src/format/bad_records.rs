@@ -92,6 +92,11 @@ impl BadRecords {
         Ok(())
     }
 
+    /// An empty collector with the same mode (for one piece of a read decoded apart).
+    pub(crate) fn sibling(&self) -> BadRecords {
+        BadRecords::new(self.mode.clone())
+    }
+
     /// How many were reported since the collector was made.
     pub fn count(&self) -> u64 {
         self.count.load(Ordering::Relaxed)

@@ -25,32 +25,85 @@ pub(crate) fn decode_file(
     source: &str,
     bad: &BadRecords,
 ) -> Result<Vec<RecordBatch>> {
-    match format {
-        FileFormat::Json => {
-            let body = &bytes[..];
-            let records = numbered_lines(body, 0);
-            let origin = |line: u64| (source.to_string(), line);
-            decode_records(schema, Kind::Json, Some(body), &records, &origin, bad)
-        }
+    decode_file_in_pieces(format, schema, bytes, source, bad, 1)
+}
+
+/// The smallest piece of a text file decoded on a thread of its own.
+const MIN_PIECE_BYTES: usize = 1 << 20;
+
+/// Decode one file's bytes, a text file split at line breaks into up to `pieces` pieces of at
+/// least [`MIN_PIECE_BYTES`] decoded on as many threads (so that an epoch of one big file uses
+/// every core). The batches come out in the file's order, and the bad records too, with their
+/// lines numbered in the whole file.
+pub(crate) fn decode_file_in_pieces(
+    format: &FileFormat,
+    schema: &SchemaRef,
+    bytes: Bytes,
+    source: &str,
+    bad: &BadRecords,
+    pieces: usize,
+) -> Result<Vec<RecordBatch>> {
+    let (kind, skip) = match format {
+        FileFormat::Json => (Kind::Json, 0),
         FileFormat::Csv {
             has_header,
             delimiter,
-        } => {
-            let skip = usize::from(*has_header);
-            let body = &bytes[nth_line_start(&bytes, skip)..];
-            let records = numbered_lines(body, skip as u64);
-            let origin = |line: u64| (source.to_string(), line);
-            decode_records(
-                schema,
-                Kind::Csv(*delimiter),
-                Some(body),
-                &records,
-                &origin,
-                bad,
-            )
-        }
-        FileFormat::Parquet => decode_parquet(schema, bytes, source, bad),
+        } => (Kind::Csv(*delimiter), usize::from(*has_header)),
+        FileFormat::Parquet => return decode_parquet(schema, bytes, source, bad),
+    };
+    let body = &bytes[nth_line_start(&bytes, skip)..];
+    let origin = |line: u64| (source.to_string(), line);
+    let pieces = pieces.min(body.len() / MIN_PIECE_BYTES).max(1);
+    if pieces == 1 {
+        let records = numbered_lines(body, skip as u64);
+        return decode_records(schema, kind, Some(body), &records, &origin, bad);
     }
+    // Each piece starts just after a line break, and knows how many lines come before it.
+    let mut starts = vec![(0usize, skip as u64)];
+    for i in 1..pieces {
+        let (last, lines) = *starts.last().expect("one piece at least");
+        let target = (body.len() * i / pieces).max(last);
+        let Some(nl) = body[target..].iter().position(|b| *b == b'\n') else {
+            break;
+        };
+        let at = target + nl + 1;
+        let before = body[last..at].iter().filter(|b| **b == b'\n').count() as u64;
+        starts.push((at, lines + before));
+    }
+    let ends: Vec<usize> = starts
+        .iter()
+        .skip(1)
+        .map(|s| s.0)
+        .chain([body.len()])
+        .collect();
+    let results: Vec<(Result<Vec<RecordBatch>>, BadRecords)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = starts
+            .iter()
+            .zip(&ends)
+            .map(|(&(start, lines), &end)| {
+                let origin = &origin;
+                scope.spawn(move || {
+                    let local = bad.sibling();
+                    let piece = &body[start..end];
+                    let records = numbered_lines(piece, lines);
+                    let out = decode_records(schema, kind, Some(piece), &records, origin, &local);
+                    (out, local)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a decoding thread panicked"))
+            .collect()
+    });
+    let mut out = Vec::new();
+    for (batches, local) in results {
+        for record in local.take() {
+            bad.report(record)?;
+        }
+        out.extend(batches?);
+    }
+    Ok(out)
 }
 
 /// The kind of text records.
@@ -276,10 +329,25 @@ fn nth_line_start(bytes: &[u8], n: usize) -> usize {
     pos
 }
 
+/// The lines of `bytes` (as `split` on line breaks gives them: a last, empty one after a final
+/// break), without their carriage returns.
 fn split_lines(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
-    bytes
-        .split(|b| *b == b'\n')
-        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+    let mut breaks = memchr::memchr_iter(b'\n', bytes);
+    let mut start = Some(0);
+    std::iter::from_fn(move || {
+        let from = start?;
+        let line = match breaks.next() {
+            Some(at) => {
+                start = Some(at + 1);
+                &bytes[from..at]
+            }
+            None => {
+                start = None;
+                &bytes[from..]
+            }
+        };
+        Some(line.strip_suffix(b"\r").unwrap_or(line))
+    })
 }
 
 /// Decode a Parquet file. A file that cannot be read (corrupt, truncated, empty, not
@@ -434,5 +502,93 @@ mod tests {
         let batches = decode_file(&fmt, &schema(), data, "f.csv", &bad).unwrap();
         assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 2);
         assert_eq!(bad.take()[0].line, 3);
+    }
+
+    /// A text file of a few MiB in pieces: the same rows in the same order as in one piece,
+    /// and the same bad records with the same line numbers (a header line counted), in order.
+    #[test]
+    fn pieces_give_the_same_rows_and_bad_records_as_one() {
+        let fmts = [
+            (FileFormat::Json, String::new()),
+            (
+                FileFormat::Csv {
+                    has_header: true,
+                    delimiter: b',',
+                },
+                "a,b\n".to_string(),
+            ),
+        ];
+        for (fmt, header) in fmts {
+            let mut text = header;
+            for i in 0..400_000u64 {
+                let line = match (i % 80_000 == 7, &fmt) {
+                    (true, FileFormat::Json) => "{broken\n".to_string(),
+                    (true, _) => "nope,x\n".to_string(),
+                    (false, FileFormat::Json) => format!("{{\"a\":{i},\"b\":\"v{i}\"}}\n"),
+                    (false, _) => format!("{i},v{i}\n"),
+                };
+                text.push_str(&line);
+            }
+            assert!(
+                text.len() > 3 * MIN_PIECE_BYTES,
+                "the file is worth 3 pieces"
+            );
+            let data = Bytes::from(text);
+            let decode = |pieces| {
+                let bad = BadRecords::new(BadRecordMode::DeadLetter);
+                let batches =
+                    decode_file_in_pieces(&fmt, &schema(), data.clone(), "f", &bad, pieces)
+                        .unwrap();
+                let batch = arrow::compute::concat_batches(&schema(), &batches).unwrap();
+                let lines: Vec<u64> = bad.take().iter().map(|r| r.line).collect();
+                (batch, lines)
+            };
+            let (one, one_bad) = decode(1);
+            let (four, four_bad) = decode(4);
+            assert_eq!(one.num_rows(), 400_000 - 5);
+            assert_eq!(one, four);
+            let header = u64::from(matches!(fmt, FileFormat::Csv { .. }));
+            let expected: Vec<u64> = (0..5).map(|k| k * 80_000 + 8 + header).collect();
+            assert_eq!(one_bad, expected);
+            assert_eq!(four_bad, expected);
+        }
+    }
+
+    #[test]
+    fn lines_split_as_slice_split_does() {
+        for text in [
+            "", "\n", "a", "a\n", "a\r\nb", "a\n\nb\n", "\r\n\r\n", "x\ry\n",
+        ] {
+            let ours: Vec<&[u8]> = split_lines(text.as_bytes()).collect();
+            let std: Vec<&[u8]> = text
+                .as_bytes()
+                .split(|b| *b == b'\n')
+                .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+                .collect();
+            assert_eq!(ours, std, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn failfast_in_pieces_names_the_first_bad_line() {
+        let mut text = String::new();
+        for i in 0..150_000u64 {
+            text.push_str(&if i == 90_000 || i == 140_000 {
+                "{\"a\":\"zz\"}\n".to_string()
+            } else {
+                format!("{{\"a\":{i},\"b\":\"v{i}\"}}\n")
+            });
+        }
+        let bad = BadRecords::new(BadRecordMode::FailFast);
+        let err = decode_file_in_pieces(
+            &FileFormat::Json,
+            &schema(),
+            Bytes::from(text),
+            "f",
+            &bad,
+            3,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("f line 90001"), "{err}");
     }
 }

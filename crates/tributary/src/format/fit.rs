@@ -305,7 +305,9 @@ fn timestamp_value(a: &ArrayRef, unit: TimeUnit, row: usize) -> i64 {
 }
 
 /// The deepest nesting of JSON objects and arrays a record may have. Deeper records go to the
-/// bad records: decoding them could exhaust the stack.
+/// bad records: decoding them could exhaust the stack (arrow-json descends into a nested value
+/// as deep as it goes, even into a flat text column: a record two million arrays deep overflowed
+/// an 8 MiB stack when tried).
 pub(crate) const MAX_JSON_DEPTH: usize = 128;
 
 /// Whether `bytes` nest objects and arrays deeper than `limit` (strings and their escapes are
@@ -430,6 +432,15 @@ mod tests {
         assert!(json_too_deep(deep.as_bytes(), MAX_JSON_DEPTH));
         let quoted = format!("{{\"a\":\"{}\"}}", "[".repeat(500));
         assert!(!json_too_deep(quoted.as_bytes(), MAX_JSON_DEPTH));
+        // An escaped quote does not end the string; an escaped backslash before a quote does.
+        let escaped = format!("{{\"a\":\"\\\"{}\"}}", "[".repeat(500));
+        assert!(!json_too_deep(escaped.as_bytes(), MAX_JSON_DEPTH));
+        let ended = format!("{{\"a\":\"\\\\\"{}", "[".repeat(200));
+        assert!(json_too_deep(ended.as_bytes(), MAX_JSON_DEPTH));
+        // A string that never ends (or ends in a lone backslash) holds the rest.
+        let open = format!("{{\"a\":\"{}", "[".repeat(200));
+        assert!(!json_too_deep(open.as_bytes(), MAX_JSON_DEPTH));
+        assert!(!json_too_deep(b"{\"a\":\"\\", MAX_JSON_DEPTH));
         let lines = format!("{}\n", "{\"a\":[[[1]]]}").repeat(100);
         assert!(!json_too_deep(lines.as_bytes(), 5));
     }

@@ -18,7 +18,7 @@ use datafusion::physical_plan::{ExecutionPlan, SendableRecordBatchStream};
 use futures::{StreamExt, TryStreamExt};
 
 use super::bad_records::{BadRecord, BadRecords};
-use super::decode::decode_file;
+use super::decode::decode_file_in_pieces;
 use super::listing::DataFile;
 use super::FileFormat;
 use crate::error::{to_df_error, TributaryError};
@@ -66,6 +66,9 @@ impl FileTable {
             ..Default::default()
         });
         let n = partitions.max(1).min(files.len().max(1));
+        // Fewer files than partitions (an epoch of one file): each file is decoded in pieces on
+        // as many threads, so the decoding still uses every core.
+        let pieces = partitions.max(1).div_ceil(files.len().max(1));
         // Greedy balance by size, biggest first; each partition keeps files in name order.
         let mut groups: Vec<(u64, Vec<DataFile>)> = vec![(0, Vec::new()); n];
         let mut sorted = files.clone();
@@ -91,6 +94,7 @@ impl FileTable {
                     rows: rows.clone(),
                     progress: progress.clone(),
                     ignore_missing,
+                    pieces,
                 }) as Arc<dyn PartitionStream>
             })
             .collect();
@@ -170,6 +174,8 @@ struct FilePartition {
     rows: Arc<AtomicU64>,
     progress: Arc<ScanProgress>,
     ignore_missing: bool,
+    /// Threads that decode one text file (see `decode_file_in_pieces`).
+    pieces: usize,
 }
 
 impl PartitionStream for FilePartition {
@@ -186,6 +192,7 @@ impl PartitionStream for FilePartition {
         let rows = self.rows.clone();
         let progress = self.progress.clone();
         let ignore_missing = self.ignore_missing;
+        let pieces = self.pieces;
         let stream = futures::stream::iter(files)
             .then(move |file| {
                 let (root, format, schema, bad, rows, progress) = (
@@ -228,7 +235,7 @@ impl PartitionStream for FilePartition {
                     let bytes = complete_part(&format, &file, bytes, &display, &bad)
                         .map_err(to_df_error)?;
                     let batches = tokio::task::spawn_blocking(move || {
-                        decode_file(&format, &schema, bytes, &display, &bad)
+                        decode_file_in_pieces(&format, &schema, bytes, &display, &bad, pieces)
                     })
                     .await
                     .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?
