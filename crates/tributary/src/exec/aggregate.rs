@@ -48,8 +48,8 @@ use crate::location::Location;
 use crate::modes::OutputMode;
 use crate::plan::{event_time_key, EventTimeKey, SplitPlan};
 use crate::state::{
-    partition_of, CloseTime, GroupBy, KeyRows, KeyedStore, KnownKeys, StateChange, StateSize,
-    StateStore,
+    partition_of, CloseTime, GroupBy, KeyRows, KeySet, KeyedStore, KnownKeys, StateChange,
+    StateSize, StateStore,
 };
 
 struct Parts {
@@ -402,8 +402,8 @@ impl StatefulOperator for AggregateOperator {
             let new = take_record_batch(&partial_rows, &UInt32Array::from(rows.clone()))
                 .map_err(TributaryError::arrow("partitioning state"))?;
             let store = &self.stores[p];
-            let new_keys = KeyRows::of(&new, &part_cols)?;
-            let seen = new_keys.set();
+            // The partition's keys, from the row keys computed once for the whole epoch.
+            let seen: KeySet<'_> = rows.iter().map(|i| keys.key(*i as usize)).collect();
             epoch_keys += seen.len();
             let touched = match self.session {
                 None => store.lookup(seen.into_iter())?,

@@ -63,11 +63,11 @@ pub(crate) fn decode_file_in_pieces(
     for i in 1..pieces {
         let (last, lines) = *starts.last().expect("one piece at least");
         let target = (body.len() * i / pieces).max(last);
-        let Some(nl) = body[target..].iter().position(|b| *b == b'\n') else {
+        let Some(nl) = memchr::memchr(b'\n', &body[target..]) else {
             break;
         };
         let at = target + nl + 1;
-        let before = body[last..at].iter().filter(|b| **b == b'\n').count() as u64;
+        let before = memchr::memchr_iter(b'\n', &body[last..at]).count() as u64;
         starts.push((at, lines + before));
     }
     let ends: Vec<usize> = starts
