@@ -2,6 +2,7 @@
 listeners, processAllAvailable, and failures with their Python traceback."""
 
 import threading
+import time
 
 import pytest
 
@@ -145,6 +146,32 @@ def test_triggers_are_checked(spark, tmp_path):
         w.trigger(once=True, availableNow=True)
     with pytest.raises(NotImplementedError, match="continuous"):
         w.trigger(continuous="1 second")
+    with pytest.raises(ValueError, match="realTime"):
+        w.trigger(realTime="soon")
+
+
+def test_real_time_mode_delivers_rows_before_its_epoch_ends(spark, tmp_path):
+    write_events(tmp_path / "in", "a.json", 0, 7)
+    q = (
+        spark.readStream.schema(EVENTS).json(str(tmp_path / "in"))
+        .filter(F.col("id") % 2 == 0)
+        .writeStream.format("memory")
+        .queryName("rt_evens")
+        .trigger(realTime="10 minutes")
+        .start()
+    )
+    deadline = time.monotonic() + 30
+    while spark.sql("SELECT count(*) AS n FROM rt_evens").first().n < 4:
+        assert time.monotonic() < deadline, "the rows never reached the memory sink"
+        time.sleep(0.02)
+    # The epoch lasts ten minutes: its rows are out, its commit is not.
+    assert q.recentProgress == []
+    q.stop()
+    (p,) = q.recentProgress
+    assert p["numInputRows"] == 7
+    assert p["realTime"]["immediateSink"] is True
+    assert p["realTime"]["numEmittedRows"] == 4
+    assert set(p["realTime"]["latencyMs"]) == {"p50", "p99", "p999", "max"}
 
 
 def test_stream_to_a_named_table_and_back(spark, tmp_path):

@@ -31,4 +31,6 @@ pub use lease::{decide_lease, Lease, LeaseDecision, LEASE_FILE};
 pub use paths::CheckpointPaths;
 pub use recovery::{recover, retention, Listing, Recovery};
 pub use sink_check::{compare_sink, SinkAgreement};
-pub use types::{CommitRecord, Epoch, OffsetRecord, QueryIdentity, QueryMetadata, SourceOffset};
+pub use types::{
+    ArrivalRecord, CommitRecord, Epoch, OffsetRecord, QueryIdentity, QueryMetadata, SourceOffset,
+};

@@ -80,6 +80,27 @@ pub struct OffsetRecord {
     pub watermark_ms: Option<i64>,
     /// One entry per source, in plan order.
     pub sources: Vec<SourceOffset>,
+    /// Real-time mode: the epoch's arrivals of rows, in order, so that running the epoch again
+    /// replays them and computes the same rows and state. Empty in micro-batch mode.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub arrivals: Vec<ArrivalRecord>,
+}
+
+/// One arrival of rows in a real-time epoch: what it read and the watermarks and time it ran
+/// with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArrivalRecord {
+    /// Each source's end offset after the arrival (its start: the previous arrival's end, or
+    /// the epoch's start), in plan order.
+    pub ends: Vec<serde_json::Value>,
+    /// The watermark the arrival ran with.
+    #[serde(default)]
+    pub watermark_ms: Option<i64>,
+    /// The watermark of the arrival before it (chained operators drop behind it).
+    #[serde(default)]
+    pub prev_watermark_ms: Option<i64>,
+    /// When it ran, in milliseconds since the Unix epoch (processing-time timeouts).
+    pub timestamp_ms: i64,
 }
 
 /// The `commits/<epoch>` file, written after the sink committed the epoch.

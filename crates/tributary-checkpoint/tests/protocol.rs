@@ -89,6 +89,7 @@ proptest! {
                 start: serde_json::Value::Null,
                 end: serde_json::json!({"files": files, "n": n}),
             }],
+            arrivals: Vec::new(),
         };
         let bytes = codec::encode(&record);
         prop_assert_eq!(codec::decode::<OffsetRecord>("offsets/x", &bytes).unwrap(), record);

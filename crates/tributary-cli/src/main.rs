@@ -2,7 +2,7 @@
 //! with a comparison.
 //!
 //! ```text
-//! tributary run    JOB.sql [--set NAME=VALUE].. [--checkpoint DIR] [--trigger available-now|once|500ms|1s|1m] [--ui [ADDR]] [--ui-token T]
+//! tributary run    JOB.sql [--set NAME=VALUE].. [--checkpoint DIR] [--trigger available-now|once|500ms|1s|1m|realtime:5s] [--ui [ADDR]] [--ui-token T]
 //! tributary batch  JOB.sql [--set NAME=VALUE]..
 //! tributary verify JOB.sql [--set NAME=VALUE].. [--workdir DIR]
 //! tributary table  history|describe|optimize|vacuum|checkpoint PATH
@@ -74,7 +74,8 @@ enum Command {
         /// Checkpoint folder; each query uses DIR/<query name>. Default: ./checkpoints/<job name>.
         #[arg(long)]
         checkpoint: Option<PathBuf>,
-        /// available-now, once, or an interval such as 500ms, 1s, 1m (default: back to back).
+        /// available-now, once, an interval such as 500ms, 1s, 1m (default: back to back), or
+        /// realtime:<checkpoint interval> such as realtime:5s (rows processed as they arrive).
         #[arg(long)]
         trigger: Option<String>,
         /// Serve the monitoring UI (pages, JSON, /metrics) on ADDR, e.g. 127.0.0.1:4040;

@@ -331,6 +331,93 @@ fn spawn_run(job: &Path, ckpt: &Path, trigger: &str) -> Running {
     )
 }
 
+/// A sink table's `trigger` option puts its query in real-time mode: the console sink prints
+/// each arrival's rows long before the ten-minute epoch ends, and Ctrl-C commits the epoch.
+#[test]
+fn a_job_files_trigger_option_runs_its_query_in_real_time_mode() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, ckpt) = (tmp.path().join("in"), tmp.path().join("ckpt"));
+    std::fs::create_dir_all(&input).unwrap();
+    write_file(&input, 0, 10);
+    let job = tmp.path().join("job.sql");
+    std::fs::write(
+        &job,
+        format!(
+            "CREATE UNBOUNDED EXTERNAL TABLE events (id BIGINT, region VARCHAR) STORED AS JSON LOCATION '{}';
+             CREATE EXTERNAL TABLE sink (id BIGINT, region VARCHAR) STORED AS CONSOLE LOCATION 'stdout'
+               OPTIONS ('trigger' 'realtime:10 minutes', 'num_rows' '100');
+             INSERT INTO sink SELECT id, region FROM events WHERE id % 2 = 0;",
+            input.display(),
+        ),
+    )
+    .unwrap();
+    let mut child = Running::spawn(
+        Command::new(bin())
+            .args([
+                "run",
+                job.to_str().unwrap(),
+                "--checkpoint",
+                ckpt.to_str().unwrap(),
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    );
+    let printed = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let mut stdout = child.stdout.take().unwrap();
+    let sink = printed.clone();
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = std::io::Read::read(&mut stdout, &mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    let write_more = |first: i64| write_file(&input, first as usize, 10);
+    wait_until(
+        "the first rows are printed",
+        Duration::from_secs(60),
+        || printed.lock().unwrap().contains("| 8 "),
+    );
+    write_more(1);
+    wait_until(
+        "the later rows are printed",
+        Duration::from_secs(60),
+        || printed.lock().unwrap().contains("| 18 "),
+    );
+    assert!(
+        !ckpt.join("sink/commits/0").exists(),
+        "inside the ten-minute epoch nothing is committed"
+    );
+    assert!(printed.lock().unwrap().contains("Batch: 0"));
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut code = None;
+    wait_until("run stops on SIGINT", Duration::from_secs(30), || {
+        code = child.try_wait().unwrap();
+        code.is_some()
+    });
+    reader.join().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(code.unwrap().success(), "{stderr}");
+    assert!(
+        ckpt.join("sink/commits/0").exists(),
+        "stopping commits the epoch"
+    );
+    assert!(
+        !ckpt.join("sink/offsets/1").exists(),
+        "one epoch for both arrivals"
+    );
+    assert!(stderr.contains("epoch 0: 20 rows"), "{stderr}");
+}
+
 #[test]
 fn ctrl_c_stops_run_cleanly_after_the_current_epoch() {
     stops_cleanly_on("INT");
@@ -393,6 +480,17 @@ fn stops_cleanly_on(signal: &str) {
 
 #[test]
 fn a_stateful_query_killed_at_random_moments_writes_each_window_once() {
+    stateful_query_killed_at_random_moments("20ms");
+}
+
+/// Real-time mode: epochs of 100 ms in which rows are processed as they arrive; most kills land
+/// inside an epoch, after some of its arrivals went through the operator.
+#[test]
+fn a_real_time_stateful_query_killed_inside_its_epochs_writes_each_window_once() {
+    stateful_query_killed_at_random_moments("realtime:100ms");
+}
+
+fn stateful_query_killed_at_random_moments(trigger: &str) {
     let tmp = tempfile::tempdir().unwrap();
     let (input, delta, ckpt) = (
         tmp.path().join("in"),
@@ -444,7 +542,7 @@ fn a_stateful_query_killed_at_random_moments_writes_each_window_once() {
             write(files);
             files += 1;
         }
-        let mut child = spawn_run(&job, &ckpt, "20ms");
+        let mut child = spawn_run(&job, &ckpt, trigger);
         std::thread::sleep(Duration::from_millis(50 + rnd(500)));
         child.kill();
         let _ = kill;

@@ -392,6 +392,10 @@ impl JobRunner {
                     opts.checkpoint_root.join(&name).display(),
                 );
             for (k, v) in &self.options_of(sink)?.sink {
+                // A bounded run (available-now, once; `verify`) keeps its own trigger.
+                if k == "trigger" && sequential {
+                    continue;
+                }
                 w = w.option(k, v);
             }
             if let Some(flush) = overrides.get("flush_at_end") {

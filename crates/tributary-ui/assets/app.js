@@ -92,7 +92,10 @@ const Tributary = (() => {
     ["State memory (bytes)", (p) => [["memory", sum(p, "memoryUsedBytes")]]],
     ["Rows dropped by the watermark", (p) => [["dropped", sum(p, "numRowsDroppedByWatermark")]]],
     ["Bad records", (p) => [["bad", p.numBadRecords || 0]]],
+    ["Row latency, real-time mode (ms)", (p) => [["p50", latency(p, "p50")], ["p99", latency(p, "p99")], ["max", latency(p, "max")]]],
   ];
+  // A real-time epoch's row latency percentile; none for micro-batch epochs.
+  const latency = (p, k) => (p.realTime && p.realTime.latencyMs && p.realTime.latencyMs[k] !== undefined) ? p.realTime.latencyMs[k] : null;
   // Seconds between the latest event time and the watermark; none before the first watermark
   // (which starts at 1970) or after the final one.
   const watermarkGap = (p) => {
@@ -113,6 +116,7 @@ const Tributary = (() => {
         document.title = "Tributary — " + (q.name || q.id);
         document.getElementById("summary").innerHTML = [
           ["state", `<span class="state-${esc(q.state)}">${esc(q.state)}</span>`], ["status", esc(q.status || "")],
+          ["mode", esc(q.mode || "–")], ["row latency p99 (ms)", fmt(q.latencyP99Ms, 1)],
           ["latest epoch", fmt(q.latestEpoch)], ["input rows/s", fmt(q.inputRowsPerSecond, 1)],
           ["processed rows/s", fmt(q.processedRowsPerSecond, 1)], ["watermark", esc(q.watermark || "–")],
           ["rows in", fmt(q.totals.inputRows)], ["rows out", fmt(q.totals.outputRows)],

@@ -99,6 +99,12 @@ pub fn render(queries: &[QueryRecord]) -> String {
             samples: vec![],
         },
         Family {
+            name: "tributary_query_row_latency_p99_seconds",
+            help: "Real-time mode: p99 latency of the last epoch's rows, from the poll that found them to the sink.",
+            kind: "gauge",
+            samples: vec![],
+        },
+        Family {
             name: "tributary_query_state_memory_bytes",
             help: "Memory of the state of the stateful operators.",
             kind: "gauge",
@@ -141,7 +147,10 @@ pub fn render(queries: &[QueryRecord]) -> String {
                     .filter_map(|s| s["memoryUsedBytes"].as_u64())
                     .sum();
                 put(11, rows as f64);
-                put(12, mem as f64);
+                put(13, mem as f64);
+            }
+            if let Some(p99) = p.real_time.as_ref().and_then(|r| r.latency_ms.get("p99")) {
+                put(12, p99 / 1000.0);
             }
         }
     }

@@ -43,6 +43,11 @@ fn summary(ctx: &Ctx, q: &crate::store::QueryRecord) -> Value {
         "inputRowsPerSecond": last.map(|p| p.input_rows_per_second),
         "processedRowsPerSecond": last.map(|p| p.processed_rows_per_second),
         "watermark": last.and_then(|p| p.event_time.get("watermark").cloned()),
+        // Real-time mode's epochs say so; the p99 latency of their rows.
+        "mode": last.map(|p| if p.real_time.is_some() { "real-time" } else { "micro-batch" }),
+        "latencyP99Ms": last
+            .and_then(|p| p.real_time.as_ref())
+            .and_then(|r| r.latency_ms.get("p99").copied()),
         "lastError": q.last_error,
         "totals": q.totals,
     })

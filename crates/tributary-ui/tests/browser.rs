@@ -188,7 +188,7 @@ async fn the_query_page_renders_its_charts_with_data_in_chromium() {
             },
         )
         .await;
-    assert_eq!(points.as_array().unwrap().len(), 9, "nine charts");
+    assert_eq!(points.as_array().unwrap().len(), 10, "ten charts");
     let title = browser
         .script("return document.getElementById('title').textContent")
         .await;

@@ -83,6 +83,10 @@ pub enum Trigger {
     AvailableNow,
     /// One epoch with all the data there at start (rate limits ignored), then stop.
     Once,
+    /// Real-time mode (Spark's `trigger(realTime=...)`): an epoch lasts this checkpoint
+    /// interval; within it, rows are processed and delivered as they arrive, and the offsets,
+    /// state and commit are written at its end. See `docs/real-time.md`.
+    RealTime(Duration),
 }
 
 impl Default for Trigger {
@@ -93,7 +97,8 @@ impl Default for Trigger {
 
 impl FromStr for Trigger {
     type Err = TributaryError;
-    /// `available-now`, `once`, or an interval such as `500ms`, `1s`, `1m`, `2h`.
+    /// `available-now`, `once`, an interval such as `500ms`, `1s`, `1m`, `2h`, or
+    /// `realtime:<checkpoint interval>` such as `realtime:5s`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let t = s.trim().to_ascii_lowercase();
         match t.as_str() {
@@ -101,14 +106,30 @@ impl FromStr for Trigger {
             "once" => return Ok(Trigger::Once),
             _ => {}
         }
+        let bad = || {
+            TributaryError::option(
+                "trigger",
+                format!(
+                    "'{s}' is not a trigger: use available-now, once, an interval like 500ms, 1s, \
+                     1m, or realtime:<checkpoint interval> like realtime:5s"
+                ),
+            )
+        };
+        for prefix in ["realtime:", "real-time:", "real_time:"] {
+            if let Some(rest) = t.strip_prefix(prefix) {
+                return match parse_duration(rest) {
+                    Some(d) if !d.is_zero() => Ok(Trigger::RealTime(d)),
+                    Some(_) => Err(TributaryError::option(
+                        "trigger",
+                        format!("'{s}': a real-time epoch needs a checkpoint interval above zero, like realtime:5s"),
+                    )),
+                    None => Err(bad()),
+                };
+            }
+        }
         parse_duration(&t)
             .map(Trigger::ProcessingTime)
-            .ok_or_else(|| {
-                TributaryError::option(
-                    "trigger",
-                    format!("'{s}' is not a trigger: use available-now, once, or an interval like 500ms, 1s, 1m"),
-                )
-            })
+            .ok_or_else(bad)
     }
 }
 
@@ -153,6 +174,24 @@ mod tests {
             "1m".parse::<Trigger>().unwrap(),
             Trigger::ProcessingTime(Duration::from_secs(60))
         );
+        assert_eq!(
+            "realtime:5s".parse::<Trigger>().unwrap(),
+            Trigger::RealTime(Duration::from_secs(5))
+        );
+        assert_eq!(
+            "Real-Time: 500 ms".parse::<Trigger>().unwrap(),
+            Trigger::RealTime(Duration::from_millis(500))
+        );
+        assert!("realtime:0s"
+            .parse::<Trigger>()
+            .unwrap_err()
+            .to_string()
+            .contains("above zero"));
+        assert!("realtime:soon"
+            .parse::<Trigger>()
+            .unwrap_err()
+            .to_string()
+            .contains("realtime:5s"));
         assert!("soon"
             .parse::<Trigger>()
             .unwrap_err()

@@ -71,6 +71,55 @@ pub struct StreamingQueryProgress {
     pub sink: SinkProgress,
     /// Bad records routed aside in this epoch, over all sources.
     pub num_bad_records: u64,
+    /// Real-time mode: the epoch's arrivals and the latency of its rows (absent in
+    /// micro-batch mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub real_time: Option<RealTimeProgress>,
+}
+
+/// What a real-time epoch did besides what every epoch reports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RealTimeProgress {
+    /// How many times rows arrived and went through the plan in the epoch.
+    pub num_arrivals: u64,
+    /// Rows emitted by the plan in the epoch.
+    pub num_emitted_rows: u64,
+    /// Whether the sink received rows as they were computed (`true`) or at the epoch's end.
+    pub immediate_sink: bool,
+    /// Latency of the emitted rows in milliseconds, from the poll that found their input to
+    /// their delivery to the sink (for a sink written at the epoch's end, to its commit):
+    /// `p50`, `p99`, `p999`, `max`, weighted by rows.
+    pub latency_ms: BTreeMap<String, f64>,
+}
+
+impl RealTimeProgress {
+    /// The `latency_ms` map from (latency in ms, rows) pairs.
+    pub fn percentiles(samples: &[(f64, u64)]) -> BTreeMap<String, f64> {
+        let mut m = BTreeMap::new();
+        let total: u64 = samples.iter().map(|s| s.1).sum();
+        if total == 0 {
+            return m;
+        }
+        let mut sorted: Vec<(f64, u64)> = samples.iter().copied().filter(|s| s.1 > 0).collect();
+        sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
+        for (name, q) in [("p50", 0.50), ("p99", 0.99), ("p999", 0.999)] {
+            // The smallest latency at or below which at least q of the rows are.
+            let want = ((total as f64) * q).ceil().max(1.0) as u64;
+            let mut seen = 0;
+            let mut at = sorted[sorted.len() - 1].0;
+            for (lat, rows) in &sorted {
+                seen += rows;
+                if seen >= want {
+                    at = *lat;
+                    break;
+                }
+            }
+            m.insert(name.to_string(), at);
+        }
+        m.insert("max".to_string(), sorted[sorted.len() - 1].0);
+        m
+    }
 }
 
 impl StreamingQueryProgress {
@@ -114,5 +163,21 @@ impl StreamingQueryProgress {
                 String::new()
             }
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_percentiles_are_weighted_by_rows() {
+        let m = RealTimeProgress::percentiles(&[(5.0, 98), (1.0, 1), (50.0, 1)]);
+        assert_eq!(m["p50"], 5.0);
+        assert_eq!(m["p99"], 5.0);
+        assert_eq!(m["p999"], 50.0);
+        assert_eq!(m["max"], 50.0);
+        assert!(RealTimeProgress::percentiles(&[]).is_empty());
+        assert!(RealTimeProgress::percentiles(&[(3.0, 0)]).is_empty());
     }
 }

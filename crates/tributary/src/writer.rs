@@ -393,6 +393,10 @@ impl DataStreamWriter {
             Some(m) => m.parse()?,
             None => self.output_mode,
         };
+        let trigger = match options.given("trigger") {
+            Some(t) => t.parse()?,
+            None => self.trigger,
+        };
         let (sink, ephemeral): (Arc<dyn Sink>, bool) = match (self.sink, connector) {
             (Some(s), _) => (s, false),
             (None, Some(c)) => {
@@ -453,7 +457,7 @@ impl DataStreamWriter {
             session,
             df: self.df,
             sink,
-            trigger: self.trigger,
+            trigger,
             output_mode,
             name: self.query_name,
             checkpoint,

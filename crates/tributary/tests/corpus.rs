@@ -11,7 +11,9 @@
 //! ```
 //!
 //! Odd rounds give the query a state memory budget of a few kilobytes, so that its keyed state
-//! lives mostly on local disk (`state_memory_limit`): the answers must not change.
+//! lives mostly on local disk (`state_memory_limit`), and read every chunk but the last in
+//! real-time mode (rows through the operators as they arrive, epochs of 50 ms, each run
+//! stopped once it has processed what was there): the answers must not change.
 //!
 //! `CORPUS_FILTER=<name part>` runs only matching records; `CORPUS_ROUNDS=<n>` sets the stream
 //! rounds per query (default 2); `CORPUS_SEED=<n>` changes the random splits.
@@ -552,12 +554,21 @@ fn chunks(n: usize, rng: &mut Rng) -> Vec<std::ops::Range<usize>> {
 /// The state memory budget of odd rounds: a few rows per state partition stay in memory.
 const SPILLING_BUDGET: &str = "8k";
 
+/// How one run of a stream round reads what has arrived.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum RunKind {
+    /// `AvailableNow`; the last run also flushes the watermark.
+    AvailableNow { last: bool },
+    /// Real-time mode, stopped once everything there is processed.
+    RealTime,
+}
+
 async fn start_stream(
     rec: &Record,
     inputs: &Inputs,
     out: &Path,
     ckpt: &Path,
-    last: bool,
+    kind: RunKind,
     round: u64,
 ) -> tributary::Result<StreamingQuery> {
     let s = Session::new();
@@ -568,9 +579,19 @@ async fn start_stream(
         .write_stream()
         .format("delta")
         .output_mode(rec.mode)
-        .trigger(Trigger::AvailableNow)
+        .trigger(match kind {
+            RunKind::AvailableNow { .. } => Trigger::AvailableNow,
+            RunKind::RealTime => Trigger::RealTime(std::time::Duration::from_millis(50)),
+        })
         .option("checkpoint_location", ckpt.display())
-        .option("flush_at_end", if last { "true" } else { "false" });
+        .option(
+            "flush_at_end",
+            if kind == (RunKind::AvailableNow { last: true }) {
+                "true"
+            } else {
+                "false"
+            },
+        );
     if round % 2 == 1 {
         w = w.option("state_memory_limit", SPILLING_BUDGET);
     }
@@ -643,9 +664,26 @@ async fn run_stream(rec: &Record, round: u64) -> Result<(Vec<String>, StateSeen)
         }
         let last = k + 1 == runs;
         inputs.per_epoch = 1 + rng.next(3);
-        let q = start_stream(rec, &inputs, &out, &ckpt, last, round)
+        // Odd rounds read all but the last chunk in real-time mode: each arrival of files goes
+        // through the operators at once, epochs commit every 50 ms, and each run is stopped
+        // once it has processed what was there.
+        let kind = if round % 2 == 1 && !last {
+            RunKind::RealTime
+        } else {
+            RunKind::AvailableNow { last }
+        };
+        let q = start_stream(rec, &inputs, &out, &ckpt, kind, round)
             .await
             .map_err(|e| format!("stream round {round}, run {k}: start: {e}"))?;
+        if kind == RunKind::RealTime {
+            q.process_all_available()
+                .await
+                .map_err(|e| format!("stream round {round}, run {k} (real time): {e}"))?;
+            q.stop().await.map_err(|e| e.to_string())?;
+            if let Some(e) = q.exception() {
+                return Err(format!("stream round {round}, run {k} (real time): {e}"));
+            }
+        }
         q.await_termination()
             .await
             .map_err(|e| format!("stream round {round}, run {k}: {e}"))?;
@@ -685,7 +723,16 @@ async fn run_refused(rec: &Record) -> Result<(), String> {
         per_epoch: 1,
     };
     let (out, ckpt) = (tmp.path().join("out"), tmp.path().join("ckpt"));
-    match start_stream(rec, &inputs, &out, &ckpt, true, 0).await {
+    match start_stream(
+        rec,
+        &inputs,
+        &out,
+        &ckpt,
+        RunKind::AvailableNow { last: true },
+        0,
+    )
+    .await
+    {
         Ok(q) => {
             let _ = q.stop().await;
             Err(format!(

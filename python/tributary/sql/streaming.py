@@ -17,11 +17,13 @@ def _trigger(processingTime: Optional[str], once: Optional[bool], availableNow: 
              continuous: Optional[str], realTime: Optional[str]) -> Optional[str]:
     given = [x for x in (processingTime, once, availableNow, continuous, realTime) if x is not None]
     if len(given) != 1:
-        raise PySparkValueError("trigger() takes exactly one of processingTime, once, availableNow")
+        raise PySparkValueError("trigger() takes exactly one of processingTime, once, availableNow, realTime")
     if continuous is not None:
-        raise not_supported("trigger(continuous=...)", "use trigger(processingTime='0 seconds') for the lowest latency")
+        raise not_supported("trigger(continuous=...)", "use trigger(realTime='5 seconds'): rows are processed as they arrive")
     if realTime is not None:
-        raise not_supported("trigger(realTime=...)", "use trigger(processingTime='0 seconds') for the lowest latency")
+        if not re.fullmatch(r"\s*\d+(\.\d+)?\s*[a-zA-Z ]*", str(realTime)):
+            raise PySparkValueError(f"realTime '{realTime}' is not a checkpoint interval such as '5 seconds'")
+        return "realtime:" + str(realTime).strip()
     if once:
         return "once"
     if availableNow:

@@ -248,6 +248,7 @@ pub const READ_OPTIONS: &[OptionDecl] = &[
 pub const QUERY_OPTIONS: &[OptionDecl] = &[
     OptionDecl::new("checkpoint_location", OptionType::Path, "where the query keeps its offsets, commits and state (required for durable sinks)"),
     OptionDecl::new("output_mode", OptionType::Choice(&["append", "update", "complete"]), "which rows each epoch writes").default("append"),
+    OptionDecl::new("trigger", OptionType::Text, "when epochs start: an interval such as 1s (0s: back to back), available-now, once, or realtime:<checkpoint interval> such as realtime:5s (rows processed as they arrive); overrides .trigger()").default("0s"),
     OptionDecl::new("state_partitions", OptionType::Int { min: 1 }, "partitions of the state store, fixed at the first start").default("4"),
     OptionDecl::new("state_memory_limit", OptionType::Bytes, "memory for the rows of keyed state (aggregations, deduplication, stream-stream joins), shared by every operator and partition; rows beyond it are kept on local disk, under TMPDIR"),
     OptionDecl::new("flush_at_end", OptionType::Bool, "when an available-now or once run ends, move the watermark to the end and emit every open window").default("false"),

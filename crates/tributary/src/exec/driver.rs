@@ -9,6 +9,8 @@
 //!  run_epoch:    write_ahead (offsets/<e>) ─► read_inputs (get_batch) ─► execute (bind_epoch,
 //!                stateful operators bottom-up, DataFusion) ─► sink.add_batch(e) ─► commit
 //!                (commits/<e>) ─► report (progress, listeners)
+//!  real time:    epochs of the checkpoint interval, rows processed as they arrive
+//!                (driver/real_time.rs)
 //! ```
 //!
 //! Time is read from the session's [`crate::clock::Clock`] only.
@@ -54,6 +56,8 @@ use crate::sink::{EpochOutput, Sink, SinkContext};
 use crate::source::{SourceContext, StreamSource};
 use crate::DataFrame;
 
+mod real_time;
+
 /// Log files kept for this many committed epochs (Spark: `minBatchesToRetain`).
 const KEEP_EPOCHS: usize = 100;
 /// How epochs and the opening of sources and sinks retry transient errors.
@@ -97,6 +101,7 @@ struct Running {
     plan: LogicalPlan,
     sources: Vec<(SourceKey, Arc<dyn StreamSource>)>,
     sink: Arc<dyn Sink>,
+    output_mode: OutputMode,
     policy: TriggerPolicy,
     store: CheckpointStore,
     /// End offsets of the last planned epoch, per source.
@@ -288,6 +293,7 @@ async fn start_leased(
         plan,
         sources,
         sink: spec.sink,
+        output_mode: spec.output_mode,
         policy,
         store,
         ends,
@@ -629,11 +635,19 @@ impl Running {
                     epoch = rec.epoch.0,
                     "re-running an epoch planned before a restart"
                 );
-                self.run_epoch_with_retry(rec, trigger_start, 0).await?;
+                if rec.arrivals.is_empty() {
+                    self.run_epoch_with_retry(rec, trigger_start, 0).await?;
+                } else {
+                    self.replay_real_time_epoch(rec).await?;
+                }
                 match self.policy.after_rerun() {
                     Next::Stop => return Ok(()),
                     _ => continue,
                 }
+            }
+            if let Some(interval) = self.policy.real_time() {
+                self.run_real_time_epoch(interval).await?;
+                continue;
             }
             let (offsets, new_data) = self.poll_sources().await?;
             let latest_offset_ms = self.clock.now_ms() - trigger_start;
@@ -658,6 +672,7 @@ impl Running {
                         timestamp_ms: self.clock.now_ms(),
                         watermark_ms: self.watermark.current(),
                         sources: offsets,
+                        arrivals: Vec::new(),
                     };
                     self.run_epoch_with_retry(record, trigger_start, latest_offset_ms)
                         .await?;
@@ -786,7 +801,7 @@ impl Running {
         let batches = datafusion::physical_plan::collect(physical, task)
             .await
             .map_err(|e| from_df_error(&format!("running epoch {epoch}"), e))?;
-        let source_bad = self.flush_bad_records(epoch, &inputs).await?;
+        let source_bad = self.flush_bad_records(epoch, None, &inputs).await?;
         // State changes and late rows are written before the sink commits: a re-run epoch
         // writes the same files again.
         for (op, result) in self.operators.iter().zip(&mut operated) {
@@ -850,11 +865,15 @@ impl Running {
             record,
             trigger_start,
             durations: timer.durations,
-            inputs: &inputs,
+            source_rows: inputs
+                .iter()
+                .map(|i| i.rows.load(Ordering::Relaxed))
+                .collect(),
             source_bad,
             event_time: event_time.progress(record.watermark_ms),
             state_operators,
             num_output_rows,
+            real_time: None,
         });
         Ok(())
     }
@@ -949,11 +968,12 @@ impl Running {
         Ok((physical, operated))
     }
 
-    /// Bad records of the epoch, to the dead-letter location, named by epoch so a re-run
-    /// writes the same file again. The count per source.
+    /// Bad records of the epoch, to the dead-letter location, named by epoch (and by arrival,
+    /// `part`, in real-time mode) so a re-run writes the same file again. The count per source.
     async fn flush_bad_records(
         &self,
         epoch: Epoch,
+        part: Option<u64>,
         inputs: &[crate::source::EpochInput],
     ) -> Result<Vec<u64>> {
         let mut counts = Vec::with_capacity(inputs.len());
@@ -967,7 +987,13 @@ impl Running {
                 dir.ensure_dir()?;
                 // Named by query too: runs of other queries (or of this one on a new
                 // checkpoint) that share the folder never overwrite these.
-                let name = format!("{}-epoch-{:06}-source-{i}.json", self.shared.id, epoch.0);
+                let name = match part {
+                    None => format!("{}-epoch-{:06}-source-{i}.json", self.shared.id, epoch.0),
+                    Some(a) => format!(
+                        "{}-epoch-{:06}-arrival-{a:06}-source-{i}.json",
+                        self.shared.id, epoch.0
+                    ),
+                };
                 bad.flush_to(&dir, &name).await?;
             }
             counts.push(n);
@@ -990,11 +1016,10 @@ impl Running {
             }
         };
         let sources: Vec<SourceProgress> = r
-            .inputs
+            .source_rows
             .iter()
             .enumerate()
-            .map(|(i, input)| {
-                let rows = input.rows.load(Ordering::Relaxed);
+            .map(|(i, &rows)| {
                 let so = &r.record.sources[i];
                 SourceProgress {
                     description: so.source.clone(),
@@ -1027,6 +1052,7 @@ impl Running {
                 num_output_rows: r.num_output_rows as i64,
             },
             num_bad_records: r.source_bad.iter().sum(),
+            real_time: r.real_time,
         };
         tracing::debug!(progress = %progress.json(), "epoch done");
         self.shared.push_progress(progress.clone());
@@ -1112,11 +1138,14 @@ struct EpochReport<'a> {
     record: &'a OffsetRecord,
     trigger_start: i64,
     durations: BTreeMap<String, u64>,
-    inputs: &'a [crate::source::EpochInput],
+    /// Rows read per source.
+    source_rows: Vec<u64>,
     source_bad: Vec<u64>,
     event_time: BTreeMap<String, String>,
     state_operators: Vec<serde_json::Value>,
     num_output_rows: u64,
+    /// Real-time mode's part of the record.
+    real_time: Option<crate::progress::RealTimeProgress>,
 }
 
 /// The durations of an epoch's steps (Spark's `durationMs`), read from the clock.

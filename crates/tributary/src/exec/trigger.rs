@@ -10,6 +10,11 @@
 //!                        ├─ AvailableNow / Once ────────────────────► Stop
 //!                        └─ ProcessingTime(d) ──────────────────────► Wait { until, idle }
 //!  epoch done ──► Once: Stop · AvailableNow: poll again · ProcessingTime(d): Wait until start + d
+//!
+//!  RealTime(d): an epoch lasts d ([`RealTimeEpoch`]); within it
+//!  poll ──► rows? ── yes ──► process the arrival, poll again at once
+//!             │ no ──► wait 1 ms, doubling while idle up to 16 ms (never past the end)
+//!  end of d ──► Close: offsets, state, sink commit, commit log
 //! ```
 
 use std::time::Duration;
@@ -80,6 +85,14 @@ impl TriggerPolicy {
         }
     }
 
+    /// The checkpoint interval, in real-time mode.
+    pub(crate) fn real_time(&self) -> Option<Duration> {
+        match self.trigger {
+            Trigger::RealTime(d) => Some(d),
+            _ => None,
+        }
+    }
+
     /// Whether sources may cap an epoch at their rate limits (`Once` reads everything).
     pub(crate) fn rate_limited(&self) -> bool {
         self.trigger != Trigger::Once
@@ -103,8 +116,11 @@ impl TriggerPolicy {
         }
         // Beyond Spark: a quiet source lets event time move with the clock, so windows close
         // when the stream goes idle.
-        if let (Some(timeout), Trigger::ProcessingTime(_), Some((at, Some(base)))) =
-            (self.idle_timeout, self.trigger, self.last_data)
+        if let (
+            Some(timeout),
+            Trigger::ProcessingTime(_) | Trigger::RealTime(_),
+            Some((at, Some(base))),
+        ) = (self.idle_timeout, self.trigger, self.last_data)
         {
             let timeout = timeout.as_millis() as i64;
             let idle = now_ms - at;
@@ -139,6 +155,8 @@ impl TriggerPolicy {
                 idle: true,
             }
             .at_least(now_ms),
+            // The driver runs real-time epochs by [`RealTimeEpoch`]; between them, it polls.
+            Trigger::RealTime(_) => Next::Poll,
         }
     }
 
@@ -157,7 +175,7 @@ impl TriggerPolicy {
         self.idle_moved_ms = now_ms;
         match self.trigger {
             Trigger::Once => Next::Stop,
-            Trigger::AvailableNow => Next::Poll,
+            Trigger::AvailableNow | Trigger::RealTime(_) => Next::Poll,
             // Start at once when behind; otherwise wait for the next interval.
             Trigger::ProcessingTime(d) => {
                 let until_ms = trigger_start_ms + d.as_millis() as i64;
@@ -171,6 +189,61 @@ impl TriggerPolicy {
                 }
             }
         }
+    }
+}
+
+/// The first wait between two polls of a real-time epoch that found nothing.
+const REAL_TIME_FIRST_WAIT_MS: i64 = 1;
+/// The longest wait between two polls of a real-time epoch.
+const REAL_TIME_MAX_WAIT_MS: i64 = 16;
+
+/// What a real-time epoch does next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Arrival {
+    /// Poll the sources now.
+    Poll,
+    /// Nothing came: wait until this time, then poll.
+    Wait(i64),
+    /// The checkpoint interval is over: close the epoch.
+    Close,
+}
+
+/// One epoch of real-time mode: it lasts the checkpoint interval, and polls its sources
+/// at once after rows came and at growing intervals while none come (1 ms doubling to 16 ms:
+/// a busy stream is read without pause, an idle one does not spin).
+#[derive(Debug, Clone)]
+pub(crate) struct RealTimeEpoch {
+    /// When the epoch closes.
+    pub end_ms: i64,
+    wait_ms: i64,
+}
+
+impl RealTimeEpoch {
+    /// An epoch starting at `now_ms`, lasting `interval`.
+    pub(crate) fn start(now_ms: i64, interval: Duration) -> Self {
+        RealTimeEpoch {
+            end_ms: now_ms.saturating_add(interval.as_millis() as i64),
+            wait_ms: REAL_TIME_FIRST_WAIT_MS,
+        }
+    }
+
+    /// After a poll at `now_ms` that found rows (`had_rows`) or not.
+    pub(crate) fn after_poll(&mut self, now_ms: i64, had_rows: bool) -> Arrival {
+        if now_ms >= self.end_ms {
+            return Arrival::Close;
+        }
+        if had_rows {
+            self.wait_ms = REAL_TIME_FIRST_WAIT_MS;
+            return Arrival::Poll;
+        }
+        let until = (now_ms + self.wait_ms).min(self.end_ms);
+        self.wait_ms = (self.wait_ms * 2).min(REAL_TIME_MAX_WAIT_MS);
+        Arrival::Wait(until)
+    }
+
+    /// Whether the epoch is over at `now_ms`.
+    pub(crate) fn over(&self, now_ms: i64) -> bool {
+        now_ms >= self.end_ms
     }
 }
 
@@ -283,6 +356,58 @@ mod tests {
                 idle: true
             },
             "a late poll waits no more"
+        );
+    }
+
+    #[test]
+    fn a_real_time_epoch_polls_at_once_after_rows_and_backs_off_while_idle() {
+        let mut e = RealTimeEpoch::start(T0, Duration::from_millis(100));
+        assert_eq!(e.after_poll(T0, true), Arrival::Poll);
+        assert_eq!(e.after_poll(T0, false), Arrival::Wait(T0 + 1));
+        assert_eq!(e.after_poll(T0 + 1, false), Arrival::Wait(T0 + 3));
+        assert_eq!(e.after_poll(T0 + 3, false), Arrival::Wait(T0 + 7));
+        assert_eq!(e.after_poll(T0 + 7, false), Arrival::Wait(T0 + 15));
+        assert_eq!(e.after_poll(T0 + 15, false), Arrival::Wait(T0 + 31));
+        assert_eq!(
+            e.after_poll(T0 + 31, false),
+            Arrival::Wait(T0 + 47),
+            "at most 16 ms"
+        );
+        assert_eq!(
+            e.after_poll(T0 + 47, true),
+            Arrival::Poll,
+            "rows: at once again"
+        );
+        assert_eq!(e.after_poll(T0 + 48, false), Arrival::Wait(T0 + 49));
+        assert_eq!(
+            e.after_poll(T0 + 95, false),
+            Arrival::Wait(T0 + 97),
+            "the wait grows again from 1 ms"
+        );
+        let mut late = RealTimeEpoch::start(T0, Duration::from_millis(100));
+        for _ in 0..10 {
+            late.after_poll(T0, false);
+        }
+        assert_eq!(
+            late.after_poll(T0 + 90, false),
+            Arrival::Wait(T0 + 100),
+            "never past the end"
+        );
+        assert!(!late.over(T0 + 99));
+        assert!(late.over(T0 + 100));
+        assert_eq!(late.after_poll(T0 + 100, true), Arrival::Close);
+    }
+
+    #[test]
+    fn a_real_time_query_moves_an_idle_watermark_as_an_interval_one_does() {
+        let timeout = Some(Duration::from_secs(10));
+        let rt = Trigger::RealTime(Duration::from_secs(5));
+        let mut p = TriggerPolicy::new(rt, false, timeout, T0);
+        assert!(p.rate_limited());
+        assert_eq!(p.after_epoch(T0, T0, true, Some(5_000)), Next::Poll);
+        assert_eq!(
+            p.idle_watermark(T0 + 10_000, false),
+            WatermarkMove::AdvanceTo(15_000)
         );
     }
 

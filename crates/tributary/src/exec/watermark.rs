@@ -33,6 +33,14 @@ fn iso(ms: i64) -> String {
 }
 
 impl EpochEventTime {
+    /// Real-time mode: what the epoch saw so far and, after it, a later arrival of the same
+    /// epoch (the watermark is the later one's).
+    pub(crate) fn absorb(&mut self, later: EpochEventTime) {
+        self.summary.merge(&later.summary);
+        self.node_watermarks = later.node_watermarks;
+        self.next_watermark_ms = later.next_watermark_ms;
+    }
+
     /// The `eventTime` map of the progress record (Spark's keys).
     pub(crate) fn progress(&self, epoch_watermark: Option<i64>) -> BTreeMap<String, String> {
         let mut m = BTreeMap::new();
@@ -51,7 +59,7 @@ impl EpochEventTime {
 }
 
 /// Tracks the watermark of one query.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct WatermarkTracker {
     nodes: Vec<(i64, Arc<EventTimeStats>)>,
     node_watermarks: Vec<Option<i64>>,

@@ -40,7 +40,7 @@ pub(crate) struct EventTimeSummary {
 }
 
 impl EventTimeSummary {
-    fn merge(&mut self, o: &EventTimeSummary) {
+    pub(crate) fn merge(&mut self, o: &EventTimeSummary) {
         if self.count == 0 {
             *self = *o;
             return;

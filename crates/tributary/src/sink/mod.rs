@@ -7,6 +7,10 @@
 //! | memory        | the last epoch added, kept in the table                           |
 //! | console       | none (prints; a re-run epoch prints again)                        |
 //! | foreach_batch | the user's function gets the epoch id to deduplicate itself       |
+//!
+//! In real-time mode ([`crate::Trigger::RealTime`]) the memory, console, foreach_batch and
+//! at-least-once Kafka sinks emit each arrival's rows at once ([`Sink::emit`]); the others get
+//! the epoch's rows at its end, with the guarantee above.
 
 //!
 //! The sinks themselves are connectors (`crate::connector`); they are re-exported here.
@@ -87,6 +91,21 @@ pub trait Sink: Send + Sync + Debug {
     async fn holds_epoch(&self, _epoch: Epoch) -> Result<bool> {
         Ok(false)
     }
+
+    /// Real-time mode: whether the sink delivers rows as they are computed, through
+    /// [`Sink::emit`], within an epoch (at least once until the epoch's end). A sink that does
+    /// not (the default) gets the epoch's rows at its end, through `add_batch`, exactly as in
+    /// micro-batch mode.
+    fn emits_immediately(&self) -> bool {
+        false
+    }
+
+    /// Real-time mode: deliver rows of the open `epoch` now (called for each arrival of rows
+    /// when [`Sink::emits_immediately`]). An epoch run again after a failure emits its rows
+    /// again.
+    async fn emit(&self, epoch: Epoch, output: EpochOutput) -> Result<()> {
+        self.add_batch(epoch, output).await
+    }
 }
 
 /// A batch in `schema`'s field names, types and nullability (columns by position).
@@ -109,4 +128,125 @@ pub(crate) fn conform(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordB
     RecordBatch::try_new(schema.clone(), cols).map_err(crate::error::TributaryError::arrow(
         "conforming an epoch's rows",
     ))
+}
+
+/// The last row of each key (the columns `keys`; none: the last row) of `batches`, in the order
+/// those rows came: a real-time epoch in update mode can emit a key more than once, and a sink
+/// that upserts by key keeps its latest row.
+pub(crate) fn last_per_key(
+    schema: &SchemaRef,
+    batches: Vec<RecordBatch>,
+    keys: &[String],
+) -> Result<Vec<RecordBatch>> {
+    use arrow::row::{RowConverter, SortField};
+    let err = || crate::error::TributaryError::arrow("keeping the last row of each key");
+    let total: usize = batches.iter().map(|b| b.num_rows()).sum();
+    if total == 0 {
+        return Ok(batches);
+    }
+    if keys.is_empty() {
+        let batch = batches
+            .iter()
+            .rev()
+            .find(|b| b.num_rows() > 0)
+            .expect("some rows");
+        return Ok(vec![batch.slice(batch.num_rows() - 1, 1)]);
+    }
+    let mut last: std::collections::HashMap<Vec<u8>, (usize, usize)> =
+        std::collections::HashMap::with_capacity(total);
+    let indices = keys
+        .iter()
+        .map(|k| {
+            schema.index_of(k).map_err(|_| {
+                crate::error::TributaryError::Plan(format!(
+                    "the key column '{k}' is not among the query's columns"
+                ))
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let converter = RowConverter::new(
+        indices
+            .iter()
+            .map(|&i| SortField::new(schema.field(i).data_type().clone()))
+            .collect(),
+    )
+    .map_err(err())?;
+    for (b, batch) in batches.iter().enumerate() {
+        let cols: Vec<_> = indices.iter().map(|&i| batch.column(i).clone()).collect();
+        let rows = converter.convert_columns(&cols).map_err(err())?;
+        for i in 0..batch.num_rows() {
+            last.insert(rows.row(i).as_ref().to_vec(), (b, i));
+        }
+    }
+    if last.len() == total {
+        return Ok(batches);
+    }
+    let mut at: Vec<(usize, usize)> = last.into_values().collect();
+    at.sort_unstable();
+    let columns = (0..schema.fields().len())
+        .map(|c| {
+            let arrays: Vec<&dyn arrow::array::Array> =
+                batches.iter().map(|b| b.column(c).as_ref()).collect();
+            arrow::compute::interleave(&arrays, &at)
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(err())?;
+    Ok(vec![RecordBatch::try_new_with_options(
+        schema.clone(),
+        columns,
+        &arrow::array::RecordBatchOptions::new().with_row_count(Some(at.len())),
+    )
+    .map_err(err())?])
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{AsArray, Int64Array, StringArray};
+    use arrow::datatypes::{DataType, Field, Int64Type, Schema};
+
+    use super::*;
+
+    #[test]
+    fn the_last_row_of_each_key_is_kept_in_order() {
+        let schema: SchemaRef = Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Utf8, false),
+            Field::new("v", DataType::Int64, false),
+        ]));
+        let batch = |k: &[&str], v: &[i64]| {
+            RecordBatch::try_new(
+                schema.clone(),
+                vec![
+                    Arc::new(StringArray::from(k.to_vec())),
+                    Arc::new(Int64Array::from(v.to_vec())),
+                ],
+            )
+            .unwrap()
+        };
+        let out = last_per_key(
+            &schema,
+            vec![batch(&["a", "b"], &[1, 1]), batch(&["c", "a"], &[2, 2])],
+            &["k".to_string()],
+        )
+        .unwrap();
+        let out = arrow::compute::concat_batches(&schema, &out).unwrap();
+        let keys: Vec<&str> = out.column(0).as_string::<i32>().iter().flatten().collect();
+        let vals: Vec<i64> = out.column(1).as_primitive::<Int64Type>().values().to_vec();
+        assert_eq!(keys, ["b", "c", "a"]);
+        assert_eq!(vals, [1, 2, 2]);
+        let one =
+            last_per_key(&schema, vec![batch(&["x"], &[1]), batch(&["y"], &[2])], &[]).unwrap();
+        let one = arrow::compute::concat_batches(&schema, &one).unwrap();
+        assert_eq!(one.num_rows(), 1, "no key: the last row");
+        assert!(last_per_key(&schema, vec![], &["k".into()])
+            .unwrap()
+            .is_empty());
+        assert!(
+            last_per_key(&schema, vec![batch(&["a"], &[1])], &["nope".into()])
+                .unwrap_err()
+                .to_string()
+                .contains("nope")
+        );
+    }
 }

@@ -841,6 +841,10 @@ impl StateStore for KeyedStore {
         Ok(())
     }
 
+    fn key_len(&self) -> usize {
+        self.files.key_len
+    }
+
     fn commit(&mut self, _epoch: Epoch, change: StateChange) -> Result<()> {
         let since = self.since_after(&change);
         self.apply(

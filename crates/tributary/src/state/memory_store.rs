@@ -127,6 +127,10 @@ impl StateStore for MemoryStateStore {
         Ok(())
     }
 
+    fn key_len(&self) -> usize {
+        self.files.key_len
+    }
+
     fn commit(&mut self, _epoch: Epoch, change: StateChange) -> Result<()> {
         let since = self.since_after(&change);
         let rows = self.after(&change)?;

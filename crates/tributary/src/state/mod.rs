@@ -21,6 +21,7 @@ mod keyed_store;
 mod keys;
 #[cfg(test)]
 mod memory_store;
+mod merge;
 mod spill;
 mod store;
 
@@ -29,4 +30,5 @@ pub(crate) use keyed_store::{CloseTime, GroupBy, KeyedStore};
 pub(crate) use keys::{partition_of, KeyRows, KeySet};
 #[cfg(test)]
 pub(crate) use memory_store::MemoryStateStore;
+pub(crate) use merge::merge_changes;
 pub(crate) use store::{KnownKeys, StateChange, StateSize, StateStore};

@@ -109,4 +109,6 @@ pub(crate) trait StateStore: Send + Sync {
     /// Make the change the current state, once the epoch is committed. An error leaves the
     /// store unusable: the query stops, and restores from the checkpoint when started again.
     fn commit(&mut self, epoch: Epoch, change: StateChange) -> Result<()>;
+    /// How many leading columns are the key.
+    fn key_len(&self) -> usize;
 }

@@ -17,6 +17,7 @@ mod kafka;
 mod nexmark;
 mod object_storage;
 mod panes;
+mod real_time;
 mod regressions;
 mod sinks_and_sources;
 mod stateful;

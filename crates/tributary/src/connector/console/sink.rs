@@ -117,4 +117,8 @@ impl Sink for ConsoleSink {
         print!("{}", self.render(epoch, &output)?);
         Ok(())
     }
+
+    fn emits_immediately(&self) -> bool {
+        true
+    }
 }

@@ -560,6 +560,15 @@ impl Sink for DeltaSink {
         // the table's single row, as complete mode does (an epoch that changed nothing keeps it).
         let keyless_update = mode == crate::OutputMode::Update
             && o.merge_keys.as_ref().is_some_and(|k| k.is_empty());
+        let mut output = output;
+        if mode == crate::OutputMode::Update && o.cdc.is_none() {
+            // A real-time epoch may emit a key more than once: its last row counts.
+            output.batches = crate::sink::last_per_key(
+                &output.schema,
+                output.batches,
+                o.merge_keys.as_deref().unwrap_or_default(),
+            )?;
+        }
         let has_rows = output.batches.iter().any(|b| b.num_rows() > 0);
         let version_before = table.version();
         let table = if let Some(cdc) = &o.cdc {

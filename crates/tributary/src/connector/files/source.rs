@@ -335,15 +335,16 @@ impl StreamSource for FileStreamSource {
             }
         }
         new.sort();
-        let entry = EpochFiles {
-            prev: Self::log_offset(start),
-            files: new,
-        };
-        dir.write(&epoch.to_string(), codec::encode(&entry)).await?;
+        let prev = Self::log_offset(start);
+        // A list is named by its epoch; in real-time mode an epoch reads several lists, the
+        // later ones named by the numbers after it (always above the previous list's).
+        let id = epoch.0.max(prev.map_or(0, |p| p + 1));
+        let entry = EpochFiles { prev, files: new };
+        dir.write(&id.to_string(), codec::encode(&entry)).await?;
         let new = entry.files;
         let mut st = self.state.lock().expect("file source");
         st.seen.extend(new.into_iter().map(|f| f.name));
-        Ok(Some(json!({ "logOffset": epoch.0 })))
+        Ok(Some(json!({ "logOffset": id })))
     }
 
     async fn get_batch(&self, start: &Value, end: &Value, _epoch: Epoch) -> Result<EpochInput> {

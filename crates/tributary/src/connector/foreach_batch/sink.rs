@@ -51,4 +51,10 @@ impl Sink for ForeachBatchSink {
             .map_err(TributaryError::df("foreach_batch"))?;
         (self.f)(df, epoch.0).await
     }
+
+    /// Real-time mode: the function is called for each arrival of rows, with the epoch's id
+    /// (several calls per id; a failed epoch's calls are made again).
+    fn emits_immediately(&self) -> bool {
+        true
+    }
 }

@@ -290,6 +290,12 @@ impl Sink for KafkaSink {
         Ok(())
     }
 
+    /// Real-time mode: at least once, records are sent (and flushed) as they are computed;
+    /// exactly once, the epoch's transaction is committed at its end.
+    fn emits_immediately(&self) -> bool {
+        !self.exactly_once
+    }
+
     async fn holds_epoch(&self, epoch: Epoch) -> Result<bool> {
         let st = self.state.lock().expect("kafka sink");
         Ok(self.exactly_once && st.last_committed.is_some_and(|c| c >= epoch.0))

@@ -115,4 +115,25 @@ impl Sink for MemorySink {
         c.last_epoch = Some(epoch.0);
         Ok(())
     }
+
+    fn emits_immediately(&self) -> bool {
+        true
+    }
+
+    /// Real-time mode: each arrival's rows at once (complete mode: the latest result).
+    async fn emit(&self, _epoch: Epoch, output: EpochOutput) -> Result<()> {
+        let schema = self.table.schema.clone();
+        let batches = output
+            .batches
+            .into_iter()
+            .filter(|b| b.num_rows() > 0)
+            .map(|b| crate::sink::conform(&b, &schema))
+            .collect::<Result<Vec<_>>>()?;
+        let mut c = self.table.contents.write().expect("memory sink");
+        if *self.mode.read().expect("memory sink") == OutputMode::Complete {
+            c.batches.clear();
+        }
+        c.batches.extend(batches);
+        Ok(())
+    }
 }
