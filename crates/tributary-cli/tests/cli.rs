@@ -646,6 +646,18 @@ fn the_kafka_to_delta_example_verifies_against_a_broker() {
 /// write it again.
 #[test]
 fn kafka_to_kafka_exactly_once_survives_sigkills() {
+    kafka_to_kafka_exactly_once_with_kills("20ms");
+}
+
+/// The same in real-time mode: each epoch's arrivals are recorded with its offsets, so a
+/// restart that finds the epoch in Kafka but not in the commit log replays them, leaves the
+/// rows alone and goes on.
+#[test]
+fn kafka_to_kafka_exactly_once_in_real_time_mode_survives_sigkills() {
+    kafka_to_kafka_exactly_once_with_kills("realtime:200ms");
+}
+
+fn kafka_to_kafka_exactly_once_with_kills(trigger: &str) {
     use rdkafka::config::ClientConfig;
     use rdkafka::consumer::{BaseConsumer, Consumer};
     use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
@@ -726,7 +738,7 @@ fn kafka_to_kafka_exactly_once_survives_sigkills() {
             next += 1;
         }
         producer.flush(Duration::from_secs(10)).unwrap();
-        let mut child = run("20ms");
+        let mut child = run(trigger);
         wait_until(
             &format!("round {round} has written its rows to Kafka"),
             Duration::from_secs(120),
