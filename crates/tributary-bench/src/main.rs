@@ -16,6 +16,9 @@
 //!
 //! `nexmark [EVENTS] [qN ...]`: see `nexmark.rs`.
 //!
+//! `latency [SECONDS] [RATE ...]`: Kafka to Kafka latency in real-time and micro-batch mode;
+//! see `latency.rs`.
+//!
 //! `kafka`: ROWS JSON events produced to a topic of librdkafka's mock broker (about 20,000 per
 //! partition: the mock keeps at most 5 MB per partition), then
 //! consumed twice: plain librdkafka (a `BaseConsumer` counting messages) and Tributary reading the
@@ -27,6 +30,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod delta;
 mod kills;
+mod latency;
 mod nexmark;
 mod soak;
 mod state;
@@ -451,6 +455,7 @@ async fn main() -> anyhow::Result<()> {
             )
             .await;
         }
+        "latency" => return latency::run(&args[2.min(args.len())..]).await,
         "nexmark" => {
             let events = args
                 .get(2)
@@ -502,7 +507,7 @@ async fn main() -> anyhow::Result<()> {
             .await;
         }
         other => {
-            anyhow::bail!("unknown benchmark '{other}': try `etl [ROWS]`, `visitors [ROWS]`, `kafka [ROWS]` or `delta [COMMITS] [ROWS_PER_COMMIT]` or `soak [SECONDS] [EVENTS_PER_SECOND] [visitors|append]` or `kills [KILLS] [FILES] [delta|parquet|json|windows|kafka-in|kafka-out...]` or `storage [EPOCHS] [ROWS_PER_EPOCH]` or `nexmark [EVENTS] [qN...]` or `state [KEYS] [dedup|aggregate] [STATE_MEMORY_LIMIT]`")
+            anyhow::bail!("unknown benchmark '{other}': try `etl [ROWS]`, `visitors [ROWS]`, `kafka [ROWS]` or `delta [COMMITS] [ROWS_PER_COMMIT]` or `soak [SECONDS] [EVENTS_PER_SECOND] [visitors|append]` or `kills [KILLS] [FILES] [delta|parquet|json|windows|kafka-in|kafka-out...]` or `storage [EPOCHS] [ROWS_PER_EPOCH]` or `nexmark [EVENTS] [qN...]` or `latency [SECONDS] [RATE...]` or `state [KEYS] [dedup|aggregate] [STATE_MEMORY_LIMIT]`")
         }
     }
     let tmp = tempfile::tempdir()?;
