@@ -651,17 +651,7 @@ impl Running {
             }
             let (offsets, new_data) = self.poll_sources().await?;
             let latest_offset_ms = self.clock.now_ms() - trigger_start;
-            let mut no_data_work = false;
-            if !new_data && !self.operators.is_empty() {
-                let now = self.clock.now_ms();
-                match self.policy.idle_watermark(now, self.watermark.is_final()) {
-                    WatermarkMove::Stay => {}
-                    WatermarkMove::Finish => self.watermark.finish(),
-                    WatermarkMove::AdvanceTo(ms) => self.watermark.advance_to(ms),
-                }
-                no_data_work = self.watermark.advanced_since_last_epoch()
-                    || self.operators.iter().any(|op| op.has_due_timeouts(now));
-            }
+            let no_data_work = !new_data && self.no_data_work();
             let next =
                 self.policy
                     .after_poll(self.clock.now_ms(), trigger_start, new_data, no_data_work);
@@ -709,6 +699,22 @@ impl Running {
                 Next::Poll | Next::RunEpoch | Next::RunNoDataEpoch => {}
             }
         }
+    }
+
+    /// No new data came: move an idle watermark as the trigger policy says; whether an epoch
+    /// without data would change something (the watermark moved, or timeouts are due).
+    fn no_data_work(&mut self) -> bool {
+        if self.operators.is_empty() {
+            return false;
+        }
+        let now = self.clock.now_ms();
+        match self.policy.idle_watermark(now, self.watermark.is_final()) {
+            WatermarkMove::Stay => {}
+            WatermarkMove::Finish => self.watermark.finish(),
+            WatermarkMove::AdvanceTo(ms) => self.watermark.advance_to(ms),
+        }
+        self.watermark.advanced_since_last_epoch()
+            || self.operators.iter().any(|op| op.has_due_timeouts(now))
     }
 
     /// Ask every source for the end of the next epoch; whether any has new data.

@@ -267,3 +267,25 @@ pub(crate) fn dropped_by_watermark(q: &StreamingQuery) -> u64 {
         .map(|s| s["numRowsDroppedByWatermark"].as_u64().unwrap_or(0))
         .sum()
 }
+
+/// The schema of key-value rows: `k` BIGINT, `v` VARCHAR.
+pub(crate) fn kv_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("k", DataType::Int64, false),
+        Field::new("v", DataType::Utf8, true),
+    ]))
+}
+
+/// Key-value rows with keys `keys` and values `value(k)`.
+pub(crate) fn kv_rows(keys: &[i64], value: impl Fn(i64) -> String) -> RecordBatch {
+    RecordBatch::try_new(
+        kv_schema(),
+        vec![
+            Arc::new(Int64Array::from(keys.to_vec())),
+            Arc::new(arrow::array::StringArray::from(
+                keys.iter().map(|&k| value(k)).collect::<Vec<_>>(),
+            )),
+        ],
+    )
+    .unwrap()
+}

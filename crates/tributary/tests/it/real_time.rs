@@ -7,31 +7,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use arrow::array::{Int64Array, RecordBatch, StringArray};
+use arrow::array::RecordBatch;
 use tributary::prelude::*;
 
 use crate::common::*;
 
-fn kv_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("k", DataType::Int64, false),
-        Field::new("v", DataType::Utf8, true),
-    ]))
-}
-
 fn kv(keys: &[i64]) -> RecordBatch {
-    RecordBatch::try_new(
-        kv_schema(),
-        vec![
-            Arc::new(Int64Array::from(keys.to_vec())),
-            Arc::new(StringArray::from(
-                keys.iter()
-                    .map(|k| format!("v{}", k % 3))
-                    .collect::<Vec<_>>(),
-            )),
-        ],
-    )
-    .unwrap()
+    kv_rows(keys, |k| format!("v{}", k % 3))
 }
 
 async fn wait_for(what: &str, cond: impl Fn() -> bool) {

@@ -2,7 +2,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use arrow::array::{Int64Array, RecordBatch, StringArray};
+use arrow::array::RecordBatch;
 use tributary::clock::ManualClock;
 use tributary::prelude::*;
 use tributary::source::RateStreamSource;
@@ -12,24 +12,8 @@ use tributary::{
 
 use crate::common::*;
 
-fn kv_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("k", DataType::Int64, false),
-        Field::new("v", DataType::Utf8, true),
-    ]))
-}
-
 fn kv(keys: &[i64]) -> RecordBatch {
-    RecordBatch::try_new(
-        kv_schema(),
-        vec![
-            Arc::new(Int64Array::from(keys.to_vec())),
-            Arc::new(StringArray::from(
-                keys.iter().map(|k| format!("v{k}")).collect::<Vec<_>>(),
-            )),
-        ],
-    )
-    .unwrap()
+    kv_rows(keys, |k| format!("v{k}"))
 }
 
 #[derive(Default)]

@@ -85,6 +85,31 @@ impl MemorySink {
     }
 }
 
+impl MemorySink {
+    /// Append the rows (complete mode: replace them); once per `epoch` when given.
+    fn put(&self, output: EpochOutput, epoch: Option<Epoch>) -> Result<()> {
+        let schema = self.table.schema.clone();
+        let batches = output
+            .batches
+            .into_iter()
+            .filter(|b| b.num_rows() > 0)
+            .map(|b| crate::sink::conform(&b, &schema))
+            .collect::<Result<Vec<_>>>()?;
+        let mut c = self.table.contents.write().expect("memory sink");
+        if let Some(epoch) = epoch {
+            if c.last_epoch.is_some_and(|l| l >= epoch.0) {
+                return Ok(());
+            }
+            c.last_epoch = Some(epoch.0);
+        }
+        if *self.mode.read().expect("memory sink") == OutputMode::Complete {
+            c.batches.clear();
+        }
+        c.batches.extend(batches);
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl Sink for MemorySink {
     fn description(&self) -> String {
@@ -97,23 +122,7 @@ impl Sink for MemorySink {
     }
 
     async fn add_batch(&self, epoch: Epoch, output: EpochOutput) -> Result<()> {
-        let schema = self.table.schema.clone();
-        let batches = output
-            .batches
-            .into_iter()
-            .filter(|b| b.num_rows() > 0)
-            .map(|b| crate::sink::conform(&b, &schema))
-            .collect::<Result<Vec<_>>>()?;
-        let mut c = self.table.contents.write().expect("memory sink");
-        if c.last_epoch.is_some_and(|l| l >= epoch.0) {
-            return Ok(());
-        }
-        if *self.mode.read().expect("memory sink") == OutputMode::Complete {
-            c.batches.clear();
-        }
-        c.batches.extend(batches);
-        c.last_epoch = Some(epoch.0);
-        Ok(())
+        self.put(output, Some(epoch))
     }
 
     fn emits_immediately(&self) -> bool {
@@ -122,18 +131,6 @@ impl Sink for MemorySink {
 
     /// Real-time mode: each arrival's rows at once (complete mode: the latest result).
     async fn emit(&self, _epoch: Epoch, output: EpochOutput) -> Result<()> {
-        let schema = self.table.schema.clone();
-        let batches = output
-            .batches
-            .into_iter()
-            .filter(|b| b.num_rows() > 0)
-            .map(|b| crate::sink::conform(&b, &schema))
-            .collect::<Result<Vec<_>>>()?;
-        let mut c = self.table.contents.write().expect("memory sink");
-        if *self.mode.read().expect("memory sink") == OutputMode::Complete {
-            c.batches.clear();
-        }
-        c.batches.extend(batches);
-        Ok(())
+        self.put(output, None)
     }
 }

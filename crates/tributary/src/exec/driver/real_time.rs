@@ -36,7 +36,7 @@ use tributary_checkpoint::{ArrivalRecord, CommitRecord, Epoch, OffsetRecord, Sou
 
 use super::{write_late_rows, EpochReport, Running, KEEP_EPOCHS};
 use crate::error::{from_df_error, Result};
-use crate::exec::trigger::{Arrival, RealTimeEpoch, WatermarkMove};
+use crate::exec::trigger::{Arrival, RealTimeEpoch};
 use crate::exec::watermark::EpochEventTime;
 use crate::modes::OutputMode;
 use crate::progress::RealTimeProgress;
@@ -255,17 +255,7 @@ impl Running {
             let poll_start = self.clock.now_ms();
             let (offsets, new_data) = self.poll_sources().await?;
             so_far.add_duration("latestOffset", self.clock.now_ms() - poll_start);
-            let mut no_data_work = false;
-            if !new_data && !self.operators.is_empty() {
-                let now = self.clock.now_ms();
-                match self.policy.idle_watermark(now, self.watermark.is_final()) {
-                    WatermarkMove::Stay => {}
-                    WatermarkMove::Finish => self.watermark.finish(),
-                    WatermarkMove::AdvanceTo(ms) => self.watermark.advance_to(ms),
-                }
-                no_data_work = self.watermark.advanced_since_last_epoch()
-                    || self.operators.iter().any(|op| op.has_due_timeouts(now));
-            }
+            let no_data_work = !new_data && self.no_data_work();
             if new_data || no_data_work {
                 let arrival = ArrivalRecord {
                     ends: offsets.iter().map(|o| o.end.clone()).collect(),
