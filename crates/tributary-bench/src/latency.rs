@@ -98,18 +98,12 @@ fn produce(bootstrap: String, rate: u64, stop: Arc<AtomicBool>) -> anyhow::Resul
                 sent / 2,
                 ts / 1000
             );
-            let mut rec = BaseRecord::<(), str>::to("in")
-                .payload(&v)
-                .partition((sent % PARTITIONS as u64) as i32);
-            loop {
-                match producer.send(rec) {
-                    Ok(()) => break,
-                    Err((_, r)) => {
-                        producer.poll(Duration::from_millis(1));
-                        rec = r;
-                    }
-                }
-            }
+            crate::send_waiting(
+                &producer,
+                BaseRecord::to("in")
+                    .payload(v.as_str())
+                    .partition((sent % PARTITIONS as u64) as i32),
+            );
             sent += 1;
         }
         producer.poll(Duration::ZERO);

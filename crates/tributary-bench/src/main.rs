@@ -307,6 +307,22 @@ async fn visitors(rows: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Send `rec`, waiting while the producer's queue is full.
+pub(crate) fn send_waiting(
+    producer: &rdkafka::producer::BaseProducer,
+    mut rec: rdkafka::producer::BaseRecord<'_, (), str>,
+) {
+    loop {
+        match producer.send(rec) {
+            Ok(()) => return,
+            Err((_, r)) => {
+                producer.poll(std::time::Duration::from_millis(1));
+                rec = r;
+            }
+        }
+    }
+}
+
 async fn kafka(rows: usize) -> anyhow::Result<()> {
     use rdkafka::consumer::{BaseConsumer, Consumer};
     use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
@@ -333,18 +349,12 @@ async fn kafka(rows: usize) -> anyhow::Result<()> {
             i % 20,
             i % 500
         );
-        let mut rec = BaseRecord::<(), str>::to("events")
-            .payload(&v)
-            .partition((i % partitions as usize) as i32);
-        loop {
-            match producer.send(rec) {
-                Ok(()) => break,
-                Err((_, r)) => {
-                    producer.poll(std::time::Duration::from_millis(1));
-                    rec = r;
-                }
-            }
-        }
+        send_waiting(
+            &producer,
+            BaseRecord::to("events")
+                .payload(v.as_str())
+                .partition((i % partitions as usize) as i32),
+        );
     }
     producer.flush(std::time::Duration::from_secs(120))?;
     let produce = t.elapsed().as_secs_f64();
