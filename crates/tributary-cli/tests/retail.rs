@@ -6,68 +6,12 @@
 #[allow(dead_code)]
 mod pipeline;
 
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::Command;
 
 use tributary::prelude::*;
 
 mod support;
-
-fn postgres_script(args: &[&str]) {
-    let script = std::path::PathBuf::from(
-        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
-    )
-    .join("../../scripts/postgres.sh");
-    let out = Command::new("bash")
-        .arg(script)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "scripts/postgres.sh {} failed: {} (the retail example needs Debian's postgresql package)",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-struct Server(String);
-impl Drop for Server {
-    fn drop(&mut self) {
-        let script = std::path::PathBuf::from(
-            std::env::var_os("CARGO_MANIFEST_DIR")
-                .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
-        )
-        .join("../../scripts/postgres.sh");
-        let _ = Command::new("bash")
-            .arg(script)
-            .args(["stop", &self.0])
-            .output();
-    }
-}
-
-fn psql(port: u16, sql: &str) {
-    let out = Command::new("psql")
-        .args([
-            "-X",
-            "-q",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-        ])
-        .args(["-U", "postgres", "-d", "postgres", "-c", sql])
-        .output()
-        .expect("psql comes with the postgresql package");
-    assert!(
-        out.status.success(),
-        "psql: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+use support::postgres::PgServer;
 
 fn movement(product: i64, kind: &str, qty: i64, t: &str) -> String {
     format!("{{\"product_id\":{product},\"kind\":\"{kind}\",\"qty\":{qty},\"event_time\":\"{t}\"}}")
@@ -85,17 +29,8 @@ fn rows(path: &Path, sql: &str) -> Vec<String> {
 #[test]
 fn omnimart_flags_fast_sellers_that_run_low() {
     let tmp = tempfile::tempdir().unwrap();
-    postgres_script(&["install"]);
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let pg_dir = tmp.path().join("pg").display().to_string();
-    postgres_script(&["start", &pg_dir, &port.to_string()]);
-    let _server = Server(pg_dir);
-    psql(
-        port,
+    let pg = PgServer::start();
+    pg.psql(
         "CREATE TABLE products (product_id int8 PRIMARY KEY, name text, category text, price numeric(8,2), initial_stock int8);
          INSERT INTO products VALUES (1, 'widget', 'tools', 2.50, 30), (2, 'gadget', 'tools', 10.00, 500),
                                      (3, 'doohickey', 'toys', 4.00, 200);",
@@ -135,7 +70,7 @@ fn omnimart_flags_fast_sellers_that_run_low() {
         &[movement(3, "restock", 5, "2026-11-21T14:30:00Z")],
     );
     let config = pipeline::Config {
-        postgres: format!("postgresql://postgres@127.0.0.1:{port}/postgres"),
+        postgres: pg.url(),
         history,
         movements,
         lake: tmp.path().join("lake"),

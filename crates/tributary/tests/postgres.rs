@@ -337,3 +337,385 @@ async fn an_unreachable_server_is_named_without_the_password() {
     );
     assert!(!err.contains("s3cret"), "{err}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// The PostgreSQL sink.
+
+impl Postgres {
+    /// The rows of `sql`, each as `a|b|c` (NULL as empty), in the order the query gives.
+    fn rows(&self, sql: &str) -> Vec<String> {
+        let port = self.port.to_string();
+        let out = Command::new("psql")
+            .args(["-X", "-q", "-A", "-t", "-h", "127.0.0.1", "-p", &port])
+            .args([
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+                sql,
+            ])
+            .output()
+            .expect("psql runs");
+        assert!(
+            out.status.success(),
+            "psql failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+fn write_json(dir: &std::path::Path, name: &str, lines: &[&str]) {
+    std::fs::create_dir_all(dir).unwrap();
+    let tmp = dir.join(format!(".{name}.tmp"));
+    std::fs::write(&tmp, lines.join("\n") + "\n").unwrap();
+    std::fs::rename(tmp, dir.join(name)).unwrap();
+}
+
+fn kv_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("k", DataType::Utf8, true),
+        Field::new("v", DataType::Int64, true),
+    ]))
+}
+
+/// One available-now run of `sql` over the JSON files in `input` (registered as `events`)
+/// into the PostgreSQL table `table`.
+async fn run_into_postgres(
+    pg: &Postgres,
+    input: &std::path::Path,
+    ckpt: &std::path::Path,
+    sql: &str,
+    mode: OutputMode,
+    options: &[(&str, &str)],
+) -> tributary::Result<()> {
+    let session = Session::new();
+    let events = session
+        .read_stream()
+        .schema(kv_schema())
+        .json(input.to_str().unwrap())
+        .await?;
+    session.register("events", events)?;
+    let mut writer = session
+        .sql(sql)
+        .await?
+        .write_stream()
+        .format("postgres")
+        .output_mode(mode)
+        .trigger(Trigger::AvailableNow)
+        .option("checkpoint_location", ckpt.display());
+    for (k, v) in options {
+        writer = writer.option(k, v);
+    }
+    let q = writer.start(&pg.url()).await?;
+    q.await_termination().await
+}
+
+#[tokio::test]
+async fn appended_epochs_land_once_even_when_an_epoch_is_run_again() {
+    let pg = Postgres::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, ckpt) = (tmp.path().join("in"), tmp.path().join("ckpt"));
+    write_json(
+        &input,
+        "a.json",
+        &[
+            r#"{"k":"a","v":1}"#,
+            r#"{"k":"b\tc\\d","v":2}"#,
+            r#"{"k":null,"v":3}"#,
+        ],
+    );
+    let sql = "SELECT k, v FROM events";
+    let opts = [("table", "public.appended")];
+    run_into_postgres(&pg, &input, &ckpt, sql, OutputMode::Append, &opts)
+        .await
+        .unwrap();
+    assert_eq!(
+        pg.rows("SELECT k, v FROM appended ORDER BY v"),
+        vec!["a|1", "b\tc\\d|2", "|3"]
+    );
+    // A crash after the sink's commit and before the checkpoint's: the epoch runs again and
+    // the sink, which recorded it in the same transaction as the rows, skips it.
+    std::fs::remove_file(ckpt.join("commits/0")).unwrap();
+    run_into_postgres(&pg, &input, &ckpt, sql, OutputMode::Append, &opts)
+        .await
+        .unwrap();
+    assert_eq!(pg.rows("SELECT count(*) FROM appended"), vec!["3"]);
+    assert!(
+        ckpt.join("commits/0").exists(),
+        "the re-run epoch is committed"
+    );
+    write_json(&input, "b.json", &[r#"{"k":"e","v":4}"#]);
+    run_into_postgres(&pg, &input, &ckpt, sql, OutputMode::Append, &opts)
+        .await
+        .unwrap();
+    assert_eq!(
+        pg.rows("SELECT count(*), sum(v) FROM appended"),
+        vec!["4|10"]
+    );
+    // The epochs table says what the target holds.
+    assert_eq!(
+        pg.rows("SELECT target, epoch FROM tributary_epochs"),
+        vec!["\"public\".\"appended\"|1"]
+    );
+}
+
+#[tokio::test]
+async fn update_and_complete_modes_keep_the_batch_answer_in_postgres() {
+    let pg = Postgres::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    let sql = "SELECT k, count(*) AS n, sum(v) AS total FROM events GROUP BY k";
+    let files: [&[&str]; 3] = [
+        &[
+            r#"{"k":"a","v":1}"#,
+            r#"{"k":"b","v":2}"#,
+            r#"{"k":null,"v":5}"#,
+        ],
+        &[r#"{"k":"a","v":10}"#, r#"{"k":"c","v":3}"#],
+        &[r#"{"k":null,"v":1}"#, r#"{"k":"b","v":20}"#],
+    ];
+    for (i, lines) in files.iter().enumerate() {
+        write_json(&input, &format!("f{i}.json"), lines);
+        for (mode, table) in [
+            (OutputMode::Update, "counts_u"),
+            (OutputMode::Complete, "counts_c"),
+        ] {
+            let ckpt = tmp.path().join(table);
+            run_into_postgres(&pg, &input, &ckpt, sql, mode, &[("table", table)])
+                .await
+                .unwrap();
+        }
+    }
+    let expected = vec!["a|2|11", "b|2|22", "c|1|3", "|2|6"];
+    assert_eq!(
+        pg.rows("SELECT k, n, total FROM counts_u ORDER BY k NULLS LAST"),
+        expected
+    );
+    assert_eq!(
+        pg.rows("SELECT k, n, total FROM counts_c ORDER BY k NULLS LAST"),
+        expected
+    );
+    // Update mode created the table with a key that treats NULLs as one group.
+    let constraint = pg.rows(
+        "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'counts_u'::regclass",
+    );
+    assert_eq!(constraint, vec!["UNIQUE NULLS NOT DISTINCT (k)"]);
+}
+
+#[tokio::test]
+async fn a_change_stream_is_applied_by_key_in_sequence_order() {
+    let pg = Postgres::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, ckpt) = (tmp.path().join("in"), tmp.path().join("ckpt"));
+    pg.psql("CREATE TABLE people (id int8 PRIMARY KEY, name text, seq int8)");
+    let session = Session::new();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, true),
+        Field::new("name", DataType::Utf8, true),
+        Field::new("seq", DataType::Int64, true),
+        Field::new("op", DataType::Utf8, true),
+    ]));
+    let run = |schema: SchemaRef| {
+        let (session, input, ckpt, url) = (session.clone(), input.clone(), ckpt.clone(), pg.url());
+        async move {
+            let q = session
+                .read_stream()
+                .schema(schema)
+                .json(input.to_str().unwrap())
+                .await
+                .unwrap()
+                .write_stream()
+                .format("postgres")
+                .option("table", "people")
+                .option("cdc_keys", "id")
+                .option("cdc_sequence", "seq")
+                .trigger(Trigger::AvailableNow)
+                .option("checkpoint_location", ckpt.display())
+                .start(&url)
+                .await
+                .unwrap();
+            q.await_termination().await.unwrap();
+        }
+    };
+    write_json(
+        &input,
+        "e0.json",
+        &[
+            r#"{"id":1,"name":"ann","seq":1,"op":"i"}"#,
+            r#"{"id":2,"name":"bob","seq":1,"op":"i"}"#,
+            r#"{"id":1,"name":"anne","seq":2,"op":"u"}"#,
+        ],
+    );
+    run(schema.clone()).await;
+    assert_eq!(
+        pg.rows("SELECT id, name, seq FROM people ORDER BY id"),
+        vec!["1|anne|2", "2|bob|1"]
+    );
+    write_json(
+        &input,
+        "e1.json",
+        &[
+            r#"{"id":2,"name":null,"seq":3,"op":"d"}"#,
+            // Older than the row: ignored.
+            r#"{"id":1,"name":"old","seq":1,"op":"u"}"#,
+            // Older than the delete: must not bring bob back.
+            r#"{"id":2,"name":"bob","seq":2,"op":"u"}"#,
+            r#"{"id":3,"name":"cy","seq":5,"op":"insert"}"#,
+        ],
+    );
+    run(schema.clone()).await;
+    assert_eq!(
+        pg.rows("SELECT id, name, seq FROM people ORDER BY id"),
+        vec!["1|anne|2", "3|cy|5"]
+    );
+    write_json(
+        &input,
+        "e2.json",
+        &[r#"{"id":2,"name":"bo","seq":4,"op":"i"}"#],
+    );
+    run(schema).await;
+    assert_eq!(
+        pg.rows("SELECT id, name, seq FROM people ORDER BY id"),
+        vec!["1|anne|2", "2|bo|4", "3|cy|5"],
+        "a change newer than the delete brings the key back"
+    );
+}
+
+#[tokio::test]
+async fn batch_writes_round_trip_every_column_type() {
+    let pg = Postgres::start();
+    let session = Session::new();
+    let df = session
+        .sql(
+            "SELECT * FROM (VALUES
+               (1, 'tab\there', 1.5, true, CAST('2024-01-02 03:04:05.123456' AS TIMESTAMP),
+                CAST('2024-01-02' AS DATE), CAST(10.25 AS DECIMAL(10, 2)), X'00ff'),
+               (2, NULL, NULL, NULL, NULL, NULL, NULL, NULL))
+             AS t(id, name, score, active, seen, day, price, raw)",
+        )
+        .await
+        .unwrap();
+    let url = pg.url();
+    let write = |mode: SaveMode| {
+        let (df, url) = (df.clone(), url.clone());
+        async move {
+            df.write()
+                .format("postgres")
+                .option("table", "typed")
+                .mode(mode)
+                .save(&url)
+                .await
+        }
+    };
+    write(SaveMode::ErrorIfExists).await.unwrap();
+    let err = write(SaveMode::ErrorIfExists)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("already exists") && err.contains("Overwrite"),
+        "{err}"
+    );
+    write(SaveMode::Append).await.unwrap();
+    assert_eq!(pg.rows("SELECT count(*) FROM typed"), vec!["4"]);
+    write(SaveMode::Overwrite).await.unwrap();
+    assert_eq!(
+        pg.rows("SELECT id, name, score, active, seen, day, price, raw FROM typed ORDER BY id"),
+        vec![
+            "1|tab\there|1.5|t|2024-01-02 03:04:05.123456|2024-01-02|10.25|\\x00ff",
+            "2|||||||"
+        ]
+    );
+    assert_eq!(
+        pg.rows(
+            "SELECT string_agg(data_type, ',' ORDER BY ordinal_position) FROM information_schema.columns WHERE table_name = 'typed'"
+        ),
+        vec!["bigint,text,double precision,boolean,timestamp without time zone,date,numeric,bytea"]
+    );
+    // Read back through the table source: the same rows.
+    let back = sorted(read_table(&session, &pg, "typed").await).await;
+    assert_eq!(back.num_rows(), 2);
+    assert_eq!(back.column(1).as_string::<i32>().value(0), "tab\there");
+}
+
+async fn read_table(session: &Session, pg: &Postgres, table: &str) -> DataFrame {
+    session
+        .read()
+        .format("postgres")
+        .option("table", table)
+        .load(&pg.url())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn sink_mistakes_are_named_with_the_fix() {
+    let pg = Postgres::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    write_json(&input, "a.json", &[r#"{"k":"a","v":1}"#]);
+    pg.psql("CREATE TABLE narrow (k text); CREATE TABLE nokey (k text, n int8)");
+    let ck = |n: &str| tmp.path().join(n);
+    let err = run_into_postgres(
+        &pg,
+        &input,
+        &ck("1"),
+        "SELECT k, v FROM events",
+        OutputMode::Append,
+        &[("table", "narrow")],
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("no column 'v'") && err.contains("ADD COLUMN"),
+        "{err}"
+    );
+    let err = run_into_postgres(
+        &pg,
+        &input,
+        &ck("2"),
+        "SELECT k, count(*) AS n FROM events GROUP BY k",
+        OutputMode::Update,
+        &[("table", "nokey")],
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("unique constraint") && err.contains("ADD UNIQUE"),
+        "{err}"
+    );
+    let err = run_into_postgres(
+        &pg,
+        &input,
+        &ck("3"),
+        "SELECT k FROM events",
+        OutputMode::Append,
+        &[],
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("option 'table'"), "{err}");
+    let err = run_into_postgres(
+        &pg,
+        &input,
+        &ck("4"),
+        "SELECT k FROM events",
+        OutputMode::Append,
+        &[("table", "t"), ("merge_key", "k")],
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("merge_keys"), "{err}");
+}

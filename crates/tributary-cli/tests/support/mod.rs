@@ -6,6 +6,8 @@ use std::path::Path;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use tributary::prelude::*;
 
+pub(crate) mod postgres;
+
 /// Every row as its values joined by `|` (nulls as `NULL`), sorted.
 pub(crate) fn rows(batches: &[arrow::array::RecordBatch]) -> Vec<String> {
     let opts = FormatOptions::default().with_null("NULL");

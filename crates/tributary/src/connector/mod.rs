@@ -280,7 +280,7 @@ impl Connectors {
         c.add_source(Arc::new(rate::RateConnector));
         c.add_source(Arc::new(nexmark::NexmarkConnector));
         #[cfg(feature = "postgres")]
-        c.add_source(Arc::new(postgres::PostgresConnector));
+        c.add_both(Arc::new(postgres::PostgresConnector));
         c.add_sink(Arc::new(console::ConsoleConnector));
         c.add_sink(Arc::new(memory::MemoryConnector));
         c.add_sink(Arc::new(foreach_batch::ForeachBatchConnector));
