@@ -12,6 +12,7 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod serve;
 mod submit;
 mod table;
 
@@ -85,6 +86,23 @@ enum Command {
         /// Require `Authorization: Bearer TOKEN` (or ?token=TOKEN) on every UI request.
         #[arg(long, value_name = "TOKEN")]
         ui_token: Option<String>,
+        /// Serve the job's tables and memory sinks over the PostgreSQL wire protocol on ADDR
+        /// while it runs (psql, psycopg, SQLAlchemy, BI tools).
+        #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:5433")]
+        serve: Option<String>,
+        #[command(flatten)]
+        serve_args: serve::ServeArgs,
+    },
+    /// Serve the job's tables (Delta at their latest version, files, PostgreSQL) over the
+    /// PostgreSQL wire protocol, without running its queries; Ctrl-C stops.
+    Serve {
+        #[command(flatten)]
+        job: JobArgs,
+        /// The address to listen on; give 0.0.0.0:5433 to expose it.
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:5433")]
+        listen: String,
+        #[command(flatten)]
+        serve_args: serve::ServeArgs,
     },
     /// Run every INSERT of the job once, as a batch over the tables as they are.
     Batch {
@@ -174,12 +192,28 @@ impl StreamingQueryListener for StderrProgress {
     }
 }
 
+async fn serve_job(
+    job: JobArgs,
+    listen: &str,
+    args: &serve::ServeArgs,
+    storage: &StorageOptions,
+) -> anyhow::Result<ExitCode> {
+    let file = job.load().await?;
+    let session = new_session(storage)?;
+    let runner = JobRunner::new(session.clone(), file);
+    let catalog = serve::job_catalog(&runner, &session)?;
+    let _endpoint = serve::start(listen, catalog, args).await?;
+    let signal = shutdown_signal().await;
+    eprintln!("{signal}: stopping");
+    Ok(ExitCode::SUCCESS)
+}
+
 async fn run(
     job: JobArgs,
     checkpoint: Option<PathBuf>,
     trigger: Option<String>,
-    ui: Option<String>,
-    ui_token: Option<String>,
+    (ui, ui_token): (Option<String>, Option<String>),
+    serving: Option<(String, serve::ServeArgs)>,
     storage: &StorageOptions,
 ) -> anyhow::Result<ExitCode> {
     let file = job.load().await?;
@@ -207,6 +241,14 @@ async fn run(
             trigger,
         })
         .await?;
+    let _endpoint = match &serving {
+        Some((addr, args)) => {
+            let catalog = serve::job_catalog(&runner, &session)?;
+            serve::add_memory_sinks(&catalog, &runner, &session).await;
+            Some(serve::start(addr, catalog, args).await?)
+        }
+        None => None,
+    };
     eprintln!(
         "started {} quer{} ({}), checkpoints in {}",
         queries.len(),
@@ -416,7 +458,17 @@ async fn main() -> ExitCode {
                 trigger,
                 ui,
                 ui_token,
-            } => run(job, checkpoint, trigger, ui, ui_token, &storage).await,
+                serve,
+                serve_args,
+            } => {
+                let serving = serve.map(|addr| (addr, serve_args));
+                run(job, checkpoint, trigger, (ui, ui_token), serving, &storage).await
+            }
+            Command::Serve {
+                job,
+                listen,
+                serve_args,
+            } => serve_job(job, &listen, &serve_args, &storage).await,
             Command::Batch { job, progress } => batch(job, progress, &storage).await,
             Command::Verify { job, workdir } => verify(job, workdir, &storage).await,
             Command::Table { command } => table::table(command, &storage).await,

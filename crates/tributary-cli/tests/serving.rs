@@ -111,3 +111,303 @@ fn a_job_killed_at_random_moments_writes_to_postgres_exactly_once() {
         vec!["2"]
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// The PostgreSQL endpoint: `tributary serve` and `tributary run --serve`.
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+const PASSWORD: &str = "s3cret-pw";
+
+/// `psql -c` against the endpoint on `port` as `tributary` with `password`: (ok, stdout, stderr).
+fn psql_at(port: u16, password: Option<&str>, args: &[&str]) -> (bool, String, String) {
+    let mut cmd = Command::new("psql");
+    cmd.args(["-X", "-w", "-h", "127.0.0.1", "-p", &port.to_string()])
+        .args([
+            "-U",
+            "tributary",
+            "-d",
+            "tributary",
+            "-v",
+            "ON_ERROR_STOP=1",
+        ])
+        .args(args)
+        .env_remove("PGPASSWORD");
+    if let Some(p) = password {
+        cmd.env("PGPASSWORD", p);
+    }
+    let out = cmd
+        .output()
+        .expect("psql comes with the postgresql package");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Rows of `sql` as `a|b`, in the query's order.
+fn endpoint_rows(port: u16, sql: &str) -> Vec<String> {
+    let (ok, out, err) = psql_at(port, Some(PASSWORD), &["-A", "-t", "-c", sql]);
+    assert!(ok, "psql -c {sql}: {err}");
+    out.lines().map(str::to_string).collect()
+}
+
+/// Wait until the endpoint on `port` answers (the child's stderr on failure).
+fn wait_for_endpoint(child: &mut Running, port: u16) {
+    support::wait_until("the endpoint answers", Duration::from_secs(60), || {
+        if let Ok(Some(status)) = child.try_wait() {
+            let mut err = String::new();
+            std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+            panic!("the endpoint exited ({status}): {err}");
+        }
+        psql_at(port, Some(PASSWORD), &["-c", "SELECT 1"]).0
+    });
+}
+
+fn serve_job(job: &Path, port: u16) -> Running {
+    Running::spawn(
+        Command::new(env!("CARGO_BIN_EXE_tributary"))
+            .args(["serve", job.to_str().unwrap()])
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(["--serve-password", PASSWORD])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped()),
+    )
+}
+
+/// A job's Delta output written by `batch`, then served: psql reads the rows the Delta table
+/// holds, lists and describes the tables, reads an older version, and is refused without the
+/// password or when it tries to write.
+#[test]
+fn psql_queries_a_jobs_delta_tables_through_serve() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, counts) = (tmp.path().join("in"), tmp.path().join("counts"));
+    write_lines(
+        &input,
+        "a.json",
+        &[
+            r#"{"k":"a","v":1}"#.to_string(),
+            r#"{"k":"b","v":2}"#.to_string(),
+            r#"{"k":"a","v":3}"#.to_string(),
+        ],
+    );
+    let job = tmp.path().join("job.sql");
+    std::fs::write(
+        &job,
+        format!(
+            "CREATE EXTERNAL TABLE events (k VARCHAR, v BIGINT) STORED AS JSON LOCATION '{}';
+             CREATE EXTERNAL TABLE counts (k VARCHAR, n BIGINT, total BIGINT) STORED AS DELTA LOCATION '{}';
+             INSERT INTO counts SELECT k, count(*), sum(v) FROM events GROUP BY k;",
+            input.display(),
+            counts.display()
+        ),
+    )
+    .unwrap();
+    let batch = |expect: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_tributary"))
+            .args(["batch", job.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stderr).contains(expect));
+    };
+    batch("counts: wrote 2 rows");
+    let port = free_port();
+    let mut server = serve_job(&job, port);
+    wait_for_endpoint(&mut server, port);
+
+    let delta = support::query_delta(&counts, "SELECT k, n, total FROM t");
+    assert_eq!(
+        endpoint_rows(port, "SELECT k, n, total FROM counts ORDER BY k"),
+        delta
+    );
+    // A new version of the table is seen by the next query; the old one stays readable.
+    write_lines(&input, "b.json", &[r#"{"k":"c","v":5}"#.to_string()]);
+    let out = Command::new(env!("CARGO_BIN_EXE_tributary"))
+        .args(["batch", job.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        endpoint_rows(port, "SELECT count(*) FROM counts"),
+        vec!["5"],
+        "a batch appends its result: version 1 holds both runs (2 + 3 groups)"
+    );
+    assert_eq!(
+        endpoint_rows(port, "SELECT count(*) FROM counts VERSION AS OF 0"),
+        vec!["2"]
+    );
+    // psql's own catalog queries.
+    let (ok, out, err) = psql_at(port, Some(PASSWORD), &["-c", "\\dt"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("counts") && out.contains("events") && out.contains("table"),
+        "{out}"
+    );
+    let (ok, out, err) = psql_at(port, Some(PASSWORD), &["-c", "\\d counts"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("total") && out.contains("bigint") && out.contains("text"),
+        "{out}"
+    );
+    // Read only, and closed to wrong or missing passwords.
+    let (ok, _, err) = psql_at(
+        port,
+        Some(PASSWORD),
+        &["-c", "INSERT INTO counts VALUES ('x', 1, 1)"],
+    );
+    assert!(!ok && err.contains("read only"), "{err}");
+    let (ok, _, err) = psql_at(port, Some("wrong"), &["-c", "SELECT 1"]);
+    assert!(!ok && err.contains("authentication failed"), "{err}");
+    let (ok, _, err) = psql_at(port, None, &["-c", "SELECT 1"]);
+    assert!(!ok && err.contains("password"), "{err}");
+    // A mistake is an error that names it, and the session goes on.
+    let (ok, _, err) = psql_at(port, Some(PASSWORD), &["-c", "SELECT * FROM no_such_table"]);
+    assert!(!ok && err.contains("no_such_table"), "{err}");
+}
+
+fn python() -> String {
+    let home = std::env::var("HOME").unwrap_or_default();
+    let py = std::env::var("TRIBUTARY_TEST_PYTHON")
+        .unwrap_or_else(|_| format!("{home}/.cache/tributary-pyenv/bin/python"));
+    let ok = Command::new(&py)
+        .args(["-c", "import psycopg, sqlalchemy"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(
+        ok,
+        "{py} cannot import psycopg and sqlalchemy: run `bash scripts/python_env.sh` (or set \
+         TRIBUTARY_TEST_PYTHON to a Python that has them)"
+    );
+    py
+}
+
+/// A job runs with `--serve`: while its epochs commit, psycopg readers see the live memory sink
+/// and the Delta table, each read at a committed epoch (never half of one: every epoch adds a
+/// whole file of 10 events); SQLAlchemy lists the tables and their columns.
+#[test]
+fn psycopg_and_sqlalchemy_query_a_running_job() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, counts, ckpt) = (
+        tmp.path().join("in"),
+        tmp.path().join("counts"),
+        tmp.path().join("ckpt"),
+    );
+    std::fs::create_dir_all(&input).unwrap();
+    let file = |i: usize| {
+        let lines: Vec<String> = (0..10)
+            .map(|j| format!("{{\"k\":\"k{}\",\"v\":{}}}", j % 3, i * 10 + j))
+            .collect();
+        write_lines(&input, &format!("f{i:03}.json"), &lines);
+    };
+    file(0);
+    let job = tmp.path().join("job.sql");
+    std::fs::write(
+        &job,
+        format!(
+            "CREATE UNBOUNDED EXTERNAL TABLE events (k VARCHAR, v BIGINT) STORED AS JSON LOCATION '{}'
+               OPTIONS ('max_files_per_trigger' '1');
+             CREATE EXTERNAL TABLE counts (k VARCHAR, n BIGINT, total BIGINT) STORED AS DELTA LOCATION '{}'
+               OPTIONS ('output_mode' 'complete');
+             CREATE EXTERNAL TABLE live (k VARCHAR, n BIGINT) STORED AS MEMORY LOCATION ''
+               OPTIONS ('output_mode' 'complete');
+             INSERT INTO counts SELECT k, count(*), sum(v) FROM events GROUP BY k;
+             INSERT INTO live SELECT k, count(*) FROM events GROUP BY k;",
+            input.display(),
+            counts.display()
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let mut run = Running::spawn(
+        Command::new(env!("CARGO_BIN_EXE_tributary"))
+            .args(["run", job.to_str().unwrap(), "--trigger", "50ms"])
+            .args(["--checkpoint", ckpt.to_str().unwrap()])
+            .args(["--serve", &format!("127.0.0.1:{port}")])
+            .env("TRIBUTARY_SERVE_PASSWORD", PASSWORD)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped()),
+    );
+    wait_for_endpoint(&mut run, port);
+    let files = 8;
+    let events = files * 10;
+    let script = format!(
+        r#"
+import sys, threading, time, psycopg, sqlalchemy as sa
+url = "host=127.0.0.1 port={port} user=tributary password={PASSWORD} dbname=tributary"
+seen = {{"counts": set(), "live": set()}}
+stop = False
+errors = []
+def reader(table, column):
+    with psycopg.connect(url, autocommit=True) as conn:
+        while not stop:
+            total = conn.execute(f"SELECT coalesce(sum({{column}}), 0) FROM {{table}} WHERE n >= %s", (0,)).fetchone()[0]
+            if total % 10 != 0:
+                errors.append(f"{{table}}: {{total}} events is not whole epochs")
+            seen[table].add(total)
+threads = [threading.Thread(target=reader, args=("counts", "n")), threading.Thread(target=reader, args=("live", "n"))]
+for t in threads: t.start()
+deadline = time.time() + 120
+while time.time() < deadline and not ({events} in seen["counts"] and {events} in seen["live"]):
+    time.sleep(0.05)
+stop = True
+for t in threads: t.join()
+assert not errors, errors
+assert {events} in seen["counts"] and {events} in seen["live"], seen
+eng = sa.create_engine(f"postgresql+psycopg://tributary:{PASSWORD}@127.0.0.1:{port}/tributary")
+insp = sa.inspect(eng)
+print("tables", sorted(insp.get_table_names()))
+print("columns", [(c["name"], str(c["type"])) for c in insp.get_columns("counts")])
+with eng.connect() as c:
+    print("rows", c.execute(sa.text("SELECT k, n, total FROM counts ORDER BY k")).fetchall())
+print("versions seen", len(seen["counts"]))
+"#
+    );
+    let py = python();
+    let reader =
+        std::thread::spawn(move || Command::new(py).args(["-c", &script]).output().unwrap());
+    for i in 1..files {
+        file(i);
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    let out = reader.join().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("tables ['counts', 'events', 'live']"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("columns [('k', 'TEXT'), ('n', 'BIGINT'), ('total', 'BIGINT')]"),
+        "{stdout}"
+    );
+    // The result equals the Delta table's own, read directly.
+    let delta = support::query_delta(&counts, "SELECT k, n, total FROM t");
+    let expected: Vec<String> = delta
+        .iter()
+        .map(|r| {
+            let p: Vec<&str> = r.split('|').collect();
+            format!("('{}', {}, {})", p[0], p[1], p[2])
+        })
+        .collect();
+    assert!(
+        stdout.contains(&format!("rows [{}]", expected.join(", "))),
+        "{stdout} vs {delta:?}"
+    );
+}

@@ -31,5 +31,5 @@ mod vars;
 
 pub use error::JobError;
 pub use job::{InsertStmt, JobFile, TableDecl};
-pub use runner::{JobOptions, JobRunner, VerifyOutcome};
+pub use runner::{JobOptions, JobRunner, ReadableTable, VerifyOutcome};
 pub use vars::substitute;

@@ -39,6 +39,9 @@ pub enum VerifyOutcome {
     },
 }
 
+/// A table of a job and the options a batch read of it takes.
+pub type ReadableTable = (TableDecl, HashMap<String, String>);
+
 /// Runs the statements of a job file in a session.
 #[derive(Debug, Clone)]
 pub struct JobRunner {
@@ -263,6 +266,40 @@ impl JobRunner {
         let _ = self.session.context().deregister_table(table.name.as_str());
         self.session.register(&table.name, df)?;
         Ok(())
+    }
+
+    /// The tables of the job that can be read at rest (Delta, Parquet, JSON, CSV, PostgreSQL),
+    /// each with the options a batch read of it takes: what `tributary serve` serves. A sink
+    /// table's own write options (output mode, merge keys, ...) are left out.
+    pub fn readable_tables(&self) -> Result<Vec<ReadableTable>, JobError> {
+        const READABLE: &[&str] = &["delta", "parquet", "json", "csv", "postgres"];
+        let connectors = self.session.connectors();
+        let mut out = Vec::new();
+        for t in &self.job.tables {
+            if !READABLE.contains(&t.format.as_str()) {
+                continue;
+            }
+            // Checks every option of the table, as `run` does.
+            self.options_of(t)?;
+            let Ok(source) = connectors.source(&t.format) else {
+                continue;
+            };
+            let mut groups: Vec<&[OptionDecl]> = vec![READ_OPTIONS];
+            groups.extend_from_slice(source.options());
+            let owner = format!("table '{}'", t.name);
+            let scope = OptionScope {
+                owner: &owner,
+                groups: &groups,
+            };
+            let options = t
+                .options
+                .iter()
+                .filter(|(k, _)| scope.find(k).is_some())
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            out.push((t.clone(), options));
+        }
+        Ok(out)
     }
 
     /// The table options `watermark_column` and `watermark_delay` (taken out of `options`).
