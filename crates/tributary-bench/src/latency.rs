@@ -15,6 +15,10 @@
 //! counted; prints p50/p99/p999 and max latency and the delivered throughput. `floor` first
 //! measures the broker's own round trip: records produced and consumed with no engine between.
 //! Latency is measured, never asserted.
+//!
+//! Knobs for investigating (environment): `LATENCY_SOURCE=k=v,..` and `LATENCY_SINK=k=v,..` add
+//! options to the Kafka source and sink (e.g. `kafka.fetch.wait.max.ms=1`);
+//! `LATENCY_PROGRESS=1` prints the last epochs' `durationMs` parts after each run.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -64,6 +68,16 @@ fn query_sql(name: &str) -> &'static str {
     }
 }
 
+/// The `k=v,..` pairs of environment variable `var`.
+fn knobs(var: &str) -> Vec<(String, String)> {
+    std::env::var(var)
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
 /// Latencies (µs) of the records received after the warm-up, and how many.
 #[derive(Default)]
 struct Received {
@@ -83,7 +97,7 @@ fn percentile(sorted: &[i64], q: f64) -> f64 {
 fn produce(bootstrap: String, rate: u64, stop: Arc<AtomicBool>) -> anyhow::Result<u64> {
     let producer: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", &bootstrap)
-        .set("linger.ms", "0")
+        .set("linger.ms", "1")
         .set("queue.buffering.max.messages", "1000000")
         .create()?;
     let start = Instant::now();
@@ -197,6 +211,7 @@ async fn run_one(name: &str, trigger: Trigger, rate: u64, seconds: u64) -> anyho
         .option("kafka.bootstrap.servers", &bootstrap)
         .option("subscribe", "in")
         .option("starting_offsets", "earliest")
+        .options(knobs("LATENCY_SOURCE"))
         .schema(schema())
         .load("")
         .await?;
@@ -210,10 +225,11 @@ async fn run_one(name: &str, trigger: Trigger, rate: u64, seconds: u64) -> anyho
     }
     session.register("events", events)?;
     let tmp = tempfile::tempdir()?;
-    let q = session
-        .sql(query_sql(name))
-        .await?
-        .write_stream()
+    let mut writer = session.sql(query_sql(name)).await?.write_stream();
+    for (k, v) in knobs("LATENCY_SINK") {
+        writer = writer.option(&k, v);
+    }
+    let q = writer
         .format("kafka")
         .option("kafka.bootstrap.servers", &bootstrap)
         .option("topic", "out")
@@ -244,6 +260,18 @@ async fn run_one(name: &str, trigger: Trigger, rate: u64, seconds: u64) -> anyho
     tokio::task::spawn_blocking(move || consumer.join())
         .await?
         .expect("consumer")?;
+    if std::env::var_os("LATENCY_PROGRESS").is_some() {
+        for p in q.recent_progress().iter().rev().take(3) {
+            eprintln!(
+                "epoch {}: {:?} {:?}",
+                p.batch_id,
+                p.duration_ms,
+                p.real_time
+                    .as_ref()
+                    .map(|r| (r.num_arrivals, r.latency_ms.clone()))
+            );
+        }
+    }
     q.stop().await?;
     if let Some(e) = q.exception() {
         anyhow::bail!("the {name} query failed: {e}");
