@@ -515,37 +515,17 @@ fn stateful_query_killed_at_random_moments(trigger: &str) {
     .unwrap();
     // Event `id` happens `id` seconds after 10:00; files of 7 events.
     let per_file: i64 = 7;
-    let write = |index: i64| {
-        let lines: Vec<String> = (index * per_file..(index + 1) * per_file)
-            .map(|id| {
-                format!(
-                    "{{\"id\":{id},\"event_time\":\"2026-11-21T10:{:02}:{:02}Z\"}}",
-                    id / 60,
-                    id % 60
-                )
-            })
-            .collect();
-        let tmp = input.join(format!(".f{index:04}.tmp"));
-        std::fs::write(&tmp, lines.join("\n") + "\n").unwrap();
-        std::fs::rename(tmp, input.join(format!("f{index:04}.json"))).unwrap();
-    };
+    let write = |index: i64| support::write_timed_events(&input, index, per_file);
     let mut files = 0i64;
-    let mut seed: u64 = 0xfeed;
-    let mut rnd = |bound: u64| {
-        seed = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (seed >> 33) % bound
-    };
-    for kill in 0..15 {
-        for _ in 0..1 + rnd(3) {
+    let mut rng = support::Rng(0xfeed);
+    for _ in 0..15 {
+        for _ in 0..1 + rng.next(3) {
             write(files);
             files += 1;
         }
         let mut child = spawn_run(&job, &ckpt, trigger);
-        std::thread::sleep(Duration::from_millis(50 + rnd(500)));
+        std::thread::sleep(Duration::from_millis(50 + rng.next(500)));
         child.kill();
-        let _ = kill;
     }
     let mut last = spawn_run(&job, &ckpt, "available-now");
     let mut err = String::new();
@@ -555,14 +535,7 @@ fn stateful_query_killed_at_random_moments(trigger: &str) {
     // The final watermark is the last event time minus 5 s; every window that ended by then
     // was written exactly once, with all its events.
     let n = files * per_file;
-    let watermark = n - 1 - 5;
-    let mut expected = Vec::new();
-    let mut start = 0;
-    while start + 10 <= watermark {
-        let ids: Vec<i64> = (start..(start + 10).min(n)).collect();
-        expected.push((start, ids.len() as i64, ids.iter().sum::<i64>()));
-        start += 10;
-    }
+    let expected = support::closed_windows(n, 5);
     assert!(expected.len() >= 5, "{} files gave too few windows", files);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let got = rt.block_on(async {

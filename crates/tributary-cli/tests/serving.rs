@@ -51,18 +51,7 @@ fn a_job_killed_at_random_moments_writes_to_postgres_exactly_once() {
     .unwrap();
     // Event `id` happens `id` seconds after 10:00; files of 7 events.
     let per_file: i64 = 7;
-    let write = |index: i64| {
-        let lines: Vec<String> = (index * per_file..(index + 1) * per_file)
-            .map(|id| {
-                format!(
-                    "{{\"id\":{id},\"event_time\":\"2026-11-21T10:{:02}:{:02}Z\"}}",
-                    id / 60,
-                    id % 60
-                )
-            })
-            .collect();
-        write_lines(&input, &format!("f{index:04}.json"), &lines);
-    };
+    let write = |index: i64| support::write_timed_events(&input, index, per_file);
     let mut files = 0i64;
     let mut rng = Rng(0x5eed);
     for _ in 0..12 {
@@ -81,14 +70,10 @@ fn a_job_killed_at_random_moments_writes_to_postgres_exactly_once() {
     assert!(status.success(), "the last run failed: {err}");
 
     let n = files * per_file;
-    let watermark = n - 1 - 5;
-    let mut expected = Vec::new();
-    let mut start = 0;
-    while start + 10 <= watermark {
-        let ids: Vec<i64> = (start..(start + 10).min(n)).collect();
-        expected.push(format!("{start}|{}|{}", ids.len(), ids.iter().sum::<i64>()));
-        start += 10;
-    }
+    let expected: Vec<String> = support::closed_windows(n, 5)
+        .into_iter()
+        .map(|(start, count, sum)| format!("{start}|{count}|{sum}"))
+        .collect();
     assert!(expected.len() >= 5, "{files} files gave too few windows");
     let got = pg.rows(
         "SELECT extract(epoch FROM window_start - '2026-11-21 10:00:00')::int8, n, total

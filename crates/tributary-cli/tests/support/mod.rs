@@ -49,6 +49,35 @@ pub(crate) fn write_lines(dir: &Path, name: &str, lines: &[String]) {
     std::fs::rename(tmp, dir.join(name)).unwrap();
 }
 
+/// Write file `index` of the timed events to `dir` (atomically): events `index * per_file ..
+/// (index + 1) * per_file`, event `id` happening `id` seconds after 2026-11-21 10:00.
+pub(crate) fn write_timed_events(dir: &Path, index: i64, per_file: i64) {
+    let lines: Vec<String> = (index * per_file..(index + 1) * per_file)
+        .map(|id| {
+            format!(
+                "{{\"id\":{id},\"event_time\":\"2026-11-21T10:{:02}:{:02}Z\"}}",
+                id / 60,
+                id % 60
+            )
+        })
+        .collect();
+    write_lines(dir, &format!("f{index:04}.json"), &lines);
+}
+
+/// The 10-second windows (start second, events, sum of ids) of the timed events `0..n` that a
+/// watermark `delay` seconds behind the last event has closed.
+pub(crate) fn closed_windows(n: i64, delay: i64) -> Vec<(i64, i64, i64)> {
+    let watermark = n - 1 - delay;
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start + 10 <= watermark {
+        let ids: Vec<i64> = (start..(start + 10).min(n)).collect();
+        out.push((start, ids.len() as i64, ids.iter().sum::<i64>()));
+        start += 10;
+    }
+    out
+}
+
 /// A child process that is killed (and reaped) when the guard is dropped, so a test that fails
 /// or panics never leaves a `tributary run` behind.
 pub(crate) struct Running(pub std::process::Child);

@@ -257,6 +257,26 @@ pub const QUERY_OPTIONS: &[OptionDecl] = &[
     OptionDecl::new("multiple_watermark_policy", OptionType::Choice(&["min", "max"]), "how the watermarks of several inputs combine").default("min"),
 ];
 
+/// The options of a sink that applies its rows as a change stream by key (Delta, PostgreSQL).
+pub const CDC_OPTIONS: &[OptionDecl] = &[
+    OptionDecl::new(
+        "cdc_keys",
+        OptionType::List,
+        "apply the rows as a change stream on these key columns",
+    ),
+    OptionDecl::new(
+        "cdc_sequence",
+        OptionType::Text,
+        "CDC: the column that orders the changes of a key",
+    ),
+    OptionDecl::new(
+        "cdc_operation",
+        OptionType::Text,
+        "CDC: the operation column (d or delete deletes; i/u/c/r, insert or update upsert)",
+    )
+    .default("op"),
+];
+
 /// The connectors a session knows, by name.
 #[derive(Debug, Default)]
 pub struct Connectors {

@@ -107,27 +107,11 @@ const WRITE: &[OptionDecl] = &[
         "a table property of a created table, e.g. delta.appendOnly",
     ),
     OptionDecl::new(
-        "cdc_keys",
-        OptionType::List,
-        "apply the rows as a change stream on these key columns",
-    ),
-    OptionDecl::new(
-        "cdc_sequence",
-        OptionType::Text,
-        "CDC: the column that orders the changes of a key",
-    ),
-    OptionDecl::new(
         "cdc_format",
         OptionType::Choice(&["operation", "debezium"]),
-        "CDC: an operation column, or Debezium's envelope",
+        "CDC (with the change-stream options below): an operation column, or Debezium's envelope",
     )
     .default("operation"),
-    OptionDecl::new(
-        "cdc_operation",
-        OptionType::Text,
-        "CDC: the operation column (I/U/D or insert/update/delete)",
-    )
-    .default("op"),
     OptionDecl::new(
         "auto_compact",
         OptionType::Bool,
@@ -214,7 +198,7 @@ impl SinkConnector for DeltaConnector {
     }
 
     fn options(&self) -> &'static [&'static [OptionDecl]] {
-        &[WRITE, STORAGE_OPTIONS]
+        &[WRITE, super::CDC_OPTIONS, STORAGE_OPTIONS]
     }
 
     async fn write(&self, ctx: WriteContext<'_>, df: DataFrame) -> Result<u64> {

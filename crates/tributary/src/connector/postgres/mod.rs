@@ -53,22 +53,6 @@ const SINK: &[OptionDecl] = &[
         "the table in the target database that records each query's last committed epoch",
     )
     .default("tributary_epochs"),
-    OptionDecl::new(
-        "cdc_keys",
-        OptionType::List,
-        "apply the rows as a change stream on these key columns",
-    ),
-    OptionDecl::new(
-        "cdc_sequence",
-        OptionType::Text,
-        "CDC: the column that orders the changes of a key",
-    ),
-    OptionDecl::new(
-        "cdc_operation",
-        OptionType::Text,
-        "CDC: the operation column (d or delete deletes; anything else inserts or updates)",
-    )
-    .default("op"),
 ];
 
 fn table_option(options: &super::Options) -> Result<&str> {
@@ -105,7 +89,7 @@ impl SinkConnector for PostgresConnector {
     }
 
     fn options(&self) -> &'static [&'static [OptionDecl]] {
-        &[TABLE, SINK]
+        &[TABLE, SINK, super::CDC_OPTIONS]
     }
 
     async fn write(&self, ctx: WriteContext<'_>, df: DataFrame) -> Result<u64> {
