@@ -23,21 +23,7 @@ fn repo() -> PathBuf {
 
 /// A Python that imports `tributary.sql`, or a failure that says how to get one.
 fn python() -> String {
-    let py = std::env::var("TRIBUTARY_TEST_PYTHON").unwrap_or_else(|_| {
-        let home = std::env::var("HOME").unwrap_or_default();
-        format!("{home}/.cache/tributary-pyenv/bin/python")
-    });
-    let ok = Command::new(&py)
-        .args(["-c", "import tributary.sql"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    assert!(
-        ok,
-        "{py} cannot import the tributary package: run `bash scripts/python_package.sh` \
-         (or set TRIBUTARY_TEST_PYTHON to a Python that has it)"
-    );
-    py
+    support::venv_python("tributary.sql", "bash scripts/python_package.sh")
 }
 
 fn submit(job: &Path, sets: &[String], args: &[&str]) -> std::process::Output {

@@ -263,20 +263,7 @@ fn psql_queries_a_jobs_delta_tables_through_serve() {
 }
 
 fn python() -> String {
-    let home = std::env::var("HOME").unwrap_or_default();
-    let py = std::env::var("TRIBUTARY_TEST_PYTHON")
-        .unwrap_or_else(|_| format!("{home}/.cache/tributary-pyenv/bin/python"));
-    let ok = Command::new(&py)
-        .args(["-c", "import psycopg, sqlalchemy"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    assert!(
-        ok,
-        "{py} cannot import psycopg and sqlalchemy: run `bash scripts/python_env.sh` (or set \
-         TRIBUTARY_TEST_PYTHON to a Python that has them)"
-    );
-    py
+    support::venv_python("psycopg, sqlalchemy", "bash scripts/python_env.sh")
 }
 
 /// A job runs with `--serve`: while its epochs commit, psycopg readers see the live memory sink

@@ -78,6 +78,25 @@ pub(crate) fn closed_windows(n: i64, delay: i64) -> Vec<(i64, i64, i64)> {
     out
 }
 
+/// The test venv's Python (or $TRIBUTARY_TEST_PYTHON), checked to import `imports`; a failure
+/// says how to get one (`setup`).
+pub(crate) fn venv_python(imports: &str, setup: &str) -> String {
+    let py = std::env::var("TRIBUTARY_TEST_PYTHON").unwrap_or_else(|_| {
+        let home = std::env::var("HOME").unwrap_or_default();
+        format!("{home}/.cache/tributary-pyenv/bin/python")
+    });
+    let ok = std::process::Command::new(&py)
+        .args(["-c", &format!("import {imports}")])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(
+        ok,
+        "{py} cannot import {imports}: run `{setup}` (or set TRIBUTARY_TEST_PYTHON to a Python that has it)"
+    );
+    py
+}
+
 /// A child process that is killed (and reaped) when the guard is dropped, so a test that fails
 /// or panics never leaves a `tributary run` behind.
 pub(crate) struct Running(pub std::process::Child);
