@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A Python venv with deltalake, pyarrow and duckdb, psycopg and SQLAlchemy (clients of the
-# PostgreSQL endpoint), for the Delta interop tests
+# PostgreSQL endpoint), ADBC's Flight SQL driver (the client of the Flight SQL endpoint), for the Delta interop tests
 # (scripts/delta_interop.py) and the differential corpus (scripts/corpus_data.py,
 # scripts/corpus_expected.py), and pandas and pytest for the Python package's tests
 # and pyspark for its parity tests (scripts/python_package.sh installs the package itself).
@@ -27,7 +27,7 @@ die() {
 }
 
 ready() {
-  [ -x "$py" ] && "$py" -c "import deltalake, pyarrow, duckdb, pandas, pytest, pyspark, psycopg, sqlalchemy; assert duckdb.__version__ == '$duckdb_version'" >/dev/null 2>&1
+  [ -x "$py" ] && "$py" -c "import deltalake, pyarrow, duckdb, pandas, pytest, pyspark, psycopg, sqlalchemy, adbc_driver_flightsql.dbapi; assert duckdb.__version__ == '$duckdb_version'" >/dev/null 2>&1
 }
 
 if ! ready; then
@@ -51,11 +51,12 @@ if ! ready; then
   # deltalake 1.x reads into pyarrow only when pyarrow is there; pandas is not needed.
   # pandas and pytest: the Python package's tests (python/tests); pyspark: its parity tests
   # (Spark runs on the machine's Java 17).
-  # psycopg and SQLAlchemy: the clients of the PostgreSQL endpoint (tributary serve).
+  # psycopg and SQLAlchemy: the clients of the PostgreSQL endpoint (tributary serve); ADBC's
+  # Flight SQL driver: the client of the Flight SQL endpoint.
   "$py" -m pip install --quiet 'deltalake>=1.0,<2' pyarrow "duckdb==$duckdb_version" pandas pytest 'pyspark>=4,<5' \
-    'psycopg[binary]>=3.2,<4' 'sqlalchemy>=2,<3' >&2 ||
-    die "pip install deltalake pyarrow duckdb pandas pytest pyspark psycopg sqlalchemy failed in $venv"
-  ready || die "deltalake, pyarrow, duckdb, pandas, pytest, pyspark, psycopg or sqlalchemy still does not import in $venv"
+    'psycopg[binary]>=3.2,<4' 'sqlalchemy>=2,<3' 'adbc-driver-flightsql>=1.13,<2' 'adbc-driver-manager>=1.13,<2' >&2 ||
+    die "pip install deltalake pyarrow duckdb pandas pytest pyspark psycopg sqlalchemy adbc-driver-flightsql failed in $venv"
+  ready || die "deltalake, pyarrow, duckdb, pandas, pytest, pyspark, psycopg, sqlalchemy or adbc_driver_flightsql still does not import in $venv"
 fi
 
 echo "$py"

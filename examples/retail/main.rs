@@ -20,7 +20,7 @@ async fn main() -> tributary::Result<()> {
     if std::env::args().any(|a| a == "--help") {
         println!(
             "retail --postgres URL --history DIR --movements DIR --lake DIR [--checkpoints DIR] \
-             [--threshold N] [--trigger available-now|1s|...]"
+             [--threshold N] [--trigger available-now|1s|...] [--serve ADDR]"
         );
         return Ok(());
     }
@@ -36,8 +36,33 @@ async fn main() -> tributary::Result<()> {
         checkpoints: PathBuf::from(arg("--checkpoints", "/tmp/omnimart/_checkpoints")),
         threshold: arg("--threshold", "20").parse().unwrap_or(20),
         trigger,
+        live_state: std::env::args().any(|a| a == "--serve"),
     };
     let queries = pipeline::run(&config).await?;
+    // `--serve ADDR`: psql reads the lake and the live inventory while the queries run.
+    let _endpoint = match std::env::args().any(|a| a == "--serve") {
+        true => {
+            let addr = arg("--serve", "127.0.0.1:5434");
+            let password =
+                std::env::var("TRIBUTARY_SERVE_PASSWORD").unwrap_or_else(|_| "omnimart".into());
+            let endpoint = pipeline::serve(
+                &config,
+                &queries,
+                &addr,
+                tributary_serve::Credentials {
+                    user: "tributary".into(),
+                    password,
+                },
+            )
+            .await?;
+            println!(
+                "serving on postgresql://tributary@{}/tributary (password: $TRIBUTARY_SERVE_PASSWORD, default omnimart)",
+                endpoint.addr()
+            );
+            Some(endpoint)
+        }
+        false => None,
+    };
     for q in &queries {
         q.await_termination().await?;
     }

@@ -8,6 +8,8 @@
 //!                                                        the average hourly velocity per day
 //!  velocity (Delta stream) ─► pricing rule ─► price_alerts   velocity > 3 x baseline while
 //!                                                            inventory < threshold
+//!  live inventory ─► PostgreSQL table `live_inventory` (update mode, exactly once: reverse ETL)
+//!  served (--serve): the lake's tables and `live_inventory_state`, the user state as it is
 //! ```
 //!
 //! One function, [`hourly_velocity`], is the velocity logic: the batch over history and the
@@ -40,6 +42,8 @@ pub(crate) struct Config {
     /// `AvailableNow` to process what is there and stop (closing open windows), or a
     /// processing-time trigger to run on.
     pub trigger: Trigger,
+    /// Keep the live inventory's state as a live view, to be served.
+    pub live_state: bool,
 }
 
 /// A stock movement: `sale` or `restock`.
@@ -266,6 +270,9 @@ async fn price_alerts(config: Config, hours: DataFrame, epoch: u64) -> tributary
 /// function returns when all are done.
 pub(crate) async fn run(config: &Config) -> tributary::Result<Vec<StreamingQuery>> {
     let session = Session::new();
+    if config.live_state {
+        session.set_conf(tributary::state::LIVE_STATE_CONF, "true");
+    }
     write_baseline(&session, config).await?;
     let movements = || async {
         session
@@ -292,6 +299,22 @@ pub(crate) async fn run(config: &Config) -> tributary::Result<Vec<StreamingQuery
     .trigger(config.trigger)
     .start(&lake(config, "live_inventory"))
     .await?;
+    // The same inventory pushed to the shop's database, where its applications read it.
+    let to_postgres = current_inventory(
+        movements().await?,
+        products(&session, config).await?,
+        config.threshold,
+    )?
+    .write_stream()
+    .format("postgres")
+    .output_mode(OutputMode::Update)
+    .option("merge_keys", "product_id")
+    .option("table", "live_inventory")
+    .option("checkpoint_location", checkpoint("live_inventory_postgres"))
+    .query_name("live_inventory_postgres")
+    .trigger(config.trigger)
+    .start(&config.postgres)
+    .await?;
     let velocity = hourly_velocity(
         movements()
             .await?
@@ -308,9 +331,11 @@ pub(crate) async fn run(config: &Config) -> tributary::Result<Vec<StreamingQuery
     .await?;
     if bounded {
         inventory.await_termination().await?;
+        to_postgres.await_termination().await?;
         velocity.await_termination().await?;
     }
     queries.push(inventory);
+    queries.push(to_postgres);
     tributary::sink::create_table_if_missing(
         &session.location(&lake(config, "velocity"), &Default::default())?,
         Arc::new(Schema::new(vec![
@@ -346,4 +371,33 @@ pub(crate) async fn run(config: &Config) -> tributary::Result<Vec<StreamingQuery
     }
     queries.push(pricing);
     Ok(queries)
+}
+
+/// Serve the lake's tables and the live inventory's state (`live_inventory_state`: each
+/// product's units as JSON, as of the last committed epoch) over the PostgreSQL wire protocol.
+pub(crate) async fn serve(
+    config: &Config,
+    queries: &[StreamingQuery],
+    addr: &str,
+    credentials: tributary_serve::Credentials,
+) -> tributary::Result<tributary_serve::PgEndpoint> {
+    use tributary_serve::{Catalog, PgEndpoint, ServedTable};
+    let catalog = Catalog::new(Session::new());
+    for table in ["baseline", "live_inventory", "velocity", "price_alerts"] {
+        catalog.add(
+            table,
+            ServedTable::Stored {
+                format: "delta".into(),
+                location: lake(config, table),
+                options: Default::default(),
+                schema: None,
+            },
+        );
+    }
+    for q in queries {
+        for view in q.live_state() {
+            catalog.add(view.name(), ServedTable::Live(view.table()));
+        }
+    }
+    PgEndpoint::start(addr, Arc::new(catalog), credentials).await
 }

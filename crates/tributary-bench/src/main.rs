@@ -32,6 +32,7 @@ mod delta;
 mod kills;
 mod latency;
 mod nexmark;
+mod serve;
 mod soak;
 mod state;
 mod storage;
@@ -466,6 +467,27 @@ async fn main() -> anyhow::Result<()> {
             .await;
         }
         "latency" => return latency::run(&args[2.min(args.len())..]).await,
+        "serve" => {
+            let keys = args
+                .get(2)
+                .map_or(Ok(1_000_000), |s| s.parse())
+                .context("KEYS")?;
+            let lookups = args
+                .get(3)
+                .map_or(Ok(200_000), |s| s.parse())
+                .context("LOOKUPS")?;
+            return serve::lookups(keys, lookups).await;
+        }
+        "postgres" => {
+            let url = args
+                .get(2)
+                .context("postgres URL [ROWS]: give the database URL, e.g. postgresql://postgres@127.0.0.1:5432/postgres")?;
+            let rows = args
+                .get(3)
+                .map_or(Ok(1_000_000), |s| s.parse())
+                .context("ROWS")?;
+            return serve::postgres(url, rows).await;
+        }
         "nexmark" => {
             let events = args
                 .get(2)
@@ -517,7 +539,7 @@ async fn main() -> anyhow::Result<()> {
             .await;
         }
         other => {
-            anyhow::bail!("unknown benchmark '{other}': try `etl [ROWS]`, `visitors [ROWS]`, `kafka [ROWS]` or `delta [COMMITS] [ROWS_PER_COMMIT]` or `soak [SECONDS] [EVENTS_PER_SECOND] [visitors|append]` or `kills [KILLS] [FILES] [delta|parquet|json|windows|kafka-in|kafka-out...]` or `storage [EPOCHS] [ROWS_PER_EPOCH]` or `nexmark [EVENTS] [qN...]` or `latency [SECONDS] [RATE...]` or `state [KEYS] [dedup|aggregate] [STATE_MEMORY_LIMIT]`")
+            anyhow::bail!("unknown benchmark '{other}': try `etl [ROWS]`, `visitors [ROWS]`, `kafka [ROWS]` or `delta [COMMITS] [ROWS_PER_COMMIT]` or `soak [SECONDS] [EVENTS_PER_SECOND] [visitors|append]` or `kills [KILLS] [FILES] [delta|parquet|json|windows|kafka-in|kafka-out...]` or `storage [EPOCHS] [ROWS_PER_EPOCH]` or `nexmark [EVENTS] [qN...]` or `latency [SECONDS] [RATE...]` or `state [KEYS] [dedup|aggregate] [STATE_MEMORY_LIMIT]` or `serve [KEYS] [LOOKUPS]` or `postgres URL [ROWS]`")
         }
     }
     let tmp = tempfile::tempdir()?;

@@ -235,6 +235,10 @@ async fn run(
         None => None,
     };
     let runner = JobRunner::new(session.clone(), file);
+    if serving.is_some() {
+        // The stateful queries keep live views of their state, to be served.
+        session.set_conf(tributary::state::LIVE_STATE_CONF, "true");
+    }
     let queries = runner
         .start(&JobOptions {
             checkpoint_root: checkpoint_root.clone(),
@@ -245,6 +249,7 @@ async fn run(
         Some((addr, args)) => {
             let catalog = serve::job_catalog(&runner, &session)?;
             serve::add_memory_sinks(&catalog, &runner, &session).await;
+            serve::add_live_state(&catalog, &queries);
             Some(serve::start(addr, catalog, args).await?)
         }
         None => None,

@@ -1,12 +1,13 @@
 //! `tributary serve JOB.sql` and `tributary run JOB.sql --serve`: the job's tables (and, while
-//! it runs, its memory sinks) queried over the PostgreSQL wire protocol.
+//! it runs, its memory sinks and the live state of its stateful queries) queried over the
+//! PostgreSQL wire protocol and, with `--flight-sql`, Arrow Flight SQL.
 
 use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
 use tributary::Session;
-use tributary_serve::{Catalog, Credentials, PgEndpoint, ServedTable};
+use tributary_serve::{Catalog, Credentials, FlightSqlEndpoint, PgEndpoint, ServedTable};
 use tributary_sql::JobRunner;
 
 /// How clients reach the endpoint.
@@ -19,6 +20,9 @@ pub(crate) struct ServeArgs {
     /// one is made and printed).
     #[arg(long = "serve-password", value_name = "PASSWORD")]
     pub(crate) password: Option<String>,
+    /// Also serve Arrow Flight SQL (ADBC, JDBC) on ADDR, with the same user and password.
+    #[arg(long = "flight-sql", value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:50051")]
+    pub(crate) flight_sql: Option<String>,
 }
 
 impl ServeArgs {
@@ -78,20 +82,53 @@ pub(crate) async fn add_memory_sinks(catalog: &Catalog, runner: &JobRunner, sess
     }
 }
 
-/// Start the endpoint on `addr` and say where it is.
+/// Add the live views of the running queries' state (`<query>_state`).
+pub(crate) fn add_live_state(catalog: &Catalog, queries: &[tributary::StreamingQuery]) {
+    for q in queries {
+        for view in q.live_state() {
+            catalog.add(view.name(), ServedTable::Live(view.table()));
+        }
+    }
+}
+
+/// The running endpoints; they stop when dropped.
+pub(crate) struct Endpoints {
+    _pg: PgEndpoint,
+    _flight: Option<FlightSqlEndpoint>,
+}
+
+/// Start the PostgreSQL endpoint on `addr` (and Flight SQL when asked) and say where they are.
 pub(crate) async fn start(
     addr: &str,
     catalog: Arc<Catalog>,
     args: &ServeArgs,
-) -> anyhow::Result<PgEndpoint> {
-    let endpoint = PgEndpoint::start(addr, catalog.clone(), args.credentials())
+) -> anyhow::Result<Endpoints> {
+    let credentials = args.credentials();
+    let pg = PgEndpoint::start(addr, catalog.clone(), credentials.clone())
         .await
         .with_context(|| format!("cannot serve on {addr}"))?;
     eprintln!(
         "PostgreSQL endpoint: postgresql://{}@{}/tributary (tables: {})",
         args.user,
-        endpoint.addr(),
+        pg.addr(),
         catalog.names().join(", ")
     );
-    Ok(endpoint)
+    let flight = match &args.flight_sql {
+        Some(addr) => {
+            let f = FlightSqlEndpoint::start(addr, catalog.clone(), credentials)
+                .await
+                .with_context(|| format!("cannot serve Flight SQL on {addr}"))?;
+            eprintln!(
+                "Flight SQL endpoint: grpc://{} (user '{}')",
+                f.addr(),
+                args.user
+            );
+            Some(f)
+        }
+        None => None,
+    };
+    Ok(Endpoints {
+        _pg: pg,
+        _flight: flight,
+    })
 }

@@ -77,6 +77,7 @@ fn omnimart_flags_fast_sellers_that_run_low() {
         checkpoints: tmp.path().join("ck"),
         threshold: 20,
         trigger: Trigger::AvailableNow,
+        live_state: false,
     };
     let rt = tokio::runtime::Runtime::new().unwrap();
     for _ in 0..2 {
@@ -98,6 +99,11 @@ fn omnimart_flags_fast_sellers_that_run_low() {
         ),
         vec!["1|12|true", "2|482|false", "3|217|false"]
     );
+    // The same inventory, pushed to the shop's PostgreSQL database exactly once (two runs).
+    assert_eq!(
+        pg.rows("SELECT product_id, units, low FROM live_inventory ORDER BY product_id"),
+        vec!["1|12|t", "2|482|f", "3|217|f"]
+    );
     let velocity = rows(
         &lake.join("velocity"),
         "SELECT product_id, units, revenue FROM t WHERE hour_start = '2026-11-21T12:00:00'",
@@ -110,4 +116,107 @@ fn omnimart_flags_fast_sellers_that_run_low() {
         ),
         vec!["2026-11-21T12:00:00|widget|10|12"]
     );
+}
+
+/// The pipeline running on a processing-time trigger with `--serve`: psql reads the live
+/// inventory's state (each product's units, as of the last committed epoch) and the lake's
+/// tables while the queries run, and the state follows a new file of movements.
+#[test]
+fn omnimart_serves_its_live_inventory_to_psql_while_it_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pg = PgServer::start();
+    pg.psql(
+        "CREATE TABLE products (product_id int8 PRIMARY KEY, name text, category text, price numeric(8,2), initial_stock int8);
+         INSERT INTO products VALUES (1, 'widget', 'tools', 2.50, 30), (2, 'gadget', 'tools', 10.00, 500);",
+    );
+    let (history, movements) = (tmp.path().join("history"), tmp.path().join("movements"));
+    write(
+        &history,
+        "day.json",
+        &[movement(1, "sale", 2, "2026-11-20T10:00:00Z")],
+    );
+    write(
+        &movements,
+        "m1.json",
+        &[
+            movement(1, "sale", 5, "2026-11-21T10:00:00Z"),
+            movement(2, "sale", 7, "2026-11-21T10:05:00Z"),
+        ],
+    );
+    let config = pipeline::Config {
+        postgres: pg.url(),
+        history,
+        movements: movements.clone(),
+        lake: tmp.path().join("lake"),
+        checkpoints: tmp.path().join("ck"),
+        threshold: 20,
+        trigger: Trigger::ProcessingTime(std::time::Duration::from_millis(100)),
+        live_state: true,
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let queries = rt.block_on(pipeline::run(&config)).unwrap();
+    let password = "omnimart-test";
+    let endpoint = rt
+        .block_on(pipeline::serve(
+            &config,
+            &queries,
+            "127.0.0.1:0",
+            tributary_serve::Credentials {
+                user: "tributary".into(),
+                password: password.into(),
+            },
+        ))
+        .unwrap();
+    let port = endpoint.addr().port().to_string();
+    let psql = |sql: &str| -> Vec<String> {
+        let out = std::process::Command::new("psql")
+            .args(["-X", "-w", "-A", "-t", "-h", "127.0.0.1", "-p", &port])
+            .args(["-U", "tributary", "-d", "tributary", "-c", sql])
+            .env("PGPASSWORD", password)
+            .output()
+            .expect("psql comes with the postgresql package");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect()
+    };
+    let state = "SELECT product_id, state FROM live_inventory_state ORDER BY product_id";
+    support::wait_until(
+        "the live inventory",
+        std::time::Duration::from_secs(60),
+        || psql(state) == vec![r#"1|{"units":25}"#, r#"2|{"units":493}"#],
+    );
+    // A lookup by key, and the Delta table the same query writes, through the same endpoint.
+    assert_eq!(
+        psql("SELECT state FROM live_inventory_state WHERE product_id = 2"),
+        vec![r#"{"units":493}"#]
+    );
+    support::wait_until(
+        "the Delta table",
+        std::time::Duration::from_secs(60),
+        || {
+            psql("SELECT product_id, units FROM live_inventory ORDER BY product_id")
+                == vec!["1|25", "2|493"]
+        },
+    );
+    // New movements: the state follows once their epoch commits.
+    write(
+        &movements,
+        "m2.json",
+        &[movement(1, "restock", 10, "2026-11-21T11:00:00Z")],
+    );
+    support::wait_until("the restock", std::time::Duration::from_secs(60), || {
+        psql("SELECT state FROM live_inventory_state WHERE product_id = 1")
+            == vec![r#"{"units":35}"#]
+    });
+    rt.block_on(async {
+        for q in &queries {
+            q.stop().await.unwrap();
+        }
+    });
 }

@@ -1,5 +1,5 @@
-//! Tributary's serving layer: a running job's results and tables, queried by applications and
-//! BI tools over the PostgreSQL wire protocol.
+//! Tributary's serving layer: a running job's results, live state and tables, queried by
+//! applications and BI tools over the PostgreSQL wire protocol and Arrow Flight SQL.
 //!
 //! ```text
 //!  job's tables ──► Catalog ──────────────────────────────────────────┐
@@ -8,8 +8,9 @@
 //!                                                                      ▼
 //!  psql / psycopg / SQLAlchemy / BI ──► PgEndpoint (pgwire, password) ──► statement: BEGIN, SET,
 //!                                         SHOW answered; client catalog queries (\dt, \d,
-//!                                         reflection) from the catalog; the rest DataFusion,
-//!                                         read only
+//!                                         reflection) from the catalog; the rest query::plan
+//!  ADBC / JDBC Flight SQL clients ─────► FlightSqlEndpoint (tonic, token) ──► query::plan,
+//!                                         streamed as Arrow; GetTables etc. from the catalog
 //! ```
 //!
 //! `tributary serve JOB.sql` serves a job's tables; `tributary run JOB.sql --serve ADDR` serves
@@ -17,10 +18,13 @@
 
 mod catalog;
 mod client_catalog;
+mod flight;
 mod pg;
+mod query;
 mod statement;
 
 pub use catalog::{Catalog, ServedTable};
+pub use flight::FlightSqlEndpoint;
 pub use pg::{Credentials, PgEndpoint};
 
 /// The PostgreSQL version the endpoint says it speaks (clients choose their catalog queries by

@@ -94,6 +94,8 @@ pub(crate) struct QueryShared {
     /// The incremental plan, as text, with its stateful operators marked.
     pub plan: Mutex<String>,
     pub exception: Mutex<Option<String>>,
+    /// The live views of its stateful operators (when the session keeps them).
+    pub live: Mutex<Vec<Arc<crate::state::LiveState>>>,
 }
 
 impl QueryShared {
@@ -114,6 +116,7 @@ impl QueryShared {
             idle_polls: watch::channel(0).0,
             exception: Mutex::new(None),
             plan: Mutex::new(String::new()),
+            live: Mutex::new(Vec::new()),
         })
     }
 
@@ -158,6 +161,13 @@ impl StreamingQuery {
     /// The name given with `query_name`.
     pub fn name(&self) -> Option<&str> {
         self.shared.name.as_deref()
+    }
+
+    /// The live views of the query's aggregations and `map_groups_with_state` operators, as of
+    /// its last committed epoch: kept when the session's `live_state` option is `true` at
+    /// start (`tributary run --serve` sets it), empty otherwise.
+    pub fn live_state(&self) -> Vec<Arc<crate::state::LiveState>> {
+        self.shared.live.lock().expect("live").clone()
     }
 
     /// The query's incremental plan, one node per line, its stateful operators marked

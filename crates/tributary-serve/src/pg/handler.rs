@@ -4,7 +4,7 @@
 //!  simple Query ──split──► each statement ─┐
 //!  Parse/Bind/Describe/Execute ──bind $n──┴─► classify: BEGIN/COMMIT/SET/SHOW answered here
 //!                                              ├─ a client's catalog query ─► client_catalog
-//!                                              └─ a query ─► Catalog::context ─► DataFusion (read only)
+//!                                              └─ a query ─► query::plan ─► DataFusion (read only)
 //! ```
 //!
 //! The extended protocol describes a portal before it runs it, so the answer computed for the
@@ -17,7 +17,6 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
-use datafusion::execution::context::SQLOptions;
 use futures::{stream, Sink};
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
@@ -34,6 +33,7 @@ use pgwire::messages::PgWireBackendMessage;
 use super::encode;
 use crate::catalog::Catalog;
 use crate::client_catalog::{self, TableInfo};
+use crate::query::{self, QueryError};
 use crate::statement::{self, Statement};
 
 /// What one statement gives.
@@ -111,24 +111,13 @@ impl Connection {
                 return Ok(Answer::Rows(batch.schema(), vec![batch]));
             }
         }
-        let (ctx, sql) = self.catalog.context(sql).await.map_err(plan_error)?;
-        let options = SQLOptions::new()
-            .with_allow_ddl(false)
-            .with_allow_dml(false)
-            .with_allow_statements(false);
-        let df = ctx.sql_with_options(&sql, options).await.map_err(|e| {
-            let message = e.to_string();
-            if message.contains("not supported")
-                && (message.contains("DML") || message.contains("DDL"))
-            {
-                user_error(
-                    "25006",
-                    "this endpoint is read only: it answers queries over the served tables"
-                        .to_string(),
-                )
-            } else {
-                plan_error(e)
-            }
+        let df = query::plan(&self.catalog, sql).await.map_err(|e| {
+            let code = match e {
+                QueryError::ReadOnly => "25006",
+                QueryError::UnknownTable(_) => "42P01",
+                QueryError::Invalid(_) => "42601",
+            };
+            user_error(code, e.to_string())
         })?;
         let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
         let batches = df
@@ -180,16 +169,6 @@ fn user_error(code: &str, message: String) -> PgWireError {
         code.to_string(),
         message,
     )))
-}
-
-fn plan_error(e: impl std::fmt::Display) -> PgWireError {
-    let message = e.to_string();
-    let code = if message.contains("not found") || message.contains("not served") {
-        "42P01"
-    } else {
-        "42601"
-    };
-    user_error(code, message)
 }
 
 #[async_trait]

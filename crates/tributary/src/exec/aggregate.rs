@@ -38,6 +38,7 @@ use tributary_checkpoint::Epoch;
 
 use super::flat_keys::FlatKeys;
 use super::late::{behind_watermark, LateFilterExec, LateRows};
+use super::live_view::{LiveSpec, ViewShape};
 use super::panes::Panes;
 use super::stateful::{
     dyn_stores, dyn_stores_mut, open_keyed_stores, EpochWatermarks, OperatorEpoch, OperatorMetrics,
@@ -48,8 +49,8 @@ use crate::location::Location;
 use crate::modes::OutputMode;
 use crate::plan::{event_time_key, EventTimeKey, SplitPlan};
 use crate::state::{
-    partition_of, CloseTime, GroupBy, KeyRows, KeySet, KeyedStore, KnownKeys, StateChange,
-    StateSize, StateStore,
+    partition_of, CloseTime, GroupBy, KeyRows, KeySet, KeyedStore, KnownKeys, LiveChange,
+    LiveState, StateChange, StateSize, StateStore,
 };
 
 struct Parts {
@@ -99,6 +100,8 @@ pub(crate) struct AggregateOperator {
     session: Option<usize>,
     /// The group key is a sliding window, aggregated by panes.
     panes: Option<Panes>,
+    /// The live view of the groups' current results, when the query keeps one.
+    live: Option<(Arc<LiveState>, ViewShape)>,
 }
 
 fn df_err(what: &str) -> impl Fn(datafusion::error::DataFusionError) -> TributaryError + '_ {
@@ -143,6 +146,7 @@ impl AggregateOperator {
         restore_to: Option<Epoch>,
         keep_late_rows: bool,
         memory_limit: Option<usize>,
+        live: Option<LiveSpec>,
     ) -> Result<Self> {
         let LogicalPlan::Aggregate(agg) = &split.node else {
             return Err(TributaryError::Internal(
@@ -243,7 +247,12 @@ impl AggregateOperator {
             memory_limit,
         )
         .await?;
-        Ok(AggregateOperator {
+        let live = live.map(|spec| {
+            let shape = ViewShape::derive(id, split.node.schema(), key_len, spec.above.as_ref());
+            let view = LiveState::new(spec.name, "aggregation", shape.schema(), shape.key_len());
+            (view, shape)
+        });
+        let op = AggregateOperator {
             id,
             split,
             key,
@@ -263,7 +272,42 @@ impl AggregateOperator {
             keep_late_rows,
             session,
             panes,
-        })
+            live,
+        };
+        if let Some((view, shape)) = &op.live {
+            // The view starts from the restored groups.
+            let all: Vec<RecordBatch> = op
+                .stores
+                .iter()
+                .map(|s| s.all_except(&KeySet::default()))
+                .collect::<Result<_>>()?;
+            let task = Arc::new(TaskContext::from(state));
+            let rows = op.finalize(all, task).await?;
+            view.reset(
+                restore_to,
+                shape.rows(&concat(&op.split.output_schema, &rows)?)?,
+            )?;
+        }
+        Ok(op)
+    }
+
+    /// The final values (in the operator's output schema) of state rows.
+    async fn finalize(
+        &self,
+        rows: Vec<RecordBatch>,
+        task: Arc<TaskContext>,
+    ) -> Result<Vec<RecordBatch>> {
+        let rows: Vec<RecordBatch> = rows.into_iter().filter(|b| b.num_rows() > 0).collect();
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let fin = self.aggregate_exec(AggregateMode::Final, self.memory_exec(vec![rows])?)?;
+        let out = datafusion::physical_plan::collect(fin, task)
+            .await
+            .map_err(df_err("evaluating aggregates"))?;
+        out.iter()
+            .map(|b| rewrap(&self.split.output_schema, b))
+            .collect()
     }
 
     fn aggregate_exec(
@@ -308,6 +352,10 @@ impl StatefulOperator for AggregateOperator {
 
     fn stores_mut(&mut self) -> Vec<&mut dyn StateStore> {
         dyn_stores_mut(&mut self.stores)
+    }
+
+    fn live_state(&self) -> Option<&Arc<LiveState>> {
+        self.live.as_ref().map(|(view, _)| view)
     }
 
     async fn process(
@@ -500,22 +548,21 @@ impl StatefulOperator for AggregateOperator {
             size = size + store.size_after(&change)?;
             changes.push(change);
         }
-        // 5. Final values of the emitted rows.
-        let emitted: Vec<RecordBatch> = emit.into_iter().filter(|b| b.num_rows() > 0).collect();
-        let output = if emitted.is_empty() {
-            Vec::new()
-        } else {
-            let fin =
-                self.aggregate_exec(AggregateMode::Final, self.memory_exec(vec![emitted])?)?;
-            datafusion::physical_plan::collect(fin, task)
-                .await
-                .map_err(df_err("evaluating aggregates"))?
+        // 5. Final values of the emitted rows (and of the live view's changed groups).
+        let output = self.finalize(emit, task.clone()).await?;
+        let live = match &self.live {
+            Some((_, shape)) => {
+                let upserts: Vec<RecordBatch> = changes.iter().map(|c| c.upserts.clone()).collect();
+                let upserts = self.finalize(upserts, task).await?;
+                let removed: Vec<RecordBatch> = changes.iter().map(|c| c.removed.clone()).collect();
+                Some(LiveChange {
+                    upserts: shape.rows(&concat(&self.split.output_schema, &upserts)?)?,
+                    removed: shape.keys(&concat(&parts.state_schema, &removed)?)?,
+                })
+            }
+            None => None,
         };
         let out_schema = self.split.output_schema.clone();
-        let output: Vec<RecordBatch> = output
-            .iter()
-            .map(|b| rewrap(&out_schema, b))
-            .collect::<Result<_>>()?;
         let output = Arc::new(
             MemTable::try_new(out_schema, vec![output])
                 .map_err(df_err("the aggregation's output"))?,
@@ -547,6 +594,7 @@ impl StatefulOperator for AggregateOperator {
             changes,
             late_rows,
             progress,
+            live,
         })
     }
 }

@@ -269,6 +269,7 @@ impl StatefulOperator for DedupOperator {
             changes,
             late_rows,
             progress,
+            live: None,
         })
     }
 }

@@ -271,6 +271,10 @@ async fn start_leased(
         clock.now_ms(),
     );
     let shared = QueryShared::new(rec.id.clone(), run_id, spec.name.clone());
+    *shared.live.lock().expect("live") = operators
+        .iter()
+        .filter_map(|op| op.live_state().cloned())
+        .collect();
     *shared.plan.lock().expect("plan") = crate::plan::describe(&plan);
     let query = StreamingQuery {
         shared: shared.clone(),
@@ -522,6 +526,8 @@ async fn open_operators(
     }
     let mut empty_outputs: HashMap<usize, Arc<dyn TableProvider>> = HashMap::new();
     let mut operators = Vec::with_capacity(split.operators.len());
+    let views = live_view_names(&split.operators, spec, &rec.id);
+    let above = split.above.clone();
     // The memory budget is shared evenly by every partition of every operator.
     let stores = split.operators.len() * rec.partitions.max(1);
     let store_limit = spec
@@ -545,10 +551,60 @@ async fn open_operators(
             spec,
             store_limit,
         };
-        operators.push(open_operator(op, mode, state, &empty, &empty_outputs, &ctx).await?);
+        let live = views.get(&id).map(|name| super::live_view::LiveSpec {
+            name: name.clone(),
+            above: (id == top).then(|| above.clone()),
+        });
+        operators.push(open_operator(op, mode, state, &empty, &empty_outputs, &ctx, live).await?);
         empty_outputs.insert(id, output);
     }
     Ok((operators, Some(split.above)))
+}
+
+/// The names of the live views of the operators that keep one (aggregations and
+/// `map_groups_with_state`), when the session asks for them: `<query>_state`, or
+/// `<query>_state_<operator>` when there are several.
+fn live_view_names(operators: &[SplitPlan], spec: &QuerySpec, id: &str) -> HashMap<usize, String> {
+    let wanted = spec
+        .session
+        .conf(crate::state::LIVE_STATE_CONF)
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    if !wanted {
+        return HashMap::new();
+    }
+    let viewed: Vec<usize> = operators
+        .iter()
+        .filter(|op| {
+            matches!(op.node, LogicalPlan::Aggregate(_))
+                || crate::plan::FlatMapGroupsWithState::of(&op.node).is_some()
+        })
+        .map(|op| op.id)
+        .collect();
+    let base: String = match &spec.name {
+        Some(n) => n.clone(),
+        None => format!("query_{}", id.chars().take(8).collect::<String>()),
+    }
+    .chars()
+    .map(|c| {
+        if c.is_ascii_alphanumeric() {
+            c.to_ascii_lowercase()
+        } else {
+            '_'
+        }
+    })
+    .collect();
+    let several = viewed.len() > 1;
+    viewed
+        .into_iter()
+        .map(|id| {
+            let name = if several {
+                format!("{base}_state_{id}")
+            } else {
+                format!("{base}_state")
+            };
+            (id, name)
+        })
+        .collect()
 }
 
 /// What every operator opens its state with.
@@ -568,6 +624,7 @@ async fn open_operator(
     empty_sources: &HashMap<SourceKey, Arc<dyn TableProvider>>,
     empty_outputs: &HashMap<usize, Arc<dyn TableProvider>>,
     ctx: &OperatorContext<'_>,
+    live: Option<super::live_view::LiveSpec>,
 ) -> Result<Box<dyn StatefulOperator>> {
     let (store, rec, spec, limit) = (ctx.store, ctx.rec, ctx.spec, ctx.store_limit);
     let keep_late = spec.options.contains("late_rows_path");
@@ -577,7 +634,13 @@ async fn open_operator(
         if crate::plan::FlatMapGroupsWithState::of(&split.node).is_some() {
             Box::new(
                 super::map_groups::MapGroupsOperator::open(
-                    id, split, partitions, root, committed, limit,
+                    id,
+                    split,
+                    partitions,
+                    root,
+                    committed,
+                    limit,
+                    live.map(|l| l.name),
                 )
                 .await?,
             )
@@ -616,6 +679,7 @@ async fn open_operator(
                     committed,
                     keep_late,
                     limit,
+                    live,
                 )
                 .await?,
             )
@@ -852,10 +916,14 @@ impl Running {
             .await?;
         self.watermark.commit(&event_time, record.watermark_ms);
         let mut state_operators = Vec::with_capacity(operated.len());
-        for (op, result) in self.operators.iter_mut().zip(operated) {
+        for (op, mut result) in self.operators.iter_mut().zip(operated) {
             let mut progress = result.progress.clone();
             let start = self.clock.now_ms();
+            let live = result.live.take();
             op.commit(epoch, result)?;
+            if let (Some(view), Some(change)) = (op.live_state(), live) {
+                view.apply(epoch, change)?;
+            }
             let persisted = progress["commitTimeMs"].as_i64().unwrap_or(0);
             progress["commitTimeMs"] =
                 serde_json::json!(persisted + (self.clock.now_ms() - start).max(0));

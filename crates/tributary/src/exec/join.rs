@@ -594,6 +594,7 @@ impl StatefulOperator for JoinOperator {
             changes,
             late_rows: Vec::new(),
             progress,
+            live: None,
         })
     }
 }

@@ -35,8 +35,8 @@ use crate::plan::{
     call_user, group_rows, json_to_batch, key_of, rows_to_json, FlatMapGroupsWithState, SplitPlan,
 };
 use crate::state::{
-    partition_of, CloseTime, GroupStateTimeout, KeyRows, KeySet, KeyedStore, KnownKeys,
-    RawGroupState, StateChange, StateSize, StateStore,
+    partition_of, CloseTime, GroupStateTimeout, KeyRows, KeySet, KeyedStore, KnownKeys, LiveChange,
+    LiveState, RawGroupState, StateChange, StateSize, StateStore,
 };
 
 pub(crate) struct MapGroupsOperator {
@@ -47,6 +47,7 @@ pub(crate) struct MapGroupsOperator {
     key_names: Vec<String>,
     partitions: usize,
     stores: Vec<KeyedStore>,
+    live: Option<Arc<LiveState>>,
 }
 
 fn arrow_err(what: &'static str) -> impl FnOnce(arrow::error::ArrowError) -> TributaryError {
@@ -61,6 +62,7 @@ impl MapGroupsOperator {
         checkpoint: &Location,
         restore_to: Option<Epoch>,
         memory_limit: Option<usize>,
+        live: Option<String>,
     ) -> Result<Self> {
         let node = FlatMapGroupsWithState::of(&split.node)
             .ok_or_else(|| {
@@ -95,9 +97,15 @@ impl MapGroupsOperator {
             memory_limit,
         )
         .await?;
+        let key_names: Vec<String> = node.keys.iter().map(|c| c.name.clone()).collect();
+        let live = match live {
+            Some(name) => Some(open_live_view(name, &key_names, &stores, restore_to)?),
+            None => None,
+        };
         Ok(MapGroupsOperator {
             id,
-            key_names: node.keys.iter().map(|c| c.name.clone()).collect(),
+            live,
+            key_names,
             split,
             node,
             keys,
@@ -132,6 +140,10 @@ impl StatefulOperator for MapGroupsOperator {
 
     fn stores_mut(&mut self) -> Vec<&mut dyn StateStore> {
         dyn_stores_mut(&mut self.stores)
+    }
+
+    fn live_state(&self) -> Option<&Arc<LiveState>> {
+        self.live.as_ref()
     }
 
     fn has_due_timeouts(&self, now_ms: i64) -> bool {
@@ -320,13 +332,61 @@ impl StatefulOperator for MapGroupsOperator {
             custom: json!({"numGroupCalls": calls, "numTimedOutKeys": timeouts}),
         }
         .progress();
+        let live = match &self.live {
+            Some(_) => Some(live_change(&self.state_schema(), &changes)?),
+            None => None,
+        };
         Ok(OperatorEpoch {
             output,
             changes,
             late_rows: Vec::new(),
             progress,
+            live,
         })
     }
+}
+
+/// The live view of the keys' state: the key columns, `state` (the JSON the function set) and
+/// `timeout_ms` (when the key times out, if it does), started from the restored state.
+fn open_live_view(
+    name: String,
+    key_names: &[String],
+    stores: &[KeyedStore],
+    restored: Option<Epoch>,
+) -> Result<Arc<LiveState>> {
+    let stored = stores[0].schema();
+    let mut fields: Vec<Field> = key_names
+        .iter()
+        .zip(stored.fields())
+        .map(|(n, f)| Field::new(n, f.data_type().clone(), true))
+        .collect();
+    fields.push(Field::new("state", DataType::Utf8, true));
+    fields.push(Field::new("timeout_ms", DataType::Int64, true));
+    let view = LiveState::new(
+        name,
+        "map_groups_with_state",
+        Arc::new(Schema::new(fields)),
+        key_names.len(),
+    );
+    let all: Vec<RecordBatch> = stores
+        .iter()
+        .map(|s| s.all_except(&KeySet::default()))
+        .collect::<Result<_>>()?;
+    view.reset(
+        restored,
+        concat_batches(&stored, &all).map_err(arrow_err("live state"))?,
+    )?;
+    Ok(view)
+}
+
+/// An epoch's state changes as the live view's change.
+fn live_change(stored: &SchemaRef, changes: &[StateChange]) -> Result<LiveChange> {
+    Ok(LiveChange {
+        upserts: concat_batches(stored, changes.iter().map(|c| &c.upserts))
+            .map_err(arrow_err("live state"))?,
+        removed: concat_batches(stored, changes.iter().map(|c| &c.removed))
+            .map_err(arrow_err("live state"))?,
+    })
 }
 
 /// The state a call leaves: `None` when removed or never set.

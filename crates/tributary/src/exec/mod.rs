@@ -9,6 +9,7 @@ pub(crate) mod flat_keys;
 pub(crate) mod join;
 pub(crate) mod late;
 pub(crate) mod lease;
+pub(crate) mod live_view;
 pub(crate) mod map_groups;
 pub(crate) mod panes;
 pub(crate) mod retry;

@@ -18,7 +18,9 @@ use tributary_checkpoint::Epoch;
 
 use crate::error::Result;
 use crate::plan::SplitPlan;
-use crate::state::{CloseTime, GroupBy, KeyedStore, StateChange, StateSize, StateStore};
+use crate::state::{
+    CloseTime, GroupBy, KeyedStore, LiveChange, LiveState, StateChange, StateSize, StateStore,
+};
 
 /// The watermarks an operator runs an epoch with (Spark's two watermarks of chained operators).
 ///
@@ -54,6 +56,8 @@ pub(crate) struct OperatorEpoch {
     pub late_rows: Vec<RecordBatch>,
     /// The `stateOperators` entry of the progress record.
     pub progress: serde_json::Value,
+    /// The change of the operator's live view, when it keeps one.
+    pub live: Option<LiveChange>,
 }
 
 /// A stateful streaming operator.
@@ -78,6 +82,11 @@ pub(crate) trait StatefulOperator: Send + Sync {
         watermarks: EpochWatermarks,
         now_ms: i64,
     ) -> Result<OperatorEpoch>;
+
+    /// The live view of the operator's state, when the query keeps one.
+    fn live_state(&self) -> Option<&Arc<LiveState>> {
+        None
+    }
 
     /// Whether some key's processing-time timeout has passed at `now_ms` (the driver then runs
     /// an epoch without data).

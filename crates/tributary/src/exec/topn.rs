@@ -403,6 +403,7 @@ impl StatefulOperator for TopNOperator {
             changes,
             late_rows: Vec::new(),
             progress,
+            live: None,
         })
     }
 }

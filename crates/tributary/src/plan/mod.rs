@@ -30,7 +30,7 @@ mod stateful;
 mod topn;
 mod watermark;
 
-pub(crate) use chain::{bind_operator_outputs, split_stateful, SplitPlan};
+pub(crate) use chain::{bind_operator_outputs, split_stateful, OperatorOutput, SplitPlan};
 pub(crate) use check::check_supported;
 pub(crate) use dedup::{distinct_to_dedup, Deduplicate};
 pub(crate) use join::join_bounds;

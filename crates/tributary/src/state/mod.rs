@@ -19,6 +19,7 @@ mod group_state;
 mod key;
 mod keyed_store;
 mod keys;
+mod live;
 #[cfg(test)]
 mod memory_store;
 mod merge;
@@ -28,6 +29,8 @@ mod store;
 pub use group_state::{GroupState, GroupStateTimeout, RawGroupState};
 pub(crate) use keyed_store::{CloseTime, GroupBy, KeyedStore};
 pub(crate) use keys::{partition_of, KeyRows, KeySet};
+pub(crate) use live::LiveChange;
+pub use live::{LiveState, LIVE_STATE_CONF};
 #[cfg(test)]
 pub(crate) use memory_store::MemoryStateStore;
 pub(crate) use merge::merge_changes;

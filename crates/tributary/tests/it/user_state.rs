@@ -122,6 +122,90 @@ async fn inventory_as_a_stream_with_restarts_equals_the_batch() {
         .all(|(u, a)| (*u < inventory::ALERT_BELOW) == *a));
 }
 
+/// With `live_state` on, the query's `map_groups_with_state` keeps a live view of each key's
+/// state: after every run (restarts between them) it holds each product's stock as the last
+/// emitted level says, as of the last committed epoch, and a key is looked up directly and
+/// through SQL.
+#[tokio::test]
+async fn the_live_view_of_user_state_holds_each_keys_state_as_of_the_last_epoch() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, ckpt) = (tmp.path().join("in"), tmp.path().join("ckpt"));
+    let epochs: Arc<Mutex<BTreeMap<u64, Vec<RecordBatch>>>> = Default::default();
+    for run in 0..2 {
+        movements(&input, run, run as i64 * 30, 30);
+        let s = Session::new();
+        s.set_conf(tributary::state::LIVE_STATE_CONF, "true");
+        let df = s
+            .read_stream()
+            .schema(inventory::movement_schema())
+            .json(input.to_str().unwrap())
+            .await
+            .unwrap();
+        let q = inventory::current_inventory(df)
+            .unwrap()
+            .write_stream()
+            .output_mode(OutputMode::Update)
+            .trigger(Trigger::AvailableNow)
+            .query_name("inventory")
+            .option("checkpoint_location", ckpt.display())
+            .foreach_batch(keep_epochs(&epochs))
+            .start("")
+            .await
+            .unwrap();
+        q.await_termination().await.unwrap();
+        let views = q.live_state();
+        assert_eq!(views.len(), 1);
+        let view = &views[0];
+        assert_eq!(view.name(), "inventory_state");
+        assert_eq!(view.operator(), "map_groups_with_state");
+        assert_eq!(
+            view.epoch(),
+            Some(q.last_progress().unwrap().batch_id),
+            "as of the last committed epoch"
+        );
+        let (_, rows) = view.snapshot();
+        let schema = rows.schema();
+        let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        assert_eq!(names, vec!["product_id", "state", "timeout_ms"]);
+        let product = rows.column(0).as_primitive::<Int64Type>();
+        let state = rows.column(1).as_string::<i32>();
+        let mut held = BTreeMap::new();
+        for i in 0..rows.num_rows() {
+            let stock: inventory::Stock = serde_json::from_str(state.value(i)).unwrap();
+            held.insert(product.value(i), stock.units);
+        }
+        let emitted: BTreeMap<i64, i64> = levels(
+            &epochs
+                .lock()
+                .unwrap()
+                .values()
+                .flatten()
+                .cloned()
+                .collect::<Vec<_>>(),
+        )
+        .into_iter()
+        .map(|(p, (units, _))| (p, units))
+        .collect();
+        assert_eq!(held, emitted, "run {run}");
+        let one = view
+            .lookup(&[datafusion::common::ScalarValue::Int64(Some(2))])
+            .unwrap()
+            .unwrap();
+        assert_eq!(one.num_rows(), 1);
+        s.context().register_table("inv", view.table()).unwrap();
+        let found = s
+            .sql("SELECT state FROM inv WHERE product_id = 2")
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        let stock: inventory::Stock =
+            serde_json::from_str(found[0].column(0).as_string::<i32>().value(0)).unwrap();
+        assert_eq!(stock.units, emitted[&2]);
+    }
+}
+
 #[derive(Deserialize)]
 struct Click {
     #[allow(dead_code)]

@@ -333,14 +333,19 @@ impl Running {
             so_far.source_rows[i] += input.rows.load(Ordering::Relaxed);
             so_far.source_bad[i] += bad[i];
         }
-        for (k, (op, result)) in self.operators.iter_mut().zip(operated).enumerate() {
+        for (k, (op, mut result)) in self.operators.iter_mut().zip(operated).enumerate() {
             for (p, c) in result.changes.iter().enumerate() {
                 so_far.changes[k][p].push(c.clone());
             }
             so_far.late_rows[k].extend(result.late_rows.iter().cloned());
             add_operator_progress(&mut so_far.operator_progress[k], result.progress.clone());
-            // In memory now, so the next arrival sees it; written at the epoch's end.
+            // In memory now, so the next arrival sees it; written at the epoch's end. The live
+            // view follows each arrival too, as the sinks that emit at once do.
+            let live = result.live.take();
             op.commit(epoch, result)?;
+            if let (Some(view), Some(change)) = (op.live_state(), live) {
+                view.apply(epoch, change)?;
+            }
         }
         let event_time = self.watermark.observe();
         self.watermark.commit(&event_time, record.watermark_ms);
