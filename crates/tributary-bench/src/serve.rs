@@ -146,8 +146,12 @@ pub(crate) async fn lookups(keys: u64, lookups: usize) -> anyhow::Result<()> {
     )
     .await?;
     tokio::spawn(conn);
+    // The endpoint leaves parameter types to the client: say it is a bigint.
     let stmt = client
-        .prepare("SELECT n, total FROM bench_state WHERE k = $1")
+        .prepare_typed(
+            "SELECT n, total FROM bench_state WHERE k = $1",
+            &[tokio_postgres::types::Type::INT8],
+        )
         .await?;
     let mut wire = Vec::with_capacity(sql_n);
     for i in 0..sql_n as u64 {

@@ -92,14 +92,7 @@ impl Connection {
     }
 
     async fn query(&self, sql: &str) -> PgWireResult<Answer> {
-        let looks_like_catalog = {
-            let l = sql.to_ascii_lowercase();
-            l.contains("pg_")
-                || l.contains("version()")
-                || l.contains("current_")
-                || l.contains("to_regtype")
-        };
-        if looks_like_catalog {
+        if looks_like_catalog(sql) {
             let tables: Vec<TableInfo> = self
                 .catalog
                 .schemas()
@@ -111,20 +104,37 @@ impl Connection {
                 return Ok(Answer::Rows(batch.schema(), vec![batch]));
             }
         }
-        let df = query::plan(&self.catalog, sql).await.map_err(|e| {
-            let code = match e {
-                QueryError::ReadOnly => "25006",
-                QueryError::UnknownTable(_) => "42P01",
-                QueryError::Invalid(_) => "42601",
-            };
-            user_error(code, e.to_string())
-        })?;
+        let df = self.plan(sql).await?;
         let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
         let batches = df
             .collect()
             .await
             .map_err(|e| user_error("XX000", e.to_string()))?;
         Ok(Answer::Rows(schema, batches))
+    }
+
+    async fn plan(&self, sql: &str) -> PgWireResult<datafusion::dataframe::DataFrame> {
+        query::plan(&self.catalog, sql).await.map_err(|e| {
+            let code = match e {
+                QueryError::ReadOnly => "25006",
+                QueryError::UnknownTable(_) => "42P01",
+                QueryError::Invalid(_) => "42601",
+            };
+            user_error(code, e.to_string())
+        })
+    }
+
+    /// The columns `stmt` answers: a query is planned, not run (a client's catalog query and
+    /// a session command are answered, which is cheap).
+    async fn columns(&self, stmt: &str) -> PgWireResult<Vec<FieldInfo>> {
+        match statement::classify(stmt) {
+            Statement::Query(sql) if !looks_like_catalog(&sql) => {
+                let df = self.plan(&sql).await?;
+                let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+                Ok(encode::fields(&schema, None))
+            }
+            _ => Ok(answer_fields(&self.answer(stmt).await?, None)),
+        }
     }
 
     /// The answer of a bound statement: the one computed for its Describe, or a new one.
@@ -161,6 +171,16 @@ fn answer_fields(answer: &Answer, format: Option<&Format>) -> Vec<FieldInfo> {
         Answer::Rows(schema, _) => encode::fields(schema, format),
         _ => Vec::new(),
     }
+}
+
+/// Whether `sql` may be one of the catalog queries clients send on their own (answered from
+/// the served tables' schemas by `client_catalog`).
+fn looks_like_catalog(sql: &str) -> bool {
+    let l = sql.to_ascii_lowercase();
+    l.contains("pg_")
+        || l.contains("version()")
+        || l.contains("current_")
+        || l.contains("to_regtype")
 }
 
 fn user_error(code: &str, message: String) -> PgWireError {
@@ -376,10 +396,10 @@ impl ExtendedQueryHandler for Connection {
         // The result's columns with every parameter NULL (their types do not change them).
         let nulls = vec!["NULL".to_string(); count];
         let sql = statement::bind(&stmt.statement, &nulls);
-        let fields = match self.answer(sql.trim().trim_end_matches(';')).await {
-            Ok(a) => answer_fields(&a, None),
-            Err(_) => Vec::new(),
-        };
+        let fields = self
+            .columns(sql.trim().trim_end_matches(';'))
+            .await
+            .unwrap_or_default();
         Ok(DescribeStatementResponse::new(types, fields))
     }
 }

@@ -51,14 +51,25 @@ impl ViewShape {
         let fields = node.fields();
         let mut renamed: HashMap<usize, String> = HashMap::new();
         let mut field_names: HashMap<(usize, String), String> = HashMap::new();
-        if let Some(exprs) = above.and_then(|a| projection_over(a, id)) {
+        if let Some((exprs, placeholder)) = above.and_then(|a| projection_over(a, id)) {
+            // The projection names the operator's columns as its placeholder's schema does
+            // (which may differ from the node's own names, e.g. `count(*)` for
+            // `count(Int64(1))`): columns are matched by position through it.
+            let position = |name: &str| {
+                placeholder
+                    .fields()
+                    .iter()
+                    .position(|f| f.name() == name)
+                    .or_else(|| fields.iter().position(|f| f.name() == name))
+                    .filter(|i| *i < fields.len())
+            };
             for e in exprs {
                 let Expr::Alias(alias) = e else {
                     continue;
                 };
                 match unwrap_cast(&alias.expr) {
                     Expr::Column(c) => {
-                        if let Some(i) = fields.iter().position(|f| f.name() == &c.name) {
+                        if let Some(i) = position(&c.name) {
                             renamed.entry(i).or_insert_with(|| alias.name.clone());
                         }
                     }
@@ -66,7 +77,7 @@ impl ViewShape {
                         if let (Expr::Column(c), Expr::Literal(ScalarValue::Utf8(Some(child)), _)) =
                             (&f.args[0], &f.args[1])
                         {
-                            if let Some(i) = fields.iter().position(|f| f.name() == &c.name) {
+                            if let Some(i) = position(&c.name) {
                                 field_names
                                     .entry((i, child.clone()))
                                     .or_insert_with(|| alias.name.clone());
@@ -183,17 +194,19 @@ fn column(batch: &RecordBatch, o: &Out) -> Result<ArrayRef> {
     })
 }
 
+/// `e` without the casts and inner aliases around it (`count(Int64(1)) AS count(*) AS n`).
 fn unwrap_cast(e: &Expr) -> &Expr {
     match e {
         Expr::Cast(c) => unwrap_cast(&c.expr),
         Expr::TryCast(c) => unwrap_cast(&c.expr),
+        Expr::Alias(a) => unwrap_cast(&a.expr),
         e => e,
     }
 }
 
 /// The expressions of the projection that reads operator `id`'s output directly (through
-/// filters and aliases), if any.
-fn projection_over(plan: &LogicalPlan, id: usize) -> Option<&[Expr]> {
+/// filters and aliases), and the schema of the placeholder it reads, if any.
+fn projection_over(plan: &LogicalPlan, id: usize) -> Option<(&[Expr], &DFSchema)> {
     if let LogicalPlan::Projection(p) = plan {
         let mut below = p.input.as_ref();
         loop {
@@ -202,7 +215,7 @@ fn projection_over(plan: &LogicalPlan, id: usize) -> Option<&[Expr]> {
                 LogicalPlan::SubqueryAlias(a) => below = a.input.as_ref(),
                 other => {
                     if OperatorOutput::of(other).is_some_and(|o| o.id == id) {
-                        return Some(&p.expr);
+                        return Some((&p.expr, other.schema().as_ref()));
                     }
                     break;
                 }

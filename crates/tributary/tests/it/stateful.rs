@@ -573,3 +573,85 @@ async fn complete_mode_into_delta_replaces_the_table_each_epoch_exactly_once() {
     assert_eq!(streamed, batch);
     assert_eq!(streamed.len(), 3);
 }
+
+/// With `live_state` on, a keyed aggregation's live view carries the names the query gives its
+/// columns, holds each group's current values as of the last epoch, and answers a key lookup.
+#[tokio::test]
+async fn an_aggregations_live_view_is_named_by_the_query_and_follows_each_epoch() {
+    use std::sync::Arc;
+
+    use arrow::array::{AsArray, Int64Array};
+    use arrow::datatypes::Int64Type;
+    use datafusion::common::ScalarValue;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Session::new();
+    s.set_conf(tributary::state::LIVE_STATE_CONF, "true");
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("k", DataType::Int64, false),
+        Field::new("v", DataType::Int64, false),
+    ]));
+    let stream = tributary::MemoryStream::new("events", schema.clone());
+    s.register("events", s.read_stream().memory(&stream).unwrap())
+        .unwrap();
+    let push = |k: Vec<i64>, v: Vec<i64>| {
+        stream
+            .push(
+                RecordBatch::try_new(
+                    schema.clone(),
+                    vec![Arc::new(Int64Array::from(k)), Arc::new(Int64Array::from(v))],
+                )
+                .unwrap(),
+            )
+            .unwrap();
+    };
+    push(vec![1, 2, 1], vec![10, 20, 30]);
+    let q = s
+        .sql("SELECT k, count(*) AS n, sum(v) AS total FROM events GROUP BY k")
+        .await
+        .unwrap()
+        .write_stream()
+        .output_mode(OutputMode::Update)
+        .query_name("sums")
+        .option("checkpoint_location", tmp.path().join("ckpt").display())
+        .foreach_batch(|_, _| async { Ok(()) })
+        .start("")
+        .await
+        .unwrap();
+    q.process_all_available().await.unwrap();
+    let view = q.live_state().pop().unwrap();
+    assert_eq!(view.name(), "sums_state");
+    let names: Vec<String> = view
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    assert_eq!(names, vec!["k", "n", "total"]);
+    assert_eq!(view.key_len(), 1);
+    let values = |view: &tributary::state::LiveState| {
+        let (_, b) = view.snapshot();
+        let mut out: Vec<(i64, i64, i64)> = (0..b.num_rows())
+            .map(|i| {
+                (
+                    b.column(0).as_primitive::<Int64Type>().value(i),
+                    b.column(1).as_primitive::<Int64Type>().value(i),
+                    b.column(2).as_primitive::<Int64Type>().value(i),
+                )
+            })
+            .collect();
+        out.sort();
+        out
+    };
+    assert_eq!(values(&view), vec![(1, 2, 40), (2, 1, 20)]);
+    push(vec![2, 3], vec![5, 7]);
+    q.process_all_available().await.unwrap();
+    assert_eq!(values(&view), vec![(1, 2, 40), (2, 2, 25), (3, 1, 7)]);
+    assert_eq!(view.epoch(), Some(q.last_progress().unwrap().batch_id));
+    let row = view
+        .lookup(&[ScalarValue::Int64(Some(2))])
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.column(2).as_primitive::<Int64Type>().value(0), 25);
+    q.stop().await.unwrap();
+}
