@@ -33,7 +33,7 @@ impl ServeArgs {
             .or_else(|| std::env::var("TRIBUTARY_SERVE_PASSWORD").ok())
             .filter(|p| !p.is_empty())
             .unwrap_or_else(|| {
-                let p = uuid_like();
+                let p = tributary_serve::random_secret();
                 eprintln!("PostgreSQL endpoint password (user '{}'): {p}", self.user);
                 p
             });
@@ -42,15 +42,6 @@ impl ServeArgs {
             password,
         }
     }
-}
-
-/// A random password: 128 bits from the OS, as hex.
-fn uuid_like() -> String {
-    let mut bytes = [0u8; 16];
-    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
-        let _ = std::io::Read::read_exact(&mut f, &mut bytes);
-    }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The catalog of a job: its readable tables, and its memory sinks once queries run.

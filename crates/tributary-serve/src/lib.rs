@@ -18,14 +18,16 @@
 
 mod catalog;
 mod client_catalog;
+mod credentials;
 mod flight;
 mod pg;
 mod query;
 mod statement;
 
 pub use catalog::{Catalog, ServedTable};
+pub use credentials::{random_secret, Credentials};
 pub use flight::FlightSqlEndpoint;
-pub use pg::{Credentials, PgEndpoint};
+pub use pg::PgEndpoint;
 
 /// The PostgreSQL version the endpoint says it speaks (clients choose their catalog queries by
 /// it).

@@ -11,7 +11,7 @@ use prost::Message;
 use tonic::metadata::MetadataMap;
 use tonic::Status;
 
-use crate::pg::Credentials;
+use crate::credentials::{random_secret, same, Credentials};
 
 /// How many tokens are remembered (the oldest is forgotten first: its client handshakes again).
 const MAX_TOKENS: usize = 4096;
@@ -57,7 +57,7 @@ impl Auth {
                 given.0
             )));
         }
-        let token = random_token();
+        let token = random_secret();
         let mut tokens = self.tokens.lock().expect("tokens");
         if tokens.len() >= MAX_TOKENS {
             tokens.pop_front();
@@ -103,9 +103,7 @@ impl Auth {
     }
 
     fn matches(&self, user: &str, password: &str) -> bool {
-        user == self.credentials.user
-            && !self.credentials.password.is_empty()
-            && same(password.as_bytes(), self.credentials.password.as_bytes())
+        self.credentials.accept(user, password.as_bytes())
     }
 }
 
@@ -140,30 +138,6 @@ fn refused() -> Status {
         "authentication required: connect with the endpoint's user and password (e.g. ADBC's \
          username and password options)",
     )
-}
-
-/// Equal, comparing every byte whatever the first difference (timing tells nothing).
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// 128 random bits as hex.
-pub(crate) fn random_token() -> String {
-    let mut bytes = [0u8; 16];
-    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
-        let _ = std::io::Read::read_exact(&mut f, &mut bytes);
-    }
-    // Never two equal tokens, even without /dev/urandom.
-    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0);
-    for (i, b) in (n ^ nanos).to_le_bytes().iter().enumerate() {
-        bytes[i] ^= b;
-    }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

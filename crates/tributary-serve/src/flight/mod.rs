@@ -16,12 +16,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use arrow_flight::flight_service_server::FlightServiceServer;
-use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
-use tributary::{Result, TributaryError};
+use tributary::Result;
 
 use crate::catalog::Catalog;
-use crate::pg::Credentials;
+use crate::credentials::{listen, Credentials};
 use service::FlightSql;
 
 /// A running Flight SQL endpoint; it stops when dropped.
@@ -39,22 +38,7 @@ impl FlightSqlEndpoint {
         catalog: Arc<Catalog>,
         credentials: Credentials,
     ) -> Result<Self> {
-        if credentials.password.is_empty() {
-            return Err(TributaryError::Plan(
-                "the Flight SQL endpoint needs a password: give --serve-password or set \
-                 TRIBUTARY_SERVE_PASSWORD"
-                    .into(),
-            ));
-        }
-        let listener = TcpListener::bind(addr).await.map_err(|e| {
-            TributaryError::Plan(format!(
-                "cannot listen on {addr} for the Flight SQL endpoint ({e}): choose another \
-                 address or port"
-            ))
-        })?;
-        let addr = listener
-            .local_addr()
-            .map_err(|e| TributaryError::Internal(format!("the endpoint's address: {e}")))?;
+        let (listener, addr) = listen(addr, "Flight SQL", &credentials).await?;
         let service = FlightServiceServer::new(FlightSql::new(catalog, credentials));
         let task = tokio::spawn(async move {
             let served = tonic::transport::Server::builder()

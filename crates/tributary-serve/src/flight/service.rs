@@ -40,10 +40,10 @@ use prost::bytes::Bytes;
 use prost::Message;
 use tonic::{Request, Response, Status, Streaming};
 
-use super::auth::{random_token, Auth};
+use super::auth::Auth;
 use super::params;
 use crate::catalog::Catalog;
-use crate::pg::Credentials;
+use crate::credentials::{random_secret, Credentials};
 use crate::query::{self, QueryError};
 
 /// How long a planned statement waits for its DoGet.
@@ -112,7 +112,7 @@ impl FlightSql {
             .await
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
         let schema = plan.schema();
-        let handle = random_token().into_bytes();
+        let handle = random_secret().into_bytes();
         {
             let mut planned = self.planned.lock().expect("planned");
             planned.retain(|_, p| p.made.elapsed() < TICKET_TTL);
@@ -283,7 +283,7 @@ impl FlightSqlService for FlightSql {
         let IpcMessage(dataset_schema) = SchemaAsIpc::new(&schema, &IpcWriteOptions::default())
             .try_into()
             .map_err(arrow_status)?;
-        let handle = random_token().into_bytes();
+        let handle = random_secret().into_bytes();
         self.prepared.lock().expect("prepared").insert(
             handle.clone(),
             Prepared {

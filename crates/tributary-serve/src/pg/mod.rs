@@ -4,7 +4,6 @@
 pub(crate) mod encode;
 mod handler;
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -16,27 +15,12 @@ use pgwire::api::auth::{
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::PgWireServerHandlers;
 use pgwire::error::{PgWireError, PgWireResult};
-use tokio::net::TcpListener;
-use tributary::{Result, TributaryError};
+use tributary::Result;
 
 use crate::catalog::Catalog;
+use crate::credentials::listen;
+use crate::credentials::Credentials;
 use handler::Connection;
-
-/// Who may connect.
-#[derive(Clone)]
-pub struct Credentials {
-    /// The user name clients give.
-    pub user: String,
-    /// The password clients give (sent in clear text: keep the endpoint on loopback or a
-    /// private network).
-    pub password: String,
-}
-
-impl fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Credentials[{}]", self.user)
-    }
-}
 
 #[async_trait]
 impl AuthSource for Credentials {
@@ -54,14 +38,7 @@ impl AuthSource for Credentials {
     ) -> PgWireResult<Option<()>> {
         let user = login.user().unwrap_or_default();
         let presented = presented.strip_suffix(b"\0").unwrap_or(presented);
-        // Compare every byte whatever the first difference, so timing tells nothing.
-        let same = presented.len() == self.password.len()
-            && presented
-                .iter()
-                .zip(self.password.as_bytes())
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                == 0;
-        if user == self.user && same && !self.password.is_empty() {
+        if self.accept(user, presented) {
             Ok(None)
         } else {
             Err(PgWireError::InvalidPassword(user.to_string()))
@@ -115,20 +92,7 @@ impl PgEndpoint {
         catalog: Arc<Catalog>,
         credentials: Credentials,
     ) -> Result<Self> {
-        if credentials.password.is_empty() {
-            return Err(TributaryError::Plan(
-                "the PostgreSQL endpoint needs a password: give --password or set TRIBUTARY_SERVE_PASSWORD"
-                    .into(),
-            ));
-        }
-        let listener = TcpListener::bind(addr).await.map_err(|e| {
-            TributaryError::Plan(format!(
-                "cannot listen on {addr} for the PostgreSQL endpoint ({e}): choose another address or port"
-            ))
-        })?;
-        let addr = listener
-            .local_addr()
-            .map_err(|e| TributaryError::Internal(format!("the endpoint's address: {e}")))?;
+        let (listener, addr) = listen(addr, "PostgreSQL", &credentials).await?;
         let handlers = Arc::new(Handlers {
             catalog,
             credentials,
