@@ -362,7 +362,7 @@ print("versions seen", len(seen["counts"]))
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        stdout.contains("tables ['counts', 'events', 'live']"),
+        stdout.contains("tables ['counts', 'counts_state', 'events', 'live', 'live_state']"),
         "{stdout}"
     );
     assert!(
