@@ -534,6 +534,7 @@ impl JobRunner {
                 dir: tributary::location::Location::resolve(&scratch.display().to_string())?,
                 committed_epoch: None,
                 rerun_epoch: None,
+                real_time: false,
             })
             .await?;
         let schema = std::sync::Arc::new(df.schema().as_arrow().clone());

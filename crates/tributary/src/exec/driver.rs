@@ -484,6 +484,7 @@ async fn open_io(
                 .root
                 .child(&tributary_checkpoint::CheckpointPaths::source_dir(i)),
             last_planned: planned.map(|r| (r.epoch, ends[i].clone())),
+            real_time: matches!(spec.trigger, Trigger::RealTime(_)),
         };
         with_retry("opening a source", || s.open(&ctx)).await?;
         if spec.trigger == Trigger::AvailableNow {
@@ -500,6 +501,7 @@ async fn open_io(
         dir: spec.checkpoint.child("sink"),
         committed_epoch: rec.committed_epoch,
         rerun_epoch: rec.rerun.as_ref().map(|r| r.epoch),
+        real_time: matches!(spec.trigger, Trigger::RealTime(_)),
     };
     with_retry("opening the sink", || spec.sink.open(&sink_ctx)).await
 }

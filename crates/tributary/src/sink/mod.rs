@@ -49,6 +49,9 @@ pub struct SinkContext {
     pub committed_epoch: Option<tributary_checkpoint::Epoch>,
     /// The epoch planned but not committed, about to be run again (the sink may hold it).
     pub rerun_epoch: Option<tributary_checkpoint::Epoch>,
+    /// Whether the query runs in real-time mode (a sink that emits at once may then send
+    /// without waiting to batch).
+    pub real_time: bool,
 }
 
 /// One epoch's output.
@@ -105,6 +108,13 @@ pub trait Sink: Send + Sync + Debug {
     /// again.
     async fn emit(&self, epoch: Epoch, output: EpochOutput) -> Result<()> {
         self.add_batch(epoch, output).await
+    }
+
+    /// Real-time mode: make every row emitted in `epoch` durable (called at the epoch's end,
+    /// before its commit is recorded, for sinks that emit at once). A sink whose `emit`
+    /// returns only when the rows are delivered has nothing to do.
+    async fn flush_emitted(&self, _epoch: Epoch) -> Result<()> {
+        Ok(())
     }
 }
 

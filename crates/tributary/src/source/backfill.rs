@@ -177,6 +177,7 @@ impl StreamSource for BackfillSource {
             .open(&SourceContext {
                 dir: ctx.dir.child("archive"),
                 last_planned: split(|v| Self::parts(v).0),
+                real_time: false,
             })
             .await?;
         // The archive is read as it was when the query first started: its end is fixed in the
@@ -203,8 +204,13 @@ impl StreamSource for BackfillSource {
             .open(&SourceContext {
                 dir: ctx.dir.child("live"),
                 last_planned: split(|v| Self::parts(v).1),
+                real_time: ctx.real_time,
             })
             .await
+    }
+
+    fn arrivals(&self) -> Option<Arc<tokio::sync::Notify>> {
+        self.live.arrivals()
     }
 
     async fn prepare_available_now(&self, recorded: Option<&Value>) -> Result<Value> {

@@ -41,6 +41,9 @@ pub struct SourceContext {
     pub dir: Location,
     /// The end offset of the last epoch that was planned (committed or about to be re-run).
     pub last_planned: Option<(Epoch, Value)>,
+    /// Whether the query runs in real-time mode: a source may then keep a reader open that
+    /// fetches ahead, so that an arrival's rows are at hand when the driver asks.
+    pub real_time: bool,
 }
 
 /// The bounded input of one epoch.
@@ -91,6 +94,13 @@ pub trait StreamSource: Send + Sync + Debug {
     /// The rows between `start` (exclusive) and `end` (inclusive), as a bounded table. Must give
     /// the same rows every time it is called with the same offsets.
     async fn get_batch(&self, start: &Value, end: &Value, epoch: Epoch) -> Result<EpochInput>;
+
+    /// Real-time mode: a notification the source gives when new rows may have come, so that an
+    /// idle epoch polls at once instead of at its next interval. `None`: the epoch polls at its
+    /// intervals only.
+    fn arrivals(&self) -> Option<Arc<tokio::sync::Notify>> {
+        None
+    }
 
     /// Where bad records of this source go, if the user said.
     fn bad_records_path(&self) -> Option<Location> {

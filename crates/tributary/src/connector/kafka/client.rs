@@ -31,15 +31,21 @@ pub(crate) fn kafka_err(what: &str) -> impl FnOnce(KafkaError) -> TributaryError
 
 /// A consumer that reads by assigned partitions and offsets (never joins a group).
 pub(crate) fn consumer(opts: &KafkaOptions) -> Result<BaseConsumer> {
+    // An epoch reads records already in the log: a fetch that finds none waits 10 ms, not
+    // librdkafka's 500, before the reader looks again.
+    consumer_waiting(opts, 10)
+}
+
+/// A consumer whose fetches that find nothing wait at most `fetch_wait_ms` at the broker
+/// (unless the options set `fetch.wait.max.ms`).
+pub(crate) fn consumer_waiting(opts: &KafkaOptions, fetch_wait_ms: u32) -> Result<BaseConsumer> {
     let mut c = ClientConfig::new();
     c.set("group.id", "tributary-reader")
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("enable.partition.eof", "true")
         .set("auto.offset.reset", "error")
-        // An epoch reads records already in the log: a fetch that finds none waits 10 ms, not
-        // librdkafka's 500, before the reader looks again.
-        .set("fetch.wait.max.ms", "10");
+        .set("fetch.wait.max.ms", fetch_wait_ms.to_string());
     for (k, v) in &opts.client {
         c.set(k, v);
     }
@@ -217,6 +223,87 @@ fn read_to_end(
         .collect()
 }
 
+/// Builds the raw columns of records (Spark's), one row per record.
+pub(crate) struct RawBuilder {
+    include_headers: bool,
+    key: BinaryBuilder,
+    value: BinaryBuilder,
+    topic: StringBuilder,
+    partition: Int32Builder,
+    offset: Int64Builder,
+    ts: TimestampMillisecondBuilder,
+    ts_type: Int32Builder,
+    headers: ListBuilder<StructBuilder>,
+}
+
+impl RawBuilder {
+    pub(crate) fn new(include_headers: bool) -> Self {
+        RawBuilder {
+            include_headers,
+            key: BinaryBuilder::new(),
+            value: BinaryBuilder::new(),
+            topic: StringBuilder::new(),
+            partition: Int32Builder::new(),
+            offset: Int64Builder::new(),
+            ts: TimestampMillisecondBuilder::new(),
+            ts_type: Int32Builder::new(),
+            headers: ListBuilder::new(StructBuilder::from_fields(header_fields(), 0)),
+        }
+    }
+
+    /// Append one record.
+    pub(crate) fn push<M: Message>(&mut self, m: &M) {
+        self.key.append_option(m.key());
+        self.value.append_option(m.payload());
+        self.topic.append_value(m.topic());
+        self.partition.append_value(m.partition());
+        self.offset.append_value(m.offset());
+        let (t, kind) = match m.timestamp() {
+            Timestamp::NotAvailable => (None, -1),
+            Timestamp::CreateTime(t) => (Some(t), 0),
+            Timestamp::LogAppendTime(t) => (Some(t), 1),
+        };
+        self.ts.append_option(t);
+        self.ts_type.append_value(kind);
+        if self.include_headers {
+            match m.headers() {
+                None => self.headers.append(false),
+                Some(h) => {
+                    for hd in h.iter() {
+                        let s = self.headers.values();
+                        s.field_builder::<StringBuilder>(0)
+                            .expect("key")
+                            .append_value(hd.key);
+                        s.field_builder::<BinaryBuilder>(1)
+                            .expect("value")
+                            .append_option(hd.value);
+                        s.append(true);
+                    }
+                    self.headers.append(true);
+                }
+            }
+        }
+    }
+
+    /// The records appended so far as one batch.
+    pub(crate) fn finish(mut self) -> Result<RecordBatch> {
+        let mut cols: Vec<ArrayRef> = vec![
+            Arc::new(self.key.finish()),
+            Arc::new(self.value.finish()),
+            Arc::new(self.topic.finish()),
+            Arc::new(self.partition.finish()),
+            Arc::new(self.offset.finish()),
+            Arc::new(self.ts.finish()),
+            Arc::new(self.ts_type.finish()),
+        ];
+        if self.include_headers {
+            cols.push(Arc::new(self.headers.finish()));
+        }
+        RecordBatch::try_new(raw_schema(self.include_headers), cols)
+            .map_err(TributaryError::arrow("building Kafka records"))
+    }
+}
+
 /// Read every record in `[start, end)` of each partition.
 pub(crate) fn fetch(
     c: &BaseConsumer,
@@ -237,14 +324,7 @@ pub(crate) fn fetch(
             }
         }
     }
-    let mut key = BinaryBuilder::new();
-    let mut value = BinaryBuilder::new();
-    let mut topic = StringBuilder::new();
-    let mut partition = Int32Builder::new();
-    let mut offset = Int64Builder::new();
-    let mut ts = TimestampMillisecondBuilder::new();
-    let mut ts_type = Int32Builder::new();
-    let mut headers = ListBuilder::new(StructBuilder::from_fields(header_fields(), 0));
+    let mut raw = RawBuilder::new(include_headers);
     if !remaining.is_empty() {
         c.assign(&tpl).map_err(kafka_err("assigning partitions"))?;
         let deadline = Instant::now() + timeout;
@@ -268,15 +348,8 @@ pub(crate) fn fetch(
                 Some(Err(KafkaError::PartitionEOF(_))) => {
                     // The end of a partition: records below the planned end that never come
                     // (transaction markers, compaction) are not waited for.
-                    if let Ok(pos) = c.position() {
-                        let elements = pos.elements();
-                        let positions = elements.iter().filter_map(|e| match e.offset() {
-                            Offset::Offset(o) => Some(((e.topic().to_string(), e.partition()), o)),
-                            _ => None,
-                        });
-                        for k in read_to_end(&remaining, positions) {
-                            remaining.remove(&k);
-                        }
+                    for k in read_to_end(&remaining, positions(c).into_iter()) {
+                        remaining.remove(&k);
                     }
                 }
                 Some(Err(e)) => {
@@ -292,36 +365,7 @@ pub(crate) fn fetch(
                         remaining.remove(&k);
                         continue;
                     }
-                    key.append_option(m.key());
-                    value.append_option(m.payload());
-                    topic.append_value(m.topic());
-                    partition.append_value(m.partition());
-                    offset.append_value(m.offset());
-                    let (t, kind) = match m.timestamp() {
-                        Timestamp::NotAvailable => (None, -1),
-                        Timestamp::CreateTime(t) => (Some(t), 0),
-                        Timestamp::LogAppendTime(t) => (Some(t), 1),
-                    };
-                    ts.append_option(t);
-                    ts_type.append_value(kind);
-                    if include_headers {
-                        match m.headers() {
-                            None => headers.append(false),
-                            Some(h) => {
-                                for hd in h.iter() {
-                                    let s = headers.values();
-                                    s.field_builder::<StringBuilder>(0)
-                                        .expect("key")
-                                        .append_value(hd.key);
-                                    s.field_builder::<BinaryBuilder>(1)
-                                        .expect("value")
-                                        .append_option(hd.value);
-                                    s.append(true);
-                                }
-                                headers.append(true);
-                            }
-                        }
-                    }
+                    raw.push(&m);
                     if m.offset() >= end - 1 {
                         remaining.remove(&k);
                     }
@@ -330,21 +374,21 @@ pub(crate) fn fetch(
         }
         c.unassign().map_err(kafka_err("releasing partitions"))?;
     }
-    let mut cols: Vec<ArrayRef> = vec![
-        Arc::new(key.finish()),
-        Arc::new(value.finish()),
-        Arc::new(topic.finish()),
-        Arc::new(partition.finish()),
-        Arc::new(offset.finish()),
-        Arc::new(ts.finish()),
-        Arc::new(ts_type.finish()),
-    ];
-    if include_headers {
-        cols.push(Arc::new(headers.finish()));
-    }
-    let raw = RecordBatch::try_new(raw_schema(include_headers), cols)
-        .map_err(TributaryError::arrow("building Kafka records"))?;
-    Ok(Fetched { raw })
+    Ok(Fetched { raw: raw.finish()? })
+}
+
+/// The consumer's position in each assigned partition (the next offset it delivers).
+pub(crate) fn positions(c: &BaseConsumer) -> Vec<((String, i32), i64)> {
+    let Ok(pos) = c.position() else {
+        return Vec::new();
+    };
+    pos.elements()
+        .iter()
+        .filter_map(|e| match e.offset() {
+            Offset::Offset(o) => Some(((e.topic().to_string(), e.partition()), o)),
+            _ => None,
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 mod avro;
 mod client;
 mod options;
+mod prefetch;
 mod sink;
 mod source;
 

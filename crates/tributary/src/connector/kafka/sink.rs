@@ -24,7 +24,8 @@ use async_trait::async_trait;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::ClientContext;
 use rdkafka::{Offset, TopicPartitionList};
 use tributary_checkpoint::Epoch;
 
@@ -43,9 +44,31 @@ pub struct KafkaSink {
     state: Arc<Mutex<State>>,
 }
 
+/// Keeps the first record the broker refused after librdkafka's retries, so that the next flush
+/// fails (and the epoch is retried) instead of the record being lost without a word.
+#[derive(Default)]
+struct Deliveries {
+    failed: Mutex<Option<String>>,
+}
+
+impl ClientContext for Deliveries {}
+
+impl ProducerContext for Deliveries {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if let Err((e, _)) = result {
+            let mut failed = self.failed.lock().unwrap_or_else(|e| e.into_inner());
+            failed.get_or_insert_with(|| e.to_string());
+        }
+    }
+}
+
+type KafkaProducer = BaseProducer<Deliveries>;
+
 #[derive(Default)]
 struct State {
-    producer: Option<BaseProducer>,
+    producer: Option<KafkaProducer>,
     query_id: String,
     last_committed: Option<u64>,
 }
@@ -200,7 +223,7 @@ fn records(batch: &RecordBatch, default_topic: Option<&str>) -> Result<Vec<Rec>>
     Ok(out)
 }
 
-fn send_all(p: &BaseProducer, recs: Vec<Rec>) -> Result<()> {
+fn send_all(p: &KafkaProducer, recs: Vec<Rec>) -> Result<()> {
     for (t, part, k, v, h) in &recs {
         let mut r: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(t);
         if let Some(k) = k {
@@ -238,7 +261,7 @@ fn send_all(p: &BaseProducer, recs: Vec<Rec>) -> Result<()> {
 /// Wait until every record sent is acknowledged. librdkafka's flush, as the Rust client calls
 /// it, returns at a 100 ms tick after the last acknowledgement; serving the delivery reports
 /// every millisecond returns within a millisecond of it (what real-time mode's latency needs).
-fn flush(p: &BaseProducer, timeout: Duration) -> Result<()> {
+fn flush(p: &KafkaProducer, timeout: Duration) -> Result<()> {
     let deadline = std::time::Instant::now() + timeout;
     p.poll(Duration::ZERO);
     while p.in_flight_count() > 0 {
@@ -251,7 +274,19 @@ fn flush(p: &BaseProducer, timeout: Duration) -> Result<()> {
         }
         p.poll(Duration::from_millis(1));
     }
-    Ok(())
+    let failed = p
+        .context()
+        .failed
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take();
+    match failed {
+        Some(e) => Err(TributaryError::Storage {
+            location: "Kafka".into(),
+            message: format!("the broker did not take a record: {e}"),
+        }),
+        None => Ok(()),
+    }
 }
 
 #[async_trait]
@@ -277,6 +312,12 @@ impl Sink for KafkaSink {
         if exactly_once {
             pc.set("transactional.id", format!("tributary-{}", ctx.query_id));
         }
+        let lingers = ["linger.ms", "queue.buffering.max.ms"];
+        if ctx.real_time && !lingers.iter().any(|k| self.client.contains_key(*k)) {
+            // Real-time mode sends each arrival's rows at once instead of waiting up to
+            // librdkafka's 5 ms to fill a batch.
+            pc.set("linger.ms", "0");
+        }
         let mut cc = self.config();
         cc.set("group.id", format!("tributary-sink-{}", ctx.query_id))
             .set("enable.auto.commit", "false")
@@ -286,8 +327,8 @@ impl Sink for KafkaSink {
         let query_id = ctx.query_id.clone();
         let state = self.state.clone();
         tokio::task::spawn_blocking(move || -> Result<()> {
-            let producer: BaseProducer = pc
-                .create()
+            let producer: KafkaProducer = pc
+                .create_with_context(Deliveries::default())
                 .map_err(kafka_err("creating a Kafka producer"))?;
             let mut st = state.lock().expect("kafka sink");
             if exactly_once {
@@ -309,10 +350,42 @@ impl Sink for KafkaSink {
         Ok(())
     }
 
-    /// Real-time mode: at least once, records are sent (and flushed) as they are computed;
-    /// exactly once, the epoch's transaction is committed at its end.
+    /// Real-time mode: at least once, records are sent as they are computed (and acknowledged
+    /// before the epoch commits); exactly once, the epoch's transaction is committed at its end.
     fn emits_immediately(&self) -> bool {
         !self.exactly_once
+    }
+
+    /// Sent, not waited for: the next arrival runs while the broker acknowledges these.
+    async fn emit(&self, _epoch: Epoch, output: EpochOutput) -> Result<()> {
+        let mut recs = Vec::new();
+        for b in &output.batches {
+            recs.extend(records(b, self.topic.as_deref())?);
+        }
+        let state = self.state.clone();
+        tokio::task::spawn_blocking(move || -> Result<()> {
+            let st = state.lock().expect("kafka sink");
+            let p = st
+                .producer
+                .as_ref()
+                .ok_or_else(|| TributaryError::Internal("the Kafka sink was not opened".into()))?;
+            send_all(p, recs)
+        })
+        .await
+        .map_err(|e| TributaryError::Internal(e.to_string()))?
+    }
+
+    async fn flush_emitted(&self, _epoch: Epoch) -> Result<()> {
+        let state = self.state.clone();
+        tokio::task::spawn_blocking(move || -> Result<()> {
+            let st = state.lock().expect("kafka sink");
+            match st.producer.as_ref() {
+                Some(p) => flush(p, TIMEOUT),
+                None => Ok(()),
+            }
+        })
+        .await
+        .map_err(|e| TributaryError::Internal(e.to_string()))?
     }
 
     async fn holds_epoch(&self, epoch: Epoch) -> Result<bool> {
@@ -446,8 +519,8 @@ pub async fn write_batch(
     let n = recs.len() as u64;
     let config = sink.config();
     tokio::task::spawn_blocking(move || -> Result<()> {
-        let p: BaseProducer = config
-            .create()
+        let p: KafkaProducer = config
+            .create_with_context(Deliveries::default())
             .map_err(kafka_err("creating a Kafka producer"))?;
         send_all(&p, recs)?;
         flush(&p, TIMEOUT)

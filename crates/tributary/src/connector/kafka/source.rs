@@ -7,8 +7,14 @@
 //!  get_batch:     assign [start, end) of every partition and read exactly those records
 //! ```
 //! An offset is `{"topic": {"partition": next offset}}`; a re-run epoch reads the same records.
+//!
+//! In real-time mode a reader stays assigned and fetches ahead (`prefetch.rs`): an arrival's end
+//! offsets are what it has fetched and its records are taken from memory; the broker is asked
+//! for partitions and offsets once per [`PROBE_EVERY`] (new partitions, lost records).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{Int32Type, Int64Type, SchemaRef};
@@ -20,12 +26,16 @@ use tributary_checkpoint::Epoch;
 
 use super::client::{consumer, fetch, partitions, raw_schema, resolve_start, watermarks};
 use super::options::{KafkaOptions, Offsets, ValueFormat};
+use super::prefetch::Prefetcher;
 use crate::error::{Result, TributaryError};
 use crate::format::{decode_json_values, BadRecordMode, BadRecords};
 use crate::location::Location;
 use crate::source::{EpochInput, SourceContext, StreamSource};
 
 const INITIAL: &str = "initial";
+/// Real-time mode asks the broker for the partitions and their offsets this often; in between,
+/// an arrival ends where the reader that fetches ahead is.
+pub(crate) const PROBE_EVERY: Duration = Duration::from_secs(1);
 
 /// Reads Kafka topics.
 pub struct KafkaSource {
@@ -35,6 +45,13 @@ pub struct KafkaSource {
     bad_records_path: Option<Location>,
     state: Mutex<State>,
     client: Arc<Mutex<Option<BaseConsumer>>>,
+    /// Real-time mode: read ahead by a consumer that stays assigned.
+    real_time: AtomicBool,
+    prefetch: Mutex<Option<Arc<Prefetcher>>>,
+    /// When the broker was last asked for partitions and offsets.
+    last_probe: Mutex<Option<Instant>>,
+    /// Told by the reader when records come.
+    arrived: Arc<tokio::sync::Notify>,
 }
 
 #[derive(Default)]
@@ -85,6 +102,10 @@ impl KafkaSource {
             bad_records_path,
             state: Mutex::new(State::default()),
             client: Arc::new(Mutex::new(None)),
+            real_time: AtomicBool::new(false),
+            prefetch: Mutex::new(None),
+            last_probe: Mutex::new(None),
+            arrived: Arc::new(tokio::sync::Notify::new()),
         })
     }
 
@@ -156,11 +177,16 @@ impl KafkaSource {
                 .map_err(TributaryError::arrow("joining Kafka reads"))?;
             super::client::Fetched { raw }
         };
+        self.decode(fetched.raw)
+    }
+
+    /// Raw records decoded into the source's schema (bad records counted and set aside).
+    fn decode(&self, raw: RecordBatch) -> Result<(Vec<RecordBatch>, Arc<BadRecords>)> {
         let bad = Arc::new(BadRecords::new(self.bad_mode.clone()));
         let batches = match self.opts.value_format {
-            ValueFormat::Raw => vec![fetched.raw],
+            ValueFormat::Raw => vec![raw],
             format => {
-                let raw = &fetched.raw;
+                let raw = &raw;
                 let values = raw.column(1).as_binary::<i32>();
                 let topics = raw.column(2).as_string::<i32>();
                 let parts = raw.column(3).as_primitive::<Int32Type>();
@@ -211,6 +237,52 @@ impl KafkaSource {
             }
         };
         Ok((batches, bad))
+    }
+
+    /// Real-time mode, between probes of the broker: where the reader that fetches ahead is,
+    /// starting it (or moving it to `start`) when needed. `None` when the broker is to be asked.
+    fn prefetched_end(&self, start: &Offsets) -> Option<Offsets> {
+        let probe_due = self
+            .last_probe
+            .lock()
+            .expect("kafka probe")
+            .is_none_or(|t| t.elapsed() >= PROBE_EVERY);
+        if probe_due {
+            return None;
+        }
+        let mut reader = self.prefetch.lock().expect("kafka reader");
+        let Some(r) = reader.as_ref() else {
+            match Prefetcher::start(self.opts.clone(), start, self.arrived.clone()) {
+                Ok(r) => *reader = Some(Arc::new(r)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "the Kafka reader that fetches ahead did not start")
+                }
+            }
+            return None;
+        };
+        match r.ends_after(start) {
+            Ok(end) => Some(end),
+            Err(e) => {
+                // Asking the broker tells whether records were lost; the next call starts a
+                // new reader.
+                tracing::warn!(error = %e, "the Kafka reader that fetches ahead stopped");
+                *reader = None;
+                None
+            }
+        }
+    }
+
+    /// Real-time mode: the records of `[start, end)` from the reader that fetches ahead, when it
+    /// is there.
+    async fn take_prefetched(&self, start: &Offsets, end: &Offsets) -> Result<Option<RecordBatch>> {
+        let Some(r) = self.prefetch.lock().expect("kafka reader").clone() else {
+            return Ok(None);
+        };
+        let (start, end) = (start.clone(), end.clone());
+        let (headers, timeout) = (self.opts.include_headers, self.opts.fetch_timeout);
+        tokio::task::spawn_blocking(move || r.take(&start, &end, headers, timeout))
+            .await
+            .map_err(|e| TributaryError::Internal(format!("a Kafka task failed: {e}")))?
     }
 
     /// Resolve the partitions and offsets of a batch read: `(start, end)`.
@@ -327,10 +399,15 @@ impl StreamSource for KafkaSource {
             bad_records_path: self.bad_records_path.clone(),
             state: Mutex::new(State::default()),
             client: Arc::new(Mutex::new(None)),
+            real_time: AtomicBool::new(false),
+            prefetch: Mutex::new(None),
+            last_probe: Mutex::new(None),
+            arrived: Arc::new(tokio::sync::Notify::new()),
         })
     }
 
     async fn open(&self, ctx: &SourceContext) -> Result<()> {
+        self.real_time.store(ctx.real_time, Ordering::Relaxed);
         let initial = match ctx.dir.read(INITIAL).await? {
             Some(b) => serde_json::from_slice(&b).map_err(|e| TributaryError::State {
                 location: ctx.dir.display.clone(),
@@ -397,6 +474,16 @@ impl StreamSource for KafkaSource {
             from_json(start)?
         };
         let cap = self.state.lock().expect("kafka state").cap.clone();
+        if cap.is_none() && self.real_time.load(Ordering::Relaxed) {
+            if let Some(end) = self.prefetched_end(&start) {
+                let end = match (limited, self.opts.max_offsets_per_trigger) {
+                    (true, Some(budget)) => limit(&start, &end, budget),
+                    _ => end,
+                };
+                return Ok((end != start).then(|| to_json(&end)));
+            }
+        }
+        *self.last_probe.lock().expect("kafka probe") = Some(Instant::now());
         let fail_on_loss = self.opts.fail_on_data_loss;
         let probe_start = start.clone();
         let (latest, new_parts, lost) = self
@@ -477,7 +564,10 @@ impl StreamSource for KafkaSource {
             from_json(start)?
         };
         let end = from_json(end)?;
-        let (batches, bad) = self.read_range(start, end).await?;
+        let (batches, bad) = match self.take_prefetched(&start, &end).await? {
+            Some(raw) => self.decode(raw)?,
+            None => self.read_range(start, end).await?,
+        };
         let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
         let table = MemTable::try_new(self.schema.clone(), vec![batches])
             .map_err(TributaryError::df("the epoch's Kafka records"))?;
@@ -490,6 +580,12 @@ impl StreamSource for KafkaSource {
 
     fn bad_records_path(&self) -> Option<Location> {
         self.bad_records_path.clone()
+    }
+
+    fn arrivals(&self) -> Option<Arc<tokio::sync::Notify>> {
+        self.real_time
+            .load(Ordering::Relaxed)
+            .then(|| self.arrived.clone())
     }
 }
 

@@ -277,8 +277,25 @@ impl Running {
             match window.after_poll(self.clock.now_ms(), new_data || no_data_work) {
                 Arrival::Poll => {}
                 Arrival::Close => return Ok(()),
-                Arrival::Wait(until) => self.sleep_until(until).await,
+                Arrival::Wait(until) => self.wait_for_arrival(until).await,
             }
+        }
+    }
+
+    /// Wait until `until_ms`, or until a source says that rows came.
+    async fn wait_for_arrival(&self, until_ms: i64) {
+        let wakers: Vec<_> = self
+            .sources
+            .iter()
+            .filter_map(|(_, s)| s.arrivals())
+            .collect();
+        if wakers.is_empty() {
+            return self.sleep_until(until_ms).await;
+        }
+        let woken = futures::future::select_all(wakers.iter().map(|n| Box::pin(n.notified())));
+        tokio::select! {
+            _ = self.sleep_until(until_ms) => {}
+            _ = woken => {}
         }
     }
 
@@ -416,7 +433,10 @@ impl Running {
         }
         let immediate = self.sink.emits_immediately() && !so_far.replay;
         let mut num_output_rows = so_far.emitted_rows;
-        if !immediate {
+        if immediate {
+            // Rows sent as they were computed are delivered before the commit says so.
+            self.sink.flush_emitted(epoch).await?;
+        } else {
             // A replayed epoch the sink wrote before a crash is not written again.
             if so_far.replay && self.sink.holds_epoch(epoch).await? {
                 tracing::info!(
