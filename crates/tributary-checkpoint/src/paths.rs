@@ -38,6 +38,14 @@ impl CheckpointPaths {
     pub fn state(operator: usize, partition: usize) -> String {
         format!("state/{operator}/{partition}")
     }
+    /// The folder of the query's recorded shapes (its stateful operators, per run).
+    pub fn shapes_dir() -> String {
+        "shapes".to_string()
+    }
+    /// The shape of the query as of the first epoch of a run.
+    pub fn shape(epoch: Epoch) -> String {
+        format!("shapes/{epoch}")
+    }
     /// Parse the epoch out of a log file name (`offsets/17` gives 17). Temporary files and
     /// other names give `None`.
     pub fn epoch_of(name: &str) -> Option<Epoch> {

@@ -13,6 +13,7 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod serve;
+mod state;
 mod submit;
 mod table;
 
@@ -103,6 +104,25 @@ enum Command {
         listen: String,
         #[command(flatten)]
         serve_args: serve::ServeArgs,
+    },
+    /// Compare each query of the job with the one that wrote its checkpoint, without starting
+    /// it: per stateful operator, reuse, extend, rebuild or incompatible, with what changed
+    /// and the options. Exit status 0 when every state is reused as it is, 1 otherwise.
+    Plan {
+        #[command(flatten)]
+        job: JobArgs,
+        /// Checkpoint folder, as given to `run` (default: ./checkpoints/<job name>).
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+        /// Print the reports as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Read the state of a query's checkpoint: describe its operators, show their rows, or
+    /// repartition it.
+    State {
+        #[command(subcommand)]
+        command: state::StateCommand,
     },
     /// Run every INSERT of the job once, as a batch over the tables as they are.
     Batch {
@@ -293,6 +313,59 @@ async fn run(
     })
 }
 
+async fn plan(
+    job: JobArgs,
+    checkpoint: Option<PathBuf>,
+    json: bool,
+    storage: &StorageOptions,
+) -> anyhow::Result<ExitCode> {
+    let file = job.load().await?;
+    let checkpoint_root = checkpoint.unwrap_or_else(|| Path::new("checkpoints").join(job.stem()));
+    let runner = JobRunner::new(new_session(storage)?, file);
+    let reports = runner
+        .plan(&JobOptions {
+            checkpoint_root: checkpoint_root.clone(),
+            trigger: Trigger::default(),
+        })
+        .await?;
+    let reused = reports.iter().all(|(_, r)| {
+        r.as_ref()
+            .is_none_or(|r| r.worst() == tributary::evolution::Verdict::Reuse)
+    });
+    if json {
+        let out: Vec<serde_json::Value> = reports
+            .iter()
+            .map(|(name, r)| serde_json::json!({"query": name, "checkpoint": checkpoint_root.join(name), "report": r}))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        for (name, r) in &reports {
+            println!(
+                "query {name} (checkpoint {}):",
+                checkpoint_root.join(name).display()
+            );
+            match r {
+                None => println!("  a new checkpoint: every operator starts with empty state"),
+                Some(r)
+                    if r.operators.is_empty() && r.query.is_empty() && r.partitions.is_none() =>
+                {
+                    println!("  no stateful operator, nothing changed")
+                }
+                Some(r) => {
+                    for line in r.to_string().lines() {
+                        println!("  {line}");
+                    }
+                }
+            }
+        }
+    }
+    Ok(if reused {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
 /// Waits for Ctrl-C (SIGINT) or SIGTERM (what containers and service managers send) and says
 /// which arrived.
 async fn shutdown_signal() -> &'static str {
@@ -474,6 +547,12 @@ async fn main() -> ExitCode {
                 listen,
                 serve_args,
             } => serve_job(job, &listen, &serve_args, &storage).await,
+            Command::Plan {
+                job,
+                checkpoint,
+                json,
+            } => plan(job, checkpoint, json, &storage).await,
+            Command::State { command } => state::state(command, &storage).await,
             Command::Batch { job, progress } => batch(job, progress, &storage).await,
             Command::Verify { job, workdir } => verify(job, workdir, &storage).await,
             Command::Table { command } => table::table(command, &storage).await,

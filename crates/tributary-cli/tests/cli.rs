@@ -882,3 +882,113 @@ fn batch_draws_a_progress_bar_that_ends_at_every_file() {
     assert!(stderr.contains("100%  5/5 files"), "{stderr}");
     assert!(stderr.contains("wrote 10000 rows"), "{stderr}");
 }
+
+/// Run the binary with `args`; (exit code, stdout, stderr).
+fn tributary(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(bin()).args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn plan_compares_a_changed_job_with_its_checkpoint_and_state_reads_what_it_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let job = repo().join("examples/visitors/job.sql");
+    let ckpt = tmp.path().join("chk");
+    let (input, output) = (
+        format!(
+            "input={}",
+            repo().join("examples/etl/data/events").display()
+        ),
+        format!("output={}", tmp.path().join("out").display()),
+    );
+    let args = |job: &Path, cmd: &str| -> Vec<String> {
+        let mut a = vec![cmd.to_string(), job.display().to_string()];
+        for s in ["--set", &input, "--set", &output, "--checkpoint"] {
+            a.push(s.to_string());
+        }
+        a.push(ckpt.display().to_string());
+        a
+    };
+    let call = |a: Vec<String>| tributary(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    // Before any run: a new checkpoint.
+    let (code, out, err) = call(args(&job, "plan"));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("a new checkpoint"), "{out}");
+    let mut run = args(&job, "run");
+    run.extend(["--trigger".into(), "available-now".into()]);
+    let (code, out, err) = call(run);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, _) = call(args(&job, "plan"));
+    assert_eq!(
+        (code, out.contains("operator 0 (aggregation): reuse")),
+        (0, true),
+        "{out}"
+    );
+    // A wider window: rebuild, exit status 1, and `run` refuses it with the same report.
+    let text = std::fs::read_to_string(&job).unwrap();
+    let wider = tmp.path().join("wider.sql");
+    std::fs::write(
+        &wider,
+        text.replace("'5 minutes', '1 minute'", "'10 minutes', '1 minute'"),
+    )
+    .unwrap();
+    let (code, out, _) = call(args(&wider, "plan"));
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("rebuild: the window changes") && out.contains("10 minutes"),
+        "{out}"
+    );
+    let (code, out, _) = call({
+        let mut a = args(&wider, "plan");
+        a.push("--json".into());
+        a
+    });
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(code, 1);
+    assert_eq!(
+        json[0]["report"]["operators"][0]["verdict"], "rebuild",
+        "{json}"
+    );
+    let mut refused = args(&wider, "run");
+    refused.extend(["--trigger".into(), "available-now".into()]);
+    let (code, out, err) = call(refused);
+    assert_ne!(code, 0, "{out}{err}");
+    assert!(
+        err.contains("rebuild: the window changes") && err.contains("state_evolution"),
+        "{err}"
+    );
+    // The state as the run left it: one operator, its rows, its epochs.
+    let q = ckpt.join("visitors").display().to_string();
+    let (code, out, err) = tributary(&["state", "describe", &q]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("operator 0 (aggregation):") && out.contains("in 4 partitions"),
+        "{out}"
+    );
+    assert!(
+        out.contains("keys: region: Utf8View = lower(events.region)"),
+        "{out}"
+    );
+    let (code, out, err) = tributary(&["state", "show", &q, "--json", "--limit", "1000"]);
+    assert_eq!(code, 0, "{err}");
+    let rows: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let (_, described, _) = tributary(&["state", "describe", &q, "--json"]);
+    let described: serde_json::Value = serde_json::from_str(&described).unwrap();
+    assert_eq!(rows.len() as u64, described[0]["rows"].as_u64().unwrap());
+    assert!(!rows.is_empty());
+    assert!(
+        rows.iter()
+            .all(|r| r["key"]["region"].is_string() && r["partition_id"].is_number()),
+        "{rows:?}"
+    );
+    let (code, _, err) = tributary(&["state", "show", &q, "--operator", "2"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("no stateful operator 2"), "{err}");
+}

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use arrow::array::RecordBatch;
 use datafusion::logical_expr::{cast, Expr};
 use tributary::connector::{OptionDecl, OptionScope, OptionType, QUERY_OPTIONS, READ_OPTIONS};
+use tributary::evolution::EvolutionReport;
 use tributary::prelude::*;
 use tributary::{compare_batches, Comparison, StreamingQuery, WriteSummary};
 
@@ -376,7 +377,20 @@ impl JobRunner {
 
     /// `run`: start one streaming query per INSERT, all in this process.
     pub async fn start(&self, opts: &JobOptions) -> Result<Vec<StreamingQuery>, JobError> {
-        self.start_with(opts, &HashMap::new(), None).await
+        self.start_with(opts, &HashMap::new(), None, None).await
+    }
+
+    /// `plan`: compare each INSERT's query with the one that wrote its checkpoint, without
+    /// starting it: per query, the verdict on each stateful operator's state (None: the
+    /// checkpoint is new).
+    pub async fn plan(
+        &self,
+        opts: &JobOptions,
+    ) -> Result<Vec<(String, Option<EvolutionReport>)>, JobError> {
+        let mut reports = Vec::new();
+        self.start_with(opts, &HashMap::new(), None, Some(&mut reports))
+            .await?;
+        Ok(reports)
     }
 
     async fn start_with(
@@ -384,6 +398,7 @@ impl JobRunner {
         opts: &JobOptions,
         overrides: &HashMap<String, String>,
         output_root: Option<&PathBuf>,
+        mut check: Option<&mut Vec<(String, Option<EvolutionReport>)>>,
     ) -> Result<Vec<StreamingQuery>, JobError> {
         self.register_sources(&Mode::Stream, overrides).await?;
         let mut queries: Vec<StreamingQuery> = Vec::new();
@@ -403,7 +418,7 @@ impl JobRunner {
             let sink = self.job.table(&ins.target).expect("checked");
             for up in self.upstream_of(i) {
                 let (location, j, schema) = written[&up.name].clone();
-                if sequential {
+                if sequential && check.is_none() {
                     queries[j].await_termination().await?;
                 }
                 let table = self.session.location(
@@ -448,7 +463,10 @@ impl JobRunner {
                 sink.schema.clone()
             };
             written.insert(sink.name.clone(), (location.clone(), i, schema));
-            queries.push(w.start(&location).await?);
+            match check.as_mut() {
+                Some(reports) => reports.push((name.clone(), w.check_state(&location).await?)),
+                None => queries.push(w.start(&location).await?),
+            }
         }
         Ok(queries)
     }
@@ -598,7 +616,7 @@ impl JobRunner {
             trigger: Trigger::AvailableNow,
         };
         for q in stream_runner
-            .start_with(&opts, &stream_overrides, Some(&stream_root))
+            .start_with(&opts, &stream_overrides, Some(&stream_root), None)
             .await?
         {
             q.await_termination().await?;

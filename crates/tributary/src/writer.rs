@@ -347,6 +347,20 @@ impl DataStreamWriter {
     /// Start the query; `path` is the output location (ignored by console, memory and
     /// foreach_batch sinks). Returns once the checkpoint has been read and the query runs.
     pub async fn start(self, path: &str) -> Result<StreamingQuery> {
+        start_query(self.spec(path).await?).await
+    }
+
+    /// Compare the query with the one that wrote its checkpoint, without starting it or
+    /// writing anything: per stateful operator, whether its state is reused, extended, must be
+    /// rebuilt, or is incompatible (`tributary plan`). `None`: the checkpoint is new.
+    pub async fn check_state(
+        self,
+        path: &str,
+    ) -> Result<Option<crate::plan::evolution::EvolutionReport>> {
+        crate::exec::driver::plan_evolution(self.spec(path).await?).await
+    }
+
+    async fn spec(self, path: &str) -> Result<QuerySpec> {
         let session = Session::of(&self.df.clone().into_parts().0).ok_or_else(|| {
             TributaryError::Plan(
                 "this DataFrame was not made by a tributary Session: read it with \
@@ -453,7 +467,7 @@ impl DataStreamWriter {
             &checkpoint,
             &crate::storage::StorageOptions::from_options(&options)?,
         )?;
-        let spec = QuerySpec {
+        Ok(QuerySpec {
             session,
             df: self.df,
             sink,
@@ -462,7 +476,6 @@ impl DataStreamWriter {
             name: self.query_name,
             checkpoint,
             options,
-        };
-        start_query(spec).await
+        })
     }
 }

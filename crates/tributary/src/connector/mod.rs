@@ -28,6 +28,7 @@ pub mod options;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod rate;
+pub mod state;
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -250,6 +251,7 @@ pub const QUERY_OPTIONS: &[OptionDecl] = &[
     OptionDecl::new("output_mode", OptionType::Choice(&["append", "update", "complete"]), "which rows each epoch writes").default("append"),
     OptionDecl::new("trigger", OptionType::Text, "when epochs start: an interval such as 1s (0s: back to back), available-now, once, or realtime:<checkpoint interval> such as realtime:5s (rows processed as they arrive); overrides .trigger()").default("0s"),
     OptionDecl::new("state_partitions", OptionType::Int { min: 1 }, "partitions of the state store, fixed at the first start").default("4"),
+    OptionDecl::new("state_evolution", OptionType::Choice(&["refuse", "reset"]), "when the query changed since its checkpoint and an operator's state cannot be reused as it is (`tributary plan` tells): refuse to start, or reset (the changed operators start with empty state at the committed offsets)").default("refuse"),
     OptionDecl::new("state_memory_limit", OptionType::Bytes, "memory for the rows of keyed state (aggregations, deduplication, stream-stream joins), shared by every operator and partition; rows beyond it are kept on local disk, under TMPDIR"),
     OptionDecl::new("flush_at_end", OptionType::Bool, "when an available-now or once run ends, move the watermark to the end and emit every open window").default("false"),
     OptionDecl::new("watermark_idle_timeout", OptionType::Duration, "advance the watermark with the clock once no data came for this long"),
@@ -299,6 +301,7 @@ impl Connectors {
         c.add_both(Arc::new(kafka::KafkaConnector));
         c.add_source(Arc::new(rate::RateConnector));
         c.add_source(Arc::new(nexmark::NexmarkConnector));
+        c.add_source(Arc::new(state::StateConnector));
         #[cfg(feature = "postgres")]
         c.add_both(Arc::new(postgres::PostgresConnector));
         c.add_sink(Arc::new(console::ConsoleConnector));

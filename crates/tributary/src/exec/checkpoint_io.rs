@@ -125,3 +125,53 @@ impl CheckpointStore {
         Ok(())
     }
 }
+
+impl CheckpointStore {
+    /// The shape recorded by the last run that started at or before `epoch` (None: the
+    /// checkpoint predates shapes, or is new).
+    pub(crate) async fn read_shape(
+        &self,
+        epoch: Epoch,
+    ) -> Result<Option<crate::plan::shape::QueryShape>> {
+        let dir = CheckpointPaths::shapes_dir();
+        let Some(at) = self
+            .epochs(&dir)
+            .await?
+            .into_iter()
+            .filter(|e| *e <= epoch)
+            .max()
+        else {
+            return Ok(None);
+        };
+        let name = CheckpointPaths::shape(at);
+        let Some(bytes) = self.root.read(&name).await? else {
+            return Ok(None);
+        };
+        let shape: crate::plan::shape::QueryShape =
+            serde_json::from_slice(&bytes).map_err(|e| TributaryError::State {
+                location: format!("{}/{name}", self.root.display),
+                message: format!("the query's recorded shape is damaged ({e}); remove the file to start without the check"),
+            })?;
+        if shape.version > crate::plan::shape::SHAPE_VERSION {
+            return Err(TributaryError::State {
+                location: format!("{}/{name}", self.root.display),
+                message: format!(
+                    "the query's shape was written by a newer Tributary (format {}; this one reads up to {}): run the query with that version",
+                    shape.version,
+                    crate::plan::shape::SHAPE_VERSION
+                ),
+            });
+        }
+        Ok(Some(shape))
+    }
+
+    /// Record the query's shape as of the first epoch of this run (replacing the record of a
+    /// run that started at the same epoch).
+    pub(crate) async fn write_shape(&self, shape: &crate::plan::shape::QueryShape) -> Result<()> {
+        let name = CheckpointPaths::shape(Epoch(shape.epoch));
+        let bytes = serde_json::to_vec_pretty(shape)
+            .map_err(|e| TributaryError::Internal(format!("encoding the query's shape: {e}")))?;
+        self.root.ensure_dir()?;
+        self.root.write(&name, bytes).await
+    }
+}

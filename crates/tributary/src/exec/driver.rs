@@ -15,7 +15,7 @@
 //!
 //! Time is read from the session's [`crate::clock::Clock`] only.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -222,7 +222,7 @@ async fn start_leased(
     clock: Arc<dyn Clock>,
     run_id: String,
 ) -> Result<(StreamingQuery, Running)> {
-    let rec = recover(&store, &identity, &spec).await?;
+    let rec = recover(&store, &identity, &spec, true).await?;
     let planned = rec.rerun.as_ref().or(rec.last_committed.as_ref());
     // The ends of the last planned epoch: the re-run one, or the last committed one.
     let ends: Vec<Value> = match planned {
@@ -240,9 +240,21 @@ async fn start_leased(
     } else {
         plan
     };
+    let shape = query_shape(&plan, &rec, &spec)?;
+    let fresh = match evolution_report(&store, &rec, &shape, &spec).await? {
+        Some(r) => super::evolution::decide(
+            &r,
+            spec.options.given(super::evolution::STATE_EVOLUTION),
+            &store.root.display,
+        )?,
+        None => BTreeSet::new(),
+    };
     let (plan, _static_tables) =
         materialize_static(plan, &state, &store.root.child("bad_records"), &rec.id).await?;
-    let (operators, above) = open_operators(&plan, &state, &sources, &store, &rec, &spec).await?;
+    let (operators, above) =
+        open_operators(&plan, &state, &sources, &store, &rec, &spec, &fresh).await?;
+    super::evolution::start_empty(&operators, &fresh, rec.committed_epoch).await?;
+    super::evolution::record(&store, shape, &operators).await?;
     let prev_watermark = match rec.committed_epoch {
         Some(c) => store.read_offsets(c).await?.watermark_ms,
         None => None,
@@ -365,6 +377,7 @@ async fn recover(
     store: &CheckpointStore,
     identity: &QueryIdentity,
     spec: &QuerySpec,
+    write: bool,
 ) -> Result<Recovered> {
     let requested_partitions = spec
         .options
@@ -373,25 +386,27 @@ async fn recover(
     let mut rec = match store.recover(identity).await? {
         Recovery::Fresh => {
             let id = uuid::Uuid::new_v4().to_string();
-            store
-                .write_metadata(&QueryMetadata {
-                    id: id.clone(),
-                    identity: identity.clone(),
-                    conf: [
-                        (
-                            CONF_STATE_PARTITIONS.to_string(),
-                            requested_partitions.to_string(),
-                        ),
-                        (
-                            CONF_JOIN_PARTITIONS.to_string(),
-                            requested_partitions.to_string(),
-                        ),
-                        (CONF_PRUNED_COLUMNS.to_string(), "true".to_string()),
-                        (CONF_JOIN_KEYS.to_string(), "true".to_string()),
-                    ]
-                    .into(),
-                })
-                .await?;
+            if write {
+                store
+                    .write_metadata(&QueryMetadata {
+                        id: id.clone(),
+                        identity: identity.clone(),
+                        conf: [
+                            (
+                                CONF_STATE_PARTITIONS.to_string(),
+                                requested_partitions.to_string(),
+                            ),
+                            (
+                                CONF_JOIN_PARTITIONS.to_string(),
+                                requested_partitions.to_string(),
+                            ),
+                            (CONF_PRUNED_COLUMNS.to_string(), "true".to_string()),
+                            (CONF_JOIN_KEYS.to_string(), "true".to_string()),
+                        ]
+                        .into(),
+                    })
+                    .await?;
+            }
             Recovered {
                 id,
                 next: Epoch(0),
@@ -515,6 +530,7 @@ async fn open_operators(
     store: &CheckpointStore,
     rec: &Recovered,
     spec: &QuerySpec,
+    fresh: &BTreeSet<usize>,
 ) -> Result<(Vec<Box<dyn StatefulOperator>>, Option<LogicalPlan>)> {
     let Some(split) = split_stateful(plan)? else {
         return Ok((Vec::new(), None));
@@ -552,6 +568,7 @@ async fn open_operators(
             rec,
             spec,
             store_limit,
+            fresh,
         };
         let live = views.get(&id).map(|name| super::live_view::LiveSpec {
             name: name.clone(),
@@ -616,6 +633,8 @@ struct OperatorContext<'a> {
     spec: &'a QuerySpec,
     /// Memory for the rows of one state partition (`state_memory_limit` shared out).
     store_limit: Option<usize>,
+    /// The operators that start with empty state (a query change reset them).
+    fresh: &'a BTreeSet<usize>,
 }
 
 /// One stateful operator, opened on its state in the checkpoint.
@@ -630,8 +649,13 @@ async fn open_operator(
 ) -> Result<Box<dyn StatefulOperator>> {
     let (store, rec, spec, limit) = (ctx.store, ctx.rec, ctx.spec, ctx.store_limit);
     let keep_late = spec.options.contains("late_rows_path");
-    let (partitions, root, committed) = (rec.partitions, &store.root, rec.committed_epoch);
     let id = split.id;
+    let committed = if ctx.fresh.contains(&id) {
+        None
+    } else {
+        rec.committed_epoch
+    };
+    let (partitions, root) = (rec.partitions, &store.root);
     Ok(
         if crate::plan::FlatMapGroupsWithState::of(&split.node).is_some() {
             Box::new(
@@ -687,6 +711,97 @@ async fn open_operator(
             )
         },
     )
+}
+
+/// The stateful shape of the plan the operators are split from.
+fn query_shape(
+    plan: &LogicalPlan,
+    rec: &Recovered,
+    spec: &QuerySpec,
+) -> Result<crate::plan::shape::QueryShape> {
+    super::evolution::shape_of(
+        plan,
+        first_epoch(rec),
+        spec.output_mode,
+        rec.partitions,
+        spec.options.contains("late_rows_path"),
+    )
+}
+
+/// The first epoch a run computes: the one after the last commit.
+fn first_epoch(rec: &Recovered) -> Epoch {
+    rec.committed_epoch.map_or(Epoch(0), |c| c.next())
+}
+
+/// The changed query against the checkpoint's record (None: nothing to compare with).
+async fn evolution_report(
+    store: &CheckpointStore,
+    rec: &Recovered,
+    shape: &crate::plan::shape::QueryShape,
+    spec: &QuerySpec,
+) -> Result<Option<crate::plan::evolution::EvolutionReport>> {
+    let asked = spec
+        .options
+        .int("state_partitions")
+        .filter(|_| spec.options.contains("state_partitions"))
+        .map(|n| n as usize);
+    let report = super::evolution::report(store, first_epoch(rec), shape, asked).await?;
+    // A checkpoint written before shapes were recorded is still held to its partitions.
+    Ok(report.or_else(|| {
+        asked
+            .filter(|a| *a != rec.partitions && rec.committed_epoch.is_some())
+            .map(|a| crate::plan::evolution::EvolutionReport {
+                operators: Vec::new(),
+                query: Vec::new(),
+                partitions: Some((rec.partitions, a)),
+            })
+    }))
+}
+
+/// `tributary plan`: the report of the query against its checkpoint, without starting it or
+/// writing anything. None: the checkpoint is new.
+pub(crate) async fn plan_evolution(
+    spec: QuerySpec,
+) -> Result<Option<crate::plan::evolution::EvolutionReport>> {
+    let (state, plan) = spec.df.clone().into_parts();
+    let plan = prepare_plan(&state, plan, spec.output_mode)?;
+    let sources = find_sources(&plan);
+    let store = CheckpointStore {
+        root: spec.checkpoint.clone(),
+    };
+    if store.listing().await?.metadata.is_none() {
+        return Ok(None);
+    }
+    let identity = QueryIdentity {
+        name: spec.name.clone(),
+        sources: sources.iter().map(|(_, s)| s.description()).collect(),
+        sink: spec.sink.description(),
+    };
+    let rec = recover(&store, &identity, &spec, false).await?;
+    let plan = if rec.join_keys {
+        extract_join_keys(plan)?
+    } else {
+        plan
+    };
+    let plan = if rec.pruned_columns {
+        prune_columns(plan)?
+    } else {
+        plan
+    };
+    let shape = query_shape(&plan, &rec, &spec)?;
+    match evolution_report(&store, &rec, &shape, &spec).await? {
+        Some(r) => Ok(Some(r)),
+        // Recorded by no run yet: every operator is compared with nothing.
+        None => Ok(Some(crate::plan::evolution::EvolutionReport {
+            operators: Vec::new(),
+            query: vec![
+                "the checkpoint has no recorded shape (it was written before Tributary \
+                 recorded one): the query starts on it unchecked, and records its shape"
+                    .into(),
+            ],
+            partitions: None,
+        })),
+    }
 }
 
 impl Running {

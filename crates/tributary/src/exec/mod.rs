@@ -5,6 +5,7 @@ pub(crate) mod aggregate;
 pub(crate) mod checkpoint_io;
 pub(crate) mod dedup;
 pub(crate) mod driver;
+pub(crate) mod evolution;
 pub(crate) mod flat_keys;
 pub(crate) mod join;
 pub(crate) mod late;

@@ -18,6 +18,7 @@
 mod chain;
 mod check;
 mod dedup;
+pub mod evolution;
 mod join;
 mod keys;
 mod map_batches;
@@ -26,6 +27,7 @@ mod panes;
 pub(crate) mod physical;
 mod rewrite;
 mod session;
+pub mod shape;
 mod stateful;
 mod topn;
 mod watermark;

@@ -33,7 +33,7 @@ pub(crate) fn file_name(epoch: Epoch, kind: &str) -> String {
 /// The epoch and kind of a state file; None for any other name, such as the staging file
 /// (`<name>#<n>`) that object_store leaves on a local disk when a process dies mid-write (it is
 /// never read, and object_store refuses to name it, so it is left where it is).
-fn parse_name(name: &str) -> Option<(u64, &'static str)> {
+pub(crate) fn parse_name(name: &str) -> Option<(u64, &'static str)> {
     let (n, kind) = name.rsplit('/').next()?.split_once('.')?;
     let kind = [DELTA, SNAPSHOT].into_iter().find(|k| *k == kind)?;
     Some((n.parse().ok()?, kind))

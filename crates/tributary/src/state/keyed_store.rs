@@ -841,6 +841,10 @@ impl StateStore for KeyedStore {
         Ok(())
     }
 
+    fn files(&self) -> &StateFiles {
+        &self.files
+    }
+
     fn key_len(&self) -> usize {
         self.files.key_len
     }

@@ -127,6 +127,10 @@ impl StateStore for MemoryStateStore {
         Ok(())
     }
 
+    fn files(&self) -> &StateFiles {
+        &self.files
+    }
+
     fn key_len(&self) -> usize {
         self.files.key_len
     }

@@ -23,6 +23,7 @@ mod live;
 #[cfg(test)]
 mod memory_store;
 mod merge;
+mod reader;
 mod spill;
 mod store;
 
@@ -34,4 +35,5 @@ pub use live::{LiveState, LIVE_STATE_CONF};
 #[cfg(test)]
 pub(crate) use memory_store::MemoryStateStore;
 pub(crate) use merge::merge_changes;
+pub use reader::{JoinSide, OperatorSummary, StateReader};
 pub(crate) use store::{KnownKeys, StateChange, StateSize, StateStore};

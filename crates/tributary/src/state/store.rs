@@ -4,6 +4,7 @@ use arrow::array::{BooleanArray, RecordBatch};
 use async_trait::async_trait;
 use tributary_checkpoint::Epoch;
 
+use super::files::StateFiles;
 use crate::error::Result;
 
 /// What an epoch changed in one partition.
@@ -111,4 +112,12 @@ pub(crate) trait StateStore: Send + Sync {
     fn commit(&mut self, epoch: Epoch, change: StateChange) -> Result<()>;
     /// How many leading columns are the key.
     fn key_len(&self) -> usize;
+    /// The store's files in the checkpoint.
+    fn files(&self) -> &StateFiles;
+    /// Start the state over at `epoch`, empty: a snapshot of no rows there, so a restore to
+    /// `epoch` or later reads nothing written before it (a query change that resets an
+    /// operator's state).
+    async fn start_empty_at(&self, epoch: Epoch) -> Result<()> {
+        self.files().write_snapshot(epoch, std::iter::empty()).await
+    }
 }

@@ -9,6 +9,7 @@ mod delta_sink;
 mod delta_source;
 mod differential;
 mod errors;
+mod evolution;
 mod exactly_once;
 mod fuzz_corpus;
 mod hostile_input;

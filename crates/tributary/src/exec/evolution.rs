@@ -1,0 +1,156 @@
+//! A query's start against the shape its checkpoint recorded: compare, refuse or reset, and
+//! record the new shape (the decisions are `plan::evolution`'s; this is the I/O around them).
+//!
+//! ```text
+//!  start ─► shape of the new plan ─► read shapes/<≤ next epoch> ─► compare
+//!          every operator reuse ─► open operators ─► write shapes/<next epoch> (with state columns)
+//!          otherwise, state_evolution = refuse (default) ─► error: the report and the options
+//!                     state_evolution = reset  ─► the changed operators open empty at the
+//!                                                 committed epoch (an empty snapshot there)
+//! ```
+
+use std::collections::BTreeSet;
+
+use datafusion::logical_expr::LogicalPlan;
+use tributary_checkpoint::Epoch;
+
+use super::checkpoint_io::CheckpointStore;
+use super::stateful::StatefulOperator;
+use crate::error::{Result, TributaryError};
+use crate::modes::OutputMode;
+use crate::plan::evolution::{compare, EvolutionReport, Verdict};
+use crate::plan::shape::{operator_shape, watermarks_of, QueryShape, StoreShape, SHAPE_VERSION};
+
+/// The writer option that chooses what a changed query does with state it cannot reuse.
+pub(crate) const STATE_EVOLUTION: &str = "state_evolution";
+
+/// The shape of `plan` (the plan the operators are split from), without the state columns.
+pub(crate) fn shape_of(
+    plan: &LogicalPlan,
+    epoch: Epoch,
+    mode: OutputMode,
+    partitions: usize,
+    keep_late_rows: bool,
+) -> Result<QueryShape> {
+    let operators = match crate::plan::split_stateful(plan)? {
+        Some(split) => split
+            .operators
+            .iter()
+            .map(|op| operator_shape(op, keep_late_rows))
+            .collect(),
+        None => Vec::new(),
+    };
+    Ok(QueryShape {
+        version: SHAPE_VERSION,
+        epoch: epoch.0,
+        output_mode: mode.to_string(),
+        state_partitions: partitions,
+        watermarks: watermarks_of(plan),
+        operators,
+    })
+}
+
+/// Compare the new shape with the checkpoint's record as of `next` (the first epoch this run
+/// computes). `None`: nothing to compare (a new checkpoint, or one written before shapes were
+/// recorded).
+pub(crate) async fn report(
+    store: &CheckpointStore,
+    next: Epoch,
+    new: &QueryShape,
+    asked_partitions: Option<usize>,
+) -> Result<Option<EvolutionReport>> {
+    Ok(store
+        .read_shape(next)
+        .await?
+        .map(|old| compare(&old, new, asked_partitions)))
+}
+
+/// What the run does with the report: the operators to start empty, or an error that names
+/// every change and the options.
+pub(crate) fn decide(
+    report: &EvolutionReport,
+    choice: Option<&str>,
+    checkpoint: &str,
+) -> Result<BTreeSet<usize>> {
+    if report.partitions.is_some() {
+        return Err(TributaryError::Plan(format!(
+            "the query cannot start on the checkpoint at '{checkpoint}':\n{report}"
+        )));
+    }
+    let changed: BTreeSet<usize> = report
+        .changed()
+        .filter(|o| o.verdict != Verdict::Reuse)
+        .map(|o| o.id)
+        .collect();
+    if changed.is_empty() {
+        return Ok(changed);
+    }
+    match choice.unwrap_or("refuse") {
+        "reset" => {
+            tracing::warn!(
+                operators = ?changed,
+                "the query changed: the state of the changed operators starts empty at the committed epoch\n{report}"
+            );
+            Ok(changed)
+        }
+        _ => Err(TributaryError::Plan(format!(
+            "the query changed since its checkpoint at '{checkpoint}' was written, and the \
+             state of {} cannot be reused as it is:\n{report}\
+             Options: run the old query; start the new one with a new checkpoint location \
+             (it reads its sources from their starting offsets again); or give the option \
+             {STATE_EVOLUTION} = 'reset' to start the changed operators with empty state at \
+             the committed offsets (their results then lack the rows read before: open \
+             windows and running totals restart). `tributary plan JOB --checkpoint DIR` \
+             prints this report without starting the query.",
+            if changed.len() == 1 {
+                format!("operator {}", changed.iter().next().unwrap_or(&0))
+            } else {
+                format!("operators {changed:?}")
+            }
+        ))),
+    }
+}
+
+/// Start the operators in `fresh` over, empty, at the committed epoch (so that a restore
+/// reads nothing of the state the old query wrote).
+pub(crate) async fn start_empty(
+    operators: &[Box<dyn StatefulOperator>],
+    fresh: &BTreeSet<usize>,
+    committed: Option<Epoch>,
+) -> Result<()> {
+    let Some(c) = committed else {
+        return Ok(());
+    };
+    for op in operators.iter().filter(|op| fresh.contains(&op.split().id)) {
+        for s in op.stores() {
+            s.start_empty_at(c).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Record `shape` with the state columns of the opened operators.
+pub(crate) async fn record(
+    store: &CheckpointStore,
+    mut shape: QueryShape,
+    operators: &[Box<dyn StatefulOperator>],
+) -> Result<()> {
+    for op in operators {
+        let Some(s) = shape.operators.iter_mut().find(|s| s.id == op.split().id) else {
+            continue;
+        };
+        let stores = op.stores();
+        // A join alternates its two sides' stores; every other operator has one kind.
+        let kinds = if matches!(op.split().node, LogicalPlan::Join(_)) {
+            2
+        } else {
+            1
+        };
+        s.state = stores
+            .iter()
+            .take(kinds)
+            .map(|st| StoreShape::of(&st.files().schema, st.key_len()))
+            .collect();
+    }
+    store.write_shape(&shape).await
+}

@@ -1,0 +1,423 @@
+//! A changed stateful query against its checkpoint: the verdict per operator (`check_state`,
+//! what `tributary plan` prints), a run that refuses what it cannot reuse, a reset on request,
+//! the reused state's answers, and the state reader.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use arrow::array::{AsArray, RecordBatch};
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+use tributary::evolution::{EvolutionReport, Verdict};
+use tributary::prelude::*;
+use tributary::DataStreamWriter;
+
+use crate::common::{keep_epochs, timed_schema, write_timed_events, Epochs};
+
+const OLD: &str = "SELECT region, count(*) AS n, sum(amount) AS total FROM events GROUP BY region";
+
+async fn session(input: &Path, delay: &str) -> Session {
+    let s = Session::new();
+    let df = s
+        .read_stream()
+        .schema(timed_schema())
+        .option("max_files_per_trigger", 1)
+        .json(input.to_str().unwrap())
+        .await
+        .unwrap()
+        .with_watermark("event_time", delay)
+        .unwrap();
+    s.register("events", df).unwrap();
+    s
+}
+
+fn writer(df: DataFrame, ckpt: &Path, seen: &Epochs) -> DataStreamWriter {
+    df.write_stream()
+        .output_mode(OutputMode::Update)
+        .trigger(Trigger::AvailableNow)
+        .option("checkpoint_location", ckpt.display())
+        .foreach_batch(keep_epochs(seen))
+}
+
+/// Run `sql` over what `input` holds now, to the end; extra writer options in `opts`.
+async fn run(
+    sql: &str,
+    input: &Path,
+    ckpt: &Path,
+    seen: &Epochs,
+    opts: &[(&str, &str)],
+) -> tributary::Result<()> {
+    let s = session(input, "1 minute").await;
+    let mut w = writer(s.sql(sql).await?, ckpt, seen);
+    for (k, v) in opts {
+        w = w.option(k, v);
+    }
+    let q = w.start("").await?;
+    q.await_termination().await
+}
+
+async fn check(
+    sql: &str,
+    input: &Path,
+    ckpt: &Path,
+    delay: &str,
+    opts: &[(&str, &str)],
+) -> EvolutionReport {
+    let s = session(input, delay).await;
+    let seen = Epochs::default();
+    let mut w = writer(s.sql(sql).await.unwrap(), ckpt, &seen);
+    for (k, v) in opts {
+        w = w.option(k, v);
+    }
+    w.check_state("")
+        .await
+        .unwrap()
+        .expect("a checkpoint to compare with")
+}
+
+fn rows(batches: &[RecordBatch]) -> Vec<Vec<String>> {
+    let opts = FormatOptions::default().with_null("NULL");
+    let mut out = Vec::new();
+    for b in batches {
+        let f: Vec<_> = b
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts).unwrap())
+            .collect();
+        for r in 0..b.num_rows() {
+            out.push(f.iter().map(|f| f.value(r).to_string()).collect());
+        }
+    }
+    out
+}
+
+/// The latest row per key (the first column) over every epoch an update-mode query delivered.
+fn latest(seen: &Epochs) -> Vec<Vec<String>> {
+    let mut m: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for b in seen.lock().unwrap().values() {
+        for r in rows(b) {
+            m.insert(r[0].clone(), r);
+        }
+    }
+    m.into_values().collect()
+}
+
+async fn batch(sql: &str, input: &Path) -> Vec<Vec<String>> {
+    let s = Session::new();
+    let df = s
+        .read()
+        .schema(timed_schema())
+        .json(input.to_str().unwrap())
+        .await
+        .unwrap();
+    s.register("events", df).unwrap();
+    let mut r = rows(&s.sql(sql).await.unwrap().collect().await.unwrap());
+    r.sort();
+    r
+}
+
+fn files(dir: &Path, from: i64, to: i64) {
+    for i in from..to {
+        write_timed_events(dir, &format!("part-{i}.json"), i * 40, 40);
+    }
+}
+
+/// A changed query, its watermark delay and writer options, its verdict and what the report says.
+type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)], Verdict, &'a str);
+
+#[tokio::test]
+async fn each_kind_of_change_gets_its_verdict() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, ckpt) = (tmp.path().join("in"), tmp.path().join("chk"));
+    files(&input, 0, 2);
+    let windowed = "SELECT window(event_time, '1 minute') AS w, region, count(*) AS n FROM events \
+                    WHERE amount >= 0 GROUP BY window(event_time, '1 minute'), region";
+    run(windowed, &input, &ckpt, &Epochs::default(), &[])
+        .await
+        .unwrap();
+    let cases: &[Case] = &[
+        (windowed, "1 minute", &[], Verdict::Reuse, ""),
+        (
+            "SELECT w['end'] AS e, region, n * 2 AS twice FROM (SELECT window(event_time, '1 minute') AS w, \
+             region, count(*) AS n FROM events WHERE amount >= 0 GROUP BY window(event_time, '1 minute'), region)",
+            "1 minute",
+            &[],
+            Verdict::Reuse,
+            "",
+        ),
+        (
+            "SELECT window(event_time, '1 minute') AS w, region, count(*) AS n FROM events \
+             WHERE amount >= 10 GROUP BY window(event_time, '1 minute'), region",
+            "1 minute",
+            &[],
+            Verdict::Reuse,
+            "plan below it changes",
+        ),
+        (windowed, "5 minutes", &[], Verdict::Reuse, "from 1 min to 5 min"),
+        (
+            "SELECT window(event_time, '1 minute') AS w, region, count(*) AS n, max(amount) AS top FROM events \
+             WHERE amount >= 0 GROUP BY window(event_time, '1 minute'), region",
+            "1 minute",
+            &[],
+            Verdict::Extend,
+            "new aggregates [max(events.amount)",
+        ),
+        (
+            "SELECT window(event_time, '1 minute') AS w, region FROM events \
+             WHERE amount >= 0 GROUP BY window(event_time, '1 minute'), region",
+            "1 minute",
+            &[],
+            Verdict::Extend,
+            "aggregates removed [count(Int64(1))",
+        ),
+        (
+            "SELECT window(event_time, '2 minutes') AS w, region, count(*) AS n FROM events \
+             WHERE amount >= 0 GROUP BY window(event_time, '2 minutes'), region",
+            "1 minute",
+            &[],
+            Verdict::Rebuild,
+            "the window changes",
+        ),
+        (
+            "SELECT window(event_time, '1 minute') AS w, user_id, count(*) AS n FROM events \
+             WHERE amount >= 0 GROUP BY window(event_time, '1 minute'), user_id",
+            "1 minute",
+            &[],
+            Verdict::Rebuild,
+            "the keys change",
+        ),
+        (
+            "SELECT window(event_time, '1 minute') AS w, upper(region) AS region, count(*) AS n FROM events \
+             WHERE amount >= 0 GROUP BY window(event_time, '1 minute'), upper(region)",
+            "1 minute",
+            &[],
+            Verdict::Rebuild,
+            "the keys change",
+        ),
+        (
+            "SELECT DISTINCT region FROM events",
+            "1 minute",
+            &[],
+            Verdict::Incompatible,
+            "written by a aggregation",
+        ),
+        (windowed, "1 minute", &[("state_partitions", "8")], Verdict::Incompatible, "repartition"),
+    ];
+    for (sql, delay, opts, verdict, says) in cases {
+        let r = check(sql, &input, &ckpt, delay, opts).await;
+        assert_eq!(r.worst(), *verdict, "{sql} (delay {delay}, {opts:?}):\n{r}");
+        assert!(
+            r.to_string().contains(says),
+            "{sql}: expected '{says}' in\n{r}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn joins_and_deduplications_rebuild_when_their_keys_or_condition_change() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, ckpt) = (tmp.path().join("in"), tmp.path().join("chk"));
+    files(&input, 0, 2);
+    let join = |cond: &str| {
+        format!(
+            "SELECT a.id, b.id AS other FROM events a JOIN events b ON a.user_id = b.user_id \
+             AND b.event_time BETWEEN a.event_time AND a.event_time + INTERVAL '{cond}' SECOND"
+        )
+    };
+    let s = session(&input, "1 minute").await;
+    let q = s
+        .sql(&join("30"))
+        .await
+        .unwrap()
+        .write_stream()
+        .trigger(Trigger::AvailableNow)
+        .option("checkpoint_location", ckpt.display())
+        .foreach_batch(keep_epochs(&Epochs::default()))
+        .start("")
+        .await
+        .unwrap();
+    q.await_termination().await.unwrap();
+    assert_eq!(
+        append_check(&input, &ckpt, join("30")).await.worst(),
+        Verdict::Reuse
+    );
+    let r = append_check(&input, &ckpt, join("45")).await;
+    assert_eq!(r.worst(), Verdict::Rebuild, "{r}");
+    assert!(r.to_string().contains("join condition changes"), "{r}");
+    let r = append_check(
+        &input,
+        &ckpt,
+        join("30").replace("a.user_id = b.user_id", "a.region = b.region"),
+    )
+    .await;
+    assert_eq!(r.worst(), Verdict::Rebuild, "{r}");
+    assert!(r.to_string().contains("the keys change"), "{r}");
+    let r = append_check(
+        &input,
+        &ckpt,
+        join("30").replace("b.id AS other", "b.id AS other, b.amount"),
+    )
+    .await;
+    assert_eq!(r.worst(), Verdict::Rebuild, "{r}");
+    assert!(r.to_string().contains("right amount"), "{r}");
+}
+
+async fn append_check(input: &Path, ckpt: &Path, sql: String) -> EvolutionReport {
+    let s = session(input, "1 minute").await;
+    s.sql(&sql)
+        .await
+        .unwrap()
+        .write_stream()
+        .trigger(Trigger::AvailableNow)
+        .option("checkpoint_location", ckpt.display())
+        .foreach_batch(keep_epochs(&Epochs::default()))
+        .check_state("")
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_change_above_the_state_resumes_on_it_with_the_new_querys_batch_answer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, ckpt) = (tmp.path().join("in"), tmp.path().join("chk"));
+    files(&input, 0, 2);
+    run(OLD, &input, &ckpt, &Epochs::default(), &[])
+        .await
+        .unwrap();
+    // A new output column computed from the state, and a stateless change above it.
+    let new = "SELECT upper(region) AS region, n, total, total / n AS mean FROM \
+               (SELECT region, count(*) AS n, sum(amount) AS total FROM events GROUP BY region)";
+    assert_eq!(
+        check(new, &input, &ckpt, "1 minute", &[]).await.worst(),
+        Verdict::Reuse
+    );
+    files(&input, 2, 4);
+    let seen = Epochs::default();
+    run(new, &input, &ckpt, &seen, &[]).await.unwrap();
+    // Each region's row counts every file: the first two through the reused state.
+    assert_eq!(latest(&seen), batch(new, &input).await);
+}
+
+#[tokio::test]
+async fn a_run_refuses_state_it_cannot_reuse_unless_told_to_reset_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, ckpt) = (tmp.path().join("in"), tmp.path().join("chk"));
+    files(&input, 0, 2);
+    run(OLD, &input, &ckpt, &Epochs::default(), &[])
+        .await
+        .unwrap();
+    let by_user =
+        "SELECT user_id, count(*) AS n, sum(amount) AS total FROM events GROUP BY user_id";
+    files(&input, 2, 4);
+    let e = run(by_user, &input, &ckpt, &Epochs::default(), &[])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("rebuild: the keys change") && e.contains("state_evolution = 'reset'"),
+        "{e}"
+    );
+    // Refused before anything was read: the old query still resumes on its state.
+    assert_eq!(
+        check(OLD, &input, &ckpt, "1 minute", &[]).await.worst(),
+        Verdict::Reuse
+    );
+    let seen = Epochs::default();
+    run(
+        by_user,
+        &input,
+        &ckpt,
+        &seen,
+        &[("state_evolution", "reset")],
+    )
+    .await
+    .unwrap();
+    // The reset operator counts only what the query read after the change: the new files.
+    let only_new = tmp.path().join("new");
+    for i in 2..4 {
+        let name = format!("part-{i}.json");
+        std::fs::create_dir_all(&only_new).unwrap();
+        std::fs::copy(input.join(&name), only_new.join(&name)).unwrap();
+    }
+    let mut got = latest(&seen);
+    got.sort();
+    assert_eq!(got, batch(by_user, &only_new).await);
+    // From now on the state is the new query's: a restart reuses it.
+    assert_eq!(
+        check(by_user, &input, &ckpt, "1 minute", &[]).await.worst(),
+        Verdict::Reuse
+    );
+}
+
+#[tokio::test]
+async fn the_state_reader_reads_each_operator_at_each_retained_epoch() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, ckpt) = (tmp.path().join("in"), tmp.path().join("chk"));
+    files(&input, 0, 3);
+    run(OLD, &input, &ckpt, &Epochs::default(), &[])
+        .await
+        .unwrap();
+    let loc = tributary::location::Location::resolve(ckpt.to_str().unwrap()).unwrap();
+    let reader = tributary::state::StateReader::open(loc).await.unwrap();
+    // Three epochs of one file each (and a last one without data, when the watermark moved).
+    let last = reader.committed().unwrap();
+    assert!((2..=3).contains(&last), "{last}");
+    let ops = reader.describe().await.unwrap();
+    assert_eq!(ops.len(), 1);
+    assert_eq!(
+        (ops[0].kind.as_str(), ops[0].rows, ops[0].partitions),
+        ("aggregation", 3, 4)
+    );
+    // The batch format reads the same state: one row per region, counted over every file.
+    let s = Session::new();
+    let counts = |batches: Vec<RecordBatch>| -> BTreeMap<String, i64> {
+        let mut m = BTreeMap::new();
+        for b in batches {
+            let key = b.column(0).as_struct();
+            let value = b.column(1).as_struct();
+            let region = arrow::compute::cast(key.column(0), &DataType::Utf8).unwrap();
+            for r in 0..b.num_rows() {
+                let n = value
+                    .column(0)
+                    .as_primitive::<arrow::datatypes::Int64Type>()
+                    .value(r);
+                m.insert(region.as_string::<i32>().value(r).to_string(), n);
+            }
+        }
+        m
+    };
+    let read = |epoch: Option<u64>| {
+        let s = s.clone();
+        let path = ckpt.display().to_string();
+        async move {
+            let mut r = s.read().format("state").option("operator_id", 0);
+            if let Some(e) = epoch {
+                r = r.option("batch_id", e);
+            }
+            match r.load(&path).await {
+                Ok(df) => df.collect().await.map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            }
+        }
+    };
+    let now = counts(read(None).await.unwrap());
+    assert_eq!(now.values().sum::<i64>(), 120, "{now:?}");
+    assert_eq!(now.len(), 3);
+    // Epoch 0 read only the first file.
+    let first = counts(read(Some(0)).await.unwrap());
+    assert_eq!(first.values().sum::<i64>(), 40, "{first:?}");
+    let e = read(Some(9)).await.unwrap_err();
+    assert!(e.contains(&format!("epochs 0 to {last}")), "{e}");
+    let e = s
+        .read()
+        .format("state")
+        .option("operator_id", 3)
+        .load(&ckpt.display().to_string())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("no stateful operator 3") && e.contains("0 (aggregation)"),
+        "{e}"
+    );
+}
