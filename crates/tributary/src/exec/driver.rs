@@ -57,8 +57,10 @@ use crate::source::{SourceContext, StreamSource};
 use crate::DataFrame;
 
 mod real_time;
+mod rebuild;
 
-/// Log files kept for this many committed epochs (Spark: `minBatchesToRetain`).
+/// Log files kept for this many committed epochs unless `min_epochs_to_retain` says (Spark:
+/// `minBatchesToRetain`).
 const KEEP_EPOCHS: usize = 100;
 /// How epochs and the opening of sources and sinks retry transient errors.
 const RETRY: RetryPolicy = RetryPolicy::DEFAULT;
@@ -123,6 +125,8 @@ struct Running {
     watermark: WatermarkTracker,
     /// Where late rows go (`late_rows_path`), if kept.
     late_rows_path: Option<Location>,
+    /// Committed epochs whose log files are kept (`min_epochs_to_retain`).
+    keep_epochs: usize,
 }
 
 /// Where a query starts from, read from its checkpoint.
@@ -241,19 +245,24 @@ async fn start_leased(
         plan
     };
     let shape = query_shape(&plan, &rec, &spec)?;
-    let fresh = match evolution_report(&store, &rec, &shape, &spec).await? {
+    let decision = match evolution_report(&store, &rec, &shape, &spec).await? {
         Some(r) => super::evolution::decide(
             &r,
             spec.options.given(super::evolution::STATE_EVOLUTION),
             &store.root.display,
         )?,
-        None => BTreeSet::new(),
+        None => Default::default(),
     };
     let (plan, _static_tables) =
         materialize_static(plan, &state, &store.root.child("bad_records"), &rec.id).await?;
+    if !decision.rebuild.is_empty() {
+        let rebuild = rebuild::with_parents(&plan, &decision.rebuild)?;
+        rebuild::rebuild_state(&plan, &state, &sources, &store, &rec, &spec, &rebuild).await?;
+    }
+    let fresh = &decision.reset;
     let (operators, above) =
-        open_operators(&plan, &state, &sources, &store, &rec, &spec, &fresh).await?;
-    super::evolution::start_empty(&operators, &fresh, rec.committed_epoch).await?;
+        open_operators(&plan, &state, &sources, &store, &rec, &spec, fresh).await?;
+    super::evolution::start_empty(&operators, fresh, rec.committed_epoch).await?;
     super::evolution::record(&store, shape, &operators).await?;
     let prev_watermark = match rec.committed_epoch {
         Some(c) => store.read_offsets(c).await?.watermark_ms,
@@ -323,6 +332,10 @@ async fn start_leased(
         watermark,
         late_rows_path,
         lease: None,
+        keep_epochs: spec
+            .options
+            .int("min_epochs_to_retain")
+            .map_or(KEEP_EPOCHS, |n| n as usize),
     };
     Ok((query, running))
 }
@@ -790,7 +803,12 @@ pub(crate) async fn plan_evolution(
     };
     let shape = query_shape(&plan, &rec, &spec)?;
     match evolution_report(&store, &rec, &shape, &spec).await? {
-        Some(r) => Ok(Some(r)),
+        Some(mut r) => {
+            if r.changed().next().is_some() {
+                r.query.push(rebuild::can_rebuild(&store, &rec).await?);
+            }
+            Ok(Some(r))
+        }
         // Recorded by no run yet: every operator is compared with nothing.
         None => Ok(Some(crate::plan::evolution::EvolutionReport {
             operators: Vec::new(),
@@ -1049,7 +1067,7 @@ impl Running {
         self.prev_watermark = record.watermark_ms;
         timer.lap("commitOffsets");
         if epoch.0.is_multiple_of(10) {
-            self.store.purge(KEEP_EPOCHS).await?;
+            self.store.purge(self.keep_epochs).await?;
         }
         timer.record("triggerExecution", self.clock.now_ms() - trigger_start);
         self.report(EpochReport {
@@ -1128,18 +1146,8 @@ impl Running {
                     let split = op.split();
                     let node = bind_operator_outputs(&split.node, &outputs)?;
                     let bound = bind_epoch(&node, &tables)?;
-                    let watermarks = if split.is_chained() {
-                        // The rows the operators below emit now are closed up to this epoch's
-                        // watermark (less the lag a join adds): only those behind the previous
-                        // epoch's are late.
-                        let behind = |w: Option<i64>| w.map(|w| w.saturating_sub(split.lag_ms));
-                        EpochWatermarks {
-                            late: behind(self.prev_watermark),
-                            evict: behind(record.watermark_ms),
-                        }
-                    } else {
-                        EpochWatermarks::at(record.watermark_ms)
-                    };
+                    let watermarks =
+                        EpochWatermarks::of(split, self.prev_watermark, record.watermark_ms);
                     let start = self.clock.now_ms();
                     let mut result = op
                         .process(&self.state, &bound, watermarks, record.timestamp_ms)

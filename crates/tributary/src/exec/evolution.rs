@@ -7,6 +7,9 @@
 //!          otherwise, state_evolution = refuse (default) ─► error: the report and the options
 //!                     state_evolution = reset  ─► the changed operators open empty at the
 //!                                                 committed epoch (an empty snapshot there)
+//!                     state_evolution = rebuild ─► the changed operators (and those above
+//!                                                 them) replay the committed epochs
+//!                                                 (driver/rebuild.rs)
 //! ```
 
 use std::collections::BTreeSet;
@@ -18,7 +21,7 @@ use super::checkpoint_io::CheckpointStore;
 use super::stateful::StatefulOperator;
 use crate::error::{Result, TributaryError};
 use crate::modes::OutputMode;
-use crate::plan::evolution::{compare, EvolutionReport, Verdict};
+use crate::plan::evolution::{compare, EvolutionReport};
 use crate::plan::shape::{operator_shape, watermarks_of, QueryShape, StoreShape, SHAPE_VERSION};
 
 /// The writer option that chooses what a changed query does with state it cannot reuse.
@@ -65,25 +68,30 @@ pub(crate) async fn report(
         .map(|old| compare(&old, new, asked_partitions)))
 }
 
-/// What the run does with the report: the operators to start empty, or an error that names
-/// every change and the options.
+/// What a run does with the state of the operators that changed.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct Decision {
+    /// Start empty at the committed epoch.
+    pub reset: BTreeSet<usize>,
+    /// Rebuild by replaying the committed epochs.
+    pub rebuild: BTreeSet<usize>,
+}
+
+/// What the run does with the report, by the `state_evolution` option: nothing to do, the
+/// operators to start empty or to rebuild, or an error that names every change and the options.
 pub(crate) fn decide(
     report: &EvolutionReport,
     choice: Option<&str>,
     checkpoint: &str,
-) -> Result<BTreeSet<usize>> {
+) -> Result<Decision> {
     if report.partitions.is_some() {
         return Err(TributaryError::Plan(format!(
             "the query cannot start on the checkpoint at '{checkpoint}':\n{report}"
         )));
     }
-    let changed: BTreeSet<usize> = report
-        .changed()
-        .filter(|o| o.verdict != Verdict::Reuse)
-        .map(|o| o.id)
-        .collect();
+    let changed: BTreeSet<usize> = report.changed().map(|o| o.id).collect();
     if changed.is_empty() {
-        return Ok(changed);
+        return Ok(Decision::default());
     }
     match choice.unwrap_or("refuse") {
         "reset" => {
@@ -91,17 +99,33 @@ pub(crate) fn decide(
                 operators = ?changed,
                 "the query changed: the state of the changed operators starts empty at the committed epoch\n{report}"
             );
-            Ok(changed)
+            Ok(Decision {
+                reset: changed,
+                rebuild: BTreeSet::new(),
+            })
+        }
+        "rebuild" => {
+            tracing::warn!(
+                operators = ?changed,
+                "the query changed: the state of the changed operators is rebuilt from the committed epochs\n{report}"
+            );
+            Ok(Decision {
+                reset: BTreeSet::new(),
+                rebuild: changed,
+            })
         }
         _ => Err(TributaryError::Plan(format!(
             "the query changed since its checkpoint at '{checkpoint}' was written, and the \
              state of {} cannot be reused as it is:\n{report}\
-             Options: run the old query; start the new one with a new checkpoint location \
-             (it reads its sources from their starting offsets again); or give the option \
-             {STATE_EVOLUTION} = 'reset' to start the changed operators with empty state at \
-             the committed offsets (their results then lack the rows read before: open \
-             windows and running totals restart). `tributary plan JOB --checkpoint DIR` \
-             prints this report without starting the query.",
+             Options: run the old query; give the option {STATE_EVOLUTION} = 'rebuild' to \
+             recompute the changed operators' state by replaying the committed epochs from the \
+             sources (exact; it needs every epoch still in the offsets log and the sources \
+             still holding what they read); give {STATE_EVOLUTION} = 'reset' to start them \
+             with empty state at the committed offsets (their results then lack the rows read \
+             before: open windows and running totals restart); or start the new query on a \
+             new checkpoint location (it reads its sources from their starting offsets \
+             again). `tributary plan JOB --checkpoint DIR` prints this report without \
+             starting the query.",
             if changed.len() == 1 {
                 format!("operator {}", changed.iter().next().unwrap_or(&0))
             } else {

@@ -37,6 +37,22 @@ pub(crate) struct EpochWatermarks {
 }
 
 impl EpochWatermarks {
+    /// The watermarks of operator `split` in an epoch that runs with the watermark `current`,
+    /// after one that ran with `prev`: an operator on the sources' rows drops and evicts behind
+    /// `current`; one on the rows the operators below emit in the same epoch (closed up to
+    /// `current`, less the lag a join adds) drops only what was behind `prev`.
+    pub(crate) fn of(split: &SplitPlan, prev: Option<i64>, current: Option<i64>) -> Self {
+        if split.is_chained() {
+            let behind = |w: Option<i64>| w.map(|w| w.saturating_sub(split.lag_ms));
+            EpochWatermarks {
+                late: behind(prev),
+                evict: behind(current),
+            }
+        } else {
+            EpochWatermarks::at(current)
+        }
+    }
+
     /// Both watermarks at `ms`.
     pub(crate) fn at(ms: Option<i64>) -> Self {
         EpochWatermarks {

@@ -841,6 +841,10 @@ impl StateStore for KeyedStore {
         Ok(())
     }
 
+    fn rows(&self) -> Result<RecordBatch> {
+        self.all_except(&KeySet::default())
+    }
+
     fn files(&self) -> &StateFiles {
         &self.files
     }

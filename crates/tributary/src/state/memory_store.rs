@@ -127,6 +127,10 @@ impl StateStore for MemoryStateStore {
         Ok(())
     }
 
+    fn rows(&self) -> Result<RecordBatch> {
+        Ok(self.rows.clone())
+    }
+
     fn files(&self) -> &StateFiles {
         &self.files
     }

@@ -114,6 +114,17 @@ pub(crate) trait StateStore: Send + Sync {
     fn key_len(&self) -> usize;
     /// The store's files in the checkpoint.
     fn files(&self) -> &StateFiles;
+    /// Every row of the current state.
+    fn rows(&self) -> Result<RecordBatch>;
+    /// Write the current state as the snapshot of `epoch`: a state rebuilt for a changed
+    /// query takes the place of what the old query wrote (a restore to `epoch` or later reads
+    /// it, and nothing before it).
+    async fn snapshot_at(&self, epoch: Epoch) -> Result<()> {
+        let rows = self.rows()?;
+        self.files()
+            .write_snapshot(epoch, std::iter::once(Ok(rows)))
+            .await
+    }
     /// Start the state over at `epoch`, empty: a snapshot of no rows there, so a restore to
     /// `epoch` or later reads nothing written before it (a query change that resets an
     /// operator's state).

@@ -181,7 +181,7 @@ fn final_answer(case: &Case, seen: &Epochs) -> Vec<Vec<String>> {
 
 /// Forget that the last epoch committed: as if the process died after the sink's commit and
 /// before the commit log's entry.
-fn drop_last_commit(ckpt: &Path) {
+pub(crate) fn drop_last_commit(ckpt: &Path) {
     let dir = ckpt.join("commits");
     let mut names: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()

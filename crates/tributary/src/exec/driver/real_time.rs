@@ -34,7 +34,7 @@ use arrow::datatypes::SchemaRef;
 use serde_json::Value;
 use tributary_checkpoint::{ArrivalRecord, CommitRecord, Epoch, OffsetRecord, SourceOffset};
 
-use super::{write_late_rows, EpochReport, Running, KEEP_EPOCHS};
+use super::{write_late_rows, EpochReport, Running};
 use crate::error::{from_df_error, Result};
 use crate::exec::trigger::{Arrival, RealTimeEpoch};
 use crate::exec::watermark::EpochEventTime;
@@ -470,7 +470,7 @@ impl Running {
             .await?;
         so_far.add_duration("commitOffsets", self.clock.now_ms() - lap);
         if epoch.0.is_multiple_of(10) {
-            self.store.purge(KEEP_EPOCHS).await?;
+            self.store.purge(self.keep_epochs).await?;
         }
         so_far.add_duration(
             "triggerExecution",
