@@ -1,5 +1,6 @@
-//! `tributary state describe|show CHECKPOINT`: read a streaming query's state from its
-//! checkpoint (the library's `StateReader`; the batch format `state` reads the same rows).
+//! `tributary state describe|show|repartition CHECKPOINT`: read a streaming query's state from
+//! its checkpoint (the library's `StateReader`; the batch format `state` reads the same rows),
+//! or move it to another number of partitions.
 
 use std::process::ExitCode;
 
@@ -38,6 +39,15 @@ pub(crate) enum StateCommand {
         /// One JSON object per row instead of a table.
         #[arg(long)]
         json: bool,
+    },
+    /// Move a stopped query's state to N partitions (and to the partition hash of key values),
+    /// offline; the query then runs with state_partitions N.
+    Repartition {
+        /// The query's checkpoint folder.
+        checkpoint: String,
+        /// The new number of partitions.
+        #[arg(long)]
+        partitions: usize,
     },
 }
 
@@ -109,6 +119,23 @@ pub(crate) async fn state(cmd: StateCommand, storage: &StorageOptions) -> anyhow
                     );
                 }
             }
+        }
+        StateCommand::Repartition {
+            checkpoint,
+            partitions,
+        } => {
+            let done = tributary::state::repartition(
+                Location::resolve_with(&checkpoint, storage)?,
+                partitions,
+            )
+            .await?;
+            println!(
+                "repartitioned {checkpoint}: {} partitions -> {}, {} rows moved (state of epoch {})",
+                done.from,
+                done.to,
+                done.rows,
+                done.epoch.map_or("none".to_string(), |e| e.to_string())
+            );
         }
         StateCommand::Show {
             checkpoint,

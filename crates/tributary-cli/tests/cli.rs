@@ -991,4 +991,16 @@ fn plan_compares_a_changed_job_with_its_checkpoint_and_state_reads_what_it_kept(
     let (code, _, err) = tributary(&["state", "show", &q, "--operator", "2"]);
     assert_ne!(code, 0);
     assert!(err.contains("no stateful operator 2"), "{err}");
+    // Offline repartitioning: the same rows in 6 partitions, and the job resumes on them.
+    let (code, out, err) = tributary(&["state", "repartition", &q, "--partitions", "6"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("4 partitions -> 6"), "{out}");
+    let (_, moved, _) = tributary(&["state", "describe", &q, "--json"]);
+    let moved: serde_json::Value = serde_json::from_str(&moved).unwrap();
+    assert_eq!(moved[0]["partitions"], 6);
+    assert_eq!(moved[0]["rows"], described[0]["rows"]);
+    let mut again = args(&job, "run");
+    again.extend(["--trigger".into(), "available-now".into()]);
+    let (code, out, err) = call(again);
+    assert_eq!(code, 0, "{out}{err}");
 }

@@ -49,8 +49,8 @@ use crate::location::Location;
 use crate::modes::OutputMode;
 use crate::plan::{event_time_key, EventTimeKey, SplitPlan};
 use crate::state::{
-    partition_of, CloseTime, GroupBy, KeyRows, KeySet, KeyedStore, KnownKeys, LiveChange,
-    LiveState, StateChange, StateSize, StateStore,
+    CloseTime, GroupBy, KeyRows, KeySet, KeyedStore, KnownKeys, LiveChange, LiveState,
+    PartitionHash, StateChange, StateSize, StateStore,
 };
 
 struct Parts {
@@ -93,6 +93,8 @@ pub(crate) struct AggregateOperator {
     key: Option<EventTimeKey>,
     mode: OutputMode,
     partitions: usize,
+    /// How keys are assigned to partitions (the checkpoint's choice).
+    hash: PartitionHash,
     stores: Vec<KeyedStore>,
     parts: Parts,
     keep_late_rows: bool,
@@ -139,7 +141,7 @@ impl AggregateOperator {
         id: usize,
         split: SplitPlan,
         mode: OutputMode,
-        partitions: usize,
+        (partitions, hash): (usize, PartitionHash),
         state: &SessionState,
         empty_below: &LogicalPlan,
         checkpoint: &Location,
@@ -258,6 +260,7 @@ impl AggregateOperator {
             key,
             mode,
             partitions,
+            hash,
             stores,
             parts: Parts {
                 group_by,
@@ -342,6 +345,14 @@ impl AggregateOperator {
 
 #[async_trait]
 impl StatefulOperator for AggregateOperator {
+    fn partition_columns(&self) -> Vec<Option<Vec<usize>>> {
+        vec![Some(
+            (0..self.parts.key_len)
+                .filter(|i| Some(*i) != self.session)
+                .collect(),
+        )]
+    }
+
     fn split(&self) -> &SplitPlan {
         &self.split
     }
@@ -440,8 +451,12 @@ impl StatefulOperator for AggregateOperator {
             .collect();
         let keys = KeyRows::of(&partial_rows, &part_cols)?;
         let mut idx: Vec<Vec<u32>> = vec![Vec::new(); self.partitions];
-        for i in 0..keys.len() {
-            idx[partition_of(keys.key(i), self.partitions)].push(i as u32);
+        for (i, p) in keys
+            .partitions(self.partitions, self.hash)?
+            .into_iter()
+            .enumerate()
+        {
+            idx[p].push(i as u32);
         }
         let mut reduce_inputs = Vec::with_capacity(self.partitions);
         let mut touched_rows = Vec::with_capacity(self.partitions);

@@ -30,7 +30,7 @@ use crate::error::{from_df_error, Result, TributaryError};
 use crate::location::Location;
 use crate::plan::{event_time_column, watermark_delay, Deduplicate, SplitPlan};
 use crate::state::{
-    partition_of, CloseTime, KeyRows, KeySet, KeyedStore, KnownKeys, StateChange, StateSize,
+    CloseTime, KeyRows, KeySet, KeyedStore, KnownKeys, PartitionHash, StateChange, StateSize,
     StateStore,
 };
 
@@ -53,6 +53,8 @@ pub(crate) struct DedupOperator {
     keys: Vec<usize>,
     expiry: Expiry,
     partitions: usize,
+    /// How keys are assigned to partitions (the checkpoint's choice).
+    hash: PartitionHash,
     stores: Vec<KeyedStore>,
     keep_late_rows: bool,
 }
@@ -66,7 +68,7 @@ impl DedupOperator {
     pub(crate) async fn open(
         id: usize,
         split: SplitPlan,
-        partitions: usize,
+        (partitions, hash): (usize, PartitionHash),
         checkpoint: &Location,
         restore_to: Option<Epoch>,
         keep_late_rows: bool,
@@ -116,6 +118,7 @@ impl DedupOperator {
             keys,
             expiry,
             partitions,
+            hash,
             stores,
             keep_late_rows,
         })
@@ -136,6 +139,10 @@ impl DedupOperator {
 
 #[async_trait]
 impl StatefulOperator for DedupOperator {
+    fn partition_columns(&self) -> Vec<Option<Vec<usize>>> {
+        vec![Some((0..self.keys.len()).collect())]
+    }
+
     fn split(&self) -> &SplitPlan {
         &self.split
     }
@@ -181,12 +188,12 @@ impl StatefulOperator for DedupOperator {
             .project(&self.keys)
             .map_err(arrow_err("deduplication keys"))?;
         let keys = KeyRows::new(&key_batch, self.keys.len())?;
+        let parts = keys.partitions(self.partitions, self.hash)?;
         let mut fresh = KeySet::default();
         let mut keep = Vec::with_capacity(keys.len());
         let mut new_by_partition: Vec<Vec<u32>> = vec![Vec::new(); self.partitions];
-        for i in 0..keys.len() {
+        for (i, p) in parts.into_iter().enumerate() {
             let k = keys.key(i);
-            let p = partition_of(k, self.partitions);
             // The epoch's own repeats are not looked up in the store.
             let first = fresh.insert(k) && !self.stores[p].contains(k)?;
             keep.push(first);

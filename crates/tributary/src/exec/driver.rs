@@ -81,6 +81,9 @@ const CONF_PRUNED_COLUMNS: &str = "state.pruned_columns";
 /// other side's new rows. A checkpoint written before lacks it: its joins keep the state as it
 /// was written (one group, the whole state read each epoch).
 const CONF_JOIN_KEYS: &str = "state.join.equi_keys";
+/// Key, in the checkpoint's metadata, naming how state keys are assigned to partitions
+/// ([`crate::state::PartitionHash`]); a checkpoint written before lacks it (Arrow's row format).
+pub(crate) const CONF_PARTITION_HASH: &str = "state.partition_hash";
 
 pub(crate) struct QuerySpec {
     pub session: Session,
@@ -144,6 +147,8 @@ struct Recovered {
     pruned_columns: bool,
     /// Whether stream-stream joins are keyed by the equalities of their condition.
     join_keys: bool,
+    /// How keys are assigned to state partitions.
+    partition_hash: crate::state::PartitionHash,
     start_watermark: Option<i64>,
 }
 
@@ -226,6 +231,15 @@ async fn start_leased(
     clock: Arc<dyn Clock>,
     run_id: String,
 ) -> Result<(StreamingQuery, Running)> {
+    if crate::state::repartition::unfinished(&store.root).await? {
+        return Err(TributaryError::State {
+            location: store.root.display.clone(),
+            message: "a repartition of this checkpoint's state was staged and not finished: run \
+                      `tributary state repartition` again (with the same --partitions) to \
+                      finish it, then start the query"
+                .into(),
+        });
+    }
     let rec = recover(&store, &identity, &spec, true).await?;
     let planned = rec.rerun.as_ref().or(rec.last_committed.as_ref());
     // The ends of the last planned epoch: the re-run one, or the last committed one.
@@ -430,6 +444,7 @@ async fn recover(
                 join_partitions: requested_partitions,
                 pruned_columns: true,
                 join_keys: true,
+                partition_hash: crate::state::PartitionHash::Values,
                 start_watermark: None,
             }
         }
@@ -450,6 +465,7 @@ async fn recover(
             join_partitions: requested_partitions,
             pruned_columns: true,
             join_keys: true,
+            partition_hash: crate::state::PartitionHash::RowFormat,
             start_watermark: None,
         },
         Recovery::Rerun {
@@ -466,6 +482,7 @@ async fn recover(
             join_partitions: requested_partitions,
             pruned_columns: true,
             join_keys: true,
+            partition_hash: crate::state::PartitionHash::RowFormat,
             start_watermark: None,
         },
     };
@@ -483,6 +500,9 @@ async fn recover(
             .unwrap_or(1);
         rec.pruned_columns = m.conf.get(CONF_PRUNED_COLUMNS).is_some_and(|v| v == "true");
         rec.join_keys = m.conf.get(CONF_JOIN_KEYS).is_some_and(|v| v == "true");
+        rec.partition_hash = crate::state::PartitionHash::from_conf(
+            m.conf.get(CONF_PARTITION_HASH).map(String::as_str),
+        );
     }
     // The watermark to continue from: the re-run epoch's, or the one after the last commit.
     rec.start_watermark = match (&rec.rerun, rec.committed_epoch) {
@@ -669,13 +689,14 @@ async fn open_operator(
         rec.committed_epoch
     };
     let (partitions, root) = (rec.partitions, &store.root);
+    let parts = (partitions, rec.partition_hash);
     Ok(
         if crate::plan::FlatMapGroupsWithState::of(&split.node).is_some() {
             Box::new(
                 super::map_groups::MapGroupsOperator::open(
                     id,
                     split,
-                    partitions,
+                    parts,
                     root,
                     committed,
                     limit,
@@ -688,20 +709,25 @@ async fn open_operator(
             let sides = rec.join_partitions.max(1);
             let limit = limit.map(|l| (l * partitions / (2 * sides)).max(1));
             Box::new(
-                super::join::JoinOperator::open(id, split, state, root, committed, sides, limit)
-                    .await?,
-            )
-        } else if crate::plan::TopN::of(&split.node).is_some() {
-            Box::new(
-                super::topn::TopNOperator::open(
-                    id, split, mode, partitions, root, committed, limit,
+                super::join::JoinOperator::open(
+                    id,
+                    split,
+                    state,
+                    root,
+                    committed,
+                    (sides, rec.partition_hash),
+                    limit,
                 )
                 .await?,
             )
+        } else if crate::plan::TopN::of(&split.node).is_some() {
+            Box::new(
+                super::topn::TopNOperator::open(id, split, mode, parts, root, committed, limit)
+                    .await?,
+            )
         } else if Deduplicate::of(&split.node).is_some() {
             Box::new(
-                DedupOperator::open(id, split, partitions, root, committed, keep_late, limit)
-                    .await?,
+                DedupOperator::open(id, split, parts, root, committed, keep_late, limit).await?,
             )
         } else {
             let below = bind_operator_outputs(split.node.inputs()[0], empty_outputs)?;
@@ -711,7 +737,7 @@ async fn open_operator(
                     id,
                     split,
                     mode,
-                    partitions,
+                    parts,
                     state,
                     &empty_below,
                     root,

@@ -170,10 +170,18 @@ pub(crate) async fn record(
         } else {
             1
         };
+        let by = op.partition_columns();
         s.state = stores
             .iter()
             .take(kinds)
-            .map(|st| StoreShape::of(&st.files().schema, st.key_len()))
+            .enumerate()
+            .map(|(i, st)| {
+                StoreShape::of(
+                    &st.files().schema,
+                    st.key_len(),
+                    by.get(i).cloned().flatten(),
+                )
+            })
             .collect();
     }
     store.write_shape(&shape).await

@@ -41,7 +41,7 @@ use crate::error::{from_df_error, Result, TributaryError};
 use crate::location::Location;
 use crate::plan::{join_bounds, SplitPlan};
 use crate::state::{
-    partition_of, CloseTime, GroupBy, KeyRows, KeySet, KeyedStore, KnownKeys, StateChange,
+    CloseTime, GroupBy, KeyRows, KeySet, KeyedStore, KnownKeys, PartitionHash, StateChange,
     StateSize, StateStore,
 };
 
@@ -58,6 +58,8 @@ pub(crate) struct JoinOperator {
     stores: Vec<KeyedStore>,
     /// State partitions per side (1 for a checkpoint written before joins were partitioned).
     partitions: usize,
+    /// How keys are assigned to partitions (the checkpoint's choice).
+    hash: PartitionHash,
     /// The next row id of each side.
     next_id: [i64; 2],
 }
@@ -141,7 +143,7 @@ impl JoinOperator {
         state: &SessionState,
         checkpoint: &Location,
         restore_to: Option<Epoch>,
-        partitions: usize,
+        (partitions, hash): (usize, PartitionHash),
         memory_limit: Option<usize>,
     ) -> Result<Self> {
         let LogicalPlan::Join(join) = &split.node else {
@@ -188,6 +190,7 @@ impl JoinOperator {
             join,
             stores,
             partitions,
+            hash,
             next_id,
         })
     }
@@ -219,8 +222,12 @@ impl JoinOperator {
             .group_keys(&rows)?
             .ok_or_else(|| TributaryError::Internal("join state without join keys".into()))?;
         let mut index: Vec<Vec<u32>> = vec![Vec::new(); self.partitions];
-        for i in 0..keys.len() {
-            index[partition_of(keys.key(i), self.partitions)].push(i as u32);
+        for (i, p) in keys
+            .partitions(self.partitions, self.hash)?
+            .into_iter()
+            .enumerate()
+        {
+            index[p].push(i as u32);
         }
         let parts = if self.partitions == 1 {
             vec![rows]
@@ -457,6 +464,27 @@ impl JoinOperator {
 
 #[async_trait]
 impl StatefulOperator for JoinOperator {
+    fn partition_columns(&self) -> Vec<Option<Vec<usize>>> {
+        // A side's rows are partitioned by its ON expressions: placeable offline when each is
+        // a column of the side (after the row id and match flag).
+        [&self.join.left, &self.join.right]
+            .iter()
+            .enumerate()
+            .map(|(side, plan)| {
+                self.join
+                    .on
+                    .iter()
+                    .map(|(l, r)| match if side == 0 { l } else { r } {
+                        datafusion::logical_expr::Expr::Column(c) => {
+                            plan.schema().index_of_column(c).ok().map(|i| i + 2)
+                        }
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
     fn split(&self) -> &SplitPlan {
         &self.split
     }

@@ -35,8 +35,8 @@ use crate::plan::{
     call_user, group_rows, json_to_batch, key_of, rows_to_json, FlatMapGroupsWithState, SplitPlan,
 };
 use crate::state::{
-    partition_of, CloseTime, GroupStateTimeout, KeyRows, KeySet, KeyedStore, KnownKeys, LiveChange,
-    LiveState, RawGroupState, StateChange, StateSize, StateStore,
+    CloseTime, GroupStateTimeout, KeyRows, KeySet, KeyedStore, KnownKeys, LiveChange, LiveState,
+    PartitionHash, RawGroupState, StateChange, StateSize, StateStore,
 };
 
 pub(crate) struct MapGroupsOperator {
@@ -46,6 +46,8 @@ pub(crate) struct MapGroupsOperator {
     keys: Vec<usize>,
     key_names: Vec<String>,
     partitions: usize,
+    /// How keys are assigned to partitions (the checkpoint's choice).
+    hash: PartitionHash,
     stores: Vec<KeyedStore>,
     live: Option<Arc<LiveState>>,
 }
@@ -58,7 +60,7 @@ impl MapGroupsOperator {
     pub(crate) async fn open(
         id: usize,
         split: SplitPlan,
-        partitions: usize,
+        (partitions, hash): (usize, PartitionHash),
         checkpoint: &Location,
         restore_to: Option<Epoch>,
         memory_limit: Option<usize>,
@@ -110,6 +112,7 @@ impl MapGroupsOperator {
             node,
             keys,
             partitions,
+            hash,
             stores,
         })
     }
@@ -130,6 +133,10 @@ struct Outcome {
 
 #[async_trait]
 impl StatefulOperator for MapGroupsOperator {
+    fn partition_columns(&self) -> Vec<Option<Vec<usize>>> {
+        vec![Some((0..self.keys.len()).collect())]
+    }
+
     fn split(&self) -> &SplitPlan {
         &self.split
     }
@@ -171,8 +178,10 @@ impl StatefulOperator for MapGroupsOperator {
         let (mut calls, mut timeouts, mut updated, mut removed_n) =
             (0usize, 0usize, 0usize, 0usize);
         let mut by_partition: Vec<Vec<usize>> = vec![Vec::new(); self.partitions];
-        for (g, (key, _)) in groups.iter().enumerate() {
-            by_partition[partition_of(key, self.partitions)].push(g);
+        // A group's partition is its first row's.
+        let row_parts = KeyRows::of(&input, &self.keys)?.partitions(self.partitions, self.hash)?;
+        for (g, (_, rows)) in groups.iter().enumerate() {
+            by_partition[row_parts[rows[0]]].push(g);
         }
         let mut size = StateSize::default();
         let due_at = match self.node.timeout {

@@ -99,6 +99,13 @@ pub(crate) trait StatefulOperator: Send + Sync {
         now_ms: i64,
     ) -> Result<OperatorEpoch>;
 
+    /// Per kind of store (a join: left, right), the state columns whose values give a row's
+    /// partition; `None` where the key is computed from the row (an offline repartition then
+    /// cannot place it).
+    fn partition_columns(&self) -> Vec<Option<Vec<usize>>> {
+        vec![None]
+    }
+
     /// The live view of the operator's state, when the query keeps one.
     fn live_state(&self) -> Option<&Arc<LiveState>> {
         None

@@ -43,7 +43,7 @@ use crate::error::{from_df_error, Result, TributaryError};
 use crate::location::Location;
 use crate::plan::{EventTimeKind, SplitPlan, TopN};
 use crate::state::{
-    partition_of, CloseTime, GroupBy, KeyRows, KeySet, KeyedStore, StateChange, StateSize,
+    CloseTime, GroupBy, KeyRows, KeySet, KeyedStore, PartitionHash, StateChange, StateSize,
     StateStore,
 };
 use crate::OutputMode;
@@ -66,6 +66,8 @@ pub(crate) struct TopNOperator {
     /// Columns of the input.
     width: usize,
     partitions: usize,
+    /// How keys are assigned to partitions (the checkpoint's choice).
+    hash: PartitionHash,
     stores: Vec<KeyedStore>,
 }
 
@@ -86,7 +88,7 @@ impl TopNOperator {
         id: usize,
         split: SplitPlan,
         mode: OutputMode,
-        partitions: usize,
+        (partitions, hash): (usize, PartitionHash),
         checkpoint: &Location,
         restore_to: Option<Epoch>,
         memory_limit: Option<usize>,
@@ -147,6 +149,7 @@ impl TopNOperator {
             order,
             width: input.fields().len(),
             partitions,
+            hash,
             stores,
         })
     }
@@ -315,6 +318,10 @@ impl TopNOperator {
 
 #[async_trait]
 impl StatefulOperator for TopNOperator {
+    fn partition_columns(&self) -> Vec<Option<Vec<usize>>> {
+        vec![Some((0..self.keys.len()).collect())]
+    }
+
     fn split(&self) -> &SplitPlan {
         &self.split
     }
@@ -351,8 +358,12 @@ impl StatefulOperator for TopNOperator {
         // 2. Each partition ranks its keys' new rows against their slots, on its own thread.
         let keys = KeyRows::of(&rows, &self.keys)?;
         let mut by_partition: Vec<Vec<u32>> = vec![Vec::new(); self.partitions];
-        for i in 0..keys.len() {
-            by_partition[partition_of(keys.key(i), self.partitions)].push(i as u32);
+        for (i, p) in keys
+            .partitions(self.partitions, self.hash)?
+            .into_iter()
+            .enumerate()
+        {
+            by_partition[p].push(i as u32);
         }
         let parts = for_each_partition(self.partitions, |p| {
             self.partition_epoch(p, &rows, &keys, &by_partition[p], watermarks.evict)

@@ -123,13 +123,22 @@ pub struct StoreShape {
     pub key_len: usize,
     /// `name: type` per column.
     pub columns: Vec<String>,
+    /// The columns whose values give a row's state partition (`None`: keys computed from the
+    /// row, which an offline repartition cannot compute again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition_by: Option<Vec<usize>>,
 }
 
 impl StoreShape {
     /// The shape of a store of rows of `schema` keyed by its first `key_len` columns.
-    pub(crate) fn of(schema: &arrow::datatypes::Schema, key_len: usize) -> Self {
+    pub(crate) fn of(
+        schema: &arrow::datatypes::Schema,
+        key_len: usize,
+        partition_by: Option<Vec<usize>>,
+    ) -> Self {
         StoreShape {
             key_len,
+            partition_by,
             columns: schema
                 .fields()
                 .iter()
@@ -341,6 +350,7 @@ mod tests {
             state: vec![StoreShape {
                 key_len: 1,
                 columns: vec!["k: Int64".into()],
+                partition_by: Some(vec![0]),
             }],
         };
         let q = QueryShape {

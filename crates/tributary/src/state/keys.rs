@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use arrow::array::{ArrayRef, BooleanArray, RecordBatch};
 use arrow::row::{RowConverter, Rows, SortField};
 
+use super::hash::{value_partitions, PartitionHash};
 use crate::error::{Result, TributaryError};
 
 /// A set of key bytes, hashed fast.
@@ -16,6 +17,8 @@ pub(crate) struct KeyRows {
     /// then has the same, empty key.
     rows: Option<Rows>,
     num_rows: usize,
+    /// The key columns encoded (for their partitions by value).
+    cols: Vec<ArrayRef>,
 }
 
 impl KeyRows {
@@ -37,6 +40,7 @@ impl KeyRows {
             return Ok(KeyRows {
                 rows: None,
                 num_rows,
+                cols,
             });
         }
         let fields = cols
@@ -51,6 +55,7 @@ impl KeyRows {
         Ok(KeyRows {
             rows: Some(rows),
             num_rows,
+            cols,
         })
     }
 
@@ -67,6 +72,16 @@ impl KeyRows {
         }
     }
 
+    /// The state partition of each row's key, among `partitions`, by the checkpoint's `hash`.
+    pub(crate) fn partitions(&self, partitions: usize, hash: PartitionHash) -> Result<Vec<usize>> {
+        match hash {
+            PartitionHash::RowFormat => Ok((0..self.len())
+                .map(|i| partition_of(self.key(i), partitions))
+                .collect()),
+            PartitionHash::Values => value_partitions(&self.cols, self.num_rows, partitions),
+        }
+    }
+
     /// The set of keys.
     pub(crate) fn set(&self) -> KeySet<'_> {
         (0..self.len()).map(|i| self.key(i)).collect()
@@ -80,8 +95,8 @@ impl KeyRows {
     }
 }
 
-/// The partition of a key: FNV-1a over its row bytes. Stable across runs of one build; the
-/// partition count is fixed in the checkpoint.
+/// The partition of a key: FNV-1a over its row bytes ([`PartitionHash::RowFormat`], the
+/// checkpoints written before values were hashed).
 pub(crate) fn partition_of(key: &[u8], partitions: usize) -> usize {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in key {

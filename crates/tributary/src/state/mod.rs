@@ -16,6 +16,7 @@
 
 mod files;
 mod group_state;
+mod hash;
 mod key;
 mod keyed_store;
 mod keys;
@@ -24,16 +25,19 @@ mod live;
 mod memory_store;
 mod merge;
 mod reader;
+pub(crate) mod repartition;
 mod spill;
 mod store;
 
 pub use group_state::{GroupState, GroupStateTimeout, RawGroupState};
+pub use hash::PartitionHash;
 pub(crate) use keyed_store::{CloseTime, GroupBy, KeyedStore};
-pub(crate) use keys::{partition_of, KeyRows, KeySet};
+pub(crate) use keys::{KeyRows, KeySet};
 pub(crate) use live::LiveChange;
 pub use live::{LiveState, LIVE_STATE_CONF};
 #[cfg(test)]
 pub(crate) use memory_store::MemoryStateStore;
 pub(crate) use merge::merge_changes;
 pub use reader::{JoinSide, OperatorSummary, StateReader};
+pub use repartition::{repartition, Repartitioned};
 pub(crate) use store::{KnownKeys, StateChange, StateSize, StateStore};

@@ -77,9 +77,9 @@ pub struct StateReader {
 }
 
 /// One store folder of an operator: its index under `state/<op>/` and its files.
-struct StoreDir {
-    index: usize,
-    files: Vec<(u64, &'static str, u64)>,
+pub(super) struct StoreDir {
+    pub index: usize,
+    pub files: Vec<(u64, &'static str, u64)>,
 }
 
 impl StateReader {
@@ -144,7 +144,7 @@ impl StateReader {
             })
     }
 
-    async fn dirs(&self, id: usize) -> Result<Vec<StoreDir>> {
+    pub(super) async fn dirs(&self, id: usize) -> Result<Vec<StoreDir>> {
         let base = format!("state/{id}");
         let mut dirs: BTreeMap<usize, Vec<(u64, &'static str, u64)>> = BTreeMap::new();
         for e in self.root.list(&base).await? {
@@ -210,7 +210,7 @@ impl StateReader {
         Ok(out)
     }
 
-    async fn restore(
+    pub(super) async fn restore(
         &self,
         op: &OperatorShape,
         dir: &StoreDir,

@@ -337,10 +337,11 @@ fn edit_conf(ckpt: &Path, edit: impl FnOnce(&mut serde_json::Map<String, serde_j
     std::fs::write(&meta, format!("{version}\n{value}\n")).unwrap();
 }
 
-/// Forget what a checkpoint ran (state, offsets, commits, source logs), keeping its metadata:
+/// Forget what a checkpoint ran (state, offsets, commits, source logs, recorded shapes), keeping
+/// its metadata:
 /// the next start runs the query from the beginning under that metadata.
 fn start_over(ckpt: &Path) {
-    for d in ["state", "offsets", "commits", "sources"] {
+    for d in ["state", "offsets", "commits", "sources", "shapes"] {
         if ckpt.join(d).exists() {
             std::fs::remove_dir_all(ckpt.join(d)).unwrap();
         }
