@@ -167,11 +167,7 @@ pub(crate) async fn start_query(spec: QuerySpec) -> Result<StreamingQuery> {
     let store = CheckpointStore {
         root: spec.checkpoint.clone(),
     };
-    let identity = QueryIdentity {
-        name: spec.name.clone(),
-        sources: sources.iter().map(|(_, s)| s.description()).collect(),
-        sink: spec.sink.description(),
-    };
+    let identity = identity_of(&spec, &sources);
     // The lease first: nothing of the checkpoint is written by a run that does not hold it.
     let run_id = uuid::Uuid::new_v4().to_string();
     let lease = CheckpointLease::acquire(&store.root, &run_id, &clock).await?;
@@ -202,6 +198,15 @@ pub(crate) async fn start_query(spec: QuerySpec) -> Result<StreamingQuery> {
             lease.release().await;
             Err(e)
         }
+    }
+}
+
+/// What the query reads and writes, as its checkpoint records it.
+fn identity_of(spec: &QuerySpec, sources: &[(SourceKey, Arc<dyn StreamSource>)]) -> QueryIdentity {
+    QueryIdentity {
+        name: spec.name.clone(),
+        sources: sources.iter().map(|(_, s)| s.description()).collect(),
+        sink: spec.sink.description(),
     }
 }
 
@@ -248,16 +253,7 @@ async fn start_leased(
         None => vec![Value::Null; sources.len()],
     };
     open_io(&store, &sources, planned, &ends, &spec, &rec).await?;
-    let plan = if rec.join_keys {
-        extract_join_keys(plan)?
-    } else {
-        plan
-    };
-    let plan = if rec.pruned_columns {
-        prune_columns(plan)?
-    } else {
-        plan
-    };
+    let plan = laid_out(plan, &rec)?;
     let shape = query_shape(&plan, &rec, &spec)?;
     let decision = match evolution_report(&store, &rec, &shape, &spec).await? {
         Some(r) => super::evolution::decide(
@@ -366,6 +362,21 @@ fn prepare_plan(state: &SessionState, plan: LogicalPlan, mode: OutputMode) -> Re
     let plan = crate::plan::rank_to_top_n(plan)?;
     check_supported(&plan, mode)?;
     fork_sources(plan)
+}
+
+/// The plan as the checkpoint's state is laid out: join keys from the conditions' equalities
+/// and only the columns the query reads, unless the checkpoint was written before either.
+fn laid_out(plan: LogicalPlan, rec: &Recovered) -> Result<LogicalPlan> {
+    let plan = if rec.join_keys {
+        extract_join_keys(plan)?
+    } else {
+        plan
+    };
+    if rec.pruned_columns {
+        prune_columns(plan)
+    } else {
+        Ok(plan)
+    }
 }
 
 /// Make the equalities between the two sides of each join's condition its keys (`ON a.k = b.k
@@ -811,22 +822,9 @@ pub(crate) async fn plan_evolution(
     if store.listing().await?.metadata.is_none() {
         return Ok(None);
     }
-    let identity = QueryIdentity {
-        name: spec.name.clone(),
-        sources: sources.iter().map(|(_, s)| s.description()).collect(),
-        sink: spec.sink.description(),
-    };
+    let identity = identity_of(&spec, &sources);
     let rec = recover(&store, &identity, &spec, false).await?;
-    let plan = if rec.join_keys {
-        extract_join_keys(plan)?
-    } else {
-        plan
-    };
-    let plan = if rec.pruned_columns {
-        prune_columns(plan)?
-    } else {
-        plan
-    };
+    let plan = laid_out(plan, &rec)?;
     let shape = query_shape(&plan, &rec, &spec)?;
     match evolution_report(&store, &rec, &shape, &spec).await? {
         Some(mut r) => {

@@ -6,12 +6,12 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use arrow::array::{AsArray, RecordBatch};
-use arrow::util::display::{ArrayFormatter, FormatOptions};
 use tributary::evolution::{EvolutionReport, Verdict};
 use tributary::prelude::*;
 use tributary::DataStreamWriter;
 
 use crate::common::{keep_epochs, timed_schema, write_timed_events, Epochs};
+use crate::stateful::rows;
 
 const OLD: &str = "SELECT region, count(*) AS n, sum(amount) AS total FROM events GROUP BY region";
 
@@ -72,22 +72,6 @@ async fn check(
         .await
         .unwrap()
         .expect("a checkpoint to compare with")
-}
-
-fn rows(batches: &[RecordBatch]) -> Vec<Vec<String>> {
-    let opts = FormatOptions::default().with_null("NULL");
-    let mut out = Vec::new();
-    for b in batches {
-        let f: Vec<_> = b
-            .columns()
-            .iter()
-            .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts).unwrap())
-            .collect();
-        for r in 0..b.num_rows() {
-            out.push(f.iter().map(|f| f.value(r).to_string()).collect());
-        }
-    }
-    out
 }
 
 /// The latest row per key (the first column) over every epoch an update-mode query delivered.
@@ -422,11 +406,15 @@ async fn the_state_reader_reads_each_operator_at_each_retained_epoch() {
     );
 }
 
-/// The state rows of operator 0 at the last committed epoch, as sorted text.
+/// The state rows of operator 0 at the last committed epoch (a join's `side`), as sorted text.
 async fn state_rows(ckpt: &Path) -> (u64, Vec<String>) {
+    side_rows(ckpt, None).await
+}
+
+async fn side_rows(ckpt: &Path, side: Option<tributary::state::JoinSide>) -> (u64, Vec<String>) {
     let loc = tributary::location::Location::resolve(ckpt.to_str().unwrap()).unwrap();
     let reader = tributary::state::StateReader::open(loc).await.unwrap();
-    let (_, batches) = reader.read(0, None, None).await.unwrap();
+    let (_, batches) = reader.read(0, None, side).await.unwrap();
     let mut out: Vec<String> = rows(&batches)
         .into_iter()
         .map(|r| r[..2].join(" | "))
@@ -665,4 +653,127 @@ async fn a_repartitioned_state_resumes_with_every_key_where_the_query_looks_for_
     assert_eq!(latest(&agg_seen), batch(OLD, &input).await);
     assert_eq!(appended(&dedup_seen), batch(dedup, &input).await);
     assert_eq!(appended(&join_seen), batch(join, &input).await);
+}
+
+#[tokio::test]
+async fn a_rebuilt_join_keeps_the_rows_the_new_condition_keeps() {
+    use tributary::state::JoinSide;
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, ckpt) = (tmp.path().join("in"), tmp.path().join("chk"));
+    files(&input, 0, 3);
+    let join = |secs: &str| {
+        format!(
+            "SELECT a.id, b.id AS other FROM events a JOIN events b ON a.user_id = b.user_id \
+             AND b.event_time BETWEEN a.event_time AND a.event_time + INTERVAL '{secs}' SECOND"
+        )
+    };
+    run_append(&join("30"), &input, &ckpt, &Epochs::default(), &[])
+        .await
+        .unwrap();
+    let wider = join("300");
+    assert_eq!(
+        append_check(&input, &ckpt, wider.clone()).await.worst(),
+        Verdict::Rebuild
+    );
+    run_append(
+        &wider,
+        &input,
+        &ckpt,
+        &Epochs::default(),
+        &[("state_evolution", "rebuild")],
+    )
+    .await
+    .unwrap();
+    // Each side keeps what the wider condition keeps, as a fresh run of it would.
+    let fresh = tmp.path().join("fresh");
+    run_append(&wider, &input, &fresh, &Epochs::default(), &[])
+        .await
+        .unwrap();
+    for side in [JoinSide::Left, JoinSide::Right] {
+        let (rebuilt, expected) = (
+            side_rows(&ckpt, Some(side)).await,
+            side_rows(&fresh, Some(side)).await,
+        );
+        assert!(!expected.1.is_empty(), "{side:?}");
+        assert_eq!(rebuilt, expected, "{side:?}");
+    }
+    // A join's state is read one side at a time.
+    let s = Session::new();
+    let e = s
+        .read()
+        .format("state")
+        .load(&ckpt.display().to_string())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("stream-stream join") && e.contains("left or right"),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn the_state_reader_reads_a_top_n_and_a_deduplication() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    files(&input, 0, 2);
+    let top = "SELECT region, id, amount FROM (SELECT region, id, amount, row_number() OVER \
+               (PARTITION BY region ORDER BY amount DESC, id) AS rn FROM events) WHERE rn <= 2";
+    let (top_ckpt, dedup_ckpt) = (tmp.path().join("top"), tmp.path().join("dedup"));
+    let s = session(&input, "1 minute").await;
+    s.sql(top)
+        .await
+        .unwrap()
+        .write_stream()
+        .output_mode(OutputMode::Update)
+        .trigger(Trigger::AvailableNow)
+        .option("checkpoint_location", top_ckpt.display())
+        .foreach_batch(keep_epochs(&Epochs::default()))
+        .start("")
+        .await
+        .unwrap()
+        .await_termination()
+        .await
+        .unwrap();
+    run_append(
+        "SELECT DISTINCT region FROM events",
+        &input,
+        &dedup_ckpt,
+        &Epochs::default(),
+        &[],
+    )
+    .await
+    .unwrap();
+    let read = |ckpt: &Path| {
+        let path = ckpt.display().to_string();
+        async move {
+            let s = Session::new();
+            s.read()
+                .format("statestore")
+                .load(&path)
+                .await
+                .unwrap()
+                .collect()
+                .await
+                .unwrap()
+        }
+    };
+    // Top-N: the two best rows of each region, keyed by region.
+    let top_rows = rows(&read(&top_ckpt).await);
+    assert_eq!(top_rows.len(), 6, "{top_rows:?}");
+    let best: Vec<Vec<String>> = batch(top, &input).await;
+    for r in &best {
+        assert!(
+            top_rows
+                .iter()
+                .any(|t| t[0].contains(&r[0]) && t[1].contains(&r[1])),
+            "{r:?} not in {top_rows:?}"
+        );
+    }
+    // Deduplication: each region seen, once.
+    let seen = rows(&read(&dedup_ckpt).await);
+    let mut regions: Vec<String> = seen.iter().map(|r| r[0].clone()).collect();
+    regions.sort();
+    assert_eq!(regions.len(), 3, "{seen:?}");
+    assert!(regions.iter().all(|r| r.contains("region")), "{regions:?}");
 }

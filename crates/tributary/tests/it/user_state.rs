@@ -187,6 +187,25 @@ async fn the_live_view_of_user_state_holds_each_keys_state_as_of_the_last_epoch(
         .map(|(p, (units, _))| (p, units))
         .collect();
         assert_eq!(held, emitted, "run {run}");
+        // The checkpoint's state, read from outside the query, holds the same keys and states.
+        let loc = tributary::location::Location::resolve(ckpt.to_str().unwrap()).unwrap();
+        let reader = tributary::state::StateReader::open(loc).await.unwrap();
+        assert_eq!(
+            reader.describe().await.unwrap()[0].kind,
+            "map_groups_with_state"
+        );
+        let (_, stored) = reader.read(0, None, None).await.unwrap();
+        let mut from_checkpoint = BTreeMap::new();
+        for b in &stored {
+            let (key, value) = (b.column(0).as_struct(), b.column(1).as_struct());
+            let product = key.column(0).as_primitive::<Int64Type>();
+            let state = value.column(0).as_string::<i32>();
+            for i in 0..b.num_rows() {
+                let stock: inventory::Stock = serde_json::from_str(state.value(i)).unwrap();
+                from_checkpoint.insert(product.value(i), stock.units);
+            }
+        }
+        assert_eq!(from_checkpoint, held, "run {run}");
         let one = view
             .lookup(&[datafusion::common::ScalarValue::Int64(Some(2))])
             .unwrap()
