@@ -265,15 +265,22 @@ async fn start_leased(
     };
     let (plan, _static_tables) =
         materialize_static(plan, &state, &store.root.child("bad_records"), &rec.id).await?;
-    if !decision.rebuild.is_empty() {
-        let rebuild = rebuild::with_parents(&plan, &decision.rebuild)?;
-        rebuild::rebuild_state(&plan, &state, &sources, &store, &rec, &spec, &rebuild).await?;
-    }
+    let rebuild = rebuild::with_parents(&plan, &decision.rebuild)?;
     let fresh = &decision.reset;
+    let rebuilt = if rebuild.is_empty() {
+        Vec::new()
+    } else {
+        rebuild::replay(&plan, &state, &sources, &store, &rec, &spec, &rebuild).await?
+    };
+    // From here state files change: marked until the new shape is recorded.
+    super::evolution::mark_changing(&store, &rebuild.union(fresh).copied().collect()).await?;
+    rebuild::write_rebuilt(&rebuilt, &rec).await?;
+    drop(rebuilt);
     let (operators, above) =
         open_operators(&plan, &state, &sources, &store, &rec, &spec, fresh).await?;
     super::evolution::start_empty(&operators, fresh, rec.committed_epoch).await?;
     super::evolution::record(&store, shape, &operators).await?;
+    super::evolution::changed(&store).await?;
     let prev_watermark = match rec.committed_epoch {
         Some(c) => store.read_offsets(c).await?.watermark_ms,
         None => None,

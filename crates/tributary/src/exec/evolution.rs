@@ -21,7 +21,7 @@ use super::checkpoint_io::CheckpointStore;
 use super::stateful::StatefulOperator;
 use crate::error::{Result, TributaryError};
 use crate::modes::OutputMode;
-use crate::plan::evolution::{compare, EvolutionReport};
+use crate::plan::evolution::{compare, EvolutionReport, OperatorVerdict, Verdict};
 use crate::plan::shape::{operator_shape, watermarks_of, QueryShape, StoreShape, SHAPE_VERSION};
 
 /// The writer option that chooses what a changed query does with state it cannot reuse.
@@ -62,10 +62,62 @@ pub(crate) async fn report(
     new: &QueryShape,
     asked_partitions: Option<usize>,
 ) -> Result<Option<EvolutionReport>> {
-    Ok(store
-        .read_shape(next)
-        .await?
-        .map(|old| compare(&old, new, asked_partitions)))
+    let Some(old) = store.read_shape(next).await? else {
+        return Ok(None);
+    };
+    let mut report = compare(&old, new, asked_partitions);
+    for id in interrupted(store).await? {
+        let change = "rebuild: a rebuild or reset of its state for a changed query was \
+                      interrupted: its state is neither the old query's nor the new one's; \
+                      rebuild or reset it"
+            .to_string();
+        match report.operators.iter_mut().find(|o| o.id == id) {
+            Some(o) => {
+                o.verdict = o.verdict.max(Verdict::Rebuild);
+                o.changes.push(change);
+            }
+            None => report.operators.push(OperatorVerdict {
+                id,
+                kind: "operator".into(),
+                verdict: Verdict::Rebuild,
+                changes: vec![change],
+            }),
+        }
+    }
+    Ok(Some(report))
+}
+
+/// The marker of operators whose state a start is rewriting (a rebuild or a reset), from
+/// before the first state file is written until the new shape is recorded.
+const CHANGING: &str = "shapes/changing";
+
+/// Mark `ids` as being rewritten: if the run dies before it records its shape, the next start
+/// knows their state is neither the old query's nor the new one's.
+pub(crate) async fn mark_changing(store: &CheckpointStore, ids: &BTreeSet<usize>) -> Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let mut all = interrupted(store).await?;
+    all.extend(ids);
+    let bytes = serde_json::to_vec(&all).unwrap_or_default();
+    store.root.ensure_dir()?;
+    store.root.write(CHANGING, bytes).await?;
+    store.root.sync(CHANGING).await
+}
+
+/// The new shape is recorded: the rewritten states are the new query's.
+pub(crate) async fn changed(store: &CheckpointStore) -> Result<()> {
+    store.root.delete(CHANGING).await
+}
+
+async fn interrupted(store: &CheckpointStore) -> Result<BTreeSet<usize>> {
+    match store.root.read(CHANGING).await? {
+        None => Ok(BTreeSet::new()),
+        Some(b) => serde_json::from_slice(&b).map_err(|e| TributaryError::State {
+            location: format!("{}/{CHANGING}", store.root.display),
+            message: format!("the marker of an interrupted state change is damaged ({e})"),
+        }),
+    }
 }
 
 /// What a run does with the state of the operators that changed.

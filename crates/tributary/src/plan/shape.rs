@@ -311,7 +311,30 @@ pub(crate) fn operator_shape(split: &SplitPlan, keep_late_rows: bool) -> Operato
             shape.layout = "panes".into();
         }
     }
-    shape
+    let all = |v: Vec<String>| v.into_iter().map(stable).collect();
+    OperatorShape {
+        keys: all(shape.keys),
+        event_time: shape.event_time.map(stable),
+        values: all(shape.values),
+        condition: shape.condition.map(stable),
+        rows: all(shape.rows),
+        below: stable(shape.below),
+        ..shape
+    }
+}
+
+/// `text` without the names that differ from one run of the same program to the next: the
+/// views the Python layer registers for each step of a DataFrame program are numbered
+/// (`__tributary_view_12_13`), so a column of one is written the same whatever its number.
+fn stable(text: String) -> String {
+    static VIEW: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let re = VIEW.get_or_init(|| {
+        regex::Regex::new(r"__tributary_view_[0-9]+(_[0-9]+)*").expect("a valid pattern")
+    });
+    match re.replace_all(&text, "__tributary_view") {
+        std::borrow::Cow::Borrowed(_) => text,
+        std::borrow::Cow::Owned(o) => o,
+    }
 }
 
 /// The query's watermarks, in plan order.
@@ -333,6 +356,15 @@ pub(crate) fn watermarks_of(plan: &LogicalPlan) -> Vec<WatermarkShape> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_numbered_views_of_a_dataframe_program_are_not_a_change() {
+        assert_eq!(
+            stable("sum(__tributary_view_178_179.amount)".into()),
+            stable("sum(__tributary_view_184_185.amount)".into())
+        );
+        assert_eq!(stable("sum(events.amount)".into()), "sum(events.amount)");
+    }
 
     #[test]
     fn a_shape_survives_its_json_and_reads_without_the_optional_fields() {

@@ -777,3 +777,105 @@ async fn the_state_reader_reads_a_top_n_and_a_deduplication() {
     assert_eq!(regions.len(), 3, "{seen:?}");
     assert!(regions.iter().all(|r| r.contains("region")), "{regions:?}");
 }
+
+#[tokio::test]
+async fn a_state_change_interrupted_before_its_shape_was_recorded_is_never_reused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, ckpt) = (tmp.path().join("in"), tmp.path().join("chk"));
+    files(&input, 0, 2);
+    run(OLD, &input, &ckpt, &Epochs::default(), &[])
+        .await
+        .unwrap();
+    let by_user =
+        "SELECT user_id, count(*) AS n, sum(amount) AS total FROM events GROUP BY user_id";
+    run(
+        by_user,
+        &input,
+        &ckpt,
+        &Epochs::default(),
+        &[("state_evolution", "rebuild")],
+    )
+    .await
+    .unwrap();
+    assert!(!ckpt.join("shapes/changing").exists());
+    // As if the run had died after writing the rebuilt state and before recording its shape:
+    // the newest shape is the old query's, and the marker names the operator.
+    let mut shapes: Vec<u64> = std::fs::read_dir(ckpt.join("shapes"))
+        .unwrap()
+        .filter_map(|e| e.unwrap().file_name().to_str()?.parse().ok())
+        .collect();
+    shapes.sort();
+    assert_eq!(shapes.len(), 2, "{shapes:?}");
+    std::fs::remove_file(ckpt.join(format!("shapes/{}", shapes[1]))).unwrap();
+    std::fs::write(ckpt.join("shapes/changing"), "[0]").unwrap();
+    // Neither query may take that state as it is.
+    for sql in [OLD, by_user] {
+        let r = check(sql, &input, &ckpt, "1 minute", &[]).await;
+        assert_eq!(r.worst(), Verdict::Rebuild, "{sql}:\n{r}");
+        assert!(r.to_string().contains("was interrupted"), "{r}");
+        let e = run(sql, &input, &ckpt, &Epochs::default(), &[])
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("was interrupted"), "{e}");
+    }
+    // Rebuilt again, it is the new query's.
+    files(&input, 2, 3);
+    let seen = Epochs::default();
+    run(
+        by_user,
+        &input,
+        &ckpt,
+        &seen,
+        &[("state_evolution", "rebuild")],
+    )
+    .await
+    .unwrap();
+    assert!(!ckpt.join("shapes/changing").exists());
+    assert_eq!(
+        check(by_user, &input, &ckpt, "1 minute", &[]).await.worst(),
+        Verdict::Reuse
+    );
+    let got = latest(&seen);
+    let expected: Vec<Vec<String>> = batch(by_user, &input)
+        .await
+        .into_iter()
+        .filter(|r| got.iter().any(|g| g[0] == r[0]))
+        .collect();
+    assert!(got.len() > 5);
+    assert_eq!(got.len(), expected.len());
+    let mut got = got;
+    got.sort();
+    assert_eq!(got, expected);
+}
+
+#[tokio::test]
+async fn a_rebuilt_operator_above_another_replays_the_one_below_from_the_start() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, ckpt) = (tmp.path().join("in"), tmp.path().join("chk"));
+    files(&input, 0, 2);
+    let users = "(SELECT DISTINCT user_id, region FROM events)";
+    let old = format!("SELECT region, count(*) AS n FROM {users} GROUP BY region");
+    let new =
+        format!("SELECT region, count(*) AS n, max(user_id) AS top FROM {users} GROUP BY region");
+    run(&old, &input, &ckpt, &Epochs::default(), &[])
+        .await
+        .unwrap();
+    let r = check(&new, &input, &ckpt, "1 minute", &[]).await;
+    let verdicts: Vec<Verdict> = r.operators.iter().map(|o| o.verdict).collect();
+    assert_eq!(verdicts, vec![Verdict::Reuse, Verdict::Extend], "{r}");
+    files(&input, 2, 4);
+    let seen = Epochs::default();
+    run(
+        &new,
+        &input,
+        &ckpt,
+        &seen,
+        &[("state_evolution", "rebuild")],
+    )
+    .await
+    .unwrap();
+    // Distinct users per region over every file, the first two through the rebuilt state.
+    let mut got = latest(&seen);
+    got.sort();
+    assert_eq!(got, batch(&new, &input).await);
+}

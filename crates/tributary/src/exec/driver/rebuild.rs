@@ -25,7 +25,7 @@ use tributary_checkpoint::{Epoch, OffsetRecord};
 
 use super::{open_operators, CheckpointStore, QuerySpec, Recovered};
 use crate::error::{Result, TributaryError};
-use crate::exec::stateful::EpochWatermarks;
+use crate::exec::stateful::{EpochWatermarks, StatefulOperator};
 use crate::plan::{bind_epoch, bind_operator_outputs, SourceKey};
 use crate::source::StreamSource;
 
@@ -122,10 +122,11 @@ pub(super) fn with_parents(
     }
 }
 
-/// Rebuild the state of the operators in `rebuild` as of the last committed epoch, by replaying
-/// the logged epochs through fresh operators of `plan`.
+/// The state of the operators in `rebuild` as of the last committed epoch, computed by
+/// replaying the logged epochs through fresh operators of `plan` (in memory: nothing is
+/// written; [`write_rebuilt`] writes it).
 #[allow(clippy::too_many_arguments)]
-pub(super) async fn rebuild_state(
+pub(super) async fn replay(
     plan: &LogicalPlan,
     state: &SessionState,
     sources: &[(SourceKey, Arc<dyn StreamSource>)],
@@ -133,10 +134,10 @@ pub(super) async fn rebuild_state(
     rec: &Recovered,
     spec: &QuerySpec,
     rebuild: &BTreeSet<usize>,
-) -> Result<()> {
+) -> Result<Vec<Box<dyn StatefulOperator>>> {
     let Some(last) = rec.committed_epoch else {
         // Nothing committed: every operator starts empty anyway.
-        return Ok(());
+        return Ok(Vec::new());
     };
     let logged: BTreeSet<Epoch> = store.listing().await?.offsets.into_iter().collect();
     if let Some(why) = missing_epochs(&logged, last) {
@@ -144,10 +145,17 @@ pub(super) async fn rebuild_state(
             "cannot rebuild the state of operators {rebuild:?} exactly: {why}"
         )));
     }
-    let every: BTreeSet<usize> = match crate::plan::split_stateful(plan)? {
-        Some(s) => s.operators.iter().map(|o| o.id).collect(),
-        None => return Ok(()),
+    let Some(split) = crate::plan::split_stateful(plan)? else {
+        return Ok(Vec::new());
     };
+    let every: BTreeSet<usize> = split.operators.iter().map(|o| o.id).collect();
+    // The rebuilt operators and those below them (whose outputs they read) run; no other.
+    let mut needed = rebuild.clone();
+    for op in split.operators.iter().rev() {
+        if needed.contains(&op.id) {
+            needed.extend(op.children.iter().copied());
+        }
+    }
     tracing::info!(operators = ?rebuild, epochs = last.0 + 1, "rebuilding state by replaying the committed epochs");
     let (mut operators, _) = open_operators(plan, state, sources, store, rec, spec, &every).await?;
     let mut prev_watermark = None;
@@ -184,24 +192,41 @@ pub(super) async fn rebuild_state(
             let mut results = Vec::with_capacity(operators.len());
             for op in &operators {
                 let split = op.split();
+                if !needed.contains(&split.id) {
+                    results.push(None);
+                    continue;
+                }
                 let bound = bind_epoch(&bind_operator_outputs(&split.node, &outputs)?, &tables)?;
                 let watermarks = EpochWatermarks::of(split, step.prev_watermark, step.watermark);
                 let result = op
                     .process(state, &bound, watermarks, step.timestamp_ms)
                     .await?;
                 outputs.insert(split.id, result.output.clone() as Arc<dyn TableProvider>);
-                results.push(result);
+                results.push(Some(result));
             }
             for (op, result) in operators.iter_mut().zip(results) {
-                op.commit(step.epoch, result)?;
+                if let Some(result) = result {
+                    op.commit(step.epoch, result)?;
+                }
             }
         }
         prev_watermark = record.watermark_ms;
     }
-    for op in operators
-        .iter()
+    Ok(operators
+        .into_iter()
         .filter(|op| rebuild.contains(&op.split().id))
-    {
+        .collect())
+}
+
+/// Make the rebuilt operators' state the checkpoint's at the last committed epoch.
+pub(super) async fn write_rebuilt(
+    rebuilt: &[Box<dyn StatefulOperator>],
+    rec: &Recovered,
+) -> Result<()> {
+    let Some(last) = rec.committed_epoch else {
+        return Ok(());
+    };
+    for op in rebuilt {
         for s in op.stores() {
             s.snapshot_at(last).await?;
         }
