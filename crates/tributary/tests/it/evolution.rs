@@ -30,16 +30,30 @@ async fn session(input: &Path, delay: &str) -> Session {
     s
 }
 
-fn writer(df: DataFrame, ckpt: &Path, seen: &Epochs) -> DataStreamWriter {
-    df.write_stream()
-        .output_mode(OutputMode::Update)
+/// A writer of `df` in `mode` into a `foreach_batch` that keeps each epoch in `seen`, with the
+/// checkpoint `ckpt` and the extra options `opts`.
+fn writer(
+    df: DataFrame,
+    mode: OutputMode,
+    ckpt: &Path,
+    seen: &Epochs,
+    opts: &[(&str, &str)],
+) -> DataStreamWriter {
+    let mut w = df
+        .write_stream()
+        .output_mode(mode)
         .trigger(Trigger::AvailableNow)
         .option("checkpoint_location", ckpt.display())
-        .foreach_batch(keep_epochs(seen))
+        .foreach_batch(keep_epochs(seen));
+    for (k, v) in opts {
+        w = w.option(k, v);
+    }
+    w
 }
 
-/// Run `sql` over what `input` holds now, to the end; extra writer options in `opts`.
-async fn run(
+/// Run `sql` in `mode` over what `input` holds now, to the end.
+async fn run_in(
+    mode: OutputMode,
     sql: &str,
     input: &Path,
     ckpt: &Path,
@@ -47,12 +61,55 @@ async fn run(
     opts: &[(&str, &str)],
 ) -> tributary::Result<()> {
     let s = session(input, "1 minute").await;
-    let mut w = writer(s.sql(sql).await?, ckpt, seen);
-    for (k, v) in opts {
-        w = w.option(k, v);
-    }
-    let q = w.start("").await?;
+    let q = writer(s.sql(sql).await?, mode, ckpt, seen, opts)
+        .start("")
+        .await?;
     q.await_termination().await
+}
+
+/// [`run_in`] update mode.
+async fn run(
+    sql: &str,
+    input: &Path,
+    ckpt: &Path,
+    seen: &Epochs,
+    opts: &[(&str, &str)],
+) -> tributary::Result<()> {
+    run_in(OutputMode::Update, sql, input, ckpt, seen, opts).await
+}
+
+/// [`run_in`] append mode.
+async fn run_append(
+    sql: &str,
+    input: &Path,
+    ckpt: &Path,
+    seen: &Epochs,
+    opts: &[(&str, &str)],
+) -> tributary::Result<()> {
+    run_in(OutputMode::Append, sql, input, ckpt, seen, opts).await
+}
+
+/// The report on `sql` (in `mode`, watermark `delay`) against the checkpoint `ckpt`.
+async fn check_in(
+    mode: OutputMode,
+    sql: &str,
+    input: &Path,
+    ckpt: &Path,
+    delay: &str,
+    opts: &[(&str, &str)],
+) -> EvolutionReport {
+    let s = session(input, delay).await;
+    writer(
+        s.sql(sql).await.unwrap(),
+        mode,
+        ckpt,
+        &Epochs::default(),
+        opts,
+    )
+    .check_state("")
+    .await
+    .unwrap()
+    .expect("a checkpoint to compare with")
 }
 
 async fn check(
@@ -62,16 +119,11 @@ async fn check(
     delay: &str,
     opts: &[(&str, &str)],
 ) -> EvolutionReport {
-    let s = session(input, delay).await;
-    let seen = Epochs::default();
-    let mut w = writer(s.sql(sql).await.unwrap(), ckpt, &seen);
-    for (k, v) in opts {
-        w = w.option(k, v);
-    }
-    w.check_state("")
-        .await
-        .unwrap()
-        .expect("a checkpoint to compare with")
+    check_in(OutputMode::Update, sql, input, ckpt, delay, opts).await
+}
+
+async fn append_check(input: &Path, ckpt: &Path, sql: String) -> EvolutionReport {
+    check_in(OutputMode::Append, &sql, input, ckpt, "1 minute", &[]).await
 }
 
 /// The latest row per key (the first column) over every epoch an update-mode query delivered.
@@ -207,19 +259,9 @@ async fn joins_and_deduplications_rebuild_when_their_keys_or_condition_change() 
              AND b.event_time BETWEEN a.event_time AND a.event_time + INTERVAL '{cond}' SECOND"
         )
     };
-    let s = session(&input, "1 minute").await;
-    let q = s
-        .sql(&join("30"))
-        .await
-        .unwrap()
-        .write_stream()
-        .trigger(Trigger::AvailableNow)
-        .option("checkpoint_location", ckpt.display())
-        .foreach_batch(keep_epochs(&Epochs::default()))
-        .start("")
+    run_append(&join("30"), &input, &ckpt, &Epochs::default(), &[])
         .await
         .unwrap();
-    q.await_termination().await.unwrap();
     assert_eq!(
         append_check(&input, &ckpt, join("30")).await.worst(),
         Verdict::Reuse
@@ -243,21 +285,6 @@ async fn joins_and_deduplications_rebuild_when_their_keys_or_condition_change() 
     .await;
     assert_eq!(r.worst(), Verdict::Rebuild, "{r}");
     assert!(r.to_string().contains("right amount"), "{r}");
-}
-
-async fn append_check(input: &Path, ckpt: &Path, sql: String) -> EvolutionReport {
-    let s = session(input, "1 minute").await;
-    s.sql(&sql)
-        .await
-        .unwrap()
-        .write_stream()
-        .trigger(Trigger::AvailableNow)
-        .option("checkpoint_location", ckpt.display())
-        .foreach_batch(keep_epochs(&Epochs::default()))
-        .check_state("")
-        .await
-        .unwrap()
-        .unwrap()
 }
 
 #[tokio::test]
@@ -544,27 +571,6 @@ fn appended(seen: &Epochs) -> Vec<Vec<String>> {
     out
 }
 
-async fn run_append(
-    sql: &str,
-    input: &Path,
-    ckpt: &Path,
-    seen: &Epochs,
-    opts: &[(&str, &str)],
-) -> tributary::Result<()> {
-    let s = session(input, "1 minute").await;
-    let mut w = s
-        .sql(sql)
-        .await?
-        .write_stream()
-        .trigger(Trigger::AvailableNow)
-        .option("checkpoint_location", ckpt.display())
-        .foreach_batch(keep_epochs(seen));
-    for (k, v) in opts {
-        w = w.option(k, v);
-    }
-    w.start("").await?.await_termination().await
-}
-
 #[tokio::test]
 async fn a_repartitioned_state_resumes_with_every_key_where_the_query_looks_for_it() {
     let tmp = tempfile::tempdir().unwrap();
@@ -720,19 +726,7 @@ async fn the_state_reader_reads_a_top_n_and_a_deduplication() {
     let top = "SELECT region, id, amount FROM (SELECT region, id, amount, row_number() OVER \
                (PARTITION BY region ORDER BY amount DESC, id) AS rn FROM events) WHERE rn <= 2";
     let (top_ckpt, dedup_ckpt) = (tmp.path().join("top"), tmp.path().join("dedup"));
-    let s = session(&input, "1 minute").await;
-    s.sql(top)
-        .await
-        .unwrap()
-        .write_stream()
-        .output_mode(OutputMode::Update)
-        .trigger(Trigger::AvailableNow)
-        .option("checkpoint_location", top_ckpt.display())
-        .foreach_batch(keep_epochs(&Epochs::default()))
-        .start("")
-        .await
-        .unwrap()
-        .await_termination()
+    run(top, &input, &top_ckpt, &Epochs::default(), &[])
         .await
         .unwrap();
     run_append(
