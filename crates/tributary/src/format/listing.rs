@@ -97,6 +97,9 @@ pub(crate) async fn list_data_files(location: &Location) -> Result<Vec<DataFile>
     let manifests: Vec<_> = entries
         .iter()
         .filter(|e| e.name.starts_with(&format!("{MANIFEST_DIR}/")))
+        // A manifest whose writer died mid-write leaves object_store's staging file (`name#n`):
+        // never committed, never read.
+        .filter(|e| !crate::location::is_staging_leftover(&e.name))
         .filter(|e| {
             !e.name
                 .rsplit('/')
