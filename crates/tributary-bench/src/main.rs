@@ -10,6 +10,9 @@
 //! stream with a 1 s processing-time trigger (about 1M events per epoch), both into Delta.
 //! Prints events/s, epoch durations, and state rows and memory.
 //!
+//! `decode [ROWS]`: JSON lines decoded on one thread, Tributary's strict decoder against plain
+//! arrow-json; see `decode.rs`.
+//!
 //! `soak`: see `soak.rs`.
 //!
 //! `kills`: see `kills.rs` (and `kills/kafka.rs`).
@@ -28,6 +31,7 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod decode;
 mod delta;
 mod kills;
 mod latency;
@@ -507,6 +511,7 @@ async fn main() -> anyhow::Result<()> {
         "etl" => {}
 
         "visitors" => return visitors(rows).await,
+        "decode" => return decode::run(rows),
         "kafka" => return kafka(rows).await,
         "soak" => {
             let seconds = args
@@ -539,7 +544,7 @@ async fn main() -> anyhow::Result<()> {
             .await;
         }
         other => {
-            anyhow::bail!("unknown benchmark '{other}': try `etl [ROWS]`, `visitors [ROWS]`, `kafka [ROWS]` or `delta [COMMITS] [ROWS_PER_COMMIT]` or `soak [SECONDS] [EVENTS_PER_SECOND] [visitors|append]` or `kills [KILLS] [FILES] [delta|parquet|json|windows|kafka-in|kafka-out...]` or `storage [EPOCHS] [ROWS_PER_EPOCH]` or `nexmark [EVENTS] [qN...]` or `latency [SECONDS] [RATE...]` or `state [KEYS] [dedup|aggregate] [STATE_MEMORY_LIMIT]` or `serve [KEYS] [LOOKUPS]` or `postgres URL [ROWS]`")
+            anyhow::bail!("unknown benchmark '{other}': try `etl [ROWS]`, `visitors [ROWS]`, `decode [ROWS]`, `kafka [ROWS]` or `delta [COMMITS] [ROWS_PER_COMMIT]` or `soak [SECONDS] [EVENTS_PER_SECOND] [visitors|append]` or `kills [KILLS] [FILES] [delta|parquet|json|windows|kafka-in|kafka-out...]` or `storage [EPOCHS] [ROWS_PER_EPOCH]` or `nexmark [EVENTS] [qN...]` or `latency [SECONDS] [RATE...]` or `state [KEYS] [dedup|aggregate] [STATE_MEMORY_LIMIT]` or `serve [KEYS] [LOOKUPS]` or `postgres URL [ROWS]`")
         }
     }
     let tmp = tempfile::tempdir()?;

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use super::bad_records::{BadRecord, BadRecords};
+use super::depth::{bounded_pieces, json_too_deep, MAX_JSON_DEPTH};
 use super::{fit, FileFormat};
 use crate::error::{Result, TributaryError};
 
@@ -17,8 +18,9 @@ const BATCH_SIZE: usize = 8192;
 /// Records decoded together; a chunk with a bad record is decoded again record by record.
 const CHUNK_LINES: usize = 4096;
 
-/// Decode one file's bytes. `source` names the file in bad records and errors.
-pub(crate) fn decode_file(
+/// Decode one file's bytes into batches of `schema`, on the calling thread. `source` names the
+/// file in bad records and errors; records that do not decode or fit go to `bad`.
+pub fn decode_file(
     format: &FileFormat,
     schema: &SchemaRef,
     bytes: Bytes,
@@ -178,6 +180,46 @@ impl LineDecoder {
     }
 }
 
+/// Decode JSON text piece by piece ([`bounded_pieces`]), so that the decoder never holds a
+/// value nested deeper than [`MAX_JSON_DEPTH`]: a piece has no more opening brackets than that
+/// (or its one line is measured), and no value may be left open at a piece's end. `None` when a
+/// line is too deep or a value crosses a piece's end: the careful path then takes the records a
+/// chunk at a time.
+fn run_json_bounded(
+    decoder: &mut arrow::json::reader::Decoder,
+    buf: &[u8],
+) -> Result<Option<Vec<RecordBatch>>, ArrowError> {
+    let mut out = Vec::new();
+    for piece in bounded_pieces(buf, MAX_JSON_DEPTH) {
+        let mut bytes = &buf[piece.range];
+        if piece.measure && json_too_deep(bytes, MAX_JSON_DEPTH) {
+            return Ok(None);
+        }
+        loop {
+            let read = decoder.decode(bytes)?;
+            bytes = &bytes[read..];
+            if bytes.is_empty() {
+                break;
+            }
+            // The batch is full: every value in it ended within this piece or an earlier one.
+            match decoder.flush()? {
+                Some(batch) => out.push(batch),
+                None if read == 0 => {
+                    return Err(ArrowError::ParseError(
+                        "the decoder made no progress".into(),
+                    ))
+                }
+                None => {}
+            }
+        }
+        if decoder.has_partial_record() {
+            return Ok(None);
+        }
+    }
+    out.extend(decoder.flush()?);
+    Ok(Some(out))
+}
+
 /// One record: its number (a line of a file, an index of a list of values) and its bytes.
 type Numbered<'a> = (u64, &'a [u8]);
 
@@ -241,18 +283,20 @@ fn decode_records(
             &joined
         }
     };
-    if !(json && fit::json_too_deep(all, fit::MAX_JSON_DEPTH)) {
-        if let Ok(batches) = kind.decoder(&text)?.run(all) {
-            if rows(&batches) == records.len() {
-                return fit_all(batches, records);
-            }
+    let fast = match kind.decoder(&text)? {
+        LineDecoder::Json(mut decoder) => run_json_bounded(&mut decoder, all),
+        mut csv => csv.run(all).map(Some),
+    };
+    if let Ok(Some(batches)) = fast {
+        if rows(&batches) == records.len() {
+            return fit_all(batches, records);
         }
     }
     // Slow path: chunks of records, and single records in a chunk that fails.
     let mut out = Vec::new();
     for chunk in records.chunks(CHUNK_LINES) {
         let buf = join(chunk);
-        if !(json && fit::json_too_deep(&buf, fit::MAX_JSON_DEPTH)) {
+        if !(json && json_too_deep(&buf, MAX_JSON_DEPTH)) {
             if let Ok(batches) = kind.decoder(&text)?.run(&buf) {
                 if rows(&batches) == chunk.len() {
                     out.extend(fit_all(batches, chunk)?);
@@ -262,10 +306,10 @@ fn decode_records(
         }
         for one in chunk {
             let rec = std::slice::from_ref(one);
-            let reason = if json && fit::json_too_deep(one.1, fit::MAX_JSON_DEPTH) {
+            let reason = if json && json_too_deep(one.1, MAX_JSON_DEPTH) {
                 format!(
                     "the record nests objects and arrays more than {} levels deep",
-                    fit::MAX_JSON_DEPTH
+                    MAX_JSON_DEPTH
                 )
             } else {
                 match kind.decoder(&text)?.run(&join(rec)) {
@@ -552,6 +596,49 @@ mod tests {
             assert_eq!(one_bad, expected);
             assert_eq!(four_bad, expected);
         }
+    }
+
+    /// The depth rule holds whichever path a file takes: a record nested deeper than the limit
+    /// is a bad record, one with more brackets than the limit but shallow is a row, and a value
+    /// left open across lines never reaches the decoder whole.
+    #[test]
+    fn depth_is_bounded_on_the_fast_path() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("a", DataType::Int64, true),
+            Field::new("xs", DataType::Utf8, true),
+        ]));
+        let deep = format!("{}1{}", "[".repeat(129), "]".repeat(129));
+        let quoted = "[".repeat(200);
+        let wide = format!("[{}]", vec!["[1]"; 300].join(","));
+        let mut text = String::new();
+        for i in 0..3000 {
+            text.push_str(&match i {
+                500 => format!("{{\"a\":{i},\"xs\":{deep}}}\n"),
+                1000 => format!("{{\"a\":{i},\"xs\":\"{quoted}\"}}\n"),
+                1500 => format!("{{\"a\":{i},\"b\":{wide}}}\n"),
+                2000 => format!("{{\"a\":{i},\"b\":{}\n", "[".repeat(100)),
+                2001 => format!("{}}}\n", "]".repeat(100)),
+                _ => format!("{{\"a\":{i}}}\n"),
+            });
+        }
+        let bad = BadRecords::new(BadRecordMode::DeadLetter);
+        let batches =
+            decode_file(&FileFormat::Json, &schema, Bytes::from(text), "f", &bad).unwrap();
+        let ids: Vec<i64> = batches
+            .iter()
+            .flat_map(|b| {
+                b.column(0)
+                    .as_any()
+                    .downcast_ref::<arrow::array::Int64Array>()
+                    .unwrap()
+                    .values()
+                    .to_vec()
+            })
+            .collect();
+        assert_eq!(ids.len(), 2997);
+        assert!(ids.contains(&1000) && ids.contains(&1500));
+        let lines: Vec<u64> = bad.take().iter().map(|r| r.line).collect();
+        assert_eq!(lines, vec![501, 2001, 2002]);
     }
 
     #[test]

@@ -304,43 +304,6 @@ fn timestamp_value(a: &ArrayRef, unit: TimeUnit, row: usize) -> i64 {
     }
 }
 
-/// The deepest nesting of JSON objects and arrays a record may have. Deeper records go to the
-/// bad records: decoding them could exhaust the stack (arrow-json descends into a nested value
-/// as deep as it goes, even into a flat text column: a record two million arrays deep overflowed
-/// an 8 MiB stack when tried).
-pub(crate) const MAX_JSON_DEPTH: usize = 128;
-
-/// Whether `bytes` nest objects and arrays deeper than `limit` (strings and their escapes are
-/// skipped; unbalanced records may make a buffer look deeper than its records, which only
-/// sends it to the record-by-record path).
-pub(crate) fn json_too_deep(bytes: &[u8], limit: usize) -> bool {
-    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
-    for &b in bytes {
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_string = false;
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b'{' | b'[' => {
-                depth += 1;
-                if depth > limit {
-                    return true;
-                }
-            }
-            b'}' | b']' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    false
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -424,24 +387,5 @@ mod tests {
         assert_eq!(v.value(1), 1_795_255_200_000_000_000);
         assert_eq!(bad.len(), 1);
         assert_eq!(bad[0].record, "r2");
-    }
-
-    #[test]
-    fn depth_is_counted_outside_strings() {
-        let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
-        assert!(json_too_deep(deep.as_bytes(), MAX_JSON_DEPTH));
-        let quoted = format!("{{\"a\":\"{}\"}}", "[".repeat(500));
-        assert!(!json_too_deep(quoted.as_bytes(), MAX_JSON_DEPTH));
-        // An escaped quote does not end the string; an escaped backslash before a quote does.
-        let escaped = format!("{{\"a\":\"\\\"{}\"}}", "[".repeat(500));
-        assert!(!json_too_deep(escaped.as_bytes(), MAX_JSON_DEPTH));
-        let ended = format!("{{\"a\":\"\\\\\"{}", "[".repeat(200));
-        assert!(json_too_deep(ended.as_bytes(), MAX_JSON_DEPTH));
-        // A string that never ends (or ends in a lone backslash) holds the rest.
-        let open = format!("{{\"a\":\"{}", "[".repeat(200));
-        assert!(!json_too_deep(open.as_bytes(), MAX_JSON_DEPTH));
-        assert!(!json_too_deep(b"{\"a\":\"\\", MAX_JSON_DEPTH));
-        let lines = format!("{}\n", "{\"a\":[[[1]]]}").repeat(100);
-        assert!(!json_too_deep(lines.as_bytes(), 5));
     }
 }

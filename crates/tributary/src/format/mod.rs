@@ -9,13 +9,15 @@
 
 mod bad_records;
 mod decode;
+mod depth;
 mod fit;
 mod listing;
 mod sized_scan;
 mod table;
 
 pub use bad_records::{BadRecord, BadRecordMode, BadRecords};
-pub(crate) use decode::{decode_file, decode_json_values, infer_schema};
+pub use decode::decode_file;
+pub(crate) use decode::{decode_json_values, infer_schema};
 pub(crate) use listing::{
     list_data_files, list_data_files_after, listing_manifest, DataFile, MANIFEST_DIR,
 };
