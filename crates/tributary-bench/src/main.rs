@@ -13,6 +13,9 @@
 //! `decode [ROWS]`: JSON lines decoded on one thread, Tributary's strict decoder against plain
 //! arrow-json; see `decode.rs`.
 //!
+//! `write [ROWS]`: the same batches into Delta and Parquet, Tributary against deltalake's and
+//! the parquet crate's own writers; see `write.rs`.
+//!
 //! `soak`: see `soak.rs`.
 //!
 //! `kills`: see `kills.rs` (and `kills/kafka.rs`).
@@ -40,6 +43,7 @@ mod serve;
 mod soak;
 mod state;
 mod storage;
+mod write;
 
 use std::io::Write;
 use std::path::Path;
@@ -512,6 +516,7 @@ async fn main() -> anyhow::Result<()> {
 
         "visitors" => return visitors(rows).await,
         "decode" => return decode::run(rows),
+        "write" => return write::run(rows).await,
         "kafka" => return kafka(rows).await,
         "soak" => {
             let seconds = args
@@ -544,7 +549,7 @@ async fn main() -> anyhow::Result<()> {
             .await;
         }
         other => {
-            anyhow::bail!("unknown benchmark '{other}': try `etl [ROWS]`, `visitors [ROWS]`, `decode [ROWS]`, `kafka [ROWS]` or `delta [COMMITS] [ROWS_PER_COMMIT]` or `soak [SECONDS] [EVENTS_PER_SECOND] [visitors|append]` or `kills [KILLS] [FILES] [delta|parquet|json|windows|kafka-in|kafka-out...]` or `storage [EPOCHS] [ROWS_PER_EPOCH]` or `nexmark [EVENTS] [qN...]` or `latency [SECONDS] [RATE...]` or `state [KEYS] [dedup|aggregate] [STATE_MEMORY_LIMIT]` or `serve [KEYS] [LOOKUPS]` or `postgres URL [ROWS]`")
+            anyhow::bail!("unknown benchmark '{other}': try `etl [ROWS]`, `visitors [ROWS]`, `decode [ROWS]`, `write [ROWS]`, `kafka [ROWS]` or `delta [COMMITS] [ROWS_PER_COMMIT]` or `soak [SECONDS] [EVENTS_PER_SECOND] [visitors|append]` or `kills [KILLS] [FILES] [delta|parquet|json|windows|kafka-in|kafka-out...]` or `storage [EPOCHS] [ROWS_PER_EPOCH]` or `nexmark [EVENTS] [qN...]` or `latency [SECONDS] [RATE...]` or `state [KEYS] [dedup|aggregate] [STATE_MEMORY_LIMIT]` or `serve [KEYS] [LOOKUPS]` or `postgres URL [ROWS]`")
         }
     }
     let tmp = tempfile::tempdir()?;
