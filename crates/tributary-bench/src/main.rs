@@ -16,6 +16,9 @@
 //! `write [ROWS]`: the same batches into Delta and Parquet, Tributary against deltalake's and
 //! the parquet crate's own writers; see `write.rs`.
 //!
+//! `epochs [EPOCHS] [ROWS_PER_EPOCH ...]`: the parts of an epoch at each size, to find its fixed
+//! cost; see `epochs.rs`.
+//!
 //! `soak`: see `soak.rs`.
 //!
 //! `kills`: see `kills.rs` (and `kills/kafka.rs`).
@@ -36,6 +39,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod decode;
 mod delta;
+mod epochs;
 mod kills;
 mod latency;
 mod nexmark;
@@ -475,6 +479,25 @@ async fn main() -> anyhow::Result<()> {
             .await;
         }
         "latency" => return latency::run(&args[2.min(args.len())..]).await,
+        "epochs" => {
+            let epochs = args
+                .get(2)
+                .map_or(Ok(50), |s| s.parse())
+                .context("EPOCHS")?;
+            let sizes = args
+                .get(3..)
+                .unwrap_or_default()
+                .iter()
+                .map(|s| s.parse())
+                .collect::<Result<Vec<usize>, _>>()
+                .context("ROWS_PER_EPOCH")?;
+            let sizes = if sizes.is_empty() {
+                vec![1_000, 100_000]
+            } else {
+                sizes
+            };
+            return epochs::run(epochs, &sizes).await;
+        }
         "serve" => {
             let keys = args
                 .get(2)
@@ -549,7 +572,7 @@ async fn main() -> anyhow::Result<()> {
             .await;
         }
         other => {
-            anyhow::bail!("unknown benchmark '{other}': try `etl [ROWS]`, `visitors [ROWS]`, `decode [ROWS]`, `write [ROWS]`, `kafka [ROWS]` or `delta [COMMITS] [ROWS_PER_COMMIT]` or `soak [SECONDS] [EVENTS_PER_SECOND] [visitors|append]` or `kills [KILLS] [FILES] [delta|parquet|json|windows|kafka-in|kafka-out...]` or `storage [EPOCHS] [ROWS_PER_EPOCH]` or `nexmark [EVENTS] [qN...]` or `latency [SECONDS] [RATE...]` or `state [KEYS] [dedup|aggregate] [STATE_MEMORY_LIMIT]` or `serve [KEYS] [LOOKUPS]` or `postgres URL [ROWS]`")
+            anyhow::bail!("unknown benchmark '{other}': try `etl [ROWS]`, `visitors [ROWS]`, `decode [ROWS]`, `write [ROWS]`, `epochs [EPOCHS] [ROWS_PER_EPOCH...]`, `kafka [ROWS]` or `delta [COMMITS] [ROWS_PER_COMMIT]` or `soak [SECONDS] [EVENTS_PER_SECOND] [visitors|append]` or `kills [KILLS] [FILES] [delta|parquet|json|windows|kafka-in|kafka-out...]` or `storage [EPOCHS] [ROWS_PER_EPOCH]` or `nexmark [EVENTS] [qN...]` or `latency [SECONDS] [RATE...]` or `state [KEYS] [dedup|aggregate] [STATE_MEMORY_LIMIT]` or `serve [KEYS] [LOOKUPS]` or `postgres URL [ROWS]`")
         }
     }
     let tmp = tempfile::tempdir()?;
