@@ -273,14 +273,17 @@ async fn start_leased(
         rebuild::replay(&plan, &state, &sources, &store, &rec, &spec, &rebuild).await?
     };
     // From here state files change: marked until the new shape is recorded.
-    super::evolution::mark_changing(&store, &rebuild.union(fresh).copied().collect()).await?;
+    let marked =
+        super::evolution::mark_changing(&store, &rebuild.union(fresh).copied().collect()).await?;
     rebuild::write_rebuilt(&rebuilt, &rec).await?;
     drop(rebuilt);
     let (operators, above) =
         open_operators(&plan, &state, &sources, &store, &rec, &spec, fresh).await?;
     super::evolution::start_empty(&operators, fresh, rec.committed_epoch).await?;
     super::evolution::record(&store, shape, &operators).await?;
-    super::evolution::changed(&store).await?;
+    if marked {
+        super::evolution::changed(&store).await?;
+    }
     let prev_watermark = match rec.committed_epoch {
         Some(c) => store.read_offsets(c).await?.watermark_ms,
         None => None,

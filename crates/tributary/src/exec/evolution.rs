@@ -92,17 +92,19 @@ pub(crate) async fn report(
 const CHANGING: &str = "shapes/changing";
 
 /// Mark `ids` as being rewritten: if the run dies before it records its shape, the next start
-/// knows their state is neither the old query's nor the new one's.
-pub(crate) async fn mark_changing(store: &CheckpointStore, ids: &BTreeSet<usize>) -> Result<()> {
+/// knows their state is neither the old query's nor the new one's. Whether a marker was written
+/// (none when nothing changes: an earlier run's marker always makes its operators change).
+pub(crate) async fn mark_changing(store: &CheckpointStore, ids: &BTreeSet<usize>) -> Result<bool> {
     if ids.is_empty() {
-        return Ok(());
+        return Ok(false);
     }
     let mut all = interrupted(store).await?;
     all.extend(ids);
     let bytes = serde_json::to_vec(&all).unwrap_or_default();
     store.root.ensure_dir()?;
     store.root.write(CHANGING, bytes).await?;
-    store.root.sync(CHANGING).await
+    store.root.sync(CHANGING).await?;
+    Ok(true)
 }
 
 /// The new shape is recorded: the rewritten states are the new query's.
