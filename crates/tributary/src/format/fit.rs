@@ -193,11 +193,21 @@ fn convert(col: &ArrayRef, to: &DataType) -> Result<(ArrayRef, Vec<(usize, &'sta
     } else {
         col.clone()
     };
-    let mut out = cast_with_options(&col, to, &safe).map_err(TributaryError::arrow(format!(
-        "converting {} to {}",
-        col.data_type(),
-        sql_type(to)
-    )))?;
+    // The plain ISO form of a timestamp is parsed directly; anything else is arrow's to cast.
+    let plain = match to {
+        DataType::Timestamp(..) if text => {
+            super::timestamps::parse_plain(col.as_string::<i32>(), to)
+        }
+        _ => None,
+    };
+    let mut out = match plain {
+        Some(out) => out,
+        None => cast_with_options(&col, to, &safe).map_err(TributaryError::arrow(format!(
+            "converting {} to {}",
+            col.data_type(),
+            sql_type(to)
+        )))?,
+    };
     if text {
         if let DataType::Timestamp(unit, _) = to {
             out = seconds_as_timestamps(&col, out, *unit, to)?;

@@ -14,6 +14,7 @@ mod fit;
 mod listing;
 mod sized_scan;
 mod table;
+mod timestamps;
 
 pub use bad_records::{BadRecord, BadRecordMode, BadRecords};
 pub use decode::decode_file;
