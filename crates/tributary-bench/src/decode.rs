@@ -13,7 +13,8 @@ use bytes::Bytes;
 use tributary::format::{decode_file, BadRecordMode, BadRecords, FileFormat};
 use tributary::prelude::*;
 
-fn schema() -> SchemaRef {
+/// The events' columns, as the peers benchmark declares them.
+pub(crate) fn schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         Field::new(
             "event_time",

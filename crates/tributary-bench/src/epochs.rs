@@ -10,6 +10,8 @@ use std::time::Instant;
 
 use tributary::prelude::*;
 
+use crate::decode::schema;
+
 const PARTS: [&str; 6] = [
     "latestOffset",
     "walCommit",
@@ -34,20 +36,6 @@ fn write_files(dir: &std::path::Path, epochs: usize, rows: usize) -> anyhow::Res
         std::fs::write(dir.join(format!("part-{e:05}.json")), file)?;
     }
     Ok(())
-}
-
-fn schema() -> SchemaRef {
-    std::sync::Arc::new(Schema::new(vec![
-        Field::new(
-            "event_time",
-            DataType::Timestamp(TimeUnit::Microsecond, None),
-            true,
-        ),
-        Field::new("user_id", DataType::Int64, true),
-        Field::new("region", DataType::Utf8, true),
-        Field::new("page", DataType::Utf8, true),
-        Field::new("amount", DataType::Float64, true),
-    ]))
 }
 
 async fn measure(

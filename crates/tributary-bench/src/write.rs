@@ -5,7 +5,6 @@
 //! `ArrowWriter` (with the same ZSTD compression) and by Tributary's files sink (batch). Prints each one's best of three runs
 //! and the ratios to the library's own writer.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use arrow::array::RecordBatch;
@@ -17,17 +16,7 @@ use tributary::MemoryStream;
 
 /// The events of `decode.rs`, decoded into batches of 8,192 rows.
 fn batches(rows: usize) -> anyhow::Result<(SchemaRef, Vec<RecordBatch>)> {
-    let schema = Arc::new(Schema::new(vec![
-        Field::new(
-            "event_time",
-            DataType::Timestamp(TimeUnit::Microsecond, None),
-            true,
-        ),
-        Field::new("user_id", DataType::Int64, true),
-        Field::new("region", DataType::Utf8, true),
-        Field::new("page", DataType::Utf8, true),
-        Field::new("amount", DataType::Float64, true),
-    ]));
+    let schema = crate::decode::schema();
     let data = crate::decode::events(rows);
     let batches = arrow::json::ReaderBuilder::new(schema.clone())
         .with_batch_size(8192)
