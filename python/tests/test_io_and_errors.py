@@ -69,3 +69,19 @@ def test_streaming_dataframes_cannot_be_collected(spark, tmp_path):
 def test_a_column_has_no_truth_value():
     with pytest.raises(ValueError, match="'&' for 'and'"):
         bool(F.col("a") > 1)
+
+
+def test_the_memory_limit_is_a_session_setting(spark):
+    try:
+        # Local mode's driver memory is what the engine's plans may hold.
+        spark.conf.set("spark.driver.memory", "24m")
+        assert spark.conf.get("memory_limit") == "24m"
+        rows = spark.sql(
+            "SELECT k % 1000 AS g, count(DISTINCT k) AS d FROM "
+            "(SELECT (value * 7919) % 1000003 AS k FROM generate_series(1, 300000)) GROUP BY k % 1000"
+        ).collect()
+        assert len(rows) == 1000 and sum(r.d for r in rows) == 300000
+        with pytest.raises(errors.IllegalArgumentException, match="512m"):
+            spark.conf.set("memory_limit", "lots")
+    finally:
+        spark.conf.set("memory_limit", "50%")

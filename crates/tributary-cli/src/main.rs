@@ -24,6 +24,7 @@ use std::sync::Arc;
 
 use anyhow::{anyhow, Context};
 use clap::{Args, Parser, Subcommand};
+use tributary::memory::MemoryLimit;
 use tributary::storage::StorageOptions;
 use tributary::{
     Comparison, QueryProgressEvent, QueryTerminatedEvent, Session, StreamingQueryListener, Trigger,
@@ -44,6 +45,26 @@ struct Cli {
     /// AZURE_* and GOOGLE_* environment variables are read too; a table's OPTIONS win.
     #[arg(long = "storage-option", value_name = "KEY=VALUE", global = true)]
     storage_option: Vec<String>,
+    /// The memory the job's plans may hold, e.g. 512m, 4g, 60% (of the machine's), unbounded;
+    /// past it, aggregations, sorts and sort-merge joins spill to the temporary folder.
+    /// Default: half the machine's memory.
+    #[arg(long = "memory-limit", value_name = "SIZE", global = true)]
+    memory_limit: Option<String>,
+}
+
+/// What every session of this command is made with.
+struct Settings {
+    storage: StorageOptions,
+    memory: Option<MemoryLimit>,
+}
+
+impl Settings {
+    fn of(cli: &Cli) -> anyhow::Result<Self> {
+        Ok(Settings {
+            storage: storage_options(&cli.storage_option)?,
+            memory: cli.memory_limit.as_deref().map(str::parse).transpose()?,
+        })
+    }
 }
 
 /// The `--storage-option KEY=VALUE` settings, checked.
@@ -58,11 +79,14 @@ fn storage_options(given: &[String]) -> anyhow::Result<StorageOptions> {
     Ok(out)
 }
 
-/// A session whose locations use `storage`.
-fn new_session(storage: &StorageOptions) -> anyhow::Result<Session> {
+/// A session whose locations use the storage options, held to the memory limit.
+fn new_session(settings: &Settings) -> anyhow::Result<Session> {
     let session = Session::new();
-    for (k, v) in storage.iter() {
+    for (k, v) in settings.storage.iter() {
         session.set_storage_option(k, v)?;
+    }
+    if let Some(limit) = settings.memory {
+        session.set_memory_limit(limit)?;
     }
     Ok(session)
 }
@@ -216,10 +240,10 @@ async fn serve_job(
     job: JobArgs,
     listen: &str,
     args: &serve::ServeArgs,
-    storage: &StorageOptions,
+    settings: &Settings,
 ) -> anyhow::Result<ExitCode> {
     let file = job.load().await?;
-    let session = new_session(storage)?;
+    let session = new_session(settings)?;
     let runner = JobRunner::new(session.clone(), file);
     let catalog = serve::job_catalog(&runner, &session)?;
     let _endpoint = serve::start(listen, catalog, args).await?;
@@ -234,7 +258,7 @@ async fn run(
     trigger: Option<String>,
     (ui, ui_token): (Option<String>, Option<String>),
     serving: Option<(String, serve::ServeArgs)>,
-    storage: &StorageOptions,
+    settings: &Settings,
 ) -> anyhow::Result<ExitCode> {
     let file = job.load().await?;
     let trigger: Trigger = match trigger {
@@ -242,7 +266,7 @@ async fn run(
         None => Trigger::default(),
     };
     let checkpoint_root = checkpoint.unwrap_or_else(|| Path::new("checkpoints").join(job.stem()));
-    let session = new_session(storage)?;
+    let session = new_session(settings)?;
     session.streams().add_listener(Arc::new(StderrProgress));
     let _ui = match ui {
         Some(addr) => {
@@ -317,11 +341,11 @@ async fn plan(
     job: JobArgs,
     checkpoint: Option<PathBuf>,
     json: bool,
-    storage: &StorageOptions,
+    settings: &Settings,
 ) -> anyhow::Result<ExitCode> {
     let file = job.load().await?;
     let checkpoint_root = checkpoint.unwrap_or_else(|| Path::new("checkpoints").join(job.stem()));
-    let runner = JobRunner::new(new_session(storage)?, file);
+    let runner = JobRunner::new(new_session(settings)?, file);
     let reports = runner
         .plan(&JobOptions {
             checkpoint_root: checkpoint_root.clone(),
@@ -411,10 +435,10 @@ fn bar(done_files: u64, files: u64, done_bytes: u64, bytes: u64) -> String {
     )
 }
 
-async fn batch(job: JobArgs, progress: bool, storage: &StorageOptions) -> anyhow::Result<ExitCode> {
+async fn batch(job: JobArgs, progress: bool, settings: &Settings) -> anyhow::Result<ExitCode> {
     use std::io::IsTerminal;
     let file = job.load().await?;
-    let session = new_session(storage)?;
+    let session = new_session(settings)?;
     let runner = JobRunner::new(session.clone(), file);
     // A progress bar on a terminal (or when asked with --progress), redrawn in place.
     let draw = progress || std::io::stderr().is_terminal();
@@ -448,13 +472,16 @@ async fn batch(job: JobArgs, progress: bool, storage: &StorageOptions) -> anyhow
             }
         );
     }
+    if let Some(usage) = session.memory_usage() {
+        eprintln!("memory: {usage}");
+    }
     Ok(ExitCode::SUCCESS)
 }
 
 async fn verify(
     job: JobArgs,
     workdir: Option<PathBuf>,
-    storage: &StorageOptions,
+    settings: &Settings,
 ) -> anyhow::Result<ExitCode> {
     let file = job.load().await?;
     // A folder the user names is kept; the default temporary one is removed (unless
@@ -464,7 +491,7 @@ async fn verify(
         Some(d) => d,
         None => tempfile_dir()?,
     };
-    let runner = JobRunner::new(new_session(storage)?, file);
+    let runner = JobRunner::new(new_session(settings)?, file);
     let outcome = runner.verify(&dir).await;
     if !keep {
         let _ = std::fs::remove_dir_all(&dir);
@@ -527,9 +554,9 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let result = match storage_options(&cli.storage_option) {
+    let result = match Settings::of(&cli) {
         Err(e) => Err(e),
-        Ok(storage) => match cli.command {
+        Ok(settings) => match cli.command {
             Command::Run {
                 job,
                 checkpoint,
@@ -540,24 +567,26 @@ async fn main() -> ExitCode {
                 serve_args,
             } => {
                 let serving = serve.map(|addr| (addr, serve_args));
-                run(job, checkpoint, trigger, (ui, ui_token), serving, &storage).await
+                run(job, checkpoint, trigger, (ui, ui_token), serving, &settings).await
             }
             Command::Serve {
                 job,
                 listen,
                 serve_args,
-            } => serve_job(job, &listen, &serve_args, &storage).await,
+            } => serve_job(job, &listen, &serve_args, &settings).await,
             Command::Plan {
                 job,
                 checkpoint,
                 json,
-            } => plan(job, checkpoint, json, &storage).await,
-            Command::State { command } => state::state(command, &storage).await,
-            Command::Batch { job, progress } => batch(job, progress, &storage).await,
-            Command::Verify { job, workdir } => verify(job, workdir, &storage).await,
-            Command::Table { command } => table::table(command, &storage).await,
+            } => plan(job, checkpoint, json, &settings).await,
+            Command::State { command } => state::state(command, &settings.storage).await,
+            Command::Batch { job, progress } => batch(job, progress, &settings).await,
+            Command::Verify { job, workdir } => verify(job, workdir, &settings).await,
+            Command::Table { command } => table::table(command, &settings.storage).await,
             Command::Options { format } => options(format.as_deref()),
-            Command::Submit { file, set, args } => submit::submit(&file, &set, &args, &storage),
+            Command::Submit { file, set, args } => {
+                submit::submit(&file, &set, &args, &settings.storage, settings.memory)
+            }
         },
     };
     match result {

@@ -4,8 +4,8 @@
 //! `tributary` package (`pip install ./python`). It gets:
 //! - `tributary.conf`: the `--set NAME=VALUE` variables, as for SQL job files (passed as JSON in
 //!   `TRIBUTARY_CONF`);
-//! - the `--storage-option` settings (as JSON in `TRIBUTARY_STORAGE_OPTIONS`, applied to every
-//!   `SparkSession`);
+//! - the `--storage-option` settings (as JSON in `TRIBUTARY_STORAGE_OPTIONS`) and the
+//!   `--memory-limit` (in `TRIBUTARY_MEMORY_LIMIT`), applied to every `SparkSession`;
 //! - the job's own folder and the current folder on `sys.path`, so the project's modules import;
 //! - the arguments after the job file in `sys.argv[1:]`.
 //!
@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context};
+use tributary::memory::MemoryLimit;
 use tributary::storage::StorageOptions;
 
 /// The environment and command line of the Python process (pure: tested without running it).
@@ -25,6 +26,7 @@ pub(crate) fn command(
     sets: &[String],
     args: &[String],
     storage: &StorageOptions,
+    memory: Option<MemoryLimit>,
     pythonpath: Option<&str>,
 ) -> anyhow::Result<std::process::Command> {
     if job.extension().and_then(|e| e.to_str()) != Some("py") {
@@ -64,6 +66,9 @@ pub(crate) fn command(
             serde_json::to_string(&storage)?,
         )
         .env("PYTHONPATH", path.join(":"));
+    if let Some(limit) = memory {
+        cmd.env("TRIBUTARY_MEMORY_LIMIT", limit.to_string());
+    }
     Ok(cmd)
 }
 
@@ -73,10 +78,19 @@ pub(crate) fn submit(
     sets: &[String],
     args: &[String],
     storage: &StorageOptions,
+    memory: Option<MemoryLimit>,
 ) -> anyhow::Result<ExitCode> {
     let python = std::env::var("TRIBUTARY_PYTHON").unwrap_or_else(|_| "python3".into());
     let pythonpath = std::env::var("PYTHONPATH").ok();
-    let mut cmd = command(&python, job, sets, args, storage, pythonpath.as_deref())?;
+    let mut cmd = command(
+        &python,
+        job,
+        sets,
+        args,
+        storage,
+        memory,
+        pythonpath.as_deref(),
+    )?;
     let status = cmd.status().with_context(|| {
         format!(
             "cannot start '{python}': set TRIBUTARY_PYTHON to a Python 3.10+ that has the \
@@ -113,6 +127,7 @@ mod tests {
             &["input=/data/x=y".into(), "n=3".into()],
             &["--flag".into()],
             &storage,
+            Some(MemoryLimit::Bytes(3 << 30)),
             Some("/extra"),
         )
         .unwrap();
@@ -124,6 +139,7 @@ mod tests {
             env_of(&cmd, "TRIBUTARY_STORAGE_OPTIONS").unwrap(),
             r#"{"aws_region":"eu-west-1"}"#
         );
+        assert_eq!(env_of(&cmd, "TRIBUTARY_MEMORY_LIMIT").unwrap(), "3g");
         let path = env_of(&cmd, "PYTHONPATH").unwrap();
         let folder = std::fs::canonicalize(dir.path()).unwrap();
         assert_eq!(path, format!("{}:.:/extra", folder.display()));
@@ -140,14 +156,14 @@ mod tests {
         let sql = dir.path().join("job.sql");
         std::fs::write(&sql, "").unwrap();
         let none = StorageOptions::new();
-        let e = command("python3", &sql, &[], &[], &none, None).unwrap_err();
+        let e = command("python3", &sql, &[], &[], &none, None, None).unwrap_err();
         assert!(e.to_string().contains("tributary run"), "{e}");
         let missing = dir.path().join("nope.py");
-        let e = command("python3", &missing, &[], &[], &none, None).unwrap_err();
+        let e = command("python3", &missing, &[], &[], &none, None, None).unwrap_err();
         assert!(e.to_string().contains("does not exist"), "{e}");
         let job = dir.path().join("job.py");
         std::fs::write(&job, "").unwrap();
-        let e = command("python3", &job, &["novalue".into()], &[], &none, None).unwrap_err();
+        let e = command("python3", &job, &["novalue".into()], &[], &none, None, None).unwrap_err();
         assert!(e.to_string().contains("NAME=VALUE"), "{e}");
     }
 }

@@ -1004,3 +1004,73 @@ fn plan_compares_a_changed_job_with_its_checkpoint_and_state_reads_what_it_kept(
     let (code, out, err) = call(again);
     assert_eq!(code, 0, "{out}{err}");
 }
+
+/// Dense events for the visitors job: 5 regions, a new user almost every event, 200 per
+/// second of event time, so each window's distinct set is large.
+fn write_dense_events(dir: &Path, files: usize, per_file: usize) {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut user: u64 = 17;
+    for f in 0..files {
+        let mut text = String::with_capacity(per_file * 110);
+        for i in 0..per_file {
+            let n = (f * per_file + i) as i64;
+            user = user
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let t = chrono::DateTime::from_timestamp_millis(1_767_225_600_000 + n * 5).unwrap();
+            text.push_str(&format!(
+                "{{\"event_time\":\"{}\",\"user_id\":{},\"region\":\"r{}\",\"page\":\"/p\",\"amount\":{}.25}}\n",
+                t.format("%Y-%m-%dT%H:%M:%S%.3fZ"),
+                user >> 34,
+                user % 5,
+                n % 100
+            ));
+        }
+        std::fs::write(dir.join(format!("part-{f}.json")), text).unwrap();
+    }
+}
+
+#[test]
+fn a_batch_held_to_a_small_memory_limit_spills_and_gives_the_streams_answer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    write_dense_events(&input, 2, 100_000);
+    let job = repo().join("examples/visitors/job.sql");
+    let input_var = format!("input={}", input.display());
+    // The batch alone: it must spill to stay within 16 MiB, and say so.
+    let out = tmp.path().join("batch");
+    let (code, _, stderr) = tributary(&[
+        "batch",
+        job.to_str().unwrap(),
+        "--set",
+        &input_var,
+        "--set",
+        &format!("output={}", out.display()),
+        "--memory-limit",
+        "16m",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("of the 16.0 MiB memory limit and spilled"),
+        "{stderr}"
+    );
+    // The same batch, spilling, against the stream of the same job: the same windows.
+    let (code, stdout, stderr) = tributary(&[
+        "verify",
+        job.to_str().unwrap(),
+        "--set",
+        &input_var,
+        "--set",
+        &format!("output={}", tmp.path().join("verify").display()),
+        "--memory-limit",
+        "16m",
+    ]);
+    assert_eq!((code, stdout.trim()), (0, "identical"), "{stderr}");
+    // A limit that is not a size is refused with the forms it takes.
+    let (code, _, stderr) = tributary(&["batch", job.to_str().unwrap(), "--memory-limit", "lots"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("memory_limit") && stderr.contains("512m"),
+        "{stderr}"
+    );
+}

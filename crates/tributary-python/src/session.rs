@@ -70,7 +70,7 @@ impl PySession {
             .map_err(|e| crate::errors::AnalysisException::new_err(e.to_string()))
     }
 
-    /// Set a session option (`checkpoint_root`, storage options, ...).
+    /// Set a session option (`checkpoint_root`, `memory_limit`, storage options, ...).
     fn set_conf(&self, key: &str, value: &str) -> PyResult<()> {
         let k = key.to_ascii_lowercase();
         if ["aws_", "azure_", "google_"]
@@ -78,6 +78,10 @@ impl PySession {
             .any(|p| k.starts_with(p))
         {
             return self.inner.set_storage_option(key, value).map_err(to_py);
+        }
+        if k == "memory_limit" {
+            let limit: tributary::memory::MemoryLimit = value.parse().map_err(to_py)?;
+            self.inner.set_memory_limit(limit).map_err(to_py)?;
         }
         self.inner.set_conf(key, value);
         Ok(())

@@ -68,6 +68,7 @@ pub mod functions;
 pub mod fuzzing;
 mod keyed;
 pub mod location;
+pub mod memory;
 mod modes;
 mod plan;
 mod progress;

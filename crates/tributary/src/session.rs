@@ -22,6 +22,8 @@ pub(crate) struct SessionInner {
     pub connectors: crate::connector::Connectors,
     pub clock: RwLock<Arc<dyn crate::clock::Clock>>,
     pub storage: RwLock<crate::storage::StorageOptions>,
+    /// The memory pool of the session's runtime, when the session made it.
+    pub pool: Option<Arc<crate::memory::SessionPool>>,
 }
 
 /// The link from a DataFusion session back to ours, so that `df.write_stream()` finds it.
@@ -52,14 +54,27 @@ impl Session {
         Self::with_config(SessionConfig::new().with_information_schema(true))
     }
 
-    /// A session over a DataFusion configuration.
+    /// A session over a DataFusion configuration, its plans held to the default memory limit
+    /// (half the machine's memory; see [`crate::memory`] and [`Session::set_memory_limit`]).
     pub fn with_config(config: SessionConfig) -> Self {
-        Self::with_context(SessionContext::new_with_config(config))
+        let pool = Arc::new(crate::memory::SessionPool::new(
+            crate::memory::MemoryLimit::default(),
+        ));
+        match crate::memory::runtime(pool.clone()) {
+            Ok(rt) => Self::build(SessionContext::new_with_config_rt(config, rt), Some(pool)),
+            // A runtime without a pool cannot fail to build; keep DataFusion's own if it did.
+            Err(_) => Self::build(SessionContext::new_with_config(config), None),
+        }
     }
 
     /// A session over an existing DataFusion context (its tables and functions stay; its query
-    /// planner is replaced by DataFusion's default plus Tributary's plan nodes).
+    /// planner is replaced by DataFusion's default plus Tributary's plan nodes). Its runtime,
+    /// memory pool included, stays as the context has it.
     pub fn with_context(ctx: SessionContext) -> Self {
+        Self::build(ctx, None)
+    }
+
+    fn build(ctx: SessionContext, pool: Option<Arc<crate::memory::SessionPool>>) -> Self {
         let inner = Arc::new_cyclic(|weak: &Weak<SessionInner>| {
             let existing = ctx.state();
             // Sliding windows by panes before DataFusion's own rules rewrite aggregations.
@@ -87,6 +102,7 @@ impl Session {
                 connectors: crate::connector::Connectors::builtin(),
                 clock: RwLock::new(Arc::new(crate::clock::SystemClock)),
                 storage: RwLock::default(),
+                pool,
             }
         });
         Session { inner }
@@ -235,6 +251,36 @@ impl Session {
         table: &crate::storage::StorageOptions,
     ) -> crate::Result<crate::location::Location> {
         crate::location::Location::resolve_with(path, &self.storage_options().merged(table))
+    }
+
+    /// Hold the plans started from now on to `limit`: past it, aggregations, sorts and
+    /// sort-merge joins spill to the temporary folder, and an operator that cannot spill (a
+    /// hash join's build side) fails with the limit in its message. An error for a session
+    /// made over a context of its own ([`Session::with_context`]), whose runtime decides.
+    pub fn set_memory_limit(&self, limit: crate::memory::MemoryLimit) -> Result<()> {
+        match &self.inner.pool {
+            Some(pool) => {
+                pool.set_limit(limit);
+                Ok(())
+            }
+            None => Err(TributaryError::Plan(
+                "this session runs on a DataFusion context of its own (Session::with_context): \
+                 set the memory limit on that context's RuntimeEnv instead"
+                    .into(),
+            )),
+        }
+    }
+
+    /// The memory limit of the session's plans in bytes; `None` when unbounded (or decided by
+    /// a context of the caller's).
+    pub fn memory_limit(&self) -> Option<usize> {
+        self.inner.pool.as_ref().and_then(|p| p.limit())
+    }
+
+    /// What the session's plans have held so far: the peak, the limit, and how often an
+    /// operator spilled; `None` for a session made over a context of the caller's.
+    pub fn memory_usage(&self) -> Option<crate::memory::MemoryUsage> {
+        self.inner.pool.as_ref().map(|p| p.usage())
     }
 
     /// A session option.

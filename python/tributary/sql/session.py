@@ -43,7 +43,10 @@ class RuntimeConfig:
 
     def set(self, key: str, value: Any) -> None:
         v = "true" if value is True else "false" if value is False else str(value)
-        if key.startswith("spark."):
+        if key == "spark.driver.memory":
+            # Local mode's one process: the driver's memory is what the engine's plans may hold.
+            self._session._native.set_conf("memory_limit", v)
+        elif key.startswith("spark."):
             if key == "spark.sql.session.timeZone" and v.upper() not in ("UTC", "GMT", "Z", "ETC/UTC"):
                 raise not_supported(f"spark.sql.session.timeZone={v}", "Tributary's session time zone is UTC; convert with from_utc_timestamp-style arithmetic")
             if key not in _SPARK_KEYS_WITHOUT_EFFECT:
@@ -120,6 +123,10 @@ class SparkSession:
         # `tributary submit --storage-option KEY=VALUE` passes its settings to every session.
         for k, v in json.loads(os.environ.get("TRIBUTARY_STORAGE_OPTIONS") or "{}").items():
             self._native.set_conf(k, v)
+        # `tributary submit --memory-limit SIZE` likewise.
+        limit = os.environ.get("TRIBUTARY_MEMORY_LIMIT")
+        if limit:
+            self._native.set_conf("memory_limit", limit)
         self.conf = RuntimeConfig(self)
         self._streams = StreamingQueryManager(self)
         self.udf = UDFRegistration(self)
