@@ -16,7 +16,8 @@ The engines, each job in a process of its own:
   duckdb          batch (the reference: every other answer is compared with its rows)
   polars          batch (lazy, its own sliding windows for visitors)
   tributary       batch (`tributary batch`), and streams (`tributary run --trigger available-now`)
-                  at 1,000,000 and 100,000 events per epoch (10 and 1 files per trigger)
+                  at 1,000,000 and 100,000 events per epoch (10 and 1 files per trigger); the
+                  batch again held to --memory-limit (default 300m: its plans spill past it)
   pyspark         stream (local[2], 1,000,000 events per epoch, availableNow); Spark refuses exact
                   distinct counts on streams, so its visitors are approx_count_distinct (checked
                   within 10% on average, the largest error printed)
@@ -260,6 +261,9 @@ def main():
     ap.add_argument("--work", default=os.path.expanduser("~/.cache/tributary-peers"))
     ap.add_argument("--tributary", required=True, help="the release `tributary` binary")
     ap.add_argument("--flink-python", help="scripts/flink_env.sh's python (for pyflink)")
+    ap.add_argument("--memory-limit", default="300m",
+                    help="Tributary's batch is also run held to this memory limit (`--memory-limit`); "
+                         "'none' to skip that run")
     args = ap.parse_args()
     jobs = args.jobs.split(",")
     engines = args.engines.split(",")
@@ -292,6 +296,8 @@ def main():
         if e == "tributary":
             plan += [("tributary", "batch", None), ("tributary", "stream 1M/epoch", 10),
                      ("tributary", "stream 100K/epoch", 1)]
+            if args.memory_limit != "none":
+                plan.append(("tributary", f"batch, {args.memory_limit} limit", None))
         elif e == "pyspark":
             plan.append(("pyspark", "stream 1M/epoch", 10))
         elif e == "pyspark-batch":
@@ -306,10 +312,13 @@ def main():
     for job in jobs:
         ref = None
         for engine, mode, per_trigger in plan:
-            name = f"{job}-{engine}-{mode.split()[0]}{per_trigger or ''}"
+            name = f"{job}-{engine}-{mode.split()[0].rstrip(',')}{per_trigger or ''}"
+            limit = mode.split()[1] if mode.endswith(" limit") else None
+            if limit:
+                name += f"-{limit}"
             out = runs / name
             log = runs / f"{name}.log"
-            streaming = mode != "batch"
+            streaming = not mode.startswith("batch")
             if engine == "tributary":
                 sql = HERE / "tributary" / f"{job}.sql"
                 cmd = [args.tributary, "run" if streaming else "batch", str(sql),
@@ -317,6 +326,8 @@ def main():
                        "--set", f"output={out}", "--set", f"per_trigger={per_trigger or 10}"]
                 if streaming:
                     cmd += ["--trigger", "available-now", "--checkpoint", str(runs / f"{name}-checkpoint")]
+                if limit:
+                    cmd += ["--memory-limit", limit]
             elif engine == "pyflink":
                 cmd = [args.flink_python, str(HERE / "flink_job.py"), job, str(one_file(events)),
                        str(regions)]
@@ -383,6 +394,10 @@ def aims(results, jobs):
             print(f"  {job}: stream / DuckDB batch = {stream / duck:.2f} (aim <= {want})")
         if duck and batch and job == "visitors":
             print(f"  {job}: batch / DuckDB batch = {batch / duck:.2f} (aim <= 1.0)")
+        for r in results:
+            if r[:2] == (job, "tributary") and r[2].endswith(" limit") and r[4] and duck:
+                print(f"  {job}: batch held to a {r[2].split()[1]} memory limit / DuckDB batch = "
+                      f"{r[4] / duck:.2f}, peak {r[5] / 2**20:,.0f} MB")
         if stream and stream100k:
             print(f"  {job}: stream 100K/epoch / stream 1M/epoch = {stream100k / stream:.2f} (aim <= 1.2)")
         if stream and spark:

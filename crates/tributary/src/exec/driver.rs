@@ -1029,10 +1029,18 @@ impl Running {
         let mut timer = Timer::new(self.clock.clone());
         timer.record("latestOffset", latest_offset_ms);
         self.shared.set_status("Processing new data", true, true);
-        self.write_ahead(record, wal_written).await?;
-        timer.lap("walCommit");
-        let inputs = self.read_inputs(record).await?;
-        timer.lap("getBatch");
+        // The offsets are written while the inputs are read: a read leaves nothing behind (the
+        // same offsets give the same rows), and nothing runs before both are done.
+        let clock = self.clock.clone();
+        let ((wal_ms, ()), (read_ms, inputs)) = futures::future::try_join(
+            timed(&*clock, self.write_ahead(record, *wal_written)),
+            timed(&*clock, self.read_inputs(record)),
+        )
+        .await?;
+        self.written_ahead(record, wal_written);
+        timer.record("walCommit", wal_ms);
+        timer.record("getBatch", read_ms);
+        timer.restart();
         let (physical, mut operated) = self.plan_epoch(record, &inputs).await?;
         timer.lap("queryPlanning");
         // The stateful operators ran while the epoch was planned (each reads what the ones
@@ -1047,17 +1055,6 @@ impl Running {
             .await
             .map_err(|e| from_df_error(&format!("running epoch {epoch}"), e))?;
         let source_bad = self.flush_bad_records(epoch, None, &inputs).await?;
-        // State changes and late rows are written before the sink commits: a re-run epoch
-        // writes the same files again.
-        for (op, result) in self.operators.iter().zip(&mut operated) {
-            let start = self.clock.now_ms();
-            op.persist(epoch, result).await?;
-            result.progress["commitTimeMs"] =
-                serde_json::json!((self.clock.now_ms() - start).max(0));
-            if let Some(dir) = &self.late_rows_path {
-                write_late_rows(dir, epoch, op.split().id, &result.late_rows).await?;
-            }
-        }
         let event_time = self.watermark.observe();
         let output = EpochOutput {
             schema: out_schema,
@@ -1067,20 +1064,37 @@ impl Running {
         if let Some(lease) = &self.lease {
             lease.check()?;
         }
-        // An epoch the sink wrote before a crash is not written again, and its rows are not
-        // counted out a second time.
-        let held = self.rerun_epoch == Some(epoch) && self.sink.holds_epoch(epoch).await?;
-        let num_output_rows = if held {
-            tracing::info!(
-                epoch = epoch.0,
-                "the sink already holds this epoch (written before the restart): not written again"
-            );
-            0
-        } else {
+        // State changes and late rows are written while the sink writes, and both before the
+        // commit record: an epoch that fails in either runs again from its offsets, computes
+        // the same state and writes the same files again.
+        let persist = async {
+            for (op, result) in self.operators.iter().zip(&mut operated) {
+                let start = self.clock.now_ms();
+                op.persist(epoch, result).await?;
+                result.progress["commitTimeMs"] =
+                    serde_json::json!((self.clock.now_ms() - start).max(0));
+                if let Some(dir) = &self.late_rows_path {
+                    write_late_rows(dir, epoch, op.split().id, &result.late_rows).await?;
+                }
+            }
+            Ok::<(), TributaryError>(())
+        };
+        let write = async {
+            // An epoch the sink wrote before a crash is not written again, and its rows are
+            // not counted out a second time.
+            let held = self.rerun_epoch == Some(epoch) && self.sink.holds_epoch(epoch).await?;
+            if held {
+                tracing::info!(
+                    epoch = epoch.0,
+                    "the sink already holds this epoch (written before the restart): not written again"
+                );
+                return Ok::<u64, TributaryError>(0);
+            }
             let rows = output.num_rows();
             self.sink.add_batch(epoch, output).await?;
-            rows
+            Ok(rows)
         };
+        let ((), num_output_rows) = futures::future::try_join(persist, write).await?;
         timer.lap("addBatch");
         timer.shift("queryPlanning", "addBatch", operators_ms);
         self.store
@@ -1130,14 +1144,18 @@ impl Running {
 
     /// Write the epoch's offsets before anything else (skipped when re-running an epoch that is
     /// already in the log).
-    async fn write_ahead(&mut self, record: &OffsetRecord, wal_written: &mut bool) -> Result<()> {
-        if !*wal_written && record.epoch >= self.next {
+    async fn write_ahead(&self, record: &OffsetRecord, wal_written: bool) -> Result<()> {
+        if !wal_written && record.epoch >= self.next {
             self.store.write_offsets(record).await?;
         }
+        Ok(())
+    }
+
+    /// The epoch's offsets are in the log: a retry does not write them again.
+    fn written_ahead(&mut self, record: &OffsetRecord, wal_written: &mut bool) {
         *wal_written = true;
         self.ends = record.sources.iter().map(|s| s.end.clone()).collect();
         self.next = self.next.max(record.epoch.next());
-        Ok(())
     }
 
     /// Each source's rows between the epoch's start and end offsets.
@@ -1389,6 +1407,16 @@ struct EpochReport<'a> {
 }
 
 /// The durations of an epoch's steps (Spark's `durationMs`), read from the clock.
+/// `f`'s result and how long it took, in ms.
+async fn timed<T>(
+    clock: &dyn Clock,
+    f: impl std::future::Future<Output = Result<T>>,
+) -> Result<(i64, T)> {
+    let start = clock.now_ms();
+    let out = f.await?;
+    Ok(((clock.now_ms() - start).max(0), out))
+}
+
 struct Timer {
     clock: Arc<dyn Clock>,
     last: i64,
@@ -1416,6 +1444,11 @@ impl Timer {
             *d -= taken;
         }
         *self.durations.entry(to.to_string()).or_default() += taken;
+    }
+
+    /// Start the next lap now (after steps recorded by their own measure).
+    fn restart(&mut self) {
+        self.last = self.clock.now_ms();
     }
 
     /// The time since the last lap, as `step`.
