@@ -232,9 +232,18 @@ impl SessionPool {
         }
     }
 
-    fn held(&self, s: &PoolState) {
-        self.peak
-            .fetch_max(s.spillable + s.unspillable, Ordering::Relaxed);
+    fn held(&self, s: &PoolState, r: &MemoryReservation, additional: usize) {
+        let total = s.spillable + s.unspillable;
+        if self.peak.fetch_max(total, Ordering::Relaxed) < total {
+            // `TRIBUTARY_LOG=tributary::memory=debug` shows who raised the peak.
+            tracing::debug!(
+                consumer = r.consumer().name(),
+                held = r.size() + additional,
+                spills = r.consumer().can_spill(),
+                total,
+                "new peak of the session's plans"
+            );
+        }
     }
 
     /// Plans started from now on are held to `limit`; running plans keep what they hold.
@@ -311,7 +320,7 @@ impl MemoryPool for SessionPool {
         } else {
             s.unspillable += additional;
         }
-        self.held(&s);
+        self.held(&s, r, additional);
     }
 
     fn shrink(&self, r: &MemoryReservation, shrink: usize) {
@@ -351,7 +360,7 @@ impl MemoryPool for SessionPool {
         } else {
             s.unspillable += additional;
         }
-        self.held(&s);
+        self.held(&s, r, additional);
         Ok(())
     }
 

@@ -204,9 +204,15 @@ impl AggregateOperator {
         let mut aggr = Vec::new();
         let mut filters = Vec::new();
         for e in &agg.aggr_expr {
+            // By panes, a distinct aggregate keeps a set per group, as in the batch
+            // (`plan::group_sets`): a few groups with large sets each.
+            let e = match panes {
+                Some(_) => crate::plan::group_sets::set_per_group(e),
+                None => e.clone(),
+            };
             #[allow(deprecated)]
             let (a, f, _order) = create_aggregate_expr_and_maybe_filter(
-                &simplify(e)?,
+                &simplify(&e)?,
                 logical_schema,
                 &input_schema,
                 state.execution_props(),

@@ -19,6 +19,7 @@ mod chain;
 mod check;
 mod dedup;
 pub mod evolution;
+pub(crate) mod group_sets;
 mod join;
 mod keys;
 mod map_batches;

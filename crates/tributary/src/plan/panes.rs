@@ -144,9 +144,11 @@ impl PaneAggregate {
         let mut aggr = Vec::new();
         let mut filters = Vec::new();
         for e in &self.aggr_expr {
+            // A distinct aggregate keeps a set per group, so that it can spill (group_sets.rs).
+            let e = super::group_sets::set_per_group(e);
             #[allow(deprecated)]
             let (a, f, _) = create_aggregate_expr_and_maybe_filter(
-                e,
+                &e,
                 logical,
                 &input_schema,
                 session.execution_props(),
