@@ -11,6 +11,7 @@ use std::time::Instant;
 use tributary::prelude::*;
 
 use crate::decode::schema;
+use crate::storage::{median, part_median};
 
 const PARTS: [&str; 6] = [
     "latestOffset",
@@ -20,11 +21,6 @@ const PARTS: [&str; 6] = [
     "addBatch",
     "commitOffsets",
 ];
-
-fn median(mut v: Vec<u64>) -> u64 {
-    v.sort_unstable();
-    v.get(v.len() / 2).copied().unwrap_or_default()
-}
 
 /// The events of `decode.rs`, one file of `rows` per epoch, in event-time order.
 fn write_files(dir: &std::path::Path, epochs: usize, rows: usize) -> anyhow::Result<()> {
@@ -89,14 +85,7 @@ async fn measure(
         progress.iter().map(|p| p.num_input_rows).sum::<u64>() == (epochs * rows) as u64,
         "every row was read"
     );
-    let part = |name: &str| {
-        median(
-            progress
-                .iter()
-                .filter_map(|p| p.duration_ms.get(name).copied())
-                .collect(),
-        )
-    };
+    let part = |name: &str| part_median(&progress, name);
     let state = median(
         progress
             .iter()

@@ -35,9 +35,19 @@ fn file(epoch: usize, rows: usize) -> String {
         .collect()
 }
 
-fn median(mut v: Vec<u64>) -> u64 {
+pub(crate) fn median(mut v: Vec<u64>) -> u64 {
     v.sort_unstable();
     v.get(v.len() / 2).copied().unwrap_or_default()
+}
+
+/// The median of one `durationMs` part over a query's epochs.
+pub(crate) fn part_median(progress: &[tributary::StreamingQueryProgress], name: &str) -> u64 {
+    median(
+        progress
+            .iter()
+            .filter_map(|p| p.duration_ms.get(name).copied())
+            .collect(),
+    )
 }
 
 /// One run: upload the files, stream them one per epoch into Delta; (epochs/s, medians).
@@ -79,14 +89,7 @@ async fn measure(
     q.await_termination().await?;
     let secs = start.elapsed().as_secs_f64();
     let progress = q.recent_progress();
-    let part = |name: &str| {
-        median(
-            progress
-                .iter()
-                .filter_map(|p| p.duration_ms.get(name).copied())
-                .collect(),
-        )
-    };
+    let part = |name: &str| part_median(&progress, name);
     println!(
         "| {label} | {epochs} | {:.1} | {} | {} | {} | {} | {} |",
         epochs as f64 / secs,

@@ -1031,13 +1031,17 @@ impl Running {
         self.shared.set_status("Processing new data", true, true);
         // The offsets are written while the inputs are read: a read leaves nothing behind (the
         // same offsets give the same rows), and nothing runs before both are done.
+        // Offsets written are remembered even when the read fails, so that the retry does not
+        // write them a second time.
         let clock = self.clock.clone();
-        let ((wal_ms, ()), (read_ms, inputs)) = futures::future::try_join(
+        let (wal, read) = futures::future::join(
             timed(&*clock, self.write_ahead(record, *wal_written)),
             timed(&*clock, self.read_inputs(record)),
         )
-        .await?;
+        .await;
+        let (wal_ms, ()) = wal?;
         self.written_ahead(record, wal_written);
+        let (read_ms, inputs) = read?;
         timer.record("walCommit", wal_ms);
         timer.record("getBatch", read_ms);
         timer.restart();
