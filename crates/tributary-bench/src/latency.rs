@@ -12,13 +12,16 @@
 //! ```
 //!
 //! Each (query, mode, rate) runs SECONDS (default 60) after a 2-second warm-up that is not
-//! counted; prints p50/p99/p999 and max latency and the delivered throughput. `floor` first
-//! measures the broker's own round trip: records produced and consumed with no engine between.
+//! counted; prints p50/p99/p999 and max latency and the delivered throughput. Two floors come
+//! first: the broker's own round trip (records produced and consumed with no engine between),
+//! and the same through a plain relay (consume `in`, produce `out`), the least any query that
+//! sends each record on can take through this broker.
 //! Latency is measured, never asserted.
 //!
 //! Knobs for investigating (environment): `LATENCY_SOURCE=k=v,..` and `LATENCY_SINK=k=v,..` add
 //! options to the Kafka source and sink (e.g. `kafka.fetch.wait.max.ms=1`);
-//! `LATENCY_PROGRESS=1` prints the last epochs' `durationMs` parts after each run.
+//! `LATENCY_PROGRESS=1` prints the last epochs' `durationMs` parts after each run;
+//! `LATENCY_QUERIES=stateless,window` runs only those queries (`none`: the floor alone).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -83,6 +86,8 @@ fn knobs(var: &str) -> Vec<(String, String)> {
 struct Received {
     latencies_us: Vec<i64>,
     records: u64,
+    /// (produce time, latency) in µs of each record, kept for `LATENCY_TRACE`.
+    trace: Vec<(i64, i64)>,
 }
 
 fn percentile(sorted: &[i64], q: f64) -> f64 {
@@ -146,6 +151,7 @@ fn consume(
         tpl.add_partition_offset(topic, p, Offset::Beginning)?;
     }
     consumer.assign(&tpl)?;
+    let tracing = std::env::var_os("LATENCY_TRACE").is_some();
     while !stop.load(Ordering::Relaxed) {
         if let Some(Ok(m)) = consumer.poll(Duration::from_millis(5)) {
             let received = now_us();
@@ -163,21 +169,86 @@ fn consume(
                 let mut r = out.lock().expect("received");
                 r.latencies_us.push(received - ts);
                 r.records += 1;
+                if tracing {
+                    r.trace.push((ts, received - ts));
+                }
             }
         }
     }
     Ok(())
 }
 
-/// The broker's own floor: produce to `in` and consume it back, no engine between.
-fn floor(bootstrap: &str, seconds: u64, rate: u64) -> anyhow::Result<Vec<i64>> {
+/// Copy every record of `in` to `out` until `stop`, as an engine with no work would: a
+/// consumer that fetches as soon as records arrive and a producer that lingers 1 ms.
+fn relay(bootstrap: String, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .set("group.id", "latency-relay")
+        .set("fetch.wait.max.ms", "1")
+        .set("fetch.min.bytes", "1")
+        .create()?;
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .set("linger.ms", "1")
+        .set("queue.buffering.max.messages", "1000000")
+        .create()?;
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..PARTITIONS {
+        tpl.add_partition_offset("in", p, Offset::Beginning)?;
+    }
+    consumer.assign(&tpl)?;
+    while !stop.load(Ordering::Relaxed) {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(5)) {
+            if let Some(Ok(v)) = m.payload_view::<str>() {
+                crate::send_waiting(
+                    &producer,
+                    BaseRecord::to("out").payload(v).partition(m.partition()),
+                );
+            }
+        }
+        producer.poll(Duration::ZERO);
+    }
+    Ok(())
+}
+
+/// With `LATENCY_TRACE`: each 50 ms of produce time whose slowest record took over 10 ms, with
+/// that latency, to see when the slow records were produced (e.g. at epoch boundaries).
+fn print_trace(trace: &[(i64, i64)]) {
+    let Some(first) = trace.iter().map(|t| t.0).min() else {
+        return;
+    };
+    let mut worst: std::collections::BTreeMap<i64, i64> = std::collections::BTreeMap::new();
+    for (ts, l) in trace {
+        let w = worst.entry((ts - first) / 50_000).or_default();
+        *w = (*w).max(*l);
+    }
+    let slow: Vec<String> = worst
+        .iter()
+        .filter(|(_, l)| **l > 10_000)
+        .map(|(b, l)| format!("{:.2}s:{}ms", *b as f64 * 0.05, l / 1000))
+        .collect();
+    eprintln!(
+        "slow 50-ms spans (produce time since the first counted record: worst latency): {}",
+        slow.join(" ")
+    );
+}
+
+/// The broker's own floor: produce to `in` and consume it back, no engine between; with
+/// `relay`, through a plain consumer and producer that copy `in` to `out` (two hops, as a query
+/// that sends every record on).
+fn floor(bootstrap: &str, seconds: u64, rate: u64, relayed: bool) -> anyhow::Result<Vec<i64>> {
     let stop = Arc::new(AtomicBool::new(false));
     let received = Arc::new(Mutex::new(Received::default()));
     let counted_from = now_us() + WARM_UP.as_micros() as i64;
     let c = {
         let (b, s, r) = (bootstrap.to_string(), stop.clone(), received.clone());
-        std::thread::spawn(move || consume(b, "in", counted_from, s, r))
+        let topic = if relayed { "out" } else { "in" };
+        std::thread::spawn(move || consume(b, topic, counted_from, s, r))
     };
+    let r = relayed.then(|| {
+        let (b, s) = (bootstrap.to_string(), stop.clone());
+        std::thread::spawn(move || relay(b, s))
+    });
     let p = {
         let (b, s) = (bootstrap.to_string(), stop.clone());
         std::thread::spawn(move || produce(b, rate, s))
@@ -185,6 +256,9 @@ fn floor(bootstrap: &str, seconds: u64, rate: u64) -> anyhow::Result<Vec<i64>> {
     std::thread::sleep(WARM_UP + Duration::from_secs(seconds));
     stop.store(true, Ordering::Relaxed);
     p.join().expect("producer")?;
+    if let Some(r) = r {
+        r.join().expect("relay")?;
+    }
     c.join().expect("consumer")?;
     let mut l = std::mem::take(&mut received.lock().expect("received").latencies_us);
     l.sort_unstable();
@@ -277,6 +351,7 @@ async fn run_one(name: &str, trigger: Trigger, rate: u64, seconds: u64) -> anyho
         anyhow::bail!("the {name} query failed: {e}");
     }
     let mut r = std::mem::take(&mut *received.lock().expect("received"));
+    print_trace(&r.trace);
     r.latencies_us.sort_unstable();
     Ok(Outcome {
         latencies_us: r.latencies_us,
@@ -310,20 +385,31 @@ pub(crate) async fn run(args: &[String]) -> anyhow::Result<()> {
     );
     println!("|---|---|---|---|---|---|---|---|");
     for &rate in &rates {
-        let cluster = rdkafka::mocking::MockCluster::new(1)?;
-        cluster.create_topic("in", PARTITIONS, 1)?;
-        let bootstrap = cluster.bootstrap_servers();
-        let l =
-            tokio::task::spawn_blocking(move || floor(&bootstrap, seconds.min(10), rate)).await??;
-        println!(
-            "| broker floor (produce -> consume) | - | {rate} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} |",
-            l.len() as f64 / seconds.min(10) as f64,
-            percentile(&l, 0.5),
-            percentile(&l, 0.99),
-            percentile(&l, 0.999),
-            percentile(&l, 1.0)
-        );
-        for name in QUERIES {
+        for (what, relayed) in [
+            ("produce -> consume", false),
+            ("produce -> relay -> consume", true),
+        ] {
+            // A broker per floor, as per query run.
+            let cluster = rdkafka::mocking::MockCluster::new(1)?;
+            cluster.create_topic("in", PARTITIONS, 1)?;
+            cluster.create_topic("out", PARTITIONS, 1)?;
+            let bootstrap = cluster.bootstrap_servers();
+            let l = tokio::task::spawn_blocking(move || floor(&bootstrap, seconds, rate, relayed))
+                .await??;
+            println!(
+                "| broker floor ({what}) | - | {rate} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} |",
+                l.len() as f64 / seconds as f64,
+                percentile(&l, 0.5),
+                percentile(&l, 0.99),
+                percentile(&l, 0.999),
+                percentile(&l, 1.0)
+            );
+        }
+        let chosen = std::env::var("LATENCY_QUERIES").ok();
+        let chosen: Vec<&str> = chosen
+            .as_deref()
+            .map_or(QUERIES.to_vec(), |c| c.split(',').collect());
+        for name in QUERIES.into_iter().filter(|q| chosen.contains(q)) {
             for (mode, trigger) in [
                 ("real-time 5 s", Trigger::RealTime(Duration::from_secs(5))),
                 (

@@ -44,7 +44,8 @@ use crate::location::Location;
 use crate::modes::{OutputMode, Trigger};
 use crate::plan::{
     bind_epoch, bind_operator_outputs, check_supported, find_sources, fork_sources,
-    materialize_static, split_stateful, Deduplicate, SourceKey, SplitPlan,
+    materialize_static, split_stateful, Deduplicate, EpochTables, PlanCache, SlotKey, SourceKey,
+    SplitPlan,
 };
 use crate::progress::{SinkProgress, SourceProgress, StreamingQueryProgress};
 use crate::query::{
@@ -121,6 +122,9 @@ struct Running {
     operators: Vec<Box<dyn StatefulOperator>>,
     /// The plan above the top operator, reading its output (when there are operators).
     above: Option<LogicalPlan>,
+    /// The plan that gives the epoch's output (`plan`, or `above`), prepared once and re-bound
+    /// per epoch when it can be.
+    output_plan: PlanCache,
     /// The watermark the previous epoch ran with: chained operators drop as late only what was
     /// behind it.
     prev_watermark: Option<i64>,
@@ -348,6 +352,7 @@ async fn start_leased(
         last_trigger_start: None,
         operators,
         above,
+        output_plan: PlanCache::default(),
         prev_watermark,
         watermark,
         late_rows_path,
@@ -1200,29 +1205,36 @@ impl Running {
             .collect();
         self.watermark.reset_stats();
         let mut operated: Vec<OperatorEpoch> = Vec::with_capacity(self.operators.len());
-        let plan = match &self.above {
-            None => bind_epoch(&self.plan, &tables)?,
-            Some(above) => {
-                // Bottom-up: each operator reads the rows the ones below emitted this epoch.
-                let mut outputs: HashMap<usize, Arc<dyn TableProvider>> = HashMap::new();
-                for op in &self.operators {
-                    let split = op.split();
-                    let node = bind_operator_outputs(&split.node, &outputs)?;
-                    let bound = bind_epoch(&node, &tables)?;
-                    let watermarks =
-                        EpochWatermarks::of(split, self.prev_watermark, record.watermark_ms);
-                    let start = self.clock.now_ms();
-                    let mut result = op
-                        .process(&self.state, &bound, watermarks, record.timestamp_ms)
-                        .await?;
-                    result.progress["allUpdatesTimeMs"] =
-                        serde_json::json!((self.clock.now_ms() - start).max(0));
-                    outputs.insert(split.id, result.output.clone() as Arc<dyn TableProvider>);
-                    operated.push(result);
-                }
-                bind_epoch(&bind_operator_outputs(above, &outputs)?, &tables)?
-            }
-        };
+        // Bottom-up: each operator reads the rows the ones below emitted this epoch.
+        let mut outputs: HashMap<usize, Arc<dyn TableProvider>> = HashMap::new();
+        for op in &self.operators {
+            let split = op.split();
+            let node = bind_operator_outputs(&split.node, &outputs)?;
+            let bound = bind_epoch(&node, &tables)?;
+            let watermarks = EpochWatermarks::of(split, self.prev_watermark, record.watermark_ms);
+            let start = self.clock.now_ms();
+            let mut result = op
+                .process(&self.state, &bound, watermarks, record.timestamp_ms)
+                .await?;
+            result.progress["allUpdatesTimeMs"] =
+                serde_json::json!((self.clock.now_ms() - start).max(0));
+            outputs.insert(split.id, result.output.clone() as Arc<dyn TableProvider>);
+            operated.push(result);
+        }
+        let template = self.above.as_ref().unwrap_or(&self.plan);
+        let slots: EpochTables = tables
+            .iter()
+            .map(|(k, t)| (SlotKey::Source(*k), t.clone()))
+            .chain(
+                outputs
+                    .iter()
+                    .map(|(id, t)| (SlotKey::Operator(*id), t.clone())),
+            )
+            .collect();
+        if let Some(physical) = self.output_plan.bind(&self.state, template, &slots).await? {
+            return Ok((physical, operated));
+        }
+        let plan = bind_epoch(&bind_operator_outputs(template, &outputs)?, &tables)?;
         let physical = DataFrame::new(self.state.clone(), plan)
             .create_physical_plan()
             .await

@@ -10,8 +10,10 @@
 //!        │                      stateful operator; chained ones read the output of those below
 //!        │                      (chain.rs)
 //!        ▼
-//!   per epoch: bind_epoch ──► the same plan with each StreamTable replaced by the epoch's rows
-//!        ▼
+//!   first epoch: prepared.rs ──► optimized and physically planned once, with a slot where each
+//!        │                       epoch's rows enter (re-bound per epoch, not planned again)
+//!   per epoch: bind_epoch ──► the same plan with each StreamTable replaced by the epoch's rows,
+//!        ▼                    when the plan cannot be prepared (and for operators' inputs)
 //!   DataFusion optimizer + physical planner ──► execution
 //! ```
 
@@ -26,6 +28,7 @@ mod map_batches;
 mod map_groups;
 mod panes;
 pub(crate) mod physical;
+mod prepared;
 mod rewrite;
 mod session;
 pub mod shape;
@@ -44,6 +47,7 @@ pub(crate) use map_groups::{
 };
 pub(crate) use panes::{PaneAggregate, PaneAggregateRule};
 pub(crate) use physical::TributaryQueryPlanner;
+pub(crate) use prepared::{EpochTables, PlanCache, SlotKey};
 pub(crate) use rewrite::{
     bind_epoch, find_sources, fork_sources, is_streaming, materialize_static, SourceKey,
 };
