@@ -1222,17 +1222,19 @@ impl Running {
             operated.push(result);
         }
         let template = self.above.as_ref().unwrap_or(&self.plan);
-        let slots: EpochTables = tables
-            .iter()
-            .map(|(k, t)| (SlotKey::Source(*k), t.clone()))
-            .chain(
-                outputs
-                    .iter()
-                    .map(|(id, t)| (SlotKey::Operator(*id), t.clone())),
-            )
-            .collect();
-        if let Some(physical) = self.output_plan.bind(&self.state, template, &slots).await? {
-            return Ok((physical, operated));
+        if !self.output_plan.is_unpreparable() {
+            let slots: EpochTables = tables
+                .iter()
+                .map(|(k, t)| (SlotKey::Source(*k), t.clone()))
+                .chain(
+                    outputs
+                        .iter()
+                        .map(|(id, t)| (SlotKey::Operator(*id), t.clone())),
+                )
+                .collect();
+            if let Some(physical) = self.output_plan.bind(&self.state, template, &slots).await? {
+                return Ok((physical, operated));
+            }
         }
         let plan = bind_epoch(&bind_operator_outputs(template, &outputs)?, &tables)?;
         let physical = DataFrame::new(self.state.clone(), plan)

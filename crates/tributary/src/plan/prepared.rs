@@ -319,6 +319,10 @@ impl PreparedPlan {
                 return Ok(None);
             };
             if table.schema().fields() != slot.table_schema.fields() {
+                tracing::debug!(
+                    slot = ?slot.key,
+                    "an epoch's table has another schema than the prepared plan: it is planned on its own"
+                );
                 return Ok(None);
             }
             let mut scan = table
@@ -326,6 +330,10 @@ impl PreparedPlan {
                 .await
                 .map_err(|e| from_df_error("reading the epoch's rows", e))?;
             if scan.schema().fields() != slot.schema.fields() {
+                tracing::debug!(
+                    slot = ?slot.key,
+                    "an epoch's scan has another schema than the prepared plan: it is planned on its own"
+                );
                 return Ok(None);
             }
             if scan.output_partitioning().partition_count() < slot.partitions {
@@ -378,11 +386,13 @@ impl PlanCache {
             None => {
                 // A plan that fails to prepare is planned per epoch, where its error (if it
                 // has one) is reported as it always was.
-                let p = PreparedPlan::prepare(state, template, tables)
-                    .await
-                    .ok()
-                    .flatten()
-                    .map(Arc::new);
+                let p = match PreparedPlan::prepare(state, template, tables).await {
+                    Ok(p) => p.map(Arc::new),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "the query's plan is planned per epoch");
+                        None
+                    }
+                };
                 *self.lock() = p.clone().map_or(Cached::Unpreparable, Cached::Prepared);
                 match p {
                     Some(p) => p,
@@ -391,6 +401,11 @@ impl PlanCache {
             }
         };
         prepared.bind(state, tables).await
+    }
+
+    /// Whether the plan is known not to be preparable (every epoch plans on its own).
+    pub(crate) fn is_unpreparable(&self) -> bool {
+        matches!(*self.lock(), Cached::Unpreparable)
     }
 
     /// Whether the plan was prepared.

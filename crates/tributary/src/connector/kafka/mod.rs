@@ -10,6 +10,7 @@ mod avro;
 mod client;
 mod options;
 mod prefetch;
+mod probe;
 mod sink;
 mod source;
 

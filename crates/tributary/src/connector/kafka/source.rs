@@ -10,7 +10,8 @@
 //!
 //! In real-time mode a reader stays assigned and fetches ahead (`prefetch.rs`): an arrival's end
 //! offsets are what it has fetched and its records are taken from memory; the broker is asked
-//! for partitions and offsets once per [`PROBE_EVERY`] (new partitions, lost records).
+//! for partitions and offsets once per [`PROBE_EVERY`] in the background (`probe.rs`): new
+//! partitions, lost records.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -27,6 +28,7 @@ use tributary_checkpoint::Epoch;
 use super::client::{consumer, fetch, partitions, raw_schema, resolve_start, watermarks};
 use super::options::{KafkaOptions, Offsets, ValueFormat};
 use super::prefetch::Prefetcher;
+use super::probe::{judge, probe, BackgroundProbe, Judged};
 use crate::error::{Result, TributaryError};
 use crate::format::{decode_json_values, BadRecordMode, BadRecords};
 use crate::location::Location;
@@ -48,8 +50,8 @@ pub struct KafkaSource {
     /// Real-time mode: read ahead by a consumer that stays assigned.
     real_time: AtomicBool,
     prefetch: Mutex<Option<Arc<Prefetcher>>>,
-    /// When the broker was last asked for partitions and offsets.
-    last_probe: Mutex<Option<Instant>>,
+    /// Real-time mode asks the broker for partitions and offsets in the background.
+    probe: BackgroundProbe,
     /// Told by the reader when records come.
     arrived: Arc<tokio::sync::Notify>,
 }
@@ -104,7 +106,7 @@ impl KafkaSource {
             client: Arc::new(Mutex::new(None)),
             real_time: AtomicBool::new(false),
             prefetch: Mutex::new(None),
-            last_probe: Mutex::new(None),
+            probe: BackgroundProbe::new(PROBE_EVERY),
             arrived: Arc::new(tokio::sync::Notify::new()),
         })
     }
@@ -239,17 +241,9 @@ impl KafkaSource {
         Ok((batches, bad))
     }
 
-    /// Real-time mode, between probes of the broker: where the reader that fetches ahead is,
-    /// starting it (or moving it to `start`) when needed. `None` when the broker is to be asked.
+    /// Real-time mode: where the reader that fetches ahead is, starting it (or moving it to
+    /// `start`) when needed. `None` when there is no reader yet: the broker is to be asked.
     fn prefetched_end(&self, start: &Offsets) -> Option<Offsets> {
-        let probe_due = self
-            .last_probe
-            .lock()
-            .expect("kafka probe")
-            .is_none_or(|t| t.elapsed() >= PROBE_EVERY);
-        if probe_due {
-            return None;
-        }
         let mut reader = self.prefetch.lock().expect("kafka reader");
         let Some(r) = reader.as_ref() else {
             match Prefetcher::start(self.opts.clone(), start, self.arrived.clone()) {
@@ -307,6 +301,25 @@ impl KafkaSource {
         })
         .await
     }
+}
+
+/// `start` with `new_parts` added: new partitions first join with an empty range at their
+/// earliest offset.
+fn with_new_parts(start: &Offsets, new_parts: Offsets) -> Offsets {
+    let mut end = start.clone();
+    for (t, ps) in new_parts {
+        end.entry(t).or_default().extend(ps);
+    }
+    end
+}
+
+fn lost_error(lost: &[String]) -> TributaryError {
+    TributaryError::Plan(format!(
+        "Kafka records this query has not read yet are gone ({}): the broker deleted them \
+         (retention) or the topic was recreated. Set fail_on_data_loss = false to skip what is \
+         lost and go on",
+        lost.join("; ")
+    ))
 }
 
 /// Split the epoch's ranges into at least `tasks` groups (each a set of partition sub-ranges),
@@ -401,7 +414,7 @@ impl StreamSource for KafkaSource {
             client: Arc::new(Mutex::new(None)),
             real_time: AtomicBool::new(false),
             prefetch: Mutex::new(None),
-            last_probe: Mutex::new(None),
+            probe: BackgroundProbe::new(PROBE_EVERY),
             arrived: Arc::new(tokio::sync::Notify::new()),
         })
     }
@@ -445,17 +458,13 @@ impl StreamSource for KafkaSource {
             self.state.lock().expect("kafka state").cap = Some(cap);
             return Ok(v.clone());
         }
-        let cap = self
-            .with_consumer(|c, opts| {
-                let parts = partitions(c, opts)?;
-                let marks = watermarks(c, &parts)?;
-                let mut out = Offsets::new();
-                for ((t, p), (_, high)) in marks {
-                    out.entry(t).or_default().insert(p, high);
-                }
-                Ok(out)
-            })
-            .await?;
+        let cap = self.with_consumer(probe).await?.into_iter().fold(
+            Offsets::new(),
+            |mut out, ((t, p), (_, high))| {
+                out.entry(t).or_default().insert(p, high);
+                out
+            },
+        );
         let bound = serde_json::to_value(&cap)
             .map_err(|e| TributaryError::Internal(format!("Kafka end offsets as JSON: {e}")))?;
         self.state.lock().expect("kafka state").cap = Some(cap);
@@ -474,8 +483,20 @@ impl StreamSource for KafkaSource {
             from_json(start)?
         };
         let cap = self.state.lock().expect("kafka state").cap.clone();
+        let fail_on_loss = self.opts.fail_on_data_loss;
         if cap.is_none() && self.real_time.load(Ordering::Relaxed) {
+            // What a probe in the background found: records lost, partitions added.
+            if let Some(marks) = self.probe.take_found() {
+                let judged = judge(&start, &marks);
+                if !judged.lost.is_empty() && fail_on_loss {
+                    return Err(lost_error(&judged.lost));
+                }
+                if !judged.new_parts.is_empty() {
+                    return Ok(Some(to_json(&with_new_parts(&start, judged.new_parts))));
+                }
+            }
             if let Some(end) = self.prefetched_end(&start) {
+                self.probe.begin_if_due(&self.opts, Instant::now());
                 let end = match (limited, self.opts.max_offsets_per_trigger) {
                     (true, Some(budget)) => limit(&start, &end, budget),
                     _ => end,
@@ -483,51 +504,19 @@ impl StreamSource for KafkaSource {
                 return Ok((end != start).then(|| to_json(&end)));
             }
         }
-        *self.last_probe.lock().expect("kafka probe") = Some(Instant::now());
-        let fail_on_loss = self.opts.fail_on_data_loss;
-        let probe_start = start.clone();
-        let (latest, new_parts, lost) = self
-            .with_consumer(move |c, opts| {
-                let parts = partitions(c, opts)?;
-                let marks = watermarks(c, &parts)?;
-                let mut latest = Offsets::new();
-                let mut new_parts = Offsets::new();
-                let mut lost = Vec::new();
-                for ((t, p), (low, high)) in marks {
-                    match probe_start.get(&t).and_then(|m| m.get(&p)) {
-                        None => {
-                            new_parts.entry(t.clone()).or_default().insert(p, low);
-                        }
-                        Some(s) if *s < low => lost.push(format!("{t}/{p}: offsets {s}..{low}")),
-                        _ => {}
-                    }
-                    latest.entry(t).or_default().insert(p, high);
-                }
-                for (t, ps) in &probe_start {
-                    for p in ps.keys() {
-                        if !latest.get(t).is_some_and(|m| m.contains_key(p)) {
-                            lost.push(format!("{t}/{p}: the partition is gone"));
-                        }
-                    }
-                }
-                Ok((latest, new_parts, lost))
-            })
-            .await?;
+        self.probe.probed_inline(Instant::now());
+        let marks = self.with_consumer(probe).await?;
+        let Judged {
+            latest,
+            new_parts,
+            lost,
+        } = judge(&start, &marks);
         if !lost.is_empty() && fail_on_loss {
-            return Err(TributaryError::Plan(format!(
-                "Kafka records this query has not read yet are gone ({}): the broker deleted \
-                 them (retention) or the topic was recreated. Set fail_on_data_loss = false to \
-                 skip what is lost and go on",
-                lost.join("; ")
-            )));
+            return Err(lost_error(&lost));
         }
         // New partitions first join with an empty range at their earliest offset.
         if !new_parts.is_empty() {
-            let mut end = start.clone();
-            for (t, ps) in new_parts {
-                end.entry(t).or_default().extend(ps);
-            }
-            return Ok(Some(to_json(&end)));
+            return Ok(Some(to_json(&with_new_parts(&start, new_parts))));
         }
         let mut latest = latest;
         if let Some(cap) = cap {
