@@ -11,6 +11,7 @@ mod client;
 mod options;
 mod prefetch;
 mod probe;
+mod records;
 mod sink;
 mod source;
 

@@ -1,8 +1,7 @@
 //! The Kafka sink: rows to records, at least once by default, exactly once with transactions.
 //!
-//! Columns, as Spark's: `value` (string or binary; without one, each row is written as a JSON
-//! object), optional `key`, `topic` (else the `topic` option), `partition`, and `headers`
-//! (a list of `{key, value}`).
+//! Rows become records as `records.rs` says: `value` (or the row as JSON), `key`, `topic` (else
+//! the `topic` option), `partition` and `headers`, as Spark's columns.
 //!
 //! Exactly once (`exactly_once = true`): one Kafka transaction per epoch, with
 //! `transactional.id = tributary-<query id>`. The transaction also writes a marker record —
@@ -18,18 +17,17 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
-use arrow::datatypes::{DataType, SchemaRef};
+use arrow::array::RecordBatch;
 use async_trait::async_trait;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::producer::{BaseProducer, DeliveryResult, Producer, ProducerContext};
 use rdkafka::ClientContext;
 use rdkafka::{Offset, TopicPartitionList};
 use tributary_checkpoint::Epoch;
 
 use super::client::kafka_err;
+use super::records::{send, send_rows, Outgoing};
 use crate::error::{Result, TributaryError};
 use crate::sink::{EpochOutput, Sink, SinkContext};
 
@@ -47,7 +45,7 @@ pub struct KafkaSink {
 /// Keeps the first record the broker refused after librdkafka's retries, so that the next flush
 /// fails (and the epoch is retried) instead of the record being lost without a word.
 #[derive(Default)]
-struct Deliveries {
+pub(super) struct Deliveries {
     failed: Mutex<Option<String>>,
 }
 
@@ -64,7 +62,7 @@ impl ProducerContext for Deliveries {
     }
 }
 
-type KafkaProducer = BaseProducer<Deliveries>;
+pub(super) type KafkaProducer = BaseProducer<Deliveries>;
 
 #[derive(Default)]
 struct State {
@@ -118,144 +116,6 @@ impl KafkaSink {
         }
         c
     }
-}
-
-/// The records of a batch: (topic, partition, key, value, headers).
-type Rec = (
-    String,
-    Option<i32>,
-    Option<Vec<u8>>,
-    Option<Vec<u8>>,
-    Option<OwnedHeaders>,
-);
-
-fn bytes_of(a: &ArrayRef, i: usize) -> Option<Vec<u8>> {
-    if a.is_null(i) {
-        return None;
-    }
-    match a.data_type() {
-        DataType::Utf8 => Some(a.as_string::<i32>().value(i).as_bytes().to_vec()),
-        DataType::LargeUtf8 => Some(a.as_string::<i64>().value(i).as_bytes().to_vec()),
-        DataType::Utf8View => Some(a.as_string_view().value(i).as_bytes().to_vec()),
-        DataType::Binary => Some(a.as_binary::<i32>().value(i).to_vec()),
-        DataType::LargeBinary => Some(a.as_binary::<i64>().value(i).to_vec()),
-        DataType::BinaryView => Some(a.as_binary_view().value(i).to_vec()),
-        _ => {
-            let s = arrow::compute::cast(&a.slice(i, 1), &DataType::Utf8).ok()?;
-            Some(s.as_string::<i32>().value(0).as_bytes().to_vec())
-        }
-    }
-}
-
-fn records(batch: &RecordBatch, default_topic: Option<&str>) -> Result<Vec<Rec>> {
-    let schema: SchemaRef = batch.schema();
-    let col = |name: &str| schema.index_of(name).ok().map(|i| batch.column(i).clone());
-    let (key, value, topic, partition, headers) = (
-        col("key"),
-        col("value"),
-        col("topic"),
-        col("partition"),
-        col("headers"),
-    );
-    if topic.is_none() && default_topic.is_none() {
-        return Err(TributaryError::option(
-            "topic",
-            "the rows have no 'topic' column: set the 'topic' option",
-        ));
-    }
-    // Without a `value` column, the row (minus key/topic/partition/headers) as JSON.
-    let json_rows: Option<Vec<serde_json::Value>> = match &value {
-        Some(_) => None,
-        None => {
-            let keep: Vec<usize> = schema
-                .fields()
-                .iter()
-                .enumerate()
-                .filter(|(_, f)| {
-                    !["key", "topic", "partition", "headers"].contains(&f.name().as_str())
-                })
-                .map(|(i, _)| i)
-                .collect();
-            let projected = batch
-                .project(&keep)
-                .map_err(TributaryError::arrow("rows as JSON"))?;
-            Some(crate::plan::rows_to_json(&projected)?)
-        }
-    };
-    let mut out = Vec::with_capacity(batch.num_rows());
-    for i in 0..batch.num_rows() {
-        let t = match &topic {
-            Some(t) if !t.is_null(i) => {
-                String::from_utf8_lossy(&bytes_of(t, i).unwrap_or_default()).into_owned()
-            }
-            _ => default_topic.unwrap_or_default().to_string(),
-        };
-        let p = partition.as_ref().and_then(|p| {
-            let p = arrow::compute::cast(p, &DataType::Int32).ok()?;
-            let p = p.as_primitive::<arrow::datatypes::Int32Type>();
-            (!p.is_null(i)).then(|| p.value(i))
-        });
-        let v = match (&value, &json_rows) {
-            (Some(v), _) => bytes_of(v, i),
-            (None, Some(rows)) => Some(rows[i].to_string().into_bytes()),
-            _ => None,
-        };
-        let h = match &headers {
-            Some(h) if !h.is_null(i) => {
-                let list = h.as_list::<i32>().value(i);
-                let s = list.as_struct();
-                let mut oh = OwnedHeaders::new();
-                for j in 0..s.len() {
-                    let k = String::from_utf8_lossy(&bytes_of(s.column(0), j).unwrap_or_default())
-                        .into_owned();
-                    let val = bytes_of(s.column(1), j);
-                    oh = oh.insert(Header {
-                        key: &k,
-                        value: val.as_deref(),
-                    });
-                }
-                Some(oh)
-            }
-            _ => None,
-        };
-        out.push((t, p, key.as_ref().and_then(|k| bytes_of(k, i)), v, h));
-    }
-    Ok(out)
-}
-
-fn send_all(p: &KafkaProducer, recs: Vec<Rec>) -> Result<()> {
-    for (t, part, k, v, h) in &recs {
-        let mut r: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(t);
-        if let Some(k) = k {
-            r = r.key(k.as_slice());
-        }
-        if let Some(v) = v {
-            r = r.payload(v.as_slice());
-        }
-        if let Some(p) = part {
-            r = r.partition(*p);
-        }
-        if let Some(h) = h {
-            r = r.headers(h.clone());
-        }
-        loop {
-            match p.send(r) {
-                Ok(()) => break,
-                Err((
-                    rdkafka::error::KafkaError::MessageProduction(
-                        rdkafka::types::RDKafkaErrorCode::QueueFull,
-                    ),
-                    back,
-                )) => {
-                    p.poll(Duration::from_millis(10));
-                    r = back;
-                }
-                Err((e, _)) => return Err(kafka_err("producing a record")(e)),
-            }
-        }
-        p.poll(Duration::ZERO);
-    }
-    Ok(())
 }
 
 /// Wait until every record sent is acknowledged. librdkafka's flush, as the Rust client calls
@@ -359,18 +219,14 @@ impl Sink for KafkaSink {
 
     /// Sent, not waited for: the next arrival runs while the broker acknowledges these.
     async fn emit(&self, _epoch: Epoch, output: EpochOutput) -> Result<()> {
-        let mut recs = Vec::new();
-        for b in &output.batches {
-            recs.extend(records(b, self.topic.as_deref())?);
-        }
-        let state = self.state.clone();
+        let (state, topic) = (self.state.clone(), self.topic.clone());
         tokio::task::spawn_blocking(move || -> Result<()> {
             let st = state.lock().expect("kafka sink");
             let p = st
                 .producer
                 .as_ref()
                 .ok_or_else(|| TributaryError::Internal("the Kafka sink was not opened".into()))?;
-            send_all(p, recs)
+            send_rows(p, &output.batches, topic.as_deref()).map(|_| ())
         })
         .await
         .map_err(|e| TributaryError::Internal(e.to_string()))?
@@ -395,12 +251,7 @@ impl Sink for KafkaSink {
     }
 
     async fn add_batch(&self, epoch: Epoch, output: EpochOutput) -> Result<()> {
-        let mut recs = Vec::new();
-        for b in &output.batches {
-            recs.extend(records(b, self.topic.as_deref())?);
-        }
-        let mut recs = recs;
-        let state = self.state.clone();
+        let (state, topic) = (self.state.clone(), self.topic.clone());
         let exactly_once = self.exactly_once;
         let marker_topic = self.marker_topic.clone();
         tokio::task::spawn_blocking(move || -> Result<()> {
@@ -415,21 +266,22 @@ impl Sink for KafkaSink {
                 .as_ref()
                 .ok_or_else(|| TributaryError::Internal("the Kafka sink was not opened".into()))?;
             if !exactly_once {
-                send_all(p, recs)?;
+                send_rows(p, &output.batches, topic.as_deref())?;
                 return flush(p, TIMEOUT);
             }
             p.begin_transaction()
                 .map_err(kafka_err("beginning a transaction"))?;
-            let marker = (
-                marker_topic.clone(),
-                Some(0),
-                Some(st.query_id.clone().into_bytes()),
-                Some(epoch.0.to_string().into_bytes()),
-                None,
-            );
+            let epoch_text = epoch.0.to_string();
+            let marker = Outgoing {
+                topic: marker_topic.as_str().into(),
+                partition: Some(0),
+                key: Some(st.query_id.as_bytes().into()),
+                value: Some(epoch_text.as_bytes().into()),
+                headers: None,
+            };
             let result = (|| -> Result<()> {
-                recs.push(marker);
-                send_all(p, recs)?;
+                send_rows(p, &output.batches, topic.as_deref())?;
+                send(p, &marker)?;
                 p.commit_transaction(TIMEOUT)
                     .map_err(kafka_err("committing a transaction"))
             })();
@@ -513,20 +365,15 @@ pub async fn write_batch(
     batches: Vec<RecordBatch>,
 ) -> Result<u64> {
     let sink = KafkaSink::from_options(options)?;
-    let mut recs = Vec::new();
-    for b in &batches {
-        recs.extend(records(b, sink.topic.as_deref())?);
-    }
-    let n = recs.len() as u64;
     let config = sink.config();
-    tokio::task::spawn_blocking(move || -> Result<()> {
+    tokio::task::spawn_blocking(move || -> Result<u64> {
         let p: KafkaProducer = config
             .create_with_context(Deliveries::default())
             .map_err(kafka_err("creating a Kafka producer"))?;
-        send_all(&p, recs)?;
-        flush(&p, TIMEOUT)
+        let n = send_rows(&p, &batches, sink.topic.as_deref())?;
+        flush(&p, TIMEOUT)?;
+        Ok(n)
     })
     .await
-    .map_err(|e| TributaryError::Internal(e.to_string()))??;
-    Ok(n)
+    .map_err(|e| TributaryError::Internal(e.to_string()))?
 }
