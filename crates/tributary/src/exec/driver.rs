@@ -43,9 +43,8 @@ use crate::error::{from_df_error, Result, TributaryError};
 use crate::location::Location;
 use crate::modes::{OutputMode, Trigger};
 use crate::plan::{
-    bind_epoch, bind_operator_outputs, check_supported, find_sources, fork_sources,
-    materialize_static, split_stateful, Deduplicate, EpochTables, PlanCache, SlotKey, SourceKey,
-    SplitPlan,
+    bind_epoch, bind_operator_outputs, check_supported, epoch_tables, find_sources, fork_sources,
+    materialize_static, split_stateful, Deduplicate, PlanCache, SourceKey, SplitPlan,
 };
 use crate::progress::{SinkProgress, SourceProgress, StreamingQueryProgress};
 use crate::query::{
@@ -1223,15 +1222,7 @@ impl Running {
         }
         let template = self.above.as_ref().unwrap_or(&self.plan);
         if !self.output_plan.is_unpreparable() {
-            let slots: EpochTables = tables
-                .iter()
-                .map(|(k, t)| (SlotKey::Source(*k), t.clone()))
-                .chain(
-                    outputs
-                        .iter()
-                        .map(|(id, t)| (SlotKey::Operator(*id), t.clone())),
-                )
-                .collect();
+            let slots = epoch_tables(&tables, &outputs);
             if let Some(physical) = self.output_plan.bind(&self.state, template, &slots).await? {
                 return Ok((physical, operated));
             }

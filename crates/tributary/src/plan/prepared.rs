@@ -63,6 +63,20 @@ pub(crate) enum SlotKey {
 /// One epoch's tables, by slot.
 pub(crate) type EpochTables = HashMap<SlotKey, Arc<dyn TableProvider>>;
 
+/// An epoch's tables by slot: the sources' rows and the stateful operators' outputs.
+pub(crate) fn epoch_tables(
+    sources: &HashMap<SourceKey, Arc<dyn TableProvider>>,
+    outputs: &HashMap<usize, Arc<dyn TableProvider>>,
+) -> EpochTables {
+    let sources = sources
+        .iter()
+        .map(|(k, t)| (SlotKey::Source(*k), t.clone()));
+    let outputs = outputs
+        .iter()
+        .map(|(id, t)| (SlotKey::Operator(*id), t.clone()));
+    sources.chain(outputs).collect()
+}
+
 /// A table with a schema and no rows of its own: its scan is a [`SlotExec`].
 #[derive(Debug)]
 struct SlotTable {
