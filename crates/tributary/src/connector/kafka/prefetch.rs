@@ -46,6 +46,14 @@ fn flatten(o: &Offsets) -> BTreeMap<Partition, i64> {
         .collect()
 }
 
+/// Whether `o` holds the same offsets as `flat` (both iterate by topic, then partition), without
+/// building a map: asked at every arrival.
+fn same(o: &Offsets, flat: &BTreeMap<Partition, i64>) -> bool {
+    o.iter()
+        .flat_map(|(t, ps)| ps.iter().map(move |(p, e)| (t.as_str(), *p, *e)))
+        .eq(flat.iter().map(|((t, p), e)| (t.as_str(), *p, *e)))
+}
+
 #[derive(Default)]
 struct Buffer {
     /// Per partition, where the next take starts (the end of the last range taken).
@@ -117,7 +125,6 @@ impl Prefetcher {
     /// nothing is new). When the reader is elsewhere it is moved to `start`, and nothing is new
     /// yet. An error when the reader stopped (the source then asks the broker itself).
     pub(crate) fn ends_after(&self, start: &Offsets) -> Result<Offsets> {
-        let at = flatten(start);
         let mut b = self.shared.lock();
         if let Some(why) = &b.failed {
             return Err(TributaryError::Storage {
@@ -125,8 +132,8 @@ impl Prefetcher {
                 message: why.clone(),
             });
         }
-        if b.reposition.is_some() || b.taken != at {
-            b.reposition = Some(at);
+        if b.reposition.is_some() || !same(start, &b.taken) {
+            b.reposition = Some(flatten(start));
             self.shared.changed.notify_all();
             return Ok(start.clone());
         }
@@ -279,5 +286,27 @@ fn read_ahead(shared: &Shared, opts: &KafkaOptions) {
                 return;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offsets_are_compared_with_the_flat_map_without_building_one() {
+        let mut o = Offsets::new();
+        o.entry("a".into()).or_default().insert(0, 5);
+        o.entry("a".into()).or_default().insert(1, 7);
+        o.entry("b".into()).or_default().insert(0, 1);
+        let flat = flatten(&o);
+        assert!(same(&o, &flat));
+        let mut moved = o.clone();
+        moved.get_mut("a").unwrap().insert(1, 8);
+        assert!(!same(&moved, &flat));
+        let mut more = o.clone();
+        more.entry("c".into()).or_default().insert(0, 0);
+        assert!(!same(&more, &flat));
+        assert!(!same(&Offsets::new(), &flat));
     }
 }
