@@ -11,6 +11,7 @@ use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use super::bad_records::{BadRecord, BadRecords};
 use super::depth::{bounded_pieces, json_too_deep, MAX_JSON_DEPTH};
+use super::flat_json::FlatJson;
 use super::{fit, FileFormat};
 use crate::error::{Result, TributaryError};
 
@@ -56,7 +57,16 @@ pub(crate) fn decode_file_in_pieces(
     let body = &bytes[nth_line_start(&bytes, skip)..];
     let origin = |line: u64| (source.to_string(), line);
     let pieces = pieces.min(body.len() / MIN_PIECE_BYTES).max(1);
+    // Flat JSON lines are read in one pass; anything else takes the general path.
+    let flat = match kind {
+        Kind::Json => FlatJson::new(schema),
+        Kind::Csv(_) => None,
+    };
+    let flat = flat.as_ref();
     if pieces == 1 {
+        if let Some(batches) = flat.and_then(|f| f.decode(body)) {
+            return Ok(batches);
+        }
         let records = numbered_lines(body, skip as u64);
         return decode_records(schema, kind, Some(body), &records, &origin, bad);
     }
@@ -87,6 +97,9 @@ pub(crate) fn decode_file_in_pieces(
                 scope.spawn(move || {
                     let local = bad.sibling();
                     let piece = &body[start..end];
+                    if let Some(batches) = flat.and_then(|f| f.decode(piece)) {
+                        return (Ok(batches), local);
+                    }
                     let records = numbered_lines(piece, lines);
                     let out = decode_records(schema, kind, Some(piece), &records, origin, &local);
                     (out, local)
@@ -347,6 +360,20 @@ pub(crate) fn decode_json_values(
     origin: &dyn Fn(usize) -> (String, u64),
     bad: &BadRecords,
 ) -> Result<Vec<RecordBatch>> {
+    let mut joined = Vec::with_capacity(values.iter().map(|v| v.len() + 1).sum());
+    for v in values {
+        joined.extend_from_slice(v);
+        joined.push(b'\n');
+    }
+    // With no line break inside a value, each value is one line: a value holding no record
+    // (blank) or more than one is the general path's to report.
+    if values.iter().all(|v| memchr::memchr(b'\n', v).is_none()) {
+        if let Some(batches) = FlatJson::new(schema).and_then(|f| f.decode(&joined)) {
+            if rows(&batches) == values.len() {
+                return Ok(batches);
+            }
+        }
+    }
     let records: Vec<Numbered<'_>> = values
         .iter()
         .enumerate()
@@ -355,11 +382,23 @@ pub(crate) fn decode_json_values(
     decode_records(
         schema,
         Kind::Json,
-        None,
+        Some(&joined),
         &records,
         &|i| origin(i as usize),
         bad,
     )
+}
+
+/// JSON lines through the general path alone, for the flat path's differential test.
+#[cfg(test)]
+pub(super) fn decode_json_general(
+    schema: &SchemaRef,
+    body: &[u8],
+    bad: &BadRecords,
+) -> Result<Vec<RecordBatch>> {
+    let records = numbered_lines(body, 0);
+    let origin = |line: u64| ("test.json".to_string(), line);
+    decode_records(schema, Kind::Json, Some(body), &records, &origin, bad)
 }
 
 fn nth_line_start(bytes: &[u8], n: usize) -> usize {

@@ -11,6 +11,7 @@ mod bad_records;
 mod decode;
 mod depth;
 mod fit;
+mod flat_json;
 mod listing;
 mod sized_scan;
 mod table;

@@ -56,7 +56,7 @@ pub(crate) fn parse_plain(text: &StringArray, to: &DataType) -> Option<ArrayRef>
 }
 
 /// One value of the plain form in `unit` since 1970-01-01 UTC (the fraction cut to the unit).
-fn plain(s: &[u8], unit: TimeUnit) -> Option<i64> {
+pub(super) fn plain(s: &[u8], unit: TimeUnit) -> Option<i64> {
     if s.len() < 19 {
         return None;
     }

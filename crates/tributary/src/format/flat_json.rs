@@ -1,0 +1,815 @@
+//! The commonest JSON lines — one flat object of scalar values per line — read straight into
+//! typed columns in one pass, where the general path ([`super::decode`]) runs arrow-json's tape
+//! decoder with numbers and times as text and then fits every column ([`super::fit`]).
+//!
+//! It gives the general path's answer or none. Any line it is not sure about makes the whole
+//! buffer go to the general path, which then decides what is a bad record and why:
+//!
+//! | the buffer holds | flat path |
+//! |---|---|
+//! | `{"k": "text" \| 12 \| 1.5e3 \| true \| null, ...}` one per line, blank lines between | decoded |
+//! | a string with escapes (`\n`, `\u00e9`, surrogate pairs) | decoded |
+//! | an unknown key with a scalar value | skipped, as arrow-json skips it |
+//! | a nested object or array, a record over two lines, two records on a line | general path |
+//! | a value that does not fit its column (`1.7` in a BIGINT, a quoted number, `1e400`) | general path |
+//! | a timestamp not of the plain form ([`super::timestamps`]), a number in a TIMESTAMP | general path |
+//! | a duplicated key, NULL in a NOT NULL column, text that is not UTF-8 | general path |
+//!
+//! Columns of other types (dates, decimals, structs, lists) make a schema unfit for the flat
+//! path ([`FlatJson::new`] gives `None`). A differential test holds it to the general path's
+//! answer on random records, valid and broken.
+
+use std::sync::Arc;
+
+use arrow::array::builder::NullBufferBuilder;
+use arrow::array::{
+    ArrayRef, BooleanBuilder, PrimitiveArray, RecordBatch, StringBuilder, StringViewBuilder,
+};
+use arrow::datatypes::{
+    DataType, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, Int8Type, SchemaRef,
+    TimeUnit, TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
+    TimestampSecondType,
+};
+
+use super::timestamps;
+
+/// Rows per batch, as the general path gives them.
+const BATCH_SIZE: usize = 8192;
+
+/// What one column takes.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Text,
+    TextView,
+    Bool,
+    /// An integer column, with the range its type holds.
+    Int(i64, i64),
+    Float64,
+    Float32,
+    Timestamp(TimeUnit),
+}
+
+/// A decoder for one schema, when every column is of a kind the flat path takes.
+#[derive(Debug)]
+pub(super) struct FlatJson {
+    schema: SchemaRef,
+    names: Vec<Box<[u8]>>,
+    kinds: Vec<Kind>,
+    nullable: Vec<bool>,
+}
+
+impl FlatJson {
+    /// `None` when a column's type is not one the flat path decodes, or there are more than 64.
+    pub(super) fn new(schema: &SchemaRef) -> Option<FlatJson> {
+        let fields = schema.fields();
+        if fields.is_empty() || fields.len() > 64 {
+            return None;
+        }
+        let mut kinds = Vec::with_capacity(fields.len());
+        for f in fields {
+            kinds.push(match f.data_type() {
+                DataType::Utf8 => Kind::Text,
+                DataType::Utf8View => Kind::TextView,
+                DataType::Boolean => Kind::Bool,
+                DataType::Int8 => Kind::Int(i8::MIN.into(), i8::MAX.into()),
+                DataType::Int16 => Kind::Int(i16::MIN.into(), i16::MAX.into()),
+                DataType::Int32 => Kind::Int(i32::MIN.into(), i32::MAX.into()),
+                DataType::Int64 => Kind::Int(i64::MIN, i64::MAX),
+                DataType::Float64 => Kind::Float64,
+                DataType::Float32 => Kind::Float32,
+                DataType::Timestamp(unit, tz)
+                    if tz
+                        .as_deref()
+                        .is_none_or(|tz| matches!(tz, "UTC" | "+00:00" | "Z")) =>
+                {
+                    Kind::Timestamp(*unit)
+                }
+                _ => return None,
+            });
+        }
+        let names: Vec<Box<[u8]>> = fields.iter().map(|f| f.name().as_bytes().into()).collect();
+        if (1..names.len()).any(|i| names[..i].contains(&names[i])) {
+            return None;
+        }
+        Some(FlatJson {
+            schema: schema.clone(),
+            names,
+            kinds,
+            nullable: fields.iter().map(|f| f.is_nullable()).collect(),
+        })
+    }
+
+    /// The records of `bytes` (one object per line, blank lines skipped) in batches of the
+    /// schema; `None` when any line needs the general path.
+    pub(super) fn decode(&self, bytes: &[u8]) -> Option<Vec<RecordBatch>> {
+        let text = std::str::from_utf8(bytes).ok()?;
+        let mut columns = self.builders(bytes.len());
+        let mut out = Vec::new();
+        let mut rows = 0usize;
+        let mut scratch = String::new();
+        let mut guess = 0usize;
+        let all: u64 = if self.kinds.len() == 64 {
+            u64::MAX
+        } else {
+            (1u64 << self.kinds.len()) - 1
+        };
+        let b = bytes;
+        let mut i = 0;
+        loop {
+            while i < b.len() && matches!(b[i], b' ' | b'\t' | b'\r' | b'\n') {
+                i += 1;
+            }
+            if i == b.len() {
+                break;
+            }
+            if b[i] != b'{' {
+                return None;
+            }
+            i = inline_space(b, i + 1);
+            let mut seen = 0u64;
+            if b.get(i) == Some(&b'}') {
+                i += 1;
+            } else {
+                loop {
+                    if b.get(i) != Some(&b'"') {
+                        return None;
+                    }
+                    let (end, escaped) = string_end(b, i + 1)?;
+                    if escaped {
+                        return None;
+                    }
+                    let key = &b[i + 1..end];
+                    i = inline_space(b, end + 1);
+                    if b.get(i) != Some(&b':') {
+                        return None;
+                    }
+                    i = inline_space(b, i + 1);
+                    match self.find(key, guess) {
+                        Some(c) => {
+                            let bit = 1u64 << c;
+                            if seen & bit != 0 {
+                                return None;
+                            }
+                            seen |= bit;
+                            guess = c + 1;
+                            i = columns[c].take(self.kinds[c], text, i, &mut scratch)?;
+                        }
+                        None => i = skip_scalar(b, i)?,
+                    }
+                    i = inline_space(b, i);
+                    match b.get(i) {
+                        Some(b',') => i = inline_space(b, i + 1),
+                        Some(b'}') => {
+                            i += 1;
+                            break;
+                        }
+                        _ => return None,
+                    }
+                }
+            }
+            i = inline_space(b, i);
+            if i < b.len() && b[i] != b'\n' {
+                return None;
+            }
+            if seen != all {
+                for (c, column) in columns.iter_mut().enumerate() {
+                    if seen & (1u64 << c) == 0 {
+                        if !self.nullable[c] {
+                            return None;
+                        }
+                        column.null();
+                    }
+                }
+            }
+            rows += 1;
+            if rows == BATCH_SIZE {
+                out.push(self.finish(&mut columns)?);
+                rows = 0;
+            }
+        }
+        if rows > 0 {
+            out.push(self.finish(&mut columns)?);
+        }
+        Some(out)
+    }
+
+    /// The column named `key`, trying first the one after the last found (records usually
+    /// keep their keys in one order).
+    fn find(&self, key: &[u8], guess: usize) -> Option<usize> {
+        if self.names.get(guess).is_some_and(|n| **n == *key) {
+            return Some(guess);
+        }
+        self.names.iter().position(|n| **n == *key)
+    }
+
+    fn builders(&self, bytes: usize) -> Vec<Column> {
+        let rows = BATCH_SIZE.min(bytes / 16 + 1);
+        self.kinds
+            .iter()
+            .map(|k| match k {
+                Kind::Text => Column::Text(StringBuilder::with_capacity(rows, rows * 8)),
+                Kind::TextView => Column::View(StringViewBuilder::with_capacity(rows)),
+                Kind::Bool => Column::Bool(BooleanBuilder::with_capacity(rows)),
+                Kind::Int(..) | Kind::Timestamp(_) => {
+                    Column::I64(Vec::with_capacity(rows), NullBufferBuilder::new(rows))
+                }
+                Kind::Float64 => {
+                    Column::F64(Vec::with_capacity(rows), NullBufferBuilder::new(rows))
+                }
+                Kind::Float32 => {
+                    Column::F32(Vec::with_capacity(rows), NullBufferBuilder::new(rows))
+                }
+            })
+            .collect()
+    }
+
+    fn finish(&self, columns: &mut [Column]) -> Option<RecordBatch> {
+        let arrays: Vec<ArrayRef> = columns
+            .iter_mut()
+            .zip(self.schema.fields())
+            .map(|(c, f)| c.finish(f.data_type()))
+            .collect();
+        RecordBatch::try_new(self.schema.clone(), arrays).ok()
+    }
+}
+
+/// One column being built.
+enum Column {
+    Text(StringBuilder),
+    View(StringViewBuilder),
+    Bool(BooleanBuilder),
+    I64(Vec<i64>, NullBufferBuilder),
+    F64(Vec<f64>, NullBufferBuilder),
+    F32(Vec<f32>, NullBufferBuilder),
+}
+
+impl Column {
+    fn null(&mut self) {
+        match self {
+            Column::Text(b) => b.append_null(),
+            Column::View(b) => b.append_null(),
+            Column::Bool(b) => b.append_null(),
+            Column::I64(v, n) => {
+                v.push(0);
+                n.append_null();
+            }
+            Column::F64(v, n) => {
+                v.push(0.0);
+                n.append_null();
+            }
+            Column::F32(v, n) => {
+                v.push(0.0);
+                n.append_null();
+            }
+        }
+    }
+
+    /// Take the value at `i` of `text`; the position after it, or `None` when it does not fit.
+    fn take(&mut self, kind: Kind, text: &str, i: usize, scratch: &mut String) -> Option<usize> {
+        let b = text.as_bytes();
+        if b[i..].starts_with(b"null") {
+            self.null();
+            return Some(i + 4);
+        }
+        match (self, kind) {
+            (Column::Text(builder), _) => {
+                let (value, next) = string(text, i, scratch)?;
+                builder.append_value(value);
+                Some(next)
+            }
+            (Column::View(builder), _) => {
+                let (value, next) = string(text, i, scratch)?;
+                builder.append_value(value);
+                Some(next)
+            }
+            (Column::Bool(builder), _) => {
+                if b[i..].starts_with(b"true") {
+                    builder.append_value(true);
+                    Some(i + 4)
+                } else if b[i..].starts_with(b"false") {
+                    builder.append_value(false);
+                    Some(i + 5)
+                } else {
+                    None
+                }
+            }
+            (Column::I64(values, nulls), Kind::Int(min, max)) => {
+                let (end, integer) = number_end(b, i)?;
+                if !integer {
+                    return None;
+                }
+                let v: i64 = text[i..end].parse().ok()?;
+                if v < min || v > max {
+                    return None;
+                }
+                values.push(v);
+                nulls.append_non_null();
+                Some(end)
+            }
+            (Column::I64(values, nulls), Kind::Timestamp(unit)) => {
+                if b.get(i) != Some(&b'"') {
+                    return None;
+                }
+                let (end, escaped) = string_end(b, i + 1)?;
+                if escaped {
+                    return None;
+                }
+                values.push(timestamps::plain(&b[i + 1..end], unit)?);
+                nulls.append_non_null();
+                Some(end + 1)
+            }
+            (Column::F64(values, nulls), _) => {
+                let (end, _) = number_end(b, i)?;
+                let v: f64 = text[i..end].parse().ok()?;
+                if v.is_infinite() {
+                    return None;
+                }
+                values.push(v);
+                nulls.append_non_null();
+                Some(end)
+            }
+            (Column::F32(values, nulls), _) => {
+                let (end, _) = number_end(b, i)?;
+                let v: f32 = text[i..end].parse().ok()?;
+                if v.is_infinite() {
+                    return None;
+                }
+                values.push(v);
+                nulls.append_non_null();
+                Some(end)
+            }
+            (Column::I64(..), _) => None,
+        }
+    }
+
+    fn finish(&mut self, to: &DataType) -> ArrayRef {
+        match self {
+            Column::Text(b) => Arc::new(b.finish()),
+            Column::View(b) => Arc::new(b.finish()),
+            Column::Bool(b) => Arc::new(b.finish()),
+            Column::I64(v, n) => {
+                let values: arrow::buffer::ScalarBuffer<i64> = std::mem::take(v).into();
+                let nulls = n.finish();
+                match to {
+                    DataType::Int8 => Arc::new(PrimitiveArray::<Int8Type>::new(
+                        narrow(values.as_ref()),
+                        nulls,
+                    )),
+                    DataType::Int16 => Arc::new(PrimitiveArray::<Int16Type>::new(
+                        narrow(values.as_ref()),
+                        nulls,
+                    )),
+                    DataType::Int32 => Arc::new(PrimitiveArray::<Int32Type>::new(
+                        narrow(values.as_ref()),
+                        nulls,
+                    )),
+                    DataType::Timestamp(unit, tz) => {
+                        let tz = tz.clone();
+                        match unit {
+                            TimeUnit::Second => Arc::new(
+                                PrimitiveArray::<TimestampSecondType>::new(values, nulls)
+                                    .with_timezone_opt(tz),
+                            ),
+                            TimeUnit::Millisecond => Arc::new(
+                                PrimitiveArray::<TimestampMillisecondType>::new(values, nulls)
+                                    .with_timezone_opt(tz),
+                            ),
+                            TimeUnit::Microsecond => Arc::new(
+                                PrimitiveArray::<TimestampMicrosecondType>::new(values, nulls)
+                                    .with_timezone_opt(tz),
+                            ),
+                            TimeUnit::Nanosecond => Arc::new(
+                                PrimitiveArray::<TimestampNanosecondType>::new(values, nulls)
+                                    .with_timezone_opt(tz),
+                            ),
+                        }
+                    }
+                    _ => Arc::new(PrimitiveArray::<Int64Type>::new(values, nulls)),
+                }
+            }
+            Column::F64(v, n) => Arc::new(PrimitiveArray::<Float64Type>::new(
+                std::mem::take(v).into(),
+                n.finish(),
+            )),
+            Column::F32(v, n) => Arc::new(PrimitiveArray::<Float32Type>::new(
+                std::mem::take(v).into(),
+                n.finish(),
+            )),
+        }
+    }
+}
+
+/// Integers already checked against the narrower type's range.
+fn narrow<T: TryFrom<i64> + Default + arrow::datatypes::ArrowNativeType>(
+    values: &[i64],
+) -> arrow::buffer::ScalarBuffer<T> {
+    values
+        .iter()
+        .map(|v| T::try_from(*v).unwrap_or_default())
+        .collect()
+}
+
+/// Past spaces, tabs and carriage returns (not line breaks: a record is one line).
+fn inline_space(b: &[u8], mut i: usize) -> usize {
+    while i < b.len() && matches!(b[i], b' ' | b'\t' | b'\r') {
+        i += 1;
+    }
+    i
+}
+
+/// The closing quote of the string whose content starts at `i`, and whether it has escapes;
+/// `None` for a control character or no closing quote.
+fn string_end(b: &[u8], mut i: usize) -> Option<(usize, bool)> {
+    let mut escaped = false;
+    loop {
+        match *b.get(i)? {
+            b'"' => return Some((i, escaped)),
+            b'\\' => {
+                escaped = true;
+                i += 2;
+            }
+            c if c < 0x20 => return None,
+            _ => i += 1,
+        }
+    }
+}
+
+/// The string value at `i` (its opening quote) and the position after it; escapes are
+/// resolved into `scratch`.
+fn string<'a>(text: &'a str, i: usize, scratch: &'a mut String) -> Option<(&'a str, usize)> {
+    let b = text.as_bytes();
+    if b.get(i) != Some(&b'"') {
+        return None;
+    }
+    let (end, escaped) = string_end(b, i + 1)?;
+    let raw = &text[i + 1..end];
+    if !escaped {
+        return Some((raw, end + 1));
+    }
+    scratch.clear();
+    unescape(raw, scratch)?;
+    Some((scratch.as_str(), end + 1))
+}
+
+/// JSON's escapes resolved; `None` for an unknown escape or a lone surrogate.
+fn unescape(raw: &str, out: &mut String) -> Option<()> {
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        out.push(match chars.next()? {
+            '"' => '"',
+            '\\' => '\\',
+            '/' => '/',
+            'b' => '\u{8}',
+            'f' => '\u{c}',
+            'n' => '\n',
+            'r' => '\r',
+            't' => '\t',
+            'u' => {
+                let high = hex4(&mut chars)?;
+                if (0xD800..0xDC00).contains(&high) {
+                    if chars.next()? != '\\' || chars.next()? != 'u' {
+                        return None;
+                    }
+                    let low = hex4(&mut chars)?;
+                    if !(0xDC00..0xE000).contains(&low) {
+                        return None;
+                    }
+                    char::from_u32(0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00))?
+                } else {
+                    char::from_u32(high)?
+                }
+            }
+            _ => return None,
+        });
+    }
+    Some(())
+}
+
+fn hex4(chars: &mut std::str::Chars<'_>) -> Option<u32> {
+    (0..4).try_fold(0u32, |v, _| Some(v * 16 + chars.next()?.to_digit(16)?))
+}
+
+/// The end of the JSON number at `i` (strictly JSON's grammar) and whether it is an integer
+/// (no fraction, no exponent).
+fn number_end(b: &[u8], mut i: usize) -> Option<(usize, bool)> {
+    let digits = |mut i: usize| {
+        let start = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        (i > start).then_some(i)
+    };
+    if b.get(i) == Some(&b'-') {
+        i += 1;
+    }
+    match b.get(i)? {
+        b'0' => i += 1,
+        b'1'..=b'9' => i = digits(i)?,
+        _ => return None,
+    }
+    let mut integer = true;
+    if b.get(i) == Some(&b'.') {
+        integer = false;
+        i = digits(i + 1)?;
+    }
+    if matches!(b.get(i), Some(b'e' | b'E')) {
+        integer = false;
+        i += 1;
+        if matches!(b.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        i = digits(i)?;
+    }
+    Some((i, integer))
+}
+
+/// Past the scalar value at `i` of a key no column takes; `None` for an object or array.
+fn skip_scalar(b: &[u8], i: usize) -> Option<usize> {
+    match *b.get(i)? {
+        b'"' => Some(string_end(b, i + 1)?.0 + 1),
+        b't' if b[i..].starts_with(b"true") => Some(i + 4),
+        b'f' if b[i..].starts_with(b"false") => Some(i + 5),
+        b'n' if b[i..].starts_with(b"null") => Some(i + 4),
+        _ => Some(number_end(b, i)?.0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::{Field, Schema};
+
+    fn schema() -> SchemaRef {
+        Arc::new(Schema::new(vec![
+            Field::new("t", DataType::Timestamp(TimeUnit::Microsecond, None), true),
+            Field::new("id", DataType::Int64, true),
+            Field::new("name", DataType::Utf8View, true),
+            Field::new("small", DataType::Int16, true),
+            Field::new("x", DataType::Float64, true),
+            Field::new("ok", DataType::Boolean, true),
+        ]))
+    }
+
+    fn flat(text: &str) -> Option<RecordBatch> {
+        let batches = FlatJson::new(&schema()).unwrap().decode(text.as_bytes())?;
+        Some(arrow::compute::concat_batches(&schema(), &batches).unwrap())
+    }
+
+    #[test]
+    fn flat_records_are_read_into_typed_columns() {
+        let b = flat(concat!(
+            "{\"t\":\"2026-11-21T10:00:00.5Z\",\"id\":-7,\"name\":\"a\\u00e9\\n\",\"small\":300,\"x\":1.5e1,\"ok\":true}\n",
+            "\n",
+            " {\"ok\" : false , \"extra\": [1], \"id\":null}\r\n",
+        ));
+        // An unknown key with an array is the general path's to skip.
+        assert!(b.is_none());
+        let b = flat(concat!(
+            "{\"t\":\"2026-11-21T10:00:00.5Z\",\"id\":-7,\"name\":\"a\\u00e9\\n\",\"small\":300,\"x\":1.5e1,\"ok\":true}\n",
+            "\n",
+            " {\"ok\" : false , \"extra\": \"x\", \"id\":null}\r\n",
+        ))
+        .unwrap();
+        assert_eq!(b.num_rows(), 2);
+        assert_eq!(
+            b.column(0)
+                .as_primitive::<TimestampMicrosecondType>()
+                .value(0),
+            1_795_255_200_500_000
+        );
+        assert_eq!(b.column(1).as_primitive::<Int64Type>().value(0), -7);
+        assert!(b.column(1).is_null(1));
+        assert_eq!(b.column(2).as_string_view().value(0), "aé\n");
+        assert_eq!(b.column(3).as_primitive::<Int16Type>().value(0), 300);
+        assert_eq!(b.column(4).as_primitive::<Float64Type>().value(0), 15.0);
+        assert!(!b.column(5).as_boolean().value(1));
+        assert!(b.column(0).is_null(1));
+    }
+
+    #[test]
+    fn what_the_flat_path_is_not_sure_about_goes_to_the_general_path() {
+        for line in [
+            "{\"id\":1.7}",
+            "{\"id\":\"12\"}",
+            "{\"small\":40000}",
+            "{\"id\":99999999999999999999}",
+            "{\"id\":01}",
+            "{\"x\":1e400}",
+            "{\"t\":1700000000}",
+            "{\"t\":\"2026-11-21T10:00:00+01:00\"}",
+            "{\"id\":1,\"id\":2}",
+            "{\"id\":1} {\"id\":2}",
+            "{\"id\":\n1}",
+            "{\"name\":{\"a\":1}}",
+            "{\"name\":\"\\ud800\"}",
+            "{\"name\":\"tab\there\"}",
+            "[1]",
+            "{\"id\":1",
+            "{\"ok\":tru}",
+            "{\"id\":12abc}",
+        ] {
+            assert!(flat(line).is_none(), "{line}");
+        }
+    }
+
+    #[test]
+    fn a_schema_with_other_types_is_not_flat() {
+        let s = Arc::new(Schema::new(vec![Field::new("d", DataType::Date32, true)]));
+        assert!(FlatJson::new(&s).is_none());
+        let s = Arc::new(Schema::new(vec![Field::new(
+            "t",
+            DataType::Timestamp(TimeUnit::Second, Some("Europe/Paris".into())),
+            true,
+        )]));
+        assert!(FlatJson::new(&s).is_none());
+    }
+
+    /// Candidate values of column `col` (6 is an unknown key): the first `valid` of each list
+    /// fit their column; the rest must send the buffer to the general path or give its answer.
+    fn candidates(col: usize, n: i64, f: f64) -> (Vec<String>, usize) {
+        let s = |v: &str| v.to_string();
+        match col {
+            0 => (
+                vec![
+                    format!(
+                        "\"2026-{:02}-{:02}T10:{:02}:00.{:03}Z\"",
+                        n.rem_euclid(12) + 1,
+                        n.rem_euclid(28) + 1,
+                        n.rem_euclid(60),
+                        n.rem_euclid(1000)
+                    ),
+                    format!(
+                        "\"2026-01-{:02} 00:00:0{}\"",
+                        n.rem_euclid(28) + 1,
+                        n.rem_euclid(10)
+                    ),
+                    s("null"),
+                    s("\"2026-02-30T00:00:00Z\""),
+                    s("1700000000"),
+                    s("\"2026-11-21T10:00:00+01:00\""),
+                    s("\"soon\""),
+                ],
+                3,
+            ),
+            1 => (
+                vec![
+                    n.to_string(),
+                    format!("{}", n % 1000),
+                    s("null"),
+                    s("1.7"),
+                    s("\"12\""),
+                    s("01"),
+                    s("99999999999999999999"),
+                    s("true"),
+                    s("1e3"),
+                    s("-"),
+                ],
+                3,
+            ),
+            2 => (
+                vec![
+                    format!("\"name-{n}\""),
+                    s("\"a\\\"b\\\\c\\/\\n\\t\\u00e9\\ud83d\\ude00\""),
+                    s("\"\""),
+                    s("\"ünï\""),
+                    s("null"),
+                    s("12"),
+                    s("\"\\ud800x\""),
+                    s("\"\\q\""),
+                    s("{\"a\":1}"),
+                ],
+                5,
+            ),
+            3 => (
+                vec![
+                    format!("{}", n % 32768),
+                    s("-32768"),
+                    s("null"),
+                    s("32768"),
+                    s("-32769"),
+                    s("2.0"),
+                ],
+                3,
+            ),
+            4 => (
+                vec![
+                    format!("{f}"),
+                    format!("{f:e}"),
+                    format!("{}.{:03}", n % 100_000, n.rem_euclid(1000)),
+                    format!("{}", n % 1000),
+                    s("-0"),
+                    s("1E-300"),
+                    s("null"),
+                    s("1e400"),
+                    s("\"1.5\""),
+                    s("1."),
+                    s(".5"),
+                    s("NaN"),
+                ],
+                7,
+            ),
+            5 => (
+                vec![s("true"), s("false"), s("null"), s("\"true\""), s("1")],
+                3,
+            ),
+            _ => (
+                vec![
+                    s("\"x\""),
+                    s("1.5"),
+                    s("null"),
+                    s("false"),
+                    s("[1,2]"),
+                    s("{\"a\":[]}"),
+                ],
+                4,
+            ),
+        }
+    }
+
+    const KEYS: [&str; 8] = ["t", "id", "name", "small", "x", "ok", "extra", "ID"];
+
+    /// A line of `fields` (key index, value pick, integer, float); `valid` keeps to fitting
+    /// values and known keys, once each.
+    fn line(fields: &[(usize, usize, i64, f64)], valid: bool) -> String {
+        let mut used = [false; 8];
+        let mut parts = Vec::new();
+        for &(key, pick, n, f) in fields {
+            let key = if valid { key % 7 } else { key };
+            if valid && std::mem::replace(&mut used[key], true) {
+                continue;
+            }
+            let (values, fitting) = candidates(key.min(6), n, f);
+            let value = &values[pick % if valid { fitting } else { values.len() }];
+            parts.push(format!("\"{}\":{value}", KEYS[key]));
+        }
+        format!("{{{}}}", parts.join(if valid { "," } else { " , " }))
+    }
+
+    fn general(text: &str) -> (Option<RecordBatch>, usize) {
+        let bad = super::super::BadRecords::new(super::super::BadRecordMode::DeadLetter);
+        let batches =
+            super::super::decode::decode_json_general(&schema(), text.as_bytes(), &bad).unwrap();
+        let batch = arrow::compute::concat_batches(&schema(), &batches).unwrap();
+        (
+            (batch.num_rows() > 0).then_some(batch),
+            bad.count() as usize,
+        )
+    }
+
+    type Fields = Vec<(usize, usize, i64, f64)>;
+
+    fn fields(keys: usize) -> impl proptest::strategy::Strategy<Value = Fields> {
+        use proptest::prelude::*;
+        proptest::collection::vec(
+            (
+                0..keys,
+                0usize..12,
+                any::<i64>(),
+                any::<f64>().prop_filter("finite", |f| f.is_finite()),
+            ),
+            0..9,
+        )
+    }
+
+    proptest::proptest! {
+        /// Records of fitting values: the flat path takes them and gives the general path's rows.
+        #[test]
+        fn fitting_records_give_the_general_paths_rows(
+            lines in proptest::collection::vec(fields(7), 1..12),
+            crlf in proptest::prelude::any::<bool>(),
+        ) {
+            let text: String = lines
+                .iter()
+                .map(|l| line(l, true) + if crlf { "\r\n" } else { "\n" })
+                .collect();
+            let ours = flat(&text);
+            proptest::prop_assert!(ours.is_some(), "{}", text);
+            let (theirs, bad) = general(&text);
+            proptest::prop_assert_eq!(bad, 0);
+            proptest::prop_assert_eq!(ours, theirs, "{}", text);
+        }
+
+        /// Any records: the flat path gives the general path's rows, with no bad record, or none.
+        #[test]
+        fn any_records_give_the_general_paths_answer_or_none(
+            lines in proptest::collection::vec(fields(8), 1..6),
+            joins in proptest::collection::vec(0usize..4, 6),
+        ) {
+            let mut text = String::new();
+            for (i, l) in lines.iter().enumerate() {
+                text += &line(l, false);
+                text += ["\n", "\n\n", " ", "\n  \t"][joins[i]];
+            }
+            if let Some(ours) = flat(&text) {
+                let (theirs, bad) = general(&text);
+                proptest::prop_assert_eq!(bad, 0, "{}", text);
+                proptest::prop_assert_eq!(Some(ours), theirs, "{}", text);
+            }
+        }
+    }
+}
