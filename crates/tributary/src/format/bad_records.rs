@@ -55,6 +55,12 @@ pub(super) const MAX_REASON_CHARS: usize = 300;
 fn capped(reason: String) -> String {
     match reason.char_indices().nth(MAX_REASON_CHARS) {
         None => reason,
+        // Capped already: a piece's records are reported again into the whole read's collector.
+        Some((cut, _))
+            if reason[cut..].starts_with("... (") && reason.ends_with(" more bytes)") =>
+        {
+            reason
+        }
         Some((cut, _)) => format!("{}... ({} more bytes)", &reason[..cut], reason.len() - cut),
     }
 }
@@ -147,5 +153,7 @@ mod tests {
             kept[0].reason.starts_with("cannot parse '") && kept[0].reason.contains("more bytes")
         );
         assert_eq!(capped("short".into()), "short");
+        // Reported again (a piece's records into the read's collector), it stays as it was.
+        assert_eq!(capped(kept[0].reason.clone()), kept[0].reason);
     }
 }

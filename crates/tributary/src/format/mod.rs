@@ -13,6 +13,7 @@ mod depth;
 mod fit;
 mod flat_json;
 mod listing;
+pub(crate) mod read_ahead;
 mod sized_scan;
 mod table;
 mod timestamps;

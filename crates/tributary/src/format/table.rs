@@ -4,6 +4,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use async_trait::async_trait;
 use datafusion::catalog::streaming::StreamingTable;
@@ -20,6 +21,7 @@ use futures::{StreamExt, TryStreamExt};
 use super::bad_records::{BadRecord, BadRecords};
 use super::decode::decode_file_in_pieces;
 use super::listing::DataFile;
+use super::read_ahead::{Decoding, ReadAhead};
 use super::FileFormat;
 use crate::error::{to_df_error, TributaryError};
 use crate::location::Location;
@@ -49,16 +51,23 @@ pub(crate) struct FileTable {
 }
 
 impl FileTable {
-    /// A table over `files` (relative to `root`), spread over at most `partitions` partitions.
+    /// A table over `files` (relative to `how.root`, decoded as `how` says), spread over at most
+    /// `how.partitions` partitions; files in `ahead` are taken from it when a stream read them
+    /// ahead.
     pub(crate) fn new(
-        root: Location,
+        how: &Decoding,
         files: Vec<DataFile>,
-        format: FileFormat,
-        schema: SchemaRef,
         bad: Arc<BadRecords>,
-        partitions: usize,
         ignore_missing: bool,
+        ahead: Option<Arc<ReadAhead>>,
     ) -> datafusion::error::Result<FileTable> {
+        let Decoding {
+            root,
+            format,
+            schema,
+            partitions,
+            ..
+        } = how.clone();
         let rows = Arc::new(AtomicU64::new(0));
         let progress = Arc::new(ScanProgress {
             files_total: files.len() as u64,
@@ -95,6 +104,7 @@ impl FileTable {
                     progress: progress.clone(),
                     ignore_missing,
                     pieces,
+                    ahead: ahead.clone(),
                 }) as Arc<dyn PartitionStream>
             })
             .collect();
@@ -164,7 +174,7 @@ impl TableProvider for FileTable {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct FilePartition {
     root: Location,
     files: Vec<DataFile>,
@@ -176,6 +186,8 @@ struct FilePartition {
     ignore_missing: bool,
     /// Threads that decode one text file (see `decode_file_in_pieces`).
     pieces: usize,
+    /// The files a stream read ahead of this epoch.
+    ahead: Option<Arc<ReadAhead>>,
 }
 
 impl PartitionStream for FilePartition {
@@ -184,66 +196,18 @@ impl PartitionStream for FilePartition {
     }
 
     fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
-        let root = self.root.clone();
-        let format = self.format.clone();
-        let schema = self.schema.clone();
-        let bad = self.bad.clone();
-        let files = self.files.clone();
-        let rows = self.rows.clone();
-        let progress = self.progress.clone();
-        let ignore_missing = self.ignore_missing;
-        let pieces = self.pieces;
-        let stream = futures::stream::iter(files)
+        let part = Arc::new(self.clone());
+        let stream = futures::stream::iter(self.files.clone())
             .then(move |file| {
-                let (root, format, schema, bad, rows, progress) = (
-                    root.clone(),
-                    format.clone(),
-                    schema.clone(),
-                    bad.clone(),
-                    rows.clone(),
-                    progress.clone(),
-                );
+                let part = part.clone();
                 async move {
-                    let display = if file.name.is_empty() {
-                        root.display.clone()
-                    } else {
-                        format!("{}/{}", root.display.trim_end_matches('/'), file.name)
-                    };
-                    let Some(bytes) = root.read(&file.name).await.map_err(to_df_error)? else {
-                        // A listed file that is gone is never read as empty.
-                        let reason = "the file was listed but is gone (deleted or renamed \
-                                      before it was read)";
-                        if !ignore_missing {
-                            // Not a storage fault to retry: the file is not coming back.
-                            return Err(to_df_error(TributaryError::Plan(format!(
-                                "input file '{display}': {reason}; put it back, or set the \
-                                 option ignore_missing_files 'true' to record it among the bad \
-                                 records and go on without it"
-                            ))));
-                        }
-                        let file = display.clone();
-                        tracing::warn!("{file}: {reason}; skipped (ignore_missing_files)");
-                        bad.report(BadRecord {
-                            record: String::new(),
-                            source: display,
-                            line: 0,
-                            reason: reason.into(),
-                        })
-                        .map_err(to_df_error)?;
-                        return Ok(futures::stream::iter(Vec::new().into_iter().map(Ok)));
-                    };
-                    let bytes = complete_part(&format, &file, bytes, &display, &bad)
-                        .map_err(to_df_error)?;
-                    let batches = tokio::task::spawn_blocking(move || {
-                        decode_file_in_pieces(&format, &schema, bytes, &display, &bad, pieces)
-                    })
-                    .await
-                    .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?
-                    .map_err(to_df_error)?;
+                    let batches = part.read(&file).await.map_err(to_df_error)?;
                     let n: usize = batches.iter().map(|b| b.num_rows()).sum();
-                    rows.fetch_add(n as u64, Ordering::Relaxed);
-                    progress.files_done.fetch_add(1, Ordering::Relaxed);
-                    progress.bytes_done.fetch_add(file.size, Ordering::Relaxed);
+                    part.rows.fetch_add(n as u64, Ordering::Relaxed);
+                    part.progress.files_done.fetch_add(1, Ordering::Relaxed);
+                    part.progress
+                        .bytes_done
+                        .fetch_add(file.size, Ordering::Relaxed);
                     Ok::<_, datafusion::error::DataFusionError>(futures::stream::iter(
                         batches.into_iter().map(Ok),
                     ))
@@ -252,6 +216,77 @@ impl PartitionStream for FilePartition {
             .try_flatten();
         Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), stream))
     }
+}
+
+impl FilePartition {
+    /// One file's rows: read ahead (its bad records reported into this read's), or read now.
+    async fn read(&self, file: &DataFile) -> crate::error::Result<Vec<RecordBatch>> {
+        if let Some(task) = self.ahead.as_ref().and_then(|a| a.take(file)) {
+            if let Ok(Some(decoded)) = task.await {
+                for record in decoded.bad {
+                    self.bad.report(record)?;
+                }
+                return Ok(decoded.batches);
+            }
+        }
+        read_file(
+            &self.root,
+            file,
+            &self.format,
+            &self.schema,
+            &self.bad,
+            self.pieces,
+            self.ignore_missing,
+        )
+        .await
+    }
+}
+
+/// Read and decode one listed file of `root` on a blocking thread (in `pieces`, see
+/// `decode_file_in_pieces`). A file that is gone is an error, or with `ignore_missing` a bad
+/// record and no rows.
+pub(super) async fn read_file(
+    root: &Location,
+    file: &DataFile,
+    format: &FileFormat,
+    schema: &SchemaRef,
+    bad: &Arc<BadRecords>,
+    pieces: usize,
+    ignore_missing: bool,
+) -> crate::error::Result<Vec<RecordBatch>> {
+    let display = if file.name.is_empty() {
+        root.display.clone()
+    } else {
+        format!("{}/{}", root.display.trim_end_matches('/'), file.name)
+    };
+    let Some(bytes) = root.read(&file.name).await? else {
+        // A listed file that is gone is never read as empty.
+        let reason = "the file was listed but is gone (deleted or renamed before it was read)";
+        if !ignore_missing {
+            // Not a storage fault to retry: the file is not coming back.
+            return Err(TributaryError::Plan(format!(
+                "input file '{display}': {reason}; put it back, or set the option \
+                 ignore_missing_files 'true' to record it among the bad records and go on \
+                 without it"
+            )));
+        }
+        let file = &display;
+        tracing::warn!("{file}: {reason}; skipped (ignore_missing_files)");
+        bad.report(BadRecord {
+            record: String::new(),
+            source: display,
+            line: 0,
+            reason: reason.into(),
+        })?;
+        return Ok(Vec::new());
+    };
+    let bytes = complete_part(format, file, bytes, &display, bad)?;
+    let (format, schema, bad) = (format.clone(), schema.clone(), bad.clone());
+    tokio::task::spawn_blocking(move || {
+        decode_file_in_pieces(&format, &schema, bytes, &display, &bad, pieces)
+    })
+    .await
+    .map_err(|e| TributaryError::Internal(format!("a decoding thread failed: {e}")))?
 }
 
 /// A text file that grew after it was listed was still being written: its lines up to the

@@ -25,6 +25,7 @@ use super::{
     WriteContext,
 };
 use crate::error::{Result, TributaryError};
+use crate::format::read_ahead::Decoding;
 use crate::format::{list_data_files, BadRecords, FileFormat, FileTable};
 use crate::modes::{OutputMode, SaveMode};
 use crate::sink::Sink;
@@ -160,17 +161,16 @@ impl SourceConnector for FileConnector {
         let opts =
             FileSourceOptions::parse(&ctx.options.as_map(), ctx.partitions(), &ctx.storage()?)?;
         let bad = Arc::new(BadRecords::new(opts.mode.clone()));
-        let table = FileTable::new(
-            location,
-            files,
-            file_format,
+        let how = Decoding {
+            root: location,
+            format: file_format,
             schema,
-            bad,
-            opts.partitions,
-            opts.ignore_missing_files,
-        )
-        .map_err(TributaryError::df("planning the files"))?
-        .with_bad_records_path(opts.bad_records_path);
+            mode: opts.mode.clone(),
+            partitions: opts.partitions,
+        };
+        let table = FileTable::new(&how, files, bad, opts.ignore_missing_files, None)
+            .map_err(TributaryError::df("planning the files"))?
+            .with_bad_records_path(opts.bad_records_path);
         ctx.session.track_scan(&table.progress());
         Ok(Arc::new(table))
     }

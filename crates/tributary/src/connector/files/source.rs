@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use serde_json::{json, Value};
 
 use crate::error::{Result, TributaryError};
+use crate::format::read_ahead::{Decoding, ReadAhead};
 use crate::format::{list_data_files, BadRecordMode, BadRecords, DataFile, FileFormat, FileTable};
 use crate::location::Location;
 use crate::source::{EpochInput, SourceContext, StreamSource};
@@ -121,6 +122,9 @@ struct FileState {
     dir: Option<Location>,
     seen: BTreeSet<String>,
     available_now: Option<BTreeSet<String>>,
+    /// The files the next epoch will most likely read (after the last epoch's, up to
+    /// `max_files_per_trigger`), to read ahead.
+    next: Vec<DataFile>,
 }
 
 /// The file stream source.
@@ -131,6 +135,7 @@ pub struct FileStreamSource {
     schema: SchemaRef,
     options: FileSourceOptions,
     state: Mutex<FileState>,
+    ahead: Arc<ReadAhead>,
 }
 
 impl FileStreamSource {
@@ -147,6 +152,7 @@ impl FileStreamSource {
             schema,
             options,
             state: Mutex::default(),
+            ahead: Arc::default(),
         }
     }
 
@@ -329,8 +335,13 @@ impl StreamSource for FileStreamSource {
         if self.options.latest_first {
             new.reverse();
         }
+        let mut next = Vec::new();
         if limited {
             if let Some(max) = self.options.max_files_per_trigger {
+                if new.len() > max {
+                    next = new[max..new.len().min(2 * max)].to_vec();
+                    next.sort();
+                }
                 new.truncate(max);
             }
         }
@@ -344,6 +355,7 @@ impl StreamSource for FileStreamSource {
         let new = entry.files;
         let mut st = self.state.lock().expect("file source");
         st.seen.extend(new.into_iter().map(|f| f.name));
+        st.next = next;
         Ok(Some(json!({ "logOffset": id })))
     }
 
@@ -361,14 +373,22 @@ impl StreamSource for FileStreamSource {
             }
         }
         let bad = Arc::new(BadRecords::new(self.options.mode.clone()));
+        let how = Decoding {
+            root: self.root.clone(),
+            format: self.format.clone(),
+            schema: self.schema.clone(),
+            mode: self.options.mode.clone(),
+            partitions: self.options.partitions,
+        };
+        // While this epoch runs, the next one's files are read (when small enough).
+        let next = std::mem::take(&mut self.state.lock().expect("file source").next);
+        self.ahead.start(&files, &next, &how);
         let table = FileTable::new(
-            self.root.clone(),
+            &how,
             files,
-            self.format.clone(),
-            self.schema.clone(),
             bad.clone(),
-            self.options.partitions,
             self.options.ignore_missing_files,
+            Some(self.ahead.clone()),
         )
         .map_err(TributaryError::df("planning the epoch's files"))?;
         let rows = table.rows();
