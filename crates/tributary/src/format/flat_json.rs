@@ -31,7 +31,7 @@ use arrow::datatypes::{
     TimestampSecondType,
 };
 
-use super::timestamps;
+use super::timestamps::PlainTimestamps;
 
 /// Rows per batch, as the general path gives them.
 const BATCH_SIZE: usize = 8192;
@@ -54,6 +54,8 @@ enum Kind {
 pub(super) struct FlatJson {
     schema: SchemaRef,
     names: Vec<Box<[u8]>>,
+    /// Each name with its closing quote as one word, when shorter than 16 bytes (see `guessed`).
+    words: Vec<Option<(u128, u128)>>,
     kinds: Vec<Kind>,
     nullable: Vec<bool>,
 }
@@ -91,8 +93,10 @@ impl FlatJson {
         if (1..names.len()).any(|i| names[..i].contains(&names[i])) {
             return None;
         }
+        let words = names.iter().map(|n| word(n)).collect();
         Some(FlatJson {
             schema: schema.clone(),
+            words,
             names,
             kinds,
             nullable: fields.iter().map(|f| f.is_nullable()).collect(),
@@ -134,17 +138,22 @@ impl FlatJson {
                     if b.get(i) != Some(&b'"') {
                         return None;
                     }
-                    let (end, escaped) = string_end(b, i + 1)?;
-                    if escaped {
-                        return None;
-                    }
-                    let key = &b[i + 1..end];
+                    let (column, end) = match self.guessed(b, i + 1, guess) {
+                        Some(end) => (Some(guess), end),
+                        None => {
+                            let (end, escaped) = string_end(b, i + 1)?;
+                            if escaped {
+                                return None;
+                            }
+                            (self.find(&b[i + 1..end], guess), end)
+                        }
+                    };
                     i = inline_space(b, end + 1);
                     if b.get(i) != Some(&b':') {
                         return None;
                     }
                     i = inline_space(b, i + 1);
-                    match self.find(key, guess) {
+                    match column {
                         Some(c) => {
                             let bit = 1u64 << c;
                             if seen & bit != 0 {
@@ -193,8 +202,17 @@ impl FlatJson {
         Some(out)
     }
 
-    /// The column named `key`, trying first the one after the last found (records usually
-    /// keep their keys in one order).
+    /// The end (closing quote) of the key starting at `j` when it names column `guess`, the
+    /// one after the last found (records usually keep their keys in one order): 16 bytes
+    /// compared at once with the name and its quote, where comparing slices called `memcmp`
+    /// for every key (6% of a stream's CPU). `None` leaves it to [`Self::find`].
+    fn guessed(&self, b: &[u8], j: usize, guess: usize) -> Option<usize> {
+        let (name, mask) = (*self.words.get(guess)?)?;
+        let bytes: [u8; 16] = b.get(j..j + 16)?.try_into().ok()?;
+        (u128::from_le_bytes(bytes) & mask == name).then(|| j + self.names[guess].len())
+    }
+
+    /// The column named `key`, trying first the one after the last found.
     fn find(&self, key: &[u8], guess: usize) -> Option<usize> {
         if self.names.get(guess).is_some_and(|n| **n == *key) {
             return Some(guess);
@@ -210,9 +228,14 @@ impl FlatJson {
                 Kind::Text => Column::Text(StringBuilder::with_capacity(rows, rows * 8)),
                 Kind::TextView => Column::View(StringViewBuilder::with_capacity(rows)),
                 Kind::Bool => Column::Bool(BooleanBuilder::with_capacity(rows)),
-                Kind::Int(..) | Kind::Timestamp(_) => {
+                Kind::Int(..) => {
                     Column::I64(Vec::with_capacity(rows), NullBufferBuilder::new(rows))
                 }
+                Kind::Timestamp(_) => Column::Ts(
+                    Vec::with_capacity(rows),
+                    NullBufferBuilder::new(rows),
+                    PlainTimestamps::default(),
+                ),
                 Kind::Float64 => {
                     Column::F64(Vec::with_capacity(rows), NullBufferBuilder::new(rows))
                 }
@@ -233,12 +256,26 @@ impl FlatJson {
     }
 }
 
+/// `name` and a closing quote as a little-endian word with the mask of its bytes; `None` when
+/// longer than 15 bytes or holding a character a key would escape.
+fn word(name: &[u8]) -> Option<(u128, u128)> {
+    if name.len() > 15 || name.iter().any(|&c| c == b'"' || c == b'\\' || c < 0x20) {
+        return None;
+    }
+    let mut bytes = [0u8; 16];
+    bytes[..name.len()].copy_from_slice(name);
+    bytes[name.len()] = b'"';
+    let mask = u128::MAX >> (8 * (15 - name.len()));
+    Some((u128::from_le_bytes(bytes), mask))
+}
+
 /// One column being built.
 enum Column {
     Text(StringBuilder),
     View(StringViewBuilder),
     Bool(BooleanBuilder),
     I64(Vec<i64>, NullBufferBuilder),
+    Ts(Vec<i64>, NullBufferBuilder, PlainTimestamps),
     F64(Vec<f64>, NullBufferBuilder),
     F32(Vec<f32>, NullBufferBuilder),
 }
@@ -249,7 +286,7 @@ impl Column {
             Column::Text(b) => b.append_null(),
             Column::View(b) => b.append_null(),
             Column::Bool(b) => b.append_null(),
-            Column::I64(v, n) => {
+            Column::I64(v, n) | Column::Ts(v, n, _) => {
                 v.push(0);
                 n.append_null();
             }
@@ -306,7 +343,7 @@ impl Column {
                 nulls.append_non_null();
                 Some(end)
             }
-            (Column::I64(values, nulls), Kind::Timestamp(unit)) => {
+            (Column::Ts(values, nulls, day), Kind::Timestamp(unit)) => {
                 if b.get(i) != Some(&b'"') {
                     return None;
                 }
@@ -314,7 +351,7 @@ impl Column {
                 if escaped {
                     return None;
                 }
-                values.push(timestamps::plain(&b[i + 1..end], unit)?);
+                values.push(day.parse(&b[i + 1..end], unit)?);
                 nulls.append_non_null();
                 Some(end + 1)
             }
@@ -338,7 +375,7 @@ impl Column {
                 nulls.append_non_null();
                 Some(end)
             }
-            (Column::I64(..), _) => None,
+            (Column::I64(..) | Column::Ts(..), _) => None,
         }
     }
 
@@ -347,7 +384,7 @@ impl Column {
             Column::Text(b) => Arc::new(b.finish()),
             Column::View(b) => Arc::new(b.finish()),
             Column::Bool(b) => Arc::new(b.finish()),
-            Column::I64(v, n) => {
+            Column::I64(v, n) | Column::Ts(v, n, _) => {
                 let values: arrow::buffer::ScalarBuffer<i64> = std::mem::take(v).into();
                 let nulls = n.finish();
                 match to {
@@ -615,6 +652,25 @@ mod tests {
         ] {
             assert!(flat(line).is_none(), "{line}");
         }
+    }
+
+    #[test]
+    fn keys_are_told_apart_in_any_order_and_at_the_buffers_end() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, true),
+            Field::new("a_name_longer_than_16", DataType::Int64, true),
+            Field::new("n", DataType::Int64, true),
+        ]));
+        let flat = FlatJson::new(&schema).unwrap();
+        let text = "{\"idx\":9,\"id\":1,\"a_name_longer_than_16\":2,\"n\":3}\n\
+                    {\"n\":6,\"id\":4,\"a_name_longer_than_16\":5}\n{\"n\":7}";
+        let b = flat.decode(text.as_bytes()).unwrap().remove(0);
+        let column = |i: usize| -> Vec<Option<i64>> {
+            b.column(i).as_primitive::<Int64Type>().iter().collect()
+        };
+        assert_eq!(column(0), vec![Some(1), Some(4), None]);
+        assert_eq!(column(1), vec![Some(2), Some(5), None]);
+        assert_eq!(column(2), vec![Some(3), Some(6), Some(7)]);
     }
 
     #[test]

@@ -57,35 +57,42 @@ pub(crate) fn parse_plain(text: &StringArray, to: &DataType) -> Option<ArrayRef>
 
 /// One value of the plain form in `unit` since 1970-01-01 UTC (the fraction cut to the unit).
 pub(super) fn plain(s: &[u8], unit: TimeUnit) -> Option<i64> {
-    if s.len() < 19 {
-        return None;
+    plain_time(s, plain_date(s)?, unit)
+}
+
+/// Plain timestamps parsed one after another, the day of the last one kept: events of one
+/// day share it, and the date is then neither parsed nor checked again.
+#[derive(Debug, Default)]
+pub(super) struct PlainTimestamps {
+    day: Option<([u8; 10], i64)>,
+}
+
+impl PlainTimestamps {
+    /// What [`plain`] gives for `s`.
+    pub(super) fn parse(&mut self, s: &[u8], unit: TimeUnit) -> Option<i64> {
+        let date: [u8; 10] = s.get(..10)?.try_into().ok()?;
+        let days = match self.day {
+            Some((last, days)) if last == date => days,
+            _ => {
+                let days = plain_date(s)?;
+                self.day = Some((date, days));
+                days
+            }
+        };
+        plain_time(s, days, unit)
     }
-    let digits = |from: usize, n: usize| -> Option<i64> {
-        s.get(from..from + n)?.iter().try_fold(0i64, |v, b| {
-            b.is_ascii_digit().then(|| v * 10 + i64::from(b - b'0'))
-        })
-    };
-    let (year, month, day) = (digits(0, 4)?, digits(5, 2)?, digits(8, 2)?);
-    let (hour, minute, second) = (digits(11, 2)?, digits(14, 2)?, digits(17, 2)?);
-    if s[4] != b'-'
-        || s[7] != b'-'
-        || !matches!(s[10], b'T' | b' ')
-        || s[13] != b':'
-        || s[16] != b':'
-    {
-        return None;
-    }
-    let mut rest = &s[19..];
-    let mut nanos = 0i64;
-    if let Some(fraction) = rest.strip_prefix(b".") {
-        let n = fraction.iter().take_while(|b| b.is_ascii_digit()).count();
-        if n == 0 || n > 9 {
-            return None;
-        }
-        nanos = digits(20, n)? * 10i64.pow(9 - n as u32);
-        rest = &fraction[n..];
-    }
-    if !(rest.is_empty() || rest == b"Z") {
+}
+
+fn digits(s: &[u8], from: usize, n: usize) -> Option<i64> {
+    s.get(from..from + n)?.iter().try_fold(0i64, |v, b| {
+        b.is_ascii_digit().then(|| v * 10 + i64::from(b - b'0'))
+    })
+}
+
+/// The days since 1970-01-01 of the date `YYYY-MM-DD` that `s` starts with, when valid.
+fn plain_date(s: &[u8]) -> Option<i64> {
+    let (year, month, day) = (digits(s, 0, 4)?, digits(s, 5, 2)?, digits(s, 8, 2)?);
+    if s[4] != b'-' || s[7] != b'-' {
         return None;
     }
     let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
@@ -103,17 +110,35 @@ pub(super) fn plain(s: &[u8], unit: TimeUnit) -> Option<i64> {
         30,
         31,
     ];
-    if year < 1
-        || !(1..=12).contains(&month)
-        || day < 1
-        || day > month_days[(month - 1) as usize]
-        || hour > 23
-        || minute > 59
-        || second > 59
-    {
+    if year < 1 || !(1..=12).contains(&month) || day < 1 || day > month_days[(month - 1) as usize] {
         return None;
     }
-    let seconds = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second;
+    Some(days_from_civil(year, month, day))
+}
+
+/// The rest of a plain timestamp after its date, `(T| )HH:MM:SS[.f][Z]`, on the day `days`.
+fn plain_time(s: &[u8], days: i64, unit: TimeUnit) -> Option<i64> {
+    if s.len() < 19 {
+        return None;
+    }
+    let (hour, minute, second) = (digits(s, 11, 2)?, digits(s, 14, 2)?, digits(s, 17, 2)?);
+    if !matches!(s[10], b'T' | b' ') || s[13] != b':' || s[16] != b':' {
+        return None;
+    }
+    let mut rest = &s[19..];
+    let mut nanos = 0i64;
+    if let Some(fraction) = rest.strip_prefix(b".") {
+        let n = fraction.iter().take_while(|b| b.is_ascii_digit()).count();
+        if n == 0 || n > 9 {
+            return None;
+        }
+        nanos = digits(s, 20, n)? * 10i64.pow(9 - n as u32);
+        rest = &fraction[n..];
+    }
+    if !(rest.is_empty() || rest == b"Z") || hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second;
     match unit {
         TimeUnit::Second => Some(seconds),
         TimeUnit::Millisecond => Some(seconds * 1_000 + nanos / 1_000_000),
@@ -221,6 +246,30 @@ mod tests {
         let text = StringArray::from(vec![Some("2026-11-21T10:00:00Z"), None]);
         let out = parse_plain(&text, &micros).unwrap();
         assert_eq!(out.null_count(), 1);
+    }
+
+    #[test]
+    fn the_kept_day_gives_what_parsing_anew_gives() {
+        let mut kept = PlainTimestamps::default();
+        for s in [
+            "2026-11-21T10:00:00Z",
+            "2026-11-21T23:59:59.999999999",
+            "2026-11-21T24:00:00Z",
+            "2026-11-21X10:00:00Z",
+            "2026-11-22 00:00:00",
+            "2026-02-29T00:00:00Z",
+            "2026-02-28T00:00:00Z",
+            "2026-02-28",
+            "2024-02-29T12:00:00.5Z",
+        ] {
+            for unit in UNITS {
+                assert_eq!(
+                    kept.parse(s.as_bytes(), unit),
+                    plain(s.as_bytes(), unit),
+                    "{s}"
+                );
+            }
+        }
     }
 
     proptest! {
