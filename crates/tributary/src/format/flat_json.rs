@@ -355,26 +355,8 @@ impl Column {
                 nulls.append_non_null();
                 Some(end + 1)
             }
-            (Column::F64(values, nulls), _) => {
-                let (end, _) = number_end(b, i)?;
-                let v: f64 = text[i..end].parse().ok()?;
-                if v.is_infinite() {
-                    return None;
-                }
-                values.push(v);
-                nulls.append_non_null();
-                Some(end)
-            }
-            (Column::F32(values, nulls), _) => {
-                let (end, _) = number_end(b, i)?;
-                let v: f32 = text[i..end].parse().ok()?;
-                if v.is_infinite() {
-                    return None;
-                }
-                values.push(v);
-                nulls.append_non_null();
-                Some(end)
-            }
+            (Column::F64(values, nulls), _) => float(text, i, values, nulls, f64::is_finite),
+            (Column::F32(values, nulls), _) => float(text, i, values, nulls, f32::is_finite),
             (Column::I64(..) | Column::Ts(..), _) => None,
         }
     }
@@ -436,6 +418,25 @@ impl Column {
     }
 }
 
+/// The JSON number at `i` of `text` appended as a float; `None` when out of range (a bad
+/// record, for the general path to report).
+fn float<T: std::str::FromStr + Copy>(
+    text: &str,
+    i: usize,
+    values: &mut Vec<T>,
+    nulls: &mut NullBufferBuilder,
+    finite: fn(T) -> bool,
+) -> Option<usize> {
+    let (end, _) = number_end(text.as_bytes(), i)?;
+    let v: T = text[i..end].parse().ok()?;
+    if !finite(v) {
+        return None;
+    }
+    values.push(v);
+    nulls.append_non_null();
+    Some(end)
+}
+
 /// Integers already checked against the narrower type's range.
 fn narrow<T: TryFrom<i64> + Default + arrow::datatypes::ArrowNativeType>(
     values: &[i64],
@@ -462,6 +463,14 @@ fn string_end(b: &[u8], mut i: usize) -> Option<(usize, bool)> {
         match *b.get(i)? {
             b'"' => return Some((i, escaped)),
             b'\\' => {
+                // Only JSON's escapes: a backslash before anything else (a line break too) is
+                // the general path's to report.
+                if !matches!(
+                    b.get(i + 1)?,
+                    b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' | b'u'
+                ) {
+                    return None;
+                }
                 escaped = true;
                 i += 2;
             }
@@ -515,7 +524,15 @@ fn unescape(raw: &str, out: &mut String) -> Option<()> {
                     if !(0xDC00..0xE000).contains(&low) {
                         return None;
                     }
-                    char::from_u32(0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00))?
+                    let (high, low) = (high - 0xD800, low - 0xDC00);
+                    // arrow-json 59 joins a pair with `|` where `+` is meant, which gives a
+                    // character 0x10000 too low when bit 6 of the high half is set (CJK
+                    // extension B, for one); such a pair is left to the general path, so that
+                    // a record reads the same whichever path its buffer takes.
+                    if (high << 10) & 0x10000 != 0 {
+                        return None;
+                    }
+                    char::from_u32(0x10000 + (high << 10) + low)?
                 } else {
                     char::from_u32(high)?
                 }
@@ -567,7 +584,11 @@ fn number_end(b: &[u8], mut i: usize) -> Option<(usize, bool)> {
 /// Past the scalar value at `i` of a key no column takes; `None` for an object or array.
 fn skip_scalar(b: &[u8], i: usize) -> Option<usize> {
     match *b.get(i)? {
-        b'"' => Some(string_end(b, i + 1)?.0 + 1),
+        // An escaped string is the general path's: its escapes are checked there.
+        b'"' => match string_end(b, i + 1)? {
+            (end, false) => Some(end + 1),
+            (_, true) => None,
+        },
         b't' if b[i..].starts_with(b"true") => Some(i + 4),
         b'f' if b[i..].starts_with(b"false") => Some(i + 5),
         b'n' if b[i..].starts_with(b"null") => Some(i + 4),
@@ -649,6 +670,11 @@ mod tests {
             "{\"id\":1",
             "{\"ok\":tru}",
             "{\"id\":12abc}",
+            "{\"id\":1,\"x\":\"\\q\"}",
+            "{\"id\":1,\"x\":\"\\ud800\"}",
+            "{\"id\":1,\"x\":\"\\u00zz\"}",
+            "{\"id\":1,\"x\":\"\\\n\"}",
+            "{\"name\":\"\\ud840\\udc00\"}",
         ] {
             assert!(flat(line).is_none(), "{line}");
         }
@@ -736,6 +762,8 @@ mod tests {
                     s("null"),
                     s("12"),
                     s("\"\\ud800x\""),
+                    s("\"\\ud840\\udc00\""),
+                    s("\"\\ud869\\uded6 \\udbff\\udfff\""),
                     s("\"\\q\""),
                     s("{\"a\":1}"),
                 ],
@@ -781,6 +809,9 @@ mod tests {
                     s("false"),
                     s("[1,2]"),
                     s("{\"a\":[]}"),
+                    s("\"a\\nb\""),
+                    s("\"\\q\""),
+                    s("\"\\ud800\""),
                 ],
                 4,
             ),
