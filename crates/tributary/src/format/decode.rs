@@ -12,6 +12,7 @@ use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use super::bad_records::{BadRecord, BadRecords};
 use super::depth::{bounded_pieces, json_too_deep, MAX_JSON_DEPTH};
 use super::flat_json::FlatJson;
+use super::surrogates::mend_surrogates;
 use super::{fit, FileFormat};
 use crate::error::{Result, TributaryError};
 
@@ -233,6 +234,16 @@ fn run_json_bounded(
     Ok(Some(out))
 }
 
+/// JSON text with the escaped surrogate pairs arrow-json would misread mended first (see
+/// `surrogates.rs`); CSV text as it is.
+fn json_text(json: bool, buf: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    if json {
+        mend_surrogates(buf)
+    } else {
+        std::borrow::Cow::Borrowed(buf)
+    }
+}
+
 /// One record: its number (a line of a file, an index of a list of values) and its bytes.
 type Numbered<'a> = (u64, &'a [u8]);
 
@@ -297,7 +308,7 @@ fn decode_records(
         }
     };
     let fast = match kind.decoder(&text)? {
-        LineDecoder::Json(mut decoder) => run_json_bounded(&mut decoder, all),
+        LineDecoder::Json(mut decoder) => run_json_bounded(&mut decoder, &json_text(json, all)),
         mut csv => csv.run(all).map(Some),
     };
     if let Ok(Some(batches)) = fast {
@@ -310,7 +321,7 @@ fn decode_records(
     for chunk in records.chunks(CHUNK_LINES) {
         let buf = join(chunk);
         if !(json && json_too_deep(&buf, MAX_JSON_DEPTH)) {
-            if let Ok(batches) = kind.decoder(&text)?.run(&buf) {
+            if let Ok(batches) = kind.decoder(&text)?.run(&json_text(json, &buf)) {
                 if rows(&batches) == chunk.len() {
                     out.extend(fit_all(batches, chunk)?);
                     continue;
@@ -325,7 +336,7 @@ fn decode_records(
                     MAX_JSON_DEPTH
                 )
             } else {
-                match kind.decoder(&text)?.run(&join(rec)) {
+                match kind.decoder(&text)?.run(&json_text(json, &join(rec))) {
                     Ok(batches) if rows(&batches) == 1 => {
                         out.extend(fit_all(batches, rec)?);
                         continue;

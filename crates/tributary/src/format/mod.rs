@@ -15,6 +15,7 @@ mod flat_json;
 mod listing;
 pub(crate) mod read_ahead;
 mod sized_scan;
+pub(crate) mod surrogates;
 mod table;
 mod timestamps;
 

@@ -110,7 +110,8 @@ impl ScalarUDFImpl for FromJsonFn {
             let mut d = arrow::json::ReaderBuilder::new(schema.clone())
                 .build_decoder()
                 .ok()?;
-            d.decode(v).ok()?;
+            d.decode(&crate::format::surrogates::mend_surrogates(v))
+                .ok()?;
             let b = d.flush().ok()??;
             (b.num_rows() == 1).then_some(b)
         };
