@@ -72,10 +72,35 @@ fn arrow_json(schema: &SchemaRef, data: &[u8]) -> anyhow::Result<usize> {
 }
 
 fn tributary_json(schema: &SchemaRef, data: &Bytes) -> anyhow::Result<Vec<RecordBatch>> {
+    let (batches, bad) = tributary_json_with_bad(schema, data)?;
+    anyhow::ensure!(bad == 0, "the events hold no bad record");
+    Ok(batches)
+}
+
+/// The batches and the count of bad records.
+fn tributary_json_with_bad(
+    schema: &SchemaRef,
+    data: &Bytes,
+) -> anyhow::Result<(Vec<RecordBatch>, u64)> {
     let bad = BadRecords::new(BadRecordMode::DeadLetter);
     let batches = decode_file(&FileFormat::Json, schema, data.clone(), "events.json", &bad)?;
-    anyhow::ensure!(bad.count() == 0, "the events hold no bad record");
-    Ok(batches)
+    Ok((batches, bad.count()))
+}
+
+/// Lines between two bad records in the run with some (a user id that is not a number).
+const BAD_EVERY: usize = 10_000;
+
+/// `data` with every [`BAD_EVERY`]th line (from the middle of the first run) made a bad record.
+fn with_bad_lines(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len());
+    for (i, line) in data.split_inclusive(|b| *b == b'\n').enumerate() {
+        if i % BAD_EVERY == BAD_EVERY / 2 {
+            out.extend_from_slice(b"{\"user_id\":\"not a number\"}\n");
+        } else {
+            out.extend_from_slice(line);
+        }
+    }
+    out
 }
 
 fn best_of_three(mut run: impl FnMut() -> anyhow::Result<usize>) -> anyhow::Result<(f64, usize)> {
@@ -103,6 +128,17 @@ pub(crate) fn run(rows: usize) -> anyhow::Result<()> {
         plain_rows == rows && our_rows == rows,
         "both decoders give every row ({plain_rows} and {our_rows} of {rows})"
     );
+    let dirty = Bytes::from(with_bad_lines(&data));
+    let bad_lines = (rows + BAD_EVERY - BAD_EVERY / 2 - 1) / BAD_EVERY;
+    let (with_bad, good_rows) = best_of_three(|| {
+        let (batches, bad) = tributary_json_with_bad(&schema, &dirty)?;
+        anyhow::ensure!(
+            bad as usize == bad_lines,
+            "{bad} bad records of {bad_lines}"
+        );
+        Ok(batches.iter().map(|b| b.num_rows()).sum())
+    })?;
+    anyhow::ensure!(good_rows == rows - bad_lines, "{good_rows} good rows");
     let mb = data.len() as f64 / 1e6;
     println!("decode benchmark: {rows} JSON lines ({mb:.0} MB) on one thread, best of 3 runs each");
     let line = |name: &str, s: f64| {
@@ -116,6 +152,7 @@ pub(crate) fn run(rows: usize) -> anyhow::Result<()> {
     };
     line("arrow-json (no checks)", plain);
     line("tributary decode_file (strict)", ours);
+    line("the same, 1 bad line in 10,000", with_bad);
     Ok(())
 }
 

@@ -64,12 +64,19 @@ pub(crate) fn decode_file_in_pieces(
         Kind::Csv(_) => None,
     };
     let flat = flat.as_ref();
-    if pieces == 1 {
-        if let Some(batches) = flat.and_then(|f| f.decode(body)) {
-            return Ok(batches);
+    // The lines of `part`, which starts after `lines` lines of the file.
+    let lines_of = |part: &[u8], lines: u64, bad: &BadRecords| match flat {
+        Some(flat) => flat_then_general(flat, part, &mut |before, bytes| {
+            let records = numbered_lines(bytes, lines + before);
+            decode_records(schema, kind, Some(bytes), &records, &origin, bad)
+        }),
+        None => {
+            let records = numbered_lines(part, lines);
+            decode_records(schema, kind, Some(part), &records, &origin, bad)
         }
-        let records = numbered_lines(body, skip as u64);
-        return decode_records(schema, kind, Some(body), &records, &origin, bad);
+    };
+    if pieces == 1 {
+        return lines_of(body, skip as u64, bad);
     }
     // Each piece starts just after a line break, and knows how many lines come before it.
     let mut starts = vec![(0usize, skip as u64)];
@@ -94,15 +101,10 @@ pub(crate) fn decode_file_in_pieces(
             .iter()
             .zip(&ends)
             .map(|(&(start, lines), &end)| {
-                let origin = &origin;
+                let lines_of = &lines_of;
                 scope.spawn(move || {
                     let local = bad.sibling();
-                    let piece = &body[start..end];
-                    if let Some(batches) = flat.and_then(|f| f.decode(piece)) {
-                        return (Ok(batches), local);
-                    }
-                    let records = numbered_lines(piece, lines);
-                    let out = decode_records(schema, kind, Some(piece), &records, origin, &local);
+                    let out = lines_of(&body[start..end], lines, &local);
                     (out, local)
                 })
             })
@@ -376,28 +378,88 @@ pub(crate) fn decode_json_values(
         joined.extend_from_slice(v);
         joined.push(b'\n');
     }
-    // With no line break inside a value, each value is one line: a value holding no record
-    // (blank) or more than one is the general path's to report.
-    if values.iter().all(|v| memchr::memchr(b'\n', v).is_none()) {
-        if let Some(batches) = FlatJson::new(schema).and_then(|f| f.decode(&joined)) {
-            if rows(&batches) == values.len() {
-                return Ok(batches);
-            }
+    // The values from the `first`th on, of which `bytes` holds the lines.
+    let general = &mut |first: u64, bytes: &[u8]| {
+        let n = memchr::memchr_iter(b'\n', bytes).count();
+        let records: Vec<Numbered<'_>> = (first as usize..first as usize + n)
+            .map(|i| (i as u64, values[i]))
+            .collect();
+        decode_records(
+            schema,
+            Kind::Json,
+            Some(bytes),
+            &records,
+            &|i| origin(i as usize),
+            bad,
+        )
+    };
+    // With no line break inside a value, each value is one line; a blank value (which the
+    // flat reader would skip) is the general path's to report.
+    let one_line = |v: &&[u8]| {
+        memchr::memchr(b'\n', v).is_none() && !v.iter().all(|b| b.is_ascii_whitespace())
+    };
+    match FlatJson::new(schema) {
+        Some(flat) if values.iter().all(one_line) => flat_then_general(&flat, &joined, general),
+        _ => general(0, &joined),
+    }
+}
+
+/// JSON lines read by the flat reader where it can ([`FlatJson`]) and by `general` where it
+/// cannot: from the first line the flat reader is not sure of, `general` takes a run of lines
+/// (longer each time the flat reader takes nothing after it), then the flat reader goes on.
+/// `general(before, bytes)` decodes `bytes`, which follow `before` line breaks of `body`.
+fn flat_then_general(
+    flat: &FlatJson,
+    body: &[u8],
+    general: &mut General<'_>,
+) -> Result<Vec<RecordBatch>> {
+    let mut out = Vec::new();
+    let (mut at, mut before) = (0usize, 0u64);
+    let mut run = GENERAL_RUN;
+    // UTF-8 text of `body` from `checked.1` on, checked once.
+    let mut checked: (&str, usize) = ("", 0);
+    while at < body.len() {
+        if at >= checked.1 + checked.0.len() {
+            checked = (utf8_lines(&body[at..]), at);
+        }
+        let (batches, taken) = flat.decode_prefix(&checked.0[at - checked.1..]);
+        out.extend(batches);
+        if at + taken == body.len() {
+            break;
+        }
+        before += memchr::memchr_iter(b'\n', &body[at..at + taken]).count() as u64;
+        at += taken;
+        run = if taken == 0 {
+            (run * 2).min(CHUNK_LINES * 16)
+        } else {
+            GENERAL_RUN
+        };
+        let end = memchr::memchr_iter(b'\n', &body[at..])
+            .nth(run - 1)
+            .map_or(body.len(), |n| at + n + 1);
+        out.extend(general(before, &body[at..end])?);
+        before += run as u64;
+        at = end;
+    }
+    Ok(out)
+}
+
+/// The general path for lines after the given count of line breaks.
+type General<'a> = dyn FnMut(u64, &[u8]) -> Result<Vec<RecordBatch>> + 'a;
+
+/// The lines the general path takes at once after the flat reader stops (doubled while the
+/// flat reader takes nothing, as when every record holds a nested value under an unknown key).
+const GENERAL_RUN: usize = 64;
+
+/// The longest start of `bytes` that is UTF-8 and ends at a line break (or all of it).
+fn utf8_lines(bytes: &[u8]) -> &str {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(e) => {
+            let end = memchr::memrchr(b'\n', &bytes[..e.valid_up_to()]).map_or(0, |n| n + 1);
+            std::str::from_utf8(&bytes[..end]).unwrap_or_default()
         }
     }
-    let records: Vec<Numbered<'_>> = values
-        .iter()
-        .enumerate()
-        .map(|(i, v)| (i as u64, *v))
-        .collect();
-    decode_records(
-        schema,
-        Kind::Json,
-        Some(&joined),
-        &records,
-        &|i| origin(i as usize),
-        bad,
-    )
 }
 
 /// JSON lines through the general path alone, for the flat path's differential test.

@@ -2,8 +2,9 @@
 //! typed columns in one pass, where the general path ([`super::decode`]) runs arrow-json's tape
 //! decoder with numbers and times as text and then fits every column ([`super::fit`]).
 //!
-//! It gives the general path's answer or none. Any line it is not sure about makes the whole
-//! buffer go to the general path, which then decides what is a bad record and why:
+//! It gives the general path's answer. It reads a buffer's lines until the first one it is
+//! not sure about; the general path takes the buffer from that line on (in the caller,
+//! [`super::decode`]), and decides what is a bad record and why:
 //!
 //! | the buffer holds | flat path |
 //! |---|---|
@@ -23,7 +24,7 @@ use std::sync::Arc;
 
 use arrow::array::builder::NullBufferBuilder;
 use arrow::array::{
-    ArrayRef, BooleanBuilder, PrimitiveArray, RecordBatch, StringBuilder, StringViewBuilder,
+    Array, ArrayRef, BooleanBuilder, PrimitiveArray, RecordBatch, StringBuilder, StringViewBuilder,
 };
 use arrow::datatypes::{
     DataType, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, Int8Type, SchemaRef,
@@ -58,6 +59,15 @@ pub(super) struct FlatJson {
     words: Vec<Option<(u128, u128)>>,
     kinds: Vec<Kind>,
     nullable: Vec<bool>,
+    /// A bit for each column: the columns a record names when it names all.
+    all: u64,
+}
+
+/// What the records of one buffer share as they are read.
+struct Record {
+    scratch: String,
+    /// The column the next key most likely names.
+    guess: usize,
 }
 
 impl FlatJson {
@@ -98,6 +108,11 @@ impl FlatJson {
             schema: schema.clone(),
             words,
             names,
+            all: if kinds.len() == 64 {
+                u64::MAX
+            } else {
+                (1u64 << kinds.len()) - 1
+            },
             kinds,
             nullable: fields.iter().map(|f| f.is_nullable()).collect(),
         })
@@ -105,101 +120,152 @@ impl FlatJson {
 
     /// The records of `bytes` (one object per line, blank lines skipped) in batches of the
     /// schema; `None` when any line needs the general path.
+    #[cfg(test)]
     pub(super) fn decode(&self, bytes: &[u8]) -> Option<Vec<RecordBatch>> {
         let text = std::str::from_utf8(bytes).ok()?;
-        let mut columns = self.builders(bytes.len());
+        let (batches, taken) = self.decode_prefix(text);
+        (taken == text.len()).then_some(batches)
+    }
+
+    /// The records of `text` (one object per line, blank lines skipped) up to the first line
+    /// the flat path is not sure of, in batches of the schema, and where that line starts
+    /// (`text.len()` when every line was taken). The rest is the general path's.
+    pub(super) fn decode_prefix(&self, text: &str) -> (Vec<RecordBatch>, usize) {
+        let b = text.as_bytes();
+        let mut columns = self.builders(b.len());
         let mut out = Vec::new();
         let mut rows = 0usize;
-        let mut scratch = String::new();
-        let mut guess = 0usize;
-        let all: u64 = if self.kinds.len() == 64 {
-            u64::MAX
-        } else {
-            (1u64 << self.kinds.len()) - 1
+        let mut record = Record {
+            scratch: String::new(),
+            guess: 0,
         };
-        let b = bytes;
+        // Where the records of the batch being built start.
+        let mut batch_start = 0;
         let mut i = 0;
         loop {
+            // Just after the last record (at its line break), or at the start.
+            let line_start = if b.get(i) == Some(&b'\n') { i + 1 } else { i };
             while i < b.len() && matches!(b[i], b' ' | b'\t' | b'\r' | b'\n') {
                 i += 1;
             }
             if i == b.len() {
                 break;
             }
-            if b[i] != b'{' {
-                return None;
-            }
-            i = inline_space(b, i + 1);
-            let mut seen = 0u64;
-            if b.get(i) == Some(&b'}') {
-                i += 1;
-            } else {
-                loop {
-                    if b.get(i) != Some(&b'"') {
-                        return None;
-                    }
-                    let (column, end) = match self.guessed(b, i + 1, guess) {
-                        Some(end) => (Some(guess), end),
-                        None => {
-                            let (end, escaped) = string_end(b, i + 1)?;
-                            if escaped {
-                                return None;
-                            }
-                            (self.find(&b[i + 1..end], guess), end)
+            match self.record(text, i, &mut columns, &mut record) {
+                Some(next) => i = next,
+                None => {
+                    if rows > 0 {
+                        match self.finish(&mut columns, rows) {
+                            Some(batch) => out.push(batch),
+                            None => return (out, batch_start),
                         }
-                    };
-                    i = inline_space(b, end + 1);
-                    if b.get(i) != Some(&b':') {
-                        return None;
                     }
-                    i = inline_space(b, i + 1);
-                    match column {
-                        Some(c) => {
-                            let bit = 1u64 << c;
-                            if seen & bit != 0 {
-                                return None;
-                            }
-                            seen |= bit;
-                            guess = c + 1;
-                            i = columns[c].take(self.kinds[c], text, i, &mut scratch)?;
-                        }
-                        None => i = skip_scalar(b, i)?,
-                    }
-                    i = inline_space(b, i);
-                    match b.get(i) {
-                        Some(b',') => i = inline_space(b, i + 1),
-                        Some(b'}') => {
-                            i += 1;
-                            break;
-                        }
-                        _ => return None,
-                    }
-                }
-            }
-            i = inline_space(b, i);
-            if i < b.len() && b[i] != b'\n' {
-                return None;
-            }
-            if seen != all {
-                for (c, column) in columns.iter_mut().enumerate() {
-                    if seen & (1u64 << c) == 0 {
-                        if !self.nullable[c] {
-                            return None;
-                        }
-                        column.null();
-                    }
+                    return (out, line_start);
                 }
             }
             rows += 1;
             if rows == BATCH_SIZE {
-                out.push(self.finish(&mut columns)?);
+                match self.finish(&mut columns, rows) {
+                    Some(batch) => out.push(batch),
+                    None => return (out, batch_start),
+                }
                 rows = 0;
+                batch_start = if b.get(i) == Some(&b'\n') { i + 1 } else { i };
             }
         }
         if rows > 0 {
-            out.push(self.finish(&mut columns)?);
+            match self.finish(&mut columns, rows) {
+                Some(batch) => out.push(batch),
+                None => return (out, batch_start),
+            }
         }
-        Some(out)
+        (out, b.len())
+    }
+
+    /// One record starting (with its `{`) at `i`, its values appended to `columns`; the
+    /// position after it (its line break or the end), or `None` when the flat path is not
+    /// sure of it, leaving some columns a value longer than the others.
+    fn record(
+        &self,
+        text: &str,
+        mut i: usize,
+        columns: &mut [Column],
+        record: &mut Record,
+    ) -> Option<usize> {
+        let b = text.as_bytes();
+        if b[i] != b'{' {
+            return None;
+        }
+        i = inline_space(b, i + 1);
+        let mut seen = 0u64;
+        if b.get(i) == Some(&b'}') {
+            i += 1;
+        } else {
+            loop {
+                if b.get(i) != Some(&b'"') {
+                    return None;
+                }
+                let guess = record.guess;
+                let (column, end) = match self.guessed(b, i + 1, guess) {
+                    Some(end) => (Some(guess), end),
+                    None => {
+                        let (end, escaped) = string_end(b, i + 1)?;
+                        if escaped {
+                            return None;
+                        }
+                        (self.find(&b[i + 1..end], guess), end)
+                    }
+                };
+                i = inline_space(b, end + 1);
+                if b.get(i) != Some(&b':') {
+                    return None;
+                }
+                i = inline_space(b, i + 1);
+                match column {
+                    Some(c) => {
+                        let bit = 1u64 << c;
+                        if seen & bit != 0 {
+                            return None;
+                        }
+                        seen |= bit;
+                        record.guess = c + 1;
+                        let kind = self.kinds[c];
+                        i = columns[c].take(
+                            kind,
+                            self.nullable[c],
+                            text,
+                            i,
+                            &mut record.scratch,
+                        )?;
+                    }
+                    None => i = skip_scalar(b, i)?,
+                }
+                i = inline_space(b, i);
+                match b.get(i) {
+                    Some(b',') => i = inline_space(b, i + 1),
+                    Some(b'}') => {
+                        i += 1;
+                        break;
+                    }
+                    _ => return None,
+                }
+            }
+        }
+        i = inline_space(b, i);
+        if i < b.len() && b[i] != b'\n' {
+            return None;
+        }
+        if seen != self.all {
+            for (c, column) in columns.iter_mut().enumerate() {
+                if seen & (1u64 << c) == 0 {
+                    if !self.nullable[c] {
+                        return None;
+                    }
+                    column.null();
+                }
+            }
+        }
+        Some(i)
     }
 
     /// The end (closing quote) of the key starting at `j` when it names column `guess`, the
@@ -246,11 +312,20 @@ impl FlatJson {
             .collect()
     }
 
-    fn finish(&self, columns: &mut [Column]) -> Option<RecordBatch> {
+    /// The first `rows` values of every column as a batch (a column can hold one more: the
+    /// values of a record the flat path left).
+    fn finish(&self, columns: &mut [Column], rows: usize) -> Option<RecordBatch> {
         let arrays: Vec<ArrayRef> = columns
             .iter_mut()
             .zip(self.schema.fields())
-            .map(|(c, f)| c.finish(f.data_type()))
+            .map(|(c, f)| {
+                let array = c.finish(f.data_type());
+                if array.len() > rows {
+                    array.slice(0, rows)
+                } else {
+                    array
+                }
+            })
             .collect();
         RecordBatch::try_new(self.schema.clone(), arrays).ok()
     }
@@ -302,9 +377,19 @@ impl Column {
     }
 
     /// Take the value at `i` of `text`; the position after it, or `None` when it does not fit.
-    fn take(&mut self, kind: Kind, text: &str, i: usize, scratch: &mut String) -> Option<usize> {
+    fn take(
+        &mut self,
+        kind: Kind,
+        nullable: bool,
+        text: &str,
+        i: usize,
+        scratch: &mut String,
+    ) -> Option<usize> {
         let b = text.as_bytes();
         if b[i..].starts_with(b"null") {
+            if !nullable {
+                return None;
+            }
             self.null();
             return Some(i + 4);
         }
@@ -672,6 +757,60 @@ mod tests {
     }
 
     #[test]
+    fn the_flat_reader_stops_at_the_first_line_it_is_not_sure_of() {
+        let f = FlatJson::new(&schema()).unwrap();
+        let text = "{\"id\":1}\n\n{\"id\":2}\r\n  {\"id\":1.5}\n{\"id\":4}\n";
+        let (batches, taken) = f.decode_prefix(text);
+        assert_eq!(&text[taken..], "  {\"id\":1.5}\n{\"id\":4}\n");
+        assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 2);
+        // The values of the record left behind are not kept.
+        let (batches, taken) = f.decode_prefix("{\"id\":1,\"x\":2}\n{\"x\":3,\"id\":\"a\"}");
+        assert_eq!(taken, 15);
+        assert_eq!(batches[0].num_rows(), 1);
+        assert_eq!(batches[0].column(4).len(), 1);
+        // NULL in a NOT NULL column is the general path's to report.
+        let strict = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, false)]));
+        let f = FlatJson::new(&strict).unwrap();
+        assert_eq!(f.decode_prefix("{\"id\":1}\n{\"id\":null}\n").1, 9);
+        assert_eq!(f.decode_prefix("{\"id\":1}\n{}\n").1, 9);
+    }
+
+    #[test]
+    fn lines_after_a_bad_one_are_read_and_numbered_in_the_file() {
+        let mut text = String::new();
+        for i in 0..300 {
+            text += &match i {
+                5 => "{\"id\":1.5}\n".to_string(),
+                7 => "{\"id\":[1]}\n".to_string(),
+                250 => "{\"name\":\"\u{ff}\"}\n".to_string(),
+                _ => format!("{{\"id\":{i}}}\n"),
+            };
+        }
+        let mut bytes = text.into_bytes();
+        // Line 251 is not UTF-8.
+        let at = bytes.windows(2).position(|w| w == [0xc3, 0xbf]).unwrap();
+        bytes[at] = 0xff;
+        let bad = super::super::BadRecords::new(super::super::BadRecordMode::DeadLetter);
+        let batches = super::super::decode::decode_file(
+            &super::super::FileFormat::Json,
+            &schema(),
+            bytes::Bytes::from(bytes),
+            "f.json",
+            &bad,
+        )
+        .unwrap();
+        let b = arrow::compute::concat_batches(&schema(), &batches).unwrap();
+        let ids: Vec<Option<i64>> = b.column(1).as_primitive::<Int64Type>().iter().collect();
+        let want: Vec<Option<i64>> = (0..300)
+            .filter(|i| ![5, 7, 250].contains(i))
+            .map(Some)
+            .collect();
+        assert_eq!(ids, want);
+        let lines: Vec<u64> = bad.take().iter().map(|r| r.line).collect();
+        assert_eq!(lines, vec![6, 8, 251]);
+    }
+
+    #[test]
     fn keys_are_told_apart_in_any_order_and_at_the_buffers_end() {
         let schema = Arc::new(Schema::new(vec![
             Field::new("id", DataType::Int64, true),
@@ -829,14 +968,27 @@ mod tests {
     }
 
     fn general(text: &str) -> (Option<RecordBatch>, usize) {
+        let (batch, bad) = answer(text, false);
+        (batch, bad.len())
+    }
+
+    /// The rows and bad records of JSON lines `text`: through the general path alone, or as
+    /// files are read (the flat reader, the general path from where it stops).
+    fn answer(text: &str, with_flat: bool) -> (Option<RecordBatch>, Vec<super::super::BadRecord>) {
         let bad = super::super::BadRecords::new(super::super::BadRecordMode::DeadLetter);
-        let batches =
-            super::super::decode::decode_json_general(&schema(), text.as_bytes(), &bad).unwrap();
-        let batch = arrow::compute::concat_batches(&schema(), &batches).unwrap();
-        (
-            (batch.num_rows() > 0).then_some(batch),
-            bad.count() as usize,
-        )
+        let batches = if with_flat {
+            super::super::decode::decode_file(
+                &super::super::FileFormat::Json,
+                &schema(),
+                bytes::Bytes::copy_from_slice(text.as_bytes()),
+                "test.json",
+                &bad,
+            )
+        } else {
+            super::super::decode::decode_json_general(&schema(), text.as_bytes(), &bad)
+        };
+        let batch = arrow::compute::concat_batches(&schema(), &batches.unwrap()).unwrap();
+        ((batch.num_rows() > 0).then_some(batch), bad.take())
     }
 
     type Fields = Vec<(usize, usize, i64, f64)>;
@@ -872,15 +1024,18 @@ mod tests {
             proptest::prop_assert_eq!(ours, theirs, "{}", text);
         }
 
-        /// Any records: the flat path gives the general path's rows, with no bad record, or none.
+        /// Any records: the flat path gives the general path's rows, with no bad record, or
+        /// none; read as files are (the flat reader up to a line it is not sure of, the
+        /// general path from there), they give the general path's rows and bad records.
         #[test]
-        fn any_records_give_the_general_paths_answer_or_none(
+        fn any_records_give_the_general_paths_answer(
             lines in proptest::collection::vec(fields(8), 1..6),
             joins in proptest::collection::vec(0usize..4, 6),
+            valid in proptest::collection::vec(proptest::prelude::any::<bool>(), 6),
         ) {
             let mut text = String::new();
             for (i, l) in lines.iter().enumerate() {
-                text += &line(l, false);
+                text += &line(l, valid[i]);
                 text += ["\n", "\n\n", " ", "\n  \t"][joins[i]];
             }
             if let Some(ours) = flat(&text) {
@@ -888,6 +1043,7 @@ mod tests {
                 proptest::prop_assert_eq!(bad, 0, "{}", text);
                 proptest::prop_assert_eq!(Some(ours), theirs, "{}", text);
             }
+            proptest::prop_assert_eq!(answer(&text, true), answer(&text, false), "{}", text);
         }
     }
 }
