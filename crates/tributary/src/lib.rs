@@ -73,6 +73,7 @@ mod modes;
 mod plan;
 mod progress;
 mod query;
+mod read_buffers;
 mod reader;
 mod session;
 pub mod sink;
