@@ -545,6 +545,16 @@ fn inline_space(b: &[u8], mut i: usize) -> usize {
 fn string_end(b: &[u8], mut i: usize) -> Option<(usize, bool)> {
     let mut escaped = false;
     loop {
+        // Eight bytes at a time up to the first quote, backslash or control character.
+        while let Some(chunk) = b.get(i..i + 8) {
+            let word = u64::from_le_bytes(chunk.try_into().ok()?);
+            let found = special_bytes(word);
+            if found != 0 {
+                i += (found.trailing_zeros() / 8) as usize;
+                break;
+            }
+            i += 8;
+        }
         match *b.get(i)? {
             b'"' => return Some((i, escaped)),
             b'\\' => {
@@ -563,6 +573,18 @@ fn string_end(b: &[u8], mut i: usize) -> Option<(usize, bool)> {
             _ => i += 1,
         }
     }
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// The high bit of every byte of `word` (little-endian) that is a quote, a backslash or below
+/// 0x20; a byte after such a byte may be marked too, but the lowest mark is always one of them.
+fn special_bytes(word: u64) -> u64 {
+    let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
+    zero(word ^ (ONES * u64::from(b'"')))
+        | zero(word ^ (ONES * u64::from(b'\\')))
+        | (word.wrapping_sub(ONES * 0x20) & !word & HIGHS)
 }
 
 /// The string value at `i` (its opening quote) and the position after it; escapes are
@@ -808,6 +830,59 @@ mod tests {
         assert_eq!(ids, want);
         let lines: Vec<u64> = bad.take().iter().map(|r| r.line).collect();
         assert_eq!(lines, vec![6, 8, 251]);
+    }
+
+    #[test]
+    fn a_strings_end_is_found_eight_bytes_at_a_time_as_one_at_a_time() {
+        let one_at_a_time = |b: &[u8], mut i: usize| -> Option<(usize, bool)> {
+            let mut escaped = false;
+            loop {
+                match *b.get(i)? {
+                    b'"' => return Some((i, escaped)),
+                    b'\\' => {
+                        if !b"\"\\/bfnrtu".contains(b.get(i + 1)?) {
+                            return None;
+                        }
+                        escaped = true;
+                        i += 2;
+                    }
+                    c if c < 0x20 => return None,
+                    _ => i += 1,
+                }
+            }
+        };
+        let alphabet: &[&[u8]] = &[
+            b"a",
+            b"\"",
+            b"\\",
+            b"n",
+            b"\x1f",
+            b" ",
+            b"\x7f",
+            "é".as_bytes(),
+            b"!",
+            b"#",
+        ];
+        let mut seed = 7u64;
+        for _ in 0..20_000 {
+            let mut text = Vec::new();
+            let len = (seed >> 33) % 40;
+            for _ in 0..len {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let pick = if (seed >> 60) < 12 {
+                    0
+                } else {
+                    (seed >> 40) as usize % alphabet.len()
+                };
+                text.extend_from_slice(alphabet[pick]);
+            }
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            assert_eq!(string_end(&text, 0), one_at_a_time(&text, 0), "{text:?}");
+        }
     }
 
     #[test]
