@@ -64,47 +64,51 @@ pub(crate) fn decode_file_in_pieces(
         Kind::Csv(_) => None,
     };
     let flat = flat.as_ref();
-    // The lines of `part`, which starts after `lines` lines of the file.
-    let lines_of = |part: &[u8], lines: u64, bad: &BadRecords| match flat {
-        Some(flat) => flat_then_general(flat, part, &mut |before, bytes| {
-            let records = numbered_lines(bytes, lines + before);
-            decode_records(schema, kind, Some(bytes), &records, &origin, bad)
-        }),
-        None => {
-            let records = numbered_lines(part, lines);
-            decode_records(schema, kind, Some(part), &records, &origin, bad)
+    // The lines of `body[start..end]` (`start` just after a line break). The lines before it
+    // are counted only when a record needs its number: when the flat reader takes every line,
+    // never.
+    let lines_of = |start: usize, end: usize, bad: &BadRecords| {
+        let part = &body[start..end];
+        let mut lines = None;
+        let mut lines_before = || {
+            *lines.get_or_insert_with(|| {
+                skip as u64 + memchr::memchr_iter(b'\n', &body[..start]).count() as u64
+            })
+        };
+        match flat {
+            Some(flat) => flat_then_general(flat, part, &mut |before, bytes| {
+                let records = numbered_lines(bytes, lines_before() + before);
+                decode_records(schema, kind, Some(bytes), &records, &origin, bad)
+            }),
+            None => {
+                let records = numbered_lines(part, lines_before());
+                decode_records(schema, kind, Some(part), &records, &origin, bad)
+            }
         }
     };
     if pieces == 1 {
-        return lines_of(body, skip as u64, bad);
+        return lines_of(0, body.len(), bad);
     }
-    // Each piece starts just after a line break, and knows how many lines come before it.
-    let mut starts = vec![(0usize, skip as u64)];
+    // Each piece starts just after a line break.
+    let mut starts = vec![0usize];
     for i in 1..pieces {
-        let (last, lines) = *starts.last().expect("one piece at least");
+        let last = *starts.last().expect("one piece at least");
         let target = (body.len() * i / pieces).max(last);
         let Some(nl) = memchr::memchr(b'\n', &body[target..]) else {
             break;
         };
-        let at = target + nl + 1;
-        let before = memchr::memchr_iter(b'\n', &body[last..at]).count() as u64;
-        starts.push((at, lines + before));
+        starts.push(target + nl + 1);
     }
-    let ends: Vec<usize> = starts
-        .iter()
-        .skip(1)
-        .map(|s| s.0)
-        .chain([body.len()])
-        .collect();
+    let ends: Vec<usize> = starts.iter().skip(1).copied().chain([body.len()]).collect();
     let results: Vec<(Result<Vec<RecordBatch>>, BadRecords)> = std::thread::scope(|scope| {
         let handles: Vec<_> = starts
             .iter()
             .zip(&ends)
-            .map(|(&(start, lines), &end)| {
+            .map(|(&start, &end)| {
                 let lines_of = &lines_of;
                 scope.spawn(move || {
                     let local = bad.sibling();
-                    let out = lines_of(&body[start..end], lines, &local);
+                    let out = lines_of(start, end, &local);
                     (out, local)
                 })
             })
