@@ -33,7 +33,7 @@ static POOL: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
 /// change since it was looked at (more or less is read as it is).
 pub(crate) fn read(path: &std::path::Path, size: u64) -> std::io::Result<Bytes> {
     let mut file = std::fs::File::open(path)?;
-    let mut buf = take(size as usize + 1);
+    let mut buf = take(size as usize + 1)?;
     if let Err(e) = file.read_to_end(&mut buf) {
         give_back(buf);
         return Err(e);
@@ -41,20 +41,34 @@ pub(crate) fn read(path: &std::path::Path, size: u64) -> std::io::Result<Bytes> 
     Ok(Bytes::from_owner(Pooled(buf)))
 }
 
-/// An empty buffer of at least `capacity`: the smallest pooled one that holds it, or a new one.
-fn take(capacity: usize) -> Vec<u8> {
-    let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
-    let fitting = pool
-        .iter()
-        .enumerate()
-        .filter(|(_, b)| b.capacity() >= capacity)
-        .min_by_key(|(_, b)| b.capacity())
-        .map(|(i, _)| i);
-    match fitting {
-        Some(i) => pool.swap_remove(i),
-        // An eighth more, in whole MiB, so that files of about one size share buffers.
-        None => Vec::with_capacity((capacity + capacity / 8).next_multiple_of(1 << 20)),
+/// An empty buffer of at least `capacity`: the smallest pooled one that holds it and is not
+/// more than twice as big (a small file does not hold a big buffer, which a slice of its bytes
+/// may keep alive), or a new one; an error, not an abort, when memory is short.
+fn take(capacity: usize) -> std::io::Result<Vec<u8>> {
+    {
+        let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
+        let fitting = pool
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| b.capacity() >= capacity && b.capacity() / 2 <= capacity)
+            .min_by_key(|(_, b)| b.capacity())
+            .map(|(i, _)| i);
+        if let Some(i) = fitting {
+            return Ok(pool.swap_remove(i));
+        }
     }
+    // An eighth more, in whole MiB, so that files of about one size share buffers (not for a
+    // buffer too big to be kept).
+    let rounded = (capacity + capacity / 8).next_multiple_of(1 << 20);
+    let want = if rounded <= KEEP_BYTES {
+        rounded
+    } else {
+        capacity
+    };
+    let mut buf = Vec::new();
+    buf.try_reserve_exact(want)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::OutOfMemory, e))?;
+    Ok(buf)
 }
 
 /// Keep `buf` for a later read, dropping the smallest kept buffers to stay within
@@ -113,10 +127,10 @@ mod tests {
         drop(part);
         assert!(pooled().iter().any(|c| *c > text.len()));
         // The next read of a file that fits takes it, holding that file's bytes only.
-        std::fs::write(&path, &text[..1_500_000]).unwrap();
-        let again = read(&path, 1_500_000).unwrap();
+        std::fs::write(&path, &text[..2_500_000]).unwrap();
+        let again = read(&path, 2_500_000).unwrap();
         assert_eq!(again.as_ptr(), first);
-        assert_eq!(&again[..], &text[..1_500_000]);
+        assert_eq!(&again[..], &text[..2_500_000]);
         // A file that grew since it was listed is read whole all the same.
         std::fs::write(&path, &text).unwrap();
         let grown = read(&path, 100).unwrap();

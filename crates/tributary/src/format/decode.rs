@@ -382,12 +382,10 @@ pub(crate) fn decode_json_values(
         joined.extend_from_slice(v);
         joined.push(b'\n');
     }
-    // The values from the `first`th on, of which `bytes` holds the lines.
-    let general = &mut |first: u64, bytes: &[u8]| {
-        let n = memchr::memchr_iter(b'\n', bytes).count();
-        let records: Vec<Numbered<'_>> = (first as usize..first as usize + n)
-            .map(|i| (i as u64, values[i]))
-            .collect();
+    // The values from the `first`th on, `bytes` holding exactly their lines.
+    let general = |first: usize, bytes: &[u8], n: usize| {
+        let records: Vec<Numbered<'_>> =
+            (first..first + n).map(|i| (i as u64, values[i])).collect();
         decode_records(
             schema,
             Kind::Json,
@@ -397,20 +395,27 @@ pub(crate) fn decode_json_values(
             bad,
         )
     };
-    // With no line break inside a value, each value is one line; a blank value (which the
-    // flat reader would skip) is the general path's to report.
+    // With no line break inside a value, each value is one line, so the lines the flat reader
+    // leaves are values counted by their line breaks; a blank value (which the flat reader
+    // would skip) is the general path's to report.
     let one_line = |v: &&[u8]| {
         memchr::memchr(b'\n', v).is_none() && !v.iter().all(|b| b.is_ascii_whitespace())
     };
     match FlatJson::new(schema) {
-        Some(flat) if values.iter().all(one_line) => flat_then_general(&flat, &joined, general),
-        _ => general(0, &joined),
+        Some(flat) if values.iter().all(one_line) => {
+            flat_then_general(&flat, &joined, &mut |before, bytes| {
+                let n = memchr::memchr_iter(b'\n', bytes).count();
+                general(before as usize, bytes, n)
+            })
+        }
+        _ => general(0, &joined, values.len()),
     }
 }
 
 /// JSON lines read by the flat reader where it can ([`FlatJson`]) and by `general` where it
-/// cannot: from the first line the flat reader is not sure of, `general` takes a run of lines
-/// (longer each time the flat reader takes nothing after it), then the flat reader goes on.
+/// cannot: from the first line the flat reader is not sure of, `general` takes a run of
+/// [`GENERAL_RUN`] lines (twice the last run when the flat reader took nothing after it), then
+/// the flat reader goes on.
 /// `general(before, bytes)` decodes `bytes`, which follow `before` line breaks of `body`.
 fn flat_then_general(
     flat: &FlatJson,
@@ -419,7 +424,7 @@ fn flat_then_general(
 ) -> Result<Vec<RecordBatch>> {
     let mut out = Vec::new();
     let (mut at, mut before) = (0usize, 0u64);
-    let mut run = GENERAL_RUN;
+    let mut run = 0;
     // UTF-8 text of `body` from `checked.1` on, checked once.
     let mut checked: (&str, usize) = ("", 0);
     while at < body.len() {
@@ -433,7 +438,7 @@ fn flat_then_general(
         }
         before += memchr::memchr_iter(b'\n', &body[at..at + taken]).count() as u64;
         at += taken;
-        run = if taken == 0 {
+        run = if taken == 0 && run > 0 {
             (run * 2).min(CHUNK_LINES * 16)
         } else {
             GENERAL_RUN
@@ -624,6 +629,54 @@ mod tests {
             Field::new("a", DataType::Int64, true),
             Field::new("b", DataType::Utf8, true),
         ]))
+    }
+
+    /// Kafka values: a value over several lines, a blank one, a bad one, and runs of flat ones
+    /// around them, each row or bad record named by its value's index.
+    #[test]
+    fn json_values_are_rows_or_bad_records_by_their_index() {
+        let mut values: Vec<Vec<u8>> = (0..200)
+            .map(|i| format!("{{\"a\":{i},\"b\":\"v{i}\"}}").into_bytes())
+            .collect();
+        values[3] = b"{\n  \"a\": 3,\n  \"b\": \"pretty\"\n}".to_vec();
+        values[90] = b"  ".to_vec();
+        values[150] = b"{\"a\":\"zz\"}".to_vec();
+        let nested = Arc::new(Schema::new(vec![
+            Field::new("a", DataType::Int64, true),
+            Field::new(
+                "b",
+                DataType::List(Arc::new(Field::new("item", DataType::Int64, true))),
+                true,
+            ),
+        ]));
+        for lines in [true, false] {
+            let mut values = values.clone();
+            if !lines {
+                // No value over two lines: the flat reader reads the runs between the bad ones.
+                values[3] = b"{\"a\":3,\"b\":\"pretty\"}".to_vec();
+            }
+            let refs: Vec<&[u8]> = values.iter().map(|v| v.as_slice()).collect();
+            let bad = BadRecords::new(BadRecordMode::DeadLetter);
+            let origin = |i: usize| ("t/0".to_string(), 1000 + i as u64);
+            let batches = decode_json_values(&schema(), &refs, &origin, &bad).unwrap();
+            let batch = arrow::compute::concat_batches(&schema(), &batches).unwrap();
+            let a: Vec<i64> = batch
+                .column(0)
+                .as_any()
+                .downcast_ref::<arrow::array::Int64Array>()
+                .unwrap()
+                .values()
+                .to_vec();
+            let want: Vec<i64> = (0..200).filter(|i| ![90, 150].contains(i)).collect();
+            assert_eq!(a, want);
+            let at: Vec<u64> = bad.take().iter().map(|r| r.line).collect();
+            assert_eq!(at, vec![1090, 1150]);
+            // A schema the flat reader does not take goes to the general path whole.
+            let bad = BadRecords::new(BadRecordMode::DeadLetter);
+            let batches = decode_json_values(&nested, &refs, &origin, &bad).unwrap();
+            let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+            assert_eq!(rows + bad.count() as usize, 200);
+        }
     }
 
     #[test]

@@ -128,8 +128,9 @@ impl FlatJson {
     }
 
     /// The records of `text` (one object per line, blank lines skipped) up to the first line
-    /// the flat path is not sure of, in batches of the schema, and where that line starts
-    /// (`text.len()` when every line was taken). The rest is the general path's.
+    /// the flat path is not sure of, in batches of the schema, and where the rest starts: a
+    /// line start at or before that line (just after the last record taken), or `text.len()`
+    /// when every line was taken. The rest is the general path's.
     pub(super) fn decode_prefix(&self, text: &str) -> (Vec<RecordBatch>, usize) {
         let b = text.as_bytes();
         let mut columns = self.builders(b.len());
@@ -917,7 +918,7 @@ mod tests {
     }
 
     /// Candidate values of column `col` (6 is an unknown key): the first `valid` of each list
-    /// fit their column; the rest must send the buffer to the general path or give its answer.
+    /// fit their column; the rest must be left to the general path or give its answer.
     fn candidates(col: usize, n: i64, f: f64) -> (Vec<String>, usize) {
         let s = |v: &str| v.to_string();
         match col {

@@ -56,6 +56,8 @@ pub(crate) struct Decoding {
     pub root: Location,
     pub format: FileFormat,
     pub schema: SchemaRef,
+    /// How the read-ahead's own collectors treat a bad record (a scan reports into the
+    /// `BadRecords` it is given, of the same mode).
     pub mode: BadRecordMode,
     /// The scan's partitions (see `FileTable::new`).
     pub partitions: usize,

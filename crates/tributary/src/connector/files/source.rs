@@ -174,21 +174,29 @@ impl FileStreamSource {
     }
 
     async fn read_entry(&self, dir: &Location, epoch: u64) -> Result<LogEntry> {
-        let rel = epoch.to_string();
-        let bytes = dir.read(&rel).await?.ok_or_else(|| {
+        self.read_entry_if_any(dir, epoch).await?.ok_or_else(|| {
             TributaryError::Plan(format!(
-                "checkpoint file '{}/{rel}' is missing: the checkpoint is damaged (the files of that epoch \
+                "checkpoint file '{}/{epoch}' is missing: the checkpoint is damaged (the files of that epoch \
                  would be read again); restore the file from a backup of this checkpoint (see \
                  docs/guarantees.md; a new checkpoint location alone would write every row again)",
                 dir.display
             ))
-        })?;
+        })
+    }
+
+    /// The list of `epoch`, or `None` when it has none (an epoch where this source had nothing
+    /// new).
+    async fn read_entry_if_any(&self, dir: &Location, epoch: u64) -> Result<Option<LogEntry>> {
+        let rel = epoch.to_string();
+        let Some(bytes) = dir.read(&rel).await? else {
+            return Ok(None);
+        };
         let name = format!("{}/{rel}", dir.display);
         if let Ok(linked) = codec::decode::<EpochFiles>(&name, &bytes) {
-            return Ok(LogEntry::Linked(linked));
+            return Ok(Some(LogEntry::Linked(linked)));
         }
         codec::decode(&name, &bytes)
-            .map(LogEntry::Unlinked)
+            .map(|entry| Some(LogEntry::Unlinked(entry)))
             .map_err(|e| TributaryError::Plan(e.to_string()))
     }
 
@@ -367,8 +375,8 @@ impl StreamSource for FileStreamSource {
         if let Some(to) = to {
             for e in from..=to {
                 // Epochs where this source had nothing new have no log file.
-                if dir.read(&e.to_string()).await?.is_some() {
-                    files.extend(self.read_log(&dir, e).await?);
+                if let Some(entry) = self.read_entry_if_any(&dir, e).await? {
+                    files.extend(entry.files());
                 }
             }
         }
