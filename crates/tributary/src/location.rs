@@ -49,16 +49,6 @@ pub(crate) fn is_staging_leftover(name: &str) -> bool {
         .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
-/// A local file read whole: a big one into a reused buffer ([`crate::read_buffers`]).
-fn read_local(path: &std::path::Path) -> std::io::Result<Bytes> {
-    let size = std::fs::metadata(path)?.len();
-    if size >= crate::read_buffers::MIN_BYTES {
-        crate::read_buffers::read(path, size)
-    } else {
-        std::fs::read(path).map(Bytes::from)
-    }
-}
-
 impl Location {
     /// Resolve a local path, a `file://` URL or an object-store URL, configured by the
     /// environment alone.
@@ -211,7 +201,7 @@ impl Location {
         if let Some(file) = self.local_file(rel) {
             // Local files are read by their names on disk, whatever characters they hold.
             let path = file.clone();
-            let read = tokio::task::spawn_blocking(move || read_local(&path))
+            let read = tokio::task::spawn_blocking(move || crate::read_buffers::read(&path))
                 .await
                 .map_err(|e| TributaryError::Internal(format!("a reading thread failed: {e}")))?;
             return match read {

@@ -20,7 +20,7 @@ use std::sync::Mutex;
 use bytes::Bytes;
 
 /// Reads smaller than this take a buffer of their own, as before.
-pub(crate) const MIN_BYTES: u64 = 1 << 20;
+const MIN_BYTES: u64 = 1 << 20;
 
 /// The most the pool keeps, in bytes of capacity: what a stream's reads hold at once (a file
 /// per core, and the read-ahead's 64 MiB), which it needed at its peak anyway.
@@ -29,10 +29,16 @@ const KEEP_BYTES: usize = 128 << 20;
 /// Buffers no read holds.
 static POOL: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
 
-/// Read the file at `path` whole into a pooled buffer. Its size is `size` when it did not
-/// change since it was looked at (more or less is read as it is).
-pub(crate) fn read(path: &std::path::Path, size: u64) -> std::io::Result<Bytes> {
+/// Read the local file at `path` whole: into a pooled buffer when it holds [`MIN_BYTES`] or
+/// more (a file that grows meanwhile is read as it is).
+pub(crate) fn read(path: &std::path::Path) -> std::io::Result<Bytes> {
     let mut file = std::fs::File::open(path)?;
+    let size = file.metadata()?.len();
+    if size < MIN_BYTES {
+        let mut buf = Vec::with_capacity(size as usize + 1);
+        file.read_to_end(&mut buf)?;
+        return Ok(Bytes::from(buf));
+    }
     let mut buf = take(size as usize + 1)?;
     if let Err(e) = file.read_to_end(&mut buf) {
         give_back(buf);
@@ -117,7 +123,7 @@ mod tests {
         let path = dir.path().join("a.json");
         let text: Vec<u8> = (0..3_000_000u32).map(|i| b'a' + (i % 26) as u8).collect();
         std::fs::write(&path, &text).unwrap();
-        let bytes = read(&path, text.len() as u64).unwrap();
+        let bytes = read(&path).unwrap();
         assert_eq!(&bytes[..], &text[..]);
         let first = bytes.as_ptr();
         // A clone keeps the buffer out of the pool; the last one gives it back.
@@ -128,14 +134,17 @@ mod tests {
         assert!(pooled().iter().any(|c| *c > text.len()));
         // The next read of a file that fits takes it, holding that file's bytes only.
         std::fs::write(&path, &text[..2_500_000]).unwrap();
-        let again = read(&path, 2_500_000).unwrap();
+        let again = read(&path).unwrap();
         assert_eq!(again.as_ptr(), first);
         assert_eq!(&again[..], &text[..2_500_000]);
-        // A file that grew since it was listed is read whole all the same.
+        // A small file is read whole into a buffer of its own.
+        std::fs::write(&path, &text[..100]).unwrap();
+        let small = read(&path).unwrap();
+        assert_eq!(&small[..], &text[..100]);
         std::fs::write(&path, &text).unwrap();
-        let grown = read(&path, 100).unwrap();
+        let grown = read(&path).unwrap();
         assert_eq!(&grown[..], &text[..]);
-        drop((again, grown));
+        drop((again, small, grown));
         // Many buffers given back keep no more than the bound.
         for _ in 0..40 {
             give_back(Vec::with_capacity(8 << 20));
