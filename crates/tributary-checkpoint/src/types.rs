@@ -86,6 +86,16 @@ pub struct OffsetRecord {
     pub arrivals: Vec<ArrivalRecord>,
 }
 
+impl OffsetRecord {
+    /// The watermark the epoch's state was last evicted with: its last arrival's in real-time
+    /// mode, else the epoch's own. The epoch after it runs with this as its previous watermark.
+    pub fn last_watermark_ms(&self) -> Option<i64> {
+        self.arrivals
+            .last()
+            .map_or(self.watermark_ms, |a| a.watermark_ms)
+    }
+}
+
 /// One arrival of rows in a real-time epoch: what it read and the watermarks and time it ran
 /// with.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

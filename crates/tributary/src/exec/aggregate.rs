@@ -7,7 +7,8 @@
 //!  state store p: rows S_p ── rows whose key is in P_p ──┐               ▼
 //!                                                        └──► AggregateExec(PartialReduce)  U_p (per partition, in parallel)
 //!  S'_p = S_p - keys(U_p) + U_p ;  emit by output mode ─► AggregateExec(Final) ─► values ─► above ─► sink
-//!     append:   rows whose window ended at or before the watermark (then evicted)
+//!     append:   rows whose window ended at or before the watermark (then evicted); a sliding
+//!               window kept by pane: the windows closing, merged from their stored panes
 //!     update:   U (then rows behind the watermark are evicted)
 //!     complete: every row (nothing is evicted)
 //! ```
@@ -102,6 +103,8 @@ pub(crate) struct AggregateOperator {
     session: Option<usize>,
     /// The group key is a sliding window, aggregated by panes.
     panes: Option<Panes>,
+    /// The state keeps a row per pane, not per window ([`Panes::keeps_pane_states`]).
+    pane_states: bool,
     /// The live view of the groups' current results, when the query keeps one.
     live: Option<(Arc<LiveState>, ViewShape)>,
 }
@@ -146,7 +149,7 @@ impl AggregateOperator {
         empty_below: &LogicalPlan,
         checkpoint: &Location,
         restore_to: Option<Epoch>,
-        keep_late_rows: bool,
+        (keep_late_rows, pane_states_allowed): (bool, bool),
         memory_limit: Option<usize>,
         live: Option<LiveSpec>,
     ) -> Result<Self> {
@@ -201,6 +204,15 @@ impl AggregateOperator {
         // Panes are spread over windows in the window key's flat columns.
         let panes = panes
             .filter(|p| matches!(&flat.shapes[p.key], Some(DataType::Struct(f)) if f.len() == 2));
+        let pane_states = panes.is_some_and(|p| {
+            p.keeps_pane_states(
+                agg,
+                mode,
+                split.is_chained(),
+                live.is_some(),
+                pane_states_allowed,
+            )
+        });
         let mut aggr = Vec::new();
         let mut filters = Vec::new();
         for e in &agg.aggr_expr {
@@ -235,8 +247,11 @@ impl AggregateOperator {
         let final_group_by = group_by.as_final();
         // Rows close by their event-time key (in complete mode nothing closes); the keys of a
         // session window are grouped by the other keys, whose sessions merge.
-        let close = match (key, mode) {
-            (Some(k), OutputMode::Append | OutputMode::Update) => {
+        let close = match (key, mode, panes) {
+            (Some(k), _, Some(p)) if pane_states => {
+                Some(CloseTime::Pane(k.index, p.after_end_ms()))
+            }
+            (Some(k), OutputMode::Append | OutputMode::Update, _) => {
                 Some(CloseTime::Key(k.index, k.kind))
             }
             _ => None,
@@ -281,6 +296,7 @@ impl AggregateOperator {
             keep_late_rows,
             session,
             panes,
+            pane_states,
             live,
         };
         if let Some((view, shape)) = &op.live {
@@ -429,7 +445,7 @@ impl StatefulOperator for AggregateOperator {
         // merged with the others (and its stored row) by the state merge below.
         let pane_states: usize = partial_rows.iter().map(RecordBatch::num_rows).sum();
         let partial_rows = match self.panes {
-            Some(p) if !partial_rows.is_empty() => {
+            Some(p) if !partial_rows.is_empty() && !self.pane_states => {
                 let late = watermarks
                     .late
                     .filter(|_| filtering && panes_late.is_some());
@@ -450,6 +466,22 @@ impl StatefulOperator for AggregateOperator {
                 .collect::<Result<Vec<_>>>()?
         };
         let partial_rows = concat(&parts.state_schema, &partial_rows)?;
+        // 1b. Kept by pane: the windows the watermark closes, merged from the stored panes
+        //     (this epoch's rows are late for them), before the epoch's panes are merged in.
+        let mut windows_closing = Vec::new();
+        let mut panes_read = 0;
+        if let (true, Some(p), Some(key), Some(wm)) =
+            (self.pane_states, self.panes, self.key, watermarks.evict)
+        {
+            for store in &self.stores {
+                let rows = store.closed(wm.saturating_add(p.after_end_ms()), &KeySet::default())?;
+                panes_read += rows.num_rows();
+                let windows = p.windows_of_panes(&rows, key.index, watermarks.prev_evict, wm)?;
+                if windows.num_rows() > 0 {
+                    windows_closing.push(windows);
+                }
+            }
+        }
         // 2. Partition by key (without the session: sessions of a key merge); gather each
         //    partition's old rows for the keys seen.
         let part_cols: Vec<usize> = (0..parts.key_len)
@@ -521,6 +553,19 @@ impl StatefulOperator for AggregateOperator {
             let touched_set = touched_keys.set();
             // Rows the watermark closes: updated ones, and stored ones not updated.
             let (closing, stored_closed, evicted) = match (self.key, watermarks.evict, self.mode) {
+                // Panes close after their last window; their windows were merged above.
+                (Some(_), Some(wm), _) if self.pane_states => (
+                    store
+                        .close_time()
+                        .map(|c| c.of(&up))
+                        .transpose()?
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|t| Some(t <= wm))
+                        .collect(),
+                    store.closed_keys(wm, &touched_set)?,
+                    Some(wm),
+                ),
                 (Some(key), Some(wm), OutputMode::Append | OutputMode::Update) => (
                     behind_watermark(up.column(key.index), key.kind, wm)
                         .map_err(df_err("evicting state"))?,
@@ -540,6 +585,7 @@ impl StatefulOperator for AggregateOperator {
                     .map_err(TributaryError::arrow("state"))?;
             let closed = concat(&parts.state_schema, &[stored_closed.clone(), up_closed])?;
             match self.mode {
+                OutputMode::Append if self.pane_states => {}
                 OutputMode::Append => emit.push(closed.clone()),
                 OutputMode::Update => emit.push(up.clone()),
                 OutputMode::Complete => {
@@ -570,6 +616,10 @@ impl StatefulOperator for AggregateOperator {
             changes.push(change);
         }
         // 5. Final values of the emitted rows (and of the live view's changed groups).
+        let windows_closed: usize = windows_closing.iter().map(RecordBatch::num_rows).sum();
+        if self.pane_states {
+            emit = windows_closing;
+        }
         let output = self.finalize(emit, task.clone()).await?;
         let live = match &self.live {
             Some((_, shape)) => {
@@ -599,10 +649,21 @@ impl StatefulOperator for AggregateOperator {
             dropped_by_watermark: late.dropped.load(Ordering::Relaxed),
             custom: match self.panes {
                 None => json!({"outputMode": self.mode.to_string()}),
+                Some(p) if self.pane_states => json!({
+                    "outputMode": self.mode.to_string(),
+                    "slidingWindowPanes": {
+                        "paneMs": p.pane_ms(),
+                        "stateKeptBy": "pane",
+                        "paneStates": pane_states,
+                        "panesRead": panes_read,
+                        "windowPanesMerged": windows_closed,
+                    },
+                }),
                 Some(p) => json!({
                     "outputMode": self.mode.to_string(),
                     "slidingWindowPanes": {
                         "paneMs": p.pane_ms(),
+                        "stateKeptBy": "window",
                         "paneStates": pane_states,
                         "windowStates": epoch_keys,
                     },

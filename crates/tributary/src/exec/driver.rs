@@ -84,6 +84,10 @@ const CONF_JOIN_KEYS: &str = "state.join.equi_keys";
 /// Key, in the checkpoint's metadata, naming how state keys are assigned to partitions
 /// ([`crate::state::PartitionHash`]); a checkpoint written before lacks it (Arrow's row format).
 pub(crate) const CONF_PARTITION_HASH: &str = "state.partition_hash";
+/// Key, in the checkpoint's metadata, saying that an aggregation by a sliding window may keep
+/// a state row per pane ([`super::panes::Panes::keeps_pane_states`]). A checkpoint written
+/// before lacks it: its aggregations keep a row per window, as they were written.
+const CONF_PANE_STATES: &str = "state.aggregate.pane_states";
 
 pub(crate) struct QuerySpec {
     pub session: Session,
@@ -152,6 +156,8 @@ struct Recovered {
     join_keys: bool,
     /// How keys are assigned to state partitions.
     partition_hash: crate::state::PartitionHash,
+    /// Whether a sliding window's aggregation may keep its state by pane.
+    pane_states: bool,
     start_watermark: Option<i64>,
 }
 
@@ -288,7 +294,7 @@ async fn start_leased(
         super::evolution::changed(&store).await?;
     }
     let prev_watermark = match rec.committed_epoch {
-        Some(c) => store.read_offsets(c).await?.watermark_ms,
+        Some(c) => store.read_offsets(c).await?.last_watermark_ms(),
         None => None,
     };
     let watermark = WatermarkTracker::new(
@@ -454,6 +460,7 @@ async fn recover(
                             ),
                             (CONF_PRUNED_COLUMNS.to_string(), "true".to_string()),
                             (CONF_JOIN_KEYS.to_string(), "true".to_string()),
+                            (CONF_PANE_STATES.to_string(), "true".to_string()),
                         ]
                         .into(),
                     })
@@ -470,6 +477,7 @@ async fn recover(
                 pruned_columns: true,
                 join_keys: true,
                 partition_hash: crate::state::PartitionHash::Values,
+                pane_states: true,
                 start_watermark: None,
             }
         }
@@ -491,6 +499,7 @@ async fn recover(
             pruned_columns: true,
             join_keys: true,
             partition_hash: crate::state::PartitionHash::RowFormat,
+            pane_states: false,
             start_watermark: None,
         },
         Recovery::Rerun {
@@ -508,6 +517,7 @@ async fn recover(
             pruned_columns: true,
             join_keys: true,
             partition_hash: crate::state::PartitionHash::RowFormat,
+            pane_states: false,
             start_watermark: None,
         },
     };
@@ -525,6 +535,7 @@ async fn recover(
             .unwrap_or(1);
         rec.pruned_columns = m.conf.get(CONF_PRUNED_COLUMNS).is_some_and(|v| v == "true");
         rec.join_keys = m.conf.get(CONF_JOIN_KEYS).is_some_and(|v| v == "true");
+        rec.pane_states = m.conf.get(CONF_PANE_STATES).is_some_and(|v| v == "true");
         rec.partition_hash = crate::state::PartitionHash::from_conf(
             m.conf.get(CONF_PARTITION_HASH).map(String::as_str),
         );
@@ -638,15 +649,18 @@ async fn open_operators(
     Ok((operators, Some(split.above)))
 }
 
+/// Whether the session asks for live views of the query's aggregations.
+fn live_views_wanted(spec: &QuerySpec) -> bool {
+    spec.session
+        .conf(crate::state::LIVE_STATE_CONF)
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+}
+
 /// The names of the live views of the operators that keep one (aggregations and
 /// `map_groups_with_state`), when the session asks for them: `<query>_state`, or
 /// `<query>_state_<operator>` when there are several.
 fn live_view_names(operators: &[SplitPlan], spec: &QuerySpec, id: &str) -> HashMap<usize, String> {
-    let wanted = spec
-        .session
-        .conf(crate::state::LIVE_STATE_CONF)
-        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
-    if !wanted {
+    if !live_views_wanted(spec) {
         return HashMap::new();
     }
     let viewed: Vec<usize> = operators
@@ -767,7 +781,7 @@ async fn open_operator(
                     &empty_below,
                     root,
                     committed,
-                    keep_late,
+                    (keep_late, rec.pane_states),
                     limit,
                     live,
                 )
@@ -788,7 +802,12 @@ fn query_shape(
         first_epoch(rec),
         spec.output_mode,
         rec.partitions,
-        spec.options.contains("late_rows_path"),
+        crate::plan::shape::LayoutChoice {
+            keep_late_rows: spec.options.contains("late_rows_path"),
+            mode: spec.output_mode,
+            live: live_views_wanted(spec),
+            pane_states: rec.pane_states,
+        },
     )
 }
 

@@ -22,7 +22,9 @@ use super::stateful::StatefulOperator;
 use crate::error::{Result, TributaryError};
 use crate::modes::OutputMode;
 use crate::plan::evolution::{compare, EvolutionReport, OperatorVerdict, Verdict};
-use crate::plan::shape::{operator_shape, watermarks_of, QueryShape, StoreShape, SHAPE_VERSION};
+use crate::plan::shape::{
+    operator_shape, watermarks_of, LayoutChoice, QueryShape, StoreShape, SHAPE_VERSION,
+};
 
 /// The writer option that chooses what a changed query does with state it cannot reuse.
 pub(crate) const STATE_EVOLUTION: &str = "state_evolution";
@@ -33,14 +35,22 @@ pub(crate) fn shape_of(
     epoch: Epoch,
     mode: OutputMode,
     partitions: usize,
-    keep_late_rows: bool,
+    choice: LayoutChoice,
 ) -> Result<QueryShape> {
     let operators = match crate::plan::split_stateful(plan)? {
-        Some(split) => split
-            .operators
-            .iter()
-            .map(|op| operator_shape(op, keep_late_rows))
-            .collect(),
+        Some(split) => {
+            // The top operator emits in the query's mode, any below it in append mode.
+            let top = split.operators.len().saturating_sub(1);
+            split
+                .operators
+                .iter()
+                .enumerate()
+                .map(|(i, op)| {
+                    let mode = if i == top { mode } else { OutputMode::Append };
+                    operator_shape(op, LayoutChoice { mode, ..choice })
+                })
+                .collect()
+        }
         None => Vec::new(),
     };
     Ok(QueryShape {

@@ -24,7 +24,23 @@ use crate::plan::EventTimeKind;
 /// The event time of a key column, in the column's ticks, and ticks per millisecond.
 pub(crate) fn key_ticks(key: &ArrayRef, kind: EventTimeKind) -> Result<(ArrayRef, i64)> {
     let time = match kind {
-        EventTimeKind::Window => key.as_struct().column(1).clone(),
+        // A NULL window has no end, whatever its fields hold.
+        EventTimeKind::Window => {
+            let w = key.as_struct();
+            let end = w.column(1);
+            match arrow::array::Array::nulls(w) {
+                Some(nulls) => arrow::array::make_array(
+                    end.to_data()
+                        .into_builder()
+                        .nulls(arrow::buffer::NullBuffer::union(
+                            Some(nulls),
+                            arrow::array::Array::nulls(end),
+                        ))
+                        .build()?,
+                ),
+                None => end.clone(),
+            }
+        }
         EventTimeKind::Time => key.clone(),
     };
     let k = match time.data_type() {

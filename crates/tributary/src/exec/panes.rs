@@ -11,12 +11,18 @@
 //!                      AS __window_0)
 //!          input
 //!
-//!  epoch rows ─► Partial(pane, k) ─► expand: pane ─► its windows ─► PartialReduce(w, k) ─► state
+//!  pane states (append mode, on the sources' rows):
+//!    stored panes of the windows closing ─► windows_of_panes ─► Final(w, k) ─► emitted
+//!    epoch rows ─► Partial(pane, k) ─► PartialReduce(pane, k) with the stored pane ─► state
+//!  otherwise (and on a checkpoint written before pane states):
+//!    epoch rows ─► Partial(pane, k) ─► spread: pane ─► its windows ─► PartialReduce(w, k) ─► state
 //! ```
-//! The state stays keyed by window, as before (a checkpoint written either way restores the
-//! other way). A pane belongs to every window that starts at or before it and ends at or after
-//! its end; a row is dropped as late only when all its windows are closed, and a pane's share
-//! of an already closed window is left out when it is spread.
+//! A pane belongs to every window that starts at or before it and ends at or after its end; a
+//! row is dropped as late only when all its windows are closed. Kept by pane, a window is
+//! merged when the watermark passes its end, from the panes as the epochs before left them (the
+//! epoch's own rows are late for it), and a pane's row goes when its last window has ended.
+//! Spread, a pane's share of an already closed window is left out. Which of the two a query
+//! keeps is decided by [`Panes::keeps_pane_states`] and recorded in the checkpoint's shape.
 
 use std::sync::Arc;
 
@@ -200,6 +206,28 @@ impl Panes {
         }
     }
 
+    /// Whether a streaming aggregation by these panes keeps a state row per pane, each window
+    /// merged from its panes when it closes, rather than a row per window that each epoch's
+    /// panes are spread to (a state S/G times larger). It does in append mode, on the
+    /// sources' rows (an operator above another one receives rows for windows that close in
+    /// the same epoch), when the window is the event-time key, without a live view of the
+    /// open windows, and when the checkpoint allows it (`allowed`: one written before keeps
+    /// windows).
+    pub(crate) fn keeps_pane_states(
+        &self,
+        agg: &Aggregate,
+        mode: crate::modes::OutputMode,
+        chained: bool,
+        live: bool,
+        allowed: bool,
+    ) -> bool {
+        allowed
+            && !live
+            && !chained
+            && mode == crate::modes::OutputMode::Append
+            && crate::plan::event_time_key(agg).is_some_and(|k| k.index == self.key)
+    }
+
     /// The pane length in milliseconds.
     pub(crate) fn pane_ms(&self) -> i64 {
         self.pane_ms
@@ -244,6 +272,76 @@ impl Panes {
             .iter()
             .map(|s| Some(s.is_some_and(|s| self.last_end(s, k) <= threshold)))
             .collect())
+    }
+
+    /// How long after its end a pane can still be in an open window: the window's size less
+    /// the pane's. A state row kept per pane closes then ([`crate::state::CloseTime::Pane`]).
+    pub(crate) fn after_end_ms(&self) -> i64 {
+        self.spec.size_ms - self.pane_ms
+    }
+
+    /// The windows of state rows kept by pane (the pane at column `key`, a struct of start and
+    /// end) that end after `after_ms` (every window without it) and at or before `through_ms`:
+    /// each pane's row once per such window holding it, with the window in the pane's place.
+    /// A pane without a time (NULL) is in no window that ends.
+    pub(crate) fn windows_of_panes(
+        &self,
+        b: &RecordBatch,
+        key: usize,
+        after_ms: Option<i64>,
+        through_ms: i64,
+    ) -> Result<RecordBatch> {
+        let err = || TributaryError::arrow("merging panes into their windows");
+        let pane = b.column(key).as_struct();
+        let (fields, start) = (pane.fields().clone(), pane.column(0));
+        let ty = start.data_type().clone();
+        let k = Self::ticks_per_ms(&ty)?;
+        let size = self.spec.size_ms * k;
+        let after = after_ms.map(|w| w.saturating_mul(k));
+        let through = through_ms.saturating_mul(k);
+        let ticks = arrow::compute::cast(start, &DataType::Int64).map_err(err())?;
+        let mut take: Vec<u32> = Vec::new();
+        let mut starts: Vec<i64> = Vec::new();
+        let mut buf = Vec::new();
+        for (row, s) in ticks.as_primitive::<Int64Type>().iter().enumerate() {
+            let Some(s) = s.filter(|_| arrow::array::Array::is_valid(pane, row)) else {
+                continue;
+            };
+            buf.clear();
+            self.spec.starts(s, k, &mut buf);
+            for w in buf.iter().rev() {
+                let end = w + size;
+                if end <= through && after.is_none_or(|a| end > a) {
+                    take.push(row as u32);
+                    starts.push(*w);
+                }
+            }
+        }
+        let ends: Int64Array = starts.iter().map(|s| s + size).collect();
+        let window = arrow::array::StructArray::try_new(
+            fields,
+            vec![
+                arrow::compute::cast(&Int64Array::from(starts), &ty).map_err(err())?,
+                arrow::compute::cast(&ends, &ty).map_err(err())?,
+            ],
+            None,
+        )
+        .map_err(err())?;
+        let take = UInt32Array::from(take);
+        let mut cols: Vec<ArrayRef> = Vec::with_capacity(b.num_columns());
+        for (i, c) in b.columns().iter().enumerate() {
+            cols.push(if i == key {
+                Arc::new(window.clone())
+            } else {
+                arrow::compute::take(c, &take, None).map_err(err())?
+            });
+        }
+        RecordBatch::try_new_with_options(
+            b.schema(),
+            cols,
+            &RecordBatchOptions::new().with_row_count(Some(take.len())),
+        )
+        .map_err(err())
     }
 
     /// Spread partial states by pane over their windows. The window key is grouped by its
@@ -341,6 +439,80 @@ mod tests {
                 assert_eq!(p.last_end(pane_start, 1), got[0] + size);
             }
         }
+    }
+
+    /// A pane state's windows that close between two watermarks, each once, with the window
+    /// in the pane's place; a NULL pane is in none; the pane's state row closes when its last
+    /// window ends.
+    #[test]
+    fn the_windows_of_pane_states_are_those_ending_between_the_watermarks() {
+        use arrow::array::StructArray;
+        let p = panes(10, 2, 0);
+        let ty = DataType::Timestamp(TimeUnit::Millisecond, None);
+        let fields: arrow::datatypes::Fields = vec![
+            Field::new("start", ty.clone(), true),
+            Field::new("end", ty.clone(), true),
+        ]
+        .into();
+        let pane = StructArray::try_new(
+            fields.clone(),
+            vec![
+                Arc::new(TimestampMillisecondArray::from(vec![Some(20), Some(0)])),
+                Arc::new(TimestampMillisecondArray::from(vec![Some(22), Some(0)])),
+            ],
+            Some(vec![true, false].into()),
+        )
+        .unwrap();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("w", DataType::Struct(fields), true),
+            Field::new("n", DataType::Int64, false),
+        ]));
+        let b = RecordBatch::try_new(
+            schema,
+            vec![Arc::new(pane), Arc::new(Int64Array::from(vec![7, 8]))],
+        )
+        .unwrap();
+        let starts = |out: &RecordBatch| -> Vec<(i64, i64, i64)> {
+            let w = out.column(0).as_struct();
+            let col = |i: usize| {
+                arrow::compute::cast(w.column(i), &DataType::Int64)
+                    .unwrap()
+                    .as_primitive::<Int64Type>()
+                    .values()
+                    .to_vec()
+            };
+            let n = out.column(1).as_primitive::<Int64Type>().values().to_vec();
+            col(0)
+                .into_iter()
+                .zip(col(1))
+                .zip(n)
+                .map(|((s, e), n)| (s, e, n))
+                .collect()
+        };
+        // Pane [20, 22) is in the windows starting at 12, 14, 16, 18 and 20.
+        let all = p.windows_of_panes(&b, 0, None, 100).unwrap();
+        assert_eq!(
+            starts(&all),
+            vec![
+                (12, 22, 7),
+                (14, 24, 7),
+                (16, 26, 7),
+                (18, 28, 7),
+                (20, 30, 7)
+            ]
+        );
+        // Ending after 24 and at or before 28: [16, 26) and [18, 28).
+        let some = p.windows_of_panes(&b, 0, Some(24), 28).unwrap();
+        assert_eq!(starts(&some), vec![(16, 26, 7), (18, 28, 7)]);
+        assert_eq!(
+            p.windows_of_panes(&b, 0, Some(30), 40).unwrap().num_rows(),
+            0
+        );
+        // Its state closes when its last window, [20, 30), ends; the NULL pane's never.
+        let close = crate::state::CloseTime::Pane(0, p.after_end_ms())
+            .of(&b)
+            .unwrap();
+        assert_eq!(close, vec![30, i64::MAX]);
     }
 
     #[test]

@@ -34,6 +34,9 @@ pub(crate) struct EpochWatermarks {
     pub late: Option<i64>,
     /// State whose event time is at or before this is closed (emitted in append mode) and evicted.
     pub evict: Option<i64>,
+    /// The previous epoch's `evict`: what closed at or before it was emitted then (a sliding
+    /// window kept by pane states closes the windows ending after it).
+    pub prev_evict: Option<i64>,
 }
 
 impl EpochWatermarks {
@@ -47,17 +50,14 @@ impl EpochWatermarks {
             EpochWatermarks {
                 late: behind(prev),
                 evict: behind(current),
+                prev_evict: behind(prev),
             }
         } else {
-            EpochWatermarks::at(current)
-        }
-    }
-
-    /// Both watermarks at `ms`.
-    pub(crate) fn at(ms: Option<i64>) -> Self {
-        EpochWatermarks {
-            late: ms,
-            evict: ms,
+            EpochWatermarks {
+                late: current,
+                evict: current,
+                prev_evict: prev,
+            }
         }
     }
 }

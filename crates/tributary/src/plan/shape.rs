@@ -217,10 +217,21 @@ fn below_of(node: &LogicalPlan) -> String {
         .join("\n")
 }
 
+/// What decides an aggregation's state layout beside its plan.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LayoutChoice {
+    /// The query keeps late rows aside (a sliding window is then not computed by panes).
+    pub keep_late_rows: bool,
+    /// The operator's output mode.
+    pub mode: crate::modes::OutputMode,
+    /// The query keeps live views of its aggregations.
+    pub live: bool,
+    /// The checkpoint allows a sliding window's state kept by pane.
+    pub pane_states: bool,
+}
+
 /// The shape of one operator of a split plan (its state columns are added once it is opened).
-/// `keep_late_rows`: the query keeps late rows aside (a sliding window is then not computed
-/// by panes).
-pub(crate) fn operator_shape(split: &SplitPlan, keep_late_rows: bool) -> OperatorShape {
+pub(crate) fn operator_shape(split: &SplitPlan, choice: LayoutChoice) -> OperatorShape {
     let node = &split.node;
     let mut shape = OperatorShape {
         id: split.id,
@@ -307,8 +318,15 @@ pub(crate) fn operator_shape(split: &SplitPlan, keep_late_rows: bool) -> Operato
             .iter()
             .map(|e| typed(e, a.input.schema()))
             .collect();
-        if !keep_late_rows && crate::exec::panes::Panes::of(a).is_some() {
-            shape.layout = "panes".into();
+        if let Some(p) = crate::exec::panes::Panes::of(a).filter(|_| !choice.keep_late_rows) {
+            let by_pane = p.keeps_pane_states(
+                a,
+                choice.mode,
+                split.is_chained(),
+                choice.live,
+                choice.pane_states,
+            );
+            shape.layout = if by_pane { "pane states" } else { "panes" }.into();
         }
     }
     let all = |v: Vec<String>| v.into_iter().map(stable).collect();

@@ -59,6 +59,10 @@ pub(crate) enum CloseTime {
     /// A timestamp column plus milliseconds (a join side's row, closed once no row of the
     /// other side within the join's time bound can come).
     Shifted(usize, i64),
+    /// A sliding window's pane (a window key of start and end), closed once the last window
+    /// that can hold it has ended: its end plus milliseconds (the window's size less the
+    /// pane's).
+    Pane(usize, i64),
 }
 
 impl CloseTime {
@@ -78,6 +82,14 @@ impl CloseTime {
             CloseTime::Shifted(c, shift) => Ok(crate::exec::late::event_ms(batch.column(c))?
                 .iter()
                 .map(|v| v.map_or(i64::MAX, |v| v.saturating_add(shift)))
+                .collect()),
+            CloseTime::Pane(c, after_end) => Ok(CloseTime::Key(c, EventTimeKind::Window)
+                .of(batch)?
+                .into_iter()
+                .map(|t| match t {
+                    i64::MAX => i64::MAX,
+                    t => t.saturating_add(after_end),
+                })
                 .collect()),
             CloseTime::Key(c, kind) => {
                 let (ticks, k) = crate::exec::late::key_ticks(batch.column(c), kind)

@@ -1,17 +1,31 @@
-//! Sliding windows by panes: each row is aggregated once, into its pane, and the epoch's pane
-//! states are spread over their windows; a row is late only when all its windows are closed.
+//! Sliding windows by panes: each row is aggregated once, into its pane; a stream keeps the
+//! pane states and merges a window from its panes when it closes (or, on a checkpoint written
+//! before, spreads the epoch's pane states over their windows); a row is late only when all
+//! its windows are closed.
 
 use tributary::prelude::*;
 
 use crate::common::*;
 
-#[tokio::test]
-async fn a_sliding_window_aggregates_each_row_once_into_its_pane_and_drops_a_row_only_when_all_its_windows_closed(
-) {
+/// How a test runs the sliding-window stream below.
+#[derive(Clone, Copy, PartialEq)]
+enum Run {
+    /// One query instance.
+    Once,
+    /// A new query instance on the same checkpoint for each arrival of rows.
+    Restarting,
+    /// On a checkpoint written before states were kept by pane.
+    OldCheckpoint,
+}
+
+/// 10-second windows every 4 seconds (panes of 2 seconds; a row is in two or three windows)
+/// over three arrivals of rows: the first epoch's stateful progress, the emitted rows (by
+/// window start), and the rows dropped behind the watermark.
+async fn sliding_windows(run: Run) -> (serde_json::Value, Vec<String>, u64) {
     let tmp = tempfile::tempdir().unwrap();
+    let checkpoint = tmp.path().join("ckpt");
     let (session, stream) = prices_session();
     let seen = Epochs::default();
-    // 10-second windows every 4 seconds: panes of 2 seconds; a row is in two or three windows.
     let df = session
         .sql(
             "SELECT CAST(w['start'] AS BIGINT) / 1000 AS start_s, count(*) AS n, sum(price) AS total
@@ -20,38 +34,111 @@ async fn a_sliding_window_aggregates_each_row_once_into_its_pane_and_drops_a_row
         )
         .await
         .unwrap();
-    let q = start_into(df, OutputMode::Append, &tmp.path().join("ckpt"), &seen).await;
-    stream
-        .push(prices_at(&[(1, 1), (2, 1), (3, 1), (5, 2), (21, 1)]))
-        .unwrap();
-    q.process_all_available().await.unwrap();
-    let first = q.recent_progress()[0].state_operators[0].clone();
-    let panes = &first["customMetrics"]["slidingWindowPanes"];
-    assert_eq!(panes["paneMs"], 2000, "{first}");
-    // Panes [0,2) [2,4) [4,6) [20,22) hold the five rows; their windows start at -8, -4, 0,
-    // 4, 12, 16 and 20 seconds.
-    assert_eq!(panes["paneStates"], 4, "{first}");
-    assert_eq!(panes["windowStates"], 7, "{first}");
-    // The watermark is at 21 s: every window of the row at 9 s has ended (at 10, 14 and 18 s),
-    // so it is dropped; the row at 13 s still counts in [12, 22), and only there.
-    stream.push(prices_at(&[(9, 7), (13, 3), (30, 4)])).unwrap();
-    q.process_all_available().await.unwrap();
-    stream.push(prices_at(&[(100, 0)])).unwrap();
-    q.process_all_available().await.unwrap();
-    q.stop().await.unwrap();
-    assert_eq!(dropped_by_watermark(&q), 1, "the row at 9 s, once");
+    if run == Run::OldCheckpoint {
+        // The first start writes the metadata; take out what later versions add to it.
+        start_into(df.clone(), OutputMode::Append, &checkpoint, &seen)
+            .await
+            .stop()
+            .await
+            .unwrap();
+        let path = checkpoint.join("metadata");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let (version, json) = text.split_once('\n').unwrap();
+        let mut meta: serde_json::Value = serde_json::from_str(json).unwrap();
+        let conf = meta["conf"].as_object_mut().unwrap();
+        assert!(
+            conf.remove("state.aggregate.pane_states").is_some(),
+            "{text}"
+        );
+        std::fs::write(&path, format!("{version}\n{meta}")).unwrap();
+        // The recorded shape then named the layout "panes" (a state per window).
+        for shape in std::fs::read_dir(checkpoint.join("shapes")).unwrap() {
+            let path = shape.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            assert!(text.contains("\"pane states\""), "{text}");
+            std::fs::write(&path, text.replace("\"pane states\"", "\"panes\"")).unwrap();
+        }
+    }
+    let arrivals = [
+        prices_at(&[(1, 1), (2, 1), (3, 1), (5, 2), (21, 1)]),
+        // The watermark is then at 21 s: every window of the row at 9 s has ended (at 10, 14
+        // and 18 s), so it is dropped; the row at 13 s still counts in [12, 22), and only there.
+        prices_at(&[(9, 7), (13, 3), (30, 4)]),
+        prices_at(&[(100, 0)]),
+    ];
+    let mut first = None;
+    let mut dropped = 0;
+    let mut q = start_into(df.clone(), OutputMode::Append, &checkpoint, &seen).await;
+    for rows in arrivals {
+        if run == Run::Restarting && first.is_some() {
+            q = start_into(df.clone(), OutputMode::Append, &checkpoint, &seen).await;
+        }
+        stream.push(rows).unwrap();
+        q.process_all_available().await.unwrap();
+        first.get_or_insert_with(|| q.recent_progress()[0].state_operators[0].clone());
+        if run == Run::Restarting {
+            q.stop().await.unwrap();
+            dropped += dropped_by_watermark(&q);
+        }
+    }
+    if run != Run::Restarting {
+        q.stop().await.unwrap();
+        dropped = dropped_by_watermark(&q);
+    }
     let mut got: Vec<(i64, String)> = emitted_rows(&seen)
         .into_iter()
         .map(|r| (r.split('|').next().unwrap().parse().unwrap(), r))
         .collect();
     got.sort();
-    let got: Vec<String> = got.into_iter().map(|(_, r)| r).collect();
+    (
+        first.unwrap(),
+        got.into_iter().map(|(_, r)| r).collect(),
+        dropped,
+    )
+}
+
+/// Each window once, with every row of it not behind the watermark; the row at 9 s dropped.
+const SLIDING_ANSWER: [&str; 9] = [
+    "-8|1|1", "-4|4|5", "0|4|5", "4|1|2", "12|2|4", "16|1|1", "20|1|1", "24|1|4", "28|1|4",
+];
+
+#[tokio::test]
+async fn a_sliding_window_keeps_a_state_per_pane_and_drops_a_row_only_when_all_its_windows_closed()
+{
+    let (first, got, dropped) = sliding_windows(Run::Once).await;
+    let panes = &first["customMetrics"]["slidingWindowPanes"];
+    assert_eq!(panes["paneMs"], 2000, "{first}");
+    assert_eq!(panes["stateKeptBy"], "pane", "{first}");
+    // Panes [0,2) [2,4) [4,6) [20,22) hold the five rows, and they are the state (their seven
+    // windows, starting at -8, -4, 0, 4, 12, 16 and 20 seconds, are merged when they close).
+    assert_eq!(panes["paneStates"], 4, "{first}");
+    assert_eq!(first["numRowsTotal"], 4, "{first}");
+    assert_eq!(dropped, 1, "the row at 9 s, once");
+    assert_eq!(got, SLIDING_ANSWER);
+}
+
+#[tokio::test]
+async fn pane_states_give_the_same_windows_when_the_query_restarts_between_arrivals() {
+    let (first, got, dropped) = sliding_windows(Run::Restarting).await;
     assert_eq!(
-        got,
-        vec![
-            "-8|1|1", "-4|4|5", "0|4|5", "4|1|2", "12|2|4", "16|1|1", "20|1|1", "24|1|4", "28|1|4"
-        ]
+        first["customMetrics"]["slidingWindowPanes"]["stateKeptBy"], "pane",
+        "{first}"
     );
+    assert_eq!(dropped, 1, "the row at 9 s, once");
+    assert_eq!(got, SLIDING_ANSWER);
+}
+
+#[tokio::test]
+async fn a_checkpoint_written_before_pane_states_keeps_a_state_per_window_with_the_same_answer() {
+    let (first, got, dropped) = sliding_windows(Run::OldCheckpoint).await;
+    let panes = &first["customMetrics"]["slidingWindowPanes"];
+    assert_eq!(panes["stateKeptBy"], "window", "{first}");
+    // The four panes are spread over their seven windows, which are the state.
+    assert_eq!(panes["paneStates"], 4, "{first}");
+    assert_eq!(panes["windowStates"], 7, "{first}");
+    assert_eq!(first["numRowsTotal"], 7, "{first}");
+    assert_eq!(dropped, 1, "the row at 9 s, once");
+    assert_eq!(got, SLIDING_ANSWER);
 }
 
 /// In a batch, the aggregation of a sliding window runs over panes (the plan shows the spread

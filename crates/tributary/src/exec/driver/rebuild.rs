@@ -210,7 +210,7 @@ pub(super) async fn replay(
                 }
             }
         }
-        prev_watermark = record.watermark_ms;
+        prev_watermark = record.last_watermark_ms();
     }
     Ok(operators
         .into_iter()
