@@ -100,6 +100,14 @@ pub(crate) async fn state(cmd: StateCommand, storage: &StorageOptions) -> anyhow
                 if let Some(t) = &s.event_time {
                     println!("  event time: {t}");
                 }
+                match s.layout.as_str() {
+                    "" => {}
+                    "pane states" => println!(
+                        "  layout: pane states (a row per pane of the sliding window, its partial \
+                         aggregates; a window is merged from its panes when it closes)"
+                    ),
+                    other => println!("  layout: {other}"),
+                }
                 if !s.values.is_empty() {
                     println!("  values: {}", s.values.join(", "));
                 }

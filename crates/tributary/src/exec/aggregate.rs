@@ -248,9 +248,7 @@ impl AggregateOperator {
         // Rows close by their event-time key (in complete mode nothing closes); the keys of a
         // session window are grouped by the other keys, whose sessions merge.
         let close = match (key, mode, panes) {
-            (Some(k), _, Some(p)) if pane_states => {
-                Some(CloseTime::Pane(k.index, p.after_end_ms()))
-            }
+            (Some(k), _, Some(p)) if pane_states => Some(CloseTime::Pane(k.index, p)),
             (Some(k), OutputMode::Append | OutputMode::Update, _) => {
                 Some(CloseTime::Key(k.index, k.kind))
             }
@@ -473,12 +471,18 @@ impl StatefulOperator for AggregateOperator {
         if let (true, Some(p), Some(key), Some(wm)) =
             (self.pane_states, self.panes, self.key, watermarks.evict)
         {
-            for store in &self.stores {
+            // Nothing to read when no window ends between the two watermarks (an epoch within
+            // one slide, a real-time arrival that did not move the watermark).
+            let closing = watermarks
+                .prev_evict
+                .is_none_or(|prev| p.first_end_after(prev) <= wm);
+            for store in self.stores.iter().filter(|_| closing) {
+                // A closing window's panes end at or before the watermark.
                 let rows = store.closed(wm.saturating_add(p.after_end_ms()), &KeySet::default())?;
                 panes_read += rows.num_rows();
                 let windows = p.windows_of_panes(&rows, key.index, watermarks.prev_evict, wm)?;
                 if windows.num_rows() > 0 {
-                    windows_closing.push(windows);
+                    windows_closing.push(rewrap(&parts.state_schema, &windows)?);
                 }
             }
         }

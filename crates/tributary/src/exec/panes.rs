@@ -233,8 +233,33 @@ impl Panes {
         self.pane_ms
     }
 
+    /// Panes of a window of `size` sliding by `slide` from `start` (milliseconds), the window
+    /// being group key 0.
+    #[cfg(test)]
+    pub(crate) fn for_test(size: i64, slide: i64, start: i64) -> Panes {
+        Panes {
+            spec: WindowSpec {
+                size_ms: size,
+                slide_ms: slide,
+                start_ms: start,
+            },
+            pane_ms: gcd(size, slide),
+            key: 0,
+        }
+    }
+
+    /// The sliding window.
+    pub(crate) fn spec(&self) -> &WindowSpec {
+        &self.spec
+    }
+
+    /// The window's size in milliseconds.
+    pub(crate) fn size_ms(&self) -> i64 {
+        self.spec.size_ms
+    }
+
     /// Ticks of the window's time type per millisecond.
-    fn ticks_per_ms(ty: &DataType) -> Result<i64> {
+    pub(crate) fn ticks_per_ms(ty: &DataType) -> Result<i64> {
         match ty {
             DataType::Timestamp(TimeUnit::Nanosecond, _) => Ok(1_000_000),
             DataType::Timestamp(TimeUnit::Microsecond, _) => Ok(1_000),
@@ -274,10 +299,42 @@ impl Panes {
             .collect())
     }
 
-    /// How long after its end a pane can still be in an open window: the window's size less
-    /// the pane's. A state row kept per pane closes then ([`crate::state::CloseTime::Pane`]).
+    /// How long after its end a pane can still be in an open window, at most: the window's
+    /// size less the pane's.
     pub(crate) fn after_end_ms(&self) -> i64 {
         self.spec.size_ms - self.pane_ms
+    }
+
+    /// When each pane (a struct of start and end) closes, in milliseconds: when the last
+    /// window that holds it ends (`i64::MAX` for a NULL pane, which never closes). A state row
+    /// kept per pane goes then ([`crate::state::CloseTime::Pane`]).
+    pub(crate) fn close_ms(&self, pane: &ArrayRef) -> Result<Vec<i64>> {
+        let err = || TributaryError::arrow("reading when panes close");
+        let w = pane.as_struct();
+        let start = w.column(0);
+        let k = Self::ticks_per_ms(start.data_type())?;
+        let ticks = arrow::compute::cast(start, &DataType::Int64).map_err(err())?;
+        Ok(ticks
+            .as_primitive::<Int64Type>()
+            .iter()
+            .enumerate()
+            .map(|(i, s)| match s {
+                Some(s) if arrow::array::Array::is_valid(w, i) => {
+                    // Finer ticks: an end of t ticks is behind the watermark wm exactly when
+                    // ceil(t / k) <= wm.
+                    let end = self.last_end(s, k);
+                    end.div_euclid(k) + i64::from(end.rem_euclid(k) != 0)
+                }
+                _ => i64::MAX,
+            })
+            .collect())
+    }
+
+    /// The end of the first window that ends after `ms` (milliseconds).
+    pub(crate) fn first_end_after(&self, ms: i64) -> i64 {
+        let base = self.spec.start_ms + self.spec.size_ms;
+        let slide = self.spec.slide_ms;
+        ms.saturating_add(slide - (ms - base).rem_euclid(slide))
     }
 
     /// The windows of state rows kept by pane (the pane at column `key`, a struct of start and
@@ -509,10 +566,32 @@ mod tests {
             0
         );
         // Its state closes when its last window, [20, 30), ends; the NULL pane's never.
-        let close = crate::state::CloseTime::Pane(0, p.after_end_ms())
-            .of(&b)
-            .unwrap();
+        let close = crate::state::CloseTime::Pane(0, p).of(&b).unwrap();
         assert_eq!(close, vec![30, i64::MAX]);
+        // Windows of 6 sliding by 4 (panes of 2): the pane [2, 4) is only in [0, 6), and
+        // closes at 6, not at its end plus 4.
+        let uneven = Panes::for_test(6, 4, 0);
+        let pane = StructArray::try_new(
+            vec![
+                Field::new("start", ty.clone(), true),
+                Field::new("end", ty.clone(), true),
+            ]
+            .into(),
+            vec![
+                Arc::new(TimestampMillisecondArray::from(vec![2, 4])),
+                Arc::new(TimestampMillisecondArray::from(vec![4, 6])),
+            ],
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            uneven.close_ms(&(Arc::new(pane) as ArrayRef)).unwrap(),
+            vec![6, 10]
+        );
+        // The first window to end after a time: ends are at 6, 10, 14, ...
+        assert_eq!(uneven.first_end_after(5), 6);
+        assert_eq!(uneven.first_end_after(6), 10);
+        assert_eq!(uneven.first_end_after(-3), -2);
     }
 
     #[test]

@@ -60,9 +60,8 @@ pub(crate) enum CloseTime {
     /// other side within the join's time bound can come).
     Shifted(usize, i64),
     /// A sliding window's pane (a window key of start and end), closed once the last window
-    /// that can hold it has ended: its end plus milliseconds (the window's size less the
-    /// pane's).
-    Pane(usize, i64),
+    /// that holds it has ended.
+    Pane(usize, crate::exec::panes::Panes),
 }
 
 impl CloseTime {
@@ -83,14 +82,7 @@ impl CloseTime {
                 .iter()
                 .map(|v| v.map_or(i64::MAX, |v| v.saturating_add(shift)))
                 .collect()),
-            CloseTime::Pane(c, after_end) => Ok(CloseTime::Key(c, EventTimeKind::Window)
-                .of(batch)?
-                .into_iter()
-                .map(|t| match t {
-                    i64::MAX => i64::MAX,
-                    t => t.saturating_add(after_end),
-                })
-                .collect()),
+            CloseTime::Pane(c, panes) => panes.close_ms(batch.column(c)),
             CloseTime::Key(c, kind) => {
                 let (ticks, k) = crate::exec::late::key_ticks(batch.column(c), kind)
                     .map_err(|e| crate::error::from_df_error("reading a row's close time", e))?;
