@@ -248,16 +248,6 @@ impl Panes {
         }
     }
 
-    /// The sliding window.
-    pub(crate) fn spec(&self) -> &WindowSpec {
-        &self.spec
-    }
-
-    /// The window's size in milliseconds.
-    pub(crate) fn size_ms(&self) -> i64 {
-        self.spec.size_ms
-    }
-
     /// Ticks of the window's time type per millisecond.
     pub(crate) fn ticks_per_ms(ty: &DataType) -> Result<i64> {
         match ty {

@@ -25,8 +25,6 @@ pub(crate) struct MapBatchesExec {
     name: &'static str,
     f: BatchFn,
     properties: Arc<PlanProperties>,
-    /// Takes its input as one partition.
-    single: bool,
 }
 
 impl fmt::Debug for MapBatchesExec {
@@ -42,17 +40,7 @@ impl MapBatchesExec {
         name: &'static str,
         f: impl Fn(RecordBatch) -> crate::error::Result<RecordBatch> + Send + Sync + 'static,
     ) -> Self {
-        Self::with_fn(input, schema, name, Arc::new(f), false)
-    }
-
-    /// One that takes its input as one partition (the optimizer merges the input's).
-    pub(crate) fn single_partition(
-        input: Arc<dyn ExecutionPlan>,
-        schema: SchemaRef,
-        name: &'static str,
-        f: impl Fn(RecordBatch) -> crate::error::Result<RecordBatch> + Send + Sync + 'static,
-    ) -> Self {
-        Self::with_fn(input, schema, name, Arc::new(f), true)
+        Self::with_fn(input, schema, name, Arc::new(f))
     }
 
     fn with_fn(
@@ -60,17 +48,12 @@ impl MapBatchesExec {
         schema: SchemaRef,
         name: &'static str,
         f: BatchFn,
-        single: bool,
     ) -> Self {
         // The output is partitioned as the input, but by columns this operator may rewrite:
         // its partitioning is not promised to anyone above.
         let properties = Arc::new(PlanProperties::new(
             EquivalenceProperties::new(schema),
-            Partitioning::UnknownPartitioning(if single {
-                1
-            } else {
-                input.output_partitioning().partition_count()
-            }),
+            Partitioning::UnknownPartitioning(input.output_partitioning().partition_count()),
             input.pipeline_behavior(),
             input.boundedness(),
         ));
@@ -79,7 +62,6 @@ impl MapBatchesExec {
             name,
             f,
             properties,
-            single,
         }
     }
 }
@@ -99,13 +81,6 @@ impl ExecutionPlan for MapBatchesExec {
     }
     fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
         vec![&self.input]
-    }
-    fn required_input_distribution(&self) -> Vec<datafusion::physical_plan::Distribution> {
-        vec![if self.single {
-            datafusion::physical_plan::Distribution::SinglePartition
-        } else {
-            datafusion::physical_plan::Distribution::UnspecifiedDistribution
-        }]
     }
     #[allow(deprecated)]
     fn with_new_children(
@@ -130,7 +105,6 @@ impl ExecutionPlan for MapBatchesExec {
             self.properties.eq_properties.schema().clone(),
             self.name,
             self.f.clone(),
-            self.single,
         )))
     }
     fn execute(

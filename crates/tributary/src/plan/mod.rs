@@ -26,7 +26,6 @@ mod join;
 mod keys;
 mod map_batches;
 mod map_groups;
-mod pane_order;
 mod panes;
 pub(crate) mod physical;
 mod prepared;

@@ -7,14 +7,11 @@
 //!          Projection(*, __sliding_windows(..))           input
 //!            input
 //!
-//!  physical: AggregateExec(Partial, by pane, k) ─► all pane states sorted by pane start (one
-//!            sort, which spills) ─► PaneWindowsInOrderExec (pane_order.rs: window rows in
-//!            window order) ─► AggregateExec(Final, by window, k; partially sorted: a window
-//!            goes out as soon as its last pane is in) ─► window structs rebuilt
+//!  physical: AggregateExec(Partial, by pane, k) ─► spread panes over windows ─► hash repartition
+//!            ─► AggregateExec(FinalPartitioned, by window, k) ─► window structs rebuilt
 //! ```
 //! Every row is aggregated once, into its pane; only the partial states are spread over the
-//! windows, so the batch never holds a row per (event, window), nor the state of every window
-//! at once. The rule runs before
+//! windows, so the batch never holds a row per (event, window). The rule runs before
 //! DataFusion's optimizer rules, so an exact `count(DISTINCT x)` merges its pane sets instead of
 //! grouping by every (window, x).
 
@@ -28,10 +25,10 @@ use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{DFSchemaRef, Result};
 use datafusion::logical_expr::{Expr, Extension, LogicalPlan, UserDefinedLogicalNodeCore};
 use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
+use datafusion::physical_expr::expressions::Column as ColumnExpr;
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
-use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
-use datafusion::physical_plan::sorts::sort::SortExec;
-use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::repartition::RepartitionExec;
+use datafusion::physical_plan::{ExecutionPlan, Partitioning, PhysicalExpr};
 #[allow(deprecated)]
 use datafusion::physical_planner::create_aggregate_expr_and_maybe_filter;
 
@@ -168,31 +165,34 @@ impl PaneAggregate {
             input_schema.clone(),
         )?);
         let (panes, at) = (self.panes, flat.offset(self.panes.key));
-        // The pane states in pane order, spread over their windows in window order: the final
-        // aggregation then emits each window as soon as its last pane is in (pane_order.rs).
-        // One sort of all the pane states (a few per pane and key, not per row), which spills
-        // under a memory limit: sorting the partitions apart and merging them could not.
-        // (DataFusion's optimizer turns a sort right above a coalesce into a sort per partition
-        // and a merge that cannot spill; a pass-through that takes one partition keeps the one
-        // sort.)
-        let ordering = super::pane_order::by_start(&partial.schema(), at);
-        let coalesced = Arc::new(CoalescePartitionsExec::new(partial));
-        let states = Arc::new(MapBatchesExec::single_partition(
-            coalesced.clone(),
-            coalesced.schema(),
-            "PaneStatesExec",
-            Ok,
+        let spread = Arc::new(MapBatchesExec::new(
+            partial.clone(),
+            partial.schema(),
+            "PaneSpreadExec",
+            move |b| panes.spread(&b, at, None),
         ));
-        let sorted = Arc::new(SortExec::new(ordering, states));
-        let spread = Arc::new(super::pane_order::PaneWindowsInOrderExec::new(
-            sorted, panes, at,
-        ));
+        let final_group_by = flat.group_by.as_final();
+        let hash: Vec<Arc<dyn PhysicalExpr>> = final_group_by
+            .expr()
+            .iter()
+            .enumerate()
+            .map(|(i, (_, name))| Arc::new(ColumnExpr::new(name, i)) as Arc<dyn PhysicalExpr>)
+            .collect();
+        let partitions = session.config().target_partitions().max(1);
+        let shuffled: Arc<dyn ExecutionPlan> = if hash.is_empty() {
+            spread
+        } else {
+            Arc::new(RepartitionExec::try_new(
+                spread,
+                Partitioning::Hash(hash, partitions),
+            )?)
+        };
         let fin = Arc::new(AggregateExec::try_new(
-            AggregateMode::Final,
-            flat.group_by.as_final(),
+            AggregateMode::FinalPartitioned,
+            final_group_by,
             aggr,
             filters,
-            spread,
+            shuffled,
             input_schema,
         )?);
         let schema: SchemaRef = Arc::new(self.schema.as_arrow().clone());
