@@ -1037,7 +1037,7 @@ fn a_batch_held_to_a_small_memory_limit_spills_and_gives_the_streams_answer() {
     write_dense_events(&input, 2, 100_000);
     let job = repo().join("examples/visitors/job.sql");
     let input_var = format!("input={}", input.display());
-    // The batch alone: it must spill to stay within 16 MiB, and say so.
+    // The batch alone: it must spill to stay within 4 MiB, and say so.
     let out = tmp.path().join("batch");
     let (code, _, stderr) = tributary(&[
         "batch",
@@ -1047,11 +1047,11 @@ fn a_batch_held_to_a_small_memory_limit_spills_and_gives_the_streams_answer() {
         "--set",
         &format!("output={}", out.display()),
         "--memory-limit",
-        "16m",
+        "4m",
     ]);
     assert_eq!(code, 0, "{stderr}");
     assert!(
-        stderr.contains("of the 16.0 MiB memory limit and spilled"),
+        stderr.contains("of the 4.0 MiB memory limit and spilled"),
         "{stderr}"
     );
     // The same batch, spilling, against the stream of the same job: the same windows.
@@ -1063,7 +1063,7 @@ fn a_batch_held_to_a_small_memory_limit_spills_and_gives_the_streams_answer() {
         "--set",
         &format!("output={}", tmp.path().join("verify").display()),
         "--memory-limit",
-        "16m",
+        "4m",
     ]);
     assert_eq!((code, stdout.trim()), (0, "identical"), "{stderr}");
     // A limit that is not a size is refused with the forms it takes.

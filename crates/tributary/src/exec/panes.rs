@@ -261,7 +261,7 @@ impl Panes {
     }
 
     /// The end of the last window holding the pane starting at `start` (in ticks).
-    fn last_end(&self, start: i64, k: i64) -> i64 {
+    pub(crate) fn last_end(&self, start: i64, k: i64) -> i64 {
         let (size, slide, offset) = (
             self.spec.size_ms * k,
             self.spec.slide_ms * k,

@@ -26,6 +26,7 @@ mod join;
 mod keys;
 mod map_batches;
 mod map_groups;
+mod pane_merge;
 mod panes;
 pub(crate) mod physical;
 mod prepared;

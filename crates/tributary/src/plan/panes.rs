@@ -7,11 +7,13 @@
 //!          Projection(*, __sliding_windows(..))           input
 //!            input
 //!
-//!  physical: AggregateExec(Partial, by pane, k) ─► spread panes over windows ─► hash repartition
-//!            ─► AggregateExec(FinalPartitioned, by window, k) ─► window structs rebuilt
+//!  physical: AggregateExec(Partial, by pane, k) ─► hash repartition by k
+//!            ─► PaneMergeExec (panes by start, each window merged once complete) ─► window structs rebuilt
 //! ```
-//! Every row is aggregated once, into its pane; only the partial states are spread over the
-//! windows, so the batch never holds a row per (event, window). The rule runs before
+//! Every row is aggregated once, into its pane; only the partial states are merged into the
+//! windows, so the batch never holds a row per (event, window), and the windows' states are
+//! held one chunk of panes at a time (`plan::pane_merge`), on disk in sorted runs when the
+//! memory pool refuses the panes'. The rule runs before
 //! DataFusion's optimizer rules, so an exact `count(DISTINCT x)` merges its pane sets instead of
 //! grouping by every (window, x).
 
@@ -25,14 +27,15 @@ use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{DFSchemaRef, Result};
 use datafusion::logical_expr::{Expr, Extension, LogicalPlan, UserDefinedLogicalNodeCore};
 use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
-use datafusion::physical_expr::expressions::Column as ColumnExpr;
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
+use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
 use datafusion::physical_plan::repartition::RepartitionExec;
-use datafusion::physical_plan::{ExecutionPlan, Partitioning, PhysicalExpr};
+use datafusion::physical_plan::{ExecutionPlan, Partitioning};
 #[allow(deprecated)]
 use datafusion::physical_planner::create_aggregate_expr_and_maybe_filter;
 
 use super::map_batches::MapBatchesExec;
+use super::pane_merge::PaneMergeExec;
 use crate::exec::flat_keys::FlatKeys;
 use crate::exec::panes::Panes;
 
@@ -164,37 +167,32 @@ impl PaneAggregate {
             input,
             input_schema.clone(),
         )?);
-        let (panes, at) = (self.panes, flat.offset(self.panes.key));
-        let spread = Arc::new(MapBatchesExec::new(
-            partial.clone(),
-            partial.schema(),
-            "PaneSpreadExec",
-            move |b| panes.spread(&b, at, None),
-        ));
+        let at = flat.offset(self.panes.key);
         let final_group_by = flat.group_by.as_final();
-        let hash: Vec<Arc<dyn PhysicalExpr>> = final_group_by
-            .expr()
-            .iter()
-            .enumerate()
-            .map(|(i, (_, name))| Arc::new(ColumnExpr::new(name, i)) as Arc<dyn PhysicalExpr>)
-            .collect();
-        let partitions = session.config().target_partitions().max(1);
-        let shuffled: Arc<dyn ExecutionPlan> = if hash.is_empty() {
-            spread
-        } else {
-            Arc::new(RepartitionExec::try_new(
-                spread,
-                Partitioning::Hash(hash, partitions),
-            )?)
-        };
-        let fin = Arc::new(AggregateExec::try_new(
+        let groups = final_group_by.expr().len();
+        // The final aggregation's output, which the merge gives.
+        let out = AggregateExec::try_new(
             AggregateMode::FinalPartitioned,
             final_group_by,
-            aggr,
+            aggr.clone(),
             filters,
-            shuffled,
+            partial.clone(),
             input_schema,
-        )?);
+        )?
+        .schema();
+        let keys = PaneMergeExec::keys(&partial.schema(), at, groups);
+        let partitions = session.config().target_partitions().max(1);
+        let shuffled: Arc<dyn ExecutionPlan> = if keys.is_empty() {
+            Arc::new(CoalescePartitionsExec::new(partial))
+        } else {
+            Arc::new(RepartitionExec::try_new(
+                partial,
+                Partitioning::Hash(keys, partitions),
+            )?)
+        };
+        let fin = Arc::new(PaneMergeExec::new(
+            shuffled, self.panes, at, groups, aggr, out,
+        ));
         let schema: SchemaRef = Arc::new(self.schema.as_arrow().clone());
         let out = schema.clone();
         let flat = Arc::new(flat);

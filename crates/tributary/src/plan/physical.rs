@@ -7,7 +7,7 @@
 //! | `Deduplicate` | `DedupExec` | `exec::dedup` (stateful) |
 //! | `Sessionize` | `SessionizeExec` | the same, then merged with state in `exec::aggregate` |
 //! | `FlatMapGroupsWithState` | `MapGroupsExec` | `exec::map_groups` (stateful) |
-//! | `PaneAggregate` (batch only) | partial by pane, `PaneSpreadExec`, final by window | `exec::panes` inside `exec::aggregate` |
+//! | `PaneAggregate` (batch only) | partial by pane, `PaneMergeExec` (panes merged into windows in pane order) | `exec::panes` inside `exec::aggregate` |
 
 use std::sync::Arc;
 

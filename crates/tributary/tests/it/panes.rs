@@ -141,8 +141,8 @@ async fn a_checkpoint_written_before_pane_states_keeps_a_state_per_window_with_t
     assert_eq!(got, SLIDING_ANSWER);
 }
 
-/// In a batch, the aggregation of a sliding window runs over panes (the plan shows the spread
-/// of pane states), with the answer the per-row windows give: exact distinct counts merge their
+/// In a batch, the aggregation of a sliding window runs over panes (the plan shows the merge
+/// of pane states into windows), with the answer the per-row windows give: exact distinct counts merge their
 /// pane sets, and a row without an event time has one NULL window.
 #[tokio::test]
 async fn a_batch_aggregates_a_sliding_window_by_panes_with_the_same_answer() {
@@ -190,7 +190,7 @@ async fn a_batch_aggregates_a_sliding_window_by_panes_with_the_same_answer() {
     let shown = datafusion::physical_plan::displayable(plan.as_ref())
         .indent(true)
         .to_string();
-    assert!(shown.contains("PaneSpreadExec"), "{shown}");
+    assert!(shown.contains("PaneMergeExec"), "{shown}");
     assert!(!shown.contains("UnnestExec"), "{shown}");
     let out = df.collect().await.unwrap();
     assert_eq!(
@@ -212,9 +212,70 @@ async fn a_batch_aggregates_a_sliding_window_by_panes_with_the_same_answer() {
     let shown = datafusion::physical_plan::displayable(plan.as_ref())
         .indent(true)
         .to_string();
-    assert!(!shown.contains("PaneSpreadExec"), "{shown}");
+    assert!(!shown.contains("PaneMergeExec"), "{shown}");
     assert_eq!(
         sorted_rows(&per_row.collect().await.unwrap(), "|"),
         sorted_rows(&out, "|")
     );
+}
+
+/// The sum of a metric over a plan's operators named `name`.
+fn metric_of(plan: &dyn datafusion::physical_plan::ExecutionPlan, name: &str) -> usize {
+    let own = if plan.name() == name {
+        plan.metrics().and_then(|m| m.spill_count()).unwrap_or(0)
+    } else {
+        0
+    };
+    own + plan
+        .children()
+        .into_iter()
+        .map(|c| metric_of(c.as_ref(), name))
+        .sum::<usize>()
+}
+
+/// A batch's pane states arriving out of time order, merged into their windows in memory and,
+/// held to a small memory limit, from sorted runs on disk: both give the answer of the plan that
+/// puts every row in each of its windows (many keys, NULL times, an uneven slide).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_merges_out_of_order_panes_from_memory_and_from_disk_with_the_per_row_answer() {
+    use tributary::memory::MemoryLimit;
+    let query = |filter: &str| {
+        format!(
+            "SELECT CAST(w['start'] AS BIGINT) AS s, CAST(w['end'] AS BIGINT) AS e, k,
+                    count(*) AS n, count(DISTINCT u) AS users, sum(u) AS total
+             FROM (SELECT window(ts, '5 minutes', '2 minutes') AS w, k, u FROM (
+                     SELECT CASE WHEN value % 997 = 0 THEN NULL
+                                 ELSE to_timestamp_millis(((value * 7919) % 200003) * 1500) END AS ts,
+                            value % 13 AS k, (value * 31) % 5003 AS u
+                     FROM generate_series(1, 400000)))
+             {filter}
+             GROUP BY w, k"
+        )
+    };
+    let per_row = Session::new();
+    let want = per_row
+        .sql(&query("WHERE w IS NULL OR w['start'] IS NOT NULL"))
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let want = sorted_rows(&want, "|");
+    assert!(want.len() > 10_000, "{}", want.len());
+    for limit in [MemoryLimit::Unbounded, MemoryLimit::Bytes(6 << 20)] {
+        let session = Session::new();
+        session.set_memory_limit(limit).unwrap();
+        let df = session.sql(&query("")).await.unwrap();
+        let plan = df.create_physical_plan().await.unwrap();
+        let got = datafusion::physical_plan::collect(plan.clone(), session.context().task_ctx())
+            .await
+            .unwrap();
+        assert_eq!(sorted_rows(&got, "|"), want, "{limit:?}");
+        let spills = metric_of(plan.as_ref(), "PaneMergeExec");
+        if limit == MemoryLimit::Unbounded {
+            assert_eq!(spills, 0);
+        } else {
+            assert!(spills > 1, "the merge wrote {spills} runs under {limit:?}");
+        }
+    }
 }
