@@ -17,6 +17,7 @@
 //!   DataFusion optimizer + physical planner ──► execution
 //! ```
 
+mod capped;
 mod chain;
 mod check;
 mod dedup;

@@ -34,10 +34,14 @@ use datafusion::physical_plan::{ExecutionPlan, Partitioning};
 #[allow(deprecated)]
 use datafusion::physical_planner::create_aggregate_expr_and_maybe_filter;
 
+use super::capped::CappedExec;
 use super::map_batches::MapBatchesExec;
 use super::pane_merge::PaneMergeExec;
 use crate::exec::flat_keys::FlatKeys;
 use crate::exec::panes::Panes;
+
+/// The memory a partition's partial aggregation by pane holds before it sends its states on.
+const PARTIAL_CAP: usize = 32 << 20;
 
 /// An aggregation grouped by a sliding window, over the panes of its input.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -181,6 +185,9 @@ impl PaneAggregate {
         )?
         .schema();
         let keys = PaneMergeExec::keys(&partial.schema(), at, groups);
+        // The merge takes panes as often as they come: the partial aggregation sends its
+        // states on when it holds PARTIAL_CAP, rather than every pane's until its input ends.
+        let partial: Arc<dyn ExecutionPlan> = Arc::new(CappedExec::new(partial, PARTIAL_CAP));
         let partitions = session.config().target_partitions().max(1);
         let shuffled: Arc<dyn ExecutionPlan> = if keys.is_empty() {
             Arc::new(CoalescePartitionsExec::new(partial))
