@@ -58,37 +58,15 @@ use crate::DataFrame;
 
 mod real_time;
 mod rebuild;
+mod recover;
+
+use recover::{first_epoch, laid_out, recover, Recovered};
 
 /// Log files kept for this many committed epochs unless `min_epochs_to_retain` says (Spark:
 /// `minBatchesToRetain`).
 const KEEP_EPOCHS: usize = 100;
 /// How epochs and the opening of sources and sinks retry transient errors.
 const RETRY: RetryPolicy = RetryPolicy::DEFAULT;
-/// Default number of state partitions (fixed in the checkpoint at the first start).
-const DEFAULT_STATE_PARTITIONS: usize = 4;
-/// Key of the state partition count in the checkpoint's metadata.
-const CONF_STATE_PARTITIONS: &str = "state.partitions";
-/// Key of the state partition count of stream-stream joins in the checkpoint's metadata. A
-/// checkpoint written before joins were partitioned lacks it: its joins keep one partition.
-const CONF_JOIN_PARTITIONS: &str = "state.join.partitions";
-/// Key, in the checkpoint's metadata, saying that the state holds only the columns the query
-/// reads ([`prune_columns`]). A checkpoint written before lacks it: its state keeps every
-/// column of the operators' inputs, as it was written.
-const CONF_PRUNED_COLUMNS: &str = "state.pruned_columns";
-/// Key, in the checkpoint's metadata, saying that the equalities of a stream-stream join's
-/// condition are its join keys ([`extract_join_keys`]): each side's state is grouped and
-/// partitioned by them, and an epoch reads only the stored rows that share a key with the
-/// other side's new rows. A checkpoint written before lacks it: its joins keep the state as it
-/// was written (one group, the whole state read each epoch).
-const CONF_JOIN_KEYS: &str = "state.join.equi_keys";
-/// Key, in the checkpoint's metadata, naming how state keys are assigned to partitions
-/// ([`crate::state::PartitionHash`]); a checkpoint written before lacks it (Arrow's row format).
-pub(crate) const CONF_PARTITION_HASH: &str = "state.partition_hash";
-/// Key, in the checkpoint's metadata, saying that an aggregation by a sliding window may keep
-/// a state row per pane ([`super::panes::Panes::keeps_pane_states`]). A checkpoint written
-/// before lacks it: its aggregations keep a row per window, as they were written.
-const CONF_PANE_STATES: &str = "state.aggregate.pane_states";
-
 pub(crate) struct QuerySpec {
     pub session: Session,
     pub df: DataFrame,
@@ -137,28 +115,6 @@ struct Running {
     late_rows_path: Option<Location>,
     /// Committed epochs whose log files are kept (`min_epochs_to_retain`).
     keep_epochs: usize,
-}
-
-/// Where a query starts from, read from its checkpoint.
-struct Recovered {
-    id: String,
-    next: Epoch,
-    /// The epoch planned before a restart and not committed: run again with the same offsets.
-    rerun: Option<OffsetRecord>,
-    last_committed: Option<OffsetRecord>,
-    committed_epoch: Option<Epoch>,
-    partitions: usize,
-    /// The state partitions of each side of a stream-stream join.
-    join_partitions: usize,
-    /// Whether the state holds only the columns the query reads.
-    pruned_columns: bool,
-    /// Whether stream-stream joins are keyed by the equalities of their condition.
-    join_keys: bool,
-    /// How keys are assigned to state partitions.
-    partition_hash: crate::state::PartitionHash,
-    /// Whether a sliding window's aggregation may keep its state by pane.
-    pane_states: bool,
-    start_watermark: Option<i64>,
 }
 
 fn iso(ms: i64) -> String {
@@ -302,7 +258,8 @@ async fn start_leased(
         rec.start_watermark,
         match (&rec.rerun, &rec.last_committed) {
             (Some(r), _) => r.watermark_ms,
-            (None, Some(c)) => c.watermark_ms,
+            // After a real-time epoch, the watermark its last arrival ran with.
+            (None, Some(c)) => c.last_watermark_ms(),
             (None, None) => None,
         },
         spec.options.given("multiple_watermark_policy"),
@@ -384,174 +341,6 @@ fn prepare_plan(state: &SessionState, plan: LogicalPlan, mode: OutputMode) -> Re
     fork_sources(plan)
 }
 
-/// The plan as the checkpoint's state is laid out: join keys from the conditions' equalities
-/// and only the columns the query reads, unless the checkpoint was written before either.
-fn laid_out(plan: LogicalPlan, rec: &Recovered) -> Result<LogicalPlan> {
-    let plan = if rec.join_keys {
-        extract_join_keys(plan)?
-    } else {
-        plan
-    };
-    if rec.pruned_columns {
-        prune_columns(plan)
-    } else {
-        Ok(plan)
-    }
-}
-
-/// Make the equalities between the two sides of each join's condition its keys (`ON a.k = b.k
-/// AND a.t > b.t`, as SQL writes it, arrives as a filter alone; DataFusion's optimizer moves
-/// the equalities out the same way for a batch). A stream-stream join then keeps each side's
-/// rows grouped by key and reads only the groups the other side's new rows name.
-fn extract_join_keys(plan: LogicalPlan) -> Result<LogicalPlan> {
-    use datafusion::common::tree_node::TreeNode;
-    use datafusion::optimizer::extract_equijoin_predicate::ExtractEquijoinPredicate;
-    use datafusion::optimizer::{OptimizerContext, OptimizerRule};
-    let rule = ExtractEquijoinPredicate::new();
-    let config = OptimizerContext::new();
-    plan.transform_up(|node| match node {
-        LogicalPlan::Join(_) => rule.rewrite(node, &config),
-        other => Ok(datafusion::common::tree_node::Transformed::no(other)),
-    })
-    .map(|t| t.data)
-    .map_err(TributaryError::df("finding the join keys"))
-}
-
-/// Drop the columns no part of the query reads, below its stateful operators too: a join
-/// side, a Top-N or user state then keeps only what the query uses (Spark and Flink prune
-/// before state the same way). The plan's output is unchanged.
-fn prune_columns(plan: LogicalPlan) -> Result<LogicalPlan> {
-    use datafusion::optimizer::optimize_projections::OptimizeProjections;
-    use datafusion::optimizer::{OptimizerContext, OptimizerRule};
-    OptimizeProjections::new()
-        .rewrite(plan, &OptimizerContext::new())
-        .map(|t| t.data)
-        .map_err(TributaryError::df("pruning the query's columns"))
-}
-
-/// Read the checkpoint: a fresh start (metadata written), a resume after the last commit, or a
-/// re-run of the epoch planned before a crash.
-async fn recover(
-    store: &CheckpointStore,
-    identity: &QueryIdentity,
-    spec: &QuerySpec,
-    write: bool,
-) -> Result<Recovered> {
-    let requested_partitions = spec
-        .options
-        .int("state_partitions")
-        .map_or(DEFAULT_STATE_PARTITIONS, |n| n as usize);
-    let mut rec = match store.recover(identity).await? {
-        Recovery::Fresh => {
-            let id = uuid::Uuid::new_v4().to_string();
-            if write {
-                store
-                    .write_metadata(&QueryMetadata {
-                        id: id.clone(),
-                        identity: identity.clone(),
-                        conf: [
-                            (
-                                CONF_STATE_PARTITIONS.to_string(),
-                                requested_partitions.to_string(),
-                            ),
-                            (
-                                CONF_JOIN_PARTITIONS.to_string(),
-                                requested_partitions.to_string(),
-                            ),
-                            (CONF_PRUNED_COLUMNS.to_string(), "true".to_string()),
-                            (CONF_JOIN_KEYS.to_string(), "true".to_string()),
-                            (CONF_PANE_STATES.to_string(), "true".to_string()),
-                        ]
-                        .into(),
-                    })
-                    .await?;
-            }
-            Recovered {
-                id,
-                next: Epoch(0),
-                rerun: None,
-                last_committed: None,
-                committed_epoch: None,
-                partitions: requested_partitions,
-                join_partitions: requested_partitions,
-                pruned_columns: true,
-                join_keys: true,
-                partition_hash: crate::state::PartitionHash::Values,
-                pane_states: true,
-                start_watermark: None,
-            }
-        }
-        Recovery::Resume {
-            id,
-            next,
-            last_committed,
-        } => Recovered {
-            id,
-            next,
-            rerun: None,
-            last_committed: match last_committed {
-                Some(e) => Some(store.read_offsets(e).await?),
-                None => None,
-            },
-            committed_epoch: last_committed,
-            partitions: requested_partitions,
-            join_partitions: requested_partitions,
-            pruned_columns: true,
-            join_keys: true,
-            partition_hash: crate::state::PartitionHash::RowFormat,
-            pane_states: false,
-            start_watermark: None,
-        },
-        Recovery::Rerun {
-            id,
-            epoch,
-            last_committed,
-        } => Recovered {
-            id,
-            next: epoch.next(),
-            rerun: Some(store.read_offsets(epoch).await?),
-            last_committed: None,
-            committed_epoch: last_committed,
-            partitions: requested_partitions,
-            join_partitions: requested_partitions,
-            pruned_columns: true,
-            join_keys: true,
-            partition_hash: crate::state::PartitionHash::RowFormat,
-            pane_states: false,
-            start_watermark: None,
-        },
-    };
-    // The partition count is fixed at the first start.
-    if let Some(m) = store.listing().await?.metadata {
-        rec.partitions = m
-            .conf
-            .get(CONF_STATE_PARTITIONS)
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(DEFAULT_STATE_PARTITIONS);
-        rec.join_partitions = m
-            .conf
-            .get(CONF_JOIN_PARTITIONS)
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(1);
-        rec.pruned_columns = m.conf.get(CONF_PRUNED_COLUMNS).is_some_and(|v| v == "true");
-        rec.join_keys = m.conf.get(CONF_JOIN_KEYS).is_some_and(|v| v == "true");
-        rec.pane_states = m.conf.get(CONF_PANE_STATES).is_some_and(|v| v == "true");
-        rec.partition_hash = crate::state::PartitionHash::from_conf(
-            m.conf.get(CONF_PARTITION_HASH).map(String::as_str),
-        );
-    }
-    // The watermark to continue from: the re-run epoch's, or the one after the last commit.
-    rec.start_watermark = match (&rec.rerun, rec.committed_epoch) {
-        (Some(r), _) => r.watermark_ms,
-        (None, Some(e)) => store
-            .read_commit(e)
-            .await?
-            .and_then(|c| c.next_watermark_ms),
-        (None, None) => None,
-    };
-    Ok(rec)
-}
-
 /// Open the sources (and fix what an available-now run reads) and the sink. A service that is
 /// down at start (a broker, a store) is retried with backoff, like an epoch.
 async fn open_io(
@@ -616,7 +405,7 @@ async fn open_operators(
     let views = live_view_names(&split.operators, spec, &rec.id);
     let above = split.above.clone();
     // The memory budget is shared evenly by every partition of every operator.
-    let stores = split.operators.len() * rec.partitions.max(1);
+    let stores = split.operators.len() * rec.layout.partitions.max(1);
     let store_limit = spec
         .options
         .bytes("state_memory_limit")
@@ -727,8 +516,8 @@ async fn open_operator(
     } else {
         rec.committed_epoch
     };
-    let (partitions, root) = (rec.partitions, &store.root);
-    let parts = (partitions, rec.partition_hash);
+    let (partitions, root) = (rec.layout.partitions, &store.root);
+    let parts = (partitions, rec.layout.partition_hash);
     Ok(
         if crate::plan::FlatMapGroupsWithState::of(&split.node).is_some() {
             Box::new(
@@ -745,7 +534,7 @@ async fn open_operator(
             )
         } else if matches!(split.node, LogicalPlan::Join(_)) {
             // A join's stores (two per partition) share what its partitions' stores would have.
-            let sides = rec.join_partitions.max(1);
+            let sides = rec.layout.join_partitions.max(1);
             let limit = limit.map(|l| (l * partitions / (2 * sides)).max(1));
             Box::new(
                 super::join::JoinOperator::open(
@@ -754,7 +543,7 @@ async fn open_operator(
                     state,
                     root,
                     committed,
-                    (sides, rec.partition_hash),
+                    (sides, rec.layout.partition_hash),
                     limit,
                 )
                 .await?,
@@ -781,7 +570,7 @@ async fn open_operator(
                     &empty_below,
                     root,
                     committed,
-                    (keep_late, rec.pane_states),
+                    (keep_late, rec.layout.pane_states),
                     limit,
                     live,
                 )
@@ -801,19 +590,14 @@ fn query_shape(
         plan,
         first_epoch(rec),
         spec.output_mode,
-        rec.partitions,
+        rec.layout.partitions,
         crate::plan::shape::LayoutChoice {
             keep_late_rows: spec.options.contains("late_rows_path"),
             mode: spec.output_mode,
             live: live_views_wanted(spec),
-            pane_states: rec.pane_states,
+            pane_states: rec.layout.pane_states,
         },
     )
-}
-
-/// The first epoch a run computes: the one after the last commit.
-fn first_epoch(rec: &Recovered) -> Epoch {
-    rec.committed_epoch.map_or(Epoch(0), |c| c.next())
 }
 
 /// The changed query against the checkpoint's record (None: nothing to compare with).
@@ -832,11 +616,11 @@ async fn evolution_report(
     // A checkpoint written before shapes were recorded is still held to its partitions.
     Ok(report.or_else(|| {
         asked
-            .filter(|a| *a != rec.partitions && rec.committed_epoch.is_some())
+            .filter(|a| *a != rec.layout.partitions && rec.committed_epoch.is_some())
             .map(|a| crate::plan::evolution::EvolutionReport {
                 operators: Vec::new(),
                 query: Vec::new(),
-                partitions: Some((rec.partitions, a)),
+                partitions: Some((rec.layout.partitions, a)),
             })
     }))
 }

@@ -46,6 +46,12 @@ async fn sliding_windows(run: Run) -> (serde_json::Value, Vec<String>, u64) {
         let (version, json) = text.split_once('\n').unwrap();
         let mut meta: serde_json::Value = serde_json::from_str(json).unwrap();
         let conf = meta["conf"].as_object_mut().unwrap();
+        // A new checkpoint also names how it places keys in partitions: by their values.
+        assert_eq!(
+            conf.get("state.partition_hash").and_then(|v| v.as_str()),
+            Some("values_v1"),
+            "{text}"
+        );
         assert!(
             conf.remove("state.aggregate.pane_states").is_some(),
             "{text}"
