@@ -26,9 +26,7 @@ use datafusion::logical_expr::LogicalPlan;
 use futures::FutureExt;
 use serde_json::Value;
 use tracing::Instrument;
-use tributary_checkpoint::{
-    CommitRecord, Epoch, OffsetRecord, QueryIdentity, QueryMetadata, Recovery, SourceOffset,
-};
+use tributary_checkpoint::{CommitRecord, Epoch, OffsetRecord, QueryIdentity, SourceOffset};
 
 use super::aggregate::AggregateOperator;
 use super::checkpoint_io::CheckpointStore;

@@ -31,6 +31,8 @@ use datafusion::physical_plan::{
 pub(crate) struct CappedExec {
     input: Arc<dyn ExecutionPlan>,
     cap: usize,
+    /// The input's.
+    properties: Arc<PlanProperties>,
 }
 
 impl fmt::Debug for CappedExec {
@@ -41,7 +43,11 @@ impl fmt::Debug for CappedExec {
 
 impl CappedExec {
     pub(crate) fn new(input: Arc<dyn ExecutionPlan>, cap: usize) -> Self {
-        CappedExec { input, cap }
+        CappedExec {
+            properties: input.properties().clone(),
+            input,
+            cap,
+        }
     }
 }
 
@@ -52,32 +58,12 @@ impl DisplayAs for CappedExec {
 }
 
 impl ExecutionPlan for CappedExec {
-    fn name(&self) -> &str {
-        "CappedExec"
-    }
-    fn properties(&self) -> &Arc<PlanProperties> {
-        self.input.properties()
-    }
-    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        vec![&self.input]
-    }
+    crate::plan::physical::unary_exec_methods!("CappedExec");
     fn maintains_input_order(&self) -> Vec<bool> {
         vec![true]
     }
     fn benefits_from_input_partitioning(&self) -> Vec<bool> {
         vec![false]
-    }
-    #[allow(deprecated)]
-    fn with_new_children(
-        self: Arc<Self>,
-        children: Vec<Arc<dyn ExecutionPlan>>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        self.replace_children(
-            children,
-            ReplaceChildrenOptions::new(
-                datafusion::physical_plan::ChildrenPropertiesMode::Recompute,
-            ),
-        )
     }
     crate::plan::physical::no_expressions!();
     fn replace_children(

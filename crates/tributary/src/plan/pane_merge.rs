@@ -116,15 +116,7 @@ impl DisplayAs for PaneMergeExec {
 }
 
 impl ExecutionPlan for PaneMergeExec {
-    fn name(&self) -> &str {
-        "PaneMergeExec"
-    }
-    fn properties(&self) -> &Arc<PlanProperties> {
-        &self.properties
-    }
-    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        vec![&self.input]
-    }
+    crate::plan::physical::unary_exec_methods!("PaneMergeExec");
     fn required_input_distribution(&self) -> Vec<Distribution> {
         let keys = Self::keys(&self.input.schema(), self.at, self.groups);
         vec![if keys.is_empty() {
@@ -141,18 +133,6 @@ impl ExecutionPlan for PaneMergeExec {
     }
     fn metrics(&self) -> Option<MetricsSet> {
         Some(self.metrics.clone_inner())
-    }
-    #[allow(deprecated)]
-    fn with_new_children(
-        self: Arc<Self>,
-        children: Vec<Arc<dyn ExecutionPlan>>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        self.replace_children(
-            children,
-            ReplaceChildrenOptions::new(
-                datafusion::physical_plan::ChildrenPropertiesMode::Recompute,
-            ),
-        )
     }
     crate::plan::physical::no_expressions!();
     fn replace_children(
