@@ -40,6 +40,7 @@ use tributary_checkpoint::Epoch;
 use super::flat_keys::FlatKeys;
 use super::late::{behind_watermark, LateFilterExec, LateRows};
 use super::live_view::{LiveSpec, ViewShape};
+use super::operator_inputs::OperatorInputs;
 use super::panes::Panes;
 use super::stateful::{
     dyn_stores, dyn_stores_mut, open_keyed_stores, EpochWatermarks, OperatorEpoch, OperatorMetrics,
@@ -103,6 +104,9 @@ pub(crate) struct AggregateOperator {
     session: Option<usize>,
     /// The group key is a sliding window, aggregated by panes.
     panes: Option<Panes>,
+    /// With panes, the aggregation's input with each row in its pane (planned instead of the
+    /// input as written).
+    pane_input: Option<LogicalPlan>,
     /// The state keeps a row per pane, not per window ([`Panes::keeps_pane_states`]).
     pane_states: bool,
     /// The live view of the groups' current results, when the query keeps one.
@@ -204,6 +208,7 @@ impl AggregateOperator {
         // Panes are spread over windows in the window key's flat columns.
         let panes = panes
             .filter(|p| matches!(&flat.shapes[p.key], Some(DataType::Struct(f)) if f.len() == 2));
+        let pane_input = panes.map(|p| p.rewrite(&agg.input)).transpose()?;
         let pane_states = panes.is_some_and(|p| {
             p.keeps_pane_states(
                 agg,
@@ -294,6 +299,7 @@ impl AggregateOperator {
             keep_late_rows,
             session,
             panes,
+            pane_input,
             pane_states,
             live,
         };
@@ -392,20 +398,21 @@ impl StatefulOperator for AggregateOperator {
     async fn process(
         &self,
         state: &SessionState,
-        bound: &LogicalPlan,
+        inputs: &OperatorInputs<'_>,
         watermarks: EpochWatermarks,
         _now_ms: i64,
     ) -> Result<OperatorEpoch> {
-        let below: &LogicalPlan = bound.inputs()[0];
-        let pane_below = self.panes.map(|p| p.rewrite(below)).transpose()?;
-        let below = pane_below.as_ref().unwrap_or(below);
         let task = Arc::new(TaskContext::from(state));
         let parts = &self.parts;
         // 1. Partial aggregation of the epoch's input, without the rows behind the watermark.
-        let mut input = state
-            .create_physical_plan(below)
-            .await
-            .map_err(df_err("planning the aggregation's input"))?;
+        let mut input = inputs
+            .plan(
+                state,
+                0,
+                self.pane_input.as_ref(),
+                "the aggregation's input",
+            )
+            .await?;
         let late = Arc::new(LateRows {
             keep: self.keep_late_rows,
             ..Default::default()

@@ -17,14 +17,14 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use async_trait::async_trait;
 use datafusion::datasource::MemTable;
 use datafusion::execution::SessionState;
-use datafusion::logical_expr::LogicalPlan;
 use serde_json::json;
 use tributary_checkpoint::Epoch;
 
 use super::late::event_ms;
+use super::operator_inputs::OperatorInputs;
 use super::stateful::{
-    dyn_stores, dyn_stores_mut, open_keyed_stores, run_to_batch, EpochWatermarks, OperatorEpoch,
-    OperatorMetrics, StatefulOperator,
+    dyn_stores, dyn_stores_mut, open_keyed_stores, EpochWatermarks, OperatorEpoch, OperatorMetrics,
+    StatefulOperator,
 };
 use crate::error::{from_df_error, Result, TributaryError};
 use crate::location::Location;
@@ -158,11 +158,13 @@ impl StatefulOperator for DedupOperator {
     async fn process(
         &self,
         state: &SessionState,
-        bound: &LogicalPlan,
+        inputs: &OperatorInputs<'_>,
         watermarks: EpochWatermarks,
         _now_ms: i64,
     ) -> Result<OperatorEpoch> {
-        let rows = run_to_batch(state, bound.inputs()[0], "the deduplication's input").await?;
+        let rows = inputs
+            .collect(state, 0, "the deduplication's input")
+            .await?;
         // 1. Late rows.
         let mut late_rows = Vec::new();
         let mut dropped = 0usize;

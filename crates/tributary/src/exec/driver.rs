@@ -32,6 +32,7 @@ use super::aggregate::AggregateOperator;
 use super::checkpoint_io::CheckpointStore;
 use super::dedup::DedupOperator;
 use super::lease::CheckpointLease;
+use super::operator_inputs::{InputPlans, OperatorInputs};
 use super::retry::RetryPolicy;
 use super::stateful::{EpochWatermarks, OperatorEpoch, StatefulOperator};
 use super::trigger::{Next, TriggerPolicy, WatermarkMove};
@@ -99,6 +100,9 @@ struct Running {
     /// The stateful operators (aggregation, deduplication, join, Top-N, user state), children
     /// before parents; empty for a stateless query.
     operators: Vec<Box<dyn StatefulOperator>>,
+    /// The plans of each operator's inputs, prepared once and re-bound per epoch when they can
+    /// be.
+    input_plans: Vec<InputPlans>,
     /// The plan above the top operator, reading its output (when there are operators).
     above: Option<LogicalPlan>,
     /// The plan that gives the epoch's output (`plan`, or `above`), prepared once and re-bound
@@ -310,6 +314,10 @@ async fn start_leased(
         rerun_epoch: rec.rerun.as_ref().map(|r| r.epoch),
         rerun: rec.rerun,
         last_trigger_start: None,
+        input_plans: operators
+            .iter()
+            .map(|op| InputPlans::of(&op.split().node))
+            .collect(),
         operators,
         above,
         output_plan: PlanCache::default(),
@@ -1007,14 +1015,13 @@ impl Running {
         let mut operated: Vec<OperatorEpoch> = Vec::with_capacity(self.operators.len());
         // Bottom-up: each operator reads the rows the ones below emitted this epoch.
         let mut outputs: HashMap<usize, Arc<dyn TableProvider>> = HashMap::new();
-        for op in &self.operators {
+        for (op, plans) in self.operators.iter().zip(&self.input_plans) {
             let split = op.split();
-            let node = bind_operator_outputs(&split.node, &outputs)?;
-            let bound = bind_epoch(&node, &tables)?;
+            let inputs = OperatorInputs::new(&split.node, &tables, &outputs, plans);
             let watermarks = EpochWatermarks::of(split, self.prev_watermark, record.watermark_ms);
             let start = self.clock.now_ms();
             let mut result = op
-                .process(&self.state, &bound, watermarks, record.timestamp_ms)
+                .process(&self.state, &inputs, watermarks, record.timestamp_ms)
                 .await?;
             result.progress["allUpdatesTimeMs"] =
                 serde_json::json!((self.clock.now_ms() - start).max(0));

@@ -33,8 +33,9 @@ use datafusion::logical_expr::{Expr, Join, LogicalPlan, LogicalPlanBuilder};
 use serde_json::json;
 use tributary_checkpoint::Epoch;
 
+use super::operator_inputs::OperatorInputs;
 use super::stateful::{
-    dyn_stores, dyn_stores_mut, for_each_partition, run_to_batch, EpochWatermarks, OperatorEpoch,
+    dyn_stores, dyn_stores_mut, for_each_partition, EpochWatermarks, OperatorEpoch,
     OperatorMetrics, StatefulOperator,
 };
 use crate::error::{from_df_error, Result, TributaryError};
@@ -204,10 +205,10 @@ impl JoinOperator {
     async fn side_rows(
         &self,
         state: &SessionState,
-        plan: &LogicalPlan,
+        inputs: &OperatorInputs<'_>,
         side: usize,
     ) -> Result<SideRows> {
-        let rows = run_to_batch(state, plan, "a join input").await?;
+        let rows = inputs.collect(state, side, "a join input").await?;
         let store = self.store(side, 0);
         let base = self.next_id[side];
         let n = rows.num_rows() as i64;
@@ -512,17 +513,12 @@ impl StatefulOperator for JoinOperator {
     async fn process(
         &self,
         state: &SessionState,
-        bound: &LogicalPlan,
+        inputs: &OperatorInputs<'_>,
         watermarks: EpochWatermarks,
         _now_ms: i64,
     ) -> Result<OperatorEpoch> {
-        let LogicalPlan::Join(bound) = bound else {
-            return Err(TributaryError::Internal(
-                "a join operator got another node".into(),
-            ));
-        };
-        let left_new = self.side_rows(state, &bound.left, 0).await?;
-        let right_new = self.side_rows(state, &bound.right, 1).await?;
+        let left_new = self.side_rows(state, inputs, 0).await?;
+        let right_new = self.side_rows(state, inputs, 1).await?;
         // Only stored rows that share a join key with the other side's new rows can match,
         // and they are in the same partition.
         let left_old = self.stored_matches(0, &right_new)?;

@@ -21,13 +21,13 @@ use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
 use async_trait::async_trait;
 use datafusion::datasource::MemTable;
 use datafusion::execution::SessionState;
-use datafusion::logical_expr::LogicalPlan;
 use serde_json::{json, Value};
 use tributary_checkpoint::Epoch;
 
+use super::operator_inputs::OperatorInputs;
 use super::stateful::{
-    dyn_stores, dyn_stores_mut, open_keyed_stores, run_to_batch, EpochWatermarks, OperatorEpoch,
-    OperatorMetrics, StatefulOperator,
+    dyn_stores, dyn_stores_mut, open_keyed_stores, EpochWatermarks, OperatorEpoch, OperatorMetrics,
+    StatefulOperator,
 };
 use crate::error::{from_df_error, Result, TributaryError};
 use crate::location::Location;
@@ -165,11 +165,13 @@ impl StatefulOperator for MapGroupsOperator {
     async fn process(
         &self,
         state: &SessionState,
-        bound: &LogicalPlan,
+        inputs: &OperatorInputs<'_>,
         watermarks: EpochWatermarks,
         now_ms: i64,
     ) -> Result<OperatorEpoch> {
-        let input = run_to_batch(state, bound.inputs()[0], "the group function's input").await?;
+        let input = inputs
+            .collect(state, 0, "the group function's input")
+            .await?;
         let json = rows_to_json(&input)?;
         let groups = group_rows(&input, &self.keys)?;
         let k = self.keys.len();

@@ -12,6 +12,7 @@ pub(crate) mod late;
 pub(crate) mod lease;
 pub(crate) mod live_view;
 pub(crate) mod map_groups;
+pub(crate) mod operator_inputs;
 pub(crate) mod panes;
 pub(crate) mod retry;
 pub(crate) mod stateful;

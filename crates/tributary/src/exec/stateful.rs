@@ -13,9 +13,9 @@ use arrow::array::RecordBatch;
 use async_trait::async_trait;
 use datafusion::datasource::MemTable;
 use datafusion::execution::SessionState;
-use datafusion::logical_expr::LogicalPlan;
 use tributary_checkpoint::Epoch;
 
+use super::operator_inputs::OperatorInputs;
 use crate::error::Result;
 use crate::plan::SplitPlan;
 use crate::state::{
@@ -88,13 +88,13 @@ pub(crate) trait StatefulOperator: Send + Sync {
     /// The state stores, to commit into.
     fn stores_mut(&mut self) -> Vec<&mut dyn StateStore>;
 
-    /// Run the epoch: `bound` is the operator's node with its inputs bound to the epoch's rows
-    /// (and to the outputs of the operators below); `now_ms` is the epoch's planned time (the
-    /// same when the epoch re-runs).
+    /// Run the epoch: `inputs` are the operator's node's inputs over the epoch's rows (and the
+    /// outputs of the operators below); `now_ms` is the epoch's planned time (the same when
+    /// the epoch re-runs).
     async fn process(
         &self,
         state: &SessionState,
-        bound: &LogicalPlan,
+        inputs: &OperatorInputs<'_>,
         watermarks: EpochWatermarks,
         now_ms: i64,
     ) -> Result<OperatorEpoch>;
@@ -205,26 +205,6 @@ pub(crate) fn dyn_stores_mut<S: StateStore>(stores: &mut [S]) -> Vec<&mut dyn St
         .iter_mut()
         .map(|s| s as &mut dyn StateStore)
         .collect()
-}
-
-/// Run a bound input plan to one batch (`what` names it in errors).
-pub(crate) async fn run_to_batch(
-    state: &SessionState,
-    plan: &LogicalPlan,
-    what: &str,
-) -> Result<RecordBatch> {
-    let physical = state
-        .create_physical_plan(plan)
-        .await
-        .map_err(|e| crate::error::from_df_error(&format!("planning {what}"), e))?;
-    let schema = physical.schema();
-    let task = Arc::new(datafusion::execution::TaskContext::from(state));
-    let batches = datafusion::physical_plan::collect(physical, task)
-        .await
-        .map_err(|e| crate::error::from_df_error(&format!("reading {what}"), e))?;
-    arrow::compute::concat_batches(&schema, &batches).map_err(crate::error::TributaryError::arrow(
-        "concatenating an operator's input",
-    ))
 }
 
 /// What an operator did in an epoch, for its `stateOperators` progress entry.

@@ -30,14 +30,14 @@ use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
 use async_trait::async_trait;
 use datafusion::datasource::MemTable;
 use datafusion::execution::SessionState;
-use datafusion::logical_expr::LogicalPlan;
 use serde_json::json;
 use tributary_checkpoint::Epoch;
 
 use super::late::behind_watermark;
+use super::operator_inputs::OperatorInputs;
 use super::stateful::{
-    dyn_stores, dyn_stores_mut, for_each_partition, open_keyed_stores, run_to_batch,
-    EpochWatermarks, OperatorEpoch, OperatorMetrics, StatefulOperator,
+    dyn_stores, dyn_stores_mut, for_each_partition, open_keyed_stores, EpochWatermarks,
+    OperatorEpoch, OperatorMetrics, StatefulOperator,
 };
 use crate::error::{from_df_error, Result, TributaryError};
 use crate::location::Location;
@@ -337,11 +337,11 @@ impl StatefulOperator for TopNOperator {
     async fn process(
         &self,
         state: &SessionState,
-        bound: &LogicalPlan,
+        inputs: &OperatorInputs<'_>,
         watermarks: EpochWatermarks,
         _now_ms: i64,
     ) -> Result<OperatorEpoch> {
-        let rows = run_to_batch(state, bound.inputs()[0], "the Top-N's input").await?;
+        let rows = inputs.collect(state, 0, "the Top-N's input").await?;
         // 1. Rows of keys the watermark already closed are late: dropped and counted.
         let (rows, dropped) = match (self.event_key, watermarks.late) {
             (Some((k, kind)), Some(wm)) => {

@@ -351,11 +351,8 @@ impl PreparedPlan {
                 return Ok(None);
             }
             if scan.output_partitioning().partition_count() < slot.partitions {
-                // Spread over the partitions the plan was made for, as the planner would.
-                scan = Arc::new(
-                    RepartitionExec::try_new(scan, Partitioning::RoundRobinBatch(slot.partitions))
-                        .map_err(|e| from_df_error("reading the epoch's rows", e))?,
-                );
+                scan = spread(scan, slot.partitions, state.config().batch_size())
+                    .map_err(|e| from_df_error("reading the epoch's rows", e))?;
             }
             scans.push(scan);
         }
@@ -366,6 +363,36 @@ impl PreparedPlan {
             .map(Some)
             .map_err(|e| from_df_error("resetting the epoch's plan", e))
     }
+}
+
+/// `scan` over the `partitions` the plan was made for. Rows in memory that fit in one batch (a
+/// real-time arrival's, most often) stay where they are and the other partitions are empty: a
+/// round-robin repartition would put them in one partition anyway, at the cost of a task and a
+/// channel per partition, which was a good part of running a small arrival. Anything else is
+/// spread round-robin, as the planner would.
+fn spread(
+    scan: Arc<dyn ExecutionPlan>,
+    partitions: usize,
+    batch_size: usize,
+) -> datafusion::common::Result<Arc<dyn ExecutionPlan>> {
+    let memory = scan
+        .downcast_ref::<DataSourceExec>()
+        .and_then(|d| d.data_source().downcast_ref::<MemorySourceConfig>());
+    if let Some(m) = memory {
+        let rows: usize = m.partitions().iter().flatten().map(|b| b.num_rows()).sum();
+        if rows <= batch_size {
+            let mut padded = m.partitions().to_vec();
+            padded.resize(partitions, Vec::new());
+            let source =
+                MemorySourceConfig::try_new(&padded, m.original_schema(), m.projection().clone())?
+                    .with_limit(datafusion::datasource::source::DataSource::fetch(m));
+            return Ok(DataSourceExec::from_data_source(source));
+        }
+    }
+    Ok(Arc::new(RepartitionExec::try_new(
+        scan,
+        Partitioning::RoundRobinBatch(partitions),
+    )?))
 }
 
 /// A query's prepared plan: prepared at the first epoch that asks, or known not to be preparable.
@@ -625,5 +652,49 @@ mod tests {
         let tables = epoch(&plan, &[2, 3]);
         let physical = cache.bind(&state, &plan, &tables).await.unwrap();
         assert_eq!(rows(&state, physical.expect("prepared")).await.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn rows_of_one_batch_stay_in_their_partition_and_more_are_spread() {
+        let state = crate::Session::new().context().state();
+        let batch = state.config().batch_size() as i64;
+        let plan = template(None);
+        for (ks, repartitioned) in [
+            ((0..batch).collect::<Vec<_>>(), false),
+            (vec![3], false),
+            (vec![], false),
+            ((0..batch + 1).collect(), true),
+        ] {
+            let table = epoch(&plan, &ks).into_values().next().unwrap();
+            let scan = table.scan(&state, Some(&vec![1]), &[], None).await.unwrap();
+            assert_eq!(scan.output_partitioning().partition_count(), 1);
+            let spread = spread(scan, 3, batch as usize).unwrap();
+            assert_eq!(spread.output_partitioning().partition_count(), 3);
+            assert_eq!(
+                spread.is::<RepartitionExec>(),
+                repartitioned,
+                "{} rows",
+                ks.len()
+            );
+            let task = Arc::new(TaskContext::from(&state));
+            let out = datafusion::physical_plan::collect(spread, task)
+                .await
+                .unwrap();
+            let values: Vec<i64> = out
+                .iter()
+                .flat_map(|b| {
+                    assert_eq!(b.num_columns(), 1, "the projection is kept");
+                    b.column(0)
+                        .as_any()
+                        .downcast_ref::<Int64Array>()
+                        .unwrap()
+                        .values()
+                        .to_vec()
+                })
+                .collect();
+            let mut values = values;
+            values.sort();
+            assert_eq!(values, ks.iter().map(|k| k * 10).collect::<Vec<_>>());
+        }
     }
 }

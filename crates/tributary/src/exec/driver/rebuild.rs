@@ -25,8 +25,9 @@ use tributary_checkpoint::{Epoch, OffsetRecord};
 
 use super::{open_operators, CheckpointStore, QuerySpec, Recovered};
 use crate::error::{Result, TributaryError};
+use crate::exec::operator_inputs::{InputPlans, OperatorInputs};
 use crate::exec::stateful::{EpochWatermarks, StatefulOperator};
-use crate::plan::{bind_epoch, bind_operator_outputs, SourceKey};
+use crate::plan::SourceKey;
 use crate::source::StreamSource;
 
 /// One step of the original run: an epoch, or one arrival of a real-time epoch.
@@ -158,6 +159,10 @@ pub(super) async fn replay(
     }
     tracing::info!(operators = ?rebuild, epochs = last.0 + 1, "rebuilding state by replaying the committed epochs");
     let (mut operators, _) = open_operators(plan, state, sources, store, rec, spec, &every).await?;
+    let input_plans: Vec<InputPlans> = operators
+        .iter()
+        .map(|op| InputPlans::of(&op.split().node))
+        .collect();
     let mut prev_watermark = None;
     for e in 0..=last.0 {
         let record = store.read_offsets(Epoch(e)).await?;
@@ -190,16 +195,16 @@ pub(super) async fn replay(
             }
             let mut outputs: HashMap<usize, Arc<dyn TableProvider>> = HashMap::new();
             let mut results = Vec::with_capacity(operators.len());
-            for op in &operators {
+            for (op, plans) in operators.iter().zip(&input_plans) {
                 let split = op.split();
                 if !needed.contains(&split.id) {
                     results.push(None);
                     continue;
                 }
-                let bound = bind_epoch(&bind_operator_outputs(&split.node, &outputs)?, &tables)?;
+                let inputs = OperatorInputs::new(&split.node, &tables, &outputs, plans);
                 let watermarks = EpochWatermarks::of(split, step.prev_watermark, step.watermark);
                 let result = op
-                    .process(state, &bound, watermarks, step.timestamp_ms)
+                    .process(state, &inputs, watermarks, step.timestamp_ms)
                     .await?;
                 outputs.insert(split.id, result.output.clone() as Arc<dyn TableProvider>);
                 results.push(Some(result));
