@@ -172,6 +172,9 @@ impl FlatJson {
                 }
                 rows = 0;
                 batch_start = if b.get(i) == Some(&b'\n') { i + 1 } else { i };
+                // A finished builder gives its buffers away: the next batch's are sized for
+                // it again, rather than grown from nothing by doubling.
+                columns = self.builders(b.len() - i);
             }
         }
         if rows > 0 {

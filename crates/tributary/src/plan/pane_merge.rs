@@ -175,12 +175,12 @@ impl ExecutionPlan for PaneMergeExec {
             reservation,
             spill,
         };
-        let merger = Merger {
-            groups: self.groups,
-            aggr: self.aggr.clone(),
-            input: self.input.schema(),
-            output: self.schema(),
-        };
+        let merger = Merger::new(
+            self.groups,
+            self.aggr.clone(),
+            self.input.schema(),
+            self.schema(),
+        )?;
         let (panes, at) = (self.panes, self.at);
         let batch_size = context.session_config().batch_size().max(1);
         let mut builder = RecordBatchReceiverStream::builder(self.schema(), 2);
@@ -322,9 +322,8 @@ impl Collect {
             panes,
             at,
             ticks,
-            held: self.batches.clone(),
             memory: self.batches.len(),
-            memory_batches: self.batches,
+            held: self.batches,
             rows: Vec::new(),
             kept: 0,
             emitted_through: None,
@@ -365,7 +364,6 @@ struct Sweep {
     /// batches taken from.
     held: Vec<RecordBatch>,
     memory: usize,
-    memory_batches: Vec<RecordBatch>,
     /// Pane rows not yet merged into every window holding them: (held batch, row, start).
     rows: Vec<(usize, usize, i64)>,
     /// Rows kept from the chunk before.
@@ -522,7 +520,7 @@ impl Sweep {
     /// Drops the disk batches no row points into any more.
     fn compact(&mut self) {
         let mut map = vec![usize::MAX; self.held.len()];
-        let mut held: Vec<RecordBatch> = self.memory_batches.clone();
+        let mut held: Vec<RecordBatch> = self.held[..self.memory].to_vec();
         for (i, m) in map.iter_mut().enumerate().take(self.memory) {
             *m = i;
         }
@@ -545,22 +543,43 @@ impl Sweep {
 /// A final aggregation of one chunk of window rows, with fresh group accumulators.
 struct Merger {
     groups: usize,
-    aggr: Vec<Arc<AggregateFunctionExpr>>,
+    /// The group columns' schema.
+    group_schema: SchemaRef,
+    /// The aggregates, each with the number of its state columns.
+    aggr: Vec<(Arc<AggregateFunctionExpr>, usize)>,
     input: SchemaRef,
     output: SchemaRef,
 }
 
 impl Merger {
+    fn new(
+        groups: usize,
+        aggr: Vec<Arc<AggregateFunctionExpr>>,
+        input: SchemaRef,
+        output: SchemaRef,
+    ) -> Result<Self> {
+        let aggr = aggr
+            .into_iter()
+            .map(|a| Ok((a.clone(), a.state_fields()?.len())))
+            .collect::<Result<_>>()?;
+        Ok(Merger {
+            groups,
+            group_schema: Arc::new(Schema::new(input.fields()[..groups].to_vec())),
+            aggr,
+            input,
+            output,
+        })
+    }
+
     fn merge(&self, rows: &RecordBatch) -> Result<RecordBatch> {
-        let group_schema = Arc::new(Schema::new(self.input.fields()[..self.groups].to_vec()));
-        let mut values = new_group_values(group_schema, &GroupOrdering::None)?;
+        let mut values = new_group_values(self.group_schema.clone(), &GroupOrdering::None)?;
         let mut index = Vec::new();
         values.intern(&rows.columns()[..self.groups], &mut index)?;
         let n = values.len();
         let mut cols: Vec<ArrayRef> = values.emit(EmitTo::All)?;
         let mut c = self.groups;
-        for a in &self.aggr {
-            let k = a.state_fields()?.len();
+        for (a, k) in &self.aggr {
+            let k = *k;
             let mut acc: Box<dyn GroupsAccumulator> = if a.groups_accumulator_supported() {
                 a.create_groups_accumulator()?
             } else {
