@@ -42,7 +42,7 @@ use crate::error::{from_df_error, Result, TributaryError};
 use crate::location::Location;
 use crate::modes::{OutputMode, Trigger};
 use crate::plan::{
-    bind_epoch, bind_operator_outputs, check_supported, epoch_tables, find_sources, fork_sources,
+    bind_epoch, bind_operator_outputs, check_supported, find_sources, fork_sources,
     materialize_static, split_stateful, Deduplicate, PlanCache, SourceKey, SplitPlan,
 };
 use crate::progress::{SinkProgress, SourceProgress, StreamingQueryProgress};
@@ -1017,11 +1017,12 @@ impl Running {
         let mut outputs: HashMap<usize, Arc<dyn TableProvider>> = HashMap::new();
         for (op, plans) in self.operators.iter().zip(&self.input_plans) {
             let split = op.split();
-            let inputs = OperatorInputs::new(&split.node, &tables, &outputs, plans);
+            let op_inputs =
+                OperatorInputs::new(&split.node, (&tables, &outputs), plans, record.timestamp_ms);
             let watermarks = EpochWatermarks::of(split, self.prev_watermark, record.watermark_ms);
             let start = self.clock.now_ms();
             let mut result = op
-                .process(&self.state, &inputs, watermarks, record.timestamp_ms)
+                .process(&self.state, &op_inputs, watermarks, record.timestamp_ms)
                 .await?;
             result.progress["allUpdatesTimeMs"] =
                 serde_json::json!((self.clock.now_ms() - start).max(0));
@@ -1029,17 +1030,17 @@ impl Running {
             operated.push(result);
         }
         let template = self.above.as_ref().unwrap_or(&self.plan);
-        if !self.output_plan.is_unpreparable() {
-            let slots = epoch_tables(&tables, &outputs);
-            if let Some(physical) = self.output_plan.bind(&self.state, template, &slots).await? {
-                return Ok((physical, operated));
-            }
-        }
-        let plan = bind_epoch(&bind_operator_outputs(template, &outputs)?, &tables)?;
-        let physical = DataFrame::new(self.state.clone(), plan)
-            .create_physical_plan()
-            .await
-            .map_err(|e| from_df_error(&format!("planning epoch {}", record.epoch), e))?;
+        let what = format!("epoch {}", record.epoch);
+        let physical = self
+            .output_plan
+            .plan(
+                &self.state,
+                template,
+                (&tables, &outputs),
+                record.timestamp_ms,
+                &what,
+            )
+            .await?;
         Ok((physical, operated))
     }
 

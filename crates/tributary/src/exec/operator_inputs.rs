@@ -5,8 +5,8 @@
 //! ```text
 //!  driver ─► OperatorInputs { node's template, epoch tables, InputPlans } ─► operator.process
 //!                 │
-//!                 └─ plan(i) ─► PlanCache::bind (prepared: slots re-bound, reset, ~0.03 ms)
-//!                               or, when it cannot be prepared, the input bound and planned
+//!                 └─ plan(i) ─► PlanCache::plan (prepared: slots re-bound, reset, ~0.03 ms;
+//!                               or, when it cannot be prepared, the input bound and planned)
 //! ```
 //!
 //! A real-time epoch runs its operators once per arrival, a few thousand times per epoch:
@@ -24,7 +24,7 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::ExecutionPlan;
 
 use crate::error::{from_df_error, Result, TributaryError};
-use crate::plan::{bind_epoch, bind_operator_outputs, epoch_tables, PlanCache, SourceKey};
+use crate::plan::{EpochRows, PlanCache, SourceKey};
 
 /// The prepared plans of one operator's inputs, kept by the driver across epochs.
 pub(crate) struct InputPlans(Vec<PlanCache>);
@@ -49,36 +49,30 @@ pub(crate) struct OperatorInputs<'a> {
     sources: &'a HashMap<SourceKey, Arc<dyn TableProvider>>,
     outputs: &'a HashMap<usize, Arc<dyn TableProvider>>,
     plans: &'a InputPlans,
+    /// The epoch's planned time, which `now()` reads.
+    now_ms: i64,
 }
 
 impl<'a> OperatorInputs<'a> {
     /// The inputs of `node` over the epoch's `sources` and the `outputs` of the operators
-    /// below, planned through `plans`.
+    /// below, planned through `plans` for an epoch planned at `now_ms`.
     pub(crate) fn new(
         node: &'a LogicalPlan,
-        sources: &'a HashMap<SourceKey, Arc<dyn TableProvider>>,
-        outputs: &'a HashMap<usize, Arc<dyn TableProvider>>,
+        (sources, outputs): EpochRows<'a>,
         plans: &'a InputPlans,
+        now_ms: i64,
     ) -> Self {
         OperatorInputs {
             node,
             sources,
             outputs,
             plans,
+            now_ms,
         }
     }
 
-    /// The node's input `i` as written (unbound), for an operator that plans a rewrite of it.
-    pub(crate) fn template(&self, i: usize) -> Result<&'a LogicalPlan> {
-        self.node
-            .inputs()
-            .get(i)
-            .copied()
-            .ok_or_else(|| TributaryError::Internal(format!("an operator has no input {i}")))
-    }
-
     /// The physical plan of input `i` over the epoch's rows; `rewritten`, when given, is a
-    /// rewrite of the input's template (the same for every epoch) to plan instead.
+    /// rewrite of the input (the same at every epoch) to plan instead.
     pub(crate) async fn plan(
         &self,
         state: &SessionState,
@@ -86,27 +80,14 @@ impl<'a> OperatorInputs<'a> {
         rewritten: Option<&LogicalPlan>,
         what: &str,
     ) -> Result<Arc<dyn ExecutionPlan>> {
+        let missing = || TributaryError::Internal(format!("an operator has no input {i}"));
         let template = match rewritten {
             Some(t) => t,
-            None => self.template(i)?,
+            None => self.node.inputs().get(i).copied().ok_or_else(missing)?,
         };
-        let cache = self.plans.0.get(i).ok_or_else(|| {
-            TributaryError::Internal(format!("an operator has no prepared plan for input {i}"))
-        })?;
-        if !cache.is_unpreparable() {
-            let tables = epoch_tables(self.sources, self.outputs);
-            if let Some(physical) = cache.bind(state, template, &tables).await? {
-                return Ok(physical);
-            }
-        }
-        let bound = bind_epoch(
-            &bind_operator_outputs(template, self.outputs)?,
-            self.sources,
-        )?;
-        state
-            .create_physical_plan(&bound)
-            .await
-            .map_err(|e| from_df_error(&format!("planning {what}"), e))
+        let cache = self.plans.0.get(i).ok_or_else(missing)?;
+        let tables = (self.sources, self.outputs);
+        cache.plan(state, template, tables, self.now_ms, what).await
     }
 
     /// Input `i`'s rows of the epoch, as one batch (`what` names it in errors).
@@ -119,10 +100,12 @@ impl<'a> OperatorInputs<'a> {
         let physical = self.plan(state, i, None, what).await?;
         let schema = physical.schema();
         let task = Arc::new(TaskContext::from(state));
-        let batches = datafusion::physical_plan::collect(physical, task)
+        // Partition after partition: an epoch's rows are cut into partitions in their order,
+        // and a deduplication keeps the first row of a key.
+        let partitions = datafusion::physical_plan::collect_partitioned(physical, task)
             .await
             .map_err(|e| from_df_error(&format!("reading {what}"), e))?;
-        arrow::compute::concat_batches(&schema, &batches)
+        arrow::compute::concat_batches(&schema, partitions.iter().flatten())
             .map_err(TributaryError::arrow("concatenating an operator's input"))
     }
 }
@@ -130,7 +113,7 @@ impl<'a> OperatorInputs<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::find_sources;
+    use crate::plan::{bind_epoch, find_sources};
     use arrow::array::Int64Array;
     use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
     use datafusion::catalog::default_table_source::provider_as_source;
@@ -203,23 +186,32 @@ mod tests {
         rows
     }
 
-    /// Each input, collected through its plan, over three epochs; with what planning each
-    /// input bound to the epoch's rows gives.
-    async fn run(node: &LogicalPlan, plans: &InputPlans) {
+    /// Each input, collected through its plan, over three epochs planned a minute apart; with
+    /// what planning each input bound to the epoch's rows at the epoch's time gives. The rows
+    /// of every epoch, sorted.
+    async fn run(node: &LogicalPlan, plans: &InputPlans) -> Vec<Vec<String>> {
         let state = crate::Session::new().context().state();
         let keys: Vec<SourceKey> = find_sources(node).into_iter().map(|(k, _)| k).collect();
         let outputs = HashMap::new();
-        for (l, r) in [
+        let mut all = Vec::new();
+        for (e, (l, r)) in [
             (vec![1, 2, 0], vec![2, 3]),
             (vec![], vec![5, -1, 7]),
             (vec![4], vec![]),
-        ] {
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let now_ms = 1_000_000 + 60_000 * e as i64;
             let sources = HashMap::from([(keys[0], rows_of("l", &l)), (keys[1], rows_of("r", &r))]);
-            let inputs = OperatorInputs::new(node, &sources, &outputs, plans);
+            let inputs = OperatorInputs::new(node, (&sources, &outputs), plans, now_ms);
             for (i, ks) in [&l, &r].into_iter().enumerate() {
                 let got = sorted(&inputs.collect(&state, i, "a test input").await.unwrap());
                 let bound = bind_epoch(node.inputs()[i], &sources).unwrap();
-                let physical = state.create_physical_plan(&bound).await.unwrap();
+                let mut at = state.clone();
+                at.execution_props_mut().query_execution_start_time =
+                    chrono::DateTime::from_timestamp_millis(now_ms);
+                let physical = at.create_physical_plan(&bound).await.unwrap();
                 let schema = physical.schema();
                 let task = Arc::new(TaskContext::from(&state));
                 let planned = datafusion::physical_plan::collect(physical, task)
@@ -232,8 +224,10 @@ mod tests {
                     ks.iter().filter(|k| **k > 0).count(),
                     "input {i}: {got:?}"
                 );
+                all.push(got);
             }
         }
+        all
     }
 
     #[tokio::test]
@@ -241,7 +235,7 @@ mod tests {
         let node = node(None);
         let plans = InputPlans::of(&node);
         assert!(!plans.is_prepared(0) && !plans.is_prepared(1));
-        run(&node, &plans).await;
+        assert_eq!(run(&node, &plans).await.len(), 6);
         assert!(plans.is_prepared(0) && plans.is_prepared(1));
     }
 
@@ -250,8 +244,53 @@ mod tests {
         let now = datafusion::functions::datetime::expr_fn::now().alias("at");
         let node = node(Some(now));
         let plans = InputPlans::of(&node);
-        run(&node, &plans).await;
+        let rows = run(&node, &plans).await;
         assert!(plans.is_prepared(0), "the left input reads no time");
         assert!(!plans.is_prepared(1), "the right input reads now()");
+        // The right input's rows of the first and second epochs: now() is each epoch's time.
+        assert!(
+            rows[1]
+                .iter()
+                .all(|r| r.ends_with("| 1970-01-01T00:16:40 |")),
+            "{rows:?}"
+        );
+        assert!(
+            rows[3]
+                .iter()
+                .all(|r| r.ends_with("| 1970-01-01T00:17:40 |")),
+            "{rows:?}"
+        );
+        assert_eq!((rows[1].len(), rows[3].len()), (2, 2));
+    }
+
+    #[tokio::test]
+    async fn an_input_of_many_batches_comes_in_the_order_of_its_rows() {
+        let state = crate::Session::new().context().state();
+        let node = node(None);
+        let plans = InputPlans::of(&node);
+        let keys: Vec<SourceKey> = find_sources(&node).into_iter().map(|(k, _)| k).collect();
+        let n = 2 * state.config().batch_size() as i64 + 5;
+        let outputs = HashMap::new();
+        for epoch in 0..2 {
+            // Descending, with a few rows the filter drops, so that any reordering shows.
+            let ks: Vec<i64> = (0..n)
+                .rev()
+                .map(|k| if k % 97 == epoch { -k } else { k })
+                .collect();
+            let sources =
+                HashMap::from([(keys[0], rows_of("l", &ks)), (keys[1], rows_of("r", &[1]))]);
+            let inputs = OperatorInputs::new(&node, (&sources, &outputs), &plans, 0);
+            let rows = inputs.collect(&state, 0, "a test input").await.unwrap();
+            let got = rows
+                .column(0)
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .unwrap()
+                .values()
+                .to_vec();
+            let expected: Vec<i64> = ks.iter().copied().filter(|k| *k > 0).collect();
+            assert_eq!(got, expected, "epoch {epoch}");
+        }
+        assert!(plans.is_prepared(0));
     }
 }

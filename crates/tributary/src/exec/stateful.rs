@@ -2,7 +2,7 @@
 //! node (on the epoch's input) and the plan above it (on the operator's output).
 //!
 //! ```text
-//!   process(below, watermarks) ─► OperatorEpoch { output, state changes, late rows, progress }
+//!   process(inputs, watermarks) ─► OperatorEpoch { output, state changes, late rows, progress }
 //!   persist(epoch)            ─► state files (before the sink commits; idempotent)
 //!   commit(epoch)             ─► the changes become the current state (after the commit log)
 //! ```

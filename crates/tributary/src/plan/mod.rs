@@ -49,7 +49,7 @@ pub(crate) use map_groups::{
 };
 pub(crate) use panes::{PaneAggregate, PaneAggregateRule};
 pub(crate) use physical::TributaryQueryPlanner;
-pub(crate) use prepared::{epoch_tables, PlanCache};
+pub(crate) use prepared::{EpochRows, PlanCache};
 pub(crate) use rewrite::{
     bind_epoch, find_sources, fork_sources, is_streaming, materialize_static, SourceKey,
 };

@@ -560,7 +560,10 @@ impl Merger {
     ) -> Result<Self> {
         let aggr = aggr
             .into_iter()
-            .map(|a| Ok((a.clone(), a.state_fields()?.len())))
+            .map(|a| {
+                let k = a.state_fields()?.len();
+                Ok((a, k))
+            })
             .collect::<Result<_>>()?;
         Ok(Merger {
             groups,
@@ -578,8 +581,7 @@ impl Merger {
         let n = values.len();
         let mut cols: Vec<ArrayRef> = values.emit(EmitTo::All)?;
         let mut c = self.groups;
-        for (a, k) in &self.aggr {
-            let k = *k;
+        for &(ref a, k) in &self.aggr {
             let mut acc: Box<dyn GroupsAccumulator> = if a.groups_accumulator_supported() {
                 a.create_groups_accumulator()?
             } else {

@@ -27,12 +27,14 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
+use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use async_trait::async_trait;
 use datafusion::catalog::Session;
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::datasource::source::DataSourceExec;
+use datafusion::datasource::{source_as_provider, MemTable};
 use datafusion::datasource::{TableProvider, TableType};
 use datafusion::execution::context::SessionState;
 use datafusion::execution::session_state::SessionStateBuilder;
@@ -60,11 +62,17 @@ pub(crate) enum SlotKey {
     Operator(usize),
 }
 
+/// An epoch's rows: the sources' tables, and the outputs of the stateful operators by id.
+pub(crate) type EpochRows<'a> = (
+    &'a HashMap<SourceKey, Arc<dyn TableProvider>>,
+    &'a HashMap<usize, Arc<dyn TableProvider>>,
+);
+
 /// One epoch's tables, by slot.
-pub(crate) type EpochTables = HashMap<SlotKey, Arc<dyn TableProvider>>;
+type EpochTables = HashMap<SlotKey, Arc<dyn TableProvider>>;
 
 /// An epoch's tables by slot: the sources' rows and the stateful operators' outputs.
-pub(crate) fn epoch_tables(
+fn epoch_tables(
     sources: &HashMap<SourceKey, Arc<dyn TableProvider>>,
     outputs: &HashMap<usize, Arc<dyn TableProvider>>,
 ) -> EpochTables {
@@ -237,6 +245,25 @@ fn calls_stable_function(plan: &LogicalPlan) -> bool {
     found
 }
 
+/// Whether every table `plan` scans is a slot or a table of rows fixed in memory (a static
+/// join side read once per query). A memory sink's table also scans as rows in memory, but it
+/// grows every epoch: a plan that reads one is planned per epoch.
+fn scans_fixed_tables(plan: &LogicalPlan) -> bool {
+    let mut fixed = true;
+    let _ = plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::TableScan(scan) = node {
+            fixed = source_as_provider(&scan.source)
+                .is_ok_and(|p| p.as_ref().is::<SlotTable>() || p.as_ref().is::<MemTable>());
+        }
+        Ok(if fixed {
+            TreeNodeRecursion::Continue
+        } else {
+            TreeNodeRecursion::Stop
+        })
+    });
+    fixed
+}
+
 /// Whether a leaf other than a slot gives the same rows every time it runs.
 fn fixed_leaf(plan: &dyn ExecutionPlan) -> bool {
     plan.is::<EmptyExec>()
@@ -272,6 +299,9 @@ impl PreparedPlan {
             };
         }
         let bound = bind_epoch(&bind_operator_outputs(template, &outputs)?, &sources)?;
+        if !scans_fixed_tables(&bound) {
+            return Ok(None);
+        }
         let mut config = state.config().clone();
         config
             .options_mut()
@@ -351,7 +381,7 @@ impl PreparedPlan {
                 return Ok(None);
             }
             if scan.output_partitioning().partition_count() < slot.partitions {
-                scan = spread(scan, slot.partitions, state.config().batch_size())
+                scan = fit_partitions(scan, slot.partitions, state.config().batch_size())
                     .map_err(|e| from_df_error("reading the epoch's rows", e))?;
             }
             scans.push(scan);
@@ -365,12 +395,15 @@ impl PreparedPlan {
     }
 }
 
-/// `scan` over the `partitions` the plan was made for. Rows in memory that fit in one batch (a
-/// real-time arrival's, most often) stay where they are and the other partitions are empty: a
-/// round-robin repartition would put them in one partition anyway, at the cost of a task and a
-/// channel per partition, which was a good part of running a small arrival. Anything else is
-/// spread round-robin, as the planner would.
-fn spread(
+/// `scan` over the `partitions` the plan was made for. Rows in memory (an epoch's Kafka, rate
+/// or memory rows, a real-time arrival's) keep their order: partition 0 takes the first rows,
+/// the next partition the rows after them, and so on, so that reading the partitions one after
+/// another gives them in the source's order, as reading one partition did when the epoch was
+/// planned on its own (a deduplication keeps the first row of a key). Rows that fit in one
+/// batch all stay in partition 0, the others empty: spreading them would cost a task and a
+/// channel per partition, a good part of running a small arrival. Other scans are spread
+/// round-robin, as the planner spreads them.
+fn fit_partitions(
     scan: Arc<dyn ExecutionPlan>,
     partitions: usize,
     batch_size: usize,
@@ -378,21 +411,55 @@ fn spread(
     let memory = scan
         .downcast_ref::<DataSourceExec>()
         .and_then(|d| d.data_source().downcast_ref::<MemorySourceConfig>());
-    if let Some(m) = memory {
-        let rows: usize = m.partitions().iter().flatten().map(|b| b.num_rows()).sum();
-        if rows <= batch_size {
-            let mut padded = m.partitions().to_vec();
-            padded.resize(partitions, Vec::new());
-            let source =
-                MemorySourceConfig::try_new(&padded, m.original_schema(), m.projection().clone())?
-                    .with_limit(datafusion::datasource::source::DataSource::fetch(m));
-            return Ok(DataSourceExec::from_data_source(source));
+    let Some(m) = memory else {
+        return Ok(Arc::new(RepartitionExec::try_new(
+            scan,
+            Partitioning::RoundRobinBatch(partitions),
+        )?));
+    };
+    let batches: Vec<&RecordBatch> = m.partitions().iter().flatten().collect();
+    let source = MemorySourceConfig::try_new(
+        &in_order(&batches, partitions, batch_size),
+        m.original_schema(),
+        m.projection().clone(),
+    )?
+    .with_limit(datafusion::datasource::source::DataSource::fetch(m));
+    Ok(DataSourceExec::from_data_source(source))
+}
+
+/// `batches` cut into `partitions` runs of consecutive rows, in order: all in the first when
+/// they fit in one batch, else about as many rows in each.
+fn in_order(
+    batches: &[&RecordBatch],
+    partitions: usize,
+    batch_size: usize,
+) -> Vec<Vec<RecordBatch>> {
+    let total: usize = batches.iter().map(|b| b.num_rows()).sum();
+    let per = if total <= batch_size {
+        total
+    } else {
+        total.div_ceil(partitions)
+    };
+    let mut out = vec![Vec::new(); partitions.max(1)];
+    let (mut p, mut room) = (0, per);
+    for b in batches {
+        let mut at = 0;
+        while at < b.num_rows() {
+            if room == 0 && p + 1 < out.len() {
+                p += 1;
+                room = per;
+            }
+            let n = if p + 1 == out.len() {
+                b.num_rows() - at
+            } else {
+                room.min(b.num_rows() - at)
+            };
+            out[p].push(b.slice(at, n));
+            at += n;
+            room = room.saturating_sub(n);
         }
     }
-    Ok(Arc::new(RepartitionExec::try_new(
-        scan,
-        Partitioning::RoundRobinBatch(partitions),
-    )?))
+    out
 }
 
 /// A query's prepared plan: prepared at the first epoch that asks, or known not to be preparable.
@@ -410,8 +477,45 @@ enum Cached {
 }
 
 impl PlanCache {
+    /// The physical plan of `template` over an epoch's `sources` and operator `outputs`: the
+    /// prepared plan bound to them when the template can be prepared, else the template bound
+    /// and planned on its own (`what` names it in errors). `now_ms` is the epoch's planned
+    /// time: what `now()` and the other stable functions read, the same when the epoch runs
+    /// again (Spark's `current_timestamp()` is a micro-batch's time too). A prepared plan is
+    /// bound to one epoch at a time: run it before asking for the next.
+    pub(crate) async fn plan(
+        &self,
+        state: &SessionState,
+        template: &LogicalPlan,
+        (sources, outputs): EpochRows<'_>,
+        now_ms: i64,
+        what: &str,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        if !self.is_unpreparable() {
+            let tables = epoch_tables(sources, outputs);
+            if let Some(physical) = self.bind(state, template, &tables).await? {
+                return Ok(physical);
+            }
+        }
+        let bound = bind_epoch(&bind_operator_outputs(template, outputs)?, sources)?;
+        let at_epoch;
+        let state = if calls_stable_function(template) {
+            let mut s = state.clone();
+            s.execution_props_mut().query_execution_start_time =
+                chrono::DateTime::from_timestamp_millis(now_ms);
+            at_epoch = s;
+            &at_epoch
+        } else {
+            state
+        };
+        state
+            .create_physical_plan(&bound)
+            .await
+            .map_err(|e| from_df_error(&format!("planning {what}"), e))
+    }
+
     /// The prepared plan of `template` bound to `tables`, or `None`: the caller plans the epoch.
-    pub(crate) async fn bind(
+    async fn bind(
         &self,
         state: &SessionState,
         template: &LogicalPlan,
@@ -655,33 +759,36 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn rows_of_one_batch_stay_in_their_partition_and_more_are_spread() {
+    async fn rows_in_memory_are_cut_into_partitions_in_their_order() {
         let state = crate::Session::new().context().state();
         let batch = state.config().batch_size() as i64;
         let plan = template(None);
-        for (ks, repartitioned) in [
-            ((0..batch).collect::<Vec<_>>(), false),
-            (vec![3], false),
-            (vec![], false),
-            ((0..batch + 1).collect(), true),
+        for (ks, used) in [
+            ((0..batch).collect::<Vec<_>>(), 1),
+            (vec![3], 1),
+            (vec![], 0),
+            ((0..batch + 1).collect(), 3),
+            ((0..3 * batch + 7).rev().collect(), 3),
         ] {
             let table = epoch(&plan, &ks).into_values().next().unwrap();
             let scan = table.scan(&state, Some(&vec![1]), &[], None).await.unwrap();
             assert_eq!(scan.output_partitioning().partition_count(), 1);
-            let spread = spread(scan, 3, batch as usize).unwrap();
-            assert_eq!(spread.output_partitioning().partition_count(), 3);
-            assert_eq!(
-                spread.is::<RepartitionExec>(),
-                repartitioned,
-                "{} rows",
-                ks.len()
-            );
+            let fitted = fit_partitions(scan, 3, batch as usize).unwrap();
+            assert_eq!(fitted.output_partitioning().partition_count(), 3);
+            assert!(!fitted.is::<RepartitionExec>(), "{} rows", ks.len());
             let task = Arc::new(TaskContext::from(&state));
-            let out = datafusion::physical_plan::collect(spread, task)
+            let parts = datafusion::physical_plan::collect_partitioned(fitted, task)
                 .await
                 .unwrap();
-            let values: Vec<i64> = out
+            let non_empty = parts
                 .iter()
+                .filter(|p| p.iter().any(|b| b.num_rows() > 0))
+                .count();
+            assert_eq!(non_empty, used, "{} rows", ks.len());
+            // Partition after partition, the rows come in their order, projected.
+            let values: Vec<i64> = parts
+                .iter()
+                .flatten()
                 .flat_map(|b| {
                     assert_eq!(b.num_columns(), 1, "the projection is kept");
                     b.column(0)
@@ -692,9 +799,33 @@ mod tests {
                         .to_vec()
                 })
                 .collect();
-            let mut values = values;
-            values.sort();
             assert_eq!(values, ks.iter().map(|k| k * 10).collect::<Vec<_>>());
         }
+        // Rows not in memory are spread round-robin.
+        let empty = Arc::new(EmptyExec::new(schema()));
+        assert!(fit_partitions(empty, 3, 10)
+            .unwrap()
+            .is::<RepartitionExec>());
+    }
+
+    #[tokio::test]
+    async fn a_plan_that_reads_a_memory_sink_is_planned_each_epoch() {
+        let sink = crate::connector::memory::MemorySinkTable::new(schema());
+        let scan = LogicalPlanBuilder::scan("out", provider_as_source(Arc::new(sink)), None)
+            .unwrap()
+            .project(vec![col("k"), (col("v") * lit(2)).alias("v2")])
+            .unwrap()
+            .build()
+            .unwrap();
+        let plan = LogicalPlanBuilder::from(template(None))
+            .union(scan)
+            .unwrap()
+            .build()
+            .unwrap();
+        let state = crate::Session::new().context().state();
+        let cache = PlanCache::default();
+        let tables = epoch(&plan, &[2, 3]);
+        assert!(cache.bind(&state, &plan, &tables).await.unwrap().is_none());
+        assert!(cache.is_unpreparable());
     }
 }

@@ -201,7 +201,8 @@ pub(super) async fn replay(
                     results.push(None);
                     continue;
                 }
-                let inputs = OperatorInputs::new(&split.node, &tables, &outputs, plans);
+                let inputs =
+                    OperatorInputs::new(&split.node, (&tables, &outputs), plans, step.timestamp_ms);
                 let watermarks = EpochWatermarks::of(split, step.prev_watermark, step.watermark);
                 let result = op
                     .process(state, &inputs, watermarks, step.timestamp_ms)
