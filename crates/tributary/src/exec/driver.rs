@@ -343,6 +343,7 @@ fn prepare_plan(state: &SessionState, plan: LogicalPlan, mode: OutputMode) -> Re
         .map_err(TributaryError::df("analyzing the streaming query"))?;
     let plan = crate::plan::distinct_to_dedup(plan)?;
     let plan = crate::plan::rank_to_top_n(plan)?;
+    let plan = crate::plan::stable_calls_below_aggregates(plan)?;
     check_supported(&plan, mode)?;
     fork_sources(plan)
 }

@@ -40,7 +40,7 @@ use super::stateful::{
 };
 use crate::error::{from_df_error, Result, TributaryError};
 use crate::location::Location;
-use crate::plan::{join_bounds, SplitPlan};
+use crate::plan::{at_epoch_time, calls_stable_expr, join_bounds, SplitPlan};
 use crate::state::{
     CloseTime, GroupBy, KeyRows, KeySet, KeyedStore, KnownKeys, PartitionHash, StateChange,
     StateSize, StateStore,
@@ -515,8 +515,16 @@ impl StatefulOperator for JoinOperator {
         state: &SessionState,
         inputs: &OperatorInputs<'_>,
         watermarks: EpochWatermarks,
-        _now_ms: i64,
+        now_ms: i64,
     ) -> Result<OperatorEpoch> {
+        // A condition that reads `now()` reads the epoch's time.
+        let at_epoch;
+        let state = if self.join.filter.as_ref().is_some_and(calls_stable_expr) {
+            at_epoch = at_epoch_time(state, now_ms);
+            &at_epoch
+        } else {
+            state
+        };
         let left_new = self.side_rows(state, inputs, 0).await?;
         let right_new = self.side_rows(state, inputs, 1).await?;
         // Only stored rows that share a join key with the other side's new rows can match,

@@ -6,6 +6,7 @@
 //!        │ check_supported      names the operator a stream cannot run, and what to do instead
 //!        │ materialize_static   static sides of stream-static joins are read once per query
 //!        │ rank_to_top_n        ROW_NUMBER() <= N over a stream becomes a Top-N node
+//!        │ epoch_time           now() inside an aggregation is computed below it, per epoch
 //!        │ split_stateful       each aggregation, deduplication, join, Top-N or user state becomes a
 //!        │                      stateful operator; chained ones read the output of those below
 //!        │                      (chain.rs)
@@ -21,6 +22,7 @@ mod capped;
 mod chain;
 mod check;
 mod dedup;
+mod epoch_time;
 pub mod evolution;
 pub(crate) mod group_sets;
 mod join;
@@ -41,6 +43,7 @@ mod watermark;
 pub(crate) use chain::{bind_operator_outputs, split_stateful, OperatorOutput, SplitPlan};
 pub(crate) use check::check_supported;
 pub(crate) use dedup::{distinct_to_dedup, Deduplicate};
+pub(crate) use epoch_time::stable_calls_below_aggregates;
 pub(crate) use join::join_bounds;
 pub(crate) use keys::update_key_columns;
 pub(crate) use map_groups::{
@@ -49,7 +52,7 @@ pub(crate) use map_groups::{
 };
 pub(crate) use panes::{PaneAggregate, PaneAggregateRule};
 pub(crate) use physical::TributaryQueryPlanner;
-pub(crate) use prepared::{EpochRows, PlanCache};
+pub(crate) use prepared::{at_epoch_time, calls_stable_expr, EpochRows, PlanCache};
 pub(crate) use rewrite::{
     bind_epoch, find_sources, fork_sources, is_streaming, materialize_static, SourceKey,
 };

@@ -221,21 +221,28 @@ pub(crate) struct PreparedPlan {
     slots: Vec<Slot>,
 }
 
-/// Whether `plan` calls a stable function (one the optimizer evaluates once, at planning).
+/// `state` with `now()` and the other stable functions reading `now_ms`, an epoch's planned time.
+pub(crate) fn at_epoch_time(state: &SessionState, now_ms: i64) -> SessionState {
+    let mut s = state.clone();
+    s.execution_props_mut().query_execution_start_time =
+        chrono::DateTime::from_timestamp_millis(now_ms);
+    s
+}
+
+/// Whether `e` calls a stable function (one the optimizer evaluates once, at planning).
+pub(crate) fn calls_stable_expr(e: &Expr) -> bool {
+    e.exists(|e| {
+        Ok(matches!(e, Expr::ScalarFunction(f)
+            if f.func.signature().volatility == Volatility::Stable))
+    })
+    .unwrap_or(false)
+}
+
+/// Whether `plan` calls a stable function.
 fn calls_stable_function(plan: &LogicalPlan) -> bool {
     let mut found = false;
     let _ = plan.apply_with_subqueries(|node| {
-        node.apply_expressions(|e| {
-            e.apply(|e| {
-                if let Expr::ScalarFunction(f) = e {
-                    if f.func.signature().volatility == Volatility::Stable {
-                        found = true;
-                        return Ok(TreeNodeRecursion::Stop);
-                    }
-                }
-                Ok(TreeNodeRecursion::Continue)
-            })
-        })?;
+        found = node.expressions().iter().any(calls_stable_expr);
         Ok(if found {
             TreeNodeRecursion::Stop
         } else {
@@ -500,10 +507,7 @@ impl PlanCache {
         let bound = bind_epoch(&bind_operator_outputs(template, outputs)?, sources)?;
         let at_epoch;
         let state = if calls_stable_function(template) {
-            let mut s = state.clone();
-            s.execution_props_mut().query_execution_start_time =
-                chrono::DateTime::from_timestamp_millis(now_ms);
-            at_epoch = s;
+            at_epoch = at_epoch_time(state, now_ms);
             &at_epoch
         } else {
             state

@@ -16,6 +16,7 @@ mod hostile_input;
 mod joins;
 mod kafka;
 mod nexmark;
+mod now;
 mod object_storage;
 mod panes;
 mod real_time;

@@ -3,7 +3,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arrow::array::RecordBatch;
-use datafusion::logical_expr::cast;
 use tributary::clock::ManualClock;
 use tributary::prelude::*;
 use tributary::source::RateStreamSource;
@@ -500,49 +499,4 @@ async fn a_stream_into_files_honours_max_records_per_file_in_every_epoch() {
         .map(|b| b.num_rows())
         .sum();
     assert_eq!(rows, 7, "every row once");
-}
-
-/// `now()` in a stream is the epoch's planned time, as `current_timestamp()` is a micro-batch's
-/// in Spark: each epoch has its own, and the plan with it cannot be prepared once.
-#[tokio::test]
-async fn now_in_a_stream_is_each_epochs_time() {
-    let session = Session::new();
-    let clock = ManualClock::new(1_000_000);
-    session.set_clock(Arc::new(clock.clone()));
-    let stream = MemoryStream::new("kv", kv_schema());
-    let q = session
-        .read_stream()
-        .memory(&stream)
-        .unwrap()
-        .select(vec![col("k"), cast(now(), DataType::Int64).alias("at")])
-        .unwrap()
-        .write_stream()
-        .format("memory")
-        .query_name("stamped")
-        .trigger(Trigger::ProcessingTime(Duration::from_millis(10)))
-        .start("")
-        .await
-        .unwrap();
-    stream.push(kv(&[1, 2])).unwrap();
-    q.process_all_available().await.unwrap();
-    clock.advance(60_000);
-    stream.push(kv(&[3])).unwrap();
-    q.process_all_available().await.unwrap();
-    q.stop().await.unwrap();
-    let out = session
-        .sql("SELECT k, at FROM stamped")
-        .await
-        .unwrap()
-        .collect()
-        .await
-        .unwrap();
-    // Timestamps of nanoseconds: the epochs' planned times, in ms.
-    assert_eq!(
-        sorted_rows(&out, "|"),
-        vec![
-            "1|1000000000000".to_string(),
-            "2|1000000000000".to_string(),
-            "3|1060000000000".to_string(),
-        ]
-    );
 }
