@@ -27,7 +27,8 @@ use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, ReplaceChildrenOptions,
 };
 
-/// Runs `input` with at most `cap` bytes (per partition) of the session's pool.
+/// Runs `input` with at most `cap` bytes (per partition) of the session's pool, and at most
+/// a share of the pool's limit when it has one (see [`cap_within`]).
 pub(crate) struct CappedExec {
     input: Arc<dyn ExecutionPlan>,
     cap: usize,
@@ -78,9 +79,12 @@ impl ExecutionPlan for CappedExec {
         partition: usize,
         context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
+        let parent = context.memory_pool().clone();
+        let partitions = self.properties.partitioning.partition_count();
+        let cap = cap_within(self.cap, parent.memory_limit(), partitions);
         let pool: Arc<dyn MemoryPool> = Arc::new(CappedPool {
-            parent: context.memory_pool().clone(),
-            cap: self.cap,
+            parent,
+            cap,
             used: AtomicUsize::new(0),
         });
         let runtime = RuntimeEnvBuilder::from_runtime_env(&context.runtime_env())
@@ -97,6 +101,17 @@ impl ExecutionPlan for CappedExec {
             runtime,
         );
         self.input.execute(partition, Arc::new(capped))
+    }
+}
+
+/// The cap of one partition: `cap`, or under a memory limit, at most an eighth of the limit
+/// shared by the partitions. The rest is for what reads the capped states (a merge that
+/// holds its windows' panes) and the other operators: a capped aggregation that took every
+/// byte it may would make them spill to disk first.
+fn cap_within(cap: usize, limit: MemoryLimit, partitions: usize) -> usize {
+    match limit {
+        MemoryLimit::Finite(limit) => cap.min(limit / 8 / partitions.max(1)).max(1),
+        MemoryLimit::Infinite | MemoryLimit::Unknown => cap,
     }
 }
 
@@ -159,6 +174,28 @@ impl MemoryPool for CappedPool {
 mod tests {
     use super::*;
     use datafusion::execution::memory_pool::GreedyMemoryPool;
+
+    #[test]
+    fn under_a_memory_limit_the_cap_is_a_share_of_it() {
+        let mib = 1 << 20;
+        // No limit, or a large one: the operator's own cap.
+        assert_eq!(cap_within(32 * mib, MemoryLimit::Infinite, 2), 32 * mib);
+        assert_eq!(cap_within(32 * mib, MemoryLimit::Unknown, 2), 32 * mib);
+        assert_eq!(
+            cap_within(32 * mib, MemoryLimit::Finite(4096 * mib), 2),
+            32 * mib
+        );
+        // 256 MiB over 2 partitions: an eighth of each one's share.
+        assert_eq!(
+            cap_within(32 * mib, MemoryLimit::Finite(256 * mib), 2),
+            16 * mib
+        );
+        assert_eq!(
+            cap_within(32 * mib, MemoryLimit::Finite(256 * mib), 0),
+            32 * mib
+        );
+        assert_eq!(cap_within(32 * mib, MemoryLimit::Finite(0), 4), 1);
+    }
 
     #[test]
     fn the_cap_refuses_beyond_itself_and_the_session_pool_sees_every_byte() {

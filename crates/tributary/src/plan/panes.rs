@@ -40,7 +40,8 @@ use super::pane_merge::PaneMergeExec;
 use crate::exec::flat_keys::FlatKeys;
 use crate::exec::panes::Panes;
 
-/// The memory a partition's partial aggregation by pane holds before it sends its states on.
+/// The memory a partition's partial aggregation by pane holds before it sends its states on
+/// (less under a small memory limit: see [`CappedExec`]).
 const PARTIAL_CAP: usize = 32 << 20;
 
 /// An aggregation grouped by a sliding window, over the panes of its input.
