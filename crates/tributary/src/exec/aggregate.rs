@@ -400,7 +400,6 @@ impl StatefulOperator for AggregateOperator {
         state: &SessionState,
         inputs: &OperatorInputs<'_>,
         watermarks: EpochWatermarks,
-        _now_ms: i64,
     ) -> Result<OperatorEpoch> {
         let task = Arc::new(TaskContext::from(state));
         let parts = &self.parts;

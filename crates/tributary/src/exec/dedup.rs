@@ -160,7 +160,6 @@ impl StatefulOperator for DedupOperator {
         state: &SessionState,
         inputs: &OperatorInputs<'_>,
         watermarks: EpochWatermarks,
-        _now_ms: i64,
     ) -> Result<OperatorEpoch> {
         let rows = inputs
             .collect(state, 0, "the deduplication's input")

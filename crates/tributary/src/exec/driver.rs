@@ -1022,9 +1022,7 @@ impl Running {
                 OperatorInputs::new(&split.node, (&tables, &outputs), plans, record.timestamp_ms);
             let watermarks = EpochWatermarks::of(split, self.prev_watermark, record.watermark_ms);
             let start = self.clock.now_ms();
-            let mut result = op
-                .process(&self.state, &op_inputs, watermarks, record.timestamp_ms)
-                .await?;
+            let mut result = op.process(&self.state, &op_inputs, watermarks).await?;
             result.progress["allUpdatesTimeMs"] =
                 serde_json::json!((self.clock.now_ms() - start).max(0));
             outputs.insert(split.id, result.output.clone() as Arc<dyn TableProvider>);

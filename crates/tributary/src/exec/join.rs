@@ -515,12 +515,11 @@ impl StatefulOperator for JoinOperator {
         state: &SessionState,
         inputs: &OperatorInputs<'_>,
         watermarks: EpochWatermarks,
-        now_ms: i64,
     ) -> Result<OperatorEpoch> {
         // A condition that reads `now()` reads the epoch's time.
         let at_epoch;
         let state = if self.join.filter.as_ref().is_some_and(calls_stable_expr) {
-            at_epoch = at_epoch_time(state, now_ms);
+            at_epoch = at_epoch_time(state, inputs.now_ms());
             &at_epoch
         } else {
             state

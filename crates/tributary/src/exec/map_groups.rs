@@ -167,8 +167,8 @@ impl StatefulOperator for MapGroupsOperator {
         state: &SessionState,
         inputs: &OperatorInputs<'_>,
         watermarks: EpochWatermarks,
-        now_ms: i64,
     ) -> Result<OperatorEpoch> {
+        let now_ms = inputs.now_ms();
         let input = inputs
             .collect(state, 0, "the group function's input")
             .await?;

@@ -71,6 +71,11 @@ impl<'a> OperatorInputs<'a> {
         }
     }
 
+    /// The epoch's planned time: what `now()` reads, and processing-time timeouts.
+    pub(crate) fn now_ms(&self) -> i64 {
+        self.now_ms
+    }
+
     /// The physical plan of input `i` over the epoch's rows; `rewritten`, when given, is a
     /// rewrite of the input (the same at every epoch) to plan instead.
     pub(crate) async fn plan(

@@ -89,14 +89,13 @@ pub(crate) trait StatefulOperator: Send + Sync {
     fn stores_mut(&mut self) -> Vec<&mut dyn StateStore>;
 
     /// Run the epoch: `inputs` are the operator's node's inputs over the epoch's rows (and the
-    /// outputs of the operators below); `now_ms` is the epoch's planned time (the same when
-    /// the epoch re-runs).
+    /// outputs of the operators below), with the epoch's planned time
+    /// ([`OperatorInputs::now_ms`], the same when the epoch re-runs).
     async fn process(
         &self,
         state: &SessionState,
         inputs: &OperatorInputs<'_>,
         watermarks: EpochWatermarks,
-        now_ms: i64,
     ) -> Result<OperatorEpoch>;
 
     /// Per kind of store (a join: left, right), the state columns whose values give a row's

@@ -339,7 +339,6 @@ impl StatefulOperator for TopNOperator {
         state: &SessionState,
         inputs: &OperatorInputs<'_>,
         watermarks: EpochWatermarks,
-        _now_ms: i64,
     ) -> Result<OperatorEpoch> {
         let rows = inputs.collect(state, 0, "the Top-N's input").await?;
         // 1. Rows of keys the watermark already closed are late: dropped and counted.

@@ -204,9 +204,7 @@ pub(super) async fn replay(
                 let inputs =
                     OperatorInputs::new(&split.node, (&tables, &outputs), plans, step.timestamp_ms);
                 let watermarks = EpochWatermarks::of(split, step.prev_watermark, step.watermark);
-                let result = op
-                    .process(state, &inputs, watermarks, step.timestamp_ms)
-                    .await?;
+                let result = op.process(state, &inputs, watermarks).await?;
                 outputs.insert(split.id, result.output.clone() as Arc<dyn TableProvider>);
                 results.push(Some(result));
             }
