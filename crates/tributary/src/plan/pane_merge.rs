@@ -575,6 +575,11 @@ impl Merger {
     }
 
     fn merge(&self, rows: &RecordBatch) -> Result<RecordBatch> {
+        // No window in the chunk (a partition without keys, a chunk of panes whose windows are
+        // all still open): DataFusion's accumulator adapter cannot evaluate zero groups.
+        if rows.num_rows() == 0 {
+            return Ok(RecordBatch::new_empty(self.output.clone()));
+        }
         let mut values = new_group_values(self.group_schema.clone(), &GroupOrdering::None)?;
         let mut index = Vec::new();
         values.intern(&rows.columns()[..self.groups], &mut index)?;

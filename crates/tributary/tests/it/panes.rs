@@ -285,3 +285,38 @@ async fn a_batch_merges_out_of_order_panes_from_memory_and_from_disk_with_the_pe
         }
     }
 }
+
+/// Fewer keys than partitions: a partition of the merge gets no pane at all, and a distinct or
+/// ordered aggregate (whose state is a list) must still give the per-row answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_of_sliding_windows_with_fewer_keys_than_partitions_merges_every_aggregate() {
+    let query = |filter: &str| {
+        format!(
+            "SELECT CAST(w['start'] AS BIGINT) AS s, k, count(*) AS n, count(DISTINCT u) AS users,
+                    array_agg(DISTINCT u ORDER BY u) AS us, string_agg(CAST(u AS VARCHAR), ',' ORDER BY u) AS listed
+             FROM (SELECT window(ts, '5 minutes', '1 minute') AS w, k, u FROM (
+                     SELECT to_timestamp_millis(value * 60000) AS ts, 'eu' AS k, value % 2 AS u
+                     FROM generate_series(1, 2)))
+             {filter}
+             GROUP BY w, k"
+        )
+    };
+    let session = Session::new();
+    let want = session
+        .sql(&query("WHERE w IS NULL OR w['start'] IS NOT NULL"))
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let want = sorted_rows(&want, "|");
+    assert_eq!(want.len(), 6, "{want:?}");
+    let got = session
+        .sql(&query(""))
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    assert_eq!(sorted_rows(&got, "|"), want);
+}
