@@ -111,6 +111,48 @@ fn is_session_call(e: &Expr) -> bool {
     }
 }
 
+/// Whether column `c` of `plan` is a `session_window(...)` computed below and not yet
+/// sessionized: `GROUP BY s` over `(SELECT session_window(ts, gap) AS s ...)`.
+fn is_session_column(c: &Column, plan: &LogicalPlan) -> bool {
+    let Ok(i) = plan.schema().index_of_column(c) else {
+        return false;
+    };
+    let below = |input: &LogicalPlan| {
+        let (q, f) = input.schema().qualified_field(i);
+        is_session_column(&Column::new(q.cloned(), f.name()), input)
+    };
+    match plan {
+        LogicalPlan::Projection(p) => match &p.expr[i] {
+            Expr::Alias(a) if is_session_call(&a.expr) => true,
+            e if is_session_call(e) => true,
+            Expr::Column(c) => is_session_column(c, &p.input),
+            Expr::Alias(a) => {
+                matches!(a.expr.as_ref(), Expr::Column(c) if is_session_column(c, &p.input))
+            }
+            _ => false,
+        },
+        // Nodes that pass their input's columns on as they are.
+        LogicalPlan::SubqueryAlias(a) => below(&a.input),
+        LogicalPlan::Filter(f) => below(&f.input),
+        LogicalPlan::Sort(s) => below(&s.input),
+        LogicalPlan::Limit(l) => below(&l.input),
+        LogicalPlan::Repartition(r) => below(&r.input),
+        // A Sessionize node's session is sessionized already.
+        other => match super::EventTimeWatermark::of(other) {
+            Some(w) => below(&w.input),
+            None => false,
+        },
+    }
+}
+
+/// Whether group key `g` of an aggregation over `input` is a session window.
+fn is_session_key(g: &Expr, input: &LogicalPlan) -> bool {
+    match g {
+        Expr::Column(c) => is_session_column(c, input),
+        g => is_session_call(g),
+    }
+}
+
 /// The analyzer rule that turns `GROUP BY ..., session_window(ts, gap)` into a sessionized
 /// aggregation.
 #[derive(Debug, Default)]
@@ -124,7 +166,7 @@ impl AnalyzerRule for SessionWindowRule {
                 return Ok(Transformed::no(node));
             };
             let sessions: Vec<usize> = (0..a.group_expr.len())
-                .filter(|i| is_session_call(&a.group_expr[*i]))
+                .filter(|i| is_session_key(&a.group_expr[*i], &a.input))
                 .collect();
             if sessions.is_empty() {
                 return Ok(Transformed::no(node));
@@ -136,6 +178,7 @@ impl AnalyzerRule for SessionWindowRule {
                 );
             }
             let session_name = format!("__session_{n}");
+            let mut session = Column::new_unqualified(&session_name);
             n += 1;
             // Project the session and every key that is not a plain column.
             let mut cols: Vec<Expr> = a
@@ -148,7 +191,11 @@ impl AnalyzerRule for SessionWindowRule {
             let mut groups = Vec::new();
             for (i, g) in a.group_expr.iter().enumerate() {
                 let original = g.schema_name().to_string();
-                if i == sessions[0] {
+                if let (true, Expr::Column(c)) = (i == sessions[0], g) {
+                    // Computed below: the column is the session.
+                    session = c.clone();
+                    groups.push(g.clone());
+                } else if i == sessions[0] {
                     let inner = match g {
                         Expr::Alias(al) => (*al.expr).clone(),
                         e => e.clone(),
@@ -173,7 +220,7 @@ impl AnalyzerRule for SessionWindowRule {
                 node: Arc::new(Sessionize {
                     input: projected,
                     keys,
-                    session: Column::new_unqualified(&session_name),
+                    session,
                 }),
             });
             Ok(Transformed::new(
