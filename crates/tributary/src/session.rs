@@ -94,6 +94,7 @@ impl Session {
             }
             ctx.add_analyzer_rule(Arc::new(SlidingWindowRule));
             ctx.add_analyzer_rule(Arc::new(crate::plan::SessionWindowRule));
+            ctx.add_analyzer_rule(Arc::new(crate::plan::NullTimeRule));
             SessionInner {
                 ctx,
                 streams: StreamingQueryManager::default(),

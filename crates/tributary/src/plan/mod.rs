@@ -29,6 +29,7 @@ mod join;
 mod keys;
 mod map_batches;
 mod map_groups;
+mod null_times;
 mod pane_merge;
 mod panes;
 pub(crate) mod physical;
@@ -50,6 +51,7 @@ pub(crate) use map_groups::{
     call_user, group_rows, json_to_batch, key_of, rows_to_json, FlatMapGroupsWithState,
     GroupFunction,
 };
+pub(crate) use null_times::NullTimeRule;
 pub(crate) use panes::{PaneAggregate, PaneAggregateRule};
 pub(crate) use physical::TributaryQueryPlanner;
 pub(crate) use prepared::{at_epoch_time, calls_stable_expr, EpochRows, PlanCache};

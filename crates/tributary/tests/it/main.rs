@@ -17,6 +17,7 @@ mod joins;
 mod kafka;
 mod nexmark;
 mod now;
+mod null_times;
 mod object_storage;
 mod panes;
 mod real_time;
