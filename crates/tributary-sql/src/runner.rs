@@ -509,16 +509,36 @@ impl JobRunner {
                 ));
                 continue;
             }
-            let summary = df
+            let mut writer = df
                 .write()
                 .format(&Self::sink_format(sink))
                 .mode(SaveMode::Append)
-                .partition_by(sink.partition_by.clone())
-                .save(&location)
-                .await?;
+                .partition_by(sink.partition_by.clone());
+            for (k, v) in self.batch_sink_options(sink)? {
+                writer = writer.option(&k, v);
+            }
+            let summary = writer.save(&location).await?;
             out.push((name, summary));
         }
         Ok(out)
+    }
+
+    /// The options of sink `sink` that a batch write takes: the format's own
+    /// (`max_records_per_file`, a Delta table's properties, ...). The streaming query's options
+    /// (trigger, output mode, checkpoint) do not apply to a batch, but their values are checked
+    /// as `run` checks them: a job file wrong in one mode is wrong in both.
+    fn batch_sink_options(&self, sink: &TableDecl) -> Result<Vec<(String, String)>, JobError> {
+        let given = self.options_of(sink)?.sink;
+        let owner = format!("table '{}' (format '{}')", sink.name, sink.format);
+        let query = OptionScope {
+            owner: &owner,
+            groups: &[QUERY_OPTIONS],
+        };
+        let (of_query, of_format): (Vec<_>, Vec<_>) = given
+            .into_iter()
+            .partition(|(k, _)| query.find(k).is_some());
+        query.resolve(of_query.iter().map(|(k, v)| (k, v)))?;
+        Ok(of_format)
     }
 
     /// A CDC apply sink in a batch: the whole change set applied as one epoch, with the same
