@@ -512,3 +512,32 @@ async fn cdc_options_are_checked_with_directions() {
 fn rows(batches: &[RecordBatch]) -> Vec<String> {
     sorted_rows(batches, "|")
 }
+
+/// A batch whose query fails while its rows stream into Delta is reported as the query's
+/// failure (delta-rs passes it on as a generic error of the write), and commits nothing.
+#[tokio::test]
+async fn a_failing_batch_query_into_delta_is_reported_as_the_querys_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let s = Session::new();
+    let err = s
+        .sql("SELECT CAST(CASE WHEN value < 3 THEN '1' ELSE 'x' END AS INT) AS n FROM generate_series(1, 5)")
+        .await
+        .unwrap()
+        .write()
+        .format("delta")
+        .save(out.to_str().unwrap())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("running the query written to Delta table")
+            && err.contains("Cannot cast string 'x'")
+            && !err.contains("DeltaTable error"),
+        "{err}"
+    );
+    assert!(!out
+        .join("_delta_log")
+        .join("00000000000000000000.json")
+        .exists());
+}

@@ -25,7 +25,7 @@ use futures::{StreamExt, TryStreamExt};
 
 use super::conform::{conform, conformed_schema};
 use super::sink::{fitting_target, run_write, TableWrite};
-use crate::error::{Result, TributaryError};
+use crate::error::{from_df_error, Result, TributaryError};
 use crate::location::Location;
 use crate::DataFrame;
 
@@ -36,6 +36,9 @@ struct OneShotRows {
     schema: SchemaRef,
     target: Option<Schema>,
     rows: Arc<AtomicU64>,
+    /// The query's own failure, kept to be reported as the query's rather than the table's
+    /// (delta-rs passes it on as a generic error of the write).
+    failed: Arc<Mutex<Option<DataFusionError>>>,
 }
 
 impl PartitionStream for OneShotRows {
@@ -46,6 +49,7 @@ impl PartitionStream for OneShotRows {
     fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
         let df = self.df.lock().map(|mut d| d.take()).unwrap_or(None);
         let (schema, target, rows) = (self.schema.clone(), self.target.clone(), self.rows.clone());
+        let failed = self.failed.clone();
         let batches = futures::stream::once(async move {
             let df = df.ok_or_else(|| {
                 DataFusionError::Internal("the rows of a batch write are read once".into())
@@ -54,7 +58,12 @@ impl PartitionStream for OneShotRows {
         })
         .try_flatten()
         .map(move |batch| {
-            let batch = batch?;
+            let batch = batch.map_err(|e| {
+                let told = DataFusionError::Execution(e.to_string());
+                let mut first = failed.lock().unwrap_or_else(|p| p.into_inner());
+                first.get_or_insert(e);
+                told
+            })?;
             let batch = match &target {
                 Some(t) => conform(vec![batch], t)
                     .map_err(|e| DataFusionError::External(Box::new(e)))?
@@ -87,11 +96,13 @@ pub(crate) async fn write_streamed(
         None => schema,
     };
     let rows = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(Mutex::new(None));
     let source = OneShotRows {
         df: Mutex::new(Some(df)),
         schema: scan_schema.clone(),
         target,
         rows: rows.clone(),
+        failed: failed.clone(),
     };
     let plan_err =
         |e: DataFusionError| TributaryError::Internal(format!("planning a Delta write: {e}"));
@@ -101,6 +112,18 @@ pub(crate) async fn write_streamed(
         .and_then(LogicalPlanBuilder::build)
         .map_err(plan_err)?;
     let builder = table.write(Vec::new()).with_input_plan(plan);
-    run_write(location, builder, mode, how).await?;
+    if let Err(e) = run_write(location, builder, mode, how).await {
+        let query = failed.lock().unwrap_or_else(|p| p.into_inner()).take();
+        return Err(match query {
+            Some(q) => from_df_error(
+                &format!(
+                    "running the query written to Delta table '{}' (nothing was committed)",
+                    location.display
+                ),
+                q,
+            ),
+            None => e,
+        });
+    }
     Ok(rows.load(Ordering::Relaxed))
 }
