@@ -55,6 +55,7 @@ pub(crate) fn decode_file_in_pieces(
         } => (Kind::Csv(*delimiter), usize::from(*has_header)),
         FileFormat::Parquet => return decode_parquet(schema, bytes, source, bad),
     };
+    let bytes = without_bom(bytes);
     let body = &bytes[nth_line_start(&bytes, skip)..];
     let origin = |line: u64| (source.to_string(), line);
     let pieces = pieces.min(body.len() / MIN_PIECE_BYTES).max(1);
@@ -583,13 +584,23 @@ fn decode_parquet(
 }
 
 /// Infer a schema from sample files (batch reads without a declared schema).
+/// A text file without the UTF-8 byte order mark it may start with (editors on Windows write
+/// one); Spark's line reader skips it too.
+fn without_bom(bytes: Bytes) -> Bytes {
+    match bytes.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        true => bytes.slice(3..),
+        false => bytes,
+    }
+}
+
 pub(crate) fn infer_schema(format: &FileFormat, samples: &[Bytes]) -> Result<Schema> {
     let mut schemas = Vec::new();
     for bytes in samples {
+        let text = without_bom(bytes.clone());
         let schema = match format {
             FileFormat::Json => {
                 let (s, _) = arrow::json::reader::infer_json_schema(
-                    std::io::Cursor::new(bytes.as_ref()),
+                    std::io::Cursor::new(text.as_ref()),
                     Some(1000),
                 )
                 .map_err(TributaryError::arrow("inferring a JSON schema"))?;
@@ -602,7 +613,7 @@ pub(crate) fn infer_schema(format: &FileFormat, samples: &[Bytes]) -> Result<Sch
                 let (s, _) = arrow::csv::reader::Format::default()
                     .with_header(*has_header)
                     .with_delimiter(*delimiter)
-                    .infer_schema(std::io::Cursor::new(bytes.as_ref()), Some(1000))
+                    .infer_schema(std::io::Cursor::new(text.as_ref()), Some(1000))
                     .map_err(TributaryError::arrow("inferring a CSV schema"))?;
                 s
             }
@@ -702,6 +713,30 @@ mod tests {
         let data = Bytes::from_static(b"{\"a\":1}\n{\"a\":\"zz\"}\n");
         let err = decode_file(&FileFormat::Json, &schema(), data, "in/f.json", &bad).unwrap_err();
         assert!(err.to_string().contains("in/f.json line 2"), "{err}");
+    }
+
+    #[test]
+    fn a_byte_order_mark_at_the_start_of_a_file_is_skipped() {
+        let bad = BadRecords::new(BadRecordMode::DeadLetter);
+        let json = b"\xEF\xBB\xBF{\"a\":1,\"b\":\"x\"}\n{\"a\":2,\"b\":\"y\"}\n";
+        let out = decode_file(
+            &FileFormat::Json,
+            &schema(),
+            Bytes::from_static(json),
+            "f.json",
+            &bad,
+        )
+        .unwrap();
+        assert_eq!((rows(&out), bad.count()), (2, 0));
+        let csv = FileFormat::Csv {
+            has_header: true,
+            delimiter: b',',
+        };
+        let text = Bytes::from_static(b"\xEF\xBB\xBFa,b\n1,x\n");
+        let inferred = infer_schema(&csv, std::slice::from_ref(&text)).unwrap();
+        assert_eq!(inferred.field(0).name(), "a");
+        let out = decode_file(&csv, &schema(), text, "f.csv", &bad).unwrap();
+        assert_eq!((rows(&out), bad.count()), (1, 0));
     }
 
     #[test]
