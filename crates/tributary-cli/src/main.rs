@@ -298,6 +298,10 @@ async fn run(
         }
         None => None,
     };
+    let checkpoints = runner.checkpoints(&checkpoint_root)?;
+    let under_root = checkpoints
+        .iter()
+        .all(|(name, at)| *at == checkpoint_root.join(name).display().to_string());
     eprintln!(
         "started {} quer{} ({}), checkpoints in {}",
         queries.len(),
@@ -307,7 +311,15 @@ async fn run(
             .filter_map(|q| q.name())
             .collect::<Vec<_>>()
             .join(", "),
-        checkpoint_root.display()
+        if under_root {
+            checkpoint_root.display().to_string()
+        } else {
+            checkpoints
+                .iter()
+                .map(|(name, at)| format!("{at} ({name})"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
     );
     let all_done = async {
         for q in &queries {

@@ -375,6 +375,28 @@ impl JobRunner {
         t.format.clone()
     }
 
+    /// Each query's name and checkpoint: under `root`, or where its sink table's
+    /// `checkpoint_location` option puts it.
+    pub fn checkpoints(&self, root: &std::path::Path) -> Result<Vec<(String, String)>, JobError> {
+        let mut out = Vec::new();
+        for (ins, name) in self.job.inserts.iter().zip(self.job.query_names()) {
+            let sink = self.job.table(&ins.target).expect("checked");
+            let query = OptionScope {
+                owner: &sink.name,
+                groups: &[QUERY_OPTIONS],
+            };
+            let own = self.options_of(sink)?.sink.into_iter().find_map(|(k, v)| {
+                query
+                    .find(&k)
+                    .is_some_and(|d| d.name == "checkpoint_location")
+                    .then_some(v)
+            });
+            let at = own.unwrap_or_else(|| root.join(&name).display().to_string());
+            out.push((name, at));
+        }
+        Ok(out)
+    }
+
     /// `run`: start one streaming query per INSERT, all in this process.
     pub async fn start(&self, opts: &JobOptions) -> Result<Vec<StreamingQuery>, JobError> {
         self.start_with(opts, &HashMap::new(), None, None).await
