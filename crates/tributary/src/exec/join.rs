@@ -376,21 +376,28 @@ impl JoinOperator {
         // Eviction: the rows read or added this epoch whose time is past the bound, and the
         // stored rows the time index finds.
         let (gone, stored_closed) = match (store.close_time(), evict) {
-            (Some(close), Some(wm)) => {
+            (Some(close), evict) => {
                 let at = close.of(&all)?;
-                // i64::MAX: a row without a time, which never closes.
+                // i64::MAX: a row without a time. The join's time range reads that time, so the
+                // row can never match: it goes at once, watermark or not (an outer side emits
+                // it with NULLs, as the batch does), rather than stay in the state for ever.
                 let gone: BooleanArray = at
                     .iter()
-                    .map(|t| Some(*t != i64::MAX && *t <= wm))
+                    .map(|t| Some(*t == i64::MAX || evict.is_some_and(|wm| *t <= wm)))
                     .collect();
-                let read = store.keys_of(old)?;
-                let read = read.set();
-                // An outer side emits its unmatched rows: read them whole; otherwise a removal
-                // needs only the keys.
-                let closed = if outer {
-                    store.closed(wm, &read)?
-                } else {
-                    store.closed_keys(wm, &read)?
+                let closed = match evict {
+                    Some(wm) => {
+                        let read = store.keys_of(old)?;
+                        let read = read.set();
+                        // An outer side emits its unmatched rows: read them whole; otherwise a
+                        // removal needs only the keys.
+                        if outer {
+                            store.closed(wm, &read)?
+                        } else {
+                            store.closed_keys(wm, &read)?
+                        }
+                    }
+                    None => RecordBatch::new_empty(schema.clone()),
                 };
                 (gone, closed)
             }

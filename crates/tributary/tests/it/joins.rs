@@ -26,7 +26,8 @@ fn at(secs: i64) -> String {
 }
 
 /// Impressions every 10 s (out of order by up to 5 s); a click for two impressions in three,
-/// 0 to 89 s after it (so some clicks are too late to match).
+/// 0 to 89 s after it (so some clicks are too late to match); an impression and a click
+/// without a time in each file.
 fn write_files(dir: &Path, file: i64, per_file: i64) {
     let mut imps = Vec::new();
     let mut clicks = Vec::new();
@@ -46,6 +47,18 @@ fn write_files(dir: &Path, file: i64, per_file: i64) {
             ));
         }
     }
+    // A row of each side without a time: it can never meet the time range, so an outer
+    // side emits it with NULLs (as the batch does) and no side keeps it.
+    imps.push(format!(
+        "{{\"id\":{},\"ad\":{},\"imp_time\":null}}",
+        500 + file,
+        file % 7
+    ));
+    clicks.push(format!(
+        "{{\"id\":{},\"ad\":{},\"click_time\":null}}",
+        1500 + file,
+        file % 7
+    ));
     write_lines(&dir.join("imps"), &format!("f{file:02}.json"), &imps);
     // Clicks arrive a file (an epoch) later than their impressions: they join buffered rows.
     if file == 0 {
