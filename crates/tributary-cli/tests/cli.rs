@@ -130,6 +130,32 @@ fn a_misspelled_table_option_stops_the_job_with_a_suggestion() {
     assert!(ok, "{stderr}");
 }
 
+/// `verify` of a query that writes no row into file sinks: both sides are empty, which is
+/// identical (there is no data file to read back).
+#[test]
+fn verify_says_identical_when_file_sinks_get_no_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    std::fs::write(input.join("a.json"), "{\"id\":1}\n").unwrap();
+    let job = dir.path().join("job.sql");
+    std::fs::write(
+        &job,
+        format!(
+            "CREATE UNBOUNDED EXTERNAL TABLE ev (id BIGINT) STORED AS JSON LOCATION '{}';\n\
+             CREATE EXTERNAL TABLE j (id BIGINT) STORED AS JSON LOCATION '{}';\n\
+             CREATE EXTERNAL TABLE p (id BIGINT) STORED AS PARQUET LOCATION '{}';\n\
+             INSERT INTO j SELECT id FROM ev WHERE id > 5;\n\
+             INSERT INTO p SELECT id FROM ev WHERE id > 5;\n",
+            input.display(),
+            dir.path().join("j").display(),
+            dir.path().join("p").display(),
+        ),
+    )
+    .unwrap();
+    assert_verify_identical(&job, &[]);
+}
+
 /// A batch writes with its sink table's options, as `run` does, and checks the values of the
 /// streaming query's options it does not use.
 #[test]

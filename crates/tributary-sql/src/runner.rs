@@ -672,6 +672,10 @@ impl JobRunner {
                 let format = sink.format.clone();
                 let path = root.join(&name).display().to_string();
                 async move {
+                    // A file sink that got no rows wrote no data file: nothing to read back.
+                    if format != "delta" && !has_data_files(std::path::Path::new(&path)) {
+                        return Ok(Vec::new());
+                    }
                     let df = reader.read().format(&format).load(&path).await?;
                     df.collect()
                         .await
@@ -692,4 +696,24 @@ impl JobRunner {
         }
         Ok(VerifyOutcome::Identical { rows })
     }
+}
+
+/// Whether the folder `dir` (a local file sink's output) holds a data file, in it or in a
+/// partition folder below: not its logs (`_...`) or hidden files (`.`...).
+fn has_data_files(dir: &std::path::Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    entries.flatten().any(|e| {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('_') || name.starts_with('.') {
+            return false;
+        }
+        match e.file_type() {
+            Ok(t) if t.is_dir() => has_data_files(&e.path()),
+            Ok(_) => true,
+            Err(_) => false,
+        }
+    })
 }

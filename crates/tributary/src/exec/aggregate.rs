@@ -30,7 +30,9 @@ use datafusion::logical_expr::simplify::SimplifyContext;
 use datafusion::logical_expr::{Expr, LogicalPlan};
 use datafusion::optimizer::simplify_expressions::ExprSimplifier;
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
+use datafusion::physical_expr::LexOrdering;
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode, PhysicalGroupBy};
+use datafusion::physical_plan::sorts::sort::SortExec;
 use datafusion::physical_plan::{ExecutionPlan, PhysicalExpr};
 #[allow(deprecated)]
 use datafusion::physical_planner::create_aggregate_expr_and_maybe_filter;
@@ -111,6 +113,27 @@ pub(crate) struct AggregateOperator {
     pane_states: bool,
     /// The live view of the groups' current results, when the query keeps one.
     live: Option<(Arc<LiveState>, ViewShape)>,
+}
+
+/// The partial aggregation with its input sorted as its aggregates ask (an `ORDER BY` inside
+/// `nth_value`, `array_agg`, `first_value`): DataFusion's physical optimizer sorts it in a
+/// batch, and the aggregates count on it (`nth_value` keeps the first rows it sees).
+fn sorted_as_required(partial: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
+    let Some(required) = partial.required_input_ordering().swap_remove(0) else {
+        return Ok(partial);
+    };
+    let ordering = LexOrdering::from(required.into_single());
+    let input = partial.children()[0].clone();
+    let sorted: Arc<dyn ExecutionPlan> =
+        Arc::new(SortExec::new(ordering, input).with_preserve_partitioning(true));
+    partial
+        .replace_children(
+            vec![sorted],
+            datafusion::physical_plan::ReplaceChildrenOptions::new(
+                datafusion::physical_plan::ChildrenPropertiesMode::Recompute,
+            ),
+        )
+        .map_err(df_err("sorting the aggregation's input"))
 }
 
 fn df_err(what: &str) -> impl Fn(datafusion::error::DataFusionError) -> TributaryError + '_ {
@@ -442,6 +465,7 @@ impl StatefulOperator for AggregateOperator {
                 .map_err(df_err("planning the stateful aggregation"))?,
             )
         };
+        let partial = sorted_as_required(partial)?;
         let partial_rows = datafusion::physical_plan::collect(partial, task.clone())
             .await
             .map_err(df_err("aggregating the epoch's input"))?;

@@ -123,7 +123,6 @@ fn is_session_column(c: &Column, plan: &LogicalPlan) -> bool {
     };
     match plan {
         LogicalPlan::Projection(p) => match &p.expr[i] {
-            Expr::Alias(a) if is_session_call(&a.expr) => true,
             e if is_session_call(e) => true,
             Expr::Column(c) => is_session_column(c, &p.input),
             Expr::Alias(a) => {

@@ -1,8 +1,12 @@
 //! Group keys as comparable bytes (Arrow's row format) and their stable partition.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
-use arrow::array::{ArrayRef, BooleanArray, RecordBatch};
+use arrow::array::{
+    ArrayRef, ArrowPrimitiveType, AsArray, BooleanArray, PrimitiveArray, RecordBatch,
+};
+use arrow::datatypes::{DataType, Float16Type, Float32Type, Float64Type};
 use arrow::row::{RowConverter, Rows, SortField};
 
 use super::hash::{value_partitions, PartitionHash};
@@ -35,6 +39,7 @@ impl KeyRows {
 
     /// Encode columns of `num_rows` rows (none: every row has the same, empty key).
     pub(crate) fn from_columns(cols: Vec<ArrayRef>, num_rows: usize) -> Result<KeyRows> {
+        let cols: Vec<ArrayRef> = cols.into_iter().map(without_negative_zero).collect();
         if cols.is_empty() {
             // Arrow's row format has no rows without columns: count them ourselves.
             return Ok(KeyRows {
@@ -93,6 +98,40 @@ impl KeyRows {
             .map(|i| Some(set.contains(self.key(i))))
             .collect()
     }
+}
+
+/// A float key column with -0.0 as 0.0: SQL groups them together (DataFusion's batch and
+/// Spark, which normalizes them), where Arrow's row format would keep them apart.
+fn without_negative_zero(col: ArrayRef) -> ArrayRef {
+    fn zero<T: ArrowPrimitiveType>(
+        col: &ArrayRef,
+        is_negative_zero: impl Fn(T::Native) -> bool,
+    ) -> Option<ArrayRef>
+    where
+        T::Native: Default,
+    {
+        let values = col.as_primitive::<T>();
+        if !values.values().iter().any(|v| is_negative_zero(*v)) {
+            return None;
+        }
+        let fixed: PrimitiveArray<T> = values.unary(|v| {
+            if is_negative_zero(v) {
+                T::Native::default()
+            } else {
+                v
+            }
+        });
+        Some(Arc::new(fixed))
+    }
+    let fixed = match col.data_type() {
+        DataType::Float64 => zero::<Float64Type>(&col, |v| v == 0.0 && v.is_sign_negative()),
+        DataType::Float32 => zero::<Float32Type>(&col, |v| v == 0.0 && v.is_sign_negative()),
+        DataType::Float16 => {
+            zero::<Float16Type>(&col, |v| v.to_f32() == 0.0 && v.is_sign_negative())
+        }
+        _ => None,
+    };
+    fixed.unwrap_or(col)
 }
 
 /// The partition of a key: FNV-1a over its row bytes ([`PartitionHash::RowFormat`], the

@@ -78,6 +78,24 @@ const CASES: &[Case] = &[
         mode: OutputMode::Append,
         keys: 2,
     },
+    // A float key of -0.0 and 0.0 (different bits, equal values) is one key, as in the batch
+    // (`+ 0.0` makes either one 0.0 above it: which of the two the key keeps is free).
+    Case {
+        sql: "SELECT region, z + 0.0 AS z FROM (SELECT DISTINCT region, \
+              CASE WHEN id % 2 = 0 THEN CAST(0.0 AS DOUBLE) ELSE CAST(-0.0 AS DOUBLE) END AS z \
+              FROM events)",
+        mode: OutputMode::Append,
+        keys: 2,
+    },
+    // Aggregates with an ORDER BY of their own: each epoch's rows are sorted as they ask
+    // (nth_value keeps the first rows it sees).
+    Case {
+        sql: "SELECT region, nth_value(id, 2 ORDER BY amount, id) AS second, \
+              first_value(id ORDER BY amount DESC, id) AS top, \
+              array_agg(id ORDER BY id DESC) AS ids FROM events GROUP BY region",
+        mode: OutputMode::Update,
+        keys: 1,
+    },
     // A struct key (grouped by its fields): a NULL struct and a struct of NULLs stay apart.
     Case {
         sql: "SELECT k['a'] AS a, k['b'] AS b, k IS NULL AS k_null, count(*) AS n FROM \
