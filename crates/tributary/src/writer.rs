@@ -411,6 +411,11 @@ impl DataStreamWriter {
             Some(t) => t.parse()?,
             None => self.trigger,
         };
+        crate::exec::driver::check_streaming_plan(
+            &self.df.clone().into_parts().0,
+            self.df.logical_plan().clone(),
+            output_mode,
+        )?;
         let (sink, ephemeral): (Arc<dyn Sink>, bool) = match (self.sink, connector) {
             (Some(s), _) => (s, false),
             (None, Some(c)) => {

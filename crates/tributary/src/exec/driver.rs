@@ -335,6 +335,21 @@ async fn start_leased(
 
 /// Analyze the query, check that it can run as a stream, and give each query its own sources.
 fn prepare_plan(state: &SessionState, plan: LogicalPlan, mode: OutputMode) -> Result<LogicalPlan> {
+    fork_sources(checked_plan(state, plan, mode)?)
+}
+
+/// Check that `plan` can run as a stream in `mode`, before anything is opened for it (a sink's
+/// own checks would otherwise speak first, of something the query cannot fix).
+pub(crate) fn check_streaming_plan(
+    state: &SessionState,
+    plan: LogicalPlan,
+    mode: OutputMode,
+) -> Result<()> {
+    checked_plan(state, plan, mode).map(|_| ())
+}
+
+/// The query analyzed, rewritten for a stream and checked.
+fn checked_plan(state: &SessionState, plan: LogicalPlan, mode: OutputMode) -> Result<LogicalPlan> {
     let plan = crate::functions::expand_sliding_windows(plan)
         .map_err(TributaryError::df("expanding sliding windows"))?;
     let plan = state
@@ -345,7 +360,7 @@ fn prepare_plan(state: &SessionState, plan: LogicalPlan, mode: OutputMode) -> Re
     let plan = crate::plan::rank_to_top_n(plan)?;
     let plan = crate::plan::stable_calls_below_aggregates(plan)?;
     check_supported(&plan, mode)?;
-    fork_sources(plan)
+    Ok(plan)
 }
 
 /// Open the sources (and fix what an available-now run reads) and the sink. A service that is

@@ -47,6 +47,28 @@ pub enum FileFormat {
     Parquet,
 }
 
+/// A CSV delimiter: one ASCII character, or written as an escape, as Spark's `sep` takes it
+/// (`\t` for a tab, `\u0001` for a control character).
+fn delimiter_byte(v: &str) -> Result<u8> {
+    let byte = match v {
+        "\\t" => Some(b'\t'),
+        v if v.len() == 1 && v.is_ascii() => Some(v.as_bytes()[0]),
+        v => v
+            .strip_prefix("\\u")
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+            .filter(|b| b.is_ascii()),
+    };
+    byte.ok_or_else(|| {
+        TributaryError::option(
+            "delimiter",
+            format!(
+                "'{v}' is not one ASCII character: give one character, or \\t for a tab, or \\u0001 \
+                 for a control character"
+            ),
+        )
+    })
+}
+
 impl FileFormat {
     /// Parse a format name and its options (`header`/`has_header`, `delimiter`/`sep`).
     pub fn parse(name: &str, options: &HashMap<String, String>) -> Result<FileFormat> {
@@ -60,13 +82,7 @@ impl FileFormat {
                 };
                 let delimiter = match options.get("delimiter").or_else(|| options.get("sep")) {
                     None => b',',
-                    Some(v) if v.len() == 1 => v.as_bytes()[0],
-                    Some(v) => {
-                        return Err(TributaryError::option(
-                            "delimiter",
-                            format!("'{v}' is not one ASCII character"),
-                        ))
-                    }
+                    Some(v) => delimiter_byte(v)?,
                 };
                 Ok(FileFormat::Csv {
                     has_header,
@@ -93,4 +109,29 @@ impl FileFormat {
 pub fn parse_bool(option: &str, v: &str) -> Result<bool> {
     crate::connector::options::parse_bool(v)
         .ok_or_else(|| TributaryError::option(option, format!("'{v}' is not true or false")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_csv_delimiter_is_one_character_or_an_escape_as_spark_takes_it() {
+        assert_eq!(delimiter_byte(";").unwrap(), b';');
+        assert_eq!(delimiter_byte("\t").unwrap(), b'\t');
+        assert_eq!(delimiter_byte("\\t").unwrap(), b'\t');
+        assert_eq!(delimiter_byte("\\u0001").unwrap(), 1);
+        for bad in ["", "ab", "é", "\\u00e9", "\\uzz"] {
+            let why = delimiter_byte(bad).unwrap_err().to_string();
+            assert!(why.contains("\\t for a tab"), "{bad}: {why}");
+        }
+        let tab = HashMap::from([("sep".to_string(), "\\t".to_string())]);
+        assert!(matches!(
+            FileFormat::parse("csv", &tab).unwrap(),
+            FileFormat::Csv {
+                delimiter: b'\t',
+                ..
+            }
+        ));
+    }
 }

@@ -109,7 +109,7 @@ const CSV_READ: &[OptionDecl] = &[
     OptionDecl::new(
         "delimiter",
         OptionType::Text,
-        "the field separator, one character",
+        "the field separator: one character, \\t for a tab, \\u0001 for a control character",
     )
     .default(",")
     .aliases(&["sep"]),
