@@ -35,6 +35,11 @@ fn typed_schema() -> SchemaRef {
     ]))
 }
 
+/// `data` without the byte order mark a file may start with: the decoder skips it.
+fn without_bom(data: &[u8]) -> &[u8] {
+    data.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(data)
+}
+
 fn non_blank_lines(body: &[u8]) -> u64 {
     body.split(|b| *b == b'\n')
         .filter(|l| !l.iter().all(|b| b.is_ascii_whitespace()))
@@ -55,7 +60,7 @@ pub fn json_records(data: &[u8]) {
     let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
     assert_eq!(
         rows + bad.count(),
-        non_blank_lines(data),
+        non_blank_lines(without_bom(data)),
         "each non-blank line is one row or one bad record"
     );
 }
@@ -76,6 +81,7 @@ pub fn csv_records(data: &[u8]) {
     )
     .expect("the CSV decoder routes bad records instead of failing");
     let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
+    let data = without_bom(data);
     let body = match data.iter().position(|b| *b == b'\n') {
         Some(i) => &data[i + 1..],
         None => &[],

@@ -16,58 +16,79 @@ fn kv(keys: &[i64]) -> RecordBatch {
     kv_rows(keys, |k| format!("v{k}"))
 }
 
-/// `now()` in a stream is the epoch's planned time, as `current_timestamp()` is a micro-batch's
-/// in Spark: each epoch has its own, and the plan with it cannot be prepared once.
-#[tokio::test]
-async fn now_in_a_stream_is_each_epochs_time() {
+/// A session on a manual clock, at 1,000,000 ms.
+fn session_on_a_manual_clock() -> (Session, ManualClock) {
     let session = Session::new();
     let clock = ManualClock::new(1_000_000);
     session.set_clock(Arc::new(clock.clone()));
-    let stream = MemoryStream::new("kv", kv_schema());
-    let q = session
-        .read_stream()
-        .memory(&stream)
-        .unwrap()
-        .select(vec![col("k"), cast(now(), DataType::Int64).alias("at")])
-        .unwrap()
+    (session, clock)
+}
+
+/// Run `df` into a memory sink in `mode` for two epochs a minute apart, `push` giving each its
+/// rows; the sink's rows, sorted.
+async fn two_epochs_a_minute_apart(
+    session: &Session,
+    clock: &ManualClock,
+    df: DataFrame,
+    mode: OutputMode,
+    push: impl Fn(usize),
+) -> Vec<String> {
+    let q = df
         .write_stream()
         .format("memory")
+        .output_mode(mode)
         .query_name("stamped")
         .trigger(Trigger::ProcessingTime(Duration::from_millis(10)))
         .start("")
         .await
         .unwrap();
-    stream.push(kv(&[1, 2])).unwrap();
-    q.process_all_available().await.unwrap();
-    clock.advance(60_000);
-    stream.push(kv(&[3])).unwrap();
-    q.process_all_available().await.unwrap();
+    for epoch in 0..2 {
+        if epoch == 1 {
+            clock.advance(60_000);
+        }
+        push(epoch);
+        q.process_all_available().await.unwrap();
+    }
     q.stop().await.unwrap();
     let out = session
-        .sql("SELECT k, at FROM stamped")
+        .sql("SELECT * FROM stamped")
         .await
         .unwrap()
         .collect()
         .await
         .unwrap();
+    sorted_rows(&out, "|")
+}
+
+/// `now()` in a stream is the epoch's planned time, as `current_timestamp()` is a micro-batch's
+/// in Spark: each epoch has its own, and the plan with it cannot be prepared once.
+#[tokio::test]
+async fn now_in_a_stream_is_each_epochs_time() {
+    let (session, clock) = session_on_a_manual_clock();
+    let stream = MemoryStream::new("kv", kv_schema());
+    let df = session
+        .read_stream()
+        .memory(&stream)
+        .unwrap()
+        .select(vec![col("k"), cast(now(), DataType::Int64).alias("at")])
+        .unwrap();
+    let rows = two_epochs_a_minute_apart(&session, &clock, df, OutputMode::Append, |e| {
+        let keys: &[i64] = if e == 0 { &[1, 2] } else { &[3] };
+        stream.push(kv(keys)).unwrap();
+    })
+    .await;
     // Timestamps of nanoseconds: the epochs' planned times, in ms.
     assert_eq!(
-        sorted_rows(&out, "|"),
-        vec![
-            "1|1000000000000".to_string(),
-            "2|1000000000000".to_string(),
-            "3|1060000000000".to_string(),
-        ]
+        rows,
+        vec!["1|1000000000000", "2|1000000000000", "3|1060000000000"]
     );
 }
 
 #[tokio::test]
 async fn now_inside_an_aggregation_is_each_epochs_time() {
-    let session = Session::new();
-    let clock = ManualClock::new(1_000_000);
-    session.set_clock(Arc::new(clock.clone()));
+    let (session, clock) = session_on_a_manual_clock();
     let stream = MemoryStream::new("kv", kv_schema());
-    let q = session
+    let df = session
         .read_stream()
         .memory(&stream)
         .unwrap()
@@ -78,49 +99,31 @@ async fn now_inside_an_aggregation_is_each_epochs_time() {
                 count(lit(1)).alias("n"),
             ],
         )
-        .unwrap()
-        .write_stream()
-        .format("memory")
-        .output_mode(OutputMode::Update)
-        .query_name("stamped_groups")
-        .trigger(Trigger::ProcessingTime(Duration::from_millis(10)))
-        .start("")
-        .await
         .unwrap();
-    stream.push(kv(&[1, 2])).unwrap();
-    q.process_all_available().await.unwrap();
-    clock.advance(60_000);
-    stream.push(kv(&[1])).unwrap();
-    q.process_all_available().await.unwrap();
-    q.stop().await.unwrap();
-    let out = session
-        .sql("SELECT k, at, n FROM stamped_groups")
-        .await
-        .unwrap()
-        .collect()
-        .await
-        .unwrap();
+    let rows = two_epochs_a_minute_apart(&session, &clock, df, OutputMode::Update, |e| {
+        let keys: &[i64] = if e == 0 { &[1, 2] } else { &[1] };
+        stream.push(kv(keys)).unwrap();
+    })
+    .await;
     assert_eq!(
-        sorted_rows(&out, "|"),
+        rows,
         vec![
-            "1|1000000000000|1".to_string(),
-            "1|1060000000000|2".to_string(),
-            "2|1000000000000|1".to_string(),
+            "1|1000000000000|1",
+            "1|1060000000000|2",
+            "2|1000000000000|1",
         ]
     );
 }
 
 #[tokio::test]
 async fn now_in_a_stream_stream_joins_condition_is_each_epochs_time() {
-    let session = Session::new();
-    let clock = ManualClock::new(1_000_000);
-    session.set_clock(Arc::new(clock.clone()));
+    let (session, clock) = session_on_a_manual_clock();
     let (left, right) = (
         MemoryStream::new("left", kv_schema()),
         MemoryStream::new("right", kv_schema()),
     );
     let now_ms = cast(now(), DataType::Int64) / lit(1_000_000i64);
-    let q = session
+    let df = session
         .read_stream()
         .memory(&left)
         .unwrap()
@@ -138,35 +141,23 @@ async fn now_in_a_stream_stream_joins_condition_is_each_epochs_time() {
         )
         .unwrap()
         .select(vec![col("l.k"), col("r.v")])
-        .unwrap()
-        .write_stream()
-        .format("memory")
-        .query_name("joined_by_time")
-        .trigger(Trigger::ProcessingTime(Duration::from_millis(10)))
-        .start("")
-        .await
         .unwrap();
-    // At 1,000,000 ms a key of 1,030,000 is in the future: no match.
-    left.push(kv(&[1_030_000])).unwrap();
-    right
-        .push(kv_rows(&[1_030_000], |_| "early".into()))
-        .unwrap();
-    q.process_all_available().await.unwrap();
-    // A minute later it is not: the new right row meets the stored left one.
-    clock.advance(60_000);
-    right
-        .push(kv_rows(&[1_030_000], |_| "late".into()))
-        .unwrap();
-    q.process_all_available().await.unwrap();
-    q.stop().await.unwrap();
-    let out = session
-        .sql("SELECT k, v FROM joined_by_time")
-        .await
-        .unwrap()
-        .collect()
-        .await
-        .unwrap();
-    assert_eq!(sorted_rows(&out, "|"), vec!["1030000|late".to_string()]);
+    let rows = two_epochs_a_minute_apart(&session, &clock, df, OutputMode::Append, |e| {
+        // At 1,000,000 ms a key of 1,030,000 is in the future: no match. A minute later it is
+        // not: the second right row meets the stored left one.
+        if e == 0 {
+            left.push(kv(&[1_030_000])).unwrap();
+            right
+                .push(kv_rows(&[1_030_000], |_| "early".into()))
+                .unwrap();
+        } else {
+            right
+                .push(kv_rows(&[1_030_000], |_| "late".into()))
+                .unwrap();
+        }
+    })
+    .await;
+    assert_eq!(rows, vec!["1030000|late"]);
 }
 
 #[tokio::test]
