@@ -376,9 +376,9 @@ fn compare_operator(o: &OperatorShape, n: &OperatorShape) -> OperatorVerdict {
     }
     if o.below != n.below && changes.is_empty() {
         changes.push(
-            "reuse: the plan below it changes (a filter or projection): the rows already in \
-             the state keep the old plan's effect, the new one applies to the rows still to \
-             come"
+            "reuse: the plan below it changes (a filter, a projection, a watermark): the rows \
+             already in the state keep the old plan's effect, the new one applies to the rows \
+             still to come"
                 .into(),
         );
     }
