@@ -288,6 +288,7 @@ impl Sink for KafkaSink {
             match result {
                 Ok(()) => {
                     st.last_committed = Some(epoch.0);
+                    tracing::debug!(epoch = epoch.0, "committed the epoch's Kafka transaction");
                     Ok(())
                 }
                 Err(e) => {
