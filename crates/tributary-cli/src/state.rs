@@ -159,7 +159,7 @@ pub(crate) async fn state(cmd: StateCommand, storage: &StorageOptions) -> anyhow
             let all = arrow::compute::concat_batches(&schema, &batches)?;
             let shown = all.slice(0, limit.min(all.num_rows()));
             if json {
-                let mut w = arrow::json::LineDelimitedWriter::new(std::io::stdout());
+                let mut w = tributary::format::json_out::line_writer(std::io::stdout());
                 w.write(&shown)?;
                 w.finish()?;
             } else {

@@ -1186,7 +1186,7 @@ async fn write_late_rows(
     dir.ensure_dir()?;
     let mut buf = Vec::new();
     {
-        let mut w = arrow::json::LineDelimitedWriter::new(&mut buf);
+        let mut w = crate::format::json_out::line_writer(&mut buf);
         for b in rows {
             w.write(b)
                 .map_err(TributaryError::arrow("writing late rows"))?;

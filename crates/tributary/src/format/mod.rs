@@ -12,6 +12,7 @@ mod decode;
 mod depth;
 mod fit;
 mod flat_json;
+pub mod json_out;
 mod listing;
 pub(crate) mod read_ahead;
 mod sized_scan;

@@ -183,14 +183,15 @@ impl UserDefinedLogicalNodeCore for FlatMapGroupsWithState {
     }
 }
 
-/// Rows of a batch as JSON objects.
+/// Rows of a batch as JSON objects (a NaN or an infinity as Spark's string, which
+/// [`json_to_batch`] reads back).
 pub(crate) fn rows_to_json(batch: &RecordBatch) -> crate::Result<Vec<Value>> {
     if batch.num_rows() == 0 {
         return Ok(Vec::new());
     }
     let mut buf = Vec::new();
     {
-        let mut w = arrow::json::ArrayWriter::new(&mut buf);
+        let mut w = crate::format::json_out::array_writer(&mut buf);
         w.write(batch)
             .map_err(crate::TributaryError::arrow("rows for a user function"))?;
         w.finish()

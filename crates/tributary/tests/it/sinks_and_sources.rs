@@ -500,3 +500,60 @@ async fn a_stream_into_files_honours_max_records_per_file_in_every_epoch() {
         .sum();
     assert_eq!(rows, 7, "every row once");
 }
+
+/// A NaN or an infinity written to JSON is Spark's string (`"NaN"`, `"Infinity"`,
+/// `"-Infinity"`), which the JSON reader takes back: the values survive the round trip (arrow's
+/// writer alone writes `null`).
+#[tokio::test]
+async fn nan_and_infinities_written_to_json_read_back_as_themselves() {
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::{DataType, Field, Float64Type, Schema};
+    let s = Session::new();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    s.sql(
+        "SELECT * FROM (VALUES (1, CAST('NaN' AS DOUBLE)), (2, CAST('Infinity' AS DOUBLE)), \
+         (3, CAST('-Infinity' AS DOUBLE)), (4, 0.5), (5, NULL)) AS t(k, d)",
+    )
+    .await
+    .unwrap()
+    .write()
+    .format("json")
+    .save(out.to_str().unwrap())
+    .await
+    .unwrap();
+    let text: String = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
+    assert!(
+        text.contains("\"d\":\"NaN\"") && text.contains("\"d\":\"-Infinity\""),
+        "{text}"
+    );
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("k", DataType::Int64, true),
+        Field::new("d", DataType::Float64, true),
+    ]));
+    let back = s
+        .read()
+        .schema(schema)
+        .json(out.to_str().unwrap())
+        .await
+        .unwrap()
+        .sort(vec![col("k").sort(true, false)])
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let all = arrow::compute::concat_batches(&back[0].schema(), &back).unwrap();
+    let d = all.column(1).as_primitive::<Float64Type>();
+    assert_eq!(all.num_rows(), 5);
+    assert!(d.value(0).is_nan());
+    assert_eq!(
+        (d.value(1), d.value(2), d.value(3), d.is_null(4)),
+        (f64::INFINITY, f64::NEG_INFINITY, 0.5, true)
+    );
+    assert_eq!(d.null_count(), 1, "only the NULL row is null");
+}

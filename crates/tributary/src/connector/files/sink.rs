@@ -79,7 +79,7 @@ impl FileEncoder {
                     .map(FileEncoder::Parquet)
                     .map_err(|e| TributaryError::Plan(format!("writing Parquet: {e}")))
             }
-            FileFormat::Json => Ok(FileEncoder::Json(arrow::json::LineDelimitedWriter::new(
+            FileFormat::Json => Ok(FileEncoder::Json(crate::format::json_out::line_writer(
                 Vec::new(),
             ))),
             FileFormat::Csv { .. } => {
