@@ -124,4 +124,10 @@ pub struct CommitRecord {
     /// Rows the sink received in this epoch.
     #[serde(default)]
     pub num_output_rows: u64,
+    /// Each watermark node's own watermark after the epoch, in plan order (`None`: the node has
+    /// seen no rows). A restart continues from them, so an input without new rows still holds
+    /// the global watermark back as it did before the restart. Absent in a checkpoint written
+    /// before they were kept, and for a query without watermarks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_watermarks_ms: Option<Vec<Option<i64>>>,
 }

@@ -28,12 +28,53 @@ pub(crate) struct ArrowStream {
 }
 
 impl ArrowStream {
-    pub(crate) fn new(schema: SchemaRef, batches: Vec<RecordBatch>) -> Self {
-        ArrowStream {
+    /// The stream of `batches` under `schema`. A batch whose own schema differs (another type
+    /// than the plan said) is cast to it, or refused: handing Python buffers under a type they
+    /// do not have would give it garbage.
+    pub(crate) fn new(schema: SchemaRef, batches: Vec<RecordBatch>) -> PyResult<Self> {
+        let batches = batches
+            .into_iter()
+            .map(|b| fit(&schema, b))
+            .collect::<PyResult<Vec<_>>>()?;
+        Ok(ArrowStream {
             schema,
             batches: Mutex::new(Some(batches)),
-        }
+        })
     }
+}
+
+/// `batch` with the types of `schema` (the names and nullability are the schema's).
+fn fit(schema: &SchemaRef, batch: RecordBatch) -> PyResult<RecordBatch> {
+    let same = batch.num_columns() == schema.fields().len()
+        && batch
+            .schema()
+            .fields()
+            .iter()
+            .zip(schema.fields())
+            .all(|(a, b)| a.data_type() == b.data_type());
+    if same {
+        let named = RecordBatch::try_new(schema.clone(), batch.columns().to_vec());
+        return Ok(named.unwrap_or(batch));
+    }
+    if batch.num_columns() != schema.fields().len() {
+        return Err(PyValueError::new_err(format!(
+            "the query gave {} columns where its schema has {}",
+            batch.num_columns(),
+            schema.fields().len()
+        )));
+    }
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(|(c, f)| arrow::compute::cast(c, f.data_type()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| {
+            PyValueError::new_err(format!(
+                "the query's rows do not have the types of its schema: {e}"
+            ))
+        })?;
+    RecordBatch::try_new(schema.clone(), columns).map_err(|e| PyValueError::new_err(e.to_string()))
 }
 
 #[pymethods]

@@ -35,24 +35,25 @@ fn df_err(context: &str) -> impl Fn(datafusion::error::DataFusionError) -> PyErr
 
 #[pymethods]
 impl PyDataFrame {
-    /// The Arrow schema (`pyarrow.schema(x)` reads it).
-    fn schema(&self) -> ArrowSchema {
-        ArrowSchema {
-            schema: Arc::new(self.df.schema().as_arrow().clone()),
-        }
+    /// The Arrow schema (`pyarrow.schema(x)` reads it): the types the rows will have.
+    fn schema(&self) -> PyResult<ArrowSchema> {
+        let df = self.df.clone().with_resolved_types().map_err(to_py)?;
+        Ok(ArrowSchema {
+            schema: Arc::new(df.schema().as_arrow().clone()),
+        })
     }
 
     /// Run the batch and hand over its record batches (`pyarrow.table(x)` reads them).
     fn collect(&self, py: Python<'_>) -> PyResult<ArrowStream> {
         self.refuse_stream("collect")?;
-        let df = self.df.clone();
+        let df = self.df.clone().with_resolved_types().map_err(to_py)?;
         let schema = Arc::new(df.schema().as_arrow().clone());
         let batches = block(py, async move {
             df.collect()
                 .await
                 .map_err(|e| TributaryError::Plan(format!("running the query: {e}")))
         })?;
-        Ok(ArrowStream::new(schema, batches))
+        ArrowStream::new(schema, batches)
     }
 
     /// The number of rows of the batch.

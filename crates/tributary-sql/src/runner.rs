@@ -327,7 +327,8 @@ impl JobRunner {
 
     /// The DataFrame of an INSERT, with the sink's column names and types.
     async fn insert_df(&self, ins: &InsertStmt) -> Result<DataFrame, JobError> {
-        let df = self.session.sql(&ins.query).await?;
+        // The types its rows will have (a union of BIGINT and DOUBLE is DOUBLE).
+        let df = self.session.sql(&ins.query).await?.with_resolved_types()?;
         let sink = self.job.table(&ins.target).expect("checked at parse time");
         // A CDC apply sink takes the change rows as they are: the operation column (or
         // Debezium's envelope) is not a column of the table.
@@ -381,20 +382,26 @@ impl JobRunner {
         let mut out = Vec::new();
         for (ins, name) in self.job.inserts.iter().zip(self.job.query_names()) {
             let sink = self.job.table(&ins.target).expect("checked");
-            let query = OptionScope {
-                owner: &sink.name,
-                groups: &[QUERY_OPTIONS],
-            };
-            let own = self.options_of(sink)?.sink.into_iter().find_map(|(k, v)| {
-                query
-                    .find(&k)
-                    .is_some_and(|d| d.name == "checkpoint_location")
-                    .then_some(v)
-            });
-            let at = own.unwrap_or_else(|| root.join(&name).display().to_string());
+            let at = self
+                .own_checkpoint(sink)?
+                .unwrap_or_else(|| root.join(&name).display().to_string());
             out.push((name, at));
         }
         Ok(out)
+    }
+
+    /// The checkpoint a sink table's own options name (`checkpoint_location` or an alias).
+    fn own_checkpoint(&self, sink: &TableDecl) -> Result<Option<String>, JobError> {
+        let query = OptionScope {
+            owner: &sink.name,
+            groups: &[QUERY_OPTIONS],
+        };
+        Ok(self.options_of(sink)?.sink.into_iter().find_map(|(k, v)| {
+            query
+                .find(&k)
+                .is_some_and(|d| d.name == "checkpoint_location")
+                .then_some(v)
+        }))
     }
 
     /// `run`: start one streaming query per INSERT, all in this process.
@@ -460,11 +467,14 @@ impl JobRunner {
                 .write_stream()
                 .format(&Self::sink_format(sink))
                 .trigger(opts.trigger)
-                .query_name(&name)
-                .option(
+                .query_name(&name);
+            // Under the job's checkpoint root, unless the sink table places its own.
+            if self.own_checkpoint(sink)?.is_none() {
+                w = w.option(
                     "checkpoint_location",
                     opts.checkpoint_root.join(&name).display(),
                 );
+            }
             for (k, v) in &self.options_of(sink)?.sink {
                 // A bounded run (available-now, once; `verify`) keeps its own trigger.
                 if k == "trigger" && sequential {

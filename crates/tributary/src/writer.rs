@@ -44,6 +44,10 @@ pub trait DataFrameExt {
     /// Group by key columns for user-defined state (`map_groups_with_state`,
     /// `flat_map_groups_with_state`).
     fn group_by_key(self, columns: &[&str]) -> Result<crate::keyed::KeyedDataFrame>;
+    /// The DataFrame with the types its rows will have: a union or a `CASE` of mixed types
+    /// (`1` and `2.5`) says DOUBLE, as running it gives, where DataFusion's plan says the first
+    /// input's type until it runs. Writers call it; call it before reading `schema()`.
+    fn with_resolved_types(self) -> Result<DataFrame>;
 }
 
 impl DataFrameExt for DataFrame {
@@ -72,6 +76,10 @@ impl DataFrameExt for DataFrame {
 
     fn is_streaming(&self) -> bool {
         is_streaming(self.logical_plan())
+    }
+
+    fn with_resolved_types(self) -> Result<DataFrame> {
+        crate::plan::coerced(self)
     }
 
     fn with_watermark(self, column: &str, delay: &str) -> Result<DataFrame> {
@@ -174,7 +182,8 @@ impl DataFrameWriter {
     }
 
     /// Run the DataFrame and write it to `path`.
-    pub async fn save(self, path: &str) -> Result<WriteSummary> {
+    pub async fn save(mut self, path: &str) -> Result<WriteSummary> {
+        self.df = crate::plan::coerced(self.df)?;
         if is_streaming(self.df.logical_plan()) {
             return Err(TributaryError::Plan(
                 "this DataFrame reads a stream: write it with write_stream().start(..), or read the \
@@ -360,7 +369,8 @@ impl DataStreamWriter {
         crate::exec::driver::plan_evolution(self.spec(path).await?).await
     }
 
-    async fn spec(self, path: &str) -> Result<QuerySpec> {
+    async fn spec(mut self, path: &str) -> Result<QuerySpec> {
+        self.df = crate::plan::coerced(self.df)?;
         let session = Session::of(&self.df.clone().into_parts().0).ok_or_else(|| {
             TributaryError::Plan(
                 "this DataFrame was not made by a tributary Session: read it with \

@@ -163,6 +163,8 @@ impl OptionScope<'_> {
         given: impl IntoIterator<Item = (&'k String, &'k String)>,
     ) -> Result<Options> {
         let mut values = BTreeMap::new();
+        // The key each option was given as: two spellings of one option must agree.
+        let mut given_as: BTreeMap<String, &String> = BTreeMap::new();
         for (key, value) in given {
             let decl = self.find(key).ok_or_else(|| self.unknown(key))?;
             decl.check(value).map_err(|why| {
@@ -173,6 +175,17 @@ impl OptionScope<'_> {
             } else {
                 decl.name.to_string()
             };
+            if let Some(before) = values.get(&name).filter(|v| *v != value) {
+                return Err(TributaryError::option(
+                    decl.name,
+                    format!(
+                        "given twice with different values, '{before}' as '{}' and '{value}' as \
+                         '{key}' (for {}); give it once",
+                        given_as[&name], self.owner
+                    ),
+                ));
+            }
+            given_as.insert(name.clone(), key);
             values.insert(name, value.clone());
         }
         Ok(Options {
@@ -400,6 +413,19 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         scope().resolve(owned.iter().map(|(k, v)| (k, v)))
+    }
+
+    #[test]
+    fn two_spellings_of_one_option_must_agree() {
+        let err = resolve(&[("header", "true"), ("has_header", "false")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("given twice") && err.contains("'header'") && err.contains("'has_header'"),
+            "{err}"
+        );
+        let o = resolve(&[("header", "false"), ("has_header", "false")]).unwrap();
+        assert!(!o.bool("has_header"));
     }
 
     #[test]

@@ -264,6 +264,7 @@ async fn start_leased(
             (None, Some(c)) => c.last_watermark_ms(),
             (None, None) => None,
         },
+        rec.input_watermarks.as_deref(),
         spec.options.given("multiple_watermark_policy"),
     )?;
     let late_rows_path = match spec.options.given("late_rows_path") {
@@ -935,6 +936,7 @@ impl Running {
                 epoch,
                 next_watermark_ms: event_time.next_watermark_ms,
                 num_output_rows,
+                input_watermarks_ms: event_time.input_watermarks(),
             })
             .await?;
         self.watermark.commit(&event_time, record.watermark_ms);

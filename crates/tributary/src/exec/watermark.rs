@@ -3,10 +3,16 @@
 //!
 //! ```text
 //!  node i watermark = max(previous, max event time seen - delay_i)     (nodes that saw rows)
-//!  global           = min over nodes (or max: multiple_watermark_policy = max), never decreasing
+//!  global           = min over nodes (or max: multiple_watermark_policy = max), never decreasing;
+//!                     under min, a node that has seen no rows yet holds it where it is
 //!  epoch e runs with the global watermark of the end of e-1 (written in offsets/<e>),
-//!  and commits/<e> records the watermark for e+1.
+//!  and commits/<e> records the watermark for e+1 and each node's own watermark
 //! ```
+//!
+//! Each node's watermark is kept in the commit record, so a restart goes on from where every
+//! input was: an input that brings no rows after the restart still holds the global watermark
+//! back, and the answer is the one an uninterrupted run gives. (Spark keeps only the global
+//! watermark, and after a restart holds it until every input has rows again.)
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -33,6 +39,11 @@ fn iso(ms: i64) -> String {
 }
 
 impl EpochEventTime {
+    /// Each node's own watermark after the epoch, as the commit record keeps it.
+    pub(crate) fn input_watermarks(&self) -> Option<Vec<Option<i64>>> {
+        (!self.node_watermarks.is_empty()).then(|| self.node_watermarks.clone())
+    }
+
     /// Real-time mode: what the epoch saw so far and, after it, a later arrival of the same
     /// epoch (the watermark is the later one's).
     pub(crate) fn absorb(&mut self, later: EpochEventTime) {
@@ -69,11 +80,13 @@ pub(crate) struct WatermarkTracker {
 }
 
 impl WatermarkTracker {
-    /// Find the watermark nodes of `plan`; continue from `start` (the checkpoint's).
+    /// Find the watermark nodes of `plan`; continue from `start` (the checkpoint's) and from
+    /// each node's own watermark, when the checkpoint kept them for as many nodes.
     pub(crate) fn new(
         plan: &LogicalPlan,
         start: Option<i64>,
         last_epoch: Option<i64>,
+        inputs: Option<&[Option<i64>]>,
         policy: Option<&str>,
     ) -> Result<Self> {
         let use_max = match policy.map(|p| p.to_ascii_lowercase()) {
@@ -101,8 +114,12 @@ impl WatermarkTracker {
         } else {
             Some(start.unwrap_or(0))
         };
+        let node_watermarks = match inputs {
+            Some(kept) if kept.len() == nodes.len() => kept.to_vec(),
+            _ => vec![None; nodes.len()],
+        };
         Ok(WatermarkTracker {
-            node_watermarks: vec![None; nodes.len()],
+            node_watermarks,
             nodes,
             current,
             last_epoch: last_epoch.or(current),
@@ -113,6 +130,11 @@ impl WatermarkTracker {
     /// The watermark the next epoch runs with.
     pub(crate) fn current(&self) -> Option<i64> {
         self.current
+    }
+
+    /// Each node's own watermark, as the commit record keeps it (`None` without watermarks).
+    pub(crate) fn input_watermarks(&self) -> Option<Vec<Option<i64>>> {
+        (!self.nodes.is_empty()).then(|| self.node_watermarks.clone())
     }
 
     /// Whether the watermark moved since the last epoch ran (a no-data epoch would emit).
@@ -167,7 +189,15 @@ impl WatermarkTracker {
             }
         }
         let seen = node_watermarks.iter().flatten().copied();
-        let candidate = if self.use_max { seen.max() } else { seen.min() };
+        let candidate = if self.use_max {
+            seen.max()
+        } else if node_watermarks.iter().any(Option::is_none) {
+            // An input that has seen no rows could still bring any event time: it holds the
+            // watermark (Spark counts such an input as time 0).
+            None
+        } else {
+            seen.min()
+        };
         let next_watermark_ms = match (self.current, candidate) {
             (Some(c), Some(n)) => Some(c.max(n)),
             (c, None) => c,
@@ -185,5 +215,78 @@ impl WatermarkTracker {
         self.node_watermarks = seen.node_watermarks.clone();
         self.current = seen.next_watermark_ms;
         self.last_epoch = epoch_watermark;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A tracker of `n` inputs with a delay of 10 ms, continuing from `inputs`.
+    fn tracker(n: usize, inputs: Option<Vec<Option<i64>>>, use_max: bool) -> WatermarkTracker {
+        let nodes: Vec<_> = (0..n)
+            .map(|_| (10, Arc::new(EventTimeStats::default())))
+            .collect();
+        WatermarkTracker {
+            node_watermarks: inputs.unwrap_or_else(|| vec![None; n]),
+            nodes,
+            current: Some(0),
+            last_epoch: Some(0),
+            use_max,
+        }
+    }
+
+    /// Input `i` sees rows up to `max_ms`; the epoch commits.
+    fn epoch(t: &mut WatermarkTracker, seen: &[(usize, i64)]) -> Option<i64> {
+        for &(i, max_ms) in seen {
+            t.nodes[i].1.observe(EventTimeSummary {
+                min_ms: max_ms,
+                max_ms,
+                sum_ms: max_ms as i128,
+                count: 1,
+            });
+        }
+        let e = t.observe();
+        let at = t.current();
+        t.commit(&e, at);
+        t.current()
+    }
+
+    #[test]
+    fn an_input_without_rows_yet_holds_the_minimum() {
+        let mut t = tracker(2, None, false);
+        assert_eq!(
+            epoch(&mut t, &[(0, 1_000)]),
+            Some(0),
+            "input 1 has seen nothing"
+        );
+        assert_eq!(epoch(&mut t, &[(1, 500)]), Some(490));
+        assert_eq!(epoch(&mut t, &[(0, 2_000)]), Some(490), "input 1 is behind");
+        // Under max, the fastest input decides as soon as it has rows.
+        let mut t = tracker(2, None, true);
+        assert_eq!(epoch(&mut t, &[(0, 1_000)]), Some(990));
+    }
+
+    #[test]
+    fn a_restart_goes_on_from_each_inputs_own_watermark() {
+        let mut before = tracker(2, None, false);
+        epoch(&mut before, &[(0, 1_000), (1, 1_000)]);
+        let kept = before.input_watermarks().unwrap();
+        assert_eq!(kept, vec![Some(990), Some(990)]);
+        // Only input 0 brings rows after the restart: input 1 still holds the watermark.
+        let mut after = tracker(2, Some(kept), false);
+        after.current = before.current();
+        assert_eq!(epoch(&mut after, &[(0, 60_000)]), Some(990));
+        assert_eq!(epoch(&mut after, &[(1, 30_000)]), Some(29_990));
+    }
+
+    #[test]
+    fn kept_watermarks_of_another_plan_shape_are_not_used() {
+        let plan = LogicalPlan::EmptyRelation(datafusion::logical_expr::EmptyRelation {
+            produce_one_row: false,
+            schema: Arc::new(datafusion::common::DFSchema::empty()),
+        });
+        let t = WatermarkTracker::new(&plan, None, None, Some(&[Some(5)]), None).unwrap();
+        assert_eq!((t.input_watermarks(), t.current()), (None, None));
     }
 }

@@ -69,6 +69,14 @@ pub(crate) fn check_supported(plan: &LogicalPlan, mode: OutputMode) -> Result<()
                  inside foreach_batch",
                 node,
             )),
+            LogicalPlan::Union(u) if u.inputs.iter().any(|i| !is_streaming(i)) => Some(unsupported(
+                "Union between a stream and a static table",
+                "a static input of a union would be read again in every epoch and its rows \
+                 written again each time; write the static rows to the sink once with a batch \
+                 (`tributary batch`, or df.write()), or join the static table to the stream \
+                 instead",
+                node,
+            )),
             LogicalPlan::RecursiveQuery(_) => Some(unsupported(
                 "RecursiveQuery (WITH RECURSIVE)",
                 "recursive queries cannot run on a stream; run them as a batch",

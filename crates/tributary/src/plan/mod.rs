@@ -21,6 +21,7 @@
 mod capped;
 mod chain;
 mod check;
+mod coerce;
 mod dedup;
 mod epoch_time;
 pub mod evolution;
@@ -43,6 +44,7 @@ mod watermark;
 
 pub(crate) use chain::{bind_operator_outputs, split_stateful, OperatorOutput, SplitPlan};
 pub(crate) use check::check_supported;
+pub(crate) use coerce::coerced;
 pub(crate) use dedup::{distinct_to_dedup, Deduplicate};
 pub(crate) use epoch_time::stable_calls_below_aggregates;
 pub(crate) use join::join_bounds;

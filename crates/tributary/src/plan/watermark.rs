@@ -70,7 +70,7 @@ impl EventTimeStats {
         std::mem::take(&mut *self.0.lock().expect("stats"))
     }
 
-    fn observe(&self, batch_summary: EventTimeSummary) {
+    pub(crate) fn observe(&self, batch_summary: EventTimeSummary) {
         self.0.lock().expect("stats").merge(&batch_summary);
     }
 }

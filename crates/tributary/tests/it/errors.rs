@@ -38,6 +38,11 @@ async fn operations_a_stream_cannot_run_fail_at_start_naming_the_operator() {
             "SELECT a.id FROM events a LEFT JOIN events b ON a.id = b.id",
             "Left stream-stream Join",
         ),
+        // The static rows would be written again in every epoch.
+        (
+            "SELECT region FROM events UNION ALL SELECT 'static' AS region",
+            "Union between a stream and a static table",
+        ),
     ] {
         let df = session.sql(sql).await.unwrap();
         let err = df

@@ -466,6 +466,7 @@ impl Running {
                 epoch,
                 next_watermark_ms: self.watermark.current(),
                 num_output_rows,
+                input_watermarks_ms: self.watermark.input_watermarks(),
             })
             .await?;
         so_far.add_duration("commitOffsets", self.clock.now_ms() - lap);

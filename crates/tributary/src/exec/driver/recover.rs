@@ -123,6 +123,8 @@ pub(super) struct Recovered {
     pub committed_epoch: Option<Epoch>,
     pub layout: StateLayout,
     pub start_watermark: Option<i64>,
+    /// Each watermark node's own watermark after the last committed epoch, when kept.
+    pub input_watermarks: Option<Vec<Option<i64>>>,
 }
 
 /// The first epoch a run computes: the one after the last commit.
@@ -184,15 +186,18 @@ pub(super) async fn recover(
         Some(m) => StateLayout::from_conf(&m.conf),
         None => StateLayout::new_checkpoint(requested),
     };
-    // The watermark to continue from: the re-run epoch's, or the one after the last commit.
-    let start_watermark = match (&rerun, committed_epoch) {
+    // The watermark to continue from: the re-run epoch's, or the one after the last commit;
+    // each input's own, as the last commit left them.
+    let last_commit = match committed_epoch {
+        Some(e) => store.read_commit(e).await?,
+        None => None,
+    };
+    let start_watermark = match (&rerun, &last_commit) {
         (Some(r), _) => r.watermark_ms,
-        (None, Some(e)) => store
-            .read_commit(e)
-            .await?
-            .and_then(|c| c.next_watermark_ms),
+        (None, Some(c)) => c.next_watermark_ms,
         (None, None) => None,
     };
+    let input_watermarks = last_commit.and_then(|c| c.input_watermarks_ms);
     Ok(Recovered {
         id,
         next,
@@ -201,6 +206,7 @@ pub(super) async fn recover(
         committed_epoch,
         layout,
         start_watermark,
+        input_watermarks,
     })
 }
 
