@@ -224,3 +224,43 @@ def test_a_top_n_written_with_the_dataframe_api_runs_on_a_stream(spark, tmp_path
     q.awaitTermination()
     streamed = sorted(tuple(r) for r in spark.read.format("delta").load(str(tmp_path / "top")).collect())
     assert streamed == batch and len(batch) > 100
+
+
+def test_mixed_types_of_a_union_or_a_case_give_the_values_and_the_wider_type(spark, tmp_path):
+    """A CASE or a union of INT and DOUBLE is DOUBLE, with its values (not a reinterpretation of
+    their bits under the first branch's type, as the plan's unresolved schema said)."""
+    df = spark.createDataFrame([(1,), (2,)], "x INT")
+    w = df.select(F.when(F.col("x") == 1, 1).otherwise(2.5).alias("w")).orderBy("w")
+    assert w.dtypes == [("w", "double")]
+    assert [r.w for r in w.collect()] == [1.0, 2.5]
+    a = spark.createDataFrame([(7,)], "x INT")
+    assert sorted(r.x for r in a.union(spark.createDataFrame([(2.5,)], "x DOUBLE")).collect()) == [2.5, 7.0]
+    assert sorted(r.x for r in a.union(spark.createDataFrame([(3000000000,)], "x BIGINT")).collect()) == [
+        7,
+        3000000000,
+    ]
+    assert sorted(r.x for r in spark.sql("SELECT x FROM (SELECT 1 AS x UNION ALL SELECT 2.5)").collect()) == [1.0, 2.5]
+    # Written, the table has the wider type too.
+    out = str(tmp_path / "u")
+    a.union(spark.createDataFrame([(2.5,)], "x DOUBLE")).write.parquet(out)
+    assert sorted(r.x for r in spark.read.parquet(out).collect()) == [2.5, 7.0]
+
+
+def test_a_join_with_two_columns_of_one_name_keeps_each_sides_values(spark):
+    a = spark.createDataFrame([(1, "a1", 10), (2, "a2", 20)], "id INT, v STRING, n INT")
+    b = spark.createDataFrame([(1, "b1", 1.5)], "id INT, v STRING, n DOUBLE")
+    rows = sorted(a.join(b, "id", "left").collect(), key=lambda r: r[0])
+    assert [tuple(r) for r in rows] == [(1, "a1", 10, "b1", 1.5), (2, "a2", 20, None, None)]
+
+
+def test_a_map_column_comes_back_as_a_dict(spark):
+    df = spark.sql("SELECT map('a', 1, 'b', 2) AS m")
+    assert df.collect()[0].m == {"a": 1, "b": 2}
+
+
+def test_first_and_last_can_ignore_nulls(spark):
+    df = spark.createDataFrame([(1, "a", None), (2, "a", "y"), (3, "a", None)], "id INT, k STRING, s STRING")
+    r = df.groupBy("k").agg(
+        F.first("s", True).alias("fi"), F.last("s", ignorenulls=True).alias("li"), F.max("id").alias("m")
+    ).first()
+    assert (r.fi, r.li) == ("y", "y")

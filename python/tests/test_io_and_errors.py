@@ -85,3 +85,24 @@ def test_the_memory_limit_is_a_session_setting(spark):
             spark.conf.set("memory_limit", "lots")
     finally:
         spark.conf.set("memory_limit", "50%")
+
+
+def test_csv_has_no_header_unless_told_and_names_its_columns_as_spark(spark, tmp_path):
+    d = tmp_path / "c"
+    d.mkdir()
+    (d / "a.csv").write_text("1,x\n2,y\n")
+    df = spark.read.csv(str(d))
+    assert df.columns == ["_c0", "_c1"]
+    # Strings, unless inferSchema is true.
+    assert sorted(tuple(r) for r in df.collect()) == [("1", "x"), ("2", "y")]
+    inferred = spark.read.option("inferSchema", True).csv(str(d))
+    assert sorted(tuple(r) for r in inferred.collect()) == [(1, "x"), (2, "y")]
+    named = spark.read.csv(str(d), header=True)
+    assert named.columns == ["1", "x"] and named.count() == 1
+
+
+def test_reading_a_path_that_does_not_exist_is_an_error(spark, tmp_path):
+    from tributary.errors import AnalysisException
+
+    with pytest.raises(AnalysisException, match="PATH_NOT_FOUND"):
+        spark.read.schema("a INT").json(str(tmp_path / "nope"))

@@ -291,7 +291,10 @@ class DataFrame:
     def collect(self) -> list:
         t = self.toArrow()
         names = t.column_names
-        return [Row._make(names, [_py(r[n]) for n in names]) for r in t.to_pylist()]
+        # Column by column and by position: a join's result may have two columns of one name,
+        # and each keeps its own values (rows as dicts would keep one of them).
+        columns = [[_py(v, c.type) for v in c.to_pylist()] for c in t.columns]
+        return [Row._make(names, list(values)) for values in zip(*columns)]
 
     def count(self) -> int:
         return int(self._df.count())
@@ -440,12 +443,17 @@ class GroupedData:
         raise not_supported("GroupedData.applyInPandas", "use foreachBatch with toPandas() and pandas' groupby")
 
 
-def _py(v: Any) -> Any:
-    """Arrow's Python values, with structs as Rows (as PySpark gives them)."""
-    if isinstance(v, dict):
-        return Row._make(list(v.keys()), [_py(x) for x in v.values()])
-    if isinstance(v, list):
-        return [_py(x) for x in v]
+def _py(v: Any, t: pa.DataType) -> Any:
+    """An Arrow value of type `t` as PySpark gives it: a struct as a Row, a map as a dict."""
+    if v is None:
+        return None
+    if pa.types.is_map(t):
+        return {_py(k, t.key_type): _py(x, t.item_type) for k, x in v}
+    if pa.types.is_struct(t):
+        fields = [t.field(i) for i in range(t.num_fields)]
+        return Row._make([f.name for f in fields], [_py(v[f.name], f.type) for f in fields])
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+        return [_py(x, t.value_type) for x in v]
     return v
 
 

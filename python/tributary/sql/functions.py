@@ -388,11 +388,22 @@ def variance(c: Any) -> Column: return _fn("var_samp", [_c(c)], "variance", agg=
 
 
 def first(c: Any, ignorenulls: bool = False) -> Column:
-    return _fn("first_value", [_c(c)], "first", agg=True)
+    return _first_or_last("first_value", "first", c, ignorenulls)
 
 
 def last(c: Any, ignorenulls: bool = False) -> Column:
-    return _fn("last_value", [_c(c)], "last", agg=True)
+    return _first_or_last("last_value", "last", c, ignorenulls)
+
+
+def _first_or_last(sql_name: str, spark_name: str, c: Any, ignorenulls: bool) -> Column:
+    s = _c(c)
+    if not ignorenulls:
+        return _fn(sql_name, [s], spark_name, agg=True)
+    return Column(
+        lambda ctx: f"{sql_name}({s._sql(ctx)} IGNORE NULLS)",
+        f"{spark_name}({s._spark_name})",
+        agg=True,
+    )
 
 
 def collect_list(c: Any) -> Column:

@@ -78,8 +78,40 @@ class _Reader:
         if isinstance(path, (list, tuple)):
             raise not_supported("load() of several paths", "load their parent folder, or union the DataFrames")
         fmt = self._format or "parquet"
-        native = self._session._native.read(fmt, path, self._options, self._schema, self._stream)
-        return DataFrame(native, self._session)
+        if (
+            not self._stream
+            and fmt in ("json", "csv", "parquet", "text")
+            and path is not None
+            and "://" not in path
+            and not os.path.exists(path)
+        ):
+            from tributary.errors import AnalysisException
+
+            raise AnalysisException(f"[PATH_NOT_FOUND] Path does not exist: {path}")
+        options = dict(self._options)
+        # Spark's CSV has no header line unless told (`header=True`), and names the columns
+        # of a file without one _c0, _c1, ...
+        unnamed = (
+            fmt == "csv"
+            and self._schema is None
+            and not any(k.lower() in ("header", "has_header") for k in options)
+        )
+        if fmt == "csv" and not any(k.lower() in ("header", "has_header") for k in options):
+            options["header"] = "false"
+        # Spark reads CSV columns as strings unless `inferSchema` is true.
+        infer = [k for k in options if k.lower() == "inferschema"]
+        as_text = fmt == "csv" and self._schema is None
+        for k in infer:
+            as_text = as_text and options.pop(k).lower() != "true"
+        native = self._session._native.read(fmt, path, options, self._schema, self._stream)
+        df = DataFrame(native, self._session)
+        if unnamed:
+            df = df.toDF(*[f"_c{i}" for i in range(len(df.columns))])
+        if as_text:
+            from tributary.sql import functions as F
+
+            df = df.select(*[F.col(c).cast("string").alias(c) for c in df.columns])
+        return df
 
     def json(self, path: str, schema: Any = None, **options: Any) -> "DataFrame":
         return self.load(path, "json", schema, **options)

@@ -541,3 +541,42 @@ async fn a_failing_batch_query_into_delta_is_reported_as_the_querys_error() {
         .join("00000000000000000000.json")
         .exists());
 }
+
+/// A change without a sequence is older than every change with one: inside an epoch it does
+/// not beat a sequenced change of its key, and a later sequenced change replaces the row it
+/// wrote (before, NULL sorted first and a NULL in the table refused every later change).
+#[tokio::test]
+async fn cdc_apply_takes_a_change_without_a_sequence_as_the_oldest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, out, ckpt) = (
+        tmp.path().join("in"),
+        tmp.path().join("o"),
+        tmp.path().join("c"),
+    );
+    let unsequenced =
+        |id: i64, name: &str| format!("{{\"id\":{id},\"name\":\"{name}\",\"op\":\"insert\"}}");
+    write_lines(
+        &input,
+        "0.json",
+        &[
+            unsequenced(5, "e"),
+            unsequenced(6, "f"),
+            change(6, "f2", 3, "update"),
+        ],
+    );
+    apply_changes(&input, &out, &ckpt).await.unwrap();
+    assert_eq!(
+        table_rows(&out, "id, name, seq").await,
+        vec!["5|e|NULL", "6|f2|3"]
+    );
+    write_lines(
+        &input,
+        "1.json",
+        &[change(5, "e2", 7, "update"), unsequenced(6, "f-late")],
+    );
+    apply_changes(&input, &out, &ckpt).await.unwrap();
+    assert_eq!(
+        table_rows(&out, "id, name, seq").await,
+        vec!["5|e2|7", "6|f2|3"]
+    );
+}

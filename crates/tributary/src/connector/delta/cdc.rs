@@ -9,7 +9,9 @@
 //!
 //! Out-of-order changes are resolved by the sequence column: inside an epoch only the latest
 //! change of a key is kept; across epochs the target row's sequence guards updates, and the
-//! tombstones guard deletes (an update older than a delete must not bring the row back).
+//! tombstones guard deletes (an update older than a delete must not bring the row back). A
+//! change without a sequence (NULL) is older than every change with one: it never replaces a
+//! sequenced change, and the next sequenced change of its key replaces it.
 //! Tombstones are written first and compared with `>=`, so an epoch replayed after a crash
 //! between the two commits still applies its own deletes; the target's commit carries the
 //! epoch's `txn`, so it is never applied twice.
@@ -166,10 +168,11 @@ pub(crate) async fn apply(
 ) -> Result<()> {
     let ctx = SessionContext::new();
     let (normalize, columns) = cdc.normalize(schema)?;
-    // The latest change of each key: row_number() over the key, newest sequence first.
+    // The latest change of each key: row_number() over the key, newest sequence first (a
+    // NULL sequence last: it is older than any other).
     let rank = row_number()
         .partition_by(cdc.keys.iter().map(ident).collect())
-        .order_by(vec![ident(&cdc.sequence).sort(false, true)])
+        .order_by(vec![ident(&cdc.sequence).sort(false, false)])
         .build()
         .map_err(df_err("ordering the changes by key and sequence"))?
         .alias("__rn");

@@ -701,32 +701,43 @@ fn cdc_sql(
     let op = quote_ident(&cdc.operation);
     let is_delete = format!("lower(s.{op}) IN ('d', 'delete')");
     let keys = ident_list(&cdc.keys);
+    // `a` is older than `b`: a smaller sequence, or none where `b` has one (a change without a
+    // sequence is older than every change with one).
+    let older = |a: &str, b: &str| format!("({a} < {b} OR ({a} IS NULL AND {b} IS NOT NULL))");
+    let s_seq = format!("s.{seq}");
     vec![
         // The newest change of each key in this epoch.
         format!(
             "DELETE FROM {stage} s USING {stage} n WHERE {} \
-             AND (n.{seq} > s.{seq} OR (n.{seq} = s.{seq} AND n.ctid > s.ctid))",
-            key_match("s", "n")
+             AND ({} OR (n.{seq} IS NOT DISTINCT FROM s.{seq} AND n.ctid > s.ctid))",
+            key_match("s", "n"),
+            older(&s_seq, &format!("n.{seq}"))
         ),
         // Deletes: remembered (newest wins), then applied where newer than the row.
         format!(
             "INSERT INTO {tombstones} AS t ({keys}, {seq}) SELECT {keys}, {seq} FROM {stage} s \
              WHERE {is_delete} ON CONFLICT ({keys}) DO UPDATE SET {seq} = EXCLUDED.{seq} \
-             WHERE t.{seq} < EXCLUDED.{seq}"
+             WHERE {}",
+            older(&format!("t.{seq}"), &format!("EXCLUDED.{seq}"))
         ),
         format!(
-            "DELETE FROM {target} t USING {stage} s WHERE {is_delete} AND {} AND t.{seq} <= s.{seq}",
+            "DELETE FROM {target} t USING {stage} s WHERE {is_delete} AND {} \
+             AND (t.{seq} <= s.{seq} OR (t.{seq} IS NULL AND s.{seq} IS NOT NULL))",
             key_match("t", "s")
         ),
         // Inserts and updates newer than the key's last delete, and than the row.
         {
             let newer_than_delete = format!(
-                "NOT ({is_delete}) AND NOT EXISTS (SELECT 1 FROM {tombstones} d WHERE {} AND d.{seq} >= s.{seq})",
+                "NOT ({is_delete}) AND NOT EXISTS (SELECT 1 FROM {tombstones} d WHERE {} \
+                 AND (d.{seq} >= s.{seq} OR (s.{seq} IS NULL AND d.{seq} IS NOT NULL)))",
                 key_match("d", "s")
             );
             let mut sql = upsert_sql(target, stage, columns, &cdc.keys, Some(&newer_than_delete));
             if sql.contains("DO UPDATE SET") {
-                sql.push_str(&format!(" WHERE t.{seq} < EXCLUDED.{seq}"));
+                sql.push_str(&format!(
+                    " WHERE {}",
+                    older(&format!("t.{seq}"), &format!("EXCLUDED.{seq}"))
+                ));
             }
             sql
         },
@@ -772,10 +783,18 @@ mod tests {
         assert_eq!(sql.len(), 4);
         assert!(sql[2].contains("t.\"v\" <= s.\"v\""), "{}", sql[2]);
         assert!(
-            sql[3].ends_with("WHERE t.\"v\" < EXCLUDED.\"v\""),
+            sql[3].ends_with(
+                "WHERE (t.\"v\" < EXCLUDED.\"v\" OR (t.\"v\" IS NULL AND EXCLUDED.\"v\" IS NOT NULL))"
+            ),
             "{}",
             sql[3]
         );
         assert!(sql[3].contains("d.\"v\" >= s.\"v\""), "{}", sql[3]);
+        // A change without a sequence is the oldest: never newer than a sequenced one.
+        assert!(
+            sql[0].contains("s.\"v\" IS NULL AND n.\"v\" IS NOT NULL"),
+            "{}",
+            sql[0]
+        );
     }
 }
