@@ -93,8 +93,13 @@ def test_csv_has_no_header_unless_told_and_names_its_columns_as_spark(spark, tmp
     (d / "a.csv").write_text("1,x\n2,y\n")
     df = spark.read.csv(str(d))
     assert df.columns == ["_c0", "_c1"]
-    # Strings, unless inferSchema is true.
+    # Strings as written, unless inferSchema is true.
     assert sorted(tuple(r) for r in df.collect()) == [("1", "x"), ("2", "y")]
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "b.csv").write_text("007,1.50\n")
+    assert [tuple(r) for r in spark.read.csv(str(raw)).collect()] == [("007", "1.50")]
+    assert spark.read.csv(str(raw), header=False).columns == ["_c0", "_c1"]
     inferred = spark.read.option("inferSchema", True).csv(str(d))
     assert sorted(tuple(r) for r in inferred.collect()) == [(1, "x"), (2, "y")]
     named = spark.read.csv(str(d), header=True)

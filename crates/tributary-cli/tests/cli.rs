@@ -1293,3 +1293,35 @@ fn each_inputs_watermark_survives_a_restart() {
         "the 10:00 window closes once both inputs passed it, with b's 10:05 row in it"
     );
 }
+
+/// `run` of a job whose query reads no UNBOUNDED table says so in the job file's terms (not
+/// the Rust API's).
+#[test]
+fn run_of_a_query_without_a_stream_says_to_declare_one_or_run_a_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.json"), "{\"id\":1}\n").unwrap();
+    let job = dir.path().join("job.sql");
+    std::fs::write(
+        &job,
+        format!(
+            "CREATE EXTERNAL TABLE events (id BIGINT) STORED AS JSON LOCATION '{}';\n\
+             CREATE EXTERNAL TABLE out (id BIGINT) STORED AS JSON LOCATION '{}';\n\
+             INSERT INTO out SELECT id FROM events;\n",
+            dir.path().display(),
+            dir.path().join("out").display(),
+        ),
+    )
+    .unwrap();
+    let ckpt = dir.path().join("ckpt");
+    let (code, _, stderr) = tributary(&[
+        "run",
+        job.to_str().unwrap(),
+        "--checkpoint",
+        ckpt.to_str().unwrap(),
+    ]);
+    assert_ne!(code, 0);
+    assert!(
+        stderr.contains("UNBOUNDED") && stderr.contains("tributary batch"),
+        "{stderr}"
+    );
+}

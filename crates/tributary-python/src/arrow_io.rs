@@ -7,7 +7,7 @@
 #![allow(unsafe_code)]
 
 use std::ffi::CStr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use arrow::array::{RecordBatch, RecordBatchIterator, RecordBatchReader};
 use arrow::datatypes::SchemaRef;
@@ -67,14 +67,34 @@ fn fit(schema: &SchemaRef, batch: RecordBatch) -> PyResult<RecordBatch> {
         .columns()
         .iter()
         .zip(schema.fields())
-        .map(|(c, f)| arrow::compute::cast(c, f.data_type()))
+        .map(|(c, f)| {
+            // A value that does not fit is an error, never a NULL.
+            let strict = arrow::compute::CastOptions {
+                safe: false,
+                ..Default::default()
+            };
+            arrow::compute::cast_with_options(c, f.data_type(), &strict)
+        })
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| {
             PyValueError::new_err(format!(
                 "the query's rows do not have the types of its schema: {e}"
             ))
         })?;
-    RecordBatch::try_new(schema.clone(), columns).map_err(|e| PyValueError::new_err(e.to_string()))
+    let named = RecordBatch::try_new(schema.clone(), columns.clone());
+    match named {
+        Ok(b) => Ok(b),
+        // The schema says NOT NULL where the values have nulls: keep the values' own fields.
+        Err(_) => {
+            let fields: Vec<_> = schema
+                .fields()
+                .iter()
+                .map(|f| f.as_ref().clone().with_nullable(true))
+                .collect();
+            RecordBatch::try_new(Arc::new(arrow::datatypes::Schema::new(fields)), columns)
+                .map_err(|e| PyValueError::new_err(e.to_string()))
+        }
+    }
 }
 
 #[pymethods]

@@ -462,6 +462,14 @@ impl JobRunner {
                 Some(root) => root.join(&name).display().to_string(),
                 None => sink.location.clone(),
             };
+            if !df.is_streaming() {
+                return Err(JobError::Invalid(format!(
+                    "INSERT INTO {}: the query reads no UNBOUNDED table, so it has nothing to \
+                     stream; declare its source with CREATE UNBOUNDED EXTERNAL TABLE, or run the \
+                     job once with `tributary batch`",
+                    ins.target
+                )));
+            }
             let df_schema = df.schema().as_arrow().clone();
             let mut w = df
                 .write_stream()
@@ -475,9 +483,17 @@ impl JobRunner {
                     opts.checkpoint_root.join(&name).display(),
                 );
             }
+            let query_options = OptionScope {
+                owner: &sink.name,
+                groups: &[QUERY_OPTIONS],
+            };
             for (k, v) in &self.options_of(sink)?.sink {
-                // A bounded run (available-now, once; `verify`) keeps its own trigger.
-                if k == "trigger" && sequential {
+                // Under any of its spellings: a bounded run (available-now, once; `verify`)
+                // keeps its own trigger, and an override of `flush_at_end` wins.
+                let name = query_options.find(k).map(|d| d.name);
+                if (name == Some("trigger") && sequential)
+                    || (name == Some("flush_at_end") && overrides.contains_key("flush_at_end"))
+                {
                     continue;
                 }
                 w = w.option(k, v);

@@ -85,7 +85,7 @@ impl DataFrameExt for DataFrame {
     fn with_watermark(self, column: &str, delay: &str) -> Result<DataFrame> {
         let delay_ms = crate::modes::parse_duration(delay)
             .ok_or_else(|| TributaryError::Option {
-                option: "watermark delay".into(),
+                option: "watermark_delay".into(),
                 message: format!(
                     "cannot read '{delay}': write it like '30 seconds', '10 minutes' or '1 hour'"
                 ),
@@ -102,7 +102,12 @@ impl DataFrameExt for DataFrame {
             if self.schema().index_of_column_by_name(None, c).is_none() {
                 return Err(TributaryError::Plan(format!(
                     "group_by_key: there is no column '{c}'; the columns are [{}]",
-                    self.schema().field_names().join(", ")
+                    self.schema()
+                        .fields()
+                        .iter()
+                        .map(|f| f.name().as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )));
             }
         }

@@ -294,6 +294,8 @@ class DataFrame:
         # Column by column and by position: a join's result may have two columns of one name,
         # and each keeps its own values (rows as dicts would keep one of them).
         columns = [[_py(v, c.type) for v in c.to_pylist()] for c in t.columns]
+        if not columns:
+            return [Row._make([], []) for _ in range(t.num_rows)]
         return [Row._make(names, list(values)) for values in zip(*columns)]
 
     def count(self) -> int:

@@ -54,6 +54,9 @@ class _Reader:
         return self
 
     def option(self, key: str, value: Any) -> Any:
+        # Option names are case-insensitive, as in Spark: the last value given wins.
+        for k in [k for k in self._options if k.lower() == key.lower()]:
+            del self._options[k]
         self._options[key] = _opt(value)
         return self
 
@@ -89,29 +92,29 @@ class _Reader:
 
             raise AnalysisException(f"[PATH_NOT_FOUND] Path does not exist: {path}")
         options = dict(self._options)
-        # Spark's CSV has no header line unless told (`header=True`), and names the columns
-        # of a file without one _c0, _c1, ...
-        unnamed = (
-            fmt == "csv"
-            and self._schema is None
-            and not any(k.lower() in ("header", "has_header") for k in options)
-        )
-        if fmt == "csv" and not any(k.lower() in ("header", "has_header") for k in options):
-            options["header"] = "false"
-        # Spark reads CSV columns as strings unless `inferSchema` is true.
-        infer = [k for k in options if k.lower() == "inferschema"]
-        as_text = fmt == "csv" and self._schema is None
-        for k in infer:
-            as_text = as_text and options.pop(k).lower() != "true"
-        native = self._session._native.read(fmt, path, options, self._schema, self._stream)
-        df = DataFrame(native, self._session)
-        if unnamed:
-            df = df.toDF(*[f"_c{i}" for i in range(len(df.columns))])
-        if as_text:
-            from tributary.sql import functions as F
-
-            df = df.select(*[F.col(c).cast("string").alias(c) for c in df.columns])
-        return df
+        schema = self._schema
+        if fmt == "csv":
+            # Spark's CSV has no header line unless told (`header=True`); without a schema it
+            # names the columns of a file without one _c0, _c1, ... and reads every column as
+            # text unless `inferSchema` is true.
+            header_keys = [k for k in options if k.lower().replace("_", "") in ("header", "hasheader")]
+            if not header_keys:
+                options["header"] = "false"
+            header = any(options[k].lower() == "true" for k in header_keys)
+            infer = False
+            for k in [k for k in options if k.lower() == "inferschema"]:
+                infer = options.pop(k).lower() == "true"
+            if schema is None and (not header or not infer):
+                inferred = self._session._native.read(fmt, path, options, None, self._stream)
+                names = pa.schema(inferred.schema()).names
+                if not header:
+                    names = [f"_c{i}" for i in range(len(names))]
+                if infer:
+                    native = self._session._native.read(fmt, path, options, None, self._stream)
+                    return DataFrame(native, self._session).toDF(*names)
+                schema = pa.schema([pa.field(n, pa.string()) for n in names])
+        native = self._session._native.read(fmt, path, options, schema, self._stream)
+        return DataFrame(native, self._session)
 
     def json(self, path: str, schema: Any = None, **options: Any) -> "DataFrame":
         return self.load(path, "json", schema, **options)

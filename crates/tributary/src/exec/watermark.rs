@@ -102,10 +102,14 @@ impl WatermarkTracker {
                 })
             }
         };
-        let mut nodes = Vec::new();
+        let mut nodes: Vec<(i64, Arc<EventTimeStats>)> = Vec::new();
         let _ = plan.apply(|n| {
+            // One node read twice (a self-join) appears twice with one statistics object: it
+            // is one input, else its second copy would never see rows and hold the watermark.
             if let Some(w) = EventTimeWatermark::of(n) {
-                nodes.push((w.delay_ms, w.stats.clone()));
+                if !nodes.iter().any(|(_, s)| Arc::ptr_eq(s, &w.stats)) {
+                    nodes.push((w.delay_ms, w.stats.clone()));
+                }
             }
             Ok(TreeNodeRecursion::Continue)
         });
@@ -278,6 +282,32 @@ mod tests {
         after.current = before.current();
         assert_eq!(epoch(&mut after, &[(0, 60_000)]), Some(990));
         assert_eq!(epoch(&mut after, &[(1, 30_000)]), Some(29_990));
+    }
+
+    #[test]
+    fn a_node_read_twice_is_one_input() {
+        use datafusion::logical_expr::{EmptyRelation, LogicalPlanBuilder};
+        let schema = arrow::datatypes::Schema::new(vec![arrow::datatypes::Field::new(
+            "ts",
+            arrow::datatypes::DataType::Timestamp(arrow::datatypes::TimeUnit::Millisecond, None),
+            true,
+        )]);
+        let leaf = LogicalPlan::EmptyRelation(EmptyRelation {
+            produce_one_row: false,
+            schema: Arc::new(datafusion::common::DFSchema::try_from(schema).unwrap()),
+        });
+        let w = EventTimeWatermark::try_new(leaf, "ts", 10)
+            .unwrap()
+            .into_plan();
+        // The same node (one statistics object) on both sides of a union, as a self-join has it.
+        let plan = LogicalPlanBuilder::from(w.clone())
+            .union(w)
+            .unwrap()
+            .build()
+            .unwrap();
+        let mut t = WatermarkTracker::new(&plan, None, None, None, None).unwrap();
+        assert_eq!(t.nodes.len(), 1);
+        assert_eq!(epoch(&mut t, &[(0, 1_000)]), Some(990));
     }
 
     #[test]

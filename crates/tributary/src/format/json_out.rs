@@ -11,7 +11,7 @@
 use std::io::Write;
 use std::sync::{Arc, LazyLock};
 
-use arrow::array::{Array, AsArray, PrimitiveArray};
+use arrow::array::{Array, AsArray, PrimitiveArray, RecordBatch};
 use arrow::datatypes::{ArrowPrimitiveType, DataType, FieldRef, Float32Type, Float64Type};
 use arrow::error::ArrowError;
 use arrow::json::writer::{
@@ -27,6 +27,20 @@ pub fn line_writer<W: Write>(out: W) -> Writer<W, LineDelimited> {
 /// A writer of one JSON array of objects.
 pub fn array_writer<W: Write>(out: W) -> Writer<W, JsonArray> {
     builder().build(out)
+}
+
+/// Rows of a batch as JSON objects, as Spark's `to_json` gives them (a Kafka record's value).
+pub(crate) fn rows_to_json(batch: &RecordBatch) -> crate::Result<Vec<serde_json::Value>> {
+    if batch.num_rows() == 0 {
+        return Ok(Vec::new());
+    }
+    let mut w = array_writer(Vec::new());
+    w.write(batch)
+        .map_err(crate::TributaryError::arrow("rows as JSON"))?;
+    w.finish()
+        .map_err(crate::TributaryError::arrow("rows as JSON"))?;
+    serde_json::from_slice(&w.into_inner())
+        .map_err(|e| crate::TributaryError::Internal(e.to_string()))
 }
 
 fn builder() -> WriterBuilder {
@@ -98,7 +112,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow::array::{Float32Array, Float64Array, ListArray, RecordBatch};
+    use arrow::array::{Float32Array, Float64Array, ListArray};
     use arrow::datatypes::{Field, Schema};
 
     fn lines(batch: &RecordBatch) -> String {
@@ -165,7 +179,7 @@ mod tests {
     }
 
     #[test]
-    fn rows_given_to_a_user_function_come_back_with_their_nan_and_infinities() {
+    fn rows_as_json_come_back_with_their_nan_and_infinities() {
         let schema = Arc::new(Schema::new(vec![Field::new("d", DataType::Float64, true)]));
         let values = vec![f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 2.5];
         let batch = RecordBatch::try_new(
@@ -173,7 +187,7 @@ mod tests {
             vec![Arc::new(Float64Array::from(values.clone()))],
         )
         .unwrap();
-        let json = crate::plan::rows_to_json(&batch).unwrap();
+        let json = rows_to_json(&batch).unwrap();
         let back = crate::plan::json_to_batch(&schema, &json).unwrap();
         let d = back.column(0).as_primitive::<Float64Type>();
         assert!(d.value(0).is_nan() && d.null_count() == 0);

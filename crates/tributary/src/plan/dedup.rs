@@ -59,7 +59,12 @@ impl Deduplicate {
                     Err(_) => {
                         return plan_err!(
                             "drop_duplicates: there is no column '{c}'; the columns are [{}]",
-                            schema.field_names().join(", ")
+                            schema
+                                .fields()
+                                .iter()
+                                .map(|f| f.name().as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         )
                     }
                 }

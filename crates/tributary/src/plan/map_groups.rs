@@ -104,7 +104,12 @@ impl FlatMapGroupsWithState {
                 Err(_) => {
                     return datafusion::common::plan_err!(
                         "group_by_key: there is no column '{k}'; the columns are [{}]",
-                        schema.field_names().join(", ")
+                        schema
+                            .fields()
+                            .iter()
+                            .map(|f| f.name().as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     )
                 }
             }
@@ -183,15 +188,15 @@ impl UserDefinedLogicalNodeCore for FlatMapGroupsWithState {
     }
 }
 
-/// Rows of a batch as JSON objects (a NaN or an infinity as Spark's string, which
-/// [`json_to_batch`] reads back).
+/// Rows of a batch as JSON objects, for a user function: a NaN or an infinity is `null` (a
+/// JSON number cannot hold it, and a string would not deserialize into the function's `f64`).
 pub(crate) fn rows_to_json(batch: &RecordBatch) -> crate::Result<Vec<Value>> {
     if batch.num_rows() == 0 {
         return Ok(Vec::new());
     }
     let mut buf = Vec::new();
     {
-        let mut w = crate::format::json_out::array_writer(&mut buf);
+        let mut w = arrow::json::ArrayWriter::new(&mut buf);
         w.write(batch)
             .map_err(crate::TributaryError::arrow("rows for a user function"))?;
         w.finish()

@@ -96,8 +96,14 @@ impl EventTimeWatermark {
             .qualified_field_with_unqualified_name(column)
             .map_err(|_| {
                 datafusion::error::DataFusionError::Plan(format!(
-                    "with_watermark: there is no column '{column}'; the columns are [{}]",
-                    input.schema().field_names().join(", ")
+                    "there is no column '{column}' for the watermark; the columns are [{}]",
+                    input
+                        .schema()
+                        .fields()
+                        .iter()
+                        .map(|f| f.name().as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ))
             })?;
         if !matches!(col.1.data_type(), DataType::Timestamp(..)) {

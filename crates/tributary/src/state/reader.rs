@@ -250,13 +250,20 @@ impl StateReader {
             (OperatorKind::StreamStreamJoin, None) => {
                 return Err(TributaryError::option(
                     "join_side",
-                    format!("operator {id} is a stream-stream join: say which side's state to read (left or right)"),
+                    format!(
+                        "operator {id} is a stream-stream join: say which side's state to read, \
+                         left or right (`--side` of `tributary state show`; the option \
+                         `join_side` when reading format 'statestore')"
+                    ),
                 ))
             }
             (_, Some(_)) => {
                 return Err(TributaryError::option(
                     "join_side",
-                    format!("operator {id} is a {}, not a join: leave join_side out", op.kind),
+                    format!(
+                        "operator {id} is a {}, not a join: leave join_side out",
+                        op.kind
+                    ),
                 ))
             }
             (_, None) => 0,

@@ -543,8 +543,8 @@ async fn a_failing_batch_query_into_delta_is_reported_as_the_querys_error() {
 }
 
 /// A change without a sequence is older than every change with one: inside an epoch it does
-/// not beat a sequenced change of its key, and a later sequenced change replaces the row it
-/// wrote (before, NULL sorted first and a NULL in the table refused every later change).
+/// not beat a sequenced change of its key, and a row it wrote gives way to the next change of
+/// its key (before, NULL sorted first and a NULL in the table refused every later change).
 #[tokio::test]
 async fn cdc_apply_takes_a_change_without_a_sequence_as_the_oldest() {
     let tmp = tempfile::tempdir().unwrap();
@@ -572,11 +572,22 @@ async fn cdc_apply_takes_a_change_without_a_sequence_as_the_oldest() {
     write_lines(
         &input,
         "1.json",
-        &[change(5, "e2", 7, "update"), unsequenced(6, "f-late")],
+        &[
+            change(5, "e2", 7, "update"),
+            unsequenced(6, "f-late"),
+            unsequenced(8, "h"),
+        ],
     );
     apply_changes(&input, &out, &ckpt).await.unwrap();
     assert_eq!(
         table_rows(&out, "id, name, seq").await,
-        vec!["5|e2|7", "6|f2|3"]
+        vec!["5|e2|7", "6|f2|3", "8|h|NULL"]
+    );
+    // A row without a sequence gives way to the next change of its key, sequenced or not.
+    write_lines(&input, "2.json", &[unsequenced(8, "h2")]);
+    apply_changes(&input, &out, &ckpt).await.unwrap();
+    assert_eq!(
+        table_rows(&out, "id, name, seq").await,
+        vec!["5|e2|7", "6|f2|3", "8|h2|NULL"]
     );
 }

@@ -11,7 +11,7 @@
 //! change of a key is kept; across epochs the target row's sequence guards updates, and the
 //! tombstones guard deletes (an update older than a delete must not bring the row back). A
 //! change without a sequence (NULL) is older than every change with one: it never replaces a
-//! sequenced change, and the next sequenced change of its key replaces it.
+//! sequenced change, and a row it wrote gives way to the next change of its key.
 //! Tombstones are written first and compared with `>=`, so an epoch replayed after a crash
 //! between the two commits still applies its own deletes; the target's commit carries the
 //! epoch's `txn`, so it is never applied twice.

@@ -61,12 +61,12 @@ pub(crate) async fn merge(
     spec: &MergeSpec<'_>,
     txn: Option<(String, i64)>,
 ) -> Result<DeltaTable> {
-    // Newer than the row: a greater sequence, or any sequence over a row without one.
+    // Newer than the row: a greater sequence; a row without a sequence gives way to any change.
     let newer = spec
         .sequence
         .map(|seq| {
             let (s, t) = (side("s", seq), side("t", seq));
-            s.clone().gt(t.clone()).or(t.is_null().and(s.is_not_null()))
+            s.gt(t.clone()).or(t.is_null())
         })
         .unwrap_or_else(|| lit(true));
     let is_delete = spec

@@ -98,7 +98,7 @@ impl<'a> Columns<'a> {
                 let projected = batch
                     .project(&keep)
                     .map_err(TributaryError::arrow("rows as JSON"))?;
-                Some(crate::plan::rows_to_json(&projected)?)
+                Some(crate::format::json_out::rows_to_json(&projected)?)
             }
         };
         let partition = match col("partition") {

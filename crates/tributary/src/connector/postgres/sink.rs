@@ -704,6 +704,8 @@ fn cdc_sql(
     // `a` is older than `b`: a smaller sequence, or none where `b` has one (a change without a
     // sequence is older than every change with one).
     let older = |a: &str, b: &str| format!("({a} < {b} OR ({a} IS NULL AND {b} IS NOT NULL))");
+    // The row (or tombstone) `t` gives way to the change `c`: an older sequence, or none.
+    let gives_way = |t: &str, c: &str| format!("({t} < {c} OR {t} IS NULL)");
     let s_seq = format!("s.{seq}");
     vec![
         // The newest change of each key in this epoch.
@@ -718,11 +720,11 @@ fn cdc_sql(
             "INSERT INTO {tombstones} AS t ({keys}, {seq}) SELECT {keys}, {seq} FROM {stage} s \
              WHERE {is_delete} ON CONFLICT ({keys}) DO UPDATE SET {seq} = EXCLUDED.{seq} \
              WHERE {}",
-            older(&format!("t.{seq}"), &format!("EXCLUDED.{seq}"))
+            gives_way(&format!("t.{seq}"), &format!("EXCLUDED.{seq}"))
         ),
         format!(
             "DELETE FROM {target} t USING {stage} s WHERE {is_delete} AND {} \
-             AND (t.{seq} <= s.{seq} OR (t.{seq} IS NULL AND s.{seq} IS NOT NULL))",
+             AND (t.{seq} <= s.{seq} OR t.{seq} IS NULL)",
             key_match("t", "s")
         ),
         // Inserts and updates newer than the key's last delete, and than the row.
@@ -736,7 +738,7 @@ fn cdc_sql(
             if sql.contains("DO UPDATE SET") {
                 sql.push_str(&format!(
                     " WHERE {}",
-                    older(&format!("t.{seq}"), &format!("EXCLUDED.{seq}"))
+                    gives_way(&format!("t.{seq}"), &format!("EXCLUDED.{seq}"))
                 ));
             }
             sql
@@ -783,9 +785,7 @@ mod tests {
         assert_eq!(sql.len(), 4);
         assert!(sql[2].contains("t.\"v\" <= s.\"v\""), "{}", sql[2]);
         assert!(
-            sql[3].ends_with(
-                "WHERE (t.\"v\" < EXCLUDED.\"v\" OR (t.\"v\" IS NULL AND EXCLUDED.\"v\" IS NOT NULL))"
-            ),
+            sql[3].ends_with("WHERE (t.\"v\" < EXCLUDED.\"v\" OR t.\"v\" IS NULL)"),
             "{}",
             sql[3]
         );
