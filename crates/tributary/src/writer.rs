@@ -102,12 +102,7 @@ impl DataFrameExt for DataFrame {
             if self.schema().index_of_column_by_name(None, c).is_none() {
                 return Err(TributaryError::Plan(format!(
                     "group_by_key: there is no column '{c}'; the columns are [{}]",
-                    self.schema()
-                        .fields()
-                        .iter()
-                        .map(|f| f.name().as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    crate::plan::column_list(self.schema().fields())
                 )));
             }
         }

@@ -59,12 +59,7 @@ impl Deduplicate {
                     Err(_) => {
                         return plan_err!(
                             "drop_duplicates: there is no column '{c}'; the columns are [{}]",
-                            schema
-                                .fields()
-                                .iter()
-                                .map(|f| f.name().as_str())
-                                .collect::<Vec<_>>()
-                                .join(", ")
+                            crate::plan::column_list(schema.fields())
                         )
                     }
                 }

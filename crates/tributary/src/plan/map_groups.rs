@@ -104,12 +104,7 @@ impl FlatMapGroupsWithState {
                 Err(_) => {
                     return datafusion::common::plan_err!(
                         "group_by_key: there is no column '{k}'; the columns are [{}]",
-                        schema
-                            .fields()
-                            .iter()
-                            .map(|f| f.name().as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        crate::plan::column_list(schema.fields())
                     )
                 }
             }

@@ -92,3 +92,12 @@ pub(crate) fn describe(plan: &datafusion::logical_expr::LogicalPlan) -> String {
     walk(plan, 0, &mut out);
     out
 }
+
+/// The names of `fields`, unqualified, as an error message lists a plan's columns.
+pub(crate) fn column_list(fields: &arrow::datatypes::Fields) -> String {
+    fields
+        .iter()
+        .map(|f| f.name().as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -97,13 +97,7 @@ impl EventTimeWatermark {
             .map_err(|_| {
                 datafusion::error::DataFusionError::Plan(format!(
                     "there is no column '{column}' for the watermark; the columns are [{}]",
-                    input
-                        .schema()
-                        .fields()
-                        .iter()
-                        .map(|f| f.name().as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    crate::plan::column_list(input.schema().fields())
                 ))
             })?;
         if !matches!(col.1.data_type(), DataType::Timestamp(..)) {

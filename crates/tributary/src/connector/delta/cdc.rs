@@ -83,12 +83,7 @@ impl CdcOptions {
                 what,
                 format!(
                     "the change stream has no column '{c}'; its columns are [{}]",
-                    schema
-                        .fields()
-                        .iter()
-                        .map(|f| f.name().as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    crate::plan::column_list(schema.fields())
                 ),
             )
         };
