@@ -264,3 +264,48 @@ def test_first_and_last_can_ignore_nulls(spark):
         F.first("s", True).alias("fi"), F.last("s", ignorenulls=True).alias("li"), F.max("id").alias("m")
     ).first()
     assert (r.fi, r.li) == ("y", "y")
+
+
+def test_cast_between_timestamps_and_numbers_counts_seconds_as_spark(spark):
+    import datetime
+    df = spark.createDataFrame(
+        [(datetime.datetime(2026, 1, 1, 0, 0, 1, 750000), 1767225601, "7")], "ts TIMESTAMP, n BIGINT, s STRING"
+    )
+    r = df.select(
+        F.col("ts").cast("long").alias("secs"),
+        F.col("ts").cast("double").alias("frac"),
+        F.col("n").cast("timestamp").alias("back"),
+        F.col("s").cast("int").alias("i"),
+        F.col("ts").cast("string").alias("text"),
+    ).first()
+    assert r.secs == 1767225601
+    assert r.frac == 1767225601.75
+    assert r.back == datetime.datetime(2026, 1, 1, 0, 0, 1)
+    assert r.i == 7
+    assert r.text == "2026-01-01 00:00:01.75"
+    # A cast keeps the column's name, as in Spark.
+    assert df.select(F.col("n").cast("string")).columns == ["n"]
+
+
+def test_substring_takes_zero_and_negative_positions_as_spark(spark):
+    df = spark.createDataFrame([("hello",)], "s STRING")
+    r = df.select(
+        F.substring("s", 0, 2).alias("zero"),
+        F.substring("s", -3, 2).alias("neg"),
+        F.substring("s", -10, 7).alias("before"),
+        F.substring("s", 2, 3).alias("pos"),
+        F.col("s").substr(-2, 5).alias("tail"),
+        F.col("s").substr(2, -1).alias("none"),
+    ).first()
+    assert (r.zero, r.neg, r.before, r.pos, r.tail, r.none) == ("he", "ll", "he", "ell", "lo", "")
+
+
+def test_braces_in_literals_and_patterns_are_the_users_text(spark):
+    df = spark.createDataFrame([("ab12cd",)], "s STRING")
+    r = df.filter(F.col("s") != "{1}").select(
+        F.lit("{x} and {0}").alias("lit"),
+        F.regexp_replace("s", r"\d{2}", "_").alias("re"),
+    ).first()
+    assert (r.lit, r.re) == ("{x} and {0}", "ab_cd")
+    j = df.join(df.select(F.col("s").alias("t")), F.col("s") == F.col("t")).select(F.lit("{1}").alias("b"))
+    assert j.first().b == "{1}"

@@ -22,6 +22,28 @@ def test_json_parquet_and_delta_round_trips(spark, tmp_path):
         df.write.format("delta").save(str(tmp_path / "d"))  # errorifexists, as in Spark
 
 
+def test_partitioned_file_writes_are_refused_not_written_flat(spark, tmp_path):
+    df = spark.createDataFrame([(1, "a"), (2, "b")], "id BIGINT, region STRING")
+    with pytest.raises(errors.TributaryException, match="not supported for parquet files"):
+        df.write.partitionBy("region").parquet(str(tmp_path / "pq"))
+    assert not (tmp_path / "pq").exists() or not any((tmp_path / "pq").iterdir())
+    # Delta keeps its partitioning.
+    df.write.partitionBy("region").format("delta").save(str(tmp_path / "d"))
+    assert (tmp_path / "d" / "region=a").is_dir()
+    assert spark.read.format("delta").load(str(tmp_path / "d")).count() == 2
+
+
+def test_compressed_json_and_csv_are_read_by_their_extension(spark, tmp_path):
+    import gzip
+    (tmp_path / "j").mkdir()
+    (tmp_path / "j" / "a.json.gz").write_bytes(gzip.compress(b'{"id": 1}\n{"id": 2}\n'))
+    assert sorted(r.id for r in spark.read.json(str(tmp_path / "j")).collect()) == [1, 2]
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "a.csv.gz").write_bytes(gzip.compress(b"id,name\n7,x\n"))
+    rows = spark.read.option("header", True).option("inferSchema", True).csv(str(tmp_path / "c")).collect()
+    assert [(r.id, r.name) for r in rows] == [(7, "x")]
+
+
 def test_tables_by_name_live_under_the_warehouse(spark, tmp_path):
     spark.conf.set("spark.sql.warehouse.dir", str(tmp_path / "wh"))
     spark.createDataFrame([(1,)], "id BIGINT").write.saveAsTable("t1")

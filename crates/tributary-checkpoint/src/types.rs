@@ -130,4 +130,9 @@ pub struct CommitRecord {
     /// before they were kept, and for a query without watermarks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input_watermarks_ms: Option<Vec<Option<i64>>>,
+    /// Whose each of `input_watermarks_ms` is: its node's event-time column and delay
+    /// (`event_time 60000ms`), so a restart of a changed query gives each node its own (nodes of
+    /// one name by their order). Absent in checkpoints written before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_watermark_nodes: Option<Vec<String>>,
 }

@@ -128,6 +128,14 @@ fn a_misspelled_table_option_stops_the_job_with_a_suggestion() {
     );
     let (ok, stderr) = run("batch");
     assert!(ok, "{stderr}");
+    // A bad trigger of a sink table is an error even where the run replaces it (verify runs
+    // the stream with available-now).
+    write_job("'maxFilesPerTrigger' '1'", "'trigger' 'sometimes'");
+    for cmd in ["batch", "verify"] {
+        let (ok, stderr) = run(cmd);
+        assert!(!ok, "{cmd}: {stderr}");
+        assert!(stderr.contains("sometimes"), "{cmd}: {stderr}");
+    }
 }
 
 /// `verify` of a query that writes no row into file sinks: both sides are empty, which is
@@ -1323,5 +1331,58 @@ fn run_of_a_query_without_a_stream_says_to_declare_one_or_run_a_batch() {
     assert!(
         stderr.contains("UNBOUNDED") && stderr.contains("tributary batch"),
         "{stderr}"
+    );
+}
+
+#[test]
+fn text_into_a_number_column_is_refused_at_start_naming_the_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    std::fs::write(input.join("a.json"), "{\"id\":1,\"code\":\"7\"}\n").unwrap();
+    let job = dir.path().join("job.sql");
+    let write_job = |select: &str| {
+        std::fs::write(
+            &job,
+            format!(
+                "CREATE UNBOUNDED EXTERNAL TABLE events (id BIGINT, code VARCHAR) STORED AS JSON \
+                 LOCATION '{}';\n\
+                 CREATE EXTERNAL TABLE out (id BIGINT, n BIGINT, label VARCHAR) STORED AS JSON \
+                 LOCATION '{}';\n\
+                 INSERT INTO out {select};\n",
+                input.display(),
+                dir.path().join("out").display(),
+            ),
+        )
+        .unwrap()
+    };
+    write_job("SELECT id, code, id AS label FROM events");
+    for command in ["run", "batch"] {
+        let ckpt = dir.path().join(format!("ckpt-{command}"));
+        let mut args = vec![command, job.to_str().unwrap()];
+        if command == "run" {
+            args.extend(["--checkpoint", ckpt.to_str().unwrap()]);
+        }
+        let (code, _, stderr) = tributary(&args);
+        assert_ne!(code, 0, "{command}");
+        assert!(
+            stderr.contains("column 'n' is BIGINT in the table but the SELECT gives VARCHAR")
+                && stderr.contains("CAST(code AS BIGINT)"),
+            "{command}: {stderr}"
+        );
+    }
+    // Cast in the SELECT (and a number into text, which Spark assigns too), it runs.
+    write_job("SELECT id, CAST(code AS BIGINT) AS n, id AS label FROM events");
+    let (code, _, stderr) = tributary(&["batch", job.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    let out = std::fs::read_dir(dir.path().join("out"))
+        .unwrap()
+        .map(|f| f.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect::<String>();
+    assert!(
+        out.contains("\"n\":7") && out.contains("\"label\":\"1\""),
+        "{out}"
     );
 }

@@ -8,7 +8,9 @@ use arrow::array::RecordBatch;
 use datafusion::logical_expr::{cast, Expr};
 use tributary::connector::{OptionDecl, OptionScope, OptionType, QUERY_OPTIONS, READ_OPTIONS};
 use tributary::evolution::EvolutionReport;
+use tributary::format::sql_type;
 use tributary::prelude::*;
+use tributary::store_assignment;
 use tributary::{compare_batches, Comparison, StreamingQuery, WriteSummary};
 
 use crate::error::JobError;
@@ -367,6 +369,23 @@ impl JobRunner {
                     ins.target
                 ))
             })?;
+            let from = df
+                .schema()
+                .qualified_field_from_column(&c)
+                .map(|(_, f)| f.data_type());
+            if let Ok(from) = from {
+                if !store_assignment::can_assign(from, field.data_type()) {
+                    let (from, to) = (sql_type(from), sql_type(field.data_type()));
+                    return Err(JobError::Invalid(format!(
+                        "INSERT INTO {}: column '{name}' is {to} in the table but the SELECT \
+                         gives {from} ('{}'), which is not cast implicitly (a value that does \
+                         not convert would stop the query at that row; Spark's store assignment \
+                         refuses it too): cast it in the SELECT, CAST({} AS {to}), or TRY_CAST \
+                         to write NULL where a value does not convert",
+                        ins.target, c.name, c.name
+                    )));
+                }
+            }
             exprs.push(cast(Expr::Column(c), field.data_type().clone()).alias(name));
         }
         df.select(exprs).map_err(|e| JobError::Sql(e.to_string()))
@@ -491,6 +510,13 @@ impl JobRunner {
                 // Under any of its spellings: a bounded run (available-now, once; `verify`)
                 // keeps its own trigger, and an override of `flush_at_end` wins.
                 let name = query_options.find(k).map(|d| d.name);
+                if name == Some("trigger") && sequential {
+                    // Replaced for this run, but still the table's: a bad one is an error now,
+                    // not when the job is next run with its own trigger.
+                    v.parse::<Trigger>().map_err(|e| {
+                        JobError::Invalid(format!("table {}: option '{k}': {e}", sink.name))
+                    })?;
+                }
                 if (name == Some("trigger") && sequential)
                     || (name == Some("flush_at_end") && overrides.contains_key("flush_at_end"))
                 {
@@ -585,7 +611,12 @@ impl JobRunner {
         let (of_query, of_format): (Vec<_>, Vec<_>) = given
             .into_iter()
             .partition(|(k, _)| query.find(k).is_some());
-        query.resolve(of_query.iter().map(|(k, v)| (k, v)))?;
+        let resolved = query.resolve(of_query.iter().map(|(k, v)| (k, v)))?;
+        if let Some(t) = resolved.given("trigger") {
+            t.parse::<Trigger>().map_err(|e| {
+                JobError::Invalid(format!("table {}: option 'trigger': {e}", sink.name))
+            })?;
+        }
         Ok(of_format)
     }
 

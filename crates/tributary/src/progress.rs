@@ -135,8 +135,13 @@ impl StreamingQueryProgress {
             .iter()
             .filter_map(|s| s["numRowsTotal"].as_u64())
             .sum();
+        let late: u64 = self
+            .state_operators
+            .iter()
+            .filter_map(|s| s["numRowsDroppedByWatermark"].as_u64())
+            .sum();
         format!(
-            "[{}] epoch {}: {} rows in {} ms ({:.0} rows/s), {} out{}{}{}",
+            "[{}] epoch {}: {} rows in {} ms ({:.0} rows/s), {} out{}{}{}{}",
             self.name
                 .as_deref()
                 .unwrap_or(&self.id[..8.min(self.id.len())]),
@@ -156,6 +161,11 @@ impl StreamingQueryProgress {
                 String::new()
             } else {
                 format!(", {state} state rows")
+            },
+            if late > 0 {
+                format!(", {late} late rows dropped")
+            } else {
+                String::new()
             },
             if self.num_bad_records > 0 {
                 format!(", {} bad records", self.num_bad_records)

@@ -49,9 +49,16 @@ impl Default for Session {
 }
 
 impl Session {
-    /// A session with DataFusion's default configuration.
+    /// A session with DataFusion's default configuration, but for one thing Spark users rely
+    /// on: SQL's `ORDER BY` puts NULLs first when ascending and last when descending, as Spark
+    /// does (DataFusion, as PostgreSQL, does the opposite). `NULLS FIRST` / `NULLS LAST` still
+    /// say it explicitly.
     pub fn new() -> Self {
-        Self::with_config(SessionConfig::new().with_information_schema(true))
+        Self::with_config(
+            SessionConfig::new()
+                .with_information_schema(true)
+                .set_str("datafusion.sql_parser.default_null_ordering", "nulls_min"),
+        )
     }
 
     /// A session over a DataFusion configuration, its plans held to the default memory limit

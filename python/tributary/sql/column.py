@@ -92,6 +92,9 @@ class Column:
 
     def _with(self, **kw: Any) -> "Column":
         c = Column(self._render, self._spark_name, self._alias, self._sort, self._agg)
+        over_sql = getattr(self, "_over_sql", None)
+        if over_sql is not None:
+            c._over_sql = over_sql  # type: ignore[attr-defined]
         for k, v in kw.items():
             setattr(c, "_" + k, v)
         return c
@@ -201,7 +204,7 @@ class Column:
         return Column(lambda ctx: f"(strpos({self._sql(ctx)}, {o._sql(ctx)}) > 0)", f"contains({self._spark_name}, {o._spark_name})")
 
     def substr(self, startPos: Any, length: Any) -> "Column":
-        return _fn("substr", [self, _col(startPos), _col(length)], "substring")
+        return _substring(self, startPos, length)
 
     def alias(self, *alias: str, **kwargs: Any) -> "Column":
         if len(alias) != 1:
@@ -215,7 +218,10 @@ class Column:
 
         dt = dataType if isinstance(dataType, DataType) else _parse_type(str(dataType))
         sql_t = dt._sql()
-        return Column(lambda ctx: f"CAST({self._sql(ctx)} AS {sql_t})", self._spark_name, agg=self._agg)
+        # Spark's cast: a timestamp cast to a number is seconds, a number cast to a timestamp
+        # is seconds (SQL's CAST counts the timestamp's own units); the engine's spark_cast
+        # knows the input's type and is a plain CAST otherwise.
+        return Column(lambda ctx: f"spark_cast({self._sql(ctx)}, CAST(NULL AS {sql_t}))", self._spark_name, agg=self._agg)
 
     astype = cast
 
@@ -263,10 +269,15 @@ class Column:
         if not isinstance(window, WindowSpec):
             raise TypeError(f"over() takes a WindowSpec (Window.partitionBy(...)), not {type(window).__name__}")
         inner = self
-        return Column(
-            lambda ctx: f"{inner._sql(ctx)} OVER ({window._sql(ctx)})",
-            f"{inner._spark_name} OVER ({window._spark_name()})",
-        )
+        # A function whose SQL wraps its aggregate (collect_list: coalesce(array_agg(..), ..))
+        # puts the OVER clause on the aggregate itself.
+        over_sql = getattr(inner, "_over_sql", None)
+
+        def render(ctx: Ctx) -> str:
+            clause = f"OVER ({window._sql(ctx)})"
+            return over_sql(ctx, clause) if over_sql is not None else f"{inner._sql(ctx)} {clause}"
+
+        return Column(render, f"{inner._spark_name} OVER ({window._spark_name()})")
 
 
 def _double(c: Column) -> Column:
@@ -307,6 +318,23 @@ def _name_col(name: str, df_id: Optional[int] = None) -> Column:
         return base
 
     return Column(render, parts[-1] if len(parts) > 1 and parts[-1] != "*" else name)
+
+
+def _substring(s: "Column", pos: Any, length: Any) -> "Column":
+    """Spark's substring: positions count from 1, 0 is the first character too, a negative one
+    counts from the end, and a length that reaches before the start (or is negative) gives what
+    is left of it, '' at least (SQL's substr would count 0 and negatives as positions before the
+    string, and refuse a negative length)."""
+    if isinstance(pos, int) and not isinstance(pos, bool) and pos > 0 and isinstance(length, int) and length >= 0:
+        return _fn("substr", [s, pos, length], "substring")
+    p, n = _col(pos), _col(length)
+
+    def render(ctx: Ctx) -> str:
+        text, at, count = s._sql(ctx), p._sql(ctx), n._sql(ctx)
+        start = f"(CASE WHEN {at} > 0 THEN {at} - 1 WHEN {at} < 0 THEN char_length({text}) + {at} ELSE 0 END)"
+        return f"substr({text}, greatest({start}, 0) + 1, greatest({start} + {count} - greatest({start}, 0), 0))"
+
+    return Column(render, f"substring({s._spark_name}, {p._spark_name}, {n._spark_name})", agg=s._agg)
 
 
 def _fn(sql_name: str, args: list, spark_name: Optional[str] = None, agg: bool = False,

@@ -25,6 +25,15 @@ if TYPE_CHECKING:
 
 _ids = itertools.count(1)
 
+
+def _view(i: int) -> str:
+    """The placeholder of input `i`'s view in SQL given to `DataFrame._plan`: control characters
+    that no column name, literal or pattern of the user's holds."""
+    return f"\x00view{i}\x00"
+
+
+_V0, _V1 = _view(0), _view(1)
+
 _JOIN_TYPES = {
     "inner": "INNER", "cross": "CROSS",
     "left": "LEFT", "leftouter": "LEFT", "left_outer": "LEFT",
@@ -54,14 +63,17 @@ class DataFrame:
     # -- planning ------------------------------------------------------------------------------
 
     def _plan(self, sql: str, inputs: Optional[list] = None) -> "DataFrame":
-        """Plan `sql`, where `{0}`, `{1}`, ... stand for the views of `inputs` (default: self)."""
+        """Plan `sql`, where `_V0`, `_V1` stand for the views of `inputs` (default: self). (Not
+        `str.format` placeholders: the SQL holds the user's text, braces included.)"""
         inputs = inputs if inputs is not None else [self]
         native = self.sparkSession._native
         names = [f"__tributary_view_{d._id}_{next(_ids)}" for d in inputs]
         for n, d in zip(names, inputs):
             native.register(n, d._df)
+        for i, n in enumerate(names):
+            sql = sql.replace(_view(i), quote(n))
         try:
-            return DataFrame(native.sql(sql.format(*[quote(n) for n in names])), self.sparkSession)
+            return DataFrame(native.sql(sql), self.sparkSession)
         finally:
             for n in names:
                 native.deregister(n)
@@ -128,7 +140,7 @@ class DataFrame:
                 items += [f"{quote(c[:-2])}[{sql_literal(f)}] AS {quote(f)}" for f in fields]
             else:
                 items.append(self._col(c)._select_sql())
-        return self._plan(f"SELECT {', '.join(items)} FROM {{0}}")
+        return self._plan(f"SELECT {', '.join(items)} FROM {_V0}")
 
     def _struct_fields(self, c: Any) -> Optional[list]:
         """The fields of struct column `s` when `c` is the string "s.*", else None."""
@@ -141,11 +153,11 @@ class DataFrame:
         return None
 
     def selectExpr(self, *expr: str) -> "DataFrame":
-        return self._plan(f"SELECT {', '.join(_cols(expr))} FROM {{0}}")
+        return self._plan(f"SELECT {', '.join(_cols(expr))} FROM {_V0}")
 
     def filter(self, condition: Any) -> "DataFrame":
         cond = condition if isinstance(condition, str) else self._col(condition)._sql()
-        return self._plan(f"SELECT * FROM {{0}} WHERE {cond}")
+        return self._plan(f"SELECT * FROM {_V0} WHERE {cond}")
 
     where = filter
 
@@ -166,14 +178,14 @@ class DataFrame:
                 if not isinstance(c, Column):
                     raise PySparkTypeError(f"withColumn('{name}', ...) takes a Column, not {type(c).__name__}: use F.lit(...) for a value")
                 items.append(f"{c._sql()} AS {quote(name)}")
-        return self._plan(f"SELECT {', '.join(items)} FROM {{0}}")
+        return self._plan(f"SELECT {', '.join(items)} FROM {_V0}")
 
     def withColumnRenamed(self, existing: str, new: str) -> "DataFrame":
         return self.withColumnsRenamed({existing: new})
 
     def withColumnsRenamed(self, colsMap: dict) -> "DataFrame":
         items = [f"{quote(c)} AS {quote(colsMap[c])}" if c in colsMap else quote(c) for c in self.columns]
-        return self._plan(f"SELECT {', '.join(items)} FROM {{0}}")
+        return self._plan(f"SELECT {', '.join(items)} FROM {_V0}")
 
     def toDF(self, *cols: str) -> "DataFrame":
         if len(cols) != len(self.columns):
@@ -183,7 +195,7 @@ class DataFrame:
     def drop(self, *cols: Any) -> "DataFrame":
         names = {c if isinstance(c, str) else c._spark_name for c in cols}
         keep = [quote(c) for c in self.columns if c not in names]
-        return self._plan(f"SELECT {', '.join(keep)} FROM {{0}}")
+        return self._plan(f"SELECT {', '.join(keep)} FROM {_V0}")
 
     def limit(self, num: int) -> "DataFrame":
         return DataFrame(self._df.limit(int(num)), self.sparkSession)
@@ -193,14 +205,14 @@ class DataFrame:
         if ascending is not None:
             flags = ascending if isinstance(ascending, list) else [ascending] * len(cs)
             cs = [c.asc() if a else c.desc() for c, a in zip(cs, flags)]
-        return self._plan(f"SELECT * FROM {{0}} ORDER BY {', '.join(c._order_sql() for c in cs)}")
+        return self._plan(f"SELECT * FROM {_V0} ORDER BY {', '.join(c._order_sql() for c in cs)}")
 
     sort = orderBy
 
     def distinct(self) -> "DataFrame":
         if self.isStreaming:
             return self.dropDuplicates()
-        return self._plan("SELECT DISTINCT * FROM {0}")
+        return self._plan(f"SELECT DISTINCT * FROM {_V0}")
 
     def dropDuplicates(self, subset: Optional[list] = None) -> "DataFrame":
         return DataFrame(self._df.drop_duplicates(list(subset or [])), self.sparkSession)
@@ -214,12 +226,50 @@ class DataFrame:
         return DataFrame(self._df.with_watermark(eventTime, delayThreshold), self.sparkSession)
 
     def union(self, other: "DataFrame") -> "DataFrame":
-        return self._plan("SELECT * FROM {0} UNION ALL SELECT * FROM {1}", [self, other])
+        return self._plan(f"SELECT * FROM {_V0} UNION ALL SELECT * FROM {_V1}", [self, other])
 
     unionAll = union
 
     def unionByName(self, other: "DataFrame", allowMissingColumns: bool = False) -> "DataFrame":
         return DataFrame(self._df.union_by_name(other._df, allowMissingColumns), self.sparkSession)
+
+    def subtract(self, other: "DataFrame") -> "DataFrame":
+        """The distinct rows of this DataFrame that are not in `other` (SQL's EXCEPT DISTINCT;
+        columns by position, NULLs equal to NULLs)."""
+        return self._plan(f"SELECT * FROM {_V0} EXCEPT SELECT * FROM {_V1}", [self, other])
+
+    def intersect(self, other: "DataFrame") -> "DataFrame":
+        """The distinct rows that are in both DataFrames (INTERSECT DISTINCT)."""
+        return self._plan(f"SELECT * FROM {_V0} INTERSECT SELECT * FROM {_V1}", [self, other])
+
+    def exceptAll(self, other: "DataFrame") -> "DataFrame":
+        """This DataFrame's rows without those of `other`, duplicates counted: a row that is n
+        times here and m times there is max(n - m, 0) times in the result."""
+        return self._set_all("EXCEPT", other)
+
+    def intersectAll(self, other: "DataFrame") -> "DataFrame":
+        """The rows in both DataFrames, duplicates counted: min(n, m) times."""
+        return self._set_all("INTERSECT", other)
+
+    def _set_all(self, op: str, other: "DataFrame") -> "DataFrame":
+        # The copies of each row are numbered on both sides: (row, k) pairs are distinct, so
+        # the distinct set operation on them counts the duplicates as Spark's ALL forms do.
+        left, right = self.columns, other.columns
+        if len(left) != len(right):
+            raise PySparkValueError(
+                f"{op.lower()}All: the DataFrames have {len(left)} and {len(right)} columns"
+            )
+        n = quote("__tributary_copy")
+
+        def numbered(cols: list, view: str) -> str:
+            qs = ", ".join(quote(c) for c in cols)
+            return f"SELECT {qs}, row_number() OVER (PARTITION BY {qs}) AS {n} FROM {view}"
+
+        items = ", ".join(quote(c) for c in left)
+        return self._plan(
+            f"SELECT {items} FROM ({numbered(left, _V0)} {op} {numbered(right, _V1)})",
+            [self, other],
+        )
 
     def join(self, other: "DataFrame", on: Any = None, how: Optional[str] = None) -> "DataFrame":
         kind = _JOIN_TYPES.get((how or "inner").lower().replace(" ", ""))
@@ -235,7 +285,7 @@ class DataFrame:
         if on is None:
             if kind != "CROSS" and kind != "INNER":
                 raise PySparkValueError(f"a {how} join needs a condition (on=...)")
-            return self._plan(f"SELECT * FROM {{0}} AS {quote(la)} CROSS JOIN {{1}} AS {quote(ra)}", [self, other])
+            return self._plan(f"SELECT * FROM {_V0} AS {quote(la)} CROSS JOIN {_V1} AS {quote(ra)}", [self, other])
         keys = [on] if isinstance(on, str) else on if isinstance(on, list) and all(isinstance(k, str) for k in on) else None
         if keys is not None:
             for k in keys:
@@ -265,12 +315,94 @@ class DataFrame:
             cond = " AND ".join(f"({c._sql(ctx)})" for c in conds)
             items = [f"{quote(la)}.*"] if semi else [f"{quote(la)}.*", f"{quote(ra)}.*"]
         return self._plan(
-            f"SELECT {', '.join(items)} FROM {{0}} AS {quote(la)} {kind} JOIN {{1}} AS {quote(ra)} ON {cond}",
+            f"SELECT {', '.join(items)} FROM {_V0} AS {quote(la)} {kind} JOIN {_V1} AS {quote(ra)} ON {cond}",
             [self, other],
         )
 
     def crossJoin(self, other: "DataFrame") -> "DataFrame":
         return self.join(other, how="cross")
+
+    # -- missing values (df.na) --------------------------------------------------------------
+
+    @property
+    def na(self) -> "DataFrameNaFunctions":
+        return DataFrameNaFunctions(self)
+
+    def fillna(self, value: Any, subset: Any = None) -> "DataFrame":
+        """NULLs (and NaNs of float columns) replaced by `value`. A number fills the numeric
+        columns (cast to each column's type, so 1.5 fills an integer column with 1), a string
+        the string columns, a bool the boolean columns; a dict maps column names to values (each
+        cast to its column's type) and `subset` is then ignored. Other columns are kept as they
+        are, as in Spark."""
+        if not isinstance(value, (float, int, str, bool, dict)):
+            raise PySparkTypeError(f"fillna: value must be a float, int, str, bool or dict, not {type(value).__name__}")
+        fields = self.schema.fields
+        names = [f.name for f in fields]
+        if isinstance(value, dict):
+            for k, v in value.items():
+                if not isinstance(k, str):
+                    raise PySparkTypeError(f"fillna: the dict's keys are column names, not {k!r}")
+                if not isinstance(v, (float, int, str, bool)):
+                    raise PySparkTypeError(f"fillna: the dict's values must be float, int, str or bool, not {v!r}")
+            self._check_names(list(value), "fillna")
+            fills = dict(value)
+        else:
+            if not isinstance(value, bool) and isinstance(value, int):
+                value = float(value)  # as PySpark: an int fills as a double, cast per column
+            if subset is None:
+                targets = names
+            else:
+                targets = [subset] if isinstance(subset, str) else subset
+                if not isinstance(targets, (list, tuple)):
+                    raise PySparkTypeError(f"fillna: subset must be a list or a str, not {type(subset).__name__}")
+                self._check_names(list(targets), "fillna")
+            arrow = pa.schema(self._df.schema())
+            fills = {}
+            for f, a in zip(fields, arrow):
+                if f.name in targets and _fill_matches(value, a.type):
+                    fills[f.name] = value
+        if not fills:
+            return self
+        items = []
+        for f in fields:
+            if f.name not in fills:
+                items.append(quote(f.name))
+                continue
+            items.append(f"{_fill_sql(quote(f.name), f.dataType, fills[f.name])} AS {quote(f.name)}")
+        return self._plan(f"SELECT {', '.join(items)} FROM {_V0}")
+
+    def dropna(self, how: str = "any", thresh: Optional[int] = None, subset: Any = None) -> "DataFrame":
+        """The rows with at least `thresh` values that are neither NULL nor NaN among `subset`
+        (default: all columns); `thresh` is, when not given, every column for how='any' and one
+        for how='all'."""
+        if how is not None and how not in ("any", "all"):
+            raise PySparkValueError(f"dropna: how must be 'any' or 'all', not {how!r}")
+        if subset is None:
+            subset = self.columns
+        elif isinstance(subset, str):
+            subset = [subset]
+        elif not isinstance(subset, (list, tuple)):
+            raise PySparkTypeError(f"dropna: subset must be a list or a str, not {type(subset).__name__}")
+        self._check_names(list(subset), "dropna")
+        if thresh is None:
+            thresh = len(subset) if how != "all" else 1
+        types = {f.name: f.dataType for f in self.schema.fields}
+        from tributary.sql.types import DoubleType, FloatType
+
+        counts = []
+        for c in subset:
+            q = quote(c)
+            nan = f" AND NOT isnan({q})" if isinstance(types[c], (DoubleType, FloatType)) else ""
+            counts.append(f"CASE WHEN {q} IS NOT NULL{nan} THEN 1 ELSE 0 END")
+        total = " + ".join(counts) if counts else "0"
+        return self._plan(f"SELECT * FROM {_V0} WHERE ({total}) >= {int(thresh)}")
+
+    def _check_names(self, cols: list, op: str) -> None:
+        from tributary.errors import AnalysisException
+
+        for c in cols:
+            if c not in self.columns:
+                raise AnalysisException(f"{op}: a column with name `{c}` cannot be resolved (the columns are {self.columns})")
 
     def groupBy(self, *cols: Any) -> "GroupedData":
         return GroupedData(self, [self._col(c) for c in _cols(cols)])
@@ -387,6 +519,42 @@ class DataFrame:
         return "DataFrame[" + ", ".join(f"{n}: {t}" for n, t in self.dtypes) + "]"
 
 
+class DataFrameNaFunctions:
+    """``df.na``: ``fill`` and ``drop``, as ``df.fillna`` and ``df.dropna``."""
+
+    def __init__(self, df: DataFrame):
+        self._df = df
+
+    def fill(self, value: Any, subset: Any = None) -> DataFrame:
+        return self._df.fillna(value, subset)
+
+    def drop(self, how: str = "any", thresh: Optional[int] = None, subset: Any = None) -> DataFrame:
+        return self._df.dropna(how, thresh, subset)
+
+
+def _fill_matches(value: Any, t: pa.DataType) -> bool:
+    """Whether fillna's scalar `value` applies to a column of Arrow type `t` (Spark's rule: a
+    number to the numeric columns, a string to the string columns, a bool to the booleans)."""
+    if isinstance(value, bool):
+        return pa.types.is_boolean(t)
+    if isinstance(value, str):
+        return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
+    return (pa.types.is_signed_integer(t) or pa.types.is_float32(t) or pa.types.is_float64(t)
+            or pa.types.is_decimal(t))
+
+
+def _fill_sql(col: str, t: Any, value: Any) -> str:
+    """`col` with its NULLs (and NaNs, for a float type) replaced by `value` cast to `t`."""
+    from tributary.sql.types import DoubleType, FloatType
+
+    if isinstance(value, float) and not isinstance(value, bool) and t.simpleString() in ("tinyint", "smallint", "int", "bigint"):
+        value = int(value)  # Spark's cast of a double to an integer: towards zero
+    fill = f"CAST({sql_literal(value)} AS {t._sql()})"
+    if isinstance(t, (DoubleType, FloatType)):
+        return f"CASE WHEN {col} IS NULL OR isnan({col}) THEN {fill} ELSE {col} END"
+    return f"coalesce({col}, {fill})"
+
+
 class GroupedData:
     """``df.groupBy(...)``: aggregations per group."""
 
@@ -407,7 +575,7 @@ class GroupedData:
         if not aggs:
             raise PySparkValueError("agg() needs at least one aggregate, e.g. F.count('*')")
         if not self._keys:
-            return self._df._plan(f"SELECT {', '.join(a._select_sql() for a in aggs)} FROM {{0}}")
+            return self._df._plan(f"SELECT {', '.join(a._select_sql() for a in aggs)} FROM {_V0}")
         # The keys are computed below the aggregation under hidden names (as the SQL jobs do
         # with a subquery): a window key becomes one row per window there, and a key may take
         # the name of a column that the aggregates still read.
@@ -416,7 +584,7 @@ class GroupedData:
         keys = [f"{h} AS {quote(k._alias or k._spark_name)}" for k, h in zip(self._keys, hidden)]
         items = keys + [a._select_sql() for a in aggs]
         return self._df._plan(
-            f"SELECT {', '.join(items)} FROM (SELECT {inner} FROM {{0}}) GROUP BY {', '.join(hidden)}"
+            f"SELECT {', '.join(items)} FROM (SELECT {inner} FROM {_V0}) GROUP BY {', '.join(hidden)}"
         )
 
     def count(self) -> DataFrame:

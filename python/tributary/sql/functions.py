@@ -11,7 +11,7 @@ import re
 from typing import Any, Optional
 
 from tributary.errors import not_supported
-from tributary.sql.column import Column, _col, _fn, _name_col, quote, sql_literal
+from tributary.sql.column import Column, _col, _fn, _name_col, _substring, quote, sql_literal
 
 
 def _c(x: Any) -> Column:
@@ -105,7 +105,25 @@ def ltrim(c: Any) -> Column: return _fn("ltrim", [_c(c)])
 def rtrim(c: Any) -> Column: return _fn("rtrim", [_c(c)])
 def length(c: Any) -> Column: return _fn("character_length", [_c(c)], "length")
 def reverse(c: Any) -> Column: return _fn("reverse", [_c(c)])
-def initcap(c: Any) -> Column: return _fn("initcap", [_c(c)])
+
+
+def initcap(c: Any) -> Column:
+    """Spark's initcap: the first letter of each space-separated word upper case, the rest lower
+    case ("hello wORLD-foo" -> "Hello World-foo"). The engine's initcap starts a word after any
+    character that is not a letter or digit, so a digit with no case (ARABIC-INDIC DIGIT ZERO) is
+    put after every character that is not a space, and taken off again after."""
+    s = _c(c)
+    return Column(
+        lambda ctx: (
+            f"regexp_replace(initcap(regexp_replace({s._sql(ctx)}, '([^ ])', '$1{_MARK}', 'g')), "
+            f"'([^ ]){_MARK}', '$1', 'g')"
+        ),
+        f"initcap({s._spark_name})",
+        agg=s._agg,
+    )
+
+
+_MARK = "\u0660"  # a digit that is no ASCII letter, digit or _ (so `$1` before it stays group 1)
 
 
 def concat(*cols: Any) -> Column:
@@ -118,15 +136,27 @@ def concat(*cols: Any) -> Column:
 
 
 def concat_ws(sep: str, *cols: Any) -> Column:
+    """Spark's concat_ws: the strings, and the elements of the arrays of strings, among `cols`
+    joined with `sep`, NULLs skipped; '' when there is nothing to join. Each argument is made an
+    array of strings (``flatten(make_array(x))`` is ``[x]`` for a value and ``x`` for an array)
+    and the arrays are joined as one."""
     cs = [_c(c) for c in cols]
-    return Column(
-        lambda ctx: f"concat_ws({sql_literal(sep)}, {', '.join(c._sql(ctx) for c in cs)})",
-        f"concat_ws({sep}, {', '.join(c._spark_name for c in cs)})",
-    )
+    name = f"concat_ws({sep}, {', '.join(c._spark_name for c in cs)})"
+    if sep is None:
+        return Column(lambda ctx: "CAST(NULL AS VARCHAR)", name, agg=any(c._agg for c in cs))
+    if not cs:
+        return Column(lambda ctx: "''", name)
+
+    def render(ctx: dict) -> str:
+        parts = [f"CAST(flatten(make_array({c._sql(ctx)})) AS VARCHAR[])" for c in cs]
+        joined = parts[0] if len(parts) == 1 else f"array_concat({', '.join(parts)})"
+        return f"coalesce(array_to_string({joined}, {sql_literal(sep)}), '')"
+
+    return Column(render, name, agg=any(c._agg for c in cs))
 
 
-def substring(c: Any, pos: int, len: int) -> Column:
-    return _fn("substr", [_c(c), pos if pos > 0 else 1, len], "substring")
+def substring(c: Any, pos: Any, len: Any) -> Column:
+    return _substring(_c(c), pos, len)
 
 
 def regexp_replace(c: Any, pattern: Any, replacement: Any) -> Column:
@@ -140,11 +170,13 @@ def regexp_replace(c: Any, pattern: Any, replacement: Any) -> Column:
 
 
 def regexp_extract(c: Any, pattern: str, idx: int) -> Column:
-    """Group `idx` of the first match (0: the whole match); '' when nothing matches."""
+    """Group `idx` of the first match (0: the whole match); '' when nothing matches, NULL for
+    NULL."""
     s = _c(c)
     wrapped = sql_literal("(" + pattern + ")")
+    # NULL for a NULL input, as in Spark ('' only for a value with no match).
     return Column(
-        lambda ctx: f"coalesce(regexp_match({s._sql(ctx)}, {wrapped})[{idx + 1}], '')",
+        lambda ctx: f"coalesce(regexp_match({s._sql(ctx)}, {wrapped})[{idx + 1}], CASE WHEN {s._sql(ctx)} IS NOT NULL THEN '' END)",
         f"regexp_extract({s._spark_name}, {pattern}, {idx})",
     )
 
@@ -306,6 +338,39 @@ def explode(c: Any) -> Column:
     return _fn("unnest", [_c(c)])._with(spark_name="col")
 
 
+def size(c: Any) -> Column:
+    """The number of elements of an array or entries of a map; NULL for NULL (Spark 4's default,
+    with ANSI mode on)."""
+    s = _c(c)
+    return Column(lambda ctx: f"CAST(cardinality({s._sql(ctx)}) AS INT)", f"size({s._spark_name})", agg=s._agg)
+
+
+def sort_array(c: Any, asc: bool = True) -> Column:
+    """The array sorted, NULLs first when ascending and last when descending (as in Spark)."""
+    s = _c(c)
+    order = "'ASC', 'NULLS FIRST'" if asc else "'DESC', 'NULLS LAST'"
+    return Column(
+        lambda ctx: f"array_sort({s._sql(ctx)}, {order})",
+        f"sort_array({s._spark_name}, {'true' if asc else 'false'})",
+        agg=s._agg,
+    )
+
+
+def array_contains(c: Any, value: Any) -> Column:
+    """Whether the array holds `value`: NULL when the array or the value is NULL, or when the
+    value is not found but the array holds a NULL (Spark's three-valued answer)."""
+    s, v = _c(c), _col(value)
+
+    def render(ctx: dict) -> str:
+        a, x = s._sql(ctx), v._sql(ctx)
+        return (
+            f"CASE WHEN {a} IS NULL OR {x} IS NULL THEN NULL WHEN array_has({a}, {x}) THEN TRUE "
+            f"WHEN array_position({a}, NULL) IS NOT NULL THEN NULL ELSE FALSE END"
+        )
+
+    return Column(render, f"array_contains({s._spark_name}, {v._spark_name})", agg=s._agg or v._agg)
+
+
 def from_json(c: Any, schema: Any, options: Optional[dict] = None) -> Column:
     """A JSON string parsed into a struct of `schema` (a StructType or a DDL string)."""
     from tributary.sql.types import StructType, _parse_ddl
@@ -340,6 +405,16 @@ def floor(c: Any) -> Column:
 
 def ceil(c: Any) -> Column:
     return _fn("ceil", [_c(c)], "CEIL")
+
+
+def isnan(c: Any) -> Column:
+    """Whether the value is NaN: false for NULL (as in Spark), and for any integer."""
+    s = _c(c)
+    return Column(
+        lambda ctx: f"coalesce(isnan(CAST({s._sql(ctx)} AS DOUBLE)), FALSE)",
+        f"isnan({s._spark_name})",
+        agg=s._agg,
+    )
 
 
 def md5(c: Any) -> Column:
@@ -407,21 +482,29 @@ def _first_or_last(sql_name: str, spark_name: str, c: Any, ignorenulls: bool) ->
 
 
 def collect_list(c: Any) -> Column:
+    """The values of the group, NULLs skipped; ``[]`` when there are none (as in Spark)."""
     s = _c(c)
-    return Column(
+    return _empty_if_null(
         lambda ctx: f"array_agg({s._sql(ctx)}) FILTER (WHERE {s._sql(ctx)} IS NOT NULL)",
         f"collect_list({s._spark_name})",
-        agg=True,
     )
 
 
 def collect_set(c: Any) -> Column:
+    """The distinct values of the group, NULLs skipped; ``[]`` when there are none."""
     s = _c(c)
-    return Column(
+    return _empty_if_null(
         lambda ctx: f"array_agg(DISTINCT {s._sql(ctx)}) FILTER (WHERE {s._sql(ctx)} IS NOT NULL)",
         f"collect_set({s._spark_name})",
-        agg=True,
     )
+
+
+def _empty_if_null(agg: Any, name: str) -> Column:
+    """The array aggregate `agg` (a function of the rendering context), ``[]`` instead of NULL
+    when it has no values (also over a window: the OVER clause goes on the aggregate)."""
+    col = Column(lambda ctx: f"coalesce({agg(ctx)}, make_array())", name, agg=True)
+    col._over_sql = lambda ctx, over: f"coalesce({agg(ctx)} {over}, make_array())"  # type: ignore[attr-defined]
+    return col
 
 
 # -- user-defined functions -------------------------------------------------------------------------

@@ -494,8 +494,9 @@ impl StatefulOperator for AggregateOperator {
                 .collect::<Result<Vec<_>>>()?
         };
         let partial_rows = concat(&parts.state_schema, &partial_rows)?;
-        // 1b. Kept by pane: the windows the watermark closes, merged from the stored panes
-        //     (this epoch's rows are late for them), before the epoch's panes are merged in.
+        // 1b. Kept by pane: the windows the watermark closes, merged from the stored panes and
+        //     the epoch's (rows behind the epoch's watermark but not the previous one count in
+        //     the windows closing now), before the epoch's panes are merged into the store.
         let mut windows_closing = Vec::new();
         let mut panes_read = 0;
         if let (true, Some(p), Some(key), Some(wm)) =
@@ -506,11 +507,15 @@ impl StatefulOperator for AggregateOperator {
             let closing = watermarks
                 .prev_evict
                 .is_none_or(|prev| p.first_end_after(prev) <= wm);
-            for store in self.stores.iter().filter(|_| closing) {
+            let epoch_panes = closing.then(|| partial_rows.clone());
+            let stored = self.stores.iter().filter(|_| closing).map(|store| {
                 // A closing window's panes end at or before the watermark.
                 let rows = store.closed(wm.saturating_add(p.after_end_ms()), &KeySet::default())?;
                 panes_read += rows.num_rows();
-                let windows = p.windows_of_panes(&rows, key.index, watermarks.prev_evict, wm)?;
+                Ok::<_, TributaryError>(rows)
+            });
+            for rows in stored.chain(epoch_panes.map(Ok)) {
+                let windows = p.windows_of_panes(&rows?, key.index, watermarks.prev_evict, wm)?;
                 if windows.num_rows() > 0 {
                     windows_closing.push(rewrap(&parts.state_schema, &windows)?);
                 }

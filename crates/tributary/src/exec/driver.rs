@@ -264,7 +264,9 @@ async fn start_leased(
             (None, Some(c)) => c.last_watermark_ms(),
             (None, None) => None,
         },
-        rec.input_watermarks.as_deref(),
+        rec.input_watermarks
+            .as_deref()
+            .map(|kept| (kept, rec.input_watermark_nodes.as_deref())),
         spec.options.given("multiple_watermark_policy"),
     )?;
     let late_rows_path = match spec.options.given("late_rows_path") {
@@ -937,6 +939,7 @@ impl Running {
                 next_watermark_ms: event_time.next_watermark_ms,
                 num_output_rows,
                 input_watermarks_ms: event_time.input_watermarks(),
+                input_watermark_nodes: self.watermark.input_watermark_nodes(),
             })
             .await?;
         self.watermark.commit(&event_time, record.watermark_ms);

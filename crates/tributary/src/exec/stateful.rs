@@ -22,12 +22,13 @@ use crate::state::{
     CloseTime, GroupBy, KeyedStore, LiveChange, LiveState, StateChange, StateSize, StateStore,
 };
 
-/// The watermarks an operator runs an epoch with (Spark's two watermarks of chained operators).
+/// The watermarks an operator runs an epoch with (Spark's two watermarks, since Spark 3.4).
 ///
-/// An operator on the sources' rows drops and evicts behind the epoch's watermark. An operator
-/// on the output of another one receives, in the same epoch, the rows the one below closed up
-/// to that watermark: it drops as late only what was behind the previous epoch's watermark, and
-/// evicts behind the epoch's.
+/// An operator evicts (and, in append mode, emits) behind the epoch's watermark, but drops as
+/// late only the input rows behind the *previous* epoch's watermark: a row that arrives in the
+/// epoch the watermark passes it still counts, and its state is closed at once. An operator on
+/// the output of another one receives, in the same epoch, the rows the one below closed up to
+/// that watermark: both its watermarks are behind by the lag its input can have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct EpochWatermarks {
     /// Input rows whose event time is at or before this are late.
@@ -41,23 +42,14 @@ pub(crate) struct EpochWatermarks {
 
 impl EpochWatermarks {
     /// The watermarks of operator `split` in an epoch that runs with the watermark `current`,
-    /// after one that ran with `prev`: an operator on the sources' rows drops and evicts behind
-    /// `current`; one on the rows the operators below emit in the same epoch (closed up to
-    /// `current`, less the lag a join adds) drops only what was behind `prev`.
+    /// after one that ran with `prev`: rows behind `prev` are late and state behind `current` is
+    /// evicted, each less the lag of a chained operator's input (0 on the sources' rows).
     pub(crate) fn of(split: &SplitPlan, prev: Option<i64>, current: Option<i64>) -> Self {
-        if split.is_chained() {
-            let behind = |w: Option<i64>| w.map(|w| w.saturating_sub(split.lag_ms));
-            EpochWatermarks {
-                late: behind(prev),
-                evict: behind(current),
-                prev_evict: behind(prev),
-            }
-        } else {
-            EpochWatermarks {
-                late: current,
-                evict: current,
-                prev_evict: prev,
-            }
+        let behind = |w: Option<i64>| w.map(|w| w.saturating_sub(split.lag_ms));
+        EpochWatermarks {
+            late: behind(prev),
+            evict: behind(current),
+            prev_evict: behind(prev),
         }
     }
 }

@@ -69,10 +69,15 @@ impl EpochEventTime {
     }
 }
 
+/// Each node's watermark a commit kept, and (newer checkpoints) whose each is.
+pub(crate) type KeptWatermarks<'a> = (&'a [Option<i64>], Option<&'a [String]>);
+
 /// Tracks the watermark of one query.
 #[derive(Debug, Clone)]
 pub(crate) struct WatermarkTracker {
     nodes: Vec<(i64, Arc<EventTimeStats>)>,
+    /// Each node's event-time column and delay, as the commit record names its watermark.
+    names: Vec<String>,
     node_watermarks: Vec<Option<i64>>,
     current: Option<i64>,
     last_epoch: Option<i64>,
@@ -81,12 +86,13 @@ pub(crate) struct WatermarkTracker {
 
 impl WatermarkTracker {
     /// Find the watermark nodes of `plan`; continue from `start` (the checkpoint's) and from
-    /// each node's own watermark, when the checkpoint kept them for as many nodes.
+    /// each node's own watermark the checkpoint kept (`inputs`: the watermarks and, in newer
+    /// checkpoints, whose they are; see [`restored`]).
     pub(crate) fn new(
         plan: &LogicalPlan,
         start: Option<i64>,
         last_epoch: Option<i64>,
-        inputs: Option<&[Option<i64>]>,
+        inputs: Option<KeptWatermarks<'_>>,
         policy: Option<&str>,
     ) -> Result<Self> {
         let use_max = match policy.map(|p| p.to_ascii_lowercase()) {
@@ -103,12 +109,14 @@ impl WatermarkTracker {
             }
         };
         let mut nodes: Vec<(i64, Arc<EventTimeStats>)> = Vec::new();
+        let mut names: Vec<String> = Vec::new();
         let _ = plan.apply(|n| {
             // One node read twice (a self-join) appears twice with one statistics object: it
             // is one input, else its second copy would never see rows and hold the watermark.
             if let Some(w) = EventTimeWatermark::of(n) {
                 if !nodes.iter().any(|(_, s)| Arc::ptr_eq(s, &w.stats)) {
                     nodes.push((w.delay_ms, w.stats.clone()));
+                    names.push(format!("{} {}ms", w.column.name, w.delay_ms));
                 }
             }
             Ok(TreeNodeRecursion::Continue)
@@ -119,12 +127,13 @@ impl WatermarkTracker {
             Some(start.unwrap_or(0))
         };
         let node_watermarks = match inputs {
-            Some(kept) if kept.len() == nodes.len() => kept.to_vec(),
-            _ => vec![None; nodes.len()],
+            Some((kept, kept_names)) => restored(&names, kept, kept_names),
+            None => vec![None; nodes.len()],
         };
         Ok(WatermarkTracker {
             node_watermarks,
             nodes,
+            names,
             current,
             last_epoch: last_epoch.or(current),
             use_max,
@@ -139,6 +148,11 @@ impl WatermarkTracker {
     /// Each node's own watermark, as the commit record keeps it (`None` without watermarks).
     pub(crate) fn input_watermarks(&self) -> Option<Vec<Option<i64>>> {
         (!self.nodes.is_empty()).then(|| self.node_watermarks.clone())
+    }
+
+    /// What each of [`Self::input_watermarks`] belongs to, as the commit record keeps it.
+    pub(crate) fn input_watermark_nodes(&self) -> Option<Vec<String>> {
+        (!self.nodes.is_empty()).then(|| self.names.clone())
     }
 
     /// Whether the watermark moved since the last epoch ran (a no-data epoch would emit).
@@ -222,9 +236,61 @@ impl WatermarkTracker {
     }
 }
 
+/// Each node's watermark from those a commit kept: by its name (event-time column and delay;
+/// nodes of one name in their order), or, from a checkpoint that kept no names, by position
+/// when it kept as many. A node without a kept watermark starts without one.
+fn restored(
+    names: &[String],
+    kept: &[Option<i64>],
+    kept_names: Option<&[String]>,
+) -> Vec<Option<i64>> {
+    match kept_names {
+        Some(kept_names) if kept_names.len() == kept.len() => names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                let nth = names[..i].iter().filter(|n| *n == name).count();
+                kept_names
+                    .iter()
+                    .zip(kept)
+                    .filter(|(n, _)| *n == name)
+                    .nth(nth)
+                    .and_then(|(_, w)| *w)
+            })
+            .collect(),
+        None if kept.len() == names.len() => kept.to_vec(),
+        _ => vec![None; names.len()],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kept_watermarks_go_to_the_nodes_they_belong_to() {
+        let n = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let kept = [Some(1), Some(2), Some(3)];
+        let kept_names = n(&["a 10ms", "b 10ms", "a 10ms"]);
+        // The same nodes in another order; one node new, one gone.
+        assert_eq!(
+            restored(
+                &n(&["b 10ms", "a 10ms", "a 10ms"]),
+                &kept,
+                Some(&kept_names)
+            ),
+            [Some(2), Some(1), Some(3)]
+        );
+        assert_eq!(
+            restored(&n(&["c 10ms", "a 10ms"]), &kept, Some(&kept_names)),
+            [None, Some(1)]
+        );
+        // Another delay is another node.
+        assert_eq!(restored(&n(&["b 20ms"]), &kept, Some(&kept_names)), [None]);
+        // Without names (an older checkpoint): by position, when as many.
+        assert_eq!(restored(&n(&["x", "y", "z"]), &kept, None), kept);
+        assert_eq!(restored(&n(&["x", "y"]), &kept, None), [None, None]);
+    }
 
     /// A tracker of `n` inputs with a delay of 10 ms, continuing from `inputs`.
     fn tracker(n: usize, inputs: Option<Vec<Option<i64>>>, use_max: bool) -> WatermarkTracker {
@@ -233,6 +299,7 @@ mod tests {
             .collect();
         WatermarkTracker {
             node_watermarks: inputs.unwrap_or_else(|| vec![None; n]),
+            names: (0..n).map(|i| format!("ts{i} 10ms")).collect(),
             nodes,
             current: Some(0),
             last_epoch: Some(0),
@@ -316,7 +383,7 @@ mod tests {
             produce_one_row: false,
             schema: Arc::new(datafusion::common::DFSchema::empty()),
         });
-        let t = WatermarkTracker::new(&plan, None, None, Some(&[Some(5)]), None).unwrap();
+        let t = WatermarkTracker::new(&plan, None, None, Some((&[Some(5)], None)), None).unwrap();
         assert_eq!((t.input_watermarks(), t.current()), (None, None));
     }
 }

@@ -4,7 +4,9 @@
 //! default, `multiLine` false); a Parquet file that cannot be read goes aside whole.
 
 use arrow::array::RecordBatch;
-use arrow::datatypes::{Schema, SchemaRef};
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Schema, SchemaRef};
 use arrow::error::ArrowError;
 use bytes::Bytes;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -539,12 +541,16 @@ fn decode_parquet(
         Err(e) => return whole_file(format!("the file is not readable Parquet: {e}")),
     };
     let file_schema = builder.schema().clone();
-    if !schema.fields().is_empty()
-        && schema
-            .fields()
-            .iter()
-            .all(|f| file_schema.index_of(f.name()).is_err())
-    {
+    // Columns are matched as Spark matches them (case-insensitively unless one is spelled
+    // exactly); a declared column two of the file's match is ambiguous.
+    let mut found = Vec::with_capacity(schema.fields().len());
+    for f in schema.fields() {
+        match fit::column_index(&file_schema, f.name()) {
+            Ok(i) => found.push(i),
+            Err(reason) => return whole_file(reason),
+        }
+    }
+    if !schema.fields().is_empty() && found.iter().all(Option::is_none) {
         let names = |s: &Schema| {
             s.fields()
                 .iter()
@@ -625,7 +631,54 @@ pub(crate) fn infer_schema(format: &FileFormat, samples: &[Bytes]) -> Result<Sch
         };
         schemas.push(schema);
     }
-    Schema::try_merge(schemas).map_err(TributaryError::arrow("merging inferred schemas"))
+    match format {
+        FileFormat::Parquet => {
+            Schema::try_merge(schemas).map_err(TributaryError::arrow("merging inferred schemas"))
+        }
+        _ => Ok(merge_text_schemas(&schemas)),
+    }
+}
+
+/// The schemas inferred from several text files as one, as Spark merges them: columns in the
+/// order first seen; where the files disagree on a column's type, the wider one (an integer
+/// and a double make a double, a date and a timestamp a timestamp), and text when neither
+/// holds the other (so every value still reads).
+fn merge_text_schemas(schemas: &[Schema]) -> Schema {
+    let mut fields: Vec<(String, DataType)> = Vec::new();
+    for schema in schemas {
+        for f in schema.fields() {
+            match fields.iter_mut().find(|(n, _)| n == f.name()) {
+                Some((_, t)) => *t = wider(t, f.data_type()),
+                None => fields.push((f.name().clone(), f.data_type().clone())),
+            }
+        }
+    }
+    Schema::new(
+        fields
+            .into_iter()
+            .map(|(n, t)| arrow::datatypes::Field::new(n, t, true))
+            .collect::<Vec<_>>(),
+    )
+}
+
+fn wider(a: &DataType, b: &DataType) -> DataType {
+    use DataType::*;
+    match (a, b) {
+        _ if a == b => a.clone(),
+        (Null, t) | (t, Null) => t.clone(),
+        (Int64, Float64) | (Float64, Int64) => Float64,
+        (Date32, t @ Timestamp(..)) | (t @ Timestamp(..), Date32) => t.clone(),
+        (List(x), List(y)) => List(Arc::new(arrow::datatypes::Field::new(
+            x.name(),
+            wider(x.data_type(), y.data_type()),
+            true,
+        ))),
+        (Struct(x), Struct(y)) => {
+            let merged = merge_text_schemas(&[Schema::new(x.clone()), Schema::new(y.clone())]);
+            Struct(merged.fields().clone())
+        }
+        _ => Utf8,
+    }
 }
 
 #[cfg(test)]
@@ -688,6 +741,27 @@ mod tests {
             let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
             assert_eq!(rows + bad.count() as usize, 200);
         }
+    }
+
+    #[test]
+    fn csv_files_that_disagree_on_a_type_infer_the_wider_one() {
+        let csv = FileFormat::Csv {
+            has_header: true,
+            delimiter: b',',
+        };
+        let samples = [
+            Bytes::from_static(b"a,b,c,d\n1,1.5,x,2024-01-01\n"),
+            Bytes::from_static(b"a,b,c,d,e\n2.5,zz,3,2024-01-01T10:00:00,true\n"),
+        ];
+        let schema = infer_schema(&csv, &samples).unwrap();
+        let types: Vec<String> = schema
+            .fields()
+            .iter()
+            .map(|f| format!("{}:{}", f.name(), f.data_type()))
+            .collect();
+        assert_eq!(types[..3], ["a:Float64", "b:Utf8", "c:Utf8"]);
+        assert!(types[3].starts_with("d:Timestamp"), "{types:?}");
+        assert_eq!(types[4], "e:Boolean");
     }
 
     #[test]

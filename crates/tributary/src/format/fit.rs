@@ -73,7 +73,7 @@ pub(crate) fn text_schema(schema: &SchemaRef) -> SchemaRef {
 }
 
 /// The SQL name of a type, for messages.
-pub(crate) fn sql_type(t: &DataType) -> String {
+pub fn sql_type(t: &DataType) -> String {
     match t {
         DataType::Int8 => "TINYINT".into(),
         DataType::Int16 => "SMALLINT".into(),
@@ -90,6 +90,34 @@ pub(crate) fn sql_type(t: &DataType) -> String {
         DataType::Timestamp(..) => "TIMESTAMP".into(),
         DataType::Decimal128(p, s) | DataType::Decimal256(p, s) => format!("DECIMAL({p},{s})"),
         other => other.to_string(),
+    }
+}
+
+/// The column of `schema` that a declared column `name` reads, as Spark resolves it
+/// (`spark.sql.caseSensitive` false): the one spelled exactly, else the only one spelled alike
+/// in another case. `None` when there is none; an error when two are spelled alike and none
+/// exactly.
+pub(crate) fn column_index(
+    schema: &Schema,
+    name: &str,
+) -> std::result::Result<Option<usize>, String> {
+    if let Ok(i) = schema.index_of(name) {
+        return Ok(Some(i));
+    }
+    let mut alike = schema
+        .fields()
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.name().eq_ignore_ascii_case(name));
+    match (alike.next(), alike.next()) {
+        (None, _) => Ok(None),
+        (Some((i, _)), None) => Ok(Some(i)),
+        (Some((_, a)), Some((_, b))) => Err(format!(
+            "the declared column '{name}' matches both '{}' and '{}' of the file (names are \
+             matched regardless of case): rename one of them where the file is written",
+            a.name(),
+            b.name()
+        )),
     }
 }
 
@@ -111,7 +139,8 @@ pub(crate) fn fit_batch(
     let mut reasons: Vec<Option<String>> = Vec::new();
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
     for field in schema.fields() {
-        let Ok(i) = batch.schema().index_of(field.name()) else {
+        let Some(i) = column_index(&batch.schema(), field.name()).map_err(TributaryError::Plan)?
+        else {
             columns.push(new_null_array(field.data_type(), n));
             continue;
         };

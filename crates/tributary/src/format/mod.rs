@@ -8,6 +8,7 @@
 //! ```
 
 mod bad_records;
+mod compression;
 mod decode;
 mod depth;
 mod fit;
@@ -21,8 +22,10 @@ mod table;
 mod timestamps;
 
 pub use bad_records::{BadRecord, BadRecordMode, BadRecords};
+pub(crate) use compression::text_content;
 pub use decode::decode_file;
 pub(crate) use decode::{decode_json_values, infer_schema};
+pub use fit::sql_type;
 pub(crate) use listing::{
     list_data_files, list_data_files_after, listing_manifest, DataFile, MANIFEST_DIR,
 };

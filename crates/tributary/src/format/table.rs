@@ -19,6 +19,7 @@ use datafusion::physical_plan::{ExecutionPlan, SendableRecordBatchStream};
 use futures::{StreamExt, TryStreamExt};
 
 use super::bad_records::{BadRecord, BadRecords};
+use super::compression::Codec;
 use super::decode::decode_file_in_pieces;
 use super::listing::DataFile;
 use super::read_ahead::{Decoding, ReadAhead};
@@ -280,13 +281,61 @@ pub(super) async fn read_file(
         })?;
         return Ok(Vec::new());
     };
-    let bytes = complete_part(format, file, bytes, &display, bad)?;
+    let Some(bytes) = content(format, file, bytes, &display, bad)? else {
+        return Ok(Vec::new());
+    };
     let (format, schema, bad) = (format.clone(), schema.clone(), bad.clone());
     tokio::task::spawn_blocking(move || {
         decode_file_in_pieces(&format, &schema, bytes, &display, &bad, pieces)
     })
     .await
     .map_err(|e| TributaryError::Internal(format!("a decoding thread failed: {e}")))?
+}
+
+/// What a listed file holds to decode: a compressed text file decompressed (by its extension),
+/// or `None` when it went to the bad records whole (it does not decompress, or it grew after it
+/// was listed: a compressed file is read complete or not at all); any other file as
+/// [`complete_part`] cuts it.
+fn content(
+    format: &FileFormat,
+    file: &DataFile,
+    bytes: bytes::Bytes,
+    source: &str,
+    bad: &BadRecords,
+) -> crate::error::Result<Option<bytes::Bytes>> {
+    if matches!(format, FileFormat::Parquet) {
+        return Ok(Some(bytes));
+    }
+    let whole_file = |reason: String| {
+        tracing::warn!(file = source, "{reason}");
+        bad.report(BadRecord {
+            record: String::new(),
+            source: source.to_string(),
+            line: 0,
+            reason,
+        })
+        .map(|()| None)
+    };
+    let codec = match Codec::of(source) {
+        Ok(codec) => codec,
+        Err(reason) => return whole_file(reason),
+    };
+    let Some(codec) = codec else {
+        return complete_part(format, file, bytes, source, bad).map(Some);
+    };
+    if bytes.len() as u64 > file.size {
+        return whole_file(format!(
+            "the compressed file grew after it was listed ({} bytes then, {} when read): it was \
+             still being written. Write files under a hidden name (or elsewhere) and rename them \
+             into the folder when complete",
+            file.size,
+            bytes.len()
+        ));
+    }
+    match codec.decompress(bytes) {
+        Ok(text) => Ok(Some(text)),
+        Err(reason) => whole_file(reason),
+    }
 }
 
 /// A text file that grew after it was listed was still being written: its lines up to the

@@ -7,12 +7,14 @@
 //! | `window_time(w)`                      | `window_time(col("w"))`               |
 //! | `session_window(ts, '5 minutes')`     | `session_window(col("ts"), lit("5 minutes"))` |
 //! | `from_json(value, 'id BIGINT, ...')`  | `from_json(col("value"), "id BIGINT, ...")` |
+//! | `spark_cast(v, CAST(NULL AS BIGINT))` | (Spark's cast: timestamps and numbers as seconds) |
 //!
 //! Every session registers them, with the analyzer rule that expands sliding windows.
 
 pub(crate) mod from_json;
 pub(crate) mod session;
 mod sliding;
+mod spark_cast;
 pub(crate) mod window;
 
 use std::sync::Arc;
@@ -31,6 +33,7 @@ pub(crate) fn udfs() -> Vec<ScalarUDF> {
         ScalarUDF::new_from_impl(window::WindowTimeFn::default()),
         ScalarUDF::new_from_impl(session::SessionWindowFn::default()),
         ScalarUDF::new_from_impl(from_json::FromJsonFn::default()),
+        ScalarUDF::new_from_impl(spark_cast::SparkCastFn::default()),
     ]
 }
 

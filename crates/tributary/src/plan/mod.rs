@@ -39,6 +39,7 @@ mod rewrite;
 mod session;
 pub mod shape;
 mod stateful;
+pub mod store_assignment;
 mod topn;
 mod watermark;
 

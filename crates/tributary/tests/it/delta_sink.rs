@@ -591,3 +591,48 @@ async fn cdc_apply_takes_a_change_without_a_sequence_as_the_oldest() {
         vec!["5|e2|7", "6|f2|3", "8|h2|NULL"]
     );
 }
+
+#[tokio::test]
+async fn partitioning_by_a_column_the_rows_lack_names_the_columns_there_are() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    write_events(&input, "a.json", 0, 3);
+    let s = Session::new();
+    let df = s
+        .read()
+        .schema(event_schema())
+        .json(input.to_str().unwrap())
+        .await
+        .unwrap();
+    let err = df
+        .write()
+        .format("delta")
+        .partition_by(["regoin"])
+        .save(tmp.path().join("o").to_str().unwrap())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("no column 'regoin' to partition by") && err.contains("region"),
+        "{err}"
+    );
+    // As a stream too (the query stops at its first epoch, before writing anything).
+    let started = s
+        .read_stream()
+        .schema(event_schema())
+        .json(input.to_str().unwrap())
+        .await
+        .unwrap()
+        .write_stream()
+        .format("delta")
+        .trigger(Trigger::AvailableNow)
+        .option("checkpoint_location", tmp.path().join("c").display())
+        .option("partition_by", "regoin")
+        .start(tmp.path().join("s").to_str().unwrap())
+        .await;
+    let err = match started {
+        Err(e) => e.to_string(),
+        Ok(q) => q.await_termination().await.unwrap_err().to_string(),
+    };
+    assert!(err.contains("no column 'regoin' to partition by"), "{err}");
+}

@@ -373,5 +373,12 @@ async fn batch_reads_travel_to_earlier_versions_and_times() {
         .unwrap_err();
     assert!(err.to_string().contains("timestamp_as_of"), "{err}");
     let err = read("version_as_of", "9".into()).await.unwrap_err();
-    assert!(err.to_string().contains('9'), "{err}");
+    assert!(
+        err.to_string().contains("version 9 of")
+            && err.to_string().contains("its latest version is 1"),
+        "{err}"
+    );
+    // A negative version is an error, not version 0.
+    let err = read("version_as_of", "-1".into()).await.unwrap_err();
+    assert!(err.to_string().contains("version_as_of"), "{err}");
 }

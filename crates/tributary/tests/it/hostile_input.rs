@@ -497,3 +497,103 @@ async fn a_file_that_grows_after_it_was_listed_is_read_to_its_listed_lines_and_t
     );
     assert!(recorded[0]["record"].as_str().unwrap().contains("\"id\":4"));
 }
+
+fn gzip(text: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(text).unwrap();
+    e.finish().unwrap()
+}
+
+#[tokio::test]
+async fn compressed_files_are_read_by_their_extension_and_a_broken_one_is_set_aside() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    let line = |id: i64| format!("{{\"id\": {id}, \"region\": \"r{id}\"}}\n");
+    write_events(&input, "1-plain.json", 0, 2);
+    let text: String = (10..13).map(line).collect();
+    std::fs::write(input.join("2-rows.json.gz"), gzip(text.as_bytes())).unwrap();
+    // `cat a.gz b.gz`: two gzip members, one text.
+    let mut members = gzip(line(20).as_bytes());
+    members.extend(gzip(line(21).as_bytes()));
+    std::fs::write(input.join("3-members.JSON.GZ"), members).unwrap();
+    // Named gzip, but plain text: it does not decompress and goes aside whole.
+    std::fs::write(input.join("4-not-gzip.json.gz"), line(30)).unwrap();
+    // A codec Tributary does not read is refused, not read as text.
+    std::fs::write(input.join("5-hadoop.json.snappy"), line(40)).unwrap();
+    let expected = vec![0, 1, 10, 11, 12, 20, 21];
+    let session = Session::new();
+    let batch = session
+        .read()
+        .schema(event_schema())
+        .json(input.to_str().unwrap())
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    assert_eq!(ids(&batch, "id"), expected, "batch read");
+    let (rows, bad, records) = stream_all(&input, event_schema(), "json", &[])
+        .await
+        .unwrap();
+    assert_eq!(ids(&rows, "id"), expected, "stream read");
+    assert_eq!(bad, 2, "{records:?}");
+    let reasons: Vec<String> = records.iter().map(|r| r["reason"].to_string()).collect();
+    assert!(
+        reasons[0].contains("gzip compressed, but it does not decompress"),
+        "{reasons:?}"
+    );
+    assert!(reasons[1].contains("snappy"), "{reasons:?}");
+    // A CSV read without a schema infers it from the decompressed text.
+    let csv = tmp.path().join("csv");
+    std::fs::create_dir_all(&csv).unwrap();
+    std::fs::write(csv.join("a.csv.gz"), gzip(b"id,name\n1,x\n2,y\n")).unwrap();
+    let rows = session
+        .read()
+        .option("header", "true")
+        .csv(csv.to_str().unwrap())
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    assert_eq!(ids(&rows, "id"), vec![1, 2]);
+}
+
+#[tokio::test]
+async fn parquet_columns_are_matched_regardless_of_case_as_in_spark() {
+    use arrow::array::{Int64Array, StringArray};
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    let batch = |names: [&str; 2], id: i64| {
+        RecordBatch::try_new(
+            Arc::new(Schema::new(vec![
+                Field::new(names[0], DataType::Int64, true),
+                Field::new(names[1], DataType::Utf8, true),
+            ])),
+            vec![
+                Arc::new(Int64Array::from(vec![id])),
+                Arc::new(StringArray::from(vec!["x"])),
+            ],
+        )
+        .unwrap()
+    };
+    write_parquet(&input.join("1.parquet"), &batch(["ID", "Region"], 1));
+    write_parquet(&input.join("2.parquet"), &batch(["id", "region"], 2));
+    // Two columns spelled alike: ambiguous, set aside with the reason.
+    write_parquet(&input.join("3.parquet"), &batch(["Id", "ID"], 3));
+    let schema = event_schema();
+    let (rows, bad, records) = stream_all(&input, schema, "parquet", &[]).await.unwrap();
+    assert_eq!(ids(&rows, "id"), vec![1, 2]);
+    let regions = arrow::compute::concat_batches(&rows[0].schema(), &rows).unwrap();
+    let regions = regions.column_by_name("region").unwrap();
+    assert_eq!(regions.null_count(), 0, "Region read as region");
+    assert_eq!(bad, 1);
+    assert!(
+        records[0]["reason"]
+            .to_string()
+            .contains("matches both 'Id' and 'ID'"),
+        "{records:?}"
+    );
+}

@@ -399,3 +399,45 @@ async fn a_backfill_reads_the_archive_as_it_was_at_the_first_start() {
         (0..30).collect::<Vec<i64>>()
     );
 }
+
+#[tokio::test]
+async fn sql_order_by_puts_nulls_where_spark_does() {
+    let s = Session::new();
+    let order = |sql: &'static str| {
+        let s = &s;
+        async move {
+            let rows = s.sql(sql).await.unwrap().collect().await.unwrap();
+            arrow::util::pretty::pretty_format_batches(&rows)
+                .unwrap()
+                .to_string()
+                .lines()
+                .skip(3)
+                .filter(|l| !l.starts_with('+'))
+                .map(|l| l.trim_matches(|c| c == '|' || c == ' ').to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    let values = "SELECT v FROM (VALUES (1), (NULL), (2)) AS t(v)";
+    assert_eq!(
+        order("SELECT v FROM (VALUES (1), (NULL), (2)) AS t(v) ORDER BY v").await,
+        ["", "1", "2"],
+        "{values} ASC"
+    );
+    assert_eq!(
+        order("SELECT v FROM (VALUES (1), (NULL), (2)) AS t(v) ORDER BY v DESC").await,
+        ["2", "1", ""]
+    );
+    assert_eq!(
+        order("SELECT v FROM (VALUES (1), (NULL), (2)) AS t(v) ORDER BY v DESC NULLS FIRST").await,
+        ["", "2", "1"]
+    );
+    // A window function's ORDER BY too: row_number() over v DESC numbers NULL last.
+    assert_eq!(
+        order(
+            "SELECT n FROM (SELECT v, row_number() OVER (ORDER BY v DESC) AS n \
+             FROM (VALUES (1), (NULL), (2)) AS t(v)) WHERE v IS NULL"
+        )
+        .await,
+        ["3"]
+    );
+}

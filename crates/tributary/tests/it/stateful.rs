@@ -287,6 +287,8 @@ fn at(hms: &str) -> chrono::DateTime<chrono::Utc> {
 #[tokio::test]
 async fn late_rows_are_dropped_counted_and_kept_aside_and_a_window_ending_at_the_watermark_closes()
 {
+    // Spark's rule since 3.4: a row is late when it is behind the watermark of the *previous*
+    // epoch; state closes behind the epoch's own.
     let tmp = tempfile::tempdir().unwrap();
     let (input, ckpt, late) = (
         tmp.path().join("in"),
@@ -298,7 +300,8 @@ async fn late_rows_are_dropped_counted_and_kept_aside_and_a_window_ending_at_the
         .map(|i| timed_line_at(i, at("10:00:00") + chrono::Duration::seconds(30 * i)))
         .collect();
     write_lines(&input, "a.json", &first);
-    // Epoch 1: two late events (their windows ended at or before 10:04) and one on time.
+    // Epoch 1 runs with the watermark 10:04 after an epoch at 0: its events behind 10:04 still
+    // count, in windows that close at once.
     write_lines(
         &input,
         "b.json",
@@ -306,6 +309,16 @@ async fn late_rows_are_dropped_counted_and_kept_aside_and_a_window_ending_at_the
             timed_line_at(100, at("10:02:30")),
             timed_line_at(101, at("10:03:59.999")),
             timed_line_at(102, at("10:04:00")),
+        ],
+    );
+    // Epoch 2 runs after one at 10:04: these are late (their windows ended at or before it).
+    write_lines(
+        &input,
+        "c.json",
+        &[
+            timed_line_at(103, at("10:02:45")),
+            timed_line_at(104, at("10:03:30")),
+            timed_line_at(105, at("10:04:10")),
         ],
     );
     let s = Session::new();
@@ -342,23 +355,35 @@ async fn late_rows_are_dropped_counted_and_kept_aside_and_a_window_ending_at_the
         .unwrap();
     q.await_termination().await.unwrap();
     let progress = q.recent_progress();
-    let epoch1 = &progress[1];
+    let (epoch1, epoch2) = (&progress[1], &progress[2]);
     assert_eq!(
         epoch1.state_operators[0]["numRowsDroppedByWatermark"],
-        2,
+        0,
         "{}",
         epoch1.json()
     );
     assert_eq!(epoch1.event_time["watermark"], "2026-11-21T10:04:00.000Z");
+    assert_eq!(
+        epoch2.state_operators[0]["numRowsDroppedByWatermark"],
+        2,
+        "{}",
+        epoch2.json()
+    );
+    assert!(
+        epoch2.summary().contains(", 2 late rows dropped"),
+        "{}",
+        epoch2.summary()
+    );
     // The late rows are kept aside, as JSON lines named by epoch.
-    let kept = std::fs::read_to_string(late.join("epoch-000001.json")).unwrap();
+    assert!(!late.join("epoch-000001.json").exists());
+    let kept = std::fs::read_to_string(late.join("epoch-000002.json")).unwrap();
     assert_eq!(kept.lines().count(), 2, "{kept}");
     assert!(
-        kept.contains("\"id\":100") && kept.contains("\"id\":101"),
+        kept.contains("\"id\":103") && kept.contains("\"id\":104"),
         "{kept}"
     );
-    // Windows ending at or before the watermark (10:04) were emitted by epoch 1, without the
-    // late rows; the window [10:04, 10:05), with the on-time row of epoch 1, closes at the end.
+    // Windows ending at or before the watermark (10:04) were emitted by epoch 1, with epoch 1's
+    // rows and without epoch 2's late ones; the window [10:04, 10:05) closes at the end.
     let epochs = seen.lock().unwrap();
     let out: Vec<Vec<String>> = epochs.values().flat_map(|b| rows(b)).collect();
     let find = |start: &str| {
@@ -367,9 +392,9 @@ async fn late_rows_are_dropped_counted_and_kept_aside_and_a_window_ending_at_the
             .cloned()
             .unwrap_or_else(|| panic!("no window at {start}: {out:?}"))
     };
-    assert_eq!(find("10:02:00")[1..], ["2", "5"]);
-    assert_eq!(find("10:03:00")[1..], ["2", "7"]);
-    assert_eq!(find("10:04:00")[1..], ["3", "102"]);
+    assert_eq!(find("10:02:00")[1..], ["3", "100"]);
+    assert_eq!(find("10:03:00")[1..], ["3", "101"]);
+    assert_eq!(find("10:04:00")[1..], ["4", "105"]);
     let emitted_by_1 = rows(&epochs[&1]);
     assert!(
         emitted_by_1.iter().any(|r| r[0] == "2026-11-21T10:03:00"),

@@ -102,8 +102,12 @@ impl StorageServer {
     pub(crate) fn start(kind: Kind) -> StorageServer {
         install();
         let data = tempfile::tempdir().unwrap();
+        // The proxy's port is taken first: a port picked for the server and released could
+        // otherwise be the one the proxy then binds, and the proxy would connect to itself
+        // (an endless loop of connections until the process runs out of files).
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let server_port = free_port();
-        let proxy = Proxy::start(server_port);
+        let proxy = Proxy::start(listener, server_port);
         let server = Command::new("bash")
             .arg(script())
             .args(["run", kind.arg(), &server_port.to_string()])
@@ -284,8 +288,7 @@ struct Proxy {
 }
 
 impl Proxy {
-    fn start(upstream: u16) -> Proxy {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    fn start(listener: TcpListener, upstream: u16) -> Proxy {
         let port = listener.local_addr().unwrap().port();
         listener.set_nonblocking(true).unwrap();
         let down = Arc::new(AtomicBool::new(false));

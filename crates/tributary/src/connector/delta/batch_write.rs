@@ -89,6 +89,7 @@ pub(crate) async fn write_streamed(
     how: TableWrite<'_>,
 ) -> Result<u64> {
     let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+    super::sink::check_partition_columns(location, &schema, how.partition_by)?;
     let check = mode != SaveMode::Overwrite && !how.merge_schema;
     let target = fitting_target(location, &table, &schema, check)?;
     let scan_schema = match &target {

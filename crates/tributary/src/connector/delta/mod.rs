@@ -265,6 +265,15 @@ impl SinkConnector for DeltaConnector {
             })?;
             options.merge_keys = Some(keys);
         }
-        Ok(Arc::new(DeltaSink::new(ctx.location()?, options)))
+        let location = ctx.location()?;
+        if options.cdc.is_none() {
+            // A change stream's columns are not the table's; its apply checks them.
+            sink::check_partition_columns(
+                &location,
+                ctx.df.schema().as_arrow(),
+                &options.partition_by,
+            )?;
+        }
+        Ok(Arc::new(DeltaSink::new(location, options)))
     }
 }

@@ -398,6 +398,7 @@ pub(crate) async fn write_delta(
     mode: SaveMode,
     how: TableWrite<'_>,
 ) -> Result<DeltaTable> {
+    check_partition_columns(location, &schema, how.partition_by)?;
     let check = mode != SaveMode::Overwrite && !how.merge_schema;
     let (schema, batches) = fit_rows(location, &table, schema, batches, check)?;
     let batches = if batches.is_empty() {
@@ -425,6 +426,27 @@ pub(crate) fn fitting_target(
         check_schema(location, &target, schema)?;
     }
     Ok(Some(target))
+}
+
+/// Partition columns the rows do not have are an error naming the columns there are (the
+/// Delta kernel's own message names neither).
+pub(crate) fn check_partition_columns(
+    location: &Location,
+    schema: &Schema,
+    partition_by: &[String],
+) -> Result<()> {
+    match partition_by.iter().find(|c| schema.index_of(c).is_err()) {
+        None => Ok(()),
+        Some(missing) => Err(TributaryError::option(
+            "partition_by",
+            format!(
+                "the rows written to '{}' have no column '{missing}' to partition by; the \
+                 columns are [{}]",
+                location.display,
+                crate::plan::column_list(schema.fields())
+            ),
+        )),
+    }
 }
 
 /// Configure a write (save mode, transaction, partitioning, properties, schema merge) and commit it.
@@ -671,7 +693,27 @@ pub(crate) async fn delta_provider(
     version: Option<i64>,
     timestamp_ms: Option<i64>,
 ) -> Result<Arc<dyn datafusion::datasource::TableProvider>> {
-    let mut table = super::maintenance::open_at(location, version.map(|v| v.max(0) as u64)).await?;
+    let mut table = match version {
+        None => super::maintenance::open_at(location, None).await?,
+        // Declared as a whole number >= 0.
+        Some(v) => match super::maintenance::open_at(location, Some(v.max(0) as u64)).await {
+            Ok(t) => t,
+            Err(e) => {
+                // Past the end: say which versions there are, not the log reader's error.
+                let latest = super::maintenance::open_at(location, None).await?.version();
+                return Err(match latest {
+                    Some(latest) if v as u64 > latest => TributaryError::option(
+                        "version_as_of",
+                        format!(
+                            "version {v} of '{}' does not exist: its latest version is {latest}",
+                            location.display
+                        ),
+                    ),
+                    _ => e,
+                });
+            }
+        },
+    };
     if let Some(ms) = timestamp_ms {
         let at = chrono::DateTime::from_timestamp_millis(ms).ok_or_else(|| {
             TributaryError::option("timestamp_as_of", format!("{ms} ms is out of range"))

@@ -26,7 +26,7 @@ use super::{
 };
 use crate::error::{Result, TributaryError};
 use crate::format::read_ahead::Decoding;
-use crate::format::{list_data_files, BadRecords, FileFormat, FileTable};
+use crate::format::{list_data_files, text_content, BadRecords, FileFormat, FileTable};
 use crate::modes::{OutputMode, SaveMode};
 use crate::sink::Sink;
 use crate::source::StreamSource;
@@ -145,7 +145,15 @@ impl SourceConnector for FileConnector {
                 let mut samples = Vec::new();
                 for f in files.iter().take(8) {
                     if let Some(b) = location.read(&f.name).await? {
-                        samples.push(b);
+                        samples.push(match file_format {
+                            FileFormat::Parquet => b,
+                            _ => text_content(&f.name, b).map_err(|reason| {
+                                TributaryError::Plan(format!(
+                                    "inferring the schema from '{}' at '{}': {reason}",
+                                    f.name, ctx.path
+                                ))
+                            })?,
+                        });
                     }
                 }
                 if samples.is_empty() {
@@ -214,6 +222,16 @@ impl SinkConnector for FileConnector {
 
     async fn write(&self, ctx: WriteContext<'_>, df: DataFrame) -> Result<u64> {
         let format = self.format(ctx.options)?;
+        if !ctx.partition_by.is_empty() {
+            // Hive-style folders (`col=value/`) are neither written nor discovered on read yet:
+            // refused, rather than written as one folder without the partitioning asked for.
+            return Err(TributaryError::Plan(format!(
+                "partition_by ({}) is not supported for {} files yet: write a Delta table, which \
+                 keeps its partitioning (format 'delta'), or write without partition_by",
+                ctx.partition_by.join(", "),
+                self.name_of()
+            )));
+        }
         let location = ctx.location()?;
         let existing = list_data_files(&location).await.unwrap_or_default();
         if !existing.is_empty() {

@@ -467,6 +467,7 @@ impl Running {
                 next_watermark_ms: self.watermark.current(),
                 num_output_rows,
                 input_watermarks_ms: self.watermark.input_watermarks(),
+                input_watermark_nodes: self.watermark.input_watermark_nodes(),
             })
             .await?;
         so_far.add_duration("commitOffsets", self.clock.now_ms() - lap);

@@ -125,6 +125,8 @@ pub(super) struct Recovered {
     pub start_watermark: Option<i64>,
     /// Each watermark node's own watermark after the last committed epoch, when kept.
     pub input_watermarks: Option<Vec<Option<i64>>>,
+    /// Whose each of them is (newer checkpoints).
+    pub input_watermark_nodes: Option<Vec<String>>,
 }
 
 /// The first epoch a run computes: the one after the last commit.
@@ -197,7 +199,10 @@ pub(super) async fn recover(
         (None, Some(c)) => c.next_watermark_ms,
         (None, None) => None,
     };
-    let input_watermarks = last_commit.and_then(|c| c.input_watermarks_ms);
+    let (input_watermarks, input_watermark_nodes) = match last_commit {
+        Some(c) => (c.input_watermarks_ms, c.input_watermark_nodes),
+        None => (None, None),
+    };
     Ok(Recovered {
         id,
         next,
@@ -207,6 +212,7 @@ pub(super) async fn recover(
         layout,
         start_watermark,
         input_watermarks,
+        input_watermark_nodes,
     })
 }
 
