@@ -309,3 +309,27 @@ def test_braces_in_literals_and_patterns_are_the_users_text(spark):
     assert (r.lit, r.re) == ("{x} and {0}", "ab_cd")
     j = df.join(df.select(F.col("s").alias("t")), F.col("s") == F.col("t")).select(F.lit("{1}").alias("b"))
     assert j.first().b == "{1}"
+
+
+def test_split_takes_a_regular_expression_as_spark(spark):
+    df = spark.createDataFrame(
+        [("a.b.c", "a1b22c", "a,b;c", "abc", "a|b", "", None)],
+        "p STRING, d STRING, m STRING, e STRING, o STRING, z STRING, n STRING",
+    )
+    r = df.select(
+        F.split("p", "\\.").alias("1"), F.split("d", "\\d+").alias("2"), F.split("m", "[,;]").alias("3"),
+        F.split("e", "").alias("4"), F.split("p", ".").alias("5"), F.split("o", "|").alias("6"),
+        F.split("z", ",").alias("7"), F.split("n", ",").alias("8"), F.split("m", ",").alias("9"),
+    ).first()
+    # PySpark 4's answers (Java's String.split with limit -1; '' splits into the characters).
+    assert [r[i] for i in range(9)] == [
+        ["a", "b", "c"], ["a", "b", "c"], ["a", "b", "c"], ["a", "b", "c"], ["", "", "", "", "", ""],
+        ["a", "|", "b", ""], [""], None, ["a", "b;c"],
+    ]
+
+
+def test_spark_sql_order_by_puts_nulls_where_spark_does(spark):
+    spark.createDataFrame([(1, 100), (2, None), (3, 50)], "id INT, sal INT").createOrReplaceTempView("emp_nulls")
+    desc = [r.id for r in spark.sql("SELECT id FROM emp_nulls ORDER BY sal DESC").collect()]
+    asc = [r.id for r in spark.sql("SELECT id FROM emp_nulls ORDER BY sal").collect()]
+    assert (desc, asc) == ([1, 3, 2], [2, 3, 1])

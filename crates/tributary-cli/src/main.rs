@@ -211,6 +211,29 @@ impl JobArgs {
                 .ok_or_else(|| anyhow!("--set {s}: expected NAME=VALUE"))?;
             vars.insert(k.trim().to_string(), v.to_string());
         }
+        // A --set the job never uses is a typo (or the wrong job): said, never ignored, since a
+        // `${NAME:-DEFAULT}` would otherwise quietly take its default.
+        let used = tributary_sql::variables(&text);
+        let mut unused: Vec<&String> = vars.keys().filter(|k| !used.contains(k)).collect();
+        unused.sort();
+        if let Some(k) = unused.first() {
+            let nearest = used
+                .iter()
+                .map(|u| (tributary::connector::options::edit_distance(k, u), u))
+                .filter(|(d, u)| *d <= (u.len() / 3).max(2))
+                .min_by_key(|(d, _)| *d)
+                .map(|(_, u)| format!("; did you mean '{u}'?"))
+                .unwrap_or_default();
+            return Err(anyhow!(
+                "--set {k}: {} uses no ${{{k}}}{nearest} (its variables: {})",
+                self.file.display(),
+                if used.is_empty() {
+                    "none".to_string()
+                } else {
+                    used.join(", ")
+                }
+            ));
+        }
         let sql = substitute(&text, &vars)?;
         Ok(JobFile::parse(&sql).await?)
     }

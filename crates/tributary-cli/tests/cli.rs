@@ -67,6 +67,24 @@ fn a_missing_variable_is_named() {
         stderr.contains("${bad}") && stderr.contains("${output}") && stderr.contains("--set"),
         "{stderr}"
     );
+    // A --set the job does not use is a typo, not ignored (a default would take its place).
+    let out = Command::new(bin())
+        .args([
+            "batch",
+            ex.to_str().unwrap(),
+            "--set",
+            "input=x",
+            "--set",
+            "ouput=y",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        stderr.contains("--set ouput") && stderr.contains("did you mean 'output'?"),
+        "{stderr}"
+    );
 }
 
 #[test]

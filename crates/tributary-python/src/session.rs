@@ -31,8 +31,7 @@ impl PySession {
         // Spark resolves names case-insensitively; keeping the case as written (rather than
         // lower-casing unquoted names, as DataFusion does by default) lets `selectExpr("userId")`
         // find a column `userId`.
-        let config = datafusion::prelude::SessionConfig::new()
-            .with_information_schema(true)
+        let config = Session::spark_config()
             .set_bool("datafusion.sql_parser.enable_ident_normalization", false);
         PySession {
             inner: Session::with_config(config),

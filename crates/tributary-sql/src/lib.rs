@@ -32,4 +32,4 @@ mod vars;
 pub use error::JobError;
 pub use job::{InsertStmt, JobFile, TableDecl};
 pub use runner::{JobOptions, JobRunner, ReadableTable, VerifyOutcome};
-pub use vars::substitute;
+pub use vars::{substitute, variables};

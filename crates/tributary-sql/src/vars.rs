@@ -115,6 +115,24 @@ pub fn substitute(text: &str, vars: &HashMap<String, String>) -> Result<String, 
     }
 }
 
+/// The names of the variables `text` uses (`${NAME}`, `${NAME:-DEFAULT}`; not `$${NAME}`), in
+/// the order first used.
+pub fn variables(text: &str) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("${") {
+        let escaped = rest[..at].ends_with('$');
+        let after = &rest[at + 2..];
+        let Some(end) = after.find('}') else { break };
+        let name = after[..end].split(":-").next().unwrap_or_default();
+        if !escaped && !name.is_empty() && !names.iter().any(|n| n == name) {
+            names.push(name.to_string());
+        }
+        rest = &after[end + 1..];
+    }
+    names
+}
+
 /// The value of `${name}` as it may stand in `ctx`.
 fn quoted(name: &str, value: &str, ctx: Context, line: usize) -> Result<String, JobError> {
     match ctx {

@@ -54,11 +54,15 @@ impl Session {
     /// does (DataFusion, as PostgreSQL, does the opposite). `NULLS FIRST` / `NULLS LAST` still
     /// say it explicitly.
     pub fn new() -> Self {
-        Self::with_config(
-            SessionConfig::new()
-                .with_information_schema(true)
-                .set_str("datafusion.sql_parser.default_null_ordering", "nulls_min"),
-        )
+        Self::with_config(Self::spark_config())
+    }
+
+    /// The configuration [`Session::new`] uses: DataFusion's defaults, the information schema,
+    /// and Spark's NULL ordering in SQL. Other front ends (the Python package) start from it.
+    pub fn spark_config() -> SessionConfig {
+        SessionConfig::new()
+            .with_information_schema(true)
+            .set_str("datafusion.sql_parser.default_null_ordering", "nulls_min")
     }
 
     /// A session over a DataFusion configuration, its plans held to the default memory limit

@@ -182,13 +182,37 @@ def regexp_extract(c: Any, pattern: str, idx: int) -> Column:
 
 
 def split(c: Any, pattern: str, limit: int = -1) -> Column:
-    """Split at a literal separator (a regular expression pattern is not supported yet)."""
-    if limit != -1:
-        raise not_supported("split(..., limit)", "split without a limit and slice the array")
-    if re.search(r"[\\^$.|?*+()\[\]{}]", pattern.replace("\\.", "")) and len(pattern) > 1:
-        raise not_supported(f"split with the regular expression {pattern!r}", "split at a literal separator, or use regexp_replace first")
-    sep = pattern.replace("\\", "")
-    return _fn("string_to_array", [_c(c), sep], "split")
+    """Split around matches of the regular expression `pattern`, as Spark (Java's
+    `String.split(pattern, -1)`): empty pieces are kept, trailing ones too; a zero-width match at
+    the start gives no leading empty piece. A pattern without metacharacters (or one escaped
+    character, `\\|`) splits at the literal text."""
+    if limit > 0:
+        raise not_supported("split(..., limit) with a positive limit", "split without a limit and slice the array")
+    s = _c(c)
+    literal = pattern if not re.search(r"[\\^$.|?*+()\[\]{}]", pattern) else None
+    if literal is None and re.fullmatch(r"\\[^A-Za-z0-9]", pattern):
+        literal = pattern[1]
+    # A regular expression: every match becomes one unit separator, then split at that.
+    unit = "\x1f"
+
+    def render(ctx: Any) -> str:
+        text = s._sql(ctx)
+        if literal:
+            pieces = f"string_to_array({text}, {sql_literal(literal)})"
+        else:
+            marked = f"string_to_array(regexp_replace({text}, {sql_literal(pattern)}, {sql_literal(unit)}, 'g'), {sql_literal(unit)})"
+            if re.fullmatch(pattern, "") is None:
+                pieces = marked
+            else:
+                # A pattern that matches the empty string matches before the first character
+                # too; Java drops that leading empty piece, and Spark splits at '' into the
+                # characters alone.
+                last = f"CAST(cardinality({marked}) AS BIGINT)" + (" - 1" if pattern == "" else "")
+                pieces = f"array_slice({marked}, 2, {last})"
+        # An empty text is one empty piece.
+        return f"CASE WHEN {text} = '' THEN make_array('') ELSE {pieces} END"
+
+    return Column(render, f"split({s._spark_name}, {pattern}, {limit})")
 
 
 # -- dates and times ----------------------------------------------------------------------------

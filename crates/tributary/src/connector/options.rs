@@ -330,8 +330,8 @@ pub fn parse_bytes(v: &str) -> Option<u64> {
     num.trim().parse::<u64>().ok()?.checked_mul(mult)
 }
 
-/// Levenshtein distance (small strings only).
-fn edit_distance(a: &str, b: &str) -> usize {
+/// Levenshtein distance (small strings only): how far a typo is from a known name.
+pub fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut row: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.chars().enumerate() {

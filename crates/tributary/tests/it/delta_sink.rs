@@ -636,3 +636,52 @@ async fn partitioning_by_a_column_the_rows_lack_names_the_columns_there_are() {
     };
     assert!(err.contains("no column 'regoin' to partition by"), "{err}");
 }
+
+#[tokio::test]
+async fn a_value_too_wide_for_the_tables_column_is_an_error_naming_it_never_null() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("o");
+    let s = Session::new();
+    // The table's column is INT (and FLOAT); the query's are BIGINT (and DOUBLE).
+    s.sql("SELECT CAST(7 AS INT) AS n, CAST(1.5 AS FLOAT) AS f")
+        .await
+        .unwrap()
+        .write()
+        .format("delta")
+        .save(out.to_str().unwrap())
+        .await
+        .unwrap();
+    let append = |sql: &'static str| {
+        let (s, out) = (s.clone(), out.clone());
+        async move {
+            s.sql(sql)
+                .await?
+                .write()
+                .format("delta")
+                .mode(SaveMode::Append)
+                .save(out.to_str().unwrap())
+                .await
+        }
+    };
+    let err = append("SELECT CAST(3000000000 AS BIGINT) AS n, CAST(2.5 AS DOUBLE) AS f")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("column 'n': a value does not fit the table's type INT"),
+        "{err}"
+    );
+    let err = append("SELECT CAST(8 AS BIGINT) AS n, CAST(1e300 AS DOUBLE) AS f")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("column 'f'"), "{err}");
+    // Values that fit are written, narrowed.
+    append("SELECT CAST(9 AS BIGINT) AS n, CAST(0.5 AS DOUBLE) AS f")
+        .await
+        .unwrap();
+    assert_eq!(
+        table_rows(&out, "n, f").await,
+        vec!["7|1.5".to_string(), "9|0.5".to_string()]
+    );
+}

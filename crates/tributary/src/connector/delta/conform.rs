@@ -124,6 +124,41 @@ pub(crate) fn compatible(out: &DataType, table: &DataType) -> bool {
     }
 }
 
+/// A cast that fails on a value that does not fit (a BIGINT beyond INT's range, a DOUBLE
+/// beyond FLOAT's) rather than writing NULL or infinity in its place, as Spark's ANSI store
+/// assignment fails.
+fn strict_cast(array: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
+    let strict = arrow::compute::CastOptions {
+        safe: false,
+        ..Default::default()
+    };
+    let out = arrow::compute::cast_with_options(array, to, &strict).map_err(cast_err)?;
+    // A finite float that overflows a narrower float becomes infinite without an error.
+    if matches!(to, DataType::Float32 | DataType::Float16) && array.data_type().is_floating() {
+        let wide = arrow::compute::cast(array, &DataType::Float64).map_err(cast_err)?;
+        let narrow = arrow::compute::cast(&out, &DataType::Float64).map_err(cast_err)?;
+        let (wide, narrow) = (
+            wide.as_primitive::<arrow::datatypes::Float64Type>(),
+            narrow.as_primitive::<arrow::datatypes::Float64Type>(),
+        );
+        if let Some(v) = wide
+            .iter()
+            .zip(narrow.iter())
+            .find_map(|(w, n)| match (w, n) {
+                (Some(w), Some(n)) if w.is_finite() && n.is_infinite() => Some(w),
+                _ => None,
+            })
+        {
+            return Err(TributaryError::arrow(
+                "casting the output to the table's types",
+            )(arrow::error::ArrowError::CastError(format!(
+                "{v} does not fit {to}"
+            ))));
+        }
+    }
+    Ok(out)
+}
+
 fn cast_err(e: arrow::error::ArrowError) -> TributaryError {
     TributaryError::arrow("casting the output to the table's types")(e)
 }
@@ -146,7 +181,7 @@ pub(crate) fn conform_array(array: &ArrayRef, to: &DataType) -> Result<ArrayRef>
                 DataType::List(_) => DataType::List(list_item(from).expect("list").clone()),
                 _ => DataType::LargeList(list_item(from).expect("list").clone()),
             };
-            let step = arrow::compute::cast(array, &same_kind).map_err(cast_err)?;
+            let step = strict_cast(array, &same_kind)?;
             conform_array(&step, to)
         }
         (DataType::Struct(_), DataType::Struct(fields)) => {
@@ -165,7 +200,7 @@ pub(crate) fn conform_array(array: &ArrayRef, to: &DataType) -> Result<ArrayRef>
         (DataType::Map(_, _), DataType::Map(entries, sorted)) => {
             let m = array.as_map();
             if !matches!(entries.data_type(), DataType::Struct(_)) {
-                return arrow::compute::cast(array, to).map_err(cast_err);
+                return strict_cast(array, to);
             }
             let entries_in: ArrayRef = Arc::new(m.entries().clone());
             let conformed = conform_array(&entries_in, entries.data_type())?;
@@ -179,7 +214,7 @@ pub(crate) fn conform_array(array: &ArrayRef, to: &DataType) -> Result<ArrayRef>
             .map_err(cast_err)?;
             Ok(Arc::new(out))
         }
-        _ => arrow::compute::cast(array, to).map_err(cast_err),
+        _ => strict_cast(array, to),
     }
 }
 
@@ -214,7 +249,17 @@ pub(crate) fn conform(batches: Vec<RecordBatch>, table: &Schema) -> Result<Vec<R
                 .columns()
                 .iter()
                 .zip(schema.fields())
-                .map(|(c, f)| conform_array(c, f.data_type()))
+                .map(|(c, f)| {
+                    conform_array(c, f.data_type()).map_err(|e| {
+                        TributaryError::Plan(format!(
+                            "column '{}': a value does not fit the table's type {}, and nothing \
+                             is written ({e}); widen the table's column, or cast or filter the \
+                             value in the query",
+                            f.name(),
+                            crate::format::sql_type(f.data_type())
+                        ))
+                    })
+                })
                 .collect::<Result<Vec<_>>>()?;
             RecordBatch::try_new(schema.clone(), columns).map_err(cast_err)
         })
