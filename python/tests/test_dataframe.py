@@ -333,3 +333,28 @@ def test_spark_sql_order_by_puts_nulls_where_spark_does(spark):
     desc = [r.id for r in spark.sql("SELECT id FROM emp_nulls ORDER BY sal DESC").collect()]
     asc = [r.id for r in spark.sql("SELECT id FROM emp_nulls ORDER BY sal").collect()]
     assert (desc, asc) == ([1, 3, 2], [2, 3, 1])
+
+
+def test_a_sorted_dataframe_keeps_its_order_through_later_steps(spark):
+    df = spark.createDataFrame([(i, f"n{i}", i * 7 % 10) for i in range(10)], "id INT, name STRING, sal INT")
+    ordered = df.orderBy(F.desc("sal"))
+    # PySpark 4's answers.
+    assert [r.name for r in ordered.select("name").limit(3).collect()] == ["n7", "n4", "n1"]
+    assert [r.name for r in ordered.withColumn("x", F.lit(1)).collect()][:3] == ["n7", "n4", "n1"]
+    assert [r.id for r in ordered.where(F.col("id") > 2).take(2)] == [7, 4]
+
+
+def test_a_field_of_a_null_struct_is_null(spark):
+    df = spark.createDataFrame([(1, None), (2, ("x", 5))], "id INT, s STRUCT<a: STRING, b: INT>")
+    # PySpark 4's answers.
+    assert [(r.id, r.b) for r in df.select("id", "s.b").orderBy("id").collect()] == [(1, None), (2, 5)]
+    assert df.where(F.col("s.b") == 0).count() == 0
+
+
+def test_raise_error_fails_the_query_only_for_the_rows_that_reach_it(spark):
+    df = spark.createDataFrame([(1,), (2,)], "v INT")
+    guarded = F.when(F.col("v") > 0, F.col("v")).otherwise(F.raise_error(F.lit("v must be positive")))
+    assert [r.v for r in df.select(guarded.alias("v")).orderBy("v").collect()] == [1, 2]
+    bad = spark.createDataFrame([(1,), (-2,)], "v INT")
+    with pytest.raises(Exception, match="v must be positive"):
+        bad.select(guarded.alias("v")).collect()

@@ -1404,3 +1404,86 @@ fn text_into_a_number_column_is_refused_at_start_naming_the_column() {
         "{out}"
     );
 }
+
+#[test]
+fn a_chain_through_a_json_sink_is_refused_naming_the_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    std::fs::write(input.join("a.json"), "{\"id\":1}\n").unwrap();
+    let job = dir.path().join("job.sql");
+    std::fs::write(
+        &job,
+        format!(
+            "CREATE UNBOUNDED EXTERNAL TABLE raw (id BIGINT) STORED AS JSON LOCATION '{}';\n\
+             CREATE EXTERNAL TABLE mid (id BIGINT) STORED AS JSON LOCATION '{}';\n\
+             CREATE EXTERNAL TABLE agg (n BIGINT) STORED AS JSON LOCATION '{}';\n\
+             INSERT INTO mid SELECT id FROM raw;\n\
+             INSERT INTO agg SELECT count(*) AS n FROM mid;\n",
+            input.display(),
+            dir.path().join("mid").display(),
+            dir.path().join("agg").display(),
+        ),
+    )
+    .unwrap();
+    for command in ["run", "batch"] {
+        let ckpt = dir.path().join(format!("ckpt-{command}"));
+        let mut args = vec![command, job.to_str().unwrap()];
+        if command == "run" {
+            args.extend([
+                "--checkpoint",
+                ckpt.to_str().unwrap(),
+                "--trigger",
+                "available-now",
+            ]);
+        }
+        let (code, _, stderr) = tributary(&args);
+        assert_ne!(code, 0, "{command}");
+        assert!(
+            stderr.contains("INSERT INTO agg reads mid") && stderr.contains("STORED AS DELTA"),
+            "{command}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn insert_with_a_column_list_writes_the_tables_columns_in_order_with_nulls_for_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    std::fs::write(input.join("a.json"), "{\"id\":1,\"code\":\"x\"}\n").unwrap();
+    let job = dir.path().join("job.sql");
+    let out = dir.path().join("out");
+    std::fs::write(
+        &job,
+        format!(
+            "CREATE EXTERNAL TABLE events (id BIGINT, code VARCHAR) STORED AS JSON LOCATION '{}';\n\
+             CREATE EXTERNAL TABLE out (id BIGINT, n BIGINT, label VARCHAR) STORED AS DELTA \
+             LOCATION '{}';\n\
+             INSERT INTO out (label, id) SELECT code, id FROM events;\n",
+            input.display(),
+            out.display(),
+        ),
+    )
+    .unwrap();
+    let (code, _, stderr) = tributary(&["batch", job.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let batches = rt.block_on(async {
+        let s = tributary::Session::new();
+        s.read()
+            .delta(out.to_str().unwrap())
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap()
+    });
+    let schema = batches[0].schema();
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    assert_eq!(names, ["id", "n", "label"]);
+    let shown = arrow::util::pretty::pretty_format_batches(&batches)
+        .unwrap()
+        .to_string();
+    assert!(shown.contains("| 1  |   | x     |"), "{shown}");
+}

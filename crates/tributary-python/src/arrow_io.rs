@@ -9,8 +9,12 @@
 use std::ffi::CStr;
 use std::sync::{Arc, Mutex};
 
-use arrow::array::{RecordBatch, RecordBatchIterator, RecordBatchReader};
-use arrow::datatypes::SchemaRef;
+use arrow::array::{
+    make_array, Array, ArrayRef, AsArray, RecordBatch, RecordBatchIterator, RecordBatchReader,
+    StructArray,
+};
+use arrow::buffer::NullBuffer;
+use arrow::datatypes::{DataType, SchemaRef};
 use arrow::ffi::FFI_ArrowSchema;
 use arrow::ffi_stream::{ArrowArrayStreamReader, FFI_ArrowArrayStream};
 use pyo3::exceptions::{PyTypeError, PyValueError};
@@ -164,9 +168,42 @@ pub(crate) fn import_stream(obj: &Bound<'_, PyAny>) -> PyResult<(SchemaRef, Vec<
         .map_err(|e| PyValueError::new_err(format!("reading an Arrow C stream: {e}")))?;
     let schema = reader.schema();
     let batches = reader
+        .map(|b| {
+            let b = b?;
+            let columns: Vec<ArrayRef> = b.columns().iter().map(nulls_into_fields).collect();
+            RecordBatch::try_new(b.schema(), columns)
+        })
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| PyValueError::new_err(format!("reading an Arrow C stream: {e}")))?;
     Ok((schema, batches))
+}
+
+/// A struct's NULLs pushed into its fields (at any depth). Arrow lets a NULL struct keep any
+/// values in its fields (pyarrow leaves `0` there for a `None` struct), and a field read from it
+/// must still be NULL, as Spark reads `s.b` of a NULL `s`.
+fn nulls_into_fields(array: &ArrayRef) -> ArrayRef {
+    let DataType::Struct(_) = array.data_type() else {
+        return array.clone();
+    };
+    let (fields, children, nulls) = array.as_struct().clone().into_parts();
+    let children = children
+        .iter()
+        .map(|child| {
+            let child = nulls_into_fields(child);
+            match (&nulls, child.data_type()) {
+                // These carry no null buffer of their own.
+                (None, _) | (_, DataType::Null | DataType::Union(..)) => child,
+                (Some(parent), _) => {
+                    let merged = NullBuffer::union(Some(parent), child.nulls());
+                    match child.to_data().into_builder().nulls(merged).build() {
+                        Ok(data) => make_array(data),
+                        Err(_) => child,
+                    }
+                }
+            }
+        })
+        .collect();
+    Arc::new(StructArray::new(fields, children, nulls))
 }
 
 /// The schema behind an `arrow_schema` capsule's pointer (borrowed: the capsule keeps it).

@@ -218,7 +218,7 @@ impl JobRunner {
 
     /// The Delta sinks of earlier INSERTs that INSERT `i` reads: the links of a chain of
     /// queries (bronze -> silver -> gold) in one job.
-    fn upstream_of(&self, i: usize) -> Vec<&TableDecl> {
+    fn upstream_of(&self, i: usize) -> Result<Vec<&TableDecl>, JobError> {
         let words: std::collections::HashSet<String> = self.job.inserts[i]
             .query
             .split(|c: char| !(c.is_alphanumeric() || c == '_'))
@@ -227,15 +227,26 @@ impl JobRunner {
         let mut out: Vec<&TableDecl> = Vec::new();
         for earlier in &self.job.inserts[..i] {
             if let Some(t) = self.job.table(&earlier.target) {
-                if t.format == "delta"
-                    && words.contains(&t.name.to_lowercase())
-                    && !out.iter().any(|o| o.name == t.name)
-                {
-                    out.push(t);
+                if !words.contains(&t.name.to_lowercase()) || out.iter().any(|o| o.name == t.name) {
+                    continue;
                 }
+                if t.format != "delta" {
+                    // Only a Delta table is read back as its writer commits (a stream of its
+                    // versions); anything else would fail later as a table that does not exist.
+                    return Err(JobError::Invalid(format!(
+                        "INSERT INTO {} reads {}, which an earlier INSERT of this job writes as {}: \
+                         a query reads another's output through a Delta table; declare {} \
+                         STORED AS DELTA",
+                        self.job.inserts[i].target,
+                        t.name,
+                        t.format.to_uppercase(),
+                        t.name
+                    )));
+                }
+                out.push(t);
             }
         }
-        out
+        Ok(out)
     }
 
     /// Register an upstream sink table as a source of the queries after it.
@@ -361,7 +372,7 @@ impl JobRunner {
                 targets.join(", ")
             )));
         }
-        let mut exprs: Vec<Expr> = Vec::new();
+        let mut given: HashMap<String, Expr> = HashMap::new();
         for (c, name) in out_cols.into_iter().zip(targets) {
             let field = sink.schema.field_with_name(name).map_err(|_| {
                 JobError::Invalid(format!(
@@ -386,8 +397,35 @@ impl JobRunner {
                     )));
                 }
             }
-            exprs.push(cast(Expr::Column(c), field.data_type().clone()).alias(name));
+            if given
+                .insert(
+                    name.to_string(),
+                    cast(Expr::Column(c), field.data_type().clone()).alias(name),
+                )
+                .is_some()
+            {
+                return Err(JobError::Invalid(format!(
+                    "INSERT INTO {} names column '{name}' twice",
+                    ins.target
+                )));
+            }
         }
+        // The table's columns in its declared order; one the INSERT does not name is NULL (as
+        // in Spark, whose default for a column without one is NULL).
+        let exprs: Vec<Expr> = sink
+            .schema
+            .fields()
+            .iter()
+            .map(|f| {
+                given.remove(f.name()).unwrap_or_else(|| {
+                    cast(
+                        datafusion::logical_expr::lit(datafusion::common::ScalarValue::Null),
+                        f.data_type().clone(),
+                    )
+                    .alias(f.name())
+                })
+            })
+            .collect();
         df.select(exprs).map_err(|e| JobError::Sql(e.to_string()))
     }
 
@@ -464,7 +502,7 @@ impl JobRunner {
             .enumerate()
         {
             let sink = self.job.table(&ins.target).expect("checked");
-            for up in self.upstream_of(i) {
+            for up in self.upstream_of(i)? {
                 let (location, j, schema) = written[&up.name].clone();
                 if sequential && check.is_none() {
                     queries[j].await_termination().await?;
@@ -566,7 +604,7 @@ impl JobRunner {
             .enumerate()
         {
             let sink = self.job.table(&ins.target).expect("checked");
-            for up in self.upstream_of(i) {
+            for up in self.upstream_of(i)? {
                 self.register_upstream(up, &written[&up.name], false)
                     .await?;
             }

@@ -58,11 +58,18 @@ impl Session {
     }
 
     /// The configuration [`Session::new`] uses: DataFusion's defaults, the information schema,
-    /// and Spark's NULL ordering in SQL. Other front ends (the Python package) start from it.
+    /// Spark's NULL ordering in SQL, and the order of a sorted subquery or view kept for what
+    /// reads it (Spark keeps a sorted DataFrame's order through a later `select` or `limit`;
+    /// DataFusion would drop the inner `ORDER BY`). Other front ends (the Python package) start
+    /// from it.
     pub fn spark_config() -> SessionConfig {
         SessionConfig::new()
             .with_information_schema(true)
             .set_str("datafusion.sql_parser.default_null_ordering", "nulls_min")
+            .set_bool(
+                "datafusion.sql_parser.enable_subquery_sort_elimination",
+                false,
+            )
     }
 
     /// A session over a DataFusion configuration, its plans held to the default memory limit

@@ -127,19 +127,29 @@ _MARK = "\u0660"  # a digit that is no ASCII letter, digit or _ (so `$1` before 
 
 
 def concat(*cols: Any) -> Column:
-    """Spark's concat: NULL if any input is NULL."""
+    """Spark's concat: NULL if any input is NULL; each value written as Spark writes it as text
+    (a timestamp ``2024-01-02 03:04:05.12``, not ISO's ``T``)."""
     cs = [_c(c) for c in cols]
+    if not cs:
+        return Column(lambda ctx: "''", "concat()")
     return Column(
-        lambda ctx: "(" + " || ".join(f"CAST({c._sql(ctx)} AS VARCHAR)" for c in cs) + ")",
+        lambda ctx: "(" + " || ".join(_spark_text(c._sql(ctx)) for c in cs) + ")",
         f"concat({', '.join(c._spark_name for c in cs)})",
+        agg=any(c._agg for c in cs),
     )
+
+
+def _spark_text(sql: str) -> str:
+    """A value as Spark writes it as text (a timestamp `2024-01-02 03:04:05.12`, not ISO's `T`);
+    a string as it is, NULL as NULL."""
+    return f"spark_cast({sql}, CAST(NULL AS VARCHAR))"
 
 
 def concat_ws(sep: str, *cols: Any) -> Column:
     """Spark's concat_ws: the strings, and the elements of the arrays of strings, among `cols`
     joined with `sep`, NULLs skipped; '' when there is nothing to join. Each argument is made an
-    array of strings (``flatten(make_array(x))`` is ``[x]`` for a value and ``x`` for an array)
-    and the arrays are joined as one."""
+    array of strings (``[x]`` for a value, written as Spark writes it as text, and the array
+    itself for an array) and the arrays are joined as one."""
     cs = [_c(c) for c in cols]
     name = f"concat_ws({sep}, {', '.join(c._spark_name for c in cs)})"
     if sep is None:
@@ -148,7 +158,15 @@ def concat_ws(sep: str, *cols: Any) -> Column:
         return Column(lambda ctx: "''", name)
 
     def render(ctx: dict) -> str:
-        parts = [f"CAST(flatten(make_array({c._sql(ctx)})) AS VARCHAR[])" for c in cs]
+        parts = []
+        for c in cs:
+            x = c._sql(ctx)
+            # an array's strings as they are; any other value as Spark writes it as text
+            parts.append(
+                f"CASE WHEN arrow_typeof({x}) ~ '^(Large|FixedSize)?List' "
+                f"THEN CAST(flatten(make_array({x})) AS VARCHAR[]) "
+                f"ELSE make_array({_spark_text(x)}) END"
+            )
         joined = parts[0] if len(parts) == 1 else f"array_concat({', '.join(parts)})"
         return f"coalesce(array_to_string({joined}, {sql_literal(sep)}), '')"
 
@@ -160,13 +178,91 @@ def substring(c: Any, pos: Any, len: Any) -> Column:
 
 
 def regexp_replace(c: Any, pattern: Any, replacement: Any) -> Column:
-    """Every match replaced (Spark's semantics; `$1` refers to a group)."""
+    """Every match replaced (Spark's semantics). The replacement is Java's: `$1` is group 1 (and
+    `$12` group 12 only when there are 12 groups), `${name}` a named group, `\\x` the character
+    x; it is rewritten in the engine's syntax (`${1}`, `$$` for a dollar). A replacement given
+    as a Column is passed as it is (the engine's syntax)."""
     s = _c(c)
-    p, r = _col(pattern), _col(replacement)
+    p = _col(pattern)
+    if isinstance(replacement, str):
+        groups = _regex_groups(pattern) if isinstance(pattern, str) else None
+        r = Column(lambda ctx: sql_literal(_java_replacement(replacement, groups)), replacement)
+    else:
+        r = _col(replacement)
     return Column(
         lambda ctx: f"regexp_replace({s._sql(ctx)}, {p._sql(ctx)}, {r._sql(ctx)}, 'g')",
         f"regexp_replace({s._spark_name}, {p._spark_name}, {r._spark_name}, 1)",
+        agg=s._agg,
     )
+
+
+def _regex_groups(pattern: str) -> Optional[int]:
+    """The number of capturing groups of a regular expression: each `(` not escaped, not in a
+    character class, and not `(?` unless a named group `(?<name>` / `(?P<name>`."""
+    n, i, in_class = 0, 0, False
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if in_class:
+            in_class = ch != "]"
+        elif ch == "[":
+            in_class = True
+            if pattern.startswith("]", i + 1) or pattern.startswith("^]", i + 1):
+                i += 2 if pattern[i + 1] == "]" else 3
+                continue
+        elif ch == "(":
+            if not pattern.startswith("?", i + 1) or re.match(r"\?P?<[A-Za-z]", pattern[i + 1 :]):
+                n += 1
+        i += 1
+    return n
+
+
+def _java_replacement(rep: str, groups: Optional[int]) -> str:
+    """Java's replacement text (`$n`, `${name}`, `\\x`) in the engine's syntax: `${n}` for a group,
+    `$$` for a dollar. A backslash before digits is kept apart from them by an empty `${}`-group
+    reference (the engine reads `\\1` as group 1)."""
+    from tributary.errors import PySparkValueError
+
+    def bad(why: str) -> Exception:
+        return PySparkValueError(f"[INVALID_REGEXP_REPLACE] regexp_replace: the replacement {rep!r} {why}")
+
+    out, i = [], 0
+    while i < len(rep):
+        ch = rep[i]
+        if ch == "\\":
+            if i + 1 >= len(rep):
+                raise bad("ends with a lone backslash (character to be escaped is missing)")
+            out.append("$$" if rep[i + 1] == "$" else rep[i + 1])
+            i += 2
+        elif ch == "$":
+            if rep.startswith("{", i + 1):
+                j = rep.find("}", i + 2)
+                name = rep[i + 2 : j] if j > 0 else ""
+                if j < 0 or not re.fullmatch(r"[A-Za-z][A-Za-z0-9]*", name):
+                    raise bad("has a bad named-group reference")
+                out.append("${" + name + "}")
+                i = j + 1
+            elif i + 1 < len(rep) and rep[i + 1].isdigit() and rep[i + 1].isascii():
+                # The first digit is the group; each next one joins while the number is a group.
+                g, j = int(rep[i + 1]), i + 2
+                while (j < len(rep) and rep[j].isdigit() and rep[j].isascii()
+                       and (groups is None or g * 10 + int(rep[j]) <= groups)):
+                    g, j = g * 10 + int(rep[j]), j + 1
+                if groups is not None and g > groups:
+                    raise bad(f"refers to group {g} of a pattern with {groups}")
+                out.append("${" + str(g) + "}")
+                i = j
+            else:
+                raise bad("has an illegal group reference ('$' not followed by a group)")
+        else:
+            out.append(ch)
+            i += 1
+    text = "".join(out)
+    # The engine reads a backslash (or two) before digits as a group: put an empty group
+    # reference (`${_}`: a name no group has) between them.
+    return re.sub(r"\\(?=\d)", lambda m: "\\${_}", text)
 
 
 def regexp_extract(c: Any, pattern: str, idx: int) -> Column:
@@ -215,33 +311,227 @@ def split(c: Any, pattern: str, limit: int = -1) -> Column:
     return Column(render, f"split({s._spark_name}, {pattern}, {limit})")
 
 
+def locate(substr: str, str: Any, pos: int = 1) -> Column:
+    """The position (from 1) of the first `substr` in `str` at or after `pos`; 0 when there is
+    none or `pos` < 1; 1 for an empty `substr`; NULL for NULL."""
+    s, sub = _c(str), sql_literal(substr)
+    name = f"locate({substr}, {s._spark_name}, {pos})"
+
+    def render(ctx: Any) -> str:
+        x = s._sql(ctx)
+        if substr is None:
+            return "CAST(NULL AS INT)"
+        if pos < 1:
+            found = "0"
+        elif substr == "":
+            found = "1"
+        else:
+            at = f"strpos(substr({x}, {pos}), {sub})"
+            found = f"CASE WHEN {at} > 0 THEN {at} + {pos - 1} ELSE 0 END"
+        return f"CAST(CASE WHEN {x} IS NULL THEN NULL ELSE {found} END AS INT)"
+
+    return Column(render, name, agg=s._agg)
+
+
+def instr(str: Any, substr: Any) -> Column:
+    """The position (from 1) of the first `substr` (a literal string) in `str`; 0 when there is
+    none."""
+    s, sub = _c(str), _col(substr)
+    return Column(
+        lambda ctx: f"CAST(strpos({s._sql(ctx)}, {sub._sql(ctx)}) AS INT)",
+        f"instr({s._spark_name}, {sub._spark_name})",
+        agg=s._agg,
+    )
+
+
 # -- dates and times ----------------------------------------------------------------------------
 
-_SPARK_TO_CHRONO = [
-    ("yyyy", "%Y"), ("yy", "%y"), ("MM", "%m"), ("dd", "%d"), ("HH", "%H"), ("hh", "%I"),
-    ("mm", "%M"), ("ss", "%S"), ("SSSSSS", "%6f"), ("SSS", "%3f"), ("a", "%p"), ("EEEE", "%A"),
-    ("EEE", "%a"), ("MMMM", "%B"), ("MMM", "%b"), ("XXX", "%:z"), ("Z", "%z"),
-]
+def _pattern_runs(fmt: str) -> list:
+    """A Spark datetime pattern as its runs: ``(letter, count)`` for a run of one pattern letter,
+    ``("", text)`` for literal text (``''`` is a quote, ``'text'`` is text, any character that is
+    no letter is itself; ``[``/``]`` (optional sections) are kept as ``("[", 1)``/``("]", 1)``)."""
+    runs: list = []
+
+    def text(t: str) -> None:
+        if runs and runs[-1][0] == "":
+            runs[-1] = ("", runs[-1][1] + t)
+        else:
+            runs.append(("", t))
+
+    i = 0
+    while i < len(fmt):
+        ch = fmt[i]
+        if ch == "'":
+            if fmt.startswith("''", i):
+                text("'")
+                i += 2
+                continue
+            j, lit = i + 1, []
+            while True:
+                if j >= len(fmt):
+                    raise _bad_pattern(fmt)
+                if fmt[j] == "'":
+                    if fmt.startswith("''", j):
+                        lit.append("'")
+                        j += 2
+                        continue
+                    break
+                lit.append(fmt[j])
+                j += 1
+            text("".join(lit))
+            i = j + 1
+        elif ("A" <= ch <= "Z") or ("a" <= ch <= "z"):
+            j = i
+            while j < len(fmt) and fmt[j] == ch:
+                j += 1
+            runs.append((ch, j - i))
+            i = j
+        elif ch in "[]":
+            runs.append((ch, 1))
+            i += 1
+        elif ch in "{}#":
+            raise _bad_pattern(fmt)
+        else:
+            text(ch)
+            i += 1
+    return runs
+
+
+def _bad_pattern(fmt: str) -> Exception:
+    from tributary.errors import PySparkValueError
+
+    return PySparkValueError(
+        f"[INVALID_DATETIME_PATTERN] Unrecognized datetime pattern: {fmt!r} (Spark's patterns: "
+        "https://spark.apache.org/docs/latest/sql-ref-datetime-pattern.html)"
+    )
+
+
+# Spark's (letter, count) as a chrono format, when chrono writes it alike; for a letter only its
+# count range is checked (Spark refuses more letters). A zone is the session's, UTC.
+_FORMAT_CHRONO = {
+    ("y", 1): "%-Y", ("y", 2): "%y", ("y", 4): "%Y",
+    ("M", 1): "%-m", ("M", 2): "%m", ("M", 3): "%b", ("M", 4): "%B",
+    ("L", 1): "%-m", ("L", 2): "%m", ("L", 3): "%b", ("L", 4): "%B",
+    ("d", 1): "%-d", ("d", 2): "%d", ("D", 1): "%-j", ("D", 3): "%j",
+    ("E", 1): "%a", ("E", 2): "%a", ("E", 3): "%a", ("E", 4): "%A",
+    ("a", 1): "%p", ("h", 1): "%-I", ("h", 2): "%I", ("H", 1): "%-H", ("H", 2): "%H",
+    ("m", 1): "%-M", ("m", 2): "%M", ("s", 1): "%-S", ("s", 2): "%S",
+    ("S", 3): "%3f", ("S", 6): "%6f", ("S", 9): "%9f",
+}
+_FORMAT_TEXT = {
+    ("G", 1): "AD", ("G", 2): "AD", ("G", 3): "AD", ("G", 4): "Anno Domini",
+    ("z", 1): "UTC", ("z", 2): "UTC", ("z", 3): "UTC",
+    ("z", 4): "Coordinated Universal Time", ("O", 1): "GMT", ("O", 4): "GMT",
+    ("x", 1): "+00", ("x", 2): "+0000", ("x", 3): "+00:00", ("x", 4): "+0000", ("x", 5): "+00:00",
+    ("Z", 1): "+0000", ("Z", 2): "+0000", ("Z", 3): "+0000", ("Z", 4): "GMT", ("Z", 5): "Z",
+    **{("X", n): "Z" for n in range(1, 6)}, ("V", 2): "UTC",
+}
+_WEEK_BASED = set("YwWeuc")
+
+
+def _format_pieces(fmt: str) -> list:
+    """Spark's pattern for formatting, as pieces: a chrono format (str) or a function of the
+    chrono formatter (``lambda f: ...`` where ``f(spec)`` is the SQL of the value in `spec`)."""
+    pieces: list = []
+    for letter, n in _pattern_runs(fmt):
+        if letter == "":
+            pieces.append(n.replace("%", "%%"))
+        elif letter in "[]":
+            continue  # an optional section is written whole: every field is there
+        elif (letter, n) in _FORMAT_CHRONO:
+            pieces.append(_FORMAT_CHRONO[(letter, n)])
+        elif (letter, n) in _FORMAT_TEXT:
+            pieces.append(_FORMAT_TEXT[(letter, n)].replace("%", "%%"))
+        elif letter == "y" and n <= 9:
+            pieces.append(lambda f, n=n: _zero_pad(f("%-Y"), n))
+        elif letter == "D" and n == 2:
+            pieces.append(lambda f: _zero_pad(f("%-j"), 2))
+        elif letter == "S" and n <= 9:
+            pieces.append(lambda f, n=n: f"substr({f('%9f')}, 1, {n})")
+        elif letter in "Qq" and n <= 4:
+            q = lambda f: f"CAST((CAST({f('%m')} AS INT) + 2) / 3 AS VARCHAR)"
+            pieces.append([
+                q,
+                lambda f: f"'0' || {q(f)}",
+                lambda f: f"'Q' || {q(f)}",
+                lambda f: f"CASE {q(f)} WHEN '1' THEN '1st' WHEN '2' THEN '2nd' WHEN '3' THEN '3rd' ELSE '4th' END || ' quarter'",
+            ][n - 1])
+        elif letter == "K" and n <= 2:
+            pieces.append(lambda f, n=n: _zero_pad(f"CAST(CAST({f('%H')} AS INT) % 12 AS VARCHAR)", n))
+        elif letter == "k" and n <= 2:
+            pieces.append(lambda f, n=n: f"CASE {f('%H')} WHEN '00' THEN '24' ELSE {f('%H' if n == 2 else '%-H')} END")
+        elif letter == "F":
+            raise not_supported(
+                f"the datetime pattern letter 'F' ({fmt!r})",
+                "its meaning depends on Spark's Java version; compute it from dayofmonth",
+            )
+        elif letter in _WEEK_BASED:
+            raise not_supported(
+                f"the datetime pattern letter {letter!r} ({fmt!r})",
+                "Spark 3+ refuses week-based patterns too; use dayofweek/weekofyear",
+            )
+        else:
+            raise _bad_pattern(fmt)
+    return pieces
+
+
+def _zero_pad(sql: str, n: int) -> str:
+    """`sql` (digits) padded with zeros to `n` digits at least (lpad alone cuts longer text)."""
+    return f"CASE WHEN char_length({sql}) < {n} THEN lpad({sql}, {n}, '0') ELSE {sql} END"
+
+
+def _format_sql(value_sql: str, fmt: str) -> str:
+    """The SQL of `value_sql` (a timestamp, date or timestamp text) written in Spark's pattern
+    `fmt`: one ``to_char`` when chrono writes it all, else the pieces joined (NULL for NULL)."""
+    pieces = _format_pieces(fmt)
+    to_char = lambda spec: f"to_char({value_sql}, {sql_literal(spec)})"
+    parts: list = []
+    run = ""
+    for p in pieces:
+        if isinstance(p, str):
+            run += p
+            continue
+        if run:
+            parts.append(to_char(run))
+            run = ""
+        parts.append(p(to_char))
+    if run or not parts:
+        parts.append(to_char(run))
+    return parts[0] if len(parts) == 1 else "(" + " || ".join(parts) + ")"
+
+
+# Spark's (letter, count) as chrono's parser reads it (chrono's numbers take 1 or 2 digits
+# either way, a fraction exactly its digits; `%#z` takes Z, +hh, +hhmm and +hh:mm).
+_PARSE_CHRONO = {
+    ("y", 1): "%Y", ("y", 2): "%y", ("y", 4): "%Y",
+    ("M", 1): "%m", ("M", 2): "%m", ("M", 3): "%b", ("M", 4): "%B",
+    ("L", 1): "%m", ("L", 2): "%m", ("L", 3): "%b", ("L", 4): "%B",
+    ("d", 1): "%d", ("d", 2): "%d", ("D", 1): "%j", ("D", 2): "%j", ("D", 3): "%j",
+    ("E", 1): "%a", ("E", 2): "%a", ("E", 3): "%a", ("E", 4): "%A",
+    ("a", 1): "%p", ("h", 1): "%I", ("h", 2): "%I", ("H", 1): "%H", ("H", 2): "%H",
+    ("m", 1): "%M", ("m", 2): "%M", ("s", 1): "%S", ("s", 2): "%S",
+    ("S", 3): "%3f", ("S", 6): "%6f", ("S", 9): "%9f",
+    **{("X", n): "%#z" for n in range(1, 4)}, ("x", 1): "%#z", ("x", 2): "%z", ("x", 3): "%:z",
+    ("Z", 1): "%z", ("Z", 2): "%z", ("Z", 3): "%z",
+}
 
 
 def _chrono(fmt: str) -> str:
-    """A Spark datetime pattern as a chrono format (quoted text kept as is)."""
-    out, i = [], 0
-    while i < len(fmt):
-        if fmt[i] == "'":
-            j = fmt.find("'", i + 1)
-            j = len(fmt) if j < 0 else j
-            out.append(fmt[i + 1 : j].replace("%", "%%"))
-            i = j + 1
-            continue
-        for spark, chrono in sorted(_SPARK_TO_CHRONO, key=lambda p: -len(p[0])):
-            if fmt.startswith(spark, i):
-                out.append(chrono)
-                i += len(spark)
-                break
+    """Spark's datetime pattern `fmt` as a chrono format for parsing text."""
+    out: list = []
+    for letter, n in _pattern_runs(fmt):
+        if letter == "":
+            out.append(n.replace("%", "%%"))
+        elif (letter, n) in _PARSE_CHRONO:
+            out.append(_PARSE_CHRONO[(letter, n)])
+        elif letter == "S" and n <= 9 and out and out[-1].endswith("."):
+            # `.S`, `.SS`: chrono's `%.f` reads the dot and the digits
+            out[-1] = out[-1][:-1] + "%.f"
         else:
-            out.append("%%" if fmt[i] == "%" else fmt[i])
-            i += 1
+            raise not_supported(
+                f"parsing text with the datetime pattern {fmt!r} ({letter * n!r})",
+                "parse a simpler pattern (y, M, d, D, H, h, a, m, s, S, E, X, x, Z) and adjust the result",
+            )
     return "".join(out)
 
 
@@ -266,9 +556,11 @@ def date_trunc(format: str, timestamp: Any) -> Column:
 
 
 def date_format(c: Any, format: str) -> Column:
+    """The timestamp, date or timestamp text written in Spark's pattern (letters by count:
+    ``M/d/yyyy``, ``h:mm a``, ``D``, ``MMM''yy``, ``.SS``, ``XXX``; the zone is UTC)."""
     s = _c(c)
-    f = sql_literal(_chrono(format))
-    return Column(lambda ctx: f"to_char({s._sql(ctx)}, {f})", f"date_format({s._spark_name}, {format})")
+    _format_pieces(format)  # a bad pattern is an error here
+    return Column(lambda ctx: _format_sql(s._sql(ctx), format), f"date_format({s._spark_name}, {format})", agg=s._agg)
 
 
 def _part(part: str, spark: str):
@@ -287,6 +579,8 @@ hour = _part("hour", "hour")
 minute = _part("minute", "minute")
 second = _part("second", "second")
 quarter = _part("quarter", "quarter")
+dayofyear = _part("doy", "dayofyear")
+weekofyear = _part("week", "weekofyear")  # ISO weeks (Monday first; week 1 has 4+ days), as Spark
 
 
 def dayofweek(c: Any) -> Column:
@@ -314,9 +608,177 @@ def unix_timestamp(c: Any = None, format: str = "yyyy-MM-dd HH:mm:ss") -> Column
 
 
 def from_unixtime(c: Any, format: str = "yyyy-MM-dd HH:mm:ss") -> Column:
+    """Seconds since the epoch written in Spark's pattern (as date_format)."""
     s = _c(c)
-    f = sql_literal(_chrono(format))
-    return Column(lambda ctx: f"to_char(to_timestamp_seconds({s._sql(ctx)}), {f})", f"from_unixtime({s._spark_name}, {format})")
+    _format_pieces(format)
+    return Column(
+        lambda ctx: _format_sql(f"to_timestamp_seconds({s._sql(ctx)})", format),
+        f"from_unixtime({s._spark_name}, {format})",
+        agg=s._agg,
+    )
+
+
+def _date(c: Column, ctx: Any) -> str:
+    """A date, timestamp or date text as a DATE (Spark casts such inputs so)."""
+    return f"CAST({c._sql(ctx)} AS DATE)"
+
+
+def raise_error(errMsg: Any) -> Column:
+    """Fails the query with `errMsg` when a row reaches it (in a `when` branch: the rows that
+    take it)."""
+    m = _col(errMsg)
+    return Column(lambda ctx: f"raise_error({m._sql(ctx)})", f"raise_error({m._spark_name})")
+
+
+def _fails(ok: str, value: str, message: str, sql_type: str = "BIGINT") -> str:
+    """`value` where `ok` holds, else a query error reading `message` (SQL text), raised at run
+    time as Spark's ANSI errors are. `ok` must hold for NULL inputs."""
+    # The engine's raise_error is volatile: the optimizer never evaluates it ahead of the rows.
+    return f"CASE WHEN {ok} THEN {value} ELSE CAST(raise_error({message}) AS {sql_type}) END"
+
+
+def datediff(end: Any, start: Any) -> Column:
+    """The days from `start` to `end` (dates; timestamps count by their dates)."""
+    e, b = _c(end), _c(start)
+    return Column(
+        lambda ctx: f"CAST({_date(e, ctx)} - {_date(b, ctx)} AS INT)",
+        f"datediff({e._spark_name}, {b._spark_name})",
+        agg=e._agg or b._agg,
+    )
+
+
+def date_add(start: Any, days: Any) -> Column:
+    """The date `days` days after `start` (a DATE; a timestamp's date)."""
+    return _date_plus(start, days, "+", "date_add")
+
+
+def date_sub(start: Any, days: Any) -> Column:
+    """The date `days` days before `start`."""
+    return _date_plus(start, days, "-", "date_sub")
+
+
+def _date_plus(start: Any, days: Any, op: str, name: str) -> Column:
+    d, n = _c(start), _col(days)
+    return Column(
+        lambda ctx: f"({_date(d, ctx)} {op} CAST({n._sql(ctx)} AS INT))",
+        f"{name}({d._spark_name}, {n._spark_name})",
+        agg=d._agg or n._agg,
+    )
+
+
+def add_months(start: Any, months: Any) -> Column:
+    """The date `months` months after `start`; a day past the end of the month is its last day
+    (2024-01-31 + 1 month = 2024-02-29), as Spark."""
+    d, n = _c(start), _col(months)
+    name = f"add_months({d._spark_name}, {n._spark_name})"
+    if isinstance(months, int) and not isinstance(months, bool):
+        return Column(lambda ctx: f"({_date(d, ctx)} + INTERVAL '{months} month')", name, agg=d._agg)
+
+    def render(ctx: Any) -> str:
+        x, k = _date(d, ctx), f"CAST({n._sql(ctx)} AS BIGINT)"
+        total = f"(CAST(date_part('year', {x}) AS BIGINT) * 12 + CAST(date_part('month', {x}) AS BIGINT) - 1 + {k})"
+        first = f"make_date(CAST(floor({total} / 12.0) AS INT), CAST({total} - floor({total} / 12.0) * 12 + 1 AS INT), 1)"
+        last_day_of = f"date_part('day', {first} + INTERVAL '1 month' - INTERVAL '1 day')"
+        return f"({first} + CAST(least(date_part('day', {x}), {last_day_of}) - 1 AS INT))"
+
+    return Column(render, name, agg=d._agg or n._agg)
+
+
+def months_between(date1: Any, date2: Any, roundOff: bool = True) -> Column:
+    """Spark's months between two timestamps (dates at midnight): whole months when the days of
+    the month are the same or both the last; else the months plus the difference of the days and
+    times (whole seconds) over 31 days; rounded to 8 digits unless `roundOff` is False."""
+    a, b = _c(date1), _c(date2)
+
+    def render(ctx: Any) -> str:
+        t1, t2 = f"CAST({a._sql(ctx)} AS TIMESTAMP)", f"CAST({b._sql(ctx)} AS TIMESTAMP)"
+
+        def months(t: str) -> str:
+            return f"(CAST(date_part('year', {t}) AS DOUBLE) * 12 + CAST(date_part('month', {t}) AS DOUBLE))"
+
+        def day(t: str) -> str:
+            return f"CAST(date_part('day', {t}) AS DOUBLE)"
+
+        def last(t: str) -> str:
+            return f"CAST(date_part('day', date_trunc('month', {t}) + INTERVAL '1 month' - INTERVAL '1 day') AS DOUBLE)"
+
+        def secs(t: str) -> str:
+            return f"floor(date_part('epoch', {t}) - date_part('epoch', date_trunc('day', {t})))"
+
+        whole = f"({months(t1)} - {months(t2)})"
+        frac = f"(({day(t1)} - {day(t2)}) * 86400 + {secs(t1)} - {secs(t2)}) / 2678400.0"
+        diff = f"({whole} + {frac})"
+        if roundOff:
+            diff = f"(floor({diff} * 1e8 + 0.5) / 1e8)"  # Java's Math.round
+        same = f"{day(t1)} = {day(t2)} OR ({day(t1)} = {last(t1)} AND {day(t2)} = {last(t2)})"
+        return f"CAST(CASE WHEN {same} THEN {whole} ELSE {diff} END AS DOUBLE)"
+
+    return Column(
+        render,
+        f"months_between({a._spark_name}, {b._spark_name}, {'true' if roundOff else 'false'})",
+        agg=a._agg or b._agg,
+    )
+
+
+def last_day(date: Any) -> Column:
+    """The last day of the date's month."""
+    d = _c(date)
+    return Column(
+        lambda ctx: f"CAST(date_trunc('month', {_date(d, ctx)}) + INTERVAL '1 month' - INTERVAL '1 day' AS DATE)",
+        f"last_day({d._spark_name})",
+        agg=d._agg,
+    )
+
+
+_DAYS = ["SU", "MO", "TU", "WE", "TH", "FR", "SA"]
+_DAY_NAMES = ["SUNDAY", "MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY"]
+
+
+def next_day(date: Any, dayOfWeek: Any) -> Column:
+    """The first date after `date` that is a `dayOfWeek` ("Mon", "MO" or "Monday", any case); an
+    other name is an error (ILLEGAL_DAY_OF_WEEK), as Spark 4."""
+    from tributary.errors import PySparkValueError
+
+    d, w = _c(date), _col(dayOfWeek)
+    name = f"next_day({d._spark_name}, {w._spark_name})"
+    if isinstance(dayOfWeek, str):
+        key = dayOfWeek.upper()
+        hits = [i for i in range(7) if key in (_DAYS[i], _DAY_NAMES[i][:3], _DAY_NAMES[i])]
+        if not hits:
+            raise PySparkValueError(f"[ILLEGAL_DAY_OF_WEEK] Illegal input for day of week: {dayOfWeek}.")
+        target = str(hits[0])
+        target_sql = lambda ctx: target
+    else:
+        def target_sql(ctx: Any) -> str:
+            u = f"upper({w._sql(ctx)})"
+            whens = " ".join(
+                f"WHEN {u} IN ('{_DAYS[i]}', '{_DAY_NAMES[i][:3]}', '{_DAY_NAMES[i]}') THEN {i}" for i in range(7)
+            )
+            msg = f"'[ILLEGAL_DAY_OF_WEEK] Illegal input for day of week: ' || {w._sql(ctx)} || '.'"
+            return f"(CASE {whens} WHEN {u} IS NULL THEN NULL ELSE CAST({msg} AS INT) END)"
+
+    def render(ctx: Any) -> str:
+        x = _date(d, ctx)
+        dow = f"CAST(date_part('dow', {x}) AS INT)"
+        return f"({x} + CAST(({target_sql(ctx)} - {dow} + 6) % 7 + 1 AS INT))"
+
+    return Column(render, name, agg=d._agg or w._agg)
+
+
+_TRUNC_UNITS = {"year": "year", "yyyy": "year", "yy": "year", "quarter": "quarter", "month": "month",
+                "mm": "month", "mon": "month", "week": "week"}
+
+
+def trunc(date: Any, format: str) -> Column:
+    """The date truncated to its year, quarter, month or week (Monday); NULL for any other
+    unit, as Spark."""
+    d = _c(date)
+    unit = _TRUNC_UNITS.get(str(format).lower())
+    name = f"trunc({d._spark_name}, {format})"
+    if unit is None:
+        return Column(lambda ctx: "CAST(NULL AS DATE)", name, agg=d._agg)
+    return Column(lambda ctx: f"CAST(date_trunc('{unit}', {_date(d, ctx)}) AS DATE)", name, agg=d._agg)
+
 
 
 def window(timeColumn: Any, windowDuration: str, slideDuration: Optional[str] = None,
@@ -395,6 +857,149 @@ def array_contains(c: Any, value: Any) -> Column:
     return Column(render, f"array_contains({s._spark_name}, {v._spark_name})", agg=s._agg or v._agg)
 
 
+def explode_outer(c: Any) -> Column:
+    """As explode, but a NULL or empty array gives one row with NULL (explode gives none)."""
+    s = _c(c)
+    return Column(lambda ctx: f"unnest({_or_null_row(s._sql(ctx))})", "col")
+
+
+def _or_null_row(a: str) -> str:
+    return f"CASE WHEN array_length({a}) > 0 THEN {a} ELSE make_array(NULL) END"
+
+
+def posexplode(c: Any) -> Column:
+    """A row per element: its position from 0 (`pos`) and the element (`col`)."""
+    return _posexplode(c, outer=False)
+
+
+def posexplode_outer(c: Any) -> Column:
+    """As posexplode, but a NULL or empty array gives one row of NULLs."""
+    return _posexplode(c, outer=True)
+
+
+def _posexplode(c: Any, outer: bool) -> Column:
+    from tributary.errors import PySparkValueError
+
+    s = _c(c)
+    name = "posexplode_outer" if outer else "posexplode"
+
+    def positions(a: str) -> str:
+        return f"CAST(range(0, CAST(array_length({a}) AS BIGINT)) AS INT[])"
+
+    def select_sql(ctx: Any = None) -> str:
+        a = s._sql(ctx)
+        pos, val = positions(a), a
+        if outer:
+            pos = f"CASE WHEN array_length({a}) > 0 THEN {pos} ELSE make_array(CAST(NULL AS INT)) END"
+            val = _or_null_row(a)
+        return f"unnest({pos}) AS {quote('pos')}, unnest({val}) AS {quote('col')}"
+
+    def render(ctx: Any) -> str:
+        raise PySparkValueError(f"{name} gives two columns (pos, col): use it in select(...)")
+
+    col = Column(render, f"{name}({s._spark_name})")
+    col._select_sql = select_sql  # type: ignore[method-assign]
+    return col
+
+
+def element_at(c: Any, extraction: Any) -> Column:
+    """The array's element at `extraction` (from 1; negative from the end), or the map's value
+    for the key `extraction` (a literal; NULL when missing). An index out of the array is an
+    error (INVALID_ARRAY_INDEX_IN_ELEMENT_AT, INVALID_INDEX_OF_ZERO), as in Spark 4."""
+    from tributary.errors import PySparkValueError
+
+    s, k = _c(c), _col(extraction)
+    name = f"element_at({s._spark_name}, {k._spark_name})"
+    is_int = isinstance(extraction, int) and not isinstance(extraction, bool)
+    if is_int and extraction == 0:
+        raise PySparkValueError(_ZERO_INDEX)
+
+    def render(ctx: Any) -> str:
+        a, i = s._sql(ctx), k._sql(ctx)
+        if not is_int and (not isinstance(extraction, Column) or re.fullmatch(r"'(?:[^']|'')*'", i)):
+            return f"{a}[{i}]"  # a map's key (an array has no key of another type)
+        n = f"CAST(array_length({a}) AS BIGINT)"
+        message = (
+            f"CASE WHEN {i} = 0 THEN {sql_literal(_ZERO_INDEX)} "
+            f"ELSE '[INVALID_ARRAY_INDEX_IN_ELEMENT_AT] The index ' || {i} || ' is out of bounds. The array has ' || {n} || ' elements.' END"
+        )
+        checked = _fails(f"{a} IS NULL OR {i} IS NULL OR ({i} <> 0 AND abs({i}) <= {n})", i, message)
+        return f"{a}[{checked}]"
+
+    return Column(render, name, agg=s._agg or k._agg)
+
+
+_ZERO_INDEX = "[INVALID_INDEX_OF_ZERO] The index 0 is invalid. An index shall be either < 0 or > 0 (the first element has index 1)."
+
+
+def array_distinct(c: Any) -> Column:
+    """The array without repeated elements (the first of each, in order; one NULL)."""
+    s = _c(c)
+    return _fn("array_distinct", [s])._with(agg=s._agg)
+
+
+def array_join(col: Any, delimiter: str, null_replacement: Optional[str] = None) -> Column:
+    """The elements joined with `delimiter`; NULLs skipped, or written as `null_replacement`."""
+    s = _c(col)
+    args = [sql_literal(delimiter)] + ([sql_literal(null_replacement)] if null_replacement is not None else [])
+    name = f"array_join({s._spark_name}, {delimiter}" + (f", {null_replacement})" if null_replacement is not None else ")")
+    return Column(lambda ctx: f"array_to_string({s._sql(ctx)}, {', '.join(args)})", name, agg=s._agg)
+
+
+def slice(x: Any, start: Any, length: Any) -> Column:
+    """The `length` elements from position `start` (from 1; negative from the end); start 0 or a
+    negative length is an error, as in Spark."""
+    from tributary.errors import PySparkValueError
+
+    s, b, n = _c(x), _col(start), _col(length)
+    if isinstance(start, int) and not isinstance(start, bool) and start == 0:
+        raise PySparkValueError("[INVALID_PARAMETER_VALUE.START] The value of parameter(s) `start` in `slice` is invalid: Expects a positive or a negative value for `start`, but got 0.")
+    if isinstance(length, int) and not isinstance(length, bool) and length < 0:
+        raise PySparkValueError(f"[INVALID_PARAMETER_VALUE.LENGTH] The value of parameter(s) `length` in `slice` is invalid: Expects `length` greater than or equal to 0, but got {length}.")
+
+    def render(ctx: Any) -> str:
+        a, st, ln = s._sql(ctx), b._sql(ctx), n._sql(ctx)
+        # a column's value is checked as the query runs (a literal's, above)
+        if isinstance(start, Column):
+            st = _fails(f"{st} IS NULL OR {st} <> 0", f"CAST({st} AS BIGINT)",
+                        "'[INVALID_PARAMETER_VALUE.START] The value of parameter(s) `start` in `slice` is invalid: Expects a positive or a negative value for `start`, but got ' || " + st)
+        if isinstance(length, Column):
+            ln = _fails(f"{ln} IS NULL OR {ln} >= 0", f"CAST({ln} AS BIGINT)",
+                        "'[INVALID_PARAMETER_VALUE.LENGTH] The value of parameter(s) `length` in `slice` is invalid: Expects `length` greater than or equal to 0, but got ' || " + ln)
+        first = f"(CASE WHEN {st} > 0 THEN {st} ELSE CAST(array_length({a}) AS BIGINT) + {st} + 1 END)"
+        return (
+            f"CASE WHEN {st} IS NULL OR {ln} IS NULL THEN NULL WHEN {first} < 1 THEN array_slice({a}, 1, 0) "
+            f"ELSE array_slice({a}, {first}, {first} + {ln} - 1) END"
+        )
+
+    return Column(render, f"slice({s._spark_name}, {b._spark_name}, {n._spark_name})", agg=s._agg or b._agg or n._agg)
+
+
+def flatten(c: Any) -> Column:
+    """The arrays of an array of arrays as one array; NULL when one of them is NULL (Spark)."""
+    s = _c(c)
+    return Column(
+        lambda ctx: (
+            f"CASE WHEN array_length(array_compact({s._sql(ctx)})) < array_length({s._sql(ctx)}) THEN NULL "
+            f"ELSE flatten({s._sql(ctx)}) END"
+        ),
+        f"flatten({s._spark_name})",
+        agg=s._agg,
+    )
+
+
+def array_max(c: Any) -> Column:
+    """The greatest element, NULLs skipped; NULL for an empty array."""
+    s = _c(c)
+    return _fn("array_max", [s])._with(agg=s._agg)
+
+
+def array_min(c: Any) -> Column:
+    """The least element, NULLs skipped; NULL for an empty array."""
+    s = _c(c)
+    return _fn("array_min", [s])._with(agg=s._agg)
+
+
 def from_json(c: Any, schema: Any, options: Optional[dict] = None) -> Column:
     """A JSON string parsed into a struct of `schema` (a StructType or a DDL string)."""
     from tributary.sql.types import StructType, _parse_ddl
@@ -439,6 +1044,54 @@ def isnan(c: Any) -> Column:
         f"isnan({s._spark_name})",
         agg=s._agg,
     )
+
+
+def format_number(col: Any, d: int) -> Column:
+    """The number rounded to `d` decimals and written with thousands separators
+    (``1,234,567.89``), as Java's DecimalFormat: half to even by the double's exact value (0.125
+    gives 0.12, 0.005 gives 0.01, since that double is a little above 0.005); NULL for a
+    negative `d`."""
+    s = _c(col)
+    name = f"format_number({s._spark_name}, {d})"
+    if not isinstance(d, int) or isinstance(d, bool):
+        raise not_supported("format_number with a pattern", "give the number of decimals as an int")
+    if d < 0:
+        return Column(lambda ctx: "CAST(NULL AS VARCHAR)", name, agg=s._agg)
+    if d > 22:
+        raise not_supported("format_number with more than 22 decimals", "round to fewer decimals")
+    scale = 10.0 ** d  # exact up to 22 decimals
+    split = 134217729.0 * scale  # Veltkamp's split of the scale into two halves of 26 bits
+    scale_hi = split - (split - scale)
+    scale_lo = scale - scale_hi
+
+    def render(ctx: Any) -> str:
+        x = f"CAST({s._sql(ctx)} AS DOUBLE)"
+        p = f"({x} * {scale!r})"
+        f = f"floor({p})"
+        frac = f"({p} - {f})"
+        # At a tie of the rounded product, the product's rounding error (Dekker's exact
+        # product) says whether the exact value is above or below it.
+        c = f"(134217729.0 * {x})"
+        hi = f"({c} - ({c} - {x}))"
+        lo = f"({x} - {hi})"
+        err = f"((({hi} * {scale_hi!r} - {p}) + {hi} * {scale_lo!r} + {lo} * {scale_hi!r}) + {lo} * {scale_lo!r})"
+        rounded = (
+            f"(CASE WHEN {frac} > 0.5 THEN {f} + 1 WHEN {frac} < 0.5 THEN {f} "
+            f"WHEN {err} > 0 THEN {f} + 1 WHEN {err} < 0 THEN {f} ELSE {f} + abs({f} % 2) END)"
+        )
+        n = f"abs({rounded})"
+        fraction = f"({n} % {scale!r})"
+        whole = f"CAST(CAST(({n} - {fraction}) / {scale!r} AS DECIMAL(38, 0)) AS VARCHAR)"
+        grouped = f"reverse(rtrim(regexp_replace(reverse({whole}), '([0-9]{{3}})', '${{1}},', 'g'), ','))"
+        text = grouped if d == 0 else f"{grouped} || '.' || lpad(CAST(CAST({fraction} AS BIGINT) AS VARCHAR), {d}, '0')"
+        negative = f"({x} < 0 OR ({x} = 0 AND 1.0 / {x} < 0))"  # -0.0 too, as Java
+        return (
+            f"CASE WHEN isnan({x}) THEN 'NaN' WHEN {x} = CAST('inf' AS DOUBLE) THEN '\u221e' "
+            f"WHEN {x} = CAST('-inf' AS DOUBLE) THEN '-\u221e' "
+            f"ELSE CASE WHEN {negative} THEN '-' ELSE '' END || {text} END"
+        )
+
+    return Column(render, name, agg=s._agg)
 
 
 def md5(c: Any) -> Column:
@@ -501,6 +1154,25 @@ def _first_or_last(sql_name: str, spark_name: str, c: Any, ignorenulls: bool) ->
     return Column(
         lambda ctx: f"{sql_name}({s._sql(ctx)} IGNORE NULLS)",
         f"{spark_name}({s._spark_name})",
+        agg=True,
+    )
+
+
+def max_by(col: Any, ord: Any) -> Column:
+    """The `col` of the row with the greatest `ord` (rows with a NULL `ord` left out)."""
+    return _value_by(col, ord, "DESC", "max_by")
+
+
+def min_by(col: Any, ord: Any) -> Column:
+    """The `col` of the row with the least `ord` (rows with a NULL `ord` left out)."""
+    return _value_by(col, ord, "ASC", "min_by")
+
+
+def _value_by(col: Any, ord: Any, order: str, name: str) -> Column:
+    v, o = _c(col), _c(ord)
+    return Column(
+        lambda ctx: f"first_value({v._sql(ctx)} ORDER BY {o._sql(ctx)} {order}) FILTER (WHERE {o._sql(ctx)} IS NOT NULL)",
+        f"{name}({v._spark_name}, {o._spark_name})",
         agg=True,
     )
 

@@ -60,6 +60,15 @@ pub(crate) fn decode_file_in_pieces(
     let bytes = without_bom(bytes);
     let body = &bytes[nth_line_start(&bytes, skip)..];
     let origin = |line: u64| (source.to_string(), line);
+    if skip == 1 {
+        header_that_reads_as_data(
+            schema,
+            kind,
+            &bytes[..bytes.len() - body.len()],
+            source,
+            bad,
+        )?;
+    }
     let pieces = pieces.min(body.len() / MIN_PIECE_BYTES).max(1);
     // Flat JSON lines are read in one pass; anything else takes the general path.
     let flat = match kind {
@@ -129,6 +138,56 @@ pub(crate) fn decode_file_in_pieces(
         out.extend(batches?);
     }
     Ok(out)
+}
+
+/// A CSV file read with a header (`has_header`, true by default here, false in Spark) whose
+/// first line reads as a row of the declared columns, numbers and all, is most likely a file
+/// without a header: its first row goes to the bad records with the reason, rather than being
+/// dropped unseen. (A schema of text columns alone cannot tell, and is not checked.)
+fn header_that_reads_as_data(
+    schema: &SchemaRef,
+    kind: Kind,
+    header: &[u8],
+    source: &str,
+    bad: &BadRecords,
+) -> Result<()> {
+    let typed = schema.fields().iter().any(|f| {
+        !matches!(
+            f.data_type(),
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+        )
+    });
+    if !typed || schema.fields().len() < 2 {
+        return Ok(());
+    }
+    let records = numbered_lines(header, 0);
+    if records.len() != 1 {
+        return Ok(());
+    }
+    let probe = bad.sibling();
+    let origin = |line: u64| (source.to_string(), line);
+    // A header that does not decode is what a header should be (in FAILFAST mode, an error).
+    let Ok(rows) = decode_records(schema, kind, Some(header), &records, &origin, &probe) else {
+        return Ok(());
+    };
+    let fits_every_column = |b: &RecordBatch| b.columns().iter().all(|c| c.null_count() == 0);
+    if probe.count() == 0
+        && rows.iter().map(RecordBatch::num_rows).sum::<usize>() == 1
+        && rows.iter().all(fits_every_column)
+    {
+        let line = String::from_utf8_lossy(header).trim_end().to_string();
+        tracing::warn!(file = source, "the CSV header line reads as data: {line}");
+        bad.report(BadRecord {
+            record: line,
+            source: source.to_string(),
+            line: 1,
+            reason: "skipped as the file's header (has_header is true, the default), but it \
+                     reads as a row of the declared columns: if the files have no header, set \
+                     has_header 'false' (Spark's default) and this row is read"
+                .into(),
+        })?;
+    }
+    Ok(())
 }
 
 /// The kind of text records.

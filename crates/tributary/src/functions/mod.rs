@@ -8,10 +8,12 @@
 //! | `session_window(ts, '5 minutes')`     | `session_window(col("ts"), lit("5 minutes"))` |
 //! | `from_json(value, 'id BIGINT, ...')`  | `from_json(col("value"), "id BIGINT, ...")` |
 //! | `spark_cast(v, CAST(NULL AS BIGINT))` | (Spark's cast: timestamps and numbers as seconds) |
+//! | `raise_error('message')`              | (fails the query when a row reaches it)          |
 //!
 //! Every session registers them, with the analyzer rule that expands sliding windows.
 
 pub(crate) mod from_json;
+mod raise_error;
 pub(crate) mod session;
 mod sliding;
 mod spark_cast;
@@ -34,6 +36,7 @@ pub(crate) fn udfs() -> Vec<ScalarUDF> {
         ScalarUDF::new_from_impl(session::SessionWindowFn::default()),
         ScalarUDF::new_from_impl(from_json::FromJsonFn::default()),
         ScalarUDF::new_from_impl(spark_cast::SparkCastFn::default()),
+        ScalarUDF::new_from_impl(raise_error::RaiseErrorFn::default()),
     ]
 }
 

@@ -597,3 +597,35 @@ async fn parquet_columns_are_matched_regardless_of_case_as_in_spark() {
         "{records:?}"
     );
 }
+
+#[tokio::test]
+async fn a_csv_without_a_header_read_with_one_loses_no_row_unseen() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, true),
+        Field::new("name", DataType::Utf8, true),
+    ]));
+    // No header, read with has_header true (the default): the first line reads as a row.
+    write_lines(&input, "a.csv", &["1,alice".into(), "2,bob".into()]);
+    // A real header: skipped quietly.
+    write_lines(&input, "b.csv", &["id,name".into(), "3,carl".into()]);
+    let (rows, bad, records) = stream_all(&input, schema.clone(), "csv", &[])
+        .await
+        .unwrap();
+    assert_eq!(ids(&rows, "id"), vec![2, 3]);
+    assert_eq!(bad, 1, "{records:?}");
+    assert_eq!(records[0]["record"], "1,alice");
+    assert!(
+        records[0]["reason"]
+            .to_string()
+            .contains("set has_header 'false' (Spark's default)"),
+        "{records:?}"
+    );
+    // Told there is no header, every row is read.
+    std::fs::remove_file(input.join("b.csv")).unwrap();
+    let (rows, bad, _) = stream_all(&input, schema, "csv", &[("has_header", "false")])
+        .await
+        .unwrap();
+    assert_eq!((ids(&rows, "id"), bad), (vec![1, 2], 0));
+}

@@ -441,3 +441,51 @@ async fn sql_order_by_puts_nulls_where_spark_does() {
         ["3"]
     );
 }
+
+#[tokio::test]
+async fn a_sorted_subquery_or_view_keeps_its_order_for_what_reads_it() {
+    let s = Session::new();
+    let ids = |sql: String| {
+        let s = s.clone();
+        async move {
+            let rows = s.sql(&sql).await.unwrap().collect().await.unwrap();
+            // In the order the rows come (`ids` would sort them).
+            rows.iter()
+                .flat_map(|b| {
+                    let c = b.column(b.schema().index_of("id").unwrap());
+                    let c = arrow::compute::cast(c, &DataType::Int64).unwrap();
+                    c.as_any()
+                        .downcast_ref::<arrow::array::Int64Array>()
+                        .unwrap()
+                        .values()
+                        .to_vec()
+                })
+                .collect::<Vec<i64>>()
+        }
+    };
+    let values = "(VALUES (0, 0), (1, 7), (2, 4), (3, 1), (4, 8), (5, 5)) AS t(id, sal)";
+    assert_eq!(
+        ids(format!(
+            "SELECT id FROM (SELECT * FROM {values} ORDER BY sal DESC)"
+        ))
+        .await,
+        [4, 1, 5, 2, 3, 0]
+    );
+    assert_eq!(
+        ids(format!(
+            "SELECT id FROM (SELECT * FROM {values} ORDER BY sal DESC) LIMIT 3"
+        ))
+        .await,
+        [4, 1, 5]
+    );
+    // A sorted DataFrame registered as a view (how the Python API plans each step).
+    let sorted = s
+        .sql(&format!("SELECT * FROM {values} ORDER BY sal DESC"))
+        .await
+        .unwrap();
+    s.register("sorted_emp", sorted).unwrap();
+    assert_eq!(
+        ids("SELECT id, sal + 1 AS s1 FROM sorted_emp".to_string()).await,
+        [4, 1, 5, 2, 3, 0]
+    );
+}
