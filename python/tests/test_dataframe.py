@@ -358,3 +358,8 @@ def test_raise_error_fails_the_query_only_for_the_rows_that_reach_it(spark):
     bad = spark.createDataFrame([(1,), (-2,)], "v INT")
     with pytest.raises(Exception, match="v must be positive"):
         bad.select(guarded.alias("v")).collect()
+
+
+def test_a_field_of_a_null_struct_is_null_at_every_depth(spark):
+    df = spark.createDataFrame([(1, None), (2, ((5,),))], "id INT, s STRUCT<t: STRUCT<x: INT>>")
+    assert [(r.id, r.x) for r in df.select("id", "s.t.x").orderBy("id").collect()] == [(1, None), (2, 5)]

@@ -1444,6 +1444,14 @@ fn a_chain_through_a_json_sink_is_refused_naming_the_table() {
             "{command}: {stderr}"
         );
     }
+    // The name as a literal or an alias is not a read of the table.
+    let text = std::fs::read_to_string(&job).unwrap().replace(
+        "INSERT INTO agg SELECT count(*) AS n FROM mid;",
+        "INSERT INTO agg SELECT count(*) AS n FROM raw AS mid WHERE 'mid' <> '';",
+    );
+    std::fs::write(&job, text).unwrap();
+    let (code, _, stderr) = tributary(&["batch", job.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
 }
 
 #[test]

@@ -189,18 +189,20 @@ fn nulls_into_fields(array: &ArrayRef) -> ArrayRef {
     let children = children
         .iter()
         .map(|child| {
-            let child = nulls_into_fields(child);
-            match (&nulls, child.data_type()) {
+            // The parent's NULLs into the child first, then the child's (so merged) NULLs into
+            // its own fields: a NULL struct's fields are NULL at every depth.
+            let child = match (&nulls, child.data_type()) {
                 // These carry no null buffer of their own.
-                (None, _) | (_, DataType::Null | DataType::Union(..)) => child,
+                (None, _) | (_, DataType::Null | DataType::Union(..)) => child.clone(),
                 (Some(parent), _) => {
                     let merged = NullBuffer::union(Some(parent), child.nulls());
                     match child.to_data().into_builder().nulls(merged).build() {
                         Ok(data) => make_array(data),
-                        Err(_) => child,
+                        Err(_) => child.clone(),
                     }
                 }
-            }
+            };
+            nulls_into_fields(&child)
         })
         .collect();
     Arc::new(StructArray::new(fields, children, nulls))

@@ -219,18 +219,27 @@ impl JobRunner {
     /// The Delta sinks of earlier INSERTs that INSERT `i` reads: the links of a chain of
     /// queries (bronze -> silver -> gold) in one job.
     fn upstream_of(&self, i: usize) -> Result<Vec<&TableDecl>, JobError> {
-        let words: std::collections::HashSet<String> = self.job.inserts[i]
+        let tokens: Vec<String> = self.job.inserts[i]
             .query
             .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .filter(|t| !t.is_empty())
             .map(str::to_lowercase)
             .collect();
+        let words: std::collections::HashSet<&str> = tokens.iter().map(String::as_str).collect();
+        // Read as a table: right after FROM or JOIN (not a column, alias or literal of that name).
+        let read_as_table = |name: &str| {
+            tokens
+                .windows(2)
+                .any(|w| (w[0] == "from" || w[0] == "join") && w[1] == name)
+        };
         let mut out: Vec<&TableDecl> = Vec::new();
         for earlier in &self.job.inserts[..i] {
             if let Some(t) = self.job.table(&earlier.target) {
-                if !words.contains(&t.name.to_lowercase()) || out.iter().any(|o| o.name == t.name) {
+                let name = t.name.to_lowercase();
+                if !words.contains(name.as_str()) || out.iter().any(|o| o.name == t.name) {
                     continue;
                 }
-                if t.format != "delta" {
+                if t.format != "delta" && read_as_table(&name) {
                     // Only a Delta table is read back as its writer commits (a stream of its
                     // versions); anything else would fail later as a table that does not exist.
                     return Err(JobError::Invalid(format!(
@@ -243,7 +252,9 @@ impl JobRunner {
                         t.name
                     )));
                 }
-                out.push(t);
+                if t.format == "delta" {
+                    out.push(t);
+                }
             }
         }
         Ok(out)

@@ -12,15 +12,16 @@
 //!          input
 //!
 //!  pane states (append mode, on the sources' rows):
-//!    stored panes of the windows closing ─► windows_of_panes ─► Final(w, k) ─► emitted
+//!    stored and epoch panes of the windows closing ─► windows_of_panes ─► Final(w, k) ─► emitted
 //!    epoch rows ─► Partial(pane, k) ─► PartialReduce(pane, k) with the stored pane ─► state
 //!  otherwise (and on a checkpoint written before pane states):
 //!    epoch rows ─► Partial(pane, k) ─► spread: pane ─► its windows ─► PartialReduce(w, k) ─► state
 //! ```
 //! A pane belongs to every window that starts at or before it and ends at or after its end; a
 //! row is dropped as late only when all its windows are closed. Kept by pane, a window is
-//! merged when the watermark passes its end, from the panes as the epochs before left them (the
-//! epoch's own rows are late for it), and a pane's row goes when its last window has ended.
+//! merged when the watermark passes its end, from the panes as the epochs before left them and the
+//! epoch's own (rows behind the epoch's watermark but not the previous one still count), and a
+//! pane's row goes when its last window has ended.
 //! Spread, a pane's share of an already closed window is left out. Which of the two a query
 //! keeps is decided by [`Panes::keeps_pane_states`] and recorded in the checkpoint's shape.
 

@@ -164,6 +164,25 @@ fn header_that_reads_as_data(
     if records.len() != 1 {
         return Ok(());
     }
+    // A line that names any of the columns is a header (`region,2023,2024` over `region`,
+    // `y2023`, `y2024`; an inferred schema takes its names from it).
+    let delimiter = match kind {
+        Kind::Csv(d) => d,
+        Kind::Json => return Ok(()),
+    };
+    let names_a_column = String::from_utf8_lossy(header)
+        .trim_end()
+        .split(delimiter as char)
+        .map(|f| f.trim().trim_matches('"'))
+        .any(|f| {
+            schema
+                .fields()
+                .iter()
+                .any(|c| c.name().eq_ignore_ascii_case(f))
+        });
+    if names_a_column {
+        return Ok(());
+    }
     let probe = bad.sibling();
     let origin = |line: u64| (source.to_string(), line);
     // A header that does not decode is what a header should be (in FAILFAST mode, an error).
@@ -720,6 +739,24 @@ fn merge_text_schemas(schemas: &[Schema]) -> Schema {
     )
 }
 
+fn finer(
+    a: &arrow::datatypes::TimeUnit,
+    b: &arrow::datatypes::TimeUnit,
+) -> arrow::datatypes::TimeUnit {
+    use arrow::datatypes::TimeUnit::*;
+    let rank = |u: &arrow::datatypes::TimeUnit| match u {
+        Second => 0,
+        Millisecond => 1,
+        Microsecond => 2,
+        Nanosecond => 3,
+    };
+    if rank(a) >= rank(b) {
+        *a
+    } else {
+        *b
+    }
+}
+
 fn wider(a: &DataType, b: &DataType) -> DataType {
     use DataType::*;
     match (a, b) {
@@ -727,6 +764,8 @@ fn wider(a: &DataType, b: &DataType) -> DataType {
         (Null, t) | (t, Null) => t.clone(),
         (Int64, Float64) | (Float64, Int64) => Float64,
         (Date32, t @ Timestamp(..)) | (t @ Timestamp(..), Date32) => t.clone(),
+        // `...T10:00:00` and `...T10:00:00.123` infer two units: the finer keeps both.
+        (Timestamp(u, z), Timestamp(v, w)) if z == w => Timestamp(finer(u, v), z.clone()),
         (List(x), List(y)) => List(Arc::new(arrow::datatypes::Field::new(
             x.name(),
             wider(x.data_type(), y.data_type()),
@@ -809,8 +848,10 @@ mod tests {
             delimiter: b',',
         };
         let samples = [
-            Bytes::from_static(b"a,b,c,d\n1,1.5,x,2024-01-01\n"),
-            Bytes::from_static(b"a,b,c,d,e\n2.5,zz,3,2024-01-01T10:00:00,true\n"),
+            Bytes::from_static(b"a,b,c,d,f\n1,1.5,x,2024-01-01,2024-01-01T10:00:00\n"),
+            Bytes::from_static(
+                b"a,b,c,d,e,f\n2.5,zz,3,2024-01-01T10:00:00,true,2024-01-01T10:00:00.123\n",
+            ),
         ];
         let schema = infer_schema(&csv, &samples).unwrap();
         let types: Vec<String> = schema
@@ -820,7 +861,9 @@ mod tests {
             .collect();
         assert_eq!(types[..3], ["a:Float64", "b:Utf8", "c:Utf8"]);
         assert!(types[3].starts_with("d:Timestamp"), "{types:?}");
-        assert_eq!(types[4], "e:Boolean");
+        // Timestamps of two units (seconds, milliseconds) stay a timestamp.
+        assert!(types[4].starts_with("f:Timestamp"), "{types:?}");
+        assert_eq!(types[5], "e:Boolean");
     }
 
     #[test]

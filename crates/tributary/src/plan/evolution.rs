@@ -227,6 +227,11 @@ pub fn compare(
     }
 }
 
+/// An aggregate's text without the NULLS FIRST / NULLS LAST of the orderings inside it.
+fn without_null_order(text: &str) -> String {
+    text.replace(" NULLS FIRST", "").replace(" NULLS LAST", "")
+}
+
 fn compare_operator(o: &OperatorShape, n: &OperatorShape) -> OperatorVerdict {
     let mut verdict = Verdict::Reuse;
     let mut changes = Vec::new();
@@ -318,7 +323,16 @@ fn compare_operator(o: &OperatorShape, n: &OperatorShape) -> OperatorVerdict {
             &mut changes,
         );
     }
-    if o.values != n.values {
+    // An aggregate spelled with another NULL ordering inside (`first_value(v ORDER BY ts ASC
+    // NULLS LAST)` recorded before SQL took Spark's NULL order) keeps the same state: the
+    // ordering applies when the values are read out, not to what is stored.
+    let same_but_null_order = n.kind == OperatorKind::Aggregation
+        && o.values.len() == n.values.len()
+        && o.values
+            .iter()
+            .zip(&n.values)
+            .all(|(a, b)| without_null_order(a) == without_null_order(b));
+    if o.values != n.values && !same_but_null_order {
         let (was, now) = (set(&o.values), set(&n.values));
         let gone: BTreeSet<&String> = was.difference(&now).copied().collect();
         let added: BTreeSet<&String> = now.difference(&was).copied().collect();
@@ -494,6 +508,39 @@ mod tests {
         let r = compare(&old, &window, None);
         assert_eq!(r.worst(), Verdict::Rebuild);
         assert!(r.operators[0].changes[0].contains("window changes"), "{r}");
+    }
+
+    #[test]
+    fn an_aggregate_spelled_with_another_null_order_reuses_its_state() {
+        let was = query(
+            vec![agg(
+                &["k: Int64"],
+                None,
+                &["first_value(v) ORDER BY [t.ts ASC NULLS LAST]: Int64"],
+                "",
+            )],
+            0,
+        );
+        let now = query(
+            vec![agg(
+                &["k: Int64"],
+                None,
+                &["first_value(v) ORDER BY [t.ts ASC NULLS FIRST]: Int64"],
+                "",
+            )],
+            0,
+        );
+        assert_eq!(compare(&was, &now, None).worst(), Verdict::Reuse);
+        let other = query(
+            vec![agg(
+                &["k: Int64"],
+                None,
+                &["first_value(v) ORDER BY [t.id ASC NULLS FIRST]: Int64"],
+                "",
+            )],
+            0,
+        );
+        assert_eq!(compare(&was, &other, None).worst(), Verdict::Extend);
     }
 
     #[test]

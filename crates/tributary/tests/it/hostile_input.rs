@@ -558,6 +558,17 @@ async fn compressed_files_are_read_by_their_extension_and_a_broken_one_is_set_as
         .await
         .unwrap();
     assert_eq!(ids(&rows, "id"), vec![1, 2]);
+    // A path to one compressed file, without a schema: inferred from the decompressed text.
+    let rows = session
+        .read()
+        .option("header", "true")
+        .csv(csv.join("a.csv.gz").to_str().unwrap())
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    assert_eq!(ids(&rows, "id"), vec![1, 2]);
 }
 
 #[tokio::test]
@@ -608,12 +619,14 @@ async fn a_csv_without_a_header_read_with_one_loses_no_row_unseen() {
     ]));
     // No header, read with has_header true (the default): the first line reads as a row.
     write_lines(&input, "a.csv", &["1,alice".into(), "2,bob".into()]);
-    // A real header: skipped quietly.
+    // A real header: skipped quietly, also when it names only some columns (or in another
+    // case) and the rest would read as data.
     write_lines(&input, "b.csv", &["id,name".into(), "3,carl".into()]);
+    write_lines(&input, "c.csv", &["ID,7".into(), "4,dan".into()]);
     let (rows, bad, records) = stream_all(&input, schema.clone(), "csv", &[])
         .await
         .unwrap();
-    assert_eq!(ids(&rows, "id"), vec![2, 3]);
+    assert_eq!(ids(&rows, "id"), vec![2, 3, 4]);
     assert_eq!(bad, 1, "{records:?}");
     assert_eq!(records[0]["record"], "1,alice");
     assert!(
@@ -624,6 +637,7 @@ async fn a_csv_without_a_header_read_with_one_loses_no_row_unseen() {
     );
     // Told there is no header, every row is read.
     std::fs::remove_file(input.join("b.csv")).unwrap();
+    std::fs::remove_file(input.join("c.csv")).unwrap();
     let (rows, bad, _) = stream_all(&input, schema, "csv", &[("has_header", "false")])
         .await
         .unwrap();

@@ -147,7 +147,16 @@ impl SourceConnector for FileConnector {
                     if let Some(b) = location.read(&f.name).await? {
                         samples.push(match file_format {
                             FileFormat::Parquet => b,
-                            _ => text_content(&f.name, b).map_err(|reason| {
+                            // A path to one file lists it with an empty name.
+                            _ => text_content(
+                                if f.name.is_empty() {
+                                    &location.display
+                                } else {
+                                    &f.name
+                                },
+                                b,
+                            )
+                            .map_err(|reason| {
                                 TributaryError::Plan(format!(
                                     "inferring the schema from '{}' at '{}': {reason}",
                                     f.name, ctx.path
