@@ -79,8 +79,9 @@ def test_joins_by_names_and_conditions(spark, people):
     codes = countries.withColumnRenamed("country", "code")
     cond = people.join(codes, people.country == codes.code, "inner")
     assert cond.count() == 3 and cond.columns == people.columns + ["code", "cname"]
-    with pytest.raises(NotImplementedError, match=r"join on the column names"):
-        people.join(countries, people.country == countries.country)
+    both = people.join(countries, people.country == countries.country)
+    assert both.columns == people.columns + ["country", "cname"]
+    assert sorted(both.select(people.id, countries.country).collect()) == [(1, "fr"), (2, "de"), (3, "fr")]
     semi = people.join(countries, "country", "left_semi")
     assert semi.columns == people.columns and semi.count() == 3
     anti = people.join(countries, "country", "left_anti").collect()

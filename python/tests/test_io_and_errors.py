@@ -22,15 +22,35 @@ def test_json_parquet_and_delta_round_trips(spark, tmp_path):
         df.write.format("delta").save(str(tmp_path / "d"))  # errorifexists, as in Spark
 
 
-def test_partitioned_file_writes_are_refused_not_written_flat(spark, tmp_path):
-    df = spark.createDataFrame([(1, "a"), (2, "b")], "id BIGINT, region STRING")
-    with pytest.raises(errors.TributaryException, match="not supported for parquet files"):
-        df.write.partitionBy("region").parquet(str(tmp_path / "pq"))
-    assert not (tmp_path / "pq").exists() or not any((tmp_path / "pq").iterdir())
+def test_partitioned_writes_make_hive_folders_that_reads_discover(spark, tmp_path):
+    df = spark.createDataFrame([(1, "a"), (2, "b"), (3, None)], "id BIGINT, region STRING")
+    df.write.partitionBy("region").parquet(str(tmp_path / "pq"))
+    assert sorted(p.name for p in (tmp_path / "pq").iterdir() if not p.name.startswith("_")) == [
+        "region=__HIVE_DEFAULT_PARTITION__", "region=a", "region=b"]
+    back = spark.read.parquet(str(tmp_path / "pq"))
+    assert back.columns == ["id", "region"]
+    assert sorted((r.id, r.region) for r in back.collect()) == [(1, "a"), (2, "b"), (3, None)]
+    with pytest.raises(errors.TributaryException, match="no column 'regoin'"):
+        df.write.partitionBy("regoin").json(str(tmp_path / "js"))
     # Delta keeps its partitioning.
     df.write.partitionBy("region").format("delta").save(str(tmp_path / "d"))
     assert (tmp_path / "d" / "region=a").is_dir()
-    assert spark.read.format("delta").load(str(tmp_path / "d")).count() == 2
+    assert spark.read.format("delta").load(str(tmp_path / "d")).count() == 3
+
+
+def test_a_stream_writes_partition_folders(spark, tmp_path):
+    write_events(tmp_path / "in", "a.json", 0, 6)
+    events = spark.readStream.schema(EVENTS).json(str(tmp_path / "in"))
+    q = (events.writeStream.format("json").partitionBy("user")
+         .option("checkpointLocation", str(tmp_path / "ck")).trigger(availableNow=True)
+         .start(str(tmp_path / "out")))
+    q.awaitTermination()
+    assert sorted(p.name for p in (tmp_path / "out").iterdir() if not p.name.startswith("_")) == [
+        "user=u0", "user=u1", "user=u2"]
+    back = spark.read.schema(EVENTS).json(str(tmp_path / "out"))
+    assert sorted((r.id, r.user) for r in back.collect()) == [(i, f"u{i % 3}") for i in range(6)]
+    with pytest.raises(errors.PySparkNotImplementedError, match="partitionBy with format 'console'"):
+        events.writeStream.format("console").partitionBy("user").start()
 
 
 def test_compressed_json_and_csv_are_read_by_their_extension(spark, tmp_path):

@@ -802,3 +802,96 @@ fn a_delta_stream_goes_on_after_the_python_deltalake_package_compacts_its_source
     );
     assert_eq!(copy, vec!["100|100|0|99"]);
 }
+
+/// A slowly changing dimension closes its open rows at `9999-12-31`, as Spark and Delta allow
+/// (timestamps in microseconds: years 1 to 9999). Written to Delta from JSON by a batch, read
+/// by the independent Delta reader, and joined by a stream on the validity range, with the
+/// open rows found by `valid_to > current_timestamp()`.
+#[test]
+fn a_dimension_open_until_the_year_9999_is_written_read_and_joined() {
+    let py = python();
+    let tmp = tempfile::tempdir().unwrap();
+    let (src, dim, events, out) = (
+        tmp.path().join("src"),
+        tmp.path().join("dim"),
+        tmp.path().join("events"),
+        tmp.path().join("out"),
+    );
+    write_lines(
+        &src,
+        "d.json",
+        &[
+            r#"{"region_id":1,"name":"north-old","valid_from":"2020-01-01T00:00:00","valid_to":"2026-06-01T00:00:00"}"#.into(),
+            r#"{"region_id":1,"name":"north","valid_from":"2026-06-01T00:00:00","valid_to":"9999-12-31T23:59:59.999999"}"#.into(),
+            r#"{"region_id":2,"name":"south","valid_from":"0001-01-01T00:00:00","valid_to":"9999-12-31T00:00:00"}"#.into(),
+        ],
+    );
+    let load = tmp.path().join("load.sql");
+    std::fs::write(
+        &load,
+        format!(
+            "CREATE EXTERNAL TABLE src (region_id BIGINT, name VARCHAR, valid_from TIMESTAMP, valid_to TIMESTAMP) \
+               STORED AS JSON LOCATION '{}';
+             CREATE EXTERNAL TABLE dim (region_id BIGINT, name VARCHAR, valid_from TIMESTAMP, valid_to TIMESTAMP) \
+               STORED AS DELTA LOCATION '{}';
+             INSERT INTO dim SELECT * FROM src;",
+            src.display(),
+            dim.display()
+        ),
+    )
+    .unwrap();
+    let (ok, _, err) = tributary(&["batch", load.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    // Every row arrived (none went to the bad records), in range, as another reader sees it.
+    let mut theirs: Vec<String> = interop(&py, &["read", dim.to_str().unwrap()])
+        .iter()
+        .map(|r| format!("{}|{}", r["name"].as_str().unwrap(), r["valid_to"]))
+        .collect();
+    theirs.sort();
+    assert_eq!(theirs.len(), 3, "{theirs:?}");
+    for (row, expected) in theirs.iter().zip([
+        "north-old|\"2026-06-01T00:00:00",
+        "north|\"9999-12-31T23:59:59.999999",
+        "south|\"9999-12-31T00:00:00",
+    ]) {
+        assert!(row.starts_with(expected), "{theirs:?}");
+    }
+    write_lines(
+        &events,
+        "e.json",
+        &[
+            r#"{"id":1,"region_id":1,"ts":"2025-03-01T10:00:00"}"#.into(),
+            r#"{"id":2,"region_id":1,"ts":"2026-07-01T10:00:00"}"#.into(),
+            r#"{"id":3,"region_id":2,"ts":"2026-07-01T10:00:00"}"#.into(),
+        ],
+    );
+    let job = tmp.path().join("job.sql");
+    std::fs::write(
+        &job,
+        format!(
+            "CREATE UNBOUNDED EXTERNAL TABLE events (id BIGINT, region_id BIGINT, ts TIMESTAMP) \
+               STORED AS JSON LOCATION '{}';
+             CREATE EXTERNAL TABLE dim (region_id BIGINT, name VARCHAR, valid_from TIMESTAMP, valid_to TIMESTAMP) \
+               STORED AS DELTA LOCATION '{}';
+             CREATE EXTERNAL TABLE out (id BIGINT, name VARCHAR, valid_to TIMESTAMP, open BOOLEAN) \
+               STORED AS DELTA LOCATION '{}';
+             INSERT INTO out SELECT e.id, d.name, d.valid_to, d.valid_to > current_timestamp() AS open \
+               FROM events e JOIN dim d ON e.region_id = d.region_id \
+               AND e.ts >= d.valid_from AND e.ts < d.valid_to \
+               WHERE d.valid_to <= TIMESTAMP '9999-12-31 23:59:59.999999';",
+            events.display(),
+            dim.display(),
+            out.display()
+        ),
+    )
+    .unwrap();
+    run_to_end(&job, &tmp.path().join("ck"));
+    assert_eq!(
+        query_delta(&out, "SELECT id, name, valid_to, open FROM t"),
+        [
+            "1|north-old|2026-06-01T00:00:00|false",
+            "2|north|9999-12-31T23:59:59.999999|true",
+            "3|south|9999-12-31T00:00:00|true",
+        ]
+    );
+}

@@ -4,8 +4,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
+use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::logical_expr::{DdlStatement, LogicalPlan};
-use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::{DFParser, Statement as DfStatement};
 use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
 
@@ -54,8 +54,11 @@ impl JobFile {
     /// Parse a job file whose variables are already substituted.
     pub async fn parse(sql: &str) -> Result<JobFile, JobError> {
         let statements = DFParser::parse_sql(sql).map_err(|e| JobError::Sql(e.to_string()))?;
-        let ctx = SessionContext::new();
-        let state = ctx.state();
+        // Types as every Tributary session plans them (a bare TIMESTAMP in microseconds).
+        let state = SessionStateBuilder::new()
+            .with_default_features()
+            .with_type_planner(Arc::new(tributary::SparkTypePlanner))
+            .build();
         let mut job = JobFile::default();
         for stmt in statements {
             match stmt {

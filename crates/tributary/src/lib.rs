@@ -91,7 +91,7 @@ pub use error::{ErrorDomain, Result, TributaryError};
 pub use exec::verify::{compare_batches, Comparison};
 pub use keyed::KeyedDataFrame;
 pub use modes::{OutputMode, SaveMode, Trigger};
-pub use plan::{evolution, shape, store_assignment};
+pub use plan::{evolution, shape, store_assignment, SparkTypePlanner};
 pub use progress::{RealTimeProgress, SinkProgress, SourceProgress, StreamingQueryProgress};
 pub use query::{
     QueryIdleEvent, QueryProgressEvent, QueryStartedEvent, QueryStatus, QueryTerminatedEvent,

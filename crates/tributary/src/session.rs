@@ -99,10 +99,15 @@ impl Session {
             let mut rules: Vec<Arc<dyn datafusion::optimizer::OptimizerRule + Send + Sync>> =
                 vec![Arc::new(crate::plan::PaneAggregateRule)];
             rules.extend(existing.optimizers().iter().cloned());
-            let mut state = SessionStateBuilder::new_from_existing(existing)
+            let mut builder = SessionStateBuilder::new_from_existing(existing)
                 .with_query_planner(Arc::new(TributaryQueryPlanner))
-                .with_optimizer_rules(rules)
-                .build();
+                .with_optimizer_rules(rules);
+            // SQL's bare TIMESTAMP in Spark's microseconds, unless the context plans types its
+            // own way.
+            builder
+                .type_planner()
+                .get_or_insert_with(|| Arc::new(crate::plan::SparkTypePlanner));
+            let mut state = builder.build();
             state
                 .config_mut()
                 .set_extension(Arc::new(SessionLink(weak.clone())));

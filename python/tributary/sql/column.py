@@ -1,9 +1,9 @@
 """``Column``: an expression, rendered as SQL text in the engine's dialect when an operation runs.
 
-A column is a function of a rendering context, so that ``df1["id"] == df2["id"]`` resolves to
-the two sides of a join: the context maps each DataFrame's id to the alias it has in the SQL
-being planned (none outside joins). Each column also carries the name Spark would give it
-(``sum(amount)``, ``(a + 1)``), so unaliased results have Spark's column names.
+A column is a function of a rendering context, a `Scope`: the columns of the inputs of the SQL
+being planned, through which ``df1["id"] == df2["id"]`` resolves to the two sides of a join and
+``F.col("a.id")`` to the column of the DataFrame aliased ``a``. Each column also carries the name
+Spark would give it (``sum(amount)``, ``(a + 1)``), so unaliased results have Spark's column names.
 """
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ from __future__ import annotations
 import datetime as _dt
 import decimal as _decimal
 import math
-from typing import Any, Callable, Optional
+import re
+from typing import Any, Callable, NamedTuple, Optional
 
-Ctx = dict  # DataFrame id -> alias in the SQL being planned
+from tributary.errors import AnalysisException
 
 __all__ = ["Column"]
 
@@ -55,6 +56,145 @@ def sql_literal(v: Any) -> str:
     raise TypeError(f"{type(v).__name__} {v!r} cannot be a literal: use str, int, float, bool, date, datetime, Decimal or bytes")
 
 
+class Field(NamedTuple):
+    """A column of a DataFrame."""
+
+    name: str  # its name, as the user sees it
+    phys: str  # its name in the engine's plan: `name`, unless another column has that name too
+    tags: frozenset  # what names it: ids of the DataFrames it is a column of, and aliases (str)
+
+
+class Scope:
+    """The columns that the SQL being planned reads: each input's fields, with the alias that the
+    input has in the SQL (None: the lone input of the FROM). A DataFrame's column (``df["x"]``,
+    ``df.x``) resolves to that DataFrame's column x, ``F.col("a.x")`` to the column x of the
+    DataFrame aliased a, and ``F.col("x")`` to the one column named x (two are ambiguous)."""
+
+    def __init__(self, *sides: tuple, own: Optional[dict] = None) -> None:
+        self.sides = sides  # (alias or None, [Field])
+        self.own = own or {}  # alias -> id of the DataFrame that the side is (a join's)
+
+    def _all(self) -> list:
+        return [(a, f) for a, fields in self.sides for f in fields]
+
+    def sql(self, alias: Optional[str], f: Field) -> str:
+        return quote(f.phys) if alias is None else f"{quote(alias)}.{quote(f.phys)}"
+
+    def resolve(self, parts: list, df_id: Optional[int] = None, strict: bool = True) -> Optional[tuple]:
+        """(alias, field, path) that a name split at its dots names: `a.x` is the column x of
+        alias a if there is one, else the field path x of column a. None if no column has the
+        name (the engine then reads it as written)."""
+        tries = [(parts[0], parts[1], parts[2:])] if len(parts) > 1 else []
+        hits: list = []
+        for qual, name, path in tries + [(None, parts[0], parts[1:])]:
+            hits = [(a, f) for a, f in self._all() if f.name == name and (qual is None or qual in f.tags)]
+            if hits:
+                break
+        if not hits:
+            return None
+        if df_id is not None:
+            mine = [h for h in hits if df_id in h[1].tags]
+            if mine:
+                hits = mine
+            elif any(df_id in f.tags for _, f in self._all()):
+                # A column of a DataFrame that this one comes from, replaced on the way.
+                if not strict:
+                    return None
+                raise _missing(hits[0][1].name)
+        if len(hits) > 1 and df_id is not None:
+            # A join of a DataFrame with one made from it: its column is its own side's.
+            own = [h for h in hits if self.own.get(h[0]) == df_id]
+            hits = own if len(own) == 1 else hits
+        if len(hits) > 1:
+            raise ambiguous(hits[0][1].name, [f for _, f in hits])
+        return hits[0][0], hits[0][1], path
+
+    def star(self, parts: list, df_id: Optional[int]) -> Optional[list]:
+        """The (alias, field)s that `*` (of DataFrame df_id, if it is one of the inputs) or `a.*`
+        (a an alias here) stands for; None if `a` is no alias here."""
+        if parts == ["*"]:
+            mine = [h for h in self._all() if df_id is not None and df_id in h[1].tags]
+            return mine or self._all()
+        if len(parts) == 2 and parts[1] == "*":
+            return [h for h in self._all() if parts[0] in h[1].tags] or None
+        return None
+
+    def text(self, sql: str) -> str:
+        """SQL text of the user's (selectExpr, filter, F.expr) with `a.x` and `a.*` read as the
+        columns of the DataFrame aliased a, as Spark reads them; the rest as written."""
+        quals = {t for _, f in self._all() for t in f.tags if isinstance(t, str)}
+        if not quals:
+            return sql
+        out = []
+        for m in _SQL_TOKEN.finditer(sql):
+            chain = m.group("chain")
+            if chain is None:
+                out.append(m.group(0))
+                continue
+            parts = [_unquote(p) for p in _SQL_PART.findall(chain)]
+            rest = sql[m.end():].lstrip()
+            if len(parts) < 2 or parts[0] not in quals or rest.startswith("("):
+                out.append(chain)
+            elif parts[1:] == ["*"]:
+                out.append(", ".join(self.sql(a, f) for a, f in self.star(parts, None) or []))
+            else:
+                hits = [(a, f) for a, f in self._all() if f.name == parts[1] and parts[0] in f.tags]
+                if len(hits) > 1:
+                    raise ambiguous(parts[1], [f for _, f in hits])
+                if not hits:
+                    out.append(chain)
+                else:
+                    out.append(".".join([self.sql(*hits[0])] + [quote(p) for p in parts[2:]]))
+        return "".join(out)
+
+
+_IDENT = r'`(?:[^`]|``)*`|"(?:[^"]|"")*"|[A-Za-z_]\w*'
+_SQL_PART = re.compile(rf"{_IDENT}|\*")
+_SQL_TOKEN = re.compile(
+    rf"[eE]'(?:[^'\\]|\\.|'')*'|'(?:[^']|'')*'|[0-9][\w.]*"
+    rf"|(?P<chain>(?:{_IDENT})(?:\.(?:{_IDENT}|\*))*)|.",
+    re.S,
+)
+
+
+def _unquote(part: str) -> str:
+    if part[:1] in ("`", '"'):
+        q = part[0]
+        return part[1:-1].replace(q + q, q)
+    return part
+
+
+def sql_text(ctx: Any, sql: str) -> str:
+    """The user's SQL text, its alias-qualified names resolved in `ctx`."""
+    return ctx.text(sql) if isinstance(ctx, Scope) else sql
+
+
+def _shown(f: Field) -> str:
+    quals = sorted(t for t in f.tags if isinstance(t, str))
+    return (f"`{quals[0]}`." if quals else "") + f"`{f.name}`"
+
+
+def ambiguous(name: str, fields: list) -> AnalysisException:
+    """Spark's error for a name that two columns have."""
+    return AnalysisException(
+        f"[AMBIGUOUS_REFERENCE] Reference `{name}` is ambiguous, could be: "
+        f"[{', '.join(_shown(f) for f in fields)}]. Name the column through the DataFrame it "
+        f"comes from (df['{name}'] of the side you mean, e.g. df1['{name}']), or alias the "
+        f"DataFrames before the join (df1.alias('l')) and use F.col('l.{name}'), or rename one "
+        f"side's column before the join."
+    )
+
+
+def _missing(name: str) -> AnalysisException:
+    return AnalysisException(
+        f"[MISSING_ATTRIBUTES.RESOLVED_ATTRIBUTE_APPEAR_IN_OPERATION] The DataFrame's column "
+        f"`{name}` is not in this DataFrame: its `{name}` is another column (made by withColumn, "
+        f"withColumnRenamed or an expression, or merged by a left, right or full join on the "
+        f"name '{name}'). Use F.col('{name}') for the column here; to keep both sides' "
+        f"columns, join on a condition (df1.join(df2, df1['{name}'] == df2['{name}'], how))."
+    )
+
+
 def literal_name(v: Any) -> str:
     if v is None:
         return "NULL"
@@ -66,7 +206,7 @@ def literal_name(v: Any) -> str:
 class Column:
     """An expression over the columns of a DataFrame."""
 
-    def __init__(self, render: Callable[[Ctx], str], name: str, alias: Optional[str] = None,
+    def __init__(self, render: Callable[[Any], str], name: str, alias: Optional[str] = None,
                  sort: Optional[str] = None, agg: bool = False):
         self._render = render
         self._spark_name = name
@@ -76,18 +216,14 @@ class Column:
 
     # -- rendering ----------------------------------------------------------------------------
 
-    def _sql(self, ctx: Optional[Ctx] = None) -> str:
-        return self._render(ctx or {})
+    def _sql(self, ctx: Optional[Scope] = None) -> str:
+        return self._render(ctx)
 
-    def _select_sql(self, ctx: Optional[Ctx] = None) -> str:
-        """As a select item: with its alias, or Spark's name for an expression."""
-        sql = self._sql(ctx)
-        name = self._alias if self._alias is not None else self._spark_name
-        if self._alias is None and sql in (quote(name), "*") or sql.endswith(".*"):
-            return sql
-        return f"{sql} AS {quote(name)}"
+    def _select_items(self, ctx: Optional[Scope] = None) -> list:
+        """As select items: (SQL, name) pairs, the name its alias or Spark's name for it."""
+        return [(self._sql(ctx), self._alias if self._alias is not None else self._spark_name)]
 
-    def _order_sql(self, ctx: Optional[Ctx] = None) -> str:
+    def _order_sql(self, ctx: Optional[Scope] = None) -> str:
         return f"{self._sql(ctx)} {self._sort or 'ASC NULLS FIRST'}"
 
     def _with(self, **kw: Any) -> "Column":
@@ -273,7 +409,7 @@ class Column:
         # puts the OVER clause on the aggregate itself.
         over_sql = getattr(inner, "_over_sql", None)
 
-        def render(ctx: Ctx) -> str:
+        def render(ctx: Any) -> str:
             clause = f"OVER ({window._sql(ctx)})"
             return over_sql(ctx, clause) if over_sql is not None else f"{inner._sql(ctx)} {clause}"
 
@@ -285,7 +421,7 @@ def _double(c: Column) -> Column:
 
 
 def _case(branches: list, default: Optional[Column], final: bool = False) -> Column:
-    def render(ctx: Ctx) -> str:
+    def render(ctx: Any) -> str:
         parts = " ".join(f"WHEN {c._sql(ctx)} THEN {v._sql(ctx)}" for c, v in branches)
         tail = f" ELSE {default._sql(ctx)}" if default is not None else ""
         return f"CASE {parts}{tail} END"
@@ -306,18 +442,26 @@ def _col(v: Any) -> Column:
 
 
 def _name_col(name: str, df_id: Optional[int] = None) -> Column:
-    """A column by name; `df_id` ties it to a DataFrame (for joins)."""
-    if name == "*":
-        return Column(lambda ctx: "*", "*")
+    """A column by name; `df_id` ties it to a DataFrame (df["x"]), whose column it stays through
+    the operations that keep it (a join's two `x` are told apart so)."""
     parts = name.split(".") if "`" not in name else [name.strip("`")]
 
-    def render(ctx: Ctx) -> str:
-        base = ".".join(quote(p) if p != "*" else "*" for p in parts)
-        if df_id is not None and df_id in ctx:
-            return f"{quote(ctx[df_id])}.{base}"
-        return base
+    def render(ctx: Any) -> str:
+        if isinstance(ctx, Scope):
+            if parts[-1] == "*":
+                fields = ctx.star(parts, df_id)
+                if fields is not None:
+                    return ", ".join(ctx.sql(a, f) for a, f in fields)
+            else:
+                hit = ctx.resolve(parts, df_id)
+                if hit is not None:
+                    alias, f, path = hit
+                    return ".".join([ctx.sql(alias, f)] + [quote(p) for p in path])
+        return ".".join(quote(p) if p != "*" else "*" for p in parts)
 
-    return Column(render, parts[-1] if len(parts) > 1 and parts[-1] != "*" else name)
+    col = Column(render, parts[-1] if len(parts) > 1 and parts[-1] != "*" else name)
+    col._ref = (parts, df_id)  # type: ignore[attr-defined]
+    return col
 
 
 def _substring(s: "Column", pos: Any, length: Any) -> "Column":
@@ -329,7 +473,7 @@ def _substring(s: "Column", pos: Any, length: Any) -> "Column":
         return _fn("substr", [s, pos, length], "substring")
     p, n = _col(pos), _col(length)
 
-    def render(ctx: Ctx) -> str:
+    def render(ctx: Any) -> str:
         text, at, count = s._sql(ctx), p._sql(ctx), n._sql(ctx)
         start = f"(CASE WHEN {at} > 0 THEN {at} - 1 WHEN {at} < 0 THEN char_length({text}) + {at} ELSE 0 END)"
         return f"substr({text}, greatest({start}, 0) + 1, greatest({start} + {count} - greatest({start}, 0), 0))"
@@ -343,7 +487,7 @@ def _fn(sql_name: str, args: list, spark_name: Optional[str] = None, agg: bool =
     cols = [_col(a) for a in args]
     d = "DISTINCT " if distinct else ""
 
-    def render(ctx: Ctx) -> str:
+    def render(ctx: Any) -> str:
         return f"{sql_name}({d}{', '.join(c._sql(ctx) for c in cols)})"
 
     sname = spark_name or sql_name

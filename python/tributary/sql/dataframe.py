@@ -3,18 +3,25 @@
 Each operation registers its input DataFrames as views under fresh names, plans one SQL query
 over them in the engine (which keeps the plan's streaming sources, watermarks and state), and
 removes the views again. Watermarks, deduplication and the writers call the engine directly.
+
+A DataFrame keeps its columns as `Field`s: the name the user sees, the engine's name, and what
+names the column (the DataFrames it is a column of, their aliases). Two columns may have one
+name, as a join's in Spark; the engine's plan then has them under names of their own (`x#3`),
+and the user's names come back wherever columns, rows or schemas reach the user.
 """
 
 from __future__ import annotations
 
 import itertools
+import re
 import sys
+from collections import Counter
 from typing import TYPE_CHECKING, Any, Iterable, Optional, Union
 
 import pyarrow as pa
 
-from tributary.errors import PySparkTypeError, PySparkValueError, not_supported
-from tributary.sql.column import Column, _name_col, quote, sql_literal
+from tributary.errors import AnalysisException, PySparkTypeError, PySparkValueError, not_supported
+from tributary.sql.column import Column, Field, Scope, _name_col, ambiguous, quote, sql_literal, sql_text
 from tributary.sql.row import Row
 from tributary.sql.types import StructType, _from_arrow_schema
 
@@ -51,20 +58,72 @@ def _cols(args: tuple) -> list:
     return list(args)
 
 
+def _project(items: list) -> tuple:
+    """Select items (SQL, name, tags) as a select list and the Fields of its columns: each column
+    under its name, or, when several have one name, under a name of its own (`name#position`)."""
+    counts = Counter(name for _, name, _ in items)
+    taken = set(counts)
+    sql, fields = [], []
+    for i, (expr, name, tags) in enumerate(items):
+        phys = name
+        if counts[name] > 1:
+            phys = f"{name}#{i}"
+            while phys in taken:
+                phys += "#"
+            taken.add(phys)
+        sql.append(expr if expr == quote(phys) else f"{expr} AS {quote(phys)}")
+        fields.append(Field(name, phys, tags))
+    return ", ".join(sql), fields
+
+
+def _duplicate(names: list) -> Optional[str]:
+    """The first name that two columns have, if any."""
+    seen: set = set()
+    for n in names:
+        if n in seen:
+            return n
+        seen.add(n)
+    return None
+
+
 class DataFrame:
     """A distributed collection of rows with named columns — here, a plan of the engine."""
 
-    def __init__(self, native: Any, session: "SparkSession", alias: Optional[str] = None):
+    def __init__(self, native: Any, session: "SparkSession", alias: Optional[str] = None,
+                 fields: Optional[list] = None):
         self._df = native
         self.sparkSession = session
         self._id = next(_ids)
         self._alias = alias
+        # The columns (None: the engine's, named as there); each also a column of this DataFrame.
+        self._fields_: Optional[list] = (
+            None if fields is None else [f._replace(tags=f.tags | {self._id}) for f in fields]
+        )
+
+    @property
+    def _fields(self) -> list:
+        if self._fields_ is None:
+            own = frozenset([self._id])
+            self._fields_ = [Field(n, n, own) for n in self._df.columns()]
+        return self._fields_
+
+    def _hidden(self) -> bool:
+        """Whether the engine has some column under another name (two columns share a name)."""
+        return any(f.phys != f.name for f in self._fields)
+
+    def _same(self, native: Any) -> "DataFrame":
+        """A DataFrame of `native`, whose columns are this DataFrame's."""
+        return DataFrame(native, self.sparkSession, fields=self._fields)
+
+    def _scope(self) -> Scope:
+        return Scope((None, self._fields))
 
     # -- planning ------------------------------------------------------------------------------
 
-    def _plan(self, sql: str, inputs: Optional[list] = None) -> "DataFrame":
+    def _plan(self, sql: str, inputs: Optional[list] = None, fields: Optional[list] = None) -> "DataFrame":
         """Plan `sql`, where `_V0`, `_V1` stand for the views of `inputs` (default: self). (Not
-        `str.format` placeholders: the SQL holds the user's text, braces included.)"""
+        `str.format` placeholders: the SQL holds the user's text, braces included.) `fields`:
+        the result's columns; by default the first input's, by the engine's names."""
         inputs = inputs if inputs is not None else [self]
         native = self.sparkSession._native
         names = [f"__tributary_view_{d._id}_{next(_ids)}" for d in inputs]
@@ -73,10 +132,25 @@ class DataFrame:
         for i, n in enumerate(names):
             sql = sql.replace(_view(i), quote(n))
         try:
-            return DataFrame(native.sql(sql), self.sparkSession)
+            planned = native.sql(sql)
+        except Exception as e:
+            _raise_ambiguous(e, inputs)
+            raise
         finally:
             for n in names:
                 native.deregister(n)
+        if fields is not None:
+            return DataFrame(planned, self.sparkSession, fields=fields)
+        mine = {f.phys: f for f in inputs[0]._fields}
+        fields = [mine.get(n) or Field(n, n, frozenset()) for n in planned.columns()]
+        out = DataFrame(planned, self.sparkSession, fields=fields)
+        if any(f.phys != f.name for f in fields):
+            counts = Counter(f.name for f in fields)
+            if any(counts[f.name] == 1 and f.phys != f.name for f in fields):
+                # A column that had a name of its own, now the only one of its name, takes it.
+                sql, fields = _project([(quote(f.phys), f.name, f.tags) for f in out._fields])
+                return out._plan(f"SELECT {sql} FROM {_V0}", fields=fields)
+        return out
 
     def _col(self, c: Any) -> Column:
         if isinstance(c, Column):
@@ -85,15 +159,53 @@ class DataFrame:
             return _name_col(c)
         raise PySparkTypeError(f"expected a Column or a column name, got {type(c).__name__} {c!r}")
 
+    def _field(self, name: str) -> Field:
+        """The one column named `name` (refused if two have the name)."""
+        fields = [f for f in self._fields if f.name == name]
+        if len(fields) > 1:
+            raise ambiguous(name, fields)
+        if not fields:
+            raise AnalysisException(f"a column with name `{name}` cannot be resolved (the columns are {self.columns})")
+        return fields[0]
+
+    def _unique(self, what: str) -> None:
+        """Refuse `what` for a DataFrame with two columns of one name, as Spark's file sinks do."""
+        dup = _duplicate(self.columns)
+        if dup is not None:
+            raise AnalysisException(
+                f"[COLUMN_ALREADY_EXISTS] The column `{dup}` already exists. Choose another name or "
+                f"rename the existing column: {what} needs columns of distinct names (select the "
+                f"columns to keep, e.g. df.select(df1['{dup}'], ...), or rename one with "
+                f".alias(...) in a select, or withColumnRenamed before the join)."
+            )
+
+    def _native_unique(self, what: str) -> Any:
+        """The engine's plan, for `what`, which needs the user's column names: refused if two
+        columns have one name (the engine cannot hold two columns of one name)."""
+        dup = _duplicate(self.columns)
+        if dup is not None:
+            raise not_supported(
+                f"{what} of a DataFrame with two columns named `{dup}`",
+                f"select or rename the columns first (e.g. df.select(df1['{dup}'].alias('{dup}_1'), ...)), "
+                "or drop one of them",
+            )
+        return self._df
+
     # -- schema ---------------------------------------------------------------------------------
+
+    def _arrow_schema(self) -> pa.Schema:
+        schema = pa.schema(self._df.schema())
+        if self._hidden():
+            schema = pa.schema([a.with_name(f.name) for a, f in zip(schema, self._fields)], schema.metadata)
+        return schema
 
     @property
     def schema(self) -> StructType:
-        return _from_arrow_schema(pa.schema(self._df.schema()))
+        return _from_arrow_schema(self._arrow_schema())
 
     @property
     def columns(self) -> list:
-        return list(self._df.columns())
+        return [f.name for f in self._fields]
 
     @property
     def dtypes(self) -> list:
@@ -111,7 +223,10 @@ class DataFrame:
 
     def __getitem__(self, item: Any) -> Any:
         if isinstance(item, str):
-            return _name_col(item, self._id)
+            col = _name_col(item, self._id)
+            if not item.endswith("*"):
+                self._scope().resolve(col._ref[0], self._id)  # two columns of the name: refused, as Spark
+            return col
         if isinstance(item, Column):
             return self.filter(item)
         if isinstance(item, (list, tuple)):
@@ -121,42 +236,72 @@ class DataFrame:
     def __getattr__(self, name: str) -> Column:
         if name.startswith("_"):
             raise AttributeError(name)
-        if name in self._df.columns():
-            return _name_col(name, self._id)
-        raise AttributeError(f"'DataFrame' object has no attribute '{name}' (the columns are {self._df.columns()})")
+        if name in self.columns:
+            return self[name]
+        raise AttributeError(f"'DataFrame' object has no attribute '{name}' (the columns are {self.columns})")
 
     def alias(self, alias: str) -> "DataFrame":
-        df = DataFrame(self._df, self.sparkSession, alias)
-        return df
+        """This DataFrame under the name `alias`: F.col("alias.x") is its column x (the alias
+        replaces one given before)."""
+        fields = [f._replace(tags=frozenset(t for t in f.tags if not isinstance(t, str)) | {alias})
+                  for f in self._fields]
+        return DataFrame(self._df, self.sparkSession, alias, fields)
 
     # -- transformations ---------------------------------------------------------------------
 
     def select(self, *cols: Any) -> "DataFrame":
+        scope = self._scope()
         items = []
         for c in _cols(cols):
-            fields = self._struct_fields(c)
-            if fields is not None:
-                # Spark's "s.*": every field of the struct column s, as a column.
-                items += [f"{quote(c[:-2])}[{sql_literal(f)}] AS {quote(f)}" for f in fields]
-            else:
-                items.append(self._col(c)._select_sql())
-        return self._plan(f"SELECT {', '.join(items)} FROM {_V0}")
+            col = self._col(c)
+            items += self._select_items(col, scope)
+        sql, fields = _project(items)
+        return self._plan(f"SELECT {sql} FROM {_V0}", fields=fields)
 
-    def _struct_fields(self, c: Any) -> Optional[list]:
-        """The fields of struct column `s` when `c` is the string "s.*", else None."""
-        if not isinstance(c, str) or not c.endswith(".*"):
+    def _select_items(self, col: Column, scope: Scope) -> list:
+        """`col` as select items (SQL, name, tags): a column of this DataFrame stays itself."""
+        ref = getattr(col, "_ref", None)
+        if ref is not None and col._alias is None:
+            parts, df_id = ref
+            if parts[-1] == "*":
+                fields = scope.star(parts, df_id)
+                if fields is not None:
+                    return [(scope.sql(a, f), f.name, f.tags) for a, f in fields]
+                struct = self._struct_fields(parts[:-1], df_id, scope)
+                if struct is not None:
+                    # Spark's "s.*": every field of the struct column s, as a column.
+                    sql, names = struct
+                    return [(f"{sql}[{sql_literal(n)}]", n, frozenset()) for n in names]
+            else:
+                hit = scope.resolve(parts, df_id)
+                if hit is not None and not hit[2]:
+                    return [(scope.sql(hit[0], hit[1]), hit[1].name, hit[1].tags)]
+        return [(sql, name, frozenset()) for sql, name in col._select_items(scope)]
+
+    def _struct_fields(self, parts: list, df_id: Optional[int], scope: Scope) -> Optional[tuple]:
+        """(SQL, field names) of the struct column that `parts` names, else None."""
+        hit = scope.resolve(parts, df_id)
+        if hit is None or hit[2]:
             return None
-        name = c[:-2].strip("`")
-        for f in self.schema.fields:
-            if f.name == name and isinstance(f.dataType, StructType):
-                return f.dataType.names
-        return None
+        t = self._arrow_schema().field(self._fields.index(hit[1])).type
+        if not pa.types.is_struct(t):
+            return None
+        names = [t.field(i).name for i in range(t.num_fields)]
+        dup = _duplicate(names)
+        if dup is not None:
+            raise not_supported(
+                f"'{hit[1].name}.*' of a struct with two fields named `{dup}`",
+                "alias the struct's fields apart when making it (F.struct(df1.x.alias('x1'), df2.x.alias('x2')))",
+            )
+        return scope.sql(hit[0], hit[1]), names
 
     def selectExpr(self, *expr: str) -> "DataFrame":
-        return self._plan(f"SELECT {', '.join(_cols(expr))} FROM {_V0}")
+        scope = self._scope()
+        return self._plan(f"SELECT {', '.join(scope.text(e) for e in _cols(expr))} FROM {_V0}")
 
     def filter(self, condition: Any) -> "DataFrame":
-        cond = condition if isinstance(condition, str) else self._col(condition)._sql()
+        scope = self._scope()
+        cond = scope.text(condition) if isinstance(condition, str) else self._col(condition)._sql(scope)
         return self._plan(f"SELECT * FROM {_V0} WHERE {cond}")
 
     where = filter
@@ -165,47 +310,70 @@ class DataFrame:
         return self.withColumns({colName: col})
 
     def withColumns(self, *colsMap: dict) -> "DataFrame":
+        """Each column of `colsMap` added, or in place of every column of its name (as Spark)."""
         mapping = colsMap[0] if colsMap else {}
-        existing = self.columns
-        items = []
-        for c in existing:
-            if c in mapping:
-                items.append(f"{mapping[c]._sql()} AS {quote(c)}")
-            else:
-                items.append(quote(c))
         for name, c in mapping.items():
-            if name not in existing:
-                if not isinstance(c, Column):
-                    raise PySparkTypeError(f"withColumn('{name}', ...) takes a Column, not {type(c).__name__}: use F.lit(...) for a value")
-                items.append(f"{c._sql()} AS {quote(name)}")
-        return self._plan(f"SELECT {', '.join(items)} FROM {_V0}")
+            if not isinstance(c, Column):
+                raise PySparkTypeError(f"withColumn('{name}', ...) takes a Column, not {type(c).__name__}: use F.lit(...) for a value")
+        scope = self._scope()
+        items = [
+            (mapping[f.name]._sql(scope), f.name, frozenset()) if f.name in mapping else (quote(f.phys), f.name, f.tags)
+            for f in self._fields
+        ]
+        existing = set(self.columns)
+        items += [(c._sql(scope), name, frozenset()) for name, c in mapping.items() if name not in existing]
+        sql, fields = _project(items)
+        return self._plan(f"SELECT {sql} FROM {_V0}", fields=fields)
 
     def withColumnRenamed(self, existing: str, new: str) -> "DataFrame":
         return self.withColumnsRenamed({existing: new})
 
     def withColumnsRenamed(self, colsMap: dict) -> "DataFrame":
-        items = [f"{quote(c)} AS {quote(colsMap[c])}" if c in colsMap else quote(c) for c in self.columns]
-        return self._plan(f"SELECT {', '.join(items)} FROM {_V0}")
+        """Every column named as a key of `colsMap` renamed (two of one name both, as Spark)."""
+        return self._renamed([colsMap.get(f.name) for f in self._fields])
+
+    def _renamed(self, names: list) -> "DataFrame":
+        items = [(quote(f.phys), f.name, f.tags) if n is None else (quote(f.phys), n, frozenset())
+                 for f, n in zip(self._fields, names)]
+        sql, fields = _project(items)
+        return self._plan(f"SELECT {sql} FROM {_V0}", fields=fields)
 
     def toDF(self, *cols: str) -> "DataFrame":
         if len(cols) != len(self.columns):
             raise PySparkValueError(f"toDF: {len(cols)} names for {len(self.columns)} columns")
-        return self.withColumnsRenamed(dict(zip(self.columns, cols)))
+        return self._renamed(list(cols))
 
     def drop(self, *cols: Any) -> "DataFrame":
-        names = {c if isinstance(c, str) else c._spark_name for c in cols}
-        keep = [quote(c) for c in self.columns if c not in names]
-        return self._plan(f"SELECT {', '.join(keep)} FROM {_V0}")
+        """Without the columns named (every column of a name given as a string, as Spark) or
+        given as Columns (df2["x"]: that DataFrame's x); a name that no column has is ignored."""
+        scope = self._scope()
+        gone = set()
+        for c in cols:
+            if isinstance(c, str):
+                gone |= {f for f in self._fields if f.name == c}
+                continue
+            if not isinstance(c, Column):
+                raise PySparkTypeError(f"drop takes column names or Columns, not {type(c).__name__} {c!r}")
+            ref = getattr(c, "_ref", None)
+            if ref is not None and ref[0][-1] != "*":
+                hit = scope.resolve(ref[0], ref[1], strict=False)
+                if hit is not None and not hit[2]:
+                    gone.add(hit[1])
+            else:
+                gone |= {f for f in self._fields if f.name == c._spark_name}
+        sql, fields = _project([(quote(f.phys), f.name, f.tags) for f in self._fields if f not in gone])
+        return self._plan(f"SELECT {sql} FROM {_V0}", fields=fields)
 
     def limit(self, num: int) -> "DataFrame":
-        return DataFrame(self._df.limit(int(num)), self.sparkSession)
+        return self._same(self._df.limit(int(num)))
 
     def orderBy(self, *cols: Any, ascending: Any = None) -> "DataFrame":
         cs = [self._col(c) for c in _cols(cols)]
         if ascending is not None:
             flags = ascending if isinstance(ascending, list) else [ascending] * len(cs)
             cs = [c.asc() if a else c.desc() for c, a in zip(cs, flags)]
-        return self._plan(f"SELECT * FROM {_V0} ORDER BY {', '.join(c._order_sql() for c in cs)}")
+        scope = self._scope()
+        return self._plan(f"SELECT * FROM {_V0} ORDER BY {', '.join(c._order_sql(scope) for c in cs)}")
 
     sort = orderBy
 
@@ -215,15 +383,23 @@ class DataFrame:
         return self._plan(f"SELECT DISTINCT * FROM {_V0}")
 
     def dropDuplicates(self, subset: Optional[list] = None) -> "DataFrame":
-        return DataFrame(self._df.drop_duplicates(list(subset or [])), self.sparkSession)
+        return self._same(self._df.drop_duplicates(self._phys(subset)))
 
     drop_duplicates = dropDuplicates
 
     def dropDuplicatesWithinWatermark(self, subset: Optional[list] = None) -> "DataFrame":
-        return DataFrame(self._df.drop_duplicates_within_watermark(list(subset or [])), self.sparkSession)
+        return self._same(self._df.drop_duplicates_within_watermark(self._phys(subset)))
+
+    def _phys(self, names: Optional[list]) -> list:
+        """The engine's names of the columns named `names` (all columns of a name, as Spark)."""
+        out = []
+        for n in names or []:
+            out += [f.phys for f in self._fields if f.name == n] or [n]
+        return out
 
     def withWatermark(self, eventTime: str, delayThreshold: str) -> "DataFrame":
-        return DataFrame(self._df.with_watermark(eventTime, delayThreshold), self.sparkSession)
+        phys = self._field(eventTime).phys if eventTime in self.columns else eventTime
+        return self._same(self._df.with_watermark(phys, delayThreshold))
 
     def union(self, other: "DataFrame") -> "DataFrame":
         return self._plan(f"SELECT * FROM {_V0} UNION ALL SELECT * FROM {_V1}", [self, other])
@@ -231,7 +407,12 @@ class DataFrame:
     unionAll = union
 
     def unionByName(self, other: "DataFrame", allowMissingColumns: bool = False) -> "DataFrame":
-        return DataFrame(self._df.union_by_name(other._df, allowMissingColumns), self.sparkSession)
+        self._unique("unionByName")
+        other._unique("unionByName")
+        native = self._df.union_by_name(other._df, allowMissingColumns)
+        mine = {f.name: f for f in self._fields}
+        return DataFrame(native, self.sparkSession, fields=[
+            mine.get(n) or Field(n, n, frozenset()) for n in native.columns()])
 
     def subtract(self, other: "DataFrame") -> "DataFrame":
         """The distinct rows of this DataFrame that are not in `other` (SQL's EXCEPT DISTINCT;
@@ -254,7 +435,7 @@ class DataFrame:
     def _set_all(self, op: str, other: "DataFrame") -> "DataFrame":
         # The copies of each row are numbered on both sides: (row, k) pairs are distinct, so
         # the distinct set operation on them counts the duplicates as Spark's ALL forms do.
-        left, right = self.columns, other.columns
+        left, right = [f.phys for f in self._fields], [f.phys for f in other._fields]
         if len(left) != len(right):
             raise PySparkValueError(
                 f"{op.lower()}All: the DataFrames have {len(left)} and {len(right)} columns"
@@ -272,6 +453,9 @@ class DataFrame:
         )
 
     def join(self, other: "DataFrame", on: Any = None, how: Optional[str] = None) -> "DataFrame":
+        """Spark's join. On a condition the result has both sides' columns, two of one name
+        included (told apart by the DataFrame each comes from: df1["id"], df2["id"], or by
+        alias: F.col("l.id")); on column names it has each name once, as Spark."""
         kind = _JOIN_TYPES.get((how or "inner").lower().replace(" ", ""))
         if kind is None:
             raise PySparkValueError(f"join type '{how}' is not one of {sorted(_JOIN_TYPES)}")
@@ -279,44 +463,57 @@ class DataFrame:
         ra = other._alias or "__right"
         if la == ra:
             ra = ra + "_2"
-        ctx = {self._id: la, other._id: ra}
-        left_cols, right_cols = self.columns, other.columns
+        left, right = self._fields, other._fields
+        scope = Scope((la, left), (ra, right), own={la: self._id, ra: other._id})
         semi = kind in ("LEFT SEMI", "LEFT ANTI")
+
+        def item(alias: str, f: Field) -> tuple:
+            return (scope.sql(alias, f), f.name, f.tags)
+
+        cond = None
         if on is None:
             if kind != "CROSS" and kind != "INNER":
                 raise PySparkValueError(f"a {how} join needs a condition (on=...)")
-            return self._plan(f"SELECT * FROM {_V0} AS {quote(la)} CROSS JOIN {_V1} AS {quote(ra)}", [self, other])
-        keys = [on] if isinstance(on, str) else on if isinstance(on, list) and all(isinstance(k, str) for k in on) else None
-        if keys is not None:
+            kind = "CROSS"
+            items = [item(la, f) for f in left] + [item(ra, f) for f in right]
+        elif isinstance(on, str) or isinstance(on, list) and all(isinstance(k, str) for k in on):
+            keys = [on] if isinstance(on, str) else on
             for k in keys:
-                if k not in left_cols or k not in right_cols:
-                    raise PySparkValueError(f"join column '{k}' is not on both sides (left: {left_cols}, right: {right_cols})")
-            cond = " AND ".join(f"{quote(la)}.{quote(k)} = {quote(ra)}.{quote(k)}" for k in keys)
-            if kind == "FULL":
-                items = [f"coalesce({quote(la)}.{quote(k)}, {quote(ra)}.{quote(k)}) AS {quote(k)}" for k in keys]
-            elif kind == "RIGHT":
-                items = [f"{quote(ra)}.{quote(k)}" for k in keys]
-            else:
-                items = [f"{quote(la)}.{quote(k)}" for k in keys]
-            items += [f"{quote(la)}.{quote(c)}" for c in left_cols if c not in keys]
+                if k not in self.columns or k not in other.columns:
+                    raise PySparkValueError(f"join column '{k}' is not on both sides (left: {self.columns}, right: {other.columns})")
+            # Each key is the first column of its name on each side, as in Spark.
+            lk = {k: next(f for f in left if f.name == k) for k in keys}
+            rk = {k: next(f for f in right if f.name == k) for k in keys}
+            cond = " AND ".join(f"{scope.sql(la, lk[k])} = {scope.sql(ra, rk[k])}" for k in keys)
             if semi:
-                items = [f"{quote(la)}.{quote(c)}" for c in left_cols]
+                items = [item(la, f) for f in left]
             else:
-                items += [f"{quote(ra)}.{quote(c)}" for c in right_cols if c not in keys]
+                # The key once: the left's (inner, left) or right's (right) values, both sides'
+                # merged (full); it stays the column of the side(s) whose values it has.
+                if kind == "FULL":
+                    items = [(f"coalesce({scope.sql(la, lk[k])}, {scope.sql(ra, rk[k])})", k, frozenset()) for k in keys]
+                elif kind == "RIGHT":
+                    items = [item(ra, rk[k]) for k in keys]
+                elif kind == "LEFT":
+                    items = [item(la, lk[k]) for k in keys]
+                else:
+                    items = [(scope.sql(la, lk[k]), k, lk[k].tags | rk[k].tags) for k in keys]
+                items += [item(la, f) for f in left if f not in lk.values()]
+                items += [item(ra, f) for f in right if f not in rk.values()]
         else:
-            dup = [c for c in left_cols if c in right_cols]
-            if dup and not semi:
-                raise not_supported(
-                    f"a join on a condition whose two sides both have the columns {dup}",
-                    "join on the column names (df1.join(df2, " + repr(dup if len(dup) > 1 else dup[0])
-                    + ")), or rename one side's columns before the join",
-                )
             conds = on if isinstance(on, list) else [on]
-            cond = " AND ".join(f"({c._sql(ctx)})" for c in conds)
-            items = [f"{quote(la)}.*"] if semi else [f"{quote(la)}.*", f"{quote(ra)}.*"]
+            for c in conds:
+                if not isinstance(c, Column):
+                    raise PySparkTypeError(f"join: on takes column names or Column conditions, not {type(c).__name__} {c!r}")
+            cond = " AND ".join(f"({c._sql(scope)})" for c in conds)
+            items = [item(la, f) for f in left] + ([] if semi else [item(ra, f) for f in right])
+        sql, fields = _project(items)
+        if kind == "CROSS" and cond is not None:
+            kind = "INNER"  # a cross join with a condition is the inner join, as in Spark
+        on_sql = f" ON {cond}" if cond is not None else ""
         return self._plan(
-            f"SELECT {', '.join(items)} FROM {_V0} AS {quote(la)} {kind} JOIN {_V1} AS {quote(ra)} ON {cond}",
-            [self, other],
+            f"SELECT {sql} FROM {_V0} AS {quote(la)} {kind} JOIN {_V1} AS {quote(ra)}{on_sql}",
+            [self, other], fields,
         )
 
     def crossJoin(self, other: "DataFrame") -> "DataFrame":
@@ -345,7 +542,7 @@ class DataFrame:
                 if not isinstance(v, (float, int, str, bool)):
                     raise PySparkTypeError(f"fillna: the dict's values must be float, int, str or bool, not {v!r}")
             self._check_names(list(value), "fillna")
-            fills = dict(value)
+            fills = {i: value[f.name] for i, f in enumerate(fields) if f.name in value}
         else:
             if not isinstance(value, bool) and isinstance(value, int):
                 value = float(value)  # as PySpark: an int fills as a double, cast per column
@@ -356,20 +553,19 @@ class DataFrame:
                 if not isinstance(targets, (list, tuple)):
                     raise PySparkTypeError(f"fillna: subset must be a list or a str, not {type(subset).__name__}")
                 self._check_names(list(targets), "fillna")
-            arrow = pa.schema(self._df.schema())
+            arrow = self._arrow_schema()
             fills = {}
-            for f, a in zip(fields, arrow):
+            for i, (f, a) in enumerate(zip(fields, arrow)):
                 if f.name in targets and _fill_matches(value, a.type):
-                    fills[f.name] = value
+                    fills[i] = value
         if not fills:
             return self
         items = []
-        for f in fields:
-            if f.name not in fills:
-                items.append(quote(f.name))
-                continue
-            items.append(f"{_fill_sql(quote(f.name), f.dataType, fills[f.name])} AS {quote(f.name)}")
-        return self._plan(f"SELECT {', '.join(items)} FROM {_V0}")
+        for i, (f, mine) in enumerate(zip(fields, self._fields)):
+            q = quote(mine.phys)
+            items.append((q if i not in fills else _fill_sql(q, f.dataType, fills[i]), f.name, mine.tags))
+        sql, out = _project(items)
+        return self._plan(f"SELECT {sql} FROM {_V0}", fields=out)
 
     def dropna(self, how: str = "any", thresh: Optional[int] = None, subset: Any = None) -> "DataFrame":
         """The rows with at least `thresh` values that are neither NULL nor NaN among `subset`
@@ -391,18 +587,17 @@ class DataFrame:
 
         counts = []
         for c in subset:
-            q = quote(c)
+            q = quote(self._field(c).phys)
             nan = f" AND NOT isnan({q})" if isinstance(types[c], (DoubleType, FloatType)) else ""
             counts.append(f"CASE WHEN {q} IS NOT NULL{nan} THEN 1 ELSE 0 END")
         total = " + ".join(counts) if counts else "0"
         return self._plan(f"SELECT * FROM {_V0} WHERE ({total}) >= {int(thresh)}")
 
     def _check_names(self, cols: list, op: str) -> None:
-        from tributary.errors import AnalysisException
-
         for c in cols:
             if c not in self.columns:
                 raise AnalysisException(f"{op}: a column with name `{c}` cannot be resolved (the columns are {self.columns})")
+            self._field(c)  # two columns of the name: ambiguous, as in Spark
 
     def groupBy(self, *cols: Any) -> "GroupedData":
         return GroupedData(self, [self._col(c) for c in _cols(cols)])
@@ -415,7 +610,8 @@ class DataFrame:
     # -- actions ---------------------------------------------------------------------------------
 
     def toArrow(self) -> pa.Table:
-        return pa.table(self._df.collect())
+        t = pa.table(self._df.collect())
+        return t.rename_columns(self.columns) if self._hidden() else t
 
     def toPandas(self) -> Any:
         return self.toArrow().to_pandas()
@@ -477,15 +673,15 @@ class DataFrame:
         return out
 
     def createOrReplaceTempView(self, name: str) -> None:
+        native = self._native_unique("createOrReplaceTempView")
         self.sparkSession._native.deregister(name)
-        self.sparkSession._native.register(name, self._df)
+        self.sparkSession._native.register(name, native)
 
     def createTempView(self, name: str) -> None:
-        from tributary.errors import AnalysisException
-
+        native = self._native_unique("createTempView")
         if name in self.sparkSession._views():
             raise AnalysisException(f"Temporary view '{name}' already exists: use createOrReplaceTempView")
-        self.sparkSession._native.register(name, self._df)
+        self.sparkSession._native.register(name, native)
 
     registerTempTable = createOrReplaceTempView
 
@@ -517,6 +713,16 @@ class DataFrame:
 
     def __repr__(self) -> str:
         return "DataFrame[" + ", ".join(f"{n}: {t}" for n, t in self.dtypes) + "]"
+
+
+def _raise_ambiguous(e: Exception, inputs: list) -> None:
+    """An engine error for a name in the user's SQL text that two columns of an input have (and
+    so the engine has under names of their own), as Spark's AMBIGUOUS_REFERENCE."""
+    msg = str(e)
+    for d in inputs:
+        for name, n in Counter(d.columns).items():
+            if n > 1 and re.search(r"No field named [`\"]?" + re.escape(name) + r"[`\"]?\.(\s|$)", msg):
+                raise ambiguous(name, [f for f in d._fields if f.name == name]) from None
 
 
 class DataFrameNaFunctions:
@@ -571,20 +777,29 @@ class GroupedData:
                 col = getattr(F, fn)(c)
                 cols.append(col._with(spark_name=f"{f}({c})"))
             exprs = tuple(cols)
-        aggs = [e if isinstance(e, Column) else Column(lambda ctx, e=e: e, e) for e in _cols(exprs)]
+        aggs = [e if isinstance(e, Column) else Column(lambda ctx, e=e: sql_text(ctx, e), e) for e in _cols(exprs)]
         if not aggs:
             raise PySparkValueError("agg() needs at least one aggregate, e.g. F.count('*')")
+        df = self._df
+        scope = df._scope()
+        values = [(sql, name, frozenset()) for a in aggs for sql, name in a._select_items(scope)]
         if not self._keys:
-            return self._df._plan(f"SELECT {', '.join(a._select_sql() for a in aggs)} FROM {_V0}")
+            sql, fields = _project(values)
+            return df._plan(f"SELECT {sql} FROM {_V0}", fields=fields)
         # The keys are computed below the aggregation under hidden names (as the SQL jobs do
         # with a subquery): a window key becomes one row per window there, and a key may take
-        # the name of a column that the aggregates still read.
+        # the name of a column that the aggregates still read. A key that is a column stays
+        # that column (df1.groupBy(df1.k) has df1's k).
         hidden = [quote(f"__tributary_key{i}") for i in range(len(self._keys))]
-        inner = ", ".join(["*"] + [f"{k._sql()} AS {h}" for k, h in zip(self._keys, hidden)])
-        keys = [f"{h} AS {quote(k._alias or k._spark_name)}" for k, h in zip(self._keys, hidden)]
-        items = keys + [a._select_sql() for a in aggs]
-        return self._df._plan(
-            f"SELECT {', '.join(items)} FROM (SELECT {inner} FROM {_V0}) GROUP BY {', '.join(hidden)}"
+        inner = ", ".join(["*"] + [f"{k._sql(scope)} AS {h}" for k, h in zip(self._keys, hidden)])
+        keys = []
+        for k, h in zip(self._keys, hidden):
+            item = df._select_items(k, scope)
+            tags = item[0][2] if len(item) == 1 else frozenset()
+            keys.append((h, k._alias or k._spark_name, tags))
+        sql, fields = _project(keys + values)
+        return df._plan(
+            f"SELECT {sql} FROM (SELECT {inner} FROM {_V0}) GROUP BY {', '.join(hidden)}", fields=fields
         )
 
     def count(self) -> DataFrame:

@@ -11,7 +11,7 @@ import re
 from typing import Any, Optional
 
 from tributary.errors import not_supported
-from tributary.sql.column import Column, _col, _fn, _name_col, _substring, quote, sql_literal
+from tributary.sql.column import Column, _col, _fn, _name_col, _substring, quote, sql_literal, sql_text
 
 
 def _c(x: Any) -> Column:
@@ -40,8 +40,8 @@ def expr(sql: str) -> Column:
     """A SQL expression, e.g. ``expr("amount * 2 AS doubled")``."""
     m = re.fullmatch(r"(.*?)\s+(?i:as)\s+(`[^`]+`|\w+)\s*", sql, re.S)
     if m:
-        return Column(lambda ctx: m.group(1), m.group(1), alias=m.group(2).strip("`"))
-    return Column(lambda ctx: sql, sql)
+        return Column(lambda ctx: sql_text(ctx, m.group(1)), m.group(1), alias=m.group(2).strip("`"))
+    return Column(lambda ctx: sql_text(ctx, sql), sql)
 
 
 def when(condition: Column, value: Any) -> Column:
@@ -886,19 +886,19 @@ def _posexplode(c: Any, outer: bool) -> Column:
     def positions(a: str) -> str:
         return f"CAST(range(0, CAST(array_length({a}) AS BIGINT)) AS INT[])"
 
-    def select_sql(ctx: Any = None) -> str:
+    def select_items(ctx: Any = None) -> list:
         a = s._sql(ctx)
         pos, val = positions(a), a
         if outer:
             pos = f"CASE WHEN array_length({a}) > 0 THEN {pos} ELSE make_array(CAST(NULL AS INT)) END"
             val = _or_null_row(a)
-        return f"unnest({pos}) AS {quote('pos')}, unnest({val}) AS {quote('col')}"
+        return [(f"unnest({pos})", "pos"), (f"unnest({val})", "col")]
 
     def render(ctx: Any) -> str:
         raise PySparkValueError(f"{name} gives two columns (pos, col): use it in select(...)")
 
     col = Column(render, f"{name}({s._spark_name})")
-    col._select_sql = select_sql  # type: ignore[method-assign]
+    col._select_items = select_items  # type: ignore[method-assign]
     return col
 
 

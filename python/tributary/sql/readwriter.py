@@ -204,6 +204,7 @@ class DataFrameWriter:
         self.options(**options)
         if path is None:
             raise PySparkTypeError("save() needs a path (or use saveAsTable(name))")
+        self._df._unique(f"writing as {self._format}")
         self._df._df.write(self._format, self._mode, self._options, self._partition_by, path)
 
     def saveAsTable(self, name: str, format: Optional[str] = None, mode: Optional[str] = None,

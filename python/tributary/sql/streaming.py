@@ -83,11 +83,14 @@ class DataStreamWriter:
 
     def foreachBatch(self, func: Callable) -> "DataStreamWriter":
         session = self._df.sparkSession
+        # Each batch has the stream's columns (two of one name, a join's, included).
+        fields = self._df._fields
 
         def call(native_df: Any, epoch_id: int) -> None:
             from tributary.sql.dataframe import DataFrame
 
-            func(DataFrame(native_df, session), epoch_id)
+            same = list(native_df.columns()) == [f.phys for f in fields]
+            func(DataFrame(native_df, session, fields=fields if same else None), epoch_id)
 
         self._foreach = call
         self._format = "foreach_batch"
@@ -108,16 +111,22 @@ class DataStreamWriter:
         if queryName is not None:
             self.queryName(queryName)
         self.options(**options)
-        if self._partition_by:
-            raise not_supported("writeStream.partitionBy", "create the Delta table partitioned first (df.write.partitionBy(...)) and stream into it")
         if path is None and "path" in self._options:
             path = self._options.pop("path")
         opts = dict(self._options)
+        if self._partition_by:
+            # Hive-style `col=value/` folders for files; the partition columns of a Delta table
+            # the stream creates.
+            if self._format not in ("parquet", "json", "delta"):
+                raise not_supported(f"writeStream.partitionBy with format '{self._format}'",
+                                    "partition a parquet, json or delta sink")
+            opts["partition_by"] = ",".join(self._partition_by)
         session = self._df.sparkSession
         root = session.conf.get("spark.sql.streaming.checkpointLocation", None)
         if root and not any(k.lower().replace("_", "") == "checkpointlocation" for k in opts):
             opts["checkpointLocation"] = f"{root.rstrip('/')}/{self._name or 'query'}"
-        native = self._df._df.write_stream(
+        df = self._df._df if self._foreach is not None else self._df._native_unique(f"writeStream to {self._format}")
+        native = df.write_stream(
             self._format if self._foreach is None else "foreach_batch",
             self._output_mode,
             self._trigger,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from tributary.sql.column import Column, Ctx, _name_col
+from tributary.sql.column import Column, Scope, _name_col
 
 __all__ = ["Window", "WindowSpec"]
 
@@ -53,7 +53,7 @@ class WindowSpec:
     def rangeBetween(self, start: int, end: int) -> "WindowSpec":
         return WindowSpec(self._partition, self._order, ("RANGE", start, end))
 
-    def _sql(self, ctx: Ctx) -> str:
+    def _sql(self, ctx: Optional[Scope]) -> str:
         parts = []
         if self._partition:
             parts.append("PARTITION BY " + ", ".join(c._sql(ctx) for c in self._partition))

@@ -570,6 +570,7 @@ async fn open_operator(
                     committed,
                     (sides, rec.layout.partition_hash),
                     limit,
+                    keep_late,
                 )
                 .await?,
             )

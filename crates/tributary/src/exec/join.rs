@@ -33,6 +33,7 @@ use datafusion::logical_expr::{Expr, Join, LogicalPlan, LogicalPlanBuilder};
 use serde_json::json;
 use tributary_checkpoint::Epoch;
 
+use super::late::event_ms;
 use super::operator_inputs::OperatorInputs;
 use super::stateful::{
     dyn_stores, dyn_stores_mut, for_each_partition, EpochWatermarks, OperatorEpoch,
@@ -40,7 +41,7 @@ use super::stateful::{
 };
 use crate::error::{from_df_error, Result, TributaryError};
 use crate::location::Location;
-use crate::plan::{at_epoch_time, calls_stable_expr, join_bounds, SplitPlan};
+use crate::plan::{at_epoch_time, calls_stable_expr, event_time_column, join_bounds, SplitPlan};
 use crate::state::{
     CloseTime, GroupBy, KeyRows, KeySet, KeyedStore, KnownKeys, PartitionHash, StateChange,
     StateSize, StateStore,
@@ -63,6 +64,11 @@ pub(crate) struct JoinOperator {
     hash: PartitionHash,
     /// The next row id of each side.
     next_id: [i64; 2],
+    /// Each side's watermarked event-time column (of its input), when it has one: its rows
+    /// at or behind the watermark for late rows are dropped, as Spark's join drops them.
+    times: [Option<usize>; 2],
+    /// Whether the dropped rows are kept for `late_rows_path`.
+    keep_late_rows: bool,
 }
 
 /// The epoch's rows of one side, split by state partition.
@@ -73,6 +79,13 @@ struct SideRows {
     keys: KeyRows,
     /// Per partition, the rows (of `keys`) it holds.
     index: Vec<Vec<u32>>,
+}
+
+/// The rows of the epoch's input left out as late.
+#[derive(Default)]
+struct LateSide {
+    dropped: usize,
+    rows: Vec<RecordBatch>,
 }
 
 /// What one state partition of one side did in an epoch.
@@ -146,6 +159,7 @@ impl JoinOperator {
         restore_to: Option<Epoch>,
         (partitions, hash): (usize, PartitionHash),
         memory_limit: Option<usize>,
+        keep_late_rows: bool,
     ) -> Result<Self> {
         let LogicalPlan::Join(join) = &split.node else {
             return Err(TributaryError::Internal(
@@ -185,6 +199,10 @@ impl JoinOperator {
             }
             stores.push(store);
         }
+        let times = [
+            event_time_column(&join.left),
+            event_time_column(&join.right),
+        ];
         Ok(JoinOperator {
             id,
             split,
@@ -193,6 +211,8 @@ impl JoinOperator {
             partitions,
             hash,
             next_id,
+            times,
+            keep_late_rows,
         })
     }
 
@@ -201,14 +221,32 @@ impl JoinOperator {
     }
 
     /// The epoch's rows of one side, with fresh row ids after the stored ones, split by the
-    /// state partition of their join key (rows with equal keys meet in one partition).
+    /// state partition of their join key (rows with equal keys meet in one partition); the
+    /// side's late rows (event time at or behind `late_ms`) are left out and put in `late`.
     async fn side_rows(
         &self,
         state: &SessionState,
         inputs: &OperatorInputs<'_>,
         side: usize,
+        (late_ms, late): (Option<i64>, &mut LateSide),
     ) -> Result<SideRows> {
         let rows = inputs.collect(state, side, "a join input").await?;
+        let rows = match (self.times[side], late_ms) {
+            (Some(t), Some(wm)) => {
+                let behind: BooleanArray = event_ms(rows.column(t))?
+                    .iter()
+                    .map(|v| Some(v.is_some_and(|v| v <= wm)))
+                    .collect();
+                late.dropped += behind.true_count();
+                if behind.true_count() > 0 && self.keep_late_rows {
+                    late.rows
+                        .push(filter_record_batch(&rows, &behind).map_err(arrow_err("late rows"))?);
+                }
+                filter_record_batch(&rows, &not(&behind).map_err(arrow_err("late rows"))?)
+                    .map_err(arrow_err("late rows"))?
+            }
+            _ => rows,
+        };
         let store = self.store(side, 0);
         let base = self.next_id[side];
         let n = rows.num_rows() as i64;
@@ -531,8 +569,15 @@ impl StatefulOperator for JoinOperator {
         } else {
             state
         };
-        let left_new = self.side_rows(state, inputs, 0).await?;
-        let right_new = self.side_rows(state, inputs, 1).await?;
+        // Rows behind the watermark for late rows are dropped on either side (Spark 3.4+:
+        // the previous epoch's watermark; what the epoch's own closes is evicted below).
+        let mut late = LateSide::default();
+        let left_new = self
+            .side_rows(state, inputs, 0, (watermarks.late, &mut late))
+            .await?;
+        let right_new = self
+            .side_rows(state, inputs, 1, (watermarks.late, &mut late))
+            .await?;
         // Only stored rows that share a join key with the other side's new rows can match,
         // and they are in the same partition.
         let left_old = self.stored_matches(0, &right_new)?;
@@ -617,7 +662,7 @@ impl StatefulOperator for JoinOperator {
             partitions: changes.len(),
             updated: updated_total,
             removed: removed_total,
-            dropped_by_watermark: 0,
+            dropped_by_watermark: late.dropped as u64,
             custom: json!({
                 "joinType": self.join.join_type.to_string(),
                 "leftRows": sides[0],
@@ -630,7 +675,7 @@ impl StatefulOperator for JoinOperator {
         Ok(OperatorEpoch {
             output,
             changes,
-            late_rows: Vec::new(),
+            late_rows: late.rows,
             progress,
             live: None,
         })

@@ -6,7 +6,7 @@
 use arrow::array::RecordBatch;
 use std::sync::Arc;
 
-use arrow::datatypes::{DataType, Schema, SchemaRef};
+use arrow::datatypes::{DataType, Schema, SchemaRef, TimeUnit};
 use arrow::error::ArrowError;
 use bytes::Bytes;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -720,7 +720,9 @@ pub(crate) fn infer_schema(format: &FileFormat, samples: &[Bytes]) -> Result<Sch
 /// The schemas inferred from several text files as one, as Spark merges them: columns in the
 /// order first seen; where the files disagree on a column's type, the wider one (an integer
 /// and a double make a double, a date and a timestamp a timestamp), and text when neither
-/// holds the other (so every value still reads).
+/// holds the other (so every value still reads). Timestamps are Spark's microseconds, whatever
+/// fraction the text shows (arrow infers nanoseconds from nine digits, which hold only the years
+/// 1677 to 2262).
 fn merge_text_schemas(schemas: &[Schema]) -> Schema {
     let mut fields: Vec<(String, DataType)> = Vec::new();
     for schema in schemas {
@@ -734,27 +736,13 @@ fn merge_text_schemas(schemas: &[Schema]) -> Schema {
     Schema::new(
         fields
             .into_iter()
+            .map(|(n, t)| match t {
+                DataType::Timestamp(_, tz) => (n, DataType::Timestamp(TimeUnit::Microsecond, tz)),
+                t => (n, t),
+            })
             .map(|(n, t)| arrow::datatypes::Field::new(n, t, true))
             .collect::<Vec<_>>(),
     )
-}
-
-fn finer(
-    a: &arrow::datatypes::TimeUnit,
-    b: &arrow::datatypes::TimeUnit,
-) -> arrow::datatypes::TimeUnit {
-    use arrow::datatypes::TimeUnit::*;
-    let rank = |u: &arrow::datatypes::TimeUnit| match u {
-        Second => 0,
-        Millisecond => 1,
-        Microsecond => 2,
-        Nanosecond => 3,
-    };
-    if rank(a) >= rank(b) {
-        *a
-    } else {
-        *b
-    }
 }
 
 fn wider(a: &DataType, b: &DataType) -> DataType {
@@ -764,8 +752,8 @@ fn wider(a: &DataType, b: &DataType) -> DataType {
         (Null, t) | (t, Null) => t.clone(),
         (Int64, Float64) | (Float64, Int64) => Float64,
         (Date32, t @ Timestamp(..)) | (t @ Timestamp(..), Date32) => t.clone(),
-        // `...T10:00:00` and `...T10:00:00.123` infer two units: the finer keeps both.
-        (Timestamp(u, z), Timestamp(v, w)) if z == w => Timestamp(finer(u, v), z.clone()),
+        // `...T10:00:00` and `...T10:00:00.123` infer two units: both become microseconds.
+        (Timestamp(_, z), Timestamp(_, w)) if z == w => Timestamp(TimeUnit::Microsecond, z.clone()),
         (List(x), List(y)) => List(Arc::new(arrow::datatypes::Field::new(
             x.name(),
             wider(x.data_type(), y.data_type()),
@@ -860,9 +848,10 @@ mod tests {
             .map(|f| format!("{}:{}", f.name(), f.data_type()))
             .collect();
         assert_eq!(types[..3], ["a:Float64", "b:Utf8", "c:Utf8"]);
-        assert!(types[3].starts_with("d:Timestamp"), "{types:?}");
-        // Timestamps of two units (seconds, milliseconds) stay a timestamp.
-        assert!(types[4].starts_with("f:Timestamp"), "{types:?}");
+        // Timestamps (of one unit or two: seconds, milliseconds) are Spark's microseconds.
+        let micros = DataType::Timestamp(TimeUnit::Microsecond, None);
+        assert_eq!(schema.field(3).data_type(), &micros, "{types:?}");
+        assert_eq!(schema.field(4).data_type(), &micros, "{types:?}");
         assert_eq!(types[5], "e:Boolean");
     }
 

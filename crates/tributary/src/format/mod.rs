@@ -15,6 +15,7 @@ mod fit;
 mod flat_json;
 pub mod json_out;
 mod listing;
+mod partitions;
 pub(crate) mod read_ahead;
 mod sized_scan;
 pub(crate) mod surrogates;
@@ -29,6 +30,9 @@ pub use fit::sql_type;
 pub(crate) use listing::{
     list_data_files, list_data_files_after, listing_manifest, DataFile, MANIFEST_DIR,
 };
+#[cfg(test)]
+pub(crate) use partitions::folder_values;
+pub(crate) use partitions::infer_folder_columns;
 pub(crate) use table::{FileTable, ScanProgress};
 
 use std::collections::HashMap;

@@ -284,9 +284,26 @@ pub(super) async fn read_file(
     let Some(bytes) = content(format, file, bytes, &display, bad)? else {
         return Ok(Vec::new());
     };
+    // Columns named by the file's `key=value` folders come from there, not from the file.
+    let folders = super::partitions::FolderColumns::of(schema, &file.name);
     let (format, schema, bad) = (format.clone(), schema.clone(), bad.clone());
     tokio::task::spawn_blocking(move || {
-        decode_file_in_pieces(&format, &schema, bytes, &display, &bad, pieces)
+        let Some(folders) = folders else {
+            return decode_file_in_pieces(&format, &schema, bytes, &display, &bad, pieces);
+        };
+        let own = decode_file_in_pieces(&format, &folders.data, bytes, &display, &bad, pieces)?;
+        match own.iter().map(|b| folders.fill(&schema, b)).collect() {
+            Ok(batches) => Ok(batches),
+            Err(e) => {
+                bad.report(BadRecord {
+                    record: String::new(),
+                    source: display,
+                    line: 0,
+                    reason: e.to_string(),
+                })?;
+                Ok(Vec::new())
+            }
+        }
     })
     .await
     .map_err(|e| TributaryError::Internal(format!("a decoding thread failed: {e}")))?

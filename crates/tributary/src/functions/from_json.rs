@@ -32,7 +32,7 @@ pub(crate) fn parse_columns(spec: &str) -> Result<Fields> {
             "FLOAT" | "REAL" | "FLOAT32" => DataType::Float32,
             "BOOLEAN" | "BOOL" => DataType::Boolean,
             "STRING" | "VARCHAR" | "TEXT" => DataType::Utf8,
-            "TIMESTAMP" => DataType::Timestamp(TimeUnit::Nanosecond, None),
+            "TIMESTAMP" => DataType::Timestamp(TimeUnit::Microsecond, None),
             "DATE" => DataType::Date32,
             other => {
                 return plan_err!(

@@ -9,6 +9,7 @@
 //! | `from_json(value, 'id BIGINT, ...')`  | `from_json(col("value"), "id BIGINT, ...")` |
 //! | `spark_cast(v, CAST(NULL AS BIGINT))` | (Spark's cast: timestamps and numbers as seconds) |
 //! | `raise_error('message')`              | (fails the query when a row reaches it)          |
+//! | `now()`, `current_timestamp()`        | (in microseconds, as SQL's `TIMESTAMP` here)     |
 //!
 //! Every session registers them, with the analyzer rule that expands sliding windows.
 
@@ -17,6 +18,7 @@ mod raise_error;
 pub(crate) mod session;
 mod sliding;
 mod spark_cast;
+mod spark_now;
 pub(crate) mod window;
 
 use std::sync::Arc;
@@ -37,6 +39,7 @@ pub(crate) fn udfs() -> Vec<ScalarUDF> {
         ScalarUDF::new_from_impl(from_json::FromJsonFn::default()),
         ScalarUDF::new_from_impl(spark_cast::SparkCastFn::default()),
         ScalarUDF::new_from_impl(raise_error::RaiseErrorFn::default()),
+        ScalarUDF::new_from_impl(spark_now::SparkNowFn::default()),
     ]
 }
 

@@ -232,7 +232,26 @@ fn without_null_order(text: &str) -> String {
     text.replace(" NULLS FIRST", "").replace(" NULLS LAST", "")
 }
 
+/// `shape` with its timestamps spelled in one unit: state written when SQL's `TIMESTAMP` was
+/// nanoseconds is read on in microseconds (the state files convert it), so the unit alone is
+/// no change.
+fn in_one_time_unit(shape: &OperatorShape) -> OperatorShape {
+    let text = |s: &String| s.replace("Timestamp(ns", "Timestamp(µs");
+    let mut s = shape.clone();
+    for list in [&mut s.keys, &mut s.values, &mut s.rows] {
+        *list = list.iter().map(text).collect();
+    }
+    s.event_time = s.event_time.as_ref().map(text);
+    s.condition = s.condition.as_ref().map(text);
+    s.below = text(&s.below);
+    for store in &mut s.state {
+        store.columns = store.columns.iter().map(text).collect();
+    }
+    s
+}
+
 fn compare_operator(o: &OperatorShape, n: &OperatorShape) -> OperatorVerdict {
+    let (o, n) = (&in_one_time_unit(o), &in_one_time_unit(n));
     let mut verdict = Verdict::Reuse;
     let mut changes = Vec::new();
     let mut raise = |v: Verdict, change: String, changes: &mut Vec<String>| {

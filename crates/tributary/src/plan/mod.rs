@@ -38,6 +38,7 @@ mod prepared;
 mod rewrite;
 mod session;
 pub mod shape;
+mod spark_types;
 mod stateful;
 pub mod store_assignment;
 mod topn;
@@ -62,6 +63,7 @@ pub(crate) use rewrite::{
     bind_epoch, find_sources, fork_sources, is_streaming, materialize_static, SourceKey,
 };
 pub(crate) use session::{sessionize_batch, SessionWindowRule, Sessionize};
+pub use spark_types::SparkTypePlanner;
 pub(crate) use stateful::{
     event_time_column, event_time_key, has_watermark, is_stateful, watermark_delay, EventTimeKey,
     EventTimeKind,

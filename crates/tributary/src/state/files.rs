@@ -171,7 +171,23 @@ impl StateFiles {
     }
 
     fn conform(&self, b: RecordBatch) -> Result<RecordBatch> {
-        RecordBatch::try_new(self.schema.clone(), b.columns().to_vec()).map_err(|e| {
+        let mut columns = b.columns().to_vec();
+        if columns.len() == self.schema.fields().len() {
+            for (c, f) in columns.iter_mut().zip(self.schema.fields()) {
+                // State written when SQL's TIMESTAMP was nanoseconds reads on in microseconds.
+                if c.data_type() != f.data_type()
+                    && same_but_time_units(c.data_type(), f.data_type())
+                {
+                    *c = arrow::compute::cast(c, f.data_type()).map_err(|e| {
+                        self.err(format!(
+                            "a state file's column '{}' does not convert: {e}",
+                            f.name()
+                        ))
+                    })?;
+                }
+            }
+        }
+        RecordBatch::try_new(self.schema.clone(), columns).map_err(|e| {
             self.err(format!(
                 "a state file does not fit the operator's state: {e}"
             ))
@@ -356,6 +372,24 @@ impl IpcChunks {
             .finish()
             .map_err(TributaryError::arrow("writing state"))?;
         Ok(self.take())
+    }
+}
+
+/// Whether `a` and `b` are one type but for the units of their timestamps (at any depth).
+fn same_but_time_units(a: &DataType, b: &DataType) -> bool {
+    match (a, b) {
+        (DataType::Timestamp(_, x), DataType::Timestamp(_, y)) => x == y,
+        (DataType::Struct(x), DataType::Struct(y)) => {
+            x.len() == y.len()
+                && x.iter().zip(y.iter()).all(|(x, y)| {
+                    x.name() == y.name() && same_but_time_units(x.data_type(), y.data_type())
+                })
+        }
+        (DataType::List(x), DataType::List(y))
+        | (DataType::LargeList(x), DataType::LargeList(y)) => {
+            same_but_time_units(x.data_type(), y.data_type())
+        }
+        _ => a == b,
     }
 }
 

@@ -643,3 +643,104 @@ async fn a_csv_without_a_header_read_with_one_loses_no_row_unseen() {
         .unwrap();
     assert_eq!((ids(&rows, "id"), bad), (vec![1, 2], 0));
 }
+
+/// Spark's `partitionBy` layout, both ways: a stream writes JSON under `region=.../` folders
+/// (the files without the column), and a stream and a batch read the folder back with the
+/// region from the folder names; a batch read without a schema discovers the column; a folder
+/// value that is not of the declared type sends its file aside, named.
+#[tokio::test]
+async fn partition_folders_are_written_and_discovered_as_in_spark() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, out) = (tmp.path().join("in"), tmp.path().join("out"));
+    write_events(&input, "a.json", 0, 10);
+    let session = Session::new();
+    let q = session
+        .read_stream()
+        .schema(event_schema())
+        .json(input.to_str().unwrap())
+        .await
+        .unwrap()
+        .write_stream()
+        .format("json")
+        .option("partition_by", "region")
+        .option("checkpoint_location", tmp.path().join("ckpt").display())
+        .trigger(Trigger::AvailableNow)
+        .start(out.to_str().unwrap())
+        .await
+        .unwrap();
+    q.await_termination().await.unwrap();
+    let mut folders: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('_'))
+        .collect();
+    folders.sort();
+    assert_eq!(
+        folders,
+        [
+            "region=Apac",
+            "region=EMEA",
+            "region=amer",
+            "region=latam",
+            "region=mars"
+        ]
+    );
+    let file = std::fs::read_dir(out.join("region=EMEA"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let text = std::fs::read_to_string(file).unwrap();
+    assert!(
+        text.contains("\"id\":0") && !text.contains("region"),
+        "{text}"
+    );
+    // Read back: the region comes from the folders.
+    let (rows, bad, _) = stream_all(&out, event_schema(), "json", &[]).await.unwrap();
+    assert_eq!(bad, 0);
+    let expected: Vec<String> = (0..10)
+        .map(|id| format!("{id}|{}", ["EMEA", "amer", "Apac", "latam", "mars"][id % 5]))
+        .collect();
+    let pairs = |batches: &[RecordBatch]| {
+        let mut v: Vec<String> = sorted_rows(batches, "|")
+            .into_iter()
+            .map(|r| {
+                let f: Vec<&str> = r.split('|').collect();
+                format!("{}|{}", f[0], f[2])
+            })
+            .collect();
+        v.sort_by_key(|s| s.split('|').next().unwrap().parse::<i64>().unwrap());
+        v
+    };
+    assert_eq!(pairs(&rows), expected);
+    let inferred = session.read().json(out.to_str().unwrap()).await.unwrap();
+    let names: Vec<String> = inferred
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    assert_eq!(
+        names.last().map(String::as_str),
+        Some("region"),
+        "{names:?}"
+    );
+    let batch = inferred.collect().await.unwrap();
+    assert_eq!(ids(&batch, "id"), (0..10).collect::<Vec<_>>());
+    // `region` declared as a number: the folders' text does not convert, each file goes aside.
+    let numeric = Arc::new(arrow::datatypes::Schema::new(vec![
+        arrow::datatypes::Field::new("id", arrow::datatypes::DataType::Int64, true),
+        arrow::datatypes::Field::new("region", arrow::datatypes::DataType::Int64, true),
+    ]));
+    let (rows, bad, records) = stream_all(&out, numeric, "json", &[]).await.unwrap();
+    assert_eq!(rows.iter().map(RecordBatch::num_rows).sum::<usize>(), 0);
+    assert_eq!(bad, 5, "{records:?}");
+    assert!(
+        records[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("the partition folder 'region=Apac' does not hold a value of column 'region', which is BIGINT"),
+        "{records:?}"
+    );
+}

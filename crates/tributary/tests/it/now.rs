@@ -170,7 +170,7 @@ async fn now_inside_a_sliding_windows_aggregate_is_the_time_of_the_epoch_that_re
     let df = session
         .sql(
             "SELECT CAST(w['start'] AS BIGINT) / 1000 AS start_s, count(*) AS n,
-                    max(CAST(now() AS BIGINT)) / 1000000 AS at_ms
+                    max(CAST(now() AS BIGINT)) / 1000 AS at_ms
              FROM (SELECT window(ts, '10 seconds', '4 seconds') AS w, price FROM prices)
              GROUP BY w",
         )

@@ -183,10 +183,10 @@ async fn the_rate_source_is_deterministic() {
         .await
         .unwrap();
     assert_eq!(ids(&rows, "value"), vec![0, 1, 2, 3]);
-    // timestamp = start + value / rows_per_second
+    // timestamp = start + value / rows_per_second, in microseconds (Spark's unit)
     assert_eq!(
         ids(&rows, "ts"),
-        vec![5_000_000_000, 5_250_000_000, 5_500_000_000, 5_750_000_000]
+        vec![5_000_000, 5_250_000, 5_500_000, 5_750_000]
     );
 }
 

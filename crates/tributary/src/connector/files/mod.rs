@@ -7,6 +7,7 @@
 //!        stream: FileSink (files + a manifest per epoch)
 //! ```
 
+mod partition_folders;
 mod sink;
 mod source;
 
@@ -90,11 +91,21 @@ const READ: &[OptionDecl] = &[
 /// Options of every file sink.
 const WRITE: &[OptionDecl] = &[
     OptionDecl::new("max_records_per_file", OptionType::Int { min: 1 }, "at most this many rows in one output file (Spark's maxRecordsPerFile); files also close at 128 MiB"),
+    OptionDecl::new("partition_by", OptionType::List, "columns whose values name Hive-style folders (col=value/) that hold the rows (Spark's partitionBy); the files leave those columns out"),
 ];
 
 /// The `max_records_per_file` of a sink's options.
 fn max_records(options: &super::Options) -> Option<usize> {
     options.int("max_records_per_file").map(|n| n as usize)
+}
+
+/// The partition columns of a write: the writer's own (`partitionBy`), else the option.
+fn partition_columns(given: &[String], options: &super::Options) -> Vec<String> {
+    if given.is_empty() {
+        options.list("partition_by").unwrap_or_default()
+    } else {
+        given.to_vec()
+    }
 }
 
 /// Options of CSV files (as a source), besides those of every file source.
@@ -172,7 +183,21 @@ impl SourceConnector for FileConnector {
                         ctx.path
                     )));
                 }
-                Arc::new(crate::format::infer_schema(&file_format, &samples)?)
+                let inferred = crate::format::infer_schema(&file_format, &samples)?;
+                // Spark's partition discovery: `key=value` folders become columns after the
+                // files' own (a key the files hold too keeps the files' type; its values come
+                // from the folders).
+                let mut fields: Vec<arrow::datatypes::FieldRef> =
+                    inferred.fields().iter().cloned().collect();
+                for f in crate::format::infer_folder_columns(&files)? {
+                    if !fields
+                        .iter()
+                        .any(|g| g.name().eq_ignore_ascii_case(f.name()))
+                    {
+                        fields.push(Arc::new(f));
+                    }
+                }
+                Arc::new(arrow::datatypes::Schema::new(fields))
             }
         };
         let opts =
@@ -231,16 +256,10 @@ impl SinkConnector for FileConnector {
 
     async fn write(&self, ctx: WriteContext<'_>, df: DataFrame) -> Result<u64> {
         let format = self.format(ctx.options)?;
-        if !ctx.partition_by.is_empty() {
-            // Hive-style folders (`col=value/`) are neither written nor discovered on read yet:
-            // refused, rather than written as one folder without the partitioning asked for.
-            return Err(TributaryError::Plan(format!(
-                "partition_by ({}) is not supported for {} files yet: write a Delta table, which \
-                 keeps its partitioning (format 'delta'), or write without partition_by",
-                ctx.partition_by.join(", "),
-                self.name_of()
-            )));
-        }
+        let partition_by = partition_columns(ctx.partition_by, ctx.options);
+        let schema = Arc::new(df.schema().as_arrow().clone());
+        // Checked before anything is written or deleted.
+        sink::check_partition_columns(&schema, &partition_by)?;
         let location = ctx.location()?;
         let existing = list_data_files(&location).await.unwrap_or_default();
         if !existing.is_empty() {
@@ -262,13 +281,13 @@ impl SinkConnector for FileConnector {
                 SaveMode::Append => {}
             }
         }
-        let schema = Arc::new(df.schema().as_arrow().clone());
         let run = |e| crate::error::from_df_error("running the batch query", e);
         let mut rows = df.execute_stream().await.map_err(run)?;
         location.ensure_dir()?;
         // The rows stream into files as they come: memory holds one file being encoded, not
         // the result. Nothing is visible until the manifest names the files.
-        let mut files = FilesWriter::new(&location, &format, schema, 0, max_records(ctx.options));
+        let mut files = FilesWriter::new(&location, &format, schema, 0, max_records(ctx.options))
+            .partitioned_by(&partition_by)?;
         while let Some(batch) = rows.next().await {
             files.write(batch.map_err(run)?).await?;
         }
@@ -279,9 +298,15 @@ impl SinkConnector for FileConnector {
     }
 
     async fn stream_sink(&self, ctx: StreamSinkContext<'_>) -> Result<Arc<dyn Sink>> {
+        let partition_by = partition_columns(&[], ctx.options);
+        sink::check_partition_columns(
+            &Arc::new(ctx.df.schema().as_arrow().clone()),
+            &partition_by,
+        )?;
         Ok(Arc::new(
             FileSink::new(ctx.location()?, self.format(ctx.options)?)?
-                .with_max_records(max_records(ctx.options)),
+                .with_max_records(max_records(ctx.options))
+                .with_partition_by(partition_by),
         ))
     }
 }

@@ -27,6 +27,7 @@ pub struct FileSink {
     location: Location,
     format: FileFormat,
     max_records: Option<usize>,
+    partition_by: Vec<String>,
     writer_id: tokio::sync::Mutex<Option<String>>,
 }
 
@@ -42,6 +43,7 @@ impl FileSink {
             location,
             format,
             max_records: None,
+            partition_by: Vec::new(),
             writer_id: tokio::sync::Mutex::new(None),
         })
     }
@@ -51,6 +53,21 @@ impl FileSink {
         self.max_records = max;
         self
     }
+
+    /// Rows under `column=value/` folders of these columns (`partition_by`).
+    pub fn with_partition_by(mut self, columns: Vec<String>) -> Self {
+        self.partition_by = columns;
+        self
+    }
+}
+
+/// Whether rows of `schema` can be written under folders of `columns` (an error naming the
+/// problem when not).
+pub(crate) fn check_partition_columns(schema: &SchemaRef, columns: &[String]) -> Result<()> {
+    if !columns.is_empty() {
+        super::partition_folders::PartitionFolders::new(schema, columns)?;
+    }
+    Ok(())
 }
 
 /// The manifest name of one writer's epoch.
@@ -121,14 +138,18 @@ impl FileEncoder {
 }
 
 /// Writes a unit's rows as data files: a new file when the current one reaches
-/// [`TARGET_FILE_BYTES`] or `max_records_per_file` rows.
+/// [`TARGET_FILE_BYTES`] or `max_records_per_file` rows; with partition columns, the rows of
+/// each value under its own `column=value/` folders (Spark's `partitionBy`), without those
+/// columns.
 pub(crate) struct FilesWriter<'a> {
     location: &'a Location,
     format: &'a FileFormat,
     schema: SchemaRef,
     epoch: u64,
     max_records: Option<usize>,
-    current: Option<(FileEncoder, usize)>,
+    partitions: Option<super::partition_folders::PartitionFolders>,
+    /// The file being encoded under each folder ("" without partition columns).
+    current: std::collections::BTreeMap<String, (FileEncoder, usize)>,
     files: Vec<String>,
     rows: u64,
 }
@@ -147,20 +168,41 @@ impl<'a> FilesWriter<'a> {
             schema,
             epoch,
             max_records,
-            current: None,
+            partitions: None,
+            current: Default::default(),
             files: Vec::new(),
             rows: 0,
         }
     }
 
+    /// Rows written under `column=value/` folders of `columns` (none: one folder).
+    pub(crate) fn partitioned_by(mut self, columns: &[String]) -> Result<Self> {
+        if !columns.is_empty() {
+            let p = super::partition_folders::PartitionFolders::new(&self.schema, columns)?;
+            self.schema = p.file_schema();
+            self.partitions = Some(p);
+        }
+        Ok(self)
+    }
+
     /// Add rows, closing and uploading files as they fill.
-    pub(crate) async fn write(&mut self, mut batch: RecordBatch) -> Result<()> {
+    pub(crate) async fn write(&mut self, batch: RecordBatch) -> Result<()> {
+        let Some(partitions) = &self.partitions else {
+            return self.write_to(String::new(), batch).await;
+        };
+        for (folder, rows) in partitions.split(&batch)? {
+            self.write_to(folder, rows).await?;
+        }
+        Ok(())
+    }
+
+    async fn write_to(&mut self, folder: String, mut batch: RecordBatch) -> Result<()> {
         while batch.num_rows() > 0 {
-            let (encoder, rows) = match &mut self.current {
-                Some(current) => current,
-                None => self
-                    .current
-                    .insert((FileEncoder::new(self.format, &self.schema)?, 0)),
+            let (encoder, rows) = match self.current.entry(folder.clone()) {
+                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert((FileEncoder::new(self.format, &self.schema)?, 0))
+                }
             };
             let room = self
                 .max_records
@@ -173,19 +215,19 @@ impl<'a> FilesWriter<'a> {
             let full =
                 encoder.size() >= TARGET_FILE_BYTES || self.max_records.is_some_and(|m| *rows >= m);
             if full {
-                self.close_file().await?;
+                self.close_file(&folder).await?;
             }
         }
         Ok(())
     }
 
-    async fn close_file(&mut self) -> Result<()> {
-        let Some((encoder, _)) = self.current.take() else {
+    async fn close_file(&mut self, folder: &str) -> Result<()> {
+        let Some((encoder, _)) = self.current.remove(folder) else {
             return Ok(());
         };
         let attempt = uuid::Uuid::new_v4().simple().to_string();
         let name = format!(
-            "part-{:05}-{}.{}",
+            "{folder}part-{:05}-{}.{}",
             self.epoch,
             &attempt[..12],
             self.format.extension()
@@ -197,7 +239,10 @@ impl<'a> FilesWriter<'a> {
 
     /// Close the last file; the names of the files written and their rows.
     pub(crate) async fn finish(mut self) -> Result<(Vec<String>, u64)> {
-        self.close_file().await?;
+        let folders: Vec<String> = self.current.keys().cloned().collect();
+        for folder in folders {
+            self.close_file(&folder).await?;
+        }
         Ok((self.files, self.rows))
     }
 }
@@ -218,6 +263,7 @@ pub(crate) async fn commit_unit(
 
 /// Write one committed unit (an epoch) as data files plus a manifest. Returns false when the
 /// unit was already committed.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn write_unit(
     location: &Location,
     format: &FileFormat,
@@ -226,6 +272,7 @@ pub(crate) async fn write_unit(
     schema: &SchemaRef,
     batches: &[RecordBatch],
     max_records: Option<usize>,
+    partition_by: &[String],
 ) -> Result<bool> {
     if location
         .read(&manifest_name(writer, epoch))
@@ -234,7 +281,8 @@ pub(crate) async fn write_unit(
     {
         return Ok(false);
     }
-    let mut files = FilesWriter::new(location, format, schema.clone(), epoch, max_records);
+    let mut files = FilesWriter::new(location, format, schema.clone(), epoch, max_records)
+        .partitioned_by(partition_by)?;
     for b in batches {
         files.write(b.clone()).await?;
     }
@@ -273,6 +321,7 @@ impl Sink for FileSink {
             &output.schema,
             &output.batches,
             self.max_records,
+            &self.partition_by,
         )
         .await?;
         Ok(())

@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use arrow::array::{Int64Array, RecordBatch, TimestampNanosecondArray};
+use arrow::array::{Int64Array, RecordBatch, TimestampMicrosecondArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use async_trait::async_trait;
 use datafusion::datasource::MemTable;
@@ -64,7 +64,7 @@ impl RateStreamSource {
         Arc::new(Schema::new(vec![
             Field::new(
                 "timestamp",
-                DataType::Timestamp(TimeUnit::Nanosecond, None),
+                DataType::Timestamp(TimeUnit::Microsecond, None),
                 false,
             ),
             Field::new("value", DataType::Int64, false),
@@ -151,15 +151,15 @@ impl StreamSource for RateStreamSource {
             let values: Vec<i64> = (v..hi).map(|x| x as i64).collect();
             let ts: Vec<i64> = (v..hi)
                 .map(|x| {
-                    let offset_ns =
-                        (x as i128 * 1_000_000_000 / self.rows_per_second as i128) as i64;
-                    t0 * 1_000_000 + offset_ns
+                    // Spark's unit, microseconds.
+                    let offset_us = (x as i128 * 1_000_000 / self.rows_per_second as i128) as i64;
+                    t0 * 1_000 + offset_us
                 })
                 .collect();
             let batch = RecordBatch::try_new(
                 self.schema.clone(),
                 vec![
-                    Arc::new(TimestampNanosecondArray::from(ts)),
+                    Arc::new(TimestampMicrosecondArray::from(ts)),
                     Arc::new(Int64Array::from(values)),
                 ],
             )
