@@ -1406,6 +1406,41 @@ fn text_into_a_number_column_is_refused_at_start_naming_the_column() {
 }
 
 #[test]
+fn a_value_too_wide_for_a_narrower_column_stops_naming_the_column_and_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    std::fs::write(
+        input.join("a.json"),
+        "{\"id\":1,\"big\":7}\n{\"id\":2,\"big\":3000000000}\n",
+    )
+    .unwrap();
+    let job = dir.path().join("job.sql");
+    let write_job = |sink: &str| {
+        std::fs::write(
+            &job,
+            format!(
+                "CREATE EXTERNAL TABLE src (id BIGINT, big BIGINT) STORED AS JSON LOCATION '{}';\n\
+                 CREATE EXTERNAL TABLE out (id BIGINT, n INT) STORED AS {sink} LOCATION '{}';\n\
+                 INSERT INTO out SELECT id, big FROM src;\n",
+                input.display(),
+                dir.path().join(format!("out-{sink}")).display(),
+            ),
+        )
+        .unwrap()
+    };
+    for sink in ["JSON", "DELTA"] {
+        write_job(sink);
+        let (code, _, stderr) = tributary(&["batch", job.to_str().unwrap()]);
+        assert_ne!(code, 0, "{sink}");
+        assert!(
+            stderr.contains("column 'n': the value 3000000000 does not fit the table's type INT"),
+            "{sink}: {stderr}"
+        );
+    }
+}
+
+#[test]
 fn a_chain_through_a_json_sink_is_refused_naming_the_table() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("in");

@@ -151,10 +151,9 @@ impl Catalog {
         let config = SessionConfig::new()
             .with_information_schema(true)
             .with_default_catalog_and_schema("tributary", "public");
-        let ctx = SessionContext::new_with_config_rt(
-            config,
-            self.session.context().runtime_env().clone(),
-        );
+        // SQL read as the engine reads it (TIMESTAMP and now() in microseconds, ...).
+        let ctx =
+            tributary::Session::sql_context(config, self.session.context().runtime_env().clone());
         let (sql, versions) = rewrite_as_of(sql);
         let register = |name: &str, p: Arc<dyn TableProvider>| {
             ctx.register_table(name, p)

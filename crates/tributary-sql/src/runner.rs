@@ -394,8 +394,8 @@ impl JobRunner {
             let from = df
                 .schema()
                 .qualified_field_from_column(&c)
-                .map(|(_, f)| f.data_type());
-            if let Ok(from) = from {
+                .map(|(_, f)| f.data_type().clone());
+            if let Ok(from) = &from {
                 if !store_assignment::can_assign(from, field.data_type()) {
                     let (from, to) = (sql_type(from), sql_type(field.data_type()));
                     return Err(JobError::Invalid(format!(
@@ -411,7 +411,14 @@ impl JobRunner {
             if given
                 .insert(
                     name.to_string(),
-                    cast(Expr::Column(c), field.data_type().clone()).alias(name),
+                    match &from {
+                        // A narrowing cast stops the query naming the column, as Spark's.
+                        Ok(from) => {
+                            store_assignment::assign(Expr::Column(c), from, field.data_type(), name)
+                        }
+                        Err(_) => cast(Expr::Column(c), field.data_type().clone()),
+                    }
+                    .alias(name),
                 )
                 .is_some()
             {

@@ -182,11 +182,12 @@ impl Location {
     pub fn path(&self, rel: &str) -> Path {
         let mut p = self.prefix.clone();
         for part in rel.split('/').filter(|s| !s.is_empty()) {
-            // The local store names files by their parts literally; other stores get the
-            // parts escaped the way object_store escapes keys.
-            p = match (&self.local, PathPart::parse(part)) {
-                (Some(_), Ok(literal)) => p.join(literal),
-                _ => p.join(part),
+            // Parts are keys literally, as listings give them back and as other writers (Spark's
+            // `col=a%2Fb/` partition folders) name them; only a part object_store cannot hold
+            // as it is (a control character) is escaped its way.
+            p = match PathPart::parse(part) {
+                Ok(literal) => p.join(literal),
+                Err(_) => p.join(part),
             };
         }
         p

@@ -72,6 +72,28 @@ impl Session {
             )
     }
 
+    /// A plain DataFusion context (no streams) that reads SQL as every Tributary session does:
+    /// a bare `TIMESTAMP` in microseconds, Spark's NULL ordering and Tributary's functions
+    /// (`now()` in microseconds, `window`, `from_json`, ...). For queries over tables that are
+    /// not streams, such as those a served query reads.
+    pub fn sql_context(
+        config: SessionConfig,
+        runtime: Arc<datafusion::execution::runtime_env::RuntimeEnv>,
+    ) -> SessionContext {
+        let config = config.set_str("datafusion.sql_parser.default_null_ordering", "nulls_min");
+        let state = SessionStateBuilder::new()
+            .with_config(config)
+            .with_runtime_env(runtime)
+            .with_default_features()
+            .with_type_planner(Arc::new(crate::plan::SparkTypePlanner))
+            .build();
+        let ctx = SessionContext::new_with_state(state);
+        for udf in crate::functions::udfs() {
+            ctx.register_udf(udf);
+        }
+        ctx
+    }
+
     /// A session over a DataFusion configuration, its plans held to the default memory limit
     /// (half the machine's memory; see [`crate::memory`] and [`Session::set_memory_limit`]).
     pub fn with_config(config: SessionConfig) -> Self {

@@ -12,7 +12,7 @@
 use std::sync::Arc;
 
 use arrow::array::{BooleanArray, Int64Array, RecordBatch, UInt32Array};
-use arrow::compute::{filter_record_batch, not, take_record_batch};
+use arrow::compute::{filter_record_batch, take_record_batch};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use async_trait::async_trait;
 use datafusion::datasource::MemTable;
@@ -20,7 +20,7 @@ use datafusion::execution::SessionState;
 use serde_json::json;
 use tributary_checkpoint::Epoch;
 
-use super::late::event_ms;
+use super::late::{event_ms, split_late};
 use super::operator_inputs::OperatorInputs;
 use super::stateful::{
     dyn_stores, dyn_stores_mut, open_keyed_stores, EpochWatermarks, OperatorEpoch, OperatorMetrics,
@@ -169,18 +169,10 @@ impl StatefulOperator for DedupOperator {
         let mut dropped = 0usize;
         let rows = match (self.time_column(), watermarks.late) {
             (Some(t), Some(wm)) => {
-                let ms = event_ms(rows.column(t))?;
-                let late: BooleanArray = ms
-                    .iter()
-                    .map(|v| Some(v.is_some_and(|v| v <= wm)))
-                    .collect();
-                dropped = late.true_count();
-                if dropped > 0 && self.keep_late_rows {
-                    late_rows
-                        .push(filter_record_batch(&rows, &late).map_err(arrow_err("late rows"))?);
-                }
-                filter_record_batch(&rows, &not(&late).map_err(arrow_err("late rows"))?)
-                    .map_err(arrow_err("late rows"))?
+                let (rows, n, kept) = split_late(rows, t, wm, self.keep_late_rows)?;
+                dropped = n;
+                late_rows.extend(kept);
+                rows
             }
             _ => rows,
         };

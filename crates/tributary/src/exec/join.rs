@@ -33,7 +33,7 @@ use datafusion::logical_expr::{Expr, Join, LogicalPlan, LogicalPlanBuilder};
 use serde_json::json;
 use tributary_checkpoint::Epoch;
 
-use super::late::event_ms;
+use super::late::split_late;
 use super::operator_inputs::OperatorInputs;
 use super::stateful::{
     dyn_stores, dyn_stores_mut, for_each_partition, EpochWatermarks, OperatorEpoch,
@@ -233,17 +233,10 @@ impl JoinOperator {
         let rows = inputs.collect(state, side, "a join input").await?;
         let rows = match (self.times[side], late_ms) {
             (Some(t), Some(wm)) => {
-                let behind: BooleanArray = event_ms(rows.column(t))?
-                    .iter()
-                    .map(|v| Some(v.is_some_and(|v| v <= wm)))
-                    .collect();
-                late.dropped += behind.true_count();
-                if behind.true_count() > 0 && self.keep_late_rows {
-                    late.rows
-                        .push(filter_record_batch(&rows, &behind).map_err(arrow_err("late rows"))?);
-                }
-                filter_record_batch(&rows, &not(&behind).map_err(arrow_err("late rows"))?)
-                    .map_err(arrow_err("late rows"))?
+                let (rows, dropped, kept) = split_late(rows, t, wm, self.keep_late_rows)?;
+                late.dropped += dropped;
+                late.rows.extend(kept);
+                rows
             }
             _ => rows,
         };

@@ -85,6 +85,32 @@ pub(crate) fn behind_watermark(
         .collect())
 }
 
+/// `rows` without those whose event time (column `time`) is at or before `watermark_ms`, as
+/// exactly as the column's unit allows; the rows left out and how many, the rows themselves
+/// only when `keep` (for `late_rows_path`).
+pub(crate) fn split_late(
+    rows: RecordBatch,
+    time: usize,
+    watermark_ms: i64,
+    keep: bool,
+) -> crate::error::Result<(RecordBatch, usize, Option<RecordBatch>)> {
+    let err = crate::error::TributaryError::arrow;
+    let behind = behind_watermark(rows.column(time), EventTimeKind::Time, watermark_ms)
+        .map_err(|e| crate::error::from_df_error("finding late rows", e))?;
+    let dropped = behind.true_count();
+    if dropped == 0 {
+        return Ok((rows, 0, None));
+    }
+    let late = if keep {
+        Some(arrow::compute::filter_record_batch(&rows, &behind).map_err(err("late rows"))?)
+    } else {
+        None
+    };
+    let on_time = arrow::compute::not(&behind).map_err(err("late rows"))?;
+    let rows = arrow::compute::filter_record_batch(&rows, &on_time).map_err(err("late rows"))?;
+    Ok((rows, dropped, late))
+}
+
 /// What the filter saw.
 #[derive(Debug, Default)]
 pub(crate) struct LateRows {

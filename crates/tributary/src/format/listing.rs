@@ -3,7 +3,7 @@
 //! A folder written by Tributary's file sink has a manifest log in `_tributary_log/`: then only
 //! the files listed by committed epochs are data, and files of an epoch that crashed before its
 //! manifest was written are ignored. Other folders: every file whose path has no part starting
-//! with `_` or `.` (Spark's rule for hidden files).
+//! with `.`, nor with `_` unless it holds `=` (Spark's rule for hidden files).
 
 use std::collections::HashSet;
 
@@ -39,8 +39,10 @@ pub(crate) fn listing_manifest(files: Vec<String>) -> Manifest {
 }
 
 fn is_hidden(name: &str) -> bool {
-    name.split('/')
-        .any(|p| p.starts_with('_') || p.starts_with('.') || p.ends_with(".crc"))
+    // A `_` part that holds `=` is a partition folder (`_source=web/`), as in Spark.
+    name.split('/').any(|p| {
+        (p.starts_with('_') && !p.contains('=')) || p.starts_with('.') || p.ends_with(".crc")
+    })
 }
 
 /// The data files of a folder whose names sort after `after` (hidden files and the file sink's

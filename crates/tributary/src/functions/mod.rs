@@ -9,7 +9,8 @@
 //! | `from_json(value, 'id BIGINT, ...')`  | `from_json(col("value"), "id BIGINT, ...")` |
 //! | `spark_cast(v, CAST(NULL AS BIGINT))` | (Spark's cast: timestamps and numbers as seconds) |
 //! | `raise_error('message')`              | (fails the query when a row reaches it)          |
-//! | `now()`, `current_timestamp()`        | (in microseconds, as SQL's `TIMESTAMP` here)     |
+//! | `now()`, `current_timestamp()`, `to_timestamp(..)` | (in microseconds, as SQL's `TIMESTAMP` here) |
+//! | `store_cast(v, CAST(NULL AS INT), 'n')` | (INSERT's narrowing cast: stops naming the column) |
 //!
 //! Every session registers them, with the analyzer rule that expands sliding windows.
 
@@ -19,6 +20,8 @@ pub(crate) mod session;
 mod sliding;
 mod spark_cast;
 mod spark_now;
+mod spark_to_timestamp;
+mod store_cast;
 pub(crate) mod window;
 
 use std::sync::Arc;
@@ -27,6 +30,7 @@ use datafusion::logical_expr::{lit, Expr, ScalarUDF};
 
 pub(crate) use session::{merge_sessions, SESSION_WINDOW};
 pub(crate) use sliding::{expand_sliding_windows, window_call, SlidingWindowRule};
+pub(crate) use store_cast::call as store_cast;
 pub(crate) use window::{SLIDING_WINDOWS, WINDOW};
 
 /// The scalar functions a session registers.
@@ -40,6 +44,8 @@ pub(crate) fn udfs() -> Vec<ScalarUDF> {
         ScalarUDF::new_from_impl(spark_cast::SparkCastFn::default()),
         ScalarUDF::new_from_impl(raise_error::RaiseErrorFn::default()),
         ScalarUDF::new_from_impl(spark_now::SparkNowFn::default()),
+        ScalarUDF::new_from_impl(spark_to_timestamp::SparkToTimestampFn::default()),
+        ScalarUDF::new_from_impl(store_cast::StoreCastFn::default()),
     ]
 }
 

@@ -159,7 +159,7 @@ pub fn compare(
         let o = old.operators.iter().find(|o| o.id == id);
         let n = new.operators.iter().find(|o| o.id == id);
         operators.push(match (o, n) {
-            (Some(o), Some(n)) => compare_operator(o, n),
+            (Some(o), Some(n)) => compare_operator(o, n, old.state_partitions),
             (None, Some(n)) => OperatorVerdict {
                 id,
                 kind: n.kind.to_string(),
@@ -234,7 +234,7 @@ fn without_null_order(text: &str) -> String {
 
 /// `shape` with its timestamps spelled in one unit: state written when SQL's `TIMESTAMP` was
 /// nanoseconds is read on in microseconds (the state files convert it), so the unit alone is
-/// no change.
+/// no change, but for keys spread over several partitions (see [`compare_operator`]).
 fn in_one_time_unit(shape: &OperatorShape) -> OperatorShape {
     let text = |s: &String| s.replace("Timestamp(ns", "Timestamp(µs");
     let mut s = shape.clone();
@@ -250,14 +250,31 @@ fn in_one_time_unit(shape: &OperatorShape) -> OperatorShape {
     s
 }
 
-fn compare_operator(o: &OperatorShape, n: &OperatorShape) -> OperatorVerdict {
+fn compare_operator(o: &OperatorShape, n: &OperatorShape, partitions: usize) -> OperatorVerdict {
+    let unit_only_keys = o.keys != n.keys;
     let (o, n) = (&in_one_time_unit(o), &in_one_time_unit(n));
+    let unit_only_keys = unit_only_keys && o.keys == n.keys;
     let mut verdict = Verdict::Reuse;
     let mut changes = Vec::new();
     let mut raise = |v: Verdict, change: String, changes: &mut Vec<String>| {
         verdict = verdict.max(v);
         changes.push(format!("{v}: {change}"));
     };
+    if unit_only_keys && partitions > 1 {
+        // The keys' partitions were chosen by their nanosecond values: the same keys in
+        // microseconds belong to other partitions.
+        raise(
+            Verdict::Rebuild,
+            format!(
+                "the keys' timestamps are now microseconds (SQL's TIMESTAMP is Spark's unit \
+                 since this version) and the state's {partitions} partitions were chosen by \
+                 their nanosecond values: move the state to one partition first (`tributary \
+                 state repartition CHECKPOINT --partitions 1`, which keeps every row; a later \
+                 repartition can spread it again), or rebuild it"
+            ),
+            &mut changes,
+        );
+    }
     if o.kind != n.kind {
         raise(
             Verdict::Incompatible,
@@ -487,6 +504,43 @@ mod tests {
         assert_eq!(r.worst(), Verdict::Reuse);
         assert!(r.operators[0].changes[0].contains("plan below"), "{r}");
         assert!(r.query[0].contains("from 10 min to 15 min"), "{r}");
+    }
+
+    #[test]
+    fn timestamps_now_in_microseconds_reuse_the_state_unless_keys_are_spread_by_them() {
+        let old = query(
+            vec![agg(
+                &["w: Struct(\"start\": Timestamp(ns), \"end\": Timestamp(ns))"],
+                W,
+                &["max(ts): Timestamp(ns)"],
+                "Filter: ts > CAST(x AS Timestamp(ns))",
+            )],
+            0,
+        );
+        let new = query(
+            vec![agg(
+                &["w: Struct(\"start\": Timestamp(µs), \"end\": Timestamp(µs))"],
+                W,
+                &["max(ts): Timestamp(µs)"],
+                "Filter: ts > CAST(x AS Timestamp(µs))",
+            )],
+            0,
+        );
+        // Four partitions chosen by the nanosecond keys: the keys would be looked up elsewhere.
+        let r = compare(&old, &new, None);
+        assert_eq!(r.worst(), Verdict::Rebuild, "{r}");
+        assert!(r.operators[0].changes[0].contains("--partitions 1"), "{r}");
+        // One partition: nothing else changed.
+        let (mut old1, mut new1) = (old.clone(), new.clone());
+        old1.state_partitions = 1;
+        new1.state_partitions = 1;
+        let r = compare(&old1, &new1, None);
+        assert_eq!(r.worst(), Verdict::Reuse, "{r}");
+        assert!(r.operators[0].changes.is_empty(), "{r}");
+        // Values alone in another unit never matter.
+        let mut values_only = new.clone();
+        values_only.operators[0].keys = old.operators[0].keys.clone();
+        assert_eq!(compare(&old, &values_only, None).worst(), Verdict::Reuse);
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! cast fails (or gives NULL) on the first value that does not convert, which in a stream stops
 //! the query at that row, long after it started. The user casts explicitly instead.
 
-use arrow::datatypes::DataType;
+use arrow::datatypes::{DataType, TimeUnit};
+use datafusion::logical_expr::{cast, Expr};
 
 /// Whether values of type `from` are written into a column of type `to` without an explicit
 /// cast.
@@ -35,6 +36,57 @@ pub fn can_assign(from: &DataType, to: &DataType) -> bool {
         (from, to) if is_binary(from) && is_binary(to) => true,
         (Duration(_) | Interval(_), Duration(_) | Interval(_)) => true,
         _ => false,
+    }
+}
+
+/// `value` (of type `from`) as it is written into the column `column` of type `to`: a plain
+/// cast where every value converts, else one that stops the query naming the column and the
+/// first value that does not fit (a BIGINT into an INT, a DOUBLE into a FLOAT or a DECIMAL, a
+/// timestamp into nanoseconds), never NULL or a wrapped number.
+pub fn assign(value: Expr, from: &DataType, to: &DataType, column: &str) -> Expr {
+    if from == to {
+        value
+    } else if always_fits(from, to) {
+        cast(value, to.clone())
+    } else {
+        crate::functions::store_cast(value, to, column)
+    }
+}
+
+/// Whether every value of `from` converts to `to`.
+fn always_fits(from: &DataType, to: &DataType) -> bool {
+    use DataType::*;
+    let int_width = |t: &DataType| match t {
+        Int8 => Some(1),
+        Int16 => Some(2),
+        Int32 => Some(4),
+        Int64 => Some(8),
+        _ => None,
+    };
+    match (from, to) {
+        (Null, _) => true,
+        (_, to) if is_text(to) => true,
+        (a, b) if int_width(a).is_some() && int_width(b).is_some() => int_width(a) <= int_width(b),
+        (a, Float64) if int_width(a).is_some() || matches!(a, Float32 | Float16) => true,
+        (Int8 | Int16, Float32) | (Float16, Float32) => true,
+        (
+            Date32 | Date64,
+            Timestamp(TimeUnit::Microsecond | TimeUnit::Millisecond | TimeUnit::Second, _),
+        ) => true,
+        (Timestamp(..), Date32 | Date64) => true,
+        (Timestamp(a, _), Timestamp(b, _)) => {
+            unit_rank(a) >= unit_rank(b) || *b != TimeUnit::Nanosecond
+        }
+        _ => false,
+    }
+}
+
+fn unit_rank(u: &TimeUnit) -> u8 {
+    match u {
+        TimeUnit::Second => 0,
+        TimeUnit::Millisecond => 1,
+        TimeUnit::Microsecond => 2,
+        TimeUnit::Nanosecond => 3,
     }
 }
 

@@ -483,3 +483,62 @@ async fn gcs_reads_files_and_delta_tables_put_there_by_other_tools() {
         expected_ids(3, 30)
     );
 }
+
+/// Partition folders in a bucket: a batch writes Parquet partitioned by a timestamp (whose ':'
+/// Spark escapes as `%3A` in the folder name) and by a text with '/', and the keys are what
+/// Spark writes (`%3A` literally, not escaped again); a read discovers the columns again, and
+/// a file another tool put under a folder Spark named (`ts=...%3A.../`) reads too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_partition_folders_are_keyed_as_spark_keys_them() {
+    let server = StorageServer::start(Kind::S3);
+    let session = session_for(&server);
+    let store = options_of(&server.options());
+    let df = session
+        .sql(
+            "SELECT * FROM (VALUES (1, 'a/b', TIMESTAMP '2026-11-21 10:00:00'), \
+                                   (2, 'c', TIMESTAMP '2026-11-21 10:00:00')) AS t(id, tag, ts)",
+        )
+        .await
+        .unwrap();
+    df.write()
+        .format("parquet")
+        .partition_by(["ts", "tag"])
+        .save(&server.url("pq"))
+        .await
+        .unwrap();
+    let root = Location::resolve_with(&server.url("pq"), &store).unwrap();
+    let mut keys: Vec<String> = root
+        .list("")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.name)
+        .filter(|n| !n.starts_with('_'))
+        .map(|n| n.rsplit_once('/').unwrap().0.to_string())
+        .collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "ts=2026-11-21 10%3A00%3A00/tag=a%2Fb",
+            "ts=2026-11-21 10%3A00%3A00/tag=c"
+        ]
+    );
+    let back = session.read().parquet(&server.url("pq")).await.unwrap();
+    let rows = sorted_rows(&back.collect().await.unwrap(), "|");
+    assert_eq!(
+        rows,
+        ["1|2026-11-21T10:00:00|a/b", "2|2026-11-21T10:00:00|c"]
+    );
+    // JSON put there by another tool, under a folder Spark named.
+    let other = Location::resolve_with(&server.url("js"), &store).unwrap();
+    put(
+        &other,
+        "ts=2026-11-21 10%3A00%3A00/part-0.json",
+        "{\"id\":7}\n".into(),
+    )
+    .await;
+    let js = session.read().json(&server.url("js")).await.unwrap();
+    let rows = sorted_rows(&js.collect().await.unwrap(), "|");
+    assert_eq!(rows, ["7|2026-11-21T10:00:00"]);
+}

@@ -82,7 +82,7 @@ impl FileConnector {
 const READ: &[OptionDecl] = &[
     OptionDecl::new("max_files_per_trigger", OptionType::Int { min: 1 }, "at most this many new files per epoch (streams)"),
     OptionDecl::new("latest_first", OptionType::Bool, "read the newest files first (streams)").default("false"),
-    OptionDecl::new("incremental_listing", OptionType::Bool, "list only names after the greatest one seen: for folders whose new files always sort last, e.g. timestamped names (streams)").default("false"),
+    OptionDecl::new("incremental_listing", OptionType::Bool, "list only names after the greatest one seen: for folders whose new files always sort last, e.g. timestamped names (streams); not for partition folders, whose new files may sort earlier").default("false"),
     OptionDecl::new("mode", OptionType::Choice(&["PERMISSIVE", "DROPMALFORMED", "FAILFAST", "DEADLETTER"]), "FAILFAST stops at the first bad record; the others route bad records to bad_records_path").default("PERMISSIVE"),
     OptionDecl::new("ignore_missing_files", OptionType::Bool, "a listed file that is gone when it is read is recorded among the bad records and skipped, instead of stopping the query").default("false"),
     OptionDecl::new("bad_records_path", OptionType::Path, "where bad records go (default: bad_records/ in the checkpoint, or <output>.bad_records for a batch)"),
@@ -284,8 +284,9 @@ impl SinkConnector for FileConnector {
         let run = |e| crate::error::from_df_error("running the batch query", e);
         let mut rows = df.execute_stream().await.map_err(run)?;
         location.ensure_dir()?;
-        // The rows stream into files as they come: memory holds one file being encoded, not
-        // the result. Nothing is visible until the manifest names the files.
+        // The rows stream into files as they come: memory holds about one file's worth being
+        // encoded (over every open partition folder), not the result. Nothing is visible until
+        // the manifest names the files.
         let mut files = FilesWriter::new(&location, &format, schema, 0, max_records(ctx.options))
             .partitioned_by(&partition_by)?;
         while let Some(batch) = rows.next().await {

@@ -100,18 +100,20 @@ impl PartitionFolders {
         let options = FormatOptions::default()
             .with_null(NULL_VALUE)
             .with_timestamp_format(Some("%Y-%m-%d %H:%M:%S%.f"))
-            .with_timestamp_tz_format(Some("%Y-%m-%d %H:%M:%S%.f%:z"));
+            // Spark writes a zoned timestamp in the session's time zone without the offset.
+            .with_timestamp_tz_format(Some("%Y-%m-%d %H:%M:%S%.f"));
         let formatters = self
             .columns
             .iter()
             .map(|(i, _)| ArrayFormatter::try_new(batch.column(*i).as_ref(), &options))
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(err("partition values"))?;
+        let names: Vec<String> = self.columns.iter().map(|(_, n)| escape(n)).collect();
         let mut order: Vec<String> = Vec::new();
         let mut rows: HashMap<String, Vec<u32>> = HashMap::new();
         for r in 0..batch.num_rows() {
             let mut folder = String::new();
-            for ((_, name), f) in self.columns.iter().zip(&formatters) {
+            for (name, f) in names.iter().zip(&formatters) {
                 let value = f.value(r).to_string();
                 let value = if value.is_empty() {
                     NULL_VALUE.to_string()
@@ -120,7 +122,7 @@ impl PartitionFolders {
                 } else {
                     escape(&value)
                 };
-                folder.push_str(&escape(name));
+                folder.push_str(name);
                 folder.push('=');
                 folder.push_str(&value);
                 folder.push('/');

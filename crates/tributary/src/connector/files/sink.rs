@@ -218,6 +218,19 @@ impl<'a> FilesWriter<'a> {
                 self.close_file(&folder).await?;
             }
         }
+        // Many folders open at once hold at most about one file's worth in memory together:
+        // the largest open file is closed first.
+        while self.current.len() > 1
+            && self.current.values().map(|(e, _)| e.size()).sum::<usize>() >= TARGET_FILE_BYTES
+        {
+            let largest = self
+                .current
+                .iter()
+                .max_by_key(|(_, (e, _))| e.size())
+                .map(|(f, _)| f.clone())
+                .expect("more than one open file");
+            self.close_file(&largest).await?;
+        }
         Ok(())
     }
 
