@@ -200,6 +200,9 @@ fn unwrap_cast(e: &Expr) -> &Expr {
         Expr::Cast(c) => unwrap_cast(&c.expr),
         Expr::TryCast(c) => unwrap_cast(&c.expr),
         Expr::Alias(a) => unwrap_cast(&a.expr),
+        Expr::ScalarFunction(f) if f.func.name() == crate::functions::STORE_CAST => {
+            f.args.first().map_or(e, unwrap_cast)
+        }
         e => e,
     }
 }

@@ -281,13 +281,14 @@ pub(super) async fn read_file(
         })?;
         return Ok(Vec::new());
     };
-    let Some(bytes) = content(format, file, bytes, &display, bad)? else {
-        return Ok(Vec::new());
-    };
     // Columns named by the file's `key=value` folders come from there, not from the file.
     let folders = super::partitions::FolderColumns::of(schema, &file.name);
-    let (format, schema, bad) = (format.clone(), schema.clone(), bad.clone());
+    let (format, schema, bad, file) = (format.clone(), schema.clone(), bad.clone(), file.clone());
+    // Decompressing and decoding are CPU work: off the async threads.
     tokio::task::spawn_blocking(move || {
+        let Some(bytes) = content(&format, &file, bytes, &display, &bad)? else {
+            return Ok(Vec::new());
+        };
         let Some(folders) = folders else {
             return decode_file_in_pieces(&format, &schema, bytes, &display, &bad, pieces);
         };

@@ -30,7 +30,7 @@ use datafusion::logical_expr::{lit, Expr, ScalarUDF};
 
 pub(crate) use session::{merge_sessions, SESSION_WINDOW};
 pub(crate) use sliding::{expand_sliding_windows, window_call, SlidingWindowRule};
-pub(crate) use store_cast::call as store_cast;
+pub(crate) use store_cast::{call as store_cast, STORE_CAST};
 pub(crate) use window::{SLIDING_WINDOWS, WINDOW};
 
 /// The scalar functions a session registers.

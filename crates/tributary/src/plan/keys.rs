@@ -97,6 +97,10 @@ fn key_source(e: &Expr) -> Option<&Column> {
         Expr::Cast(c) => key_source(&c.expr),
         Expr::TryCast(c) => key_source(&c.expr),
         Expr::ScalarFunction(f) if f.name() == "get_field" => f.args.first().and_then(key_source),
+        // An INSERT's cast into a narrower column (`store_cast`) passes values unchanged.
+        Expr::ScalarFunction(f) if f.name() == crate::functions::STORE_CAST => {
+            f.args.first().and_then(key_source)
+        }
         _ => None,
     }
 }

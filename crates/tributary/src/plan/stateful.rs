@@ -69,6 +69,9 @@ fn resolve(e: &Expr, plan: &LogicalPlan) -> Option<Resolved> {
     match e {
         Expr::Alias(a) => resolve(&a.expr, plan),
         Expr::Cast(c) => resolve(&c.expr, plan),
+        Expr::ScalarFunction(f) if f.func.name() == crate::functions::STORE_CAST => {
+            resolve(f.args.first()?, plan)
+        }
         Expr::ScalarFunction(f)
             if f.func.name() == WINDOW
                 || f.func.name() == SLIDING_WINDOWS
