@@ -12,7 +12,6 @@ import datetime as _dt
 import decimal as _decimal
 import math
 import re
-import struct
 from typing import Any, Callable, NamedTuple, Optional
 
 from tributary.errors import AnalysisException
@@ -71,10 +70,9 @@ class Scope:
     ``df.x``) resolves to that DataFrame's column x, ``F.col("a.x")`` to the column x of the
     DataFrame aliased a, and ``F.col("x")`` to the one column named x (two are ambiguous)."""
 
-    def __init__(self, *sides: tuple, own: Optional[dict] = None, streaming: bool = False) -> None:
+    def __init__(self, *sides: tuple, own: Optional[dict] = None) -> None:
         self.sides = sides  # (alias or None, [Field])
         self.own = own or {}  # alias -> id of the DataFrame that the side is (a join's)
-        self.streaming = streaming  # whether the SQL reads a stream
 
     def _all(self) -> list:
         return [(a, f) for a, fields in self.sides for f in fields]
@@ -202,36 +200,7 @@ def literal_name(v: Any) -> str:
         return "NULL"
     if isinstance(v, bool):
         return "true" if v else "false"
-    if isinstance(v, float):
-        return _java_float(v)
     return str(v)
-
-
-def _java_float(v: float, single: bool = False) -> str:
-    """A double (or, `single`, a float) as Java's toString writes it, as Spark shows it:
-    scientific below 1e-3 and from 1e7 on (`1.0E-5`, `1.2345678E7`), plain between (`100.0`),
-    `NaN`, `Infinity`; with the shortest digits that read back as the value."""
-    if math.isnan(v):
-        return "NaN"
-    if math.isinf(v):
-        return "Infinity" if v > 0 else "-Infinity"
-    if v == 0:
-        return "-0.0" if math.copysign(1.0, v) < 0 else "0.0"
-    text = repr(v)
-    if single:  # the fewest digits that read back as the same 32-bit float
-        for p in range(1, 10):
-            text = f"{v:.{p}g}"
-            if struct.unpack("f", struct.pack("f", float(text)))[0] == v:
-                break
-    sign, digits, exp = _decimal.Decimal(text).as_tuple()
-    ds = "".join(map(str, digits)).rstrip("0") or "0"
-    e = len(digits) + int(exp) - 1  # the exponent of the first digit
-    out = "-" if sign else ""
-    if 1e-3 <= abs(v) < 1e7:
-        if e >= 0:
-            return out + ds[: e + 1].ljust(e + 1, "0") + "." + (ds[e + 1:] or "0")
-        return out + "0." + "0" * (-e - 1) + ds
-    return out + ds[0] + "." + (ds[1:] or "0") + "E" + str(e)
 
 
 class Column:
@@ -287,15 +256,15 @@ class Column:
     def __rsub__(self, o: Any) -> "Column": return self._bin("-", o, True)
     def __mul__(self, o: Any) -> "Column": return self._bin("*", o)
     def __rmul__(self, o: Any) -> "Column": return self._bin("*", o, True)
-    def __mod__(self, o: Any) -> "Column": return _nonzero(self._bin("%", _divisor(self, o, _REMAINDER_BY_ZERO)), self, o, "%")
-    def __rmod__(self, o: Any) -> "Column": return _nonzero(_col(o)._bin("%", _divisor(o, self, _REMAINDER_BY_ZERO)), o, self, "%")
+    def __mod__(self, o: Any) -> "Column": return self._bin("%", o)
+    def __rmod__(self, o: Any) -> "Column": return self._bin("%", o, True)
 
     def __truediv__(self, o: Any) -> "Column":
-        # Spark's `/` is a fractional division, also of integers; by zero an error (ANSI).
-        return _nonzero(_double(self)._bin("/", _divisor(self, _double(_col(o)), _DIVIDE_BY_ZERO)), self, o, "/")
+        # Spark's `/` is a fractional division, also of integers.
+        return _double(self)._bin("/", _double(_col(o)))._with(spark_name=f"({self._spark_name} / {_col(o)._spark_name})")
 
     def __rtruediv__(self, o: Any) -> "Column":
-        return _nonzero(_double(_col(o))._bin("/", _divisor(o, _double(self), _DIVIDE_BY_ZERO)), o, self, "/")
+        return _double(_col(o))._bin("/", _double(self))._with(spark_name=f"({_col(o)._spark_name} / {self._spark_name})")
 
     def __eq__(self, o: Any) -> "Column":  # type: ignore[override]
         return self._bin("=", o)
@@ -388,8 +357,6 @@ class Column:
         # Spark's cast: a timestamp cast to a number is seconds, a number cast to a timestamp
         # is seconds (SQL's CAST counts the timestamp's own units); the engine's spark_cast
         # knows the input's type and is a plain CAST otherwise.
-        if sql_t == "VARCHAR":
-            return Column(lambda ctx: spark_text(self._sql(ctx)), self._spark_name, agg=self._agg)
         return Column(lambda ctx: f"spark_cast({self._sql(ctx)}, CAST(NULL AS {sql_t}))", self._spark_name, agg=self._agg)
 
     astype = cast
@@ -398,20 +365,9 @@ class Column:
         return Column(lambda ctx: f"{self._sql(ctx)}[{sql_literal(name)}]", f"{self._spark_name}.{name}", agg=self._agg)
 
     def getItem(self, key: Any) -> "Column":
-        if isinstance(key, int) and not isinstance(key, bool):
-            # Spark's arrays count from 0, SQL's from 1; an index out of the array is an error
-            # (ANSI), a negative one too (SQL's would count from the end).
-            def render(ctx: Any) -> str:
-                a = self._sql(ctx)
-                n = f"CAST(cardinality({a}) AS BIGINT)"
-                message = (
-                    f"'[INVALID_ARRAY_INDEX] The index {key} is out of bounds. The array has ' || {n} || ' elements. "
-                    "Use the SQL function `get()` to tolerate accessing element at invalid index and return NULL instead.'"
-                )
-                fits = f"{a} IS NULL" + (f" OR {key} < {n}" if key >= 0 else "")
-                return f"{a}[CASE WHEN {fits} THEN {key + 1} ELSE CAST(raise_error({message}) AS BIGINT) END]"
-
-            return Column(render, f"{self._spark_name}[{key}]", agg=self._agg)
+        if isinstance(key, int):
+            # Spark's arrays count from 0, SQL's from 1.
+            return Column(lambda ctx: f"{self._sql(ctx)}[{key + 1}]", f"{self._spark_name}[{key}]", agg=self._agg)
         return self.getField(key)
 
     def __getitem__(self, key: Any) -> "Column":
@@ -426,13 +382,13 @@ class Column:
         branches = getattr(self, "_branches", None)
         if branches is None:
             raise ValueError("when() follows F.when(...) or another .when(...)")
-        return _case(branches + [(condition, _value(value))], None)
+        return _case(branches + [(condition, _col(value))], None)
 
     def otherwise(self, value: Any) -> "Column":
         branches = getattr(self, "_branches", None)
         if branches is None:
             raise ValueError("otherwise() follows F.when(...)")
-        return _case(branches, _value(value), final=True)
+        return _case(branches, _col(value), final=True)
 
     def asc(self) -> "Column": return self._with(sort="ASC NULLS FIRST")
     def asc_nulls_first(self) -> "Column": return self._with(sort="ASC NULLS FIRST")
@@ -460,65 +416,6 @@ class Column:
         return Column(render, f"{inner._spark_name} OVER ({window._spark_name()})")
 
 
-def spark_text(sql: str) -> str:
-    """A value as Spark writes it as text: a timestamp `2024-01-02 03:04:05.12` (not ISO's `T`),
-    a double or float as Java's Double.toString (`1.0E20`, `1.0E-5`, `100.0`, `Infinity`); a
-    string as it is, NULL as NULL."""
-    text = f"spark_cast({sql}, CAST(NULL AS VARCHAR))"
-    return f"CASE WHEN arrow_typeof({sql}) IN ('Float64', 'Float32') THEN {_java_float_text(text)} ELSE {text} END"
-
-
-def _java_float_text(t: str) -> str:
-    """The engine's text `t` of a float (its shortest digits: `1e20`, `1.5e-7`, `0.00001`,
-    `12345678.0`, `inf`) in Java's layout: scientific (`1.2345678E7`, `1.0E-5`) below 1e-3 and
-    from 1e7 on, plain with at least one decimal between (`100.0`), `Infinity`."""
-    unsigned = f"regexp_replace({t}, '^-|e.*$', '', 'g')"  # `I.F`, the digits around the point
-    whole, fraction = f"split_part({unsigned}, '.', 1)", f"split_part({unsigned}, '.', 2)"
-    shift = f"CAST(coalesce(nullif(regexp_replace({t}, '^[^e]*e?', ''), ''), '0') AS INT)"
-    digits = f"btrim({whole} || {fraction}, '0')"
-    # the exponent of the first digit that is not 0
-    exponent = (
-        f"(CASE WHEN {whole} <> '0' THEN character_length({whole}) - 1 + {shift} "
-        f"ELSE {shift} - (character_length({fraction}) - character_length(ltrim({fraction}, '0'))) - 1 END)"
-    )
-    scientific = (
-        f"CASE WHEN {t} LIKE '-%' THEN '-' ELSE '' END || substr({digits}, 1, 1) || '.' || "
-        f"CASE WHEN character_length({digits}) > 1 THEN substr({digits}, 2) ELSE '0' END || "
-        f"'E' || CAST({exponent} AS VARCHAR)"
-    )
-    return (
-        f"CASE WHEN {t} = 'inf' THEN 'Infinity' WHEN {t} = '-inf' THEN '-Infinity' "
-        f"WHEN {t} LIKE '%e%' OR {t} ~ '^-?([0-9]{{8}}|0\\.000)' THEN {scientific} ELSE {t} END"
-    )
-
-
-_DIVIDE_BY_ZERO = (
-    "[DIVIDE_BY_ZERO] Division by zero. Use `try_divide` to tolerate divisor being 0 and return NULL instead."
-)
-_REMAINDER_BY_ZERO = (
-    "[REMAINDER_BY_ZERO] Remainder by zero. Use `try_mod` to tolerate divisor being 0 and return NULL instead."
-)
-
-
-def _divisor(dividend: Any, o: Any, message: str) -> Column:
-    """The divisor `o`, failing the query where it is 0 (-0.0 too) and the dividend is not NULL
-    (Spark's `/` and `%` under ANSI, also of doubles; NULL / 0 is NULL)."""
-    n, d = _col(dividend), _col(o)
-    return Column(
-        # The engine's raise_error is volatile: never evaluated ahead of the rows.
-        lambda ctx: (
-            f"CASE WHEN {d._sql(ctx)} = 0 AND {n._sql(ctx)} IS NOT NULL "
-            f"THEN raise_error({sql_literal(message)}) ELSE {d._sql(ctx)} END"
-        ),
-        d._spark_name, agg=d._agg,
-    )
-
-
-def _nonzero(c: Column, a: Any, b: Any, op: str) -> Column:
-    """`c`, a division of `a` by `b`, under Spark's name for it."""
-    return c._with(spark_name=f"({_col(a)._spark_name} {op} {_col(b)._spark_name})")
-
-
 def _double(c: Column) -> Column:
     return Column(lambda ctx: f"CAST({c._sql(ctx)} AS DOUBLE)", c._spark_name, agg=c._agg)
 
@@ -542,15 +439,6 @@ def _col(v: Any) -> Column:
     if isinstance(v, Column):
         return v
     return Column(lambda ctx: sql_literal(v), literal_name(v))
-
-
-def _value(v: Any) -> Column:
-    """A Column from a Column or a value, as F.lit makes it: an int an INT, as in Spark (a
-    BIGINT beyond INT's range). (An int in arithmetic stays a BIGINT: the engine's INT
-    arithmetic wraps where Spark's fails.)"""
-    if isinstance(v, int) and not isinstance(v, bool) and -(2**31) <= v < 2**31:
-        return Column(lambda ctx: f"CAST({v} AS INT)", str(v))
-    return _col(v)
 
 
 def _name_col(name: str, df_id: Optional[int] = None) -> Column:

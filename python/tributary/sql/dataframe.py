@@ -20,15 +20,8 @@ from typing import TYPE_CHECKING, Any, Iterable, Optional, Union
 
 import pyarrow as pa
 
-from tributary.errors import (
-    AnalysisException,
-    PySparkTypeError,
-    PySparkValueError,
-    TributaryException,
-    not_supported,
-    spark_runtime_error,
-)
-from tributary.sql.column import Column, Field, Scope, _java_float, _name_col, ambiguous, quote, sql_literal, sql_text
+from tributary.errors import AnalysisException, PySparkTypeError, PySparkValueError, not_supported
+from tributary.sql.column import Column, Field, Scope, _name_col, ambiguous, quote, sql_literal, sql_text
 from tributary.sql.row import Row
 from tributary.sql.types import StructType, _from_arrow_schema
 
@@ -123,7 +116,7 @@ class DataFrame:
         return DataFrame(native, self.sparkSession, fields=self._fields)
 
     def _scope(self) -> Scope:
-        return Scope((None, self._fields), streaming=self.isStreaming)
+        return Scope((None, self._fields))
 
     # -- planning ------------------------------------------------------------------------------
 
@@ -617,7 +610,7 @@ class DataFrame:
     # -- actions ---------------------------------------------------------------------------------
 
     def toArrow(self) -> pa.Table:
-        t = pa.table(_run(self._df.collect))
+        t = pa.table(self._df.collect())
         return t.rename_columns(self.columns) if self._hidden() else t
 
     def toPandas(self) -> Any:
@@ -634,7 +627,7 @@ class DataFrame:
         return [Row._make(names, list(values)) for values in zip(*columns)]
 
     def count(self) -> int:
-        return int(_run(self._df.count))
+        return int(self._df.count())
 
     def take(self, num: int) -> list:
         return self.limit(num).collect()
@@ -652,7 +645,7 @@ class DataFrame:
         return len(self.take(1)) == 0
 
     def show(self, n: int = 20, truncate: Union[bool, int] = True, vertical: bool = False) -> None:
-        print(self._show_string(n, truncate))  # as PySpark: the table, then an empty line
+        print(self._show_string(n, truncate), end="")
 
     def _show_string(self, n: int, truncate: Union[bool, int]) -> str:
         rows = self.take(n + 1)
@@ -661,15 +654,13 @@ class DataFrame:
         names = self.columns
         width = 20 if truncate is True else int(truncate) if truncate else 0
 
-        single = [pa.types.is_float32(a.type) for a in self._arrow_schema()]
-
-        def cell(v: Any, float32: bool) -> str:
-            s = _java_float(v, True) if float32 and isinstance(v, float) else _show_value(v)
+        def cell(v: Any) -> str:
+            s = _show_value(v)
             if width and len(s) > width:
                 s = s[: width - 3] + "..." if width > 3 else s[:width]
             return s
 
-        table = [[cell(v, f) for v, f in zip(r, single)] for r in rows]
+        table = [[cell(v) for v in r] for r in rows]
         widths = [max([len(h)] + [len(r[i]) for r in table] + [3]) for i, h in enumerate(names)]
         sep = "+" + "+".join("-" * w for w in widths) + "+\n"
         align = (lambda s, w: s.rjust(w)) if width else (lambda s, w: s.ljust(w))
@@ -722,18 +713,6 @@ class DataFrame:
 
     def __repr__(self) -> str:
         return "DataFrame[" + ", ".join(f"{n}: {t}" for n, t in self.dtypes) + "]"
-
-
-def _run(action: Any) -> Any:
-    """The engine's `action` run; a query error that Spark raises as its own kind (DIVIDE_BY_ZERO:
-    ArithmeticException) raised as that kind."""
-    try:
-        return action()
-    except TributaryException as e:
-        kind = spark_runtime_error(e)
-        if kind is None:
-            raise
-        raise kind from None
 
 
 def _raise_ambiguous(e: Exception, inputs: list) -> None:
@@ -872,8 +851,4 @@ def _show_value(v: Any) -> str:
         return "{" + ", ".join(_show_value(x) for x in v) + "}"
     if isinstance(v, list):
         return "[" + ", ".join(_show_value(x) for x in v) + "]"
-    if isinstance(v, dict):
-        return "{" + ", ".join(f"{_show_value(k)} -> {_show_value(x)}" for k, x in v.items()) + "}"
-    if isinstance(v, float):
-        return _java_float(v)
     return str(v)

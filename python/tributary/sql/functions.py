@@ -11,18 +11,7 @@ import re
 from typing import Any, Optional
 
 from tributary.errors import not_supported
-from tributary.sql.column import (
-    Column,
-    _col,
-    _fn,
-    _name_col,
-    _substring,
-    _value,
-    quote,
-    spark_text,
-    sql_literal,
-    sql_text,
-)
+from tributary.sql.column import Column, _col, _fn, _name_col, _substring, quote, sql_literal, sql_text
 
 
 def _c(x: Any) -> Column:
@@ -43,8 +32,8 @@ column = col
 
 
 def lit(value: Any) -> Column:
-    """A literal value; an int an INT as in Spark (a BIGINT beyond INT's range)."""
-    return _value(value)
+    """A literal value."""
+    return _col(value)
 
 
 def expr(sql: str) -> Column:
@@ -59,7 +48,7 @@ def when(condition: Column, value: Any) -> Column:
     """``CASE WHEN``; chain ``.when(...)`` and ``.otherwise(...)``."""
     from tributary.sql.column import _case
 
-    return _case([(condition, _value(value))], None)
+    return _case([(condition, _col(value))], None)
 
 
 def coalesce(*cols: Any) -> Column:
@@ -86,33 +75,20 @@ def desc_nulls_last(c: Any) -> Column: return _c(c).desc_nulls_last()
 
 # -- ranking and offsets (with .over(Window...)) ------------------------------------------------
 
-def _int_rank(sql: str, args: str = "") -> Column:
-    """A ranking function, as an INT (Spark's type; the engine counts in unsigned 64 bits). On a
-    stream row_number() keeps the engine's type: its Top-N reads the window's own column."""
-    def over_sql(ctx: Any, over: str) -> str:
-        if sql == "row_number" and getattr(ctx, "streaming", False):
-            return f"{sql}({args}) {over}"
-        return f"CAST({sql}({args}) {over} AS INT)"
-
-    col = Column(lambda ctx: f"CAST({sql}({args}) AS INT)", f"{sql}({args})")
-    col._over_sql = over_sql  # type: ignore[attr-defined]
-    return col
-
-
-def row_number() -> Column: return _int_rank("row_number")
-def rank() -> Column: return _int_rank("rank")
-def dense_rank() -> Column: return _int_rank("dense_rank")
+def row_number() -> Column: return _fn("row_number", [])
+def rank() -> Column: return _fn("rank", [])
+def dense_rank() -> Column: return _fn("dense_rank", [])
 def percent_rank() -> Column: return _fn("percent_rank", [])
 def cume_dist() -> Column: return _fn("cume_dist", [])
-def ntile(n: int) -> Column: return _int_rank("ntile", sql_literal(n))
+def ntile(n: int) -> Column: return _fn("ntile", [lit(n)])
 
 
 def lag(c: Any, offset: int = 1, default: Any = None) -> Column:
-    return _fn("lag", [_c(c), _col(offset), _col(default)])
+    return _fn("lag", [_c(c), lit(offset), lit(default)])
 
 
 def lead(c: Any, offset: int = 1, default: Any = None) -> Column:
-    return _fn("lead", [_c(c), _col(offset), _col(default)])
+    return _fn("lead", [_c(c), lit(offset), lit(default)])
 
 
 def broadcast(df: Any) -> Any:
@@ -157,12 +133,16 @@ def concat(*cols: Any) -> Column:
     if not cs:
         return Column(lambda ctx: "''", "concat()")
     return Column(
-        lambda ctx: "(" + " || ".join(spark_text(c._sql(ctx)) for c in cs) + ")",
+        lambda ctx: "(" + " || ".join(_spark_text(c._sql(ctx)) for c in cs) + ")",
         f"concat({', '.join(c._spark_name for c in cs)})",
         agg=any(c._agg for c in cs),
     )
 
 
+def _spark_text(sql: str) -> str:
+    """A value as Spark writes it as text (a timestamp `2024-01-02 03:04:05.12`, not ISO's `T`);
+    a string as it is, NULL as NULL."""
+    return f"spark_cast({sql}, CAST(NULL AS VARCHAR))"
 
 
 def concat_ws(sep: str, *cols: Any) -> Column:
@@ -185,7 +165,7 @@ def concat_ws(sep: str, *cols: Any) -> Column:
             parts.append(
                 f"CASE WHEN arrow_typeof({x}) ~ '^(Large|FixedSize)?List' "
                 f"THEN CAST(flatten(make_array({x})) AS VARCHAR[]) "
-                f"ELSE make_array({spark_text(x)}) END"
+                f"ELSE make_array({_spark_text(x)}) END"
             )
         joined = parts[0] if len(parts) == 1 else f"array_concat({', '.join(parts)})"
         return f"coalesce(array_to_string({joined}, {sql_literal(sep)}), '')"
@@ -605,7 +585,7 @@ weekofyear = _part("week", "weekofyear")  # ISO weeks (Monday first; week 1 has 
 
 def dayofweek(c: Any) -> Column:
     s = _c(c)  # Spark: 1 = Sunday ... 7 = Saturday
-    return Column(lambda ctx: f"CAST(date_part('dow', {s._sql(ctx)}) + 1 AS INT)", f"dayofweek({s._spark_name})")
+    return Column(lambda ctx: f"(CAST(date_part('dow', {s._sql(ctx)}) AS INT) + 1)", f"dayofweek({s._spark_name})")
 
 
 def current_timestamp() -> Column:
@@ -848,17 +828,7 @@ def size(c: Any) -> Column:
     """The number of elements of an array or entries of a map; NULL for NULL (Spark 4's default,
     with ANSI mode on)."""
     s = _c(c)
-
-    def render(ctx: Any) -> str:
-        x = s._sql(ctx)
-        # The engine's cardinality of an array of arrays counts the inner elements; its
-        # array_length takes no map. [x] flattened one level is x again, of any array type.
-        return (
-            f"CAST(CASE WHEN {x} IS NULL THEN NULL WHEN arrow_typeof({x}) LIKE 'Map(%' THEN cardinality({x}) "
-            f"ELSE array_length(flatten(make_array({x}))) END AS INT)"
-        )
-
-    return Column(render, f"size({s._spark_name})", agg=s._agg)
+    return Column(lambda ctx: f"CAST(cardinality({s._sql(ctx)}) AS INT)", f"size({s._spark_name})", agg=s._agg)
 
 
 def sort_array(c: Any, asc: bool = True) -> Column:
@@ -1047,23 +1017,7 @@ def to_json(c: Any, options: Optional[dict] = None) -> Column:
 # -- numbers and hashes -------------------------------------------------------------------------
 
 def round(c: Any, scale: int = 0) -> Column:
-    """Rounded to `scale` decimals, half up. A double rounds as Spark rounds it: by its shortest
-    decimal digits (its text: 1.005 gives 1.01, though the double is a little below 1.005),
-    which the engine's round (of the binary value) would not."""
-    s = _c(c)
-    if not isinstance(scale, int) or isinstance(scale, bool):
-        raise not_supported("round with a Column as the scale", "give the scale as an int")
-
-    def render(ctx: Any) -> str:
-        x = s._sql(ctx)
-        text = f"CAST({x} AS VARCHAR)"
-        # A plain text of a double below 1e16 fits DECIMAL(38, 17); others (`1e20`, NaN) round
-        # as the engine does (no decimals to round, or none that Spark's rounding changes).
-        by_text = f"spark_cast(CAST(round(CAST({text} AS DECIMAL(38, 17)), {scale}) AS DOUBLE), {x})"
-        plain = f"arrow_typeof({x}) = 'Float64' AND {text} ~ '^-?[0-9]+\\.[0-9]+$'"
-        return f"CASE WHEN {plain} THEN {by_text} ELSE round({x}, {scale}) END"
-
-    return Column(render, f"round({s._spark_name}, {scale})", agg=s._agg)
+    return _fn("round", [_c(c), scale])
 
 
 def abs(c: Any) -> Column:
@@ -1071,13 +1025,7 @@ def abs(c: Any) -> Column:
 
 
 def sqrt(c: Any) -> Column:
-    """The square root, a double; NaN for a negative number (as Spark; the engine's fails)."""
-    s = _c(c)
-    return Column(
-        lambda ctx: f"sqrt(CASE WHEN {s._sql(ctx)} < 0 THEN CAST('NaN' AS DOUBLE) ELSE CAST({s._sql(ctx)} AS DOUBLE) END)",
-        f"SQRT({s._spark_name})",
-        agg=s._agg,
-    )
+    return _fn("sqrt", [_c(c)], "SQRT")
 
 
 def floor(c: Any) -> Column:
@@ -1086,31 +1034,6 @@ def floor(c: Any) -> Column:
 
 def ceil(c: Any) -> Column:
     return _fn("ceil", [_c(c)], "CEIL")
-
-
-def try_divide(left: Any, right: Any) -> Column:
-    """`left / right` (a double for numbers), NULL where `right` is 0 (`/` fails there)."""
-    a, b = _c(left), _c(right)
-    return Column(
-        lambda ctx: f"(CAST({a._sql(ctx)} AS DOUBLE) / CAST({_zero_null(b._sql(ctx))} AS DOUBLE))",
-        f"try_divide({a._spark_name}, {b._spark_name})",
-        agg=a._agg or b._agg,
-    )
-
-
-def try_mod(left: Any, right: Any) -> Column:
-    """`left % right`, NULL where `right` is 0 (`%` fails there)."""
-    a, b = _c(left), _c(right)
-    return Column(
-        lambda ctx: f"({a._sql(ctx)} % {_zero_null(b._sql(ctx))})",
-        f"try_mod({a._spark_name}, {b._spark_name})",
-        agg=a._agg or b._agg,
-    )
-
-
-def _zero_null(sql: str) -> str:
-    """NULL where the value is 0 (-0.0 too), else the value, of its type."""
-    return f"CASE WHEN {sql} = 0 THEN NULL ELSE {sql} END"
 
 
 def isnan(c: Any) -> Column:
@@ -1201,10 +1124,7 @@ count_distinct = countDistinct
 
 
 def approx_count_distinct(c: Any, rsd: Optional[float] = None) -> Column:
-    s = _c(c)  # a BIGINT, as Spark's (the engine's count is unsigned)
-    col = Column(lambda ctx: f"CAST(approx_distinct({s._sql(ctx)}) AS BIGINT)", f"approx_count_distinct({s._spark_name})", agg=True)
-    col._over_sql = lambda ctx, over: f"CAST(approx_distinct({s._sql(ctx)}) {over} AS BIGINT)"  # type: ignore[attr-defined]
-    return col
+    return _fn("approx_distinct", [_c(c)], "approx_count_distinct", agg=True)
 
 
 approxCountDistinct = approx_count_distinct
