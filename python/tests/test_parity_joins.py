@@ -72,6 +72,7 @@ def test_toPandas_and_show_have_both_columns(ab, capsys):
         "|  2| k1|  6|NULL|NULL|NULL|\n"
         "|  3| k2|  7|   3| 300|   q|\n"
         "+---+---+---+----+----+----+\n"
+        "\n"
     )
 
 

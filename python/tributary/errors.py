@@ -1,11 +1,29 @@
 """The exceptions Tributary raises, with PySpark's names (``pyspark.errors``)."""
 
+import re
+from typing import Optional
+
 from tributary._native import (
     AnalysisException,
+    ArithmeticException,
+    ArrayIndexOutOfBoundsException,
     IllegalArgumentException,
+    NumberFormatException,
     StreamingQueryException,
     TributaryException,
 )
+
+
+def _condition(self: BaseException) -> Optional[str]:
+    """Spark's error condition of the message (``[DIVIDE_BY_ZERO] ...`` gives ``DIVIDE_BY_ZERO``)."""
+    m = re.search(r"\[([A-Z][A-Z0-9_.]*)\]", str(self))
+    return m.group(1) if m else None
+
+
+# PySpark's accessors of an error's condition and text, on every Tributary exception.
+TributaryException.getCondition = _condition  # type: ignore[attr-defined]
+TributaryException.getErrorClass = _condition  # type: ignore[attr-defined]
+TributaryException.getMessage = lambda self: str(self)  # type: ignore[attr-defined]
 
 
 class PySparkNotImplementedError(TributaryException, NotImplementedError):
@@ -27,6 +45,9 @@ def not_supported(call: str, alternative: str) -> PySparkNotImplementedError:
 
 __all__ = [
     "AnalysisException",
+    "ArithmeticException",
+    "ArrayIndexOutOfBoundsException",
+    "NumberFormatException",
     "IllegalArgumentException",
     "StreamingQueryException",
     "TributaryException",

@@ -29,6 +29,17 @@ impl PyDataFrame {
     }
 }
 
+/// A failure of running a plan: an error with a class (an overflow, a bad record, storage) keeps
+/// it; any other reads as `context: error`.
+fn run_err(context: &'static str) -> impl Fn(datafusion::error::DataFusionError) -> TributaryError {
+    move |e| match TributaryError::from(e) {
+        TributaryError::DataFusion { source, .. } => {
+            TributaryError::Plan(format!("{context}: {source}"))
+        }
+        classed => classed,
+    }
+}
+
 fn df_err(context: &str) -> impl Fn(datafusion::error::DataFusionError) -> PyErr + '_ {
     move |e| crate::errors::AnalysisException::new_err(format!("{context}: {e}"))
 }
@@ -49,9 +60,7 @@ impl PyDataFrame {
         let df = self.df.clone().with_resolved_types().map_err(to_py)?;
         let schema = Arc::new(df.schema().as_arrow().clone());
         let batches = block(py, async move {
-            df.collect()
-                .await
-                .map_err(|e| TributaryError::Plan(format!("running the query: {e}")))
+            df.collect().await.map_err(run_err("running the query"))
         })?;
         ArrowStream::new(schema, batches)
     }
@@ -61,9 +70,7 @@ impl PyDataFrame {
         self.refuse_stream("count")?;
         let df = self.df.clone();
         block(py, async move {
-            df.count()
-                .await
-                .map_err(|e| TributaryError::Plan(format!("counting rows: {e}")))
+            df.count().await.map_err(run_err("counting rows"))
         })
     }
 

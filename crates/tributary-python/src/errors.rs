@@ -5,6 +5,11 @@
 //! ├── AnalysisException          a plan, column or operation that cannot run as written
 //! ├── IllegalArgumentException   a missing or bad option
 //! ├── StreamingQueryException    a query stopped with an error
+//! ├── ArithmeticException        an overflow, a division by zero, a value out of a cast's range
+//! │                              ([ARITHMETIC_OVERFLOW], [DIVIDE_BY_ZERO], [CAST_OVERFLOW], ...)
+//! ├── NumberFormatException      text a cast cannot read ([CAST_INVALID_INPUT]; also an
+//! │                              IllegalArgumentException, as in PySpark)
+//! ├── ArrayIndexOutOfBoundsException  an index out of an array ([INVALID_ARRAY_INDEX], ...)
 //! └── (the base itself)          storage, checkpoint, internal errors
 //! ```
 
@@ -38,6 +43,26 @@ create_exception!(
     "A streaming query stopped with an error (PySpark's StreamingQueryException)."
 );
 
+create_exception!(
+    _native,
+    ArithmeticException,
+    TributaryException,
+    "An overflow, a division by zero or a value out of a cast's range (PySpark's ArithmeticException)."
+);
+create_exception!(
+    _native,
+    NumberFormatException,
+    IllegalArgumentException,
+    "Text a cast cannot read as a number (PySpark's NumberFormatException)."
+);
+
+create_exception!(
+    _native,
+    ArrayIndexOutOfBoundsException,
+    TributaryException,
+    "An index out of an array (PySpark's ArrayIndexOutOfBoundsException)."
+);
+
 /// The Python exception for an engine error; the message is the engine's, which names the fix.
 pub(crate) fn to_py(e: TributaryError) -> PyErr {
     let msg = e.to_string();
@@ -47,6 +72,15 @@ pub(crate) fn to_py(e: TributaryError) -> PyErr {
         | TributaryError::SchemaMismatch { .. }
         | TributaryError::DataFusion { .. } => AnalysisException::new_err(msg),
         TributaryError::Option { .. } => IllegalArgumentException::new_err(msg),
+        TributaryError::Runtime {
+            condition: "CAST_INVALID_INPUT",
+            ..
+        } => NumberFormatException::new_err(msg),
+        TributaryError::Runtime {
+            condition: "INVALID_ARRAY_INDEX" | "INVALID_ARRAY_INDEX_IN_ELEMENT_AT",
+            ..
+        } => ArrayIndexOutOfBoundsException::new_err(msg),
+        TributaryError::Runtime { .. } => ArithmeticException::new_err(msg),
         TributaryError::QueryFailed { .. } | TributaryError::UserCode { .. } => {
             StreamingQueryException::new_err(msg)
         }
@@ -83,6 +117,15 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add(
         "StreamingQueryException",
         py.get_type::<StreamingQueryException>(),
+    )?;
+    m.add("ArithmeticException", py.get_type::<ArithmeticException>())?;
+    m.add(
+        "NumberFormatException",
+        py.get_type::<NumberFormatException>(),
+    )?;
+    m.add(
+        "ArrayIndexOutOfBoundsException",
+        py.get_type::<ArrayIndexOutOfBoundsException>(),
     )?;
     Ok(())
 }

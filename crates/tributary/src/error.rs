@@ -131,6 +131,17 @@ pub enum TributaryError {
         /// What is wrong and what to do.
         message: String,
     },
+    /// A value a row cannot produce, as Spark's ANSI mode raises it: an overflow, a division by
+    /// zero, text a cast cannot read, an index out of an array. `condition` is Spark's error
+    /// condition (`ARITHMETIC_OVERFLOW`, `DIVIDE_BY_ZERO`, `REMAINDER_BY_ZERO`,
+    /// `CAST_INVALID_INPUT`, `CAST_OVERFLOW`, `INVALID_ARRAY_INDEX`, ...).
+    #[error("[{condition}] {message}")]
+    Runtime {
+        /// Spark's error condition.
+        condition: &'static str,
+        /// The value or operation, and how to avoid the error.
+        message: String,
+    },
     /// A bug.
     #[error("internal error (please report): {0}")]
     Internal(String),
@@ -171,13 +182,30 @@ impl TributaryError {
         }
     }
 
+    /// A [`TributaryError::Runtime`] with where it happened after its message (the condition
+    /// stays in front, where Spark has it); any other error as it is.
+    fn within(self, context: &str) -> Self {
+        match self {
+            TributaryError::Runtime { condition, message } if !context.is_empty() => {
+                TributaryError::Runtime {
+                    condition,
+                    message: format!("{message} ({context})"),
+                }
+            }
+            other => other,
+        }
+    }
+
     pub(crate) fn df(
         context: impl Into<String>,
     ) -> impl FnOnce(datafusion::error::DataFusionError) -> Self {
         let context = context.into();
-        move |source| TributaryError::DataFusion {
-            context,
-            source: Box::new(source),
+        move |source| match crate::functions::arithmetic_error(&source) {
+            Some(runtime) => runtime.within(&context),
+            None => TributaryError::DataFusion {
+                context,
+                source: Box::new(source),
+            },
         }
     }
 
@@ -185,7 +213,10 @@ impl TributaryError {
         context: impl Into<String>,
     ) -> impl FnOnce(arrow::error::ArrowError) -> Self {
         let context = context.into();
-        move |source| TributaryError::Arrow { context, source }
+        move |source| match crate::functions::arrow_arithmetic_error(&source) {
+            Some(runtime) => runtime.within(&context),
+            None => TributaryError::Arrow { context, source },
+        }
     }
 
     pub(crate) fn delta(
@@ -289,9 +320,12 @@ pub(crate) fn from_df_error(
 ) -> TributaryError {
     match take_tributary(e) {
         Ok(t) => t,
-        Err(e) => TributaryError::DataFusion {
-            context: context.to_string(),
-            source: Box::new(e),
+        Err(e) => match crate::functions::arithmetic_error(&e) {
+            Some(t) => t.within(context),
+            None => TributaryError::DataFusion {
+                context: context.to_string(),
+                source: Box::new(e),
+            },
         },
     }
 }
@@ -368,6 +402,10 @@ impl TributaryError {
                 location: location.clone(),
                 message: message.clone(),
             },
+            T::Runtime { condition, message } => T::Runtime {
+                condition,
+                message: message.clone(),
+            },
             T::Internal(m) => T::Internal(m.clone()),
             other if other.domain() == ErrorDomain::External => T::Storage {
                 location: String::new(),
@@ -381,7 +419,10 @@ impl TributaryError {
 /// Lets user functions over DataFrames use `?` on DataFusion calls.
 impl From<datafusion::error::DataFusionError> for TributaryError {
     fn from(source: datafusion::error::DataFusionError) -> Self {
-        from_df_error("DataFusion", source)
+        match crate::functions::arithmetic_error(&source) {
+            Some(runtime) => runtime,
+            None => from_df_error("DataFusion", source),
+        }
     }
 }
 

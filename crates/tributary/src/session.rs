@@ -73,7 +73,7 @@ impl Session {
     }
 
     /// A plain DataFusion context (no streams) that reads SQL as every Tributary session does:
-    /// a bare `TIMESTAMP` in microseconds, Spark's NULL ordering and Tributary's functions
+    /// a bare `TIMESTAMP` in microseconds, Spark's ANSI arithmetic, Spark's NULL ordering and Tributary's functions
     /// (`now()` in microseconds, `window`, `from_json`, ...). For queries over tables that are
     /// not streams, such as those a served query reads.
     pub fn sql_context(
@@ -86,6 +86,14 @@ impl Session {
             .with_runtime_env(runtime)
             .with_default_features()
             .with_type_planner(Arc::new(crate::plan::SparkTypePlanner))
+            .with_physical_optimizer_rules(crate::plan::ansi::SparkAnsiRule::before(
+                datafusion::physical_optimizer::optimizer::PhysicalOptimizer::new().rules,
+            ))
+            .with_optimizer_rules(
+                std::iter::once(Arc::new(crate::plan::CheckedConstantsRule) as _)
+                    .chain(datafusion::optimizer::Optimizer::new().rules)
+                    .collect(),
+            )
             .build();
         let ctx = SessionContext::new_with_state(state);
         for udf in crate::functions::udfs() {
@@ -118,12 +126,18 @@ impl Session {
         let inner = Arc::new_cyclic(|weak: &Weak<SessionInner>| {
             let existing = ctx.state();
             // Sliding windows by panes before DataFusion's own rules rewrite aggregations.
-            let mut rules: Vec<Arc<dyn datafusion::optimizer::OptimizerRule + Send + Sync>> =
-                vec![Arc::new(crate::plan::PaneAggregateRule)];
+            let mut rules: Vec<Arc<dyn datafusion::optimizer::OptimizerRule + Send + Sync>> = vec![
+                Arc::new(crate::plan::PaneAggregateRule),
+                Arc::new(crate::plan::CheckedConstantsRule),
+            ];
             rules.extend(existing.optimizers().iter().cloned());
+            // Spark's ANSI arithmetic before DataFusion's physical rules move expressions.
+            let physical =
+                crate::plan::ansi::SparkAnsiRule::before(existing.physical_optimizers().to_vec());
             let mut builder = SessionStateBuilder::new_from_existing(existing)
                 .with_query_planner(Arc::new(TributaryQueryPlanner))
-                .with_optimizer_rules(rules);
+                .with_optimizer_rules(rules)
+                .with_physical_optimizer_rules(physical);
             // SQL's bare TIMESTAMP in Spark's microseconds, unless the context plans types its
             // own way.
             builder

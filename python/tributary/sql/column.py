@@ -12,6 +12,7 @@ import datetime as _dt
 import decimal as _decimal
 import math
 import re
+import struct
 from typing import Any, Callable, NamedTuple, Optional
 
 from tributary.errors import AnalysisException
@@ -70,9 +71,10 @@ class Scope:
     ``df.x``) resolves to that DataFrame's column x, ``F.col("a.x")`` to the column x of the
     DataFrame aliased a, and ``F.col("x")`` to the one column named x (two are ambiguous)."""
 
-    def __init__(self, *sides: tuple, own: Optional[dict] = None) -> None:
+    def __init__(self, *sides: tuple, own: Optional[dict] = None, streaming: bool = False) -> None:
         self.sides = sides  # (alias or None, [Field])
         self.own = own or {}  # alias -> id of the DataFrame that the side is (a join's)
+        self.streaming = streaming  # whether the SQL reads a stream
 
     def _all(self) -> list:
         return [(a, f) for a, fields in self.sides for f in fields]
@@ -200,7 +202,37 @@ def literal_name(v: Any) -> str:
         return "NULL"
     if isinstance(v, bool):
         return "true" if v else "false"
+    if isinstance(v, float):
+        return java_float_text(v)
     return str(v)
+
+
+def java_float_text(v: float, single: bool = False) -> str:
+    """A double (`single`: a float) as Spark writes it, Java's toString: the fewest digits that
+    read back as the value, plain with at least one decimal from 0.001 up to 1e7 (`100.0`),
+    scientific outside (`1.0E20`, `1.0E-5`); `NaN`, `Infinity`. (The engine's spark_cast writes
+    the same for the rows.)"""
+    if math.isnan(v):
+        return "NaN"
+    if math.isinf(v):
+        return "Infinity" if v > 0 else "-Infinity"
+    if v == 0:
+        return "-0.0" if math.copysign(1.0, v) < 0 else "0.0"
+    text = repr(v)
+    if single:  # the fewest digits that read back as the same 32-bit float
+        for p in range(1, 10):
+            text = f"{v:.{p}g}"
+            if struct.unpack("f", struct.pack("f", float(text)))[0] == v:
+                break
+    sign, digits, exp = _decimal.Decimal(text).as_tuple()
+    ds = "".join(map(str, digits)).rstrip("0") or "0"
+    e = len(digits) + int(exp) - 1  # the exponent of the first digit
+    out = "-" if sign else ""
+    if 1e-3 <= abs(v) < 1e7:
+        if e >= 0:
+            return out + ds[: e + 1].ljust(e + 1, "0") + "." + (ds[e + 1:] or "0")
+        return out + "0." + "0" * (-e - 1) + ds
+    return out + ds[0] + "." + (ds[1:] or "0") + "E" + str(e)
 
 
 class Column:
@@ -256,15 +288,22 @@ class Column:
     def __rsub__(self, o: Any) -> "Column": return self._bin("-", o, True)
     def __mul__(self, o: Any) -> "Column": return self._bin("*", o)
     def __rmul__(self, o: Any) -> "Column": return self._bin("*", o, True)
-    def __mod__(self, o: Any) -> "Column": return self._bin("%", o)
-    def __rmod__(self, o: Any) -> "Column": return self._bin("%", o, True)
+    def _binfn(self, fn: str, op: str, other: Any, reverse: bool = False) -> "Column":
+        """`a op b` as the engine's function `fn(a, b)`, named as Spark names the operator."""
+        o = _col(other)
+        a, b = (o, self) if reverse else (self, o)
+        return Column(
+            lambda ctx: f"{fn}({a._sql(ctx)}, {b._sql(ctx)})",
+            f"({a._spark_name} {op} {b._spark_name})",
+            agg=a._agg or b._agg,
+        )
 
-    def __truediv__(self, o: Any) -> "Column":
-        # Spark's `/` is a fractional division, also of integers.
-        return _double(self)._bin("/", _double(_col(o)))._with(spark_name=f"({self._spark_name} / {_col(o)._spark_name})")
-
-    def __rtruediv__(self, o: Any) -> "Column":
-        return _double(_col(o))._bin("/", _double(self))._with(spark_name=f"({_col(o)._spark_name} / {self._spark_name})")
+    # Spark's `/` is a fractional division, also of integers; `/` and `%` by zero raise
+    # [DIVIDE_BY_ZERO] / [REMAINDER_BY_ZERO] (ANSI mode), as the engine's spark_divide/spark_mod do.
+    def __mod__(self, o: Any) -> "Column": return self._binfn("spark_mod", "%", o)
+    def __rmod__(self, o: Any) -> "Column": return self._binfn("spark_mod", "%", o, True)
+    def __truediv__(self, o: Any) -> "Column": return self._binfn("spark_divide", "/", o)
+    def __rtruediv__(self, o: Any) -> "Column": return self._binfn("spark_divide", "/", o, True)
 
     def __eq__(self, o: Any) -> "Column":  # type: ignore[override]
         return self._bin("=", o)
@@ -365,9 +404,20 @@ class Column:
         return Column(lambda ctx: f"{self._sql(ctx)}[{sql_literal(name)}]", f"{self._spark_name}.{name}", agg=self._agg)
 
     def getItem(self, key: Any) -> "Column":
-        if isinstance(key, int):
-            # Spark's arrays count from 0, SQL's from 1.
-            return Column(lambda ctx: f"{self._sql(ctx)}[{key + 1}]", f"{self._spark_name}[{key}]", agg=self._agg)
+        if isinstance(key, int) and not isinstance(key, bool):
+            # Spark's arrays count from 0, SQL's from 1; an index out of the array is an error
+            # (ANSI), a negative one too (SQL's would count from the end).
+            def render(ctx: Any) -> str:
+                a = self._sql(ctx)
+                n = f"CAST(cardinality({a}) AS BIGINT)"
+                message = (
+                    f"'[INVALID_ARRAY_INDEX] index {key} is out of the array of ' || {n} || ' elements: "
+                    "check the length with size() first'"
+                )
+                fits = f"{a} IS NULL" + (f" OR {key} < {n}" if key >= 0 else "")
+                return f"{a}[CASE WHEN {fits} THEN {key + 1} ELSE CAST(raise_error({message}) AS BIGINT) END]"
+
+            return Column(render, f"{self._spark_name}[{key}]", agg=self._agg)
         return self.getField(key)
 
     def __getitem__(self, key: Any) -> "Column":
@@ -416,10 +466,6 @@ class Column:
         return Column(render, f"{inner._spark_name} OVER ({window._spark_name()})")
 
 
-def _double(c: Column) -> Column:
-    return Column(lambda ctx: f"CAST({c._sql(ctx)} AS DOUBLE)", c._spark_name, agg=c._agg)
-
-
 def _case(branches: list, default: Optional[Column], final: bool = False) -> Column:
     def render(ctx: Any) -> str:
         parts = " ".join(f"WHEN {c._sql(ctx)} THEN {v._sql(ctx)}" for c, v in branches)
@@ -435,9 +481,12 @@ def _case(branches: list, default: Optional[Column], final: bool = False) -> Col
 
 
 def _col(v: Any) -> Column:
-    """A Column from a Column or a literal value."""
+    """A Column from a Column or a literal value. An int is an INT, as in Spark (a BIGINT beyond
+    INT's range): `int_col + 1` is INT arithmetic, which raises [ARITHMETIC_OVERFLOW] past INT."""
     if isinstance(v, Column):
         return v
+    if isinstance(v, int) and not isinstance(v, bool) and -(2**31) <= v < 2**31:
+        return Column(lambda ctx: f"CAST({v} AS INT)", str(v))
     return Column(lambda ctx: sql_literal(v), literal_name(v))
 
 

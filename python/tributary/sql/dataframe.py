@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Optional, Union
 import pyarrow as pa
 
 from tributary.errors import AnalysisException, PySparkTypeError, PySparkValueError, not_supported
-from tributary.sql.column import Column, Field, Scope, _name_col, ambiguous, quote, sql_literal, sql_text
+from tributary.sql.column import Column, Field, Scope, _name_col, java_float_text, ambiguous, quote, sql_literal, sql_text
 from tributary.sql.row import Row
 from tributary.sql.types import StructType, _from_arrow_schema
 
@@ -116,7 +116,7 @@ class DataFrame:
         return DataFrame(native, self.sparkSession, fields=self._fields)
 
     def _scope(self) -> Scope:
-        return Scope((None, self._fields))
+        return Scope((None, self._fields), streaming=self.isStreaming)
 
     # -- planning ------------------------------------------------------------------------------
 
@@ -645,7 +645,7 @@ class DataFrame:
         return len(self.take(1)) == 0
 
     def show(self, n: int = 20, truncate: Union[bool, int] = True, vertical: bool = False) -> None:
-        print(self._show_string(n, truncate), end="")
+        print(self._show_string(n, truncate))  # as PySpark: the table, then an empty line
 
     def _show_string(self, n: int, truncate: Union[bool, int]) -> str:
         rows = self.take(n + 1)
@@ -654,13 +654,15 @@ class DataFrame:
         names = self.columns
         width = 20 if truncate is True else int(truncate) if truncate else 0
 
-        def cell(v: Any) -> str:
-            s = _show_value(v)
+        single = [pa.types.is_float32(a.type) for a in self._arrow_schema()]
+
+        def cell(v: Any, float32: bool) -> str:
+            s = java_float_text(v, True) if float32 and isinstance(v, float) else _show_value(v)
             if width and len(s) > width:
                 s = s[: width - 3] + "..." if width > 3 else s[:width]
             return s
 
-        table = [[cell(v) for v in r] for r in rows]
+        table = [[cell(v, f) for v, f in zip(r, single)] for r in rows]
         widths = [max([len(h)] + [len(r[i]) for r in table] + [3]) for i, h in enumerate(names)]
         sep = "+" + "+".join("-" * w for w in widths) + "+\n"
         align = (lambda s, w: s.rjust(w)) if width else (lambda s, w: s.ljust(w))
@@ -851,4 +853,8 @@ def _show_value(v: Any) -> str:
         return "{" + ", ".join(_show_value(x) for x in v) + "}"
     if isinstance(v, list):
         return "[" + ", ".join(_show_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{_show_value(k)} -> {_show_value(x)}" for k, x in v.items()) + "}"
+    if isinstance(v, float):
+        return java_float_text(v)
     return str(v)

@@ -75,12 +75,26 @@ def desc_nulls_last(c: Any) -> Column: return _c(c).desc_nulls_last()
 
 # -- ranking and offsets (with .over(Window...)) ------------------------------------------------
 
-def row_number() -> Column: return _fn("row_number", [])
-def rank() -> Column: return _fn("rank", [])
-def dense_rank() -> Column: return _fn("dense_rank", [])
+def _int_rank(sql: str, args: str = "") -> Column:
+    """A ranking function as an INT, Spark's type (the engine counts in unsigned 64 bits). On a
+    stream, row_number() keeps the engine's type: the stream's Top-N reads the window's own
+    column."""
+    def over_sql(ctx: Any, over: str) -> str:
+        if sql == "row_number" and getattr(ctx, "streaming", False):
+            return f"{sql}({args}) {over}"
+        return f"CAST({sql}({args}) {over} AS INT)"
+
+    col = Column(lambda ctx: f"CAST({sql}({args}) AS INT)", f"{sql}({args})")
+    col._over_sql = over_sql  # type: ignore[attr-defined]
+    return col
+
+
+def row_number() -> Column: return _int_rank("row_number")
+def rank() -> Column: return _int_rank("rank")
+def dense_rank() -> Column: return _int_rank("dense_rank")
 def percent_rank() -> Column: return _fn("percent_rank", [])
 def cume_dist() -> Column: return _fn("cume_dist", [])
-def ntile(n: int) -> Column: return _fn("ntile", [lit(n)])
+def ntile(n: int) -> Column: return _int_rank("ntile", sql_literal(n))
 
 
 def lag(c: Any, offset: int = 1, default: Any = None) -> Column:
@@ -585,7 +599,7 @@ weekofyear = _part("week", "weekofyear")  # ISO weeks (Monday first; week 1 has 
 
 def dayofweek(c: Any) -> Column:
     s = _c(c)  # Spark: 1 = Sunday ... 7 = Saturday
-    return Column(lambda ctx: f"(CAST(date_part('dow', {s._sql(ctx)}) AS INT) + 1)", f"dayofweek({s._spark_name})")
+    return Column(lambda ctx: f"CAST(date_part('dow', {s._sql(ctx)}) + 1 AS INT)", f"dayofweek({s._spark_name})")
 
 
 def current_timestamp() -> Column:
@@ -828,7 +842,17 @@ def size(c: Any) -> Column:
     """The number of elements of an array or entries of a map; NULL for NULL (Spark 4's default,
     with ANSI mode on)."""
     s = _c(c)
-    return Column(lambda ctx: f"CAST(cardinality({s._sql(ctx)}) AS INT)", f"size({s._spark_name})", agg=s._agg)
+
+    def render(ctx: Any) -> str:
+        x = s._sql(ctx)
+        # The engine's cardinality of an array of arrays counts the inner elements, and its
+        # array_length takes no map; [x] flattened one level is x again, of any array type.
+        return (
+            f"CAST(CASE WHEN {x} IS NULL THEN NULL WHEN arrow_typeof({x}) LIKE 'Map(%' THEN cardinality({x}) "
+            f"ELSE array_length(flatten(make_array({x}))) END AS INT)"
+        )
+
+    return Column(render, f"size({s._spark_name})", agg=s._agg)
 
 
 def sort_array(c: Any, asc: bool = True) -> Column:
@@ -1024,8 +1048,34 @@ def abs(c: Any) -> Column:
     return _fn("abs", [_c(c)])
 
 
+# Spark's try_ arithmetic: NULL where the operator would raise (an overflow, a zero divisor).
+def try_add(left: Any, right: Any) -> Column: return _fn("try_add", [_c(left), _c(right)])
+def try_subtract(left: Any, right: Any) -> Column: return _fn("try_subtract", [_c(left), _c(right)])
+def try_multiply(left: Any, right: Any) -> Column: return _fn("try_multiply", [_c(left), _c(right)])
+def try_divide(left: Any, right: Any) -> Column: return _fn("try_divide", [_c(left), _c(right)])
+def try_mod(left: Any, right: Any) -> Column: return _fn("try_mod", [_c(left), _c(right)])
+
+
+def pmod(dividend: Any, divisor: Any) -> Column:
+    """The positive remainder (Spark's): `a % b`, plus `b` when that is negative; by zero,
+    [REMAINDER_BY_ZERO]."""
+    a, b = (_c(x) if isinstance(x, str) else _col(x) for x in (dividend, divisor))
+
+    def render(ctx: Any) -> str:
+        r = f"spark_mod({a._sql(ctx)}, {b._sql(ctx)})"
+        return f"CASE WHEN {r} < 0 THEN spark_mod({r} + {b._sql(ctx)}, {b._sql(ctx)}) ELSE {r} END"
+
+    return Column(render, f"pmod({a._spark_name}, {b._spark_name})", agg=a._agg or b._agg)
+
+
 def sqrt(c: Any) -> Column:
-    return _fn("sqrt", [_c(c)], "SQRT")
+    """The square root, a double; NaN for a negative number (as Spark; the engine's fails)."""
+    s = _c(c)
+    return Column(
+        lambda ctx: f"sqrt(CASE WHEN {s._sql(ctx)} < 0 THEN CAST('NaN' AS DOUBLE) ELSE CAST({s._sql(ctx)} AS DOUBLE) END)",
+        f"SQRT({s._spark_name})",
+        agg=s._agg,
+    )
 
 
 def floor(c: Any) -> Column:
@@ -1124,7 +1174,10 @@ count_distinct = countDistinct
 
 
 def approx_count_distinct(c: Any, rsd: Optional[float] = None) -> Column:
-    return _fn("approx_distinct", [_c(c)], "approx_count_distinct", agg=True)
+    s = _c(c)  # a BIGINT, as Spark's (the engine's count is unsigned)
+    col = Column(lambda ctx: f"CAST(approx_distinct({s._sql(ctx)}) AS BIGINT)", f"approx_count_distinct({s._spark_name})", agg=True)
+    col._over_sql = lambda ctx, over: f"CAST(approx_distinct({s._sql(ctx)}) {over} AS BIGINT)"  # type: ignore[attr-defined]
+    return col
 
 
 approxCountDistinct = approx_count_distinct

@@ -51,6 +51,7 @@ use super::stateful::{
 use crate::error::{from_df_error, Result, TributaryError};
 use crate::location::Location;
 use crate::modes::OutputMode;
+use crate::plan::ansi;
 use crate::plan::{event_time_key, EventTimeKey, SplitPlan};
 use crate::state::{
     CloseTime, GroupBy, KeyRows, KeySet, KeyedStore, KnownKeys, LiveChange, LiveState,
@@ -261,6 +262,16 @@ impl AggregateOperator {
             aggr.push(a);
             filters.push(f);
         }
+        // Spark's ANSI arithmetic, as the session's physical rule gives batch plans.
+        let group_by = ansi::spark_group_by(&group_by, &input_schema)
+            .map_err(df_err("planning a group key"))?
+            .data;
+        let aggr = ansi::spark_aggregates(&aggr, &input_schema)
+            .map_err(df_err("planning an aggregate function"))?
+            .data;
+        let filters = ansi::spark_filters(&filters, &input_schema)
+            .map_err(df_err("planning an aggregate function"))?
+            .data;
         let probe = AggregateExec::try_new(
             AggregateMode::Partial,
             group_by.clone(),

@@ -124,6 +124,7 @@ fn join_key(state: &SessionState, join: &Join, side: usize) -> Result<GroupBy> {
             let e = if side == 0 { l } else { r };
             state
                 .create_physical_expr(e.clone(), plan.schema())
+                .and_then(|p| crate::plan::ansi::spark_expr(p, plan.schema().as_arrow()))
                 .map_err(TributaryError::df("planning a join key"))
         })
         .collect::<Result<Vec<_>>>()?;

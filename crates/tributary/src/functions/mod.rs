@@ -11,13 +11,18 @@
 //! | `raise_error('message')`              | (fails the query when a row reaches it)          |
 //! | `now()`, `current_timestamp()`, `to_timestamp(..)` | (in microseconds, as SQL's `TIMESTAMP` here) |
 //! | `store_cast(v, CAST(NULL AS INT), 'n')` | (INSERT's narrowing cast: stops naming the column) |
+//! | `try_add`, `try_subtract`, `try_multiply`, `try_divide`, `try_mod` | (Spark's: NULL on overflow or a zero divisor) |
+//! | `spark_divide(a, b)`, `spark_mod(a, b)` | (PySpark's `/` and `%`: `[DIVIDE_BY_ZERO]`, `[REMAINDER_BY_ZERO]`) |
 //!
 //! Every session registers them, with the analyzer rule that expands sliding windows.
 
+mod ansi_errors;
 pub(crate) mod from_json;
+mod java_float_text;
 mod raise_error;
 pub(crate) mod session;
 mod sliding;
+mod spark_arith;
 mod spark_cast;
 mod spark_now;
 mod spark_to_timestamp;
@@ -28,6 +33,8 @@ use std::sync::Arc;
 
 use datafusion::logical_expr::{lit, Expr, ScalarUDF};
 
+pub(crate) use ansi_errors::{arithmetic_error, from_arrow as arrow_arithmetic_error};
+pub(crate) use raise_error::RaiseErrorFn;
 pub(crate) use session::{merge_sessions, SESSION_WINDOW};
 pub(crate) use sliding::{expand_sliding_windows, window_call, SlidingWindowRule};
 pub(crate) use store_cast::{call as store_cast, STORE_CAST};
@@ -47,6 +54,9 @@ pub(crate) fn udfs() -> Vec<ScalarUDF> {
         ScalarUDF::new_from_impl(spark_to_timestamp::SparkToTimestampFn::default()),
         ScalarUDF::new_from_impl(store_cast::StoreCastFn::default()),
     ]
+    .into_iter()
+    .chain(spark_arith::all().into_iter().map(ScalarUDF::new_from_impl))
+    .collect()
 }
 
 fn call(udf: ScalarUDF, args: Vec<Expr>) -> Expr {

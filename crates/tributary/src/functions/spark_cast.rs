@@ -2,7 +2,8 @@
 //! SQL's (DataFusion's): a timestamp cast to a number is the seconds since the Unix epoch (with
 //! the fraction for DOUBLE, FLOAT and DECIMAL), and a number cast to a timestamp is that many
 //! seconds after it; a timestamp cast to text reads `2026-01-01 00:00:01.75` (a space, the
-//! fraction without its trailing zeros) where SQL's reads `2026-01-01T00:00:01.750`. The second
+//! fraction without its trailing zeros) where SQL's reads `2026-01-01T00:00:01.750`; a double or
+//! float cast to text reads as Java writes it (`1.0E20`, `100.0`; see `java_float_text`). The second
 //! argument only carries the type. Every other cast is the plain
 //! `CAST`, which the optimizer puts in the function's place. The Python API's `Column.cast`
 //! calls it, since a Python column does not know its input's type.
@@ -45,6 +46,7 @@ fn differs(from: &DataType, to: &DataType) -> bool {
         (from, to),
         (DataType::Timestamp(..), t) if number(t) || is_text(t)
     ) || matches!((from, to), (f, DataType::Timestamp(..)) if number(f))
+        || matches!((from, to), (DataType::Float64 | DataType::Float32, t) if is_text(t))
 }
 
 fn is_text(t: &DataType) -> bool {
@@ -215,6 +217,12 @@ impl ScalarUDFImpl for SparkCastFn {
             (DataType::Timestamp(..), t) if is_text(t) => timestamp_to_text(&values, t)?,
             (f, DataType::Timestamp(unit, tz)) if f.is_numeric() => {
                 number_to_timestamp(&values, unit, tz)?
+            }
+            (DataType::Float64 | DataType::Float32, t) if is_text(t) => {
+                match super::java_float_text::cast_result(&values, t)? {
+                    Some(text) => text,
+                    None => cast_with_options(&values, &to, &STRICT)?,
+                }
             }
             _ => cast_with_options(&values, &to, &STRICT)?,
         };

@@ -18,6 +18,9 @@
 //!   DataFusion optimizer + physical planner ──► execution
 //! ```
 
+pub(crate) mod ansi;
+mod ansi_constants;
+pub(crate) use ansi_constants::CheckedConstantsRule;
 mod capped;
 mod chain;
 mod check;
@@ -28,6 +31,7 @@ pub mod evolution;
 pub(crate) mod group_sets;
 mod join;
 mod keys;
+mod lazy_logic;
 mod map_batches;
 mod map_groups;
 mod null_times;

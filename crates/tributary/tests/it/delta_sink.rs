@@ -531,8 +531,8 @@ async fn a_failing_batch_query_into_delta_is_reported_as_the_querys_error() {
         .unwrap_err()
         .to_string();
     assert!(
-        err.starts_with("running the query written to Delta table")
-            && err.contains("Cannot cast string 'x'")
+        err.starts_with("[CAST_INVALID_INPUT] Cannot cast string 'x'")
+            && err.contains("running the query written to Delta table")
             && !err.contains("DeltaTable error"),
         "{err}"
     );
