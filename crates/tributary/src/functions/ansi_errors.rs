@@ -58,6 +58,13 @@ pub(crate) fn from_arrow(e: &ArrowError) -> Option<TributaryError> {
                  which give NULL instead"
             ),
         ),
+        ArrowError::ComputeError(what) if what.contains(" overflow on abs(") => (
+            "ARITHMETIC_OVERFLOW",
+            format!(
+                "{what}: the smallest integer has no positive counterpart of its type. Cast to \
+                 BIGINT or DECIMAL first"
+            ),
+        ),
         ArrowError::DivideByZero => (
             "DIVIDE_BY_ZERO",
             "an integer division or remainder by zero. Guard the divisor (CASE WHEN d <> 0 \
@@ -160,6 +167,11 @@ mod tests {
         assert_eq!(
             condition(DataFusionError::External(Box::new(wide))),
             Some("CAST_OVERFLOW")
+        );
+        let abs = ArrowError::ComputeError("Int32Array overflow on abs(-2147483648)".into());
+        assert_eq!(
+            condition(DataFusionError::ArrowError(Box::new(abs), None)),
+            Some("ARITHMETIC_OVERFLOW")
         );
         let other = DataFusionError::Plan("no such column".into());
         assert_eq!(condition(other), None);

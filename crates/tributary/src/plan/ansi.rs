@@ -1,4 +1,4 @@
-//! Spark's ANSI evaluation in physical plans: integer arithmetic that overflows raises
+//! Spark's ANSI evaluation in physical plans: integer arithmetic (and `-x`) that overflows raises
 //! `[ARITHMETIC_OVERFLOW]` instead of wrapping around, and `AND`/`OR` evaluate a right side that
 //! can fail only on the rows their left side leaves open ([`super::lazy_logic`]).
 //!
@@ -24,10 +24,10 @@ use std::sync::Arc;
 use arrow::datatypes::{DataType, Schema};
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
-use datafusion::common::Result;
+use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::Operator;
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
-use datafusion::physical_expr::expressions::{BinaryExpr, CastExpr};
+use datafusion::physical_expr::expressions::{BinaryExpr, CastExpr, Literal, NegativeExpr};
 use datafusion::physical_expr::window::{PlainAggregateWindowExpr, WindowExpr};
 use datafusion::physical_expr::{LexOrdering, PhysicalSortExpr};
 use datafusion::physical_expr::{PhysicalExpr, ScalarFunctionExpr};
@@ -95,6 +95,17 @@ fn rewrite_expr(
     schema: &Schema,
 ) -> Result<Transformed<Arc<dyn PhysicalExpr>>> {
     expr.transform_up(|e| {
+        if let Some(n) = e.downcast_ref::<NegativeExpr>() {
+            // `-x` wraps the smallest integer onto itself; `0 - x`, checked, raises.
+            let t = n.arg().data_type(schema)?;
+            if !t.is_integer() {
+                return Ok(Transformed::no(e));
+            }
+            let zero = Arc::new(Literal::new(ScalarValue::new_zero(&t)?));
+            return Ok(Transformed::yes(Arc::new(
+                BinaryExpr::new(zero, Operator::Minus, n.arg().clone()).with_fail_on_overflow(true),
+            )));
+        }
         let Some(b) = e.downcast_ref::<BinaryExpr>() else {
             return Ok(Transformed::no(e));
         };
@@ -482,10 +493,12 @@ mod tests {
             "SELECT a - 1 FROM (VALUES (-9223372036854775808)) AS t(a)",
             "SELECT k, sum(a * a) FROM (VALUES (1, 4000000000), (1, 5000000000)) AS t(k, a) GROUP BY k",
             "SELECT k FROM (VALUES (1, 4000000000)) AS t(k, a) WHERE a * a > 0",
+            "SELECT -a FROM (VALUES (CAST(-2147483648 AS INT))) AS t(a)",
+            "SELECT abs(a) FROM (VALUES (CAST(-2147483648 AS INT))) AS t(a)",
         ] {
             let err = run(sql).await.unwrap_err();
             assert!(err.contains("[ARITHMETIC_OVERFLOW]"), "{sql}: {err}");
-            assert!(err.contains("try_add"), "{sql}: {err}");
+            assert!(err.contains("BIGINT"), "{sql}: {err}");
         }
         // What fits still computes; floats never overflow into an error.
         let got = run(
