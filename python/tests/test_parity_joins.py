@@ -304,12 +304,149 @@ def test_a_replaced_column_is_not_the_old_one(ab):
     assert result(a.select(a.x.alias("y"), "k").select(a.k)) == (["k"], [("k1",), ("k1",), ("k2",)])
 
 
-def test_the_other_sides_key_of_an_outer_join_on_names_is_refused(ab):
-    # PySpark 4 gives b's own id (NULL where b has no row) for a.join(b, "id", "left").select(b.id);
-    # Tributary has one `id` there, the left's, and refuses rather than answer with it.
-    a, b, _ = ab
-    with pytest.raises(AnalysisException, match=r"join on a condition"):
-        a.join(b, "id", "left").select(b.id).collect()
+# -- 4b. each side's key after a join on names ----------------------------------------------------
+
+@pytest.fixture
+def keyed(spark):
+    a = spark.createDataFrame([(1, "x"), (2, "y")], "id INT, v STRING")
+    b = spark.createDataFrame([(1, 10), (3, 30)], "id INT, w INT")
+    c = spark.createDataFrame([(1, "c1"), (3, "c3")], "id INT, z STRING")
+    return a, b, c
+
+
+def test_each_sides_key_after_a_join_on_names(keyed):
+    a, b, _ = keyed
+    # PySpark 4: the key once (the left's, the right's, both merged for full), and each side's
+    # own key through its DataFrame, NULL where that side has no row.
+    for how in ("inner", "left", "right", "full"):
+        j = a.join(b, "id", how)
+        assert j.columns == ["id", "v", "w"]
+        assert j.dtypes == [("id", "int"), ("v", "string"), ("w", "int")]
+        assert [f.name for f in j.schema.fields] == ["id", "v", "w"]
+        assert list(sorted(j.collect())[0].__fields__) == ["id", "v", "w"]
+    inner, left, right, full = (a.join(b, "id", how) for how in ("inner", "left", "right", "full"))
+    assert result(inner.select(a.id, b.id, "v", "w")) == (["id", "id", "v", "w"], [(1, 1, "x", 10)])
+    assert result(left) == (["id", "v", "w"], [(1, "x", 10), (2, "y", None)])
+    assert result(left.select(a.id, b.id, "v", "w")) == (["id", "id", "v", "w"], [(1, 1, "x", 10), (2, None, "y", None)])
+    assert result(right) == (["id", "v", "w"], [(1, "x", 10), (3, None, 30)])
+    assert result(right.select(a.id, b.id)) == (["id", "id"], [(1, 1), (None, 3)])
+    assert result(full) == (["id", "v", "w"], [(1, "x", 10), (2, "y", None), (3, None, 30)])
+    assert result(full.select(b.id, a.id)) == (["id", "id"], [(1, 1), (3, None), (None, 2)])
+    assert result(full.select("id", b["id"], a["id"])) == (["id", "id", "id"], [(1, 1, 1), (2, None, 2), (3, 3, None)])
+    assert result(full.select(full.id, F.col("id"))) == (["id", "id"], [(1, 1), (2, 2), (3, 3)])
+    assert result(full.select((b.id + 1).alias("p"))) == (["p"], [(2,), (4,), (None,)])
+    # Each side's columns, its key first.
+    assert result(left.select(b["*"])) == (["id", "w"], [(1, 10), (None, None)])
+    assert result(right.select(a["*"])) == (["id", "v"], [(1, "x"), (None, None)])
+    assert result(full.select("*")) == (["id", "v", "w"], [(1, "x", 10), (2, "y", None), (3, None, 30)])
+
+
+def test_a_sides_key_in_later_steps(keyed):
+    a, b, c = keyed
+    left, right, full = (a.join(b, "id", how) for how in ("left", "right", "full"))
+    # PySpark 4:
+    assert rows(left.filter(b.id.isNull())) == [(2, "y", None)]
+    assert rows(right.filter(a.id.isNull())) == [(3, None, 30)]
+    assert result(full.withColumn("bid", b.id)) == (
+        ["id", "v", "w", "bid"], [(1, "x", 10, 1), (2, "y", None, None), (3, None, 30, 3)])
+    assert result(full.groupBy(b.id).count()) == (["id", "count"], [(1, 1), (3, 1), (None, 1)])
+    assert result(left.groupBy(b.id).agg(F.sum("w").alias("s"))) == (["id", "s"], [(1, 10), (None, None)])
+    assert result(right.agg(F.max(b.id))) == (["max(id)"], [(3,)])
+    assert [tuple(r) for r in full.sort(b.id.asc_nulls_last(), a.id.asc_nulls_last()).collect()] == [
+        (1, "x", 10), (3, None, 30), (2, "y", None)]
+    # Steps that keep the rows keep each side's key.
+    assert result(left.filter("id > 0").select(b.id)) == (["id"], [(1,), (None,)])
+    assert result(full.withColumn("z", F.lit(1)).select(b.id, "z")) == (["id", "z"], [(1, 1), (3, 1), (None, 1)])
+    assert result(full.withColumn("id", F.lit(0)).select("id", b.id, a.id)) == (
+        ["id", "id", "id"], [(0, 1, 1), (0, 3, None), (0, None, 2)])
+    assert result(full.withColumnRenamed("id", "key").select("key", b.id)) == (["key", "id"], [(1, 1), (2, None), (3, 3)])
+    assert result(left.select("v", "w").select(b.id)) == (["id"], [(1,), (None,)])
+    assert result(full.fillna(0).select(b.id, "w")) == (["id", "w"], [(1, 10), (3, 30), (None, 0)])
+    for step in (full.select("*"), full.orderBy("id"), full.distinct(), full.limit(10), full.dropDuplicates(["v"])):
+        assert result(step.select(b.id)) == (["id"], [(1,), (3,), (None,)])
+    # drop(b.id) drops b's key, which a left join does not show; a right join shows it.
+    assert left.drop(b.id).columns == ["id", "v", "w"]
+    assert result(right.drop(b.id)) == (["v", "w"], [("x", 10), (None, 30)])
+    assert full.drop(a.id).columns == ["id", "v", "w"]
+    assert result(full.drop("id")) == (["v", "w"], [("x", 10), ("y", None), (None, 30)])
+    # Into another join.
+    assert result(full.join(c, b.id == c.id, "left").select(full.id, b.id, c.id, "z")) == (
+        ["id", "id", "id", "z"], [(1, 1, 1, "c1"), (2, None, None, None), (3, 3, 3, "c3")])
+    assert result(left.join(c, "id", "left").select(b.id, c.id, "id")) == (["id", "id", "id"], [(1, 1, 1), (None, None, 2)])
+
+
+def test_a_sides_key_by_alias_and_several_keys(spark, keyed):
+    a, b, _ = keyed
+    # PySpark 4:
+    left = a.alias("l").join(b.alias("r"), "id", "left")
+    assert result(left.select("l.id", "r.id")) == (["id", "id"], [(1, 1), (2, None)])
+    assert result(left.select(F.col("r.id"), F.col("l.id"))) == (["id", "id"], [(1, 1), (None, 2)])
+    assert result(left.select("r.*")) == (["id", "w"], [(1, 10), (None, None)])
+    assert rows(left.filter("r.id IS NULL")) == [(2, "y", None)]
+    full = a.alias("l").join(b.alias("r"), "id", "full")
+    assert result(full.selectExpr("r.id", "l.id")) == (["id", "id"], [(1, 1), (3, None), (None, 2)])
+    assert result(full.select("l.*")) == (["id", "v"], [(1, "x"), (2, "y"), (None, None)])
+    assert result(full.alias("z").select("z.id")) == (["id"], [(1,), (2,), (3,)])
+    a2 = spark.createDataFrame([(1, "k", 5), (2, "k", 6)], "id INT, k STRING, x INT")
+    b2 = spark.createDataFrame([(1, "k", 50), (3, "k", 70)], "id INT, k STRING, y INT")
+    j2 = a2.join(b2, ["id", "k"], "full")
+    assert j2.columns == ["id", "k", "x", "y"]
+    assert result(j2.select("id", "k", a2.id, a2.k, b2.id, b2.k)) == (
+        ["id", "k", "id", "k", "id", "k"],
+        [(1, "k", 1, "k", 1, "k"), (2, "k", 2, "k", None, None), (3, "k", None, None, 3, "k")])
+    assert result(a2.join(b2, ["id", "k"], "left").select(b2.id, b2.k, "x", "y")) == (
+        ["id", "k", "x", "y"], [(1, "k", 5, 50), (None, None, 6, None)])
+
+
+def test_a_sides_key_is_not_shown_or_written(spark, keyed, tmp_path, capsys):
+    a, b, _ = keyed
+    full = a.join(b, "id", "full")
+    # PySpark 4: only the columns shown, in show, toPandas, unions, views and files.
+    full.orderBy("id").show()
+    assert capsys.readouterr().out == (
+        "+---+----+----+\n"
+        "| id|   v|   w|\n"
+        "+---+----+----+\n"
+        "|  1|   x|  10|\n"
+        "|  2|   y|NULL|\n"
+        "|  3|NULL|  30|\n"
+        "+---+----+----+\n"
+        "\n"
+    )
+    assert list(full.toPandas().columns) == ["id", "v", "w"]
+    assert result(full.union(full)) == (
+        ["id", "v", "w"], [(1, "x", 10), (1, "x", 10), (2, "y", None), (2, "y", None), (3, None, 30), (3, None, 30)])
+    assert full.count() == 3 and full.distinct().count() == 3
+    full.write.parquet(str(tmp_path / "full"))
+    assert result(spark.read.parquet(str(tmp_path / "full"))) == (["id", "v", "w"], [(1, "x", 10), (2, "y", None), (3, None, 30)])
+    full.createOrReplaceTempView("joined")
+    assert spark.sql("SELECT * FROM joined").columns == ["id", "v", "w"]
+    # A union or an aggregation keeps no side's key: PySpark 4's [MISSING_ATTRIBUTES...] (after
+    # the aggregation, Tributary's AnalysisException is the engine's "No field named id").
+    with pytest.raises(AnalysisException, match="MISSING_ATTRIBUTES"):
+        full.union(full).select(b.id).collect()
+    with pytest.raises(AnalysisException, match="id"):
+        full.groupBy("v").count().select(b.id).collect()
+
+
+def test_a_sides_key_in_a_stream_joined_with_a_table_on_names(spark, tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "1.json").write_text('{"id": 1, "x": 5}\n{"id": 2, "x": 7}\n')
+    b = spark.createDataFrame([(1, 100), (3, 300)], "id INT, w INT")
+    s = spark.readStream.schema("id INT, x INT").json(str(src))
+    j = s.join(b, "id", "left")
+    # PySpark 4:
+    assert j.columns == ["id", "x", "w"]
+    seen = []
+    q = (j.select(s.id, b.id.alias("bid"), "w").writeStream.foreachBatch(lambda df, _: seen.append(result(df)))
+         .option("checkpointLocation", str(tmp_path / "ck1")).trigger(availableNow=True).start())
+    q.awaitTermination()
+    assert seen == [(["id", "bid", "w"], [(1, 1, 100), (2, None, None)])]
+    q = (j.filter(b.id.isNull()).writeStream.format("memory").queryName("unmatched")
+         .option("checkpointLocation", str(tmp_path / "ck2")).trigger(availableNow=True).start())
+    q.awaitTermination()
+    assert result(spark.sql("SELECT * FROM unmatched")) == (["id", "x", "w"], [(2, 7, None)])
 
 
 # -- 5. set operations -----------------------------------------------------------------------------

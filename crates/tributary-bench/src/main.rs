@@ -13,6 +13,9 @@
 //! `decode [ROWS]`: JSON lines decoded on one thread, Tributary's strict decoder against plain
 //! arrow-json; see `decode.rs`.
 //!
+//! `ansi [ROWS]`: Spark's ANSI evaluation (checked arithmetic, guarded `AND`) against plain
+//! DataFusion on the same rows; see `ansi.rs`.
+//!
 //! `write [ROWS]`: the same batches into Delta and Parquet, Tributary against deltalake's and
 //! the parquet crate's own writers; see `write.rs`.
 //!
@@ -37,6 +40,7 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod ansi;
 mod decode;
 mod delta;
 mod epochs;
@@ -539,6 +543,7 @@ async fn main() -> anyhow::Result<()> {
 
         "visitors" => return visitors(rows).await,
         "decode" => return decode::run(rows),
+        "ansi" => return ansi::run(rows).await,
         "write" => return write::run(rows).await,
         "kafka" => return kafka(rows).await,
         "soak" => {

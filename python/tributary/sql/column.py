@@ -63,6 +63,10 @@ class Field(NamedTuple):
     name: str  # its name, as the user sees it
     phys: str  # its name in the engine's plan: `name`, unless another column has that name too
     tags: frozenset  # what names it: ids of the DataFrames it is a column of, and aliases (str)
+    # A side's key of a join on names that the joined DataFrame does not show (Spark's hidden
+    # output): not in columns, rows or `*`, named only through its DataFrame (b.id, b["id"],
+    # b["*"]) or alias (F.col("r.id"), "r.*").
+    hidden: bool = False
 
 
 class Scope:
@@ -89,7 +93,8 @@ class Scope:
         tries = [(parts[0], parts[1], parts[2:])] if len(parts) > 1 else []
         hits: list = []
         for qual, name, path in tries + [(None, parts[0], parts[1:])]:
-            hits = [(a, f) for a, f in self._all() if f.name == name and (qual is None or qual in f.tags)]
+            hits = [(a, f) for a, f in self._all() if f.name == name and (
+                qual in f.tags if qual is not None else not f.hidden or df_id in f.tags)]
             if hits:
                 break
         if not hits:
@@ -114,11 +119,13 @@ class Scope:
     def star(self, parts: list, df_id: Optional[int]) -> Optional[list]:
         """The (alias, field)s that `*` (of DataFrame df_id, if it is one of the inputs) or `a.*`
         (a an alias here) stands for; None if `a` is no alias here."""
+        # A side's hidden key of a join on names first, as Spark (its key is the side's first
+        # column, as a rule).
         if parts == ["*"]:
             mine = [h for h in self._all() if df_id is not None and df_id in h[1].tags]
-            return mine or self._all()
+            return _keys_first(mine) or [h for h in self._all() if not h[1].hidden]
         if len(parts) == 2 and parts[1] == "*":
-            return [h for h in self._all() if parts[0] in h[1].tags] or None
+            return _keys_first([h for h in self._all() if parts[0] in h[1].tags]) or None
         return None
 
     def text(self, sql: str) -> str:
@@ -148,6 +155,10 @@ class Scope:
                 else:
                     out.append(".".join([self.sql(*hits[0])] + [quote(p) for p in parts[2:]]))
         return "".join(out)
+
+
+def _keys_first(hits: list) -> list:
+    return [h for h in hits if h[1].hidden] + [h for h in hits if not h[1].hidden]
 
 
 _IDENT = r'`(?:[^`]|``)*`|"(?:[^"]|"")*"|[A-Za-z_]\w*'
@@ -190,10 +201,10 @@ def ambiguous(name: str, fields: list) -> AnalysisException:
 def _missing(name: str) -> AnalysisException:
     return AnalysisException(
         f"[MISSING_ATTRIBUTES.RESOLVED_ATTRIBUTE_APPEAR_IN_OPERATION] The DataFrame's column "
-        f"`{name}` is not in this DataFrame: its `{name}` is another column (made by withColumn, "
-        f"withColumnRenamed or an expression, or merged by a left, right or full join on the "
-        f"name '{name}'). Use F.col('{name}') for the column here; to keep both sides' "
-        f"columns, join on a condition (df1.join(df2, df1['{name}'] == df2['{name}'], how))."
+        f"`{name}` is not in this DataFrame: a step replaced it (withColumn, withColumnRenamed, "
+        f"an expression) or left it out (a select without it, which also drops a side's key "
+        f"of a join on names). Use F.col('{name}') for the column here, or select the column "
+        f"before that step."
     )
 
 

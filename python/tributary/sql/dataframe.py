@@ -58,9 +58,11 @@ def _cols(args: tuple) -> list:
     return list(args)
 
 
-def _project(items: list) -> tuple:
+def _project(items: list, hidden: Iterable = ()) -> tuple:
     """Select items (SQL, name, tags) as a select list and the Fields of its columns: each column
-    under its name, or, when several have one name, under a name of its own (`name#position`)."""
+    under its name, or, when several have one name, under a name of its own (`name#position`).
+    `hidden`: (SQL, Field) of hidden columns to keep too, under their Fields' names (none if
+    no column is shown)."""
     counts = Counter(name for _, name, _ in items)
     taken = set(counts)
     sql, fields = [], []
@@ -73,7 +75,20 @@ def _project(items: list) -> tuple:
             taken.add(phys)
         sql.append(expr if expr == quote(phys) else f"{expr} AS {quote(phys)}")
         fields.append(Field(name, phys, tags))
+    for expr, f in hidden if items else ():
+        sql.append(expr if expr == quote(f.phys) else f"{expr} AS {quote(f.phys)}")
+        fields.append(f)
     return ", ".join(sql), fields
+
+
+def _keep(df: "DataFrame") -> list:
+    """The hidden columns of `df`, as `_project` keeps them."""
+    return [(quote(f.phys), f) for f in df._all_fields if f.hidden]
+
+
+def _hidden_name() -> str:
+    """An engine's name for a hidden column, that no other column has."""
+    return f"__tributary_hidden{next(_ids)}"
 
 
 def _duplicate(names: list) -> Optional[str]:
@@ -91,44 +106,72 @@ class DataFrame:
 
     def __init__(self, native: Any, session: "SparkSession", alias: Optional[str] = None,
                  fields: Optional[list] = None):
-        self._df = native
+        # The engine's plan: the columns, and the hidden ones (a join's keys, see `Field`).
+        self._wide = native
+        self._df_: Any = None  # the plan of the columns alone (`_df`)
         self.sparkSession = session
         self._id = next(_ids)
         self._alias = alias
-        # The columns (None: the engine's, named as there); each also a column of this DataFrame.
+        # The columns (None: the engine's, named as there); each also a column of this DataFrame
+        # (a hidden one stays a column of the DataFrames it comes from only).
         self._fields_: Optional[list] = (
-            None if fields is None else [f._replace(tags=f.tags | {self._id}) for f in fields]
+            None if fields is None else [f if f.hidden else f._replace(tags=f.tags | {self._id}) for f in fields]
         )
 
     @property
-    def _fields(self) -> list:
+    def _all_fields(self) -> list:
+        """The columns, then the hidden ones."""
         if self._fields_ is None:
             own = frozenset([self._id])
-            self._fields_ = [Field(n, n, own) for n in self._df.columns()]
+            self._fields_ = [Field(n, n, own) for n in self._wide.columns()]
         return self._fields_
+
+    @property
+    def _fields(self) -> list:
+        return [f for f in self._all_fields if not f.hidden]
+
+    @property
+    def _df(self) -> Any:
+        """The engine's plan of the columns that the user sees: without the hidden ones."""
+        if self._df_ is None:
+            if len(self._fields) == len(self._all_fields):
+                self._df_ = self._wide
+            else:
+                native = self.sparkSession._native
+                name = f"__tributary_view_{self._id}_{next(_ids)}"
+                native.register(name, self._wide)
+                try:
+                    cols = ", ".join(quote(f.phys) for f in self._fields)
+                    self._df_ = native.sql(f"SELECT {cols} FROM {quote(name)}")
+                finally:
+                    native.deregister(name)
+        return self._df_
 
     def _hidden(self) -> bool:
         """Whether the engine has some column under another name (two columns share a name)."""
         return any(f.phys != f.name for f in self._fields)
 
     def _same(self, native: Any) -> "DataFrame":
-        """A DataFrame of `native`, whose columns are this DataFrame's."""
-        return DataFrame(native, self.sparkSession, fields=self._fields)
+        """A DataFrame of `native` (a step of `_wide`), whose columns are this DataFrame's."""
+        return DataFrame(native, self.sparkSession, fields=self._all_fields)
 
     def _scope(self) -> Scope:
-        return Scope((None, self._fields), streaming=self.isStreaming)
+        return Scope((None, self._all_fields), streaming=self.isStreaming)
 
     # -- planning ------------------------------------------------------------------------------
 
-    def _plan(self, sql: str, inputs: Optional[list] = None, fields: Optional[list] = None) -> "DataFrame":
+    def _plan(self, sql: str, inputs: Optional[list] = None, fields: Optional[list] = None,
+              shown: bool = False, reveal: bool = False) -> "DataFrame":
         """Plan `sql`, where `_V0`, `_V1` stand for the views of `inputs` (default: self). (Not
         `str.format` placeholders: the SQL holds the user's text, braces included.) `fields`:
-        the result's columns; by default the first input's, by the engine's names."""
+        the result's columns; by default the first input's, by the engine's names. The views
+        have the hidden columns too (`SELECT *` keeps them), unless `shown`; `reveal`: hidden
+        columns in the result are shown."""
         inputs = inputs if inputs is not None else [self]
         native = self.sparkSession._native
         names = [f"__tributary_view_{d._id}_{next(_ids)}" for d in inputs]
         for n, d in zip(names, inputs):
-            native.register(n, d._df)
+            native.register(n, d._df if shown else d._wide)
         for i, n in enumerate(names):
             sql = sql.replace(_view(i), quote(n))
         try:
@@ -141,14 +184,16 @@ class DataFrame:
                 native.deregister(n)
         if fields is not None:
             return DataFrame(planned, self.sparkSession, fields=fields)
-        mine = {f.phys: f for f in inputs[0]._fields}
+        mine = {f.phys: f._replace(hidden=False) if reveal else f
+                for f in (inputs[0]._fields if shown else inputs[0]._all_fields)}
         fields = [mine.get(n) or Field(n, n, frozenset()) for n in planned.columns()]
         out = DataFrame(planned, self.sparkSession, fields=fields)
-        if any(f.phys != f.name for f in fields):
-            counts = Counter(f.name for f in fields)
-            if any(counts[f.name] == 1 and f.phys != f.name for f in fields):
+        shown_fields = out._fields
+        if any(f.phys != f.name for f in shown_fields):
+            counts = Counter(f.name for f in shown_fields)
+            if any(counts[f.name] == 1 and f.phys != f.name for f in shown_fields):
                 # A column that had a name of its own, now the only one of its name, takes it.
-                sql, fields = _project([(quote(f.phys), f.name, f.tags) for f in out._fields])
+                sql, fields = _project([(quote(f.phys), f.name, f.tags) for f in shown_fields], _keep(out))
                 return out._plan(f"SELECT {sql} FROM {_V0}", fields=fields)
         return out
 
@@ -243,19 +288,24 @@ class DataFrame:
     def alias(self, alias: str) -> "DataFrame":
         """This DataFrame under the name `alias`: F.col("alias.x") is its column x (the alias
         replaces one given before)."""
-        fields = [f._replace(tags=frozenset(t for t in f.tags if not isinstance(t, str)) | {alias})
-                  for f in self._fields]
-        return DataFrame(self._df, self.sparkSession, alias, fields)
+        fields = [f if f.hidden else f._replace(tags=frozenset(t for t in f.tags if not isinstance(t, str)) | {alias})
+                  for f in self._all_fields]
+        return DataFrame(self._wide, self.sparkSession, alias, fields)
 
     # -- transformations ---------------------------------------------------------------------
 
     def select(self, *cols: Any) -> "DataFrame":
         scope = self._scope()
         items = []
+        plain = True  # whether each item is a column (by name, `*`): no expression, no aggregate
         for c in _cols(cols):
             col = self._col(c)
+            plain = plain and getattr(col, "_ref", None) is not None and col._alias is None
             items += self._select_items(col, scope)
-        sql, fields = _project(items)
+        # A select of columns keeps the hidden ones that it does not show; any other drops them.
+        sqls = {sql for sql, _, _ in items}
+        keep = [h for h in _keep(self) if h[0] not in sqls] if plain else []
+        sql, fields = _project(items, keep)
         return self._plan(f"SELECT {sql} FROM {_V0}", fields=fields)
 
     def _select_items(self, col: Column, scope: Scope) -> list:
@@ -281,7 +331,7 @@ class DataFrame:
     def _struct_fields(self, parts: list, df_id: Optional[int], scope: Scope) -> Optional[tuple]:
         """(SQL, field names) of the struct column that `parts` names, else None."""
         hit = scope.resolve(parts, df_id)
-        if hit is None or hit[2]:
+        if hit is None or hit[2] or hit[1].hidden:
             return None
         t = self._arrow_schema().field(self._fields.index(hit[1])).type
         if not pa.types.is_struct(t):
@@ -297,7 +347,11 @@ class DataFrame:
 
     def selectExpr(self, *expr: str) -> "DataFrame":
         scope = self._scope()
-        return self._plan(f"SELECT {', '.join(scope.text(e) for e in _cols(expr))} FROM {_V0}")
+        texts = [scope.text(e) for e in _cols(expr)]
+        # A hidden column named in the text (F.col("r.id") of a join on names) is shown; `*`
+        # keeps the hidden columns hidden.
+        reveal = all(t.strip() != "*" for t in texts)
+        return self._plan(f"SELECT {', '.join(texts)} FROM {_V0}", reveal=reveal)
 
     def filter(self, condition: Any) -> "DataFrame":
         scope = self._scope()
@@ -322,7 +376,7 @@ class DataFrame:
         ]
         existing = set(self.columns)
         items += [(c._sql(scope), name, frozenset()) for name, c in mapping.items() if name not in existing]
-        sql, fields = _project(items)
+        sql, fields = _project(items, _keep(self))
         return self._plan(f"SELECT {sql} FROM {_V0}", fields=fields)
 
     def withColumnRenamed(self, existing: str, new: str) -> "DataFrame":
@@ -335,7 +389,7 @@ class DataFrame:
     def _renamed(self, names: list) -> "DataFrame":
         items = [(quote(f.phys), f.name, f.tags) if n is None else (quote(f.phys), n, frozenset())
                  for f, n in zip(self._fields, names)]
-        sql, fields = _project(items)
+        sql, fields = _project(items, _keep(self))
         return self._plan(f"SELECT {sql} FROM {_V0}", fields=fields)
 
     def toDF(self, *cols: str) -> "DataFrame":
@@ -361,11 +415,12 @@ class DataFrame:
                     gone.add(hit[1])
             else:
                 gone |= {f for f in self._fields if f.name == c._spark_name}
-        sql, fields = _project([(quote(f.phys), f.name, f.tags) for f in self._fields if f not in gone])
+        sql, fields = _project([(quote(f.phys), f.name, f.tags) for f in self._fields if f not in gone],
+                               [h for h in _keep(self) if h[1] not in gone])
         return self._plan(f"SELECT {sql} FROM {_V0}", fields=fields)
 
     def limit(self, num: int) -> "DataFrame":
-        return self._same(self._df.limit(int(num)))
+        return self._same(self._wide.limit(int(num)))
 
     def orderBy(self, *cols: Any, ascending: Any = None) -> "DataFrame":
         cs = [self._col(c) for c in _cols(cols)]
@@ -378,20 +433,24 @@ class DataFrame:
     sort = orderBy
 
     def distinct(self) -> "DataFrame":
-        if self.isStreaming:
+        if self.isStreaming or len(self._fields) != len(self._all_fields):
+            # Distinct over the columns shown: a row's hidden keys come along.
             return self.dropDuplicates()
         return self._plan(f"SELECT DISTINCT * FROM {_V0}")
 
     def dropDuplicates(self, subset: Optional[list] = None) -> "DataFrame":
-        return self._same(self._df.drop_duplicates(self._phys(subset)))
+        return self._same(self._wide.drop_duplicates(self._phys(subset)))
 
     drop_duplicates = dropDuplicates
 
     def dropDuplicatesWithinWatermark(self, subset: Optional[list] = None) -> "DataFrame":
-        return self._same(self._df.drop_duplicates_within_watermark(self._phys(subset)))
+        return self._same(self._wide.drop_duplicates_within_watermark(self._phys(subset)))
 
     def _phys(self, names: Optional[list]) -> list:
-        """The engine's names of the columns named `names` (all columns of a name, as Spark)."""
+        """The engine's names of the columns named `names` (all columns of a name, as Spark; no
+        names: all columns, not the hidden ones)."""
+        if not names and len(self._fields) != len(self._all_fields):
+            return [f.phys for f in self._fields]
         out = []
         for n in names or []:
             out += [f.phys for f in self._fields if f.name == n] or [n]
@@ -399,10 +458,10 @@ class DataFrame:
 
     def withWatermark(self, eventTime: str, delayThreshold: str) -> "DataFrame":
         phys = self._field(eventTime).phys if eventTime in self.columns else eventTime
-        return self._same(self._df.with_watermark(phys, delayThreshold))
+        return self._same(self._wide.with_watermark(phys, delayThreshold))
 
     def union(self, other: "DataFrame") -> "DataFrame":
-        return self._plan(f"SELECT * FROM {_V0} UNION ALL SELECT * FROM {_V1}", [self, other])
+        return self._plan(f"SELECT * FROM {_V0} UNION ALL SELECT * FROM {_V1}", [self, other], shown=True)
 
     unionAll = union
 
@@ -417,11 +476,11 @@ class DataFrame:
     def subtract(self, other: "DataFrame") -> "DataFrame":
         """The distinct rows of this DataFrame that are not in `other` (SQL's EXCEPT DISTINCT;
         columns by position, NULLs equal to NULLs)."""
-        return self._plan(f"SELECT * FROM {_V0} EXCEPT SELECT * FROM {_V1}", [self, other])
+        return self._plan(f"SELECT * FROM {_V0} EXCEPT SELECT * FROM {_V1}", [self, other], shown=True)
 
     def intersect(self, other: "DataFrame") -> "DataFrame":
         """The distinct rows that are in both DataFrames (INTERSECT DISTINCT)."""
-        return self._plan(f"SELECT * FROM {_V0} INTERSECT SELECT * FROM {_V1}", [self, other])
+        return self._plan(f"SELECT * FROM {_V0} INTERSECT SELECT * FROM {_V1}", [self, other], shown=True)
 
     def exceptAll(self, other: "DataFrame") -> "DataFrame":
         """This DataFrame's rows without those of `other`, duplicates counted: a row that is n
@@ -455,7 +514,8 @@ class DataFrame:
     def join(self, other: "DataFrame", on: Any = None, how: Optional[str] = None) -> "DataFrame":
         """Spark's join. On a condition the result has both sides' columns, two of one name
         included (told apart by the DataFrame each comes from: df1["id"], df2["id"], or by
-        alias: F.col("l.id")); on column names it has each name once, as Spark."""
+        alias: F.col("l.id")); on column names it has each key once, as Spark, and each side's
+        own key hidden (df2.id: NULL where df2 has no row), as Spark's hidden output."""
         kind = _JOIN_TYPES.get((how or "inner").lower().replace(" ", ""))
         if kind is None:
             raise PySparkValueError(f"join type '{how}' is not one of {sorted(_JOIN_TYPES)}")
@@ -464,11 +524,20 @@ class DataFrame:
         if la == ra:
             ra = ra + "_2"
         left, right = self._fields, other._fields
-        scope = Scope((la, left), (ra, right), own={la: self._id, ra: other._id})
+        scope = Scope((la, self._all_fields), (ra, other._all_fields), own={la: self._id, ra: other._id})
         semi = kind in ("LEFT SEMI", "LEFT ANTI")
 
         def item(alias: str, f: Field) -> tuple:
             return (scope.sql(alias, f), f.name, f.tags)
+
+        def hide(alias: str, f: Field) -> tuple:
+            """`f` of a side, hidden in the result under a name of its own."""
+            return (scope.sql(alias, f), Field(f.name, _hidden_name(), f.tags, True))
+
+        # The sides' hidden columns stay hidden (the right's not after a semi or anti join).
+        hidden = [hide(la, f) for f in self._all_fields if f.hidden]
+        if not semi:
+            hidden += [hide(ra, f) for f in other._all_fields if f.hidden]
 
         cond = None
         if on is None:
@@ -489,15 +558,20 @@ class DataFrame:
                 items = [item(la, f) for f in left]
             else:
                 # The key once: the left's (inner, left) or right's (right) values, both sides'
-                # merged (full); it stays the column of the side(s) whose values it has.
+                # merged (full); it stays the column of the side whose values it has. The other
+                # side's key (both sides' for full) is hidden: b.id, F.col("r.id"), b["*"] name
+                # it, as in Spark (NULL where that side has no row).
                 if kind == "FULL":
                     items = [(f"coalesce({scope.sql(la, lk[k])}, {scope.sql(ra, rk[k])})", k, frozenset()) for k in keys]
+                    own = [hide(la, lk[k]) for k in keys] + [hide(ra, rk[k]) for k in keys]
                 elif kind == "RIGHT":
                     items = [item(ra, rk[k]) for k in keys]
-                elif kind == "LEFT":
-                    items = [item(la, lk[k]) for k in keys]
+                    own = [hide(la, lk[k]) for k in keys]
                 else:
-                    items = [(scope.sql(la, lk[k]), k, lk[k].tags | rk[k].tags) for k in keys]
+                    items = [item(la, lk[k]) for k in keys]
+                    own = [hide(ra, rk[k]) for k in keys]
+                # Spark's order of a side's columns for b["*"]: its key first.
+                hidden = own + hidden
                 items += [item(la, f) for f in left if f not in lk.values()]
                 items += [item(ra, f) for f in right if f not in rk.values()]
         else:
@@ -507,7 +581,7 @@ class DataFrame:
                     raise PySparkTypeError(f"join: on takes column names or Column conditions, not {type(c).__name__} {c!r}")
             cond = " AND ".join(f"({c._sql(scope)})" for c in conds)
             items = [item(la, f) for f in left] + ([] if semi else [item(ra, f) for f in right])
-        sql, fields = _project(items)
+        sql, fields = _project(items, hidden)
         if kind == "CROSS" and cond is not None:
             kind = "INNER"  # a cross join with a condition is the inner join, as in Spark
         on_sql = f" ON {cond}" if cond is not None else ""
@@ -564,7 +638,7 @@ class DataFrame:
         for i, (f, mine) in enumerate(zip(fields, self._fields)):
             q = quote(mine.phys)
             items.append((q if i not in fills else _fill_sql(q, f.dataType, fills[i]), f.name, mine.tags))
-        sql, out = _project(items)
+        sql, out = _project(items, _keep(self))
         return self._plan(f"SELECT {sql} FROM {_V0}", fields=out)
 
     def dropna(self, how: str = "any", thresh: Optional[int] = None, subset: Any = None) -> "DataFrame":

@@ -11,12 +11,13 @@
 use std::fmt;
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray, BooleanArray};
+use arrow::array::{new_null_array, Array, AsArray, BooleanArray, RecordBatchOptions};
 use arrow::compute::kernels::boolean::{and_kleene, or_kleene};
-use arrow::datatypes::{DataType, Schema};
+use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
 use datafusion::common::{internal_err, Result, ScalarValue};
 use datafusion::logical_expr::{ColumnarValue, Operator};
+use datafusion::physical_expr::utils::collect_columns;
 use datafusion::physical_expr::PhysicalExpr;
 
 /// `left AND right` or `left OR right`, its right side evaluated only where needed.
@@ -25,6 +26,8 @@ pub(crate) struct LazyLogic {
     op: Operator,
     left: Arc<dyn PhysicalExpr>,
     right: Arc<dyn PhysicalExpr>,
+    /// The columns the right side reads: only these are copied for its rows.
+    reads: Vec<bool>,
 }
 
 impl PartialEq for LazyLogic {
@@ -49,7 +52,46 @@ impl LazyLogic {
         right: Arc<dyn PhysicalExpr>,
     ) -> Self {
         debug_assert!(matches!(op, Operator::And | Operator::Or));
-        LazyLogic { op, left, right }
+        let columns = collect_columns(&right);
+        let width = columns.iter().map(|c| c.index() + 1).max().unwrap_or(0);
+        let mut reads = vec![false; width];
+        for c in columns {
+            reads[c.index()] = true;
+        }
+        LazyLogic {
+            op,
+            left,
+            right,
+            reads,
+        }
+    }
+
+    /// `batch` with the columns the right side does not read as NULL columns, which picking
+    /// rows copies for nothing.
+    fn narrowed(&self, batch: &RecordBatch) -> Result<RecordBatch> {
+        let reads = |i: usize| self.reads.get(i).copied().unwrap_or(false);
+        if (0..batch.num_columns()).all(reads) {
+            return Ok(batch.clone());
+        }
+        let schema = batch.schema();
+        let rows = batch.num_rows();
+        let (fields, columns): (Vec<_>, Vec<_>) = (0..batch.num_columns())
+            .map(|i| {
+                if reads(i) {
+                    (schema.field(i).clone(), batch.column(i).clone())
+                } else {
+                    (
+                        Field::new(schema.field(i).name(), DataType::Null, true),
+                        new_null_array(&DataType::Null, rows),
+                    )
+                }
+            })
+            .unzip();
+        Ok(RecordBatch::try_new_with_options(
+            Arc::new(Schema::new(fields)),
+            columns,
+            &RecordBatchOptions::new().with_row_count(Some(rows)),
+        )?)
     }
 
     /// The left value that decides the result without the right side.
@@ -111,7 +153,7 @@ impl PhysicalExpr for LazyLogic {
         }
         let right = self
             .right
-            .evaluate_selection(batch, &undecided)?
+            .evaluate_selection(&self.narrowed(batch)?, &undecided)?
             .into_array(rows)?;
         self.combine(left, right.as_boolean())
     }
@@ -144,7 +186,6 @@ impl PhysicalExpr for LazyLogic {
 mod tests {
     use super::*;
     use arrow::array::Int64Array;
-    use arrow::datatypes::Field;
     use datafusion::physical_expr::expressions::{binary, col, lit};
 
     /// `b <> 0 <op> a / b > 1` over rows where b is zero or NULL, and a left side that is NULL.
@@ -152,6 +193,8 @@ mod tests {
         let schema = Arc::new(Schema::new(vec![
             Field::new("a", DataType::Int64, true),
             Field::new("b", DataType::Int64, true),
+            // Read by neither side: a NULL column where the right side's rows are picked.
+            Field::new("c", DataType::Utf8, true),
         ]));
         let batch = RecordBatch::try_new(
             schema.clone(),
@@ -169,6 +212,9 @@ mod tests {
                     Some(1),
                     None,
                     Some(0),
+                ])),
+                Arc::new(arrow::array::StringArray::from(vec![
+                    "p", "q", "r", "s", "t",
                 ])),
             ],
         )
