@@ -10,8 +10,9 @@
 //! | `guarded_division` | `b <> 0 AND a / b > 1`: a right side that can fail, the left side true on 90% of the rows |
 //! | `function_guard` | `c > 10 AND upper(s) = 'X'`: a right side that is a function call |
 //!
-//! (The plain context cannot run `guarded_division` when a batch has a zero divisor; its rows
-//! are given a divisor of at least 1 there, so that both answer the same query.)
+//! (The plain context cannot run `guarded_division` over zero divisors: it reads a copy of the
+//! rows whose zero divisors are 1, so the work is the same but its count differs. The other two
+//! answers are compared.)
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -84,14 +85,24 @@ pub(crate) async fn run(rows: usize) -> anyhow::Result<()> {
         Arc::new(MemTable::try_new(schema.clone(), vec![ours])?),
     )?;
     let plain = SessionContext::new();
-    let (_, theirs) = batches(rows, false)?;
-    plain.register_table("t", Arc::new(MemTable::try_new(schema, vec![theirs])?))?;
+    let (_, same) = batches(rows, true)?;
+    plain.register_table(
+        "t",
+        Arc::new(MemTable::try_new(schema.clone(), vec![same])?),
+    )?;
+    let (_, no_zeros) = batches(rows, false)?;
+    plain.register_table("t_nz", Arc::new(MemTable::try_new(schema, vec![no_zeros])?))?;
     println!("{rows} rows in memory, best of three runs each");
     println!("| query | Tributary (ANSI) s | DataFusion (plain) s | ratio |");
     println!("|---|---|---|---|");
     for (name, sql) in QUERIES {
         let (t, ours) = best_of_three(session.context(), sql).await?;
-        let (d, theirs) = best_of_three(&plain, sql).await?;
+        let plain_sql = if name == "guarded_division" {
+            sql.replace("FROM t ", "FROM t_nz ")
+        } else {
+            sql.to_string()
+        };
+        let (d, theirs) = best_of_three(&plain, &plain_sql).await?;
         // The zero divisors the plain context cannot have only drop rows out of the guarded count.
         if name != "guarded_division" {
             anyhow::ensure!(ours == theirs, "{name}: {ours} vs {theirs}");
