@@ -78,6 +78,8 @@ mod reader;
 mod session;
 pub mod sink;
 pub mod source;
+#[cfg(test)]
+mod sql_rows;
 pub mod state;
 pub mod storage;
 mod writer;

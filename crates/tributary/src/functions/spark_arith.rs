@@ -250,24 +250,11 @@ impl SparkArithFn {
 
 #[cfg(test)]
 mod tests {
-    use crate::Session;
 
     async fn one(sql: &str) -> std::result::Result<String, String> {
-        let s = Session::new();
-        let df = s.sql(sql).await.map_err(|e| e.to_string())?;
-        let rows = df
-            .collect()
+        crate::sql_rows::sql_rows(sql)
             .await
-            .map_err(|e| crate::TributaryError::from(e).to_string())?;
-        Ok(arrow::util::pretty::pretty_format_batches(&rows)
-            .unwrap()
-            .to_string()
-            .lines()
-            .skip(3)
-            .filter(|l| !l.starts_with('+'))
-            .map(|l| l.replace(' ', ""))
-            .collect::<Vec<_>>()
-            .join("\n"))
+            .map(|rows| rows.join("\n"))
     }
 
     #[tokio::test]

@@ -465,25 +465,7 @@ pub(crate) fn spark_filters(
 
 #[cfg(test)]
 mod tests {
-    use crate::Session;
-
-    async fn run(sql: &str) -> std::result::Result<Vec<String>, String> {
-        let s = Session::new();
-        let df = s.sql(sql).await.map_err(|e| e.to_string())?;
-        let rows = df
-            .collect()
-            .await
-            .map_err(|e| crate::TributaryError::from(e).to_string())?;
-        let text = arrow::util::pretty::pretty_format_batches(&rows)
-            .unwrap()
-            .to_string();
-        Ok(text
-            .lines()
-            .skip(3)
-            .filter(|l| !l.starts_with('+'))
-            .map(|l| l.replace(' ', ""))
-            .collect())
-    }
+    use crate::sql_rows::sql_rows as run;
 
     #[tokio::test]
     async fn integer_overflow_raises_where_it_used_to_wrap() {
