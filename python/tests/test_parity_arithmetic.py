@@ -100,3 +100,29 @@ def test_text_that_is_not_a_number_raises_number_format(df):
     with raises("CAST_INVALID_INPUT", NumberFormatException) as e:
         df.select(F.col("s").cast("int")).collect()
     assert isinstance(e.value, IllegalArgumentException)
+
+
+def test_a_sum_past_bigint_raises_and_try_sum_gives_null(spark):
+    from decimal import Decimal
+
+    from tributary.sql.window import Window
+
+    df = spark.createDataFrame(
+        [(1, 9223372036854775807), (1, 1), (2, 3), (2, 4), (3, None)], "k int, v bigint"
+    )
+    with raises("ARITHMETIC_OVERFLOW") as e:
+        df.groupBy("k").agg(F.sum("v")).collect()
+    assert "try_sum" in str(e.value)
+    with raises("ARITHMETIC_OVERFLOW"):
+        df.agg(F.sum("v")).collect()
+    out = df.groupBy("k").agg(F.try_sum("v"), F.sum(F.col("v").cast("decimal(38,0)")).alias("exact"))
+    assert out.dtypes == [("k", "int"), ("try_sum(v)", "bigint"), ("exact", "decimal(38,0)")]
+    assert rows(out) == [
+        (1, None, Decimal("9223372036854775808")), (2, 7, Decimal("7")), (3, None, None),
+    ]
+    small = df.filter("k <> 1").agg(F.sum("v"), F.try_sum(F.col("k")))
+    assert small.dtypes == [("sum(v)", "bigint"), ("try_sum(k)", "bigint")]
+    assert rows(small) == [(7, 7)]
+    w = df.select("k", F.try_sum("v").over(Window.partitionBy("k")).alias("t"))
+    assert w.dtypes == [("k", "int"), ("t", "bigint")]
+    assert rows(w) == [(1, None), (1, None), (2, 7), (2, 7), (3, None)]

@@ -99,6 +99,9 @@ impl Session {
         for udf in crate::functions::udfs() {
             ctx.register_udf(udf);
         }
+        for udaf in crate::functions::udafs() {
+            ctx.register_udaf(udaf);
+        }
         ctx
     }
 
@@ -150,6 +153,9 @@ impl Session {
             let ctx = SessionContext::new_with_state(state);
             for udf in crate::functions::udfs() {
                 ctx.register_udf(udf);
+            }
+            for udaf in crate::functions::udafs() {
+                ctx.register_udaf(udaf);
             }
             ctx.add_analyzer_rule(Arc::new(SlidingWindowRule));
             ctx.add_analyzer_rule(Arc::new(crate::plan::SessionWindowRule));

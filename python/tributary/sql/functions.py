@@ -1184,6 +1184,7 @@ approxCountDistinct = approx_count_distinct
 
 
 def sum(c: Any) -> Column: return _fn("sum", [_c(c)], agg=True)
+def try_sum(c: Any) -> Column: return _fn("try_sum", [_c(c)], agg=True)
 def avg(c: Any) -> Column: return _fn("avg", [_c(c)], agg=True)
 def mean(c: Any) -> Column: return _fn("avg", [_c(c)], "avg", agg=True)
 def min(c: Any) -> Column: return _fn("min", [_c(c)], agg=True)

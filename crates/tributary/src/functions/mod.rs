@@ -25,6 +25,7 @@ mod sliding;
 mod spark_arith;
 mod spark_cast;
 mod spark_now;
+mod spark_sum;
 mod spark_to_timestamp;
 mod store_cast;
 pub(crate) mod window;
@@ -37,6 +38,7 @@ pub(crate) use ansi_errors::{arithmetic_error, from_arrow as arrow_arithmetic_er
 pub(crate) use raise_error::RaiseErrorFn;
 pub(crate) use session::{merge_sessions, SESSION_WINDOW};
 pub(crate) use sliding::{expand_sliding_windows, window_call, SlidingWindowRule};
+pub(crate) use spark_sum::SparkSum;
 pub(crate) use store_cast::{call as store_cast, STORE_CAST};
 pub(crate) use window::{SLIDING_WINDOWS, WINDOW};
 
@@ -57,6 +59,14 @@ pub(crate) fn udfs() -> Vec<ScalarUDF> {
     .into_iter()
     .chain(spark_arith::all().into_iter().map(ScalarUDF::new_from_impl))
     .collect()
+}
+
+/// The aggregate functions a session registers (Spark's `sum` itself replaces DataFusion's in
+/// physical plans: [`crate::plan::ansi`]).
+pub(crate) fn udafs() -> Vec<datafusion::logical_expr::AggregateUDF> {
+    vec![datafusion::logical_expr::AggregateUDF::new_from_impl(
+        SparkSum::try_sum(),
+    )]
 }
 
 fn call(udf: ScalarUDF, args: Vec<Expr>) -> Expr {

@@ -13,9 +13,11 @@
 //! The rule runs first so that every later rule moves the checked expressions where they go
 //! (into scans, through joins). It rewrites projections, filters, aggregations (arguments,
 //! `FILTER` clauses and grouping keys), sorts, aggregate window functions (arguments, partition
-//! and order keys) and the filters of hash and nested-loop joins; the equality keys of joins and
-//! the arguments of ranking and offset window functions (`lag(a * 2)`) keep DataFusion's
-//! wrapping arithmetic. Tributary's stateful operators plan their expressions
+//! and order keys), the equality keys of hash joins and the filters of hash and nested-loop
+//! joins; the keys of sort-merge joins and the arguments of ranking and offset window functions
+//! (`lag(a * 2)`) keep DataFusion's wrapping arithmetic. A non-DISTINCT `sum` of BIGINT or DECIMAL, which DataFusion adds
+//! wrapping around, becomes Spark's ([`crate::functions::SparkSum`]) in aggregations and window
+//! functions. Tributary's stateful operators plan their expressions
 //! through [`spark_expr`] too. Constants are checked before DataFusion folds them
 //! ([`super::ansi_constants`]).
 
@@ -25,10 +27,13 @@ use arrow::datatypes::{DataType, Schema};
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{Result, ScalarValue};
+use datafusion::logical_expr::AggregateUDF;
 use datafusion::logical_expr::Operator;
-use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
+use datafusion::physical_expr::aggregate::{AggregateExprBuilder, AggregateFunctionExpr};
 use datafusion::physical_expr::expressions::{BinaryExpr, CastExpr, Literal, NegativeExpr};
-use datafusion::physical_expr::window::{PlainAggregateWindowExpr, WindowExpr};
+use datafusion::physical_expr::window::{
+    PlainAggregateWindowExpr, SlidingAggregateWindowExpr, WindowExpr,
+};
 use datafusion::physical_expr::{LexOrdering, PhysicalSortExpr};
 use datafusion::physical_expr::{PhysicalExpr, ScalarFunctionExpr};
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
@@ -44,6 +49,7 @@ use datafusion::physical_plan::windows::{BoundedWindowAggExec, WindowAggExec};
 use datafusion::physical_plan::ExecutionPlan;
 
 use super::lazy_logic::LazyLogic;
+use crate::functions::SparkSum;
 
 /// The physical rule (see the module).
 #[derive(Debug, Default)]
@@ -249,13 +255,19 @@ fn rewrite_node(
         return Ok(Transformed::yes(Arc::new(rebuilt)));
     }
     if let Some(j) = node.downcast_ref::<HashJoinExec>() {
-        let Some(filter) = spark_join_filter(j.filter())? else {
+        let filter = spark_join_filter(j.filter())?;
+        let on = spark_join_keys(j.on(), &j.left().schema(), &j.right().schema())?;
+        if filter.is_none() && on.is_none() {
             return Ok(Transformed::no(node));
-        };
-        let rebuilt = HashJoinExecBuilder::from(j)
-            .with_filter(Some(filter))
-            .build()?;
-        return Ok(Transformed::yes(Arc::new(rebuilt)));
+        }
+        let mut rebuilt = HashJoinExecBuilder::from(j);
+        if let Some(filter) = filter {
+            rebuilt = rebuilt.with_filter(Some(filter));
+        }
+        if let Some(on) = on {
+            rebuilt = rebuilt.with_on(on);
+        }
+        return Ok(Transformed::yes(Arc::new(rebuilt.build()?)));
     }
     if let Some(j) = node.downcast_ref::<NestedLoopJoinExec>() {
         let Some(filter) = spark_join_filter(j.filter())? else {
@@ -310,14 +322,19 @@ fn spark_window_exprs(
         let args = one(w.expressions())?;
         let partition = one(w.partition_by().to_vec())?;
         let order = one(w.order_by().iter().map(|s| s.expr.clone()).collect())?;
-        if let Some(new) = w.with_new_expressions(args.clone(), partition.clone(), order.clone()) {
+        if let Some(sum) = spark_sum_window(w, &args, &partition, &order, schema)? {
+            changed = true;
+            out.push(sum);
+        } else if let Some(new) =
+            w.with_new_expressions(args.clone(), partition.clone(), order.clone())
+        {
             out.push(new);
         } else if let Some(plain) = w
             .as_any()
             .downcast_ref::<PlainAggregateWindowExpr>()
             // Its FILTER clause cannot be read back (DataFusion keeps the accessor private):
             // only one without it is rebuilt; a change of that layout leaves it as it is.
-            .filter(|p| format!("{p:?}").contains("filter: None"))
+            .filter(|p| has_no_filter(p))
         {
             // An aggregate over the whole partition (or a growing frame), which DataFusion
             // cannot rebuild itself.
@@ -350,6 +367,103 @@ fn spark_window_exprs(
         }
     }
     Ok(changed.then_some(out))
+}
+
+/// Whether a window aggregate has no `FILTER` clause. DataFusion keeps the accessor private, so
+/// this reads its Debug text: a change of that layout makes it `false`, which leaves the
+/// function as it is.
+fn has_no_filter(w: &dyn std::fmt::Debug) -> bool {
+    format!("{w:?}").contains("filter: None")
+}
+
+/// Spark's `sum` in place of DataFusion's over `args`: `None` unless `agg` is a non-DISTINCT
+/// `sum` of a BIGINT or DECIMAL, which DataFusion computes wrapping around.
+fn spark_sum(
+    agg: &AggregateFunctionExpr,
+    args: Vec<Arc<dyn PhysicalExpr>>,
+    schema: &Schema,
+) -> Result<Option<AggregateFunctionExpr>> {
+    let inner: &dyn std::any::Any = agg.fun().inner().as_ref();
+    if agg.fun().name() != "sum"
+        || agg.is_distinct()
+        || inner.is::<SparkSum>()
+        || !SparkSum::checks(agg.field().data_type())
+    {
+        return Ok(None);
+    }
+    let mut builder =
+        AggregateExprBuilder::new(Arc::new(AggregateUDF::new_from_impl(SparkSum::sum())), args)
+            .schema(Arc::new(schema.clone()))
+            .alias(agg.name())
+            .with_ignore_nulls(agg.ignore_nulls())
+            .order_by(agg.order_bys().to_vec());
+    if let Some(display) = agg.human_display() {
+        builder = builder.human_display(display);
+    }
+    builder.build().map(Some)
+}
+
+/// A window `sum` (over a whole partition, a growing or a sliding frame) with Spark's `sum`.
+fn spark_sum_window(
+    w: &Arc<dyn WindowExpr>,
+    args: &[Arc<dyn PhysicalExpr>],
+    partition: &[Arc<dyn PhysicalExpr>],
+    order: &[Arc<dyn PhysicalExpr>],
+    schema: &Schema,
+) -> Result<Option<Arc<dyn WindowExpr>>> {
+    let plain = w.as_any().downcast_ref::<PlainAggregateWindowExpr>();
+    let sliding = w.as_any().downcast_ref::<SlidingAggregateWindowExpr>();
+    let aggregate = match (plain, sliding) {
+        (Some(p), _) if has_no_filter(p) => p.get_aggregate_expr(),
+        (_, Some(s)) if has_no_filter(s) => s.get_aggregate_expr(),
+        _ => return Ok(None),
+    };
+    let Some(sum) = spark_sum(aggregate, args.to_vec(), schema)? else {
+        return Ok(None);
+    };
+    let order: Vec<PhysicalSortExpr> = w
+        .order_by()
+        .iter()
+        .zip(order)
+        .map(|(s, e)| PhysicalSortExpr::new(e.clone(), s.options))
+        .collect();
+    let frame = w.get_window_frame().clone();
+    Ok(Some(if plain.is_some() {
+        Arc::new(PlainAggregateWindowExpr::new(
+            Arc::new(sum),
+            partition,
+            &order,
+            frame,
+            None,
+        ))
+    } else {
+        Arc::new(SlidingAggregateWindowExpr::new(
+            Arc::new(sum),
+            partition,
+            &order,
+            frame,
+            None,
+        ))
+    }))
+}
+
+/// A pair of equality keys of a join: the left side's expression and the right side's.
+type JoinKey = (Arc<dyn PhysicalExpr>, Arc<dyn PhysicalExpr>);
+
+/// A join's equality keys with Spark's evaluation, each over its side's rows (`None` when none
+/// changes).
+fn spark_join_keys(on: &[JoinKey], left: &Schema, right: &Schema) -> Result<Option<Vec<JoinKey>>> {
+    let mut changed = false;
+    let keys = on
+        .iter()
+        .map(|(l, r)| {
+            let l = rewrite_expr(l.clone(), left)?;
+            let r = rewrite_expr(r.clone(), right)?;
+            changed |= l.transformed || r.transformed;
+            Ok((l.data, r.data))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(changed.then_some(keys))
 }
 
 /// A join's filter with Spark's evaluation (`None` when it has none or nothing changes).
@@ -427,6 +541,11 @@ pub(crate) fn spark_aggregates(
                 Ok(t.data)
             })
             .collect::<Result<Vec<_>>>()?;
+        if let Some(sum) = spark_sum(agg, args.clone(), schema)? {
+            changed = true;
+            out.push(Arc::new(sum));
+            continue;
+        }
         let order_by = agg.order_bys().iter().map(|s| s.expr.clone()).collect();
         match agg.with_new_expressions(args, order_by) {
             Some(new) if args_changed => {
@@ -501,6 +620,12 @@ mod tests {
             format!(
                 "SELECT x.a FROM {big} JOIN (VALUES (CAST(1 AS INT), 1)) AS y(c, b) \
                  ON x.b = y.b AND x.a + y.c > 0"
+            )
+            .replace("AS t(a, b)", "AS x(a, b)"),
+            // An equality key: wrapped around, 2147483647 + 1 met y's -2147483648.
+            format!(
+                "SELECT x.a FROM {big} JOIN (VALUES (CAST(-2147483648 AS INT), 1)) AS y(c, b) \
+                 ON x.a + CAST(1 AS INT) = y.c"
             )
             .replace("AS t(a, b)", "AS x(a, b)"),
         ] {

@@ -256,3 +256,47 @@ async fn a_schema_mismatch_at_a_delta_sink_names_the_columns() {
     assert!(err.to_string().contains("already exists"), "{err}");
     let _ = Arc::new(());
 }
+
+#[tokio::test]
+async fn a_streaming_sum_past_bigint_fails_the_query_with_sparks_condition() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    // One event per epoch: each epoch's sum fits, the running sum of the second does not.
+    write_events(&input, "a.json", 0, 1);
+    write_events(&input, "b.json", 1, 1);
+    let session = Session::new();
+    let events = session
+        .read_stream()
+        .schema(event_schema())
+        .option("max_files_per_trigger", 1)
+        .json(input.to_str().unwrap())
+        .await
+        .unwrap();
+    session.register("events", events).unwrap();
+    let q = session
+        .sql("SELECT sum(id * 0 + 5000000000000000000) AS s FROM events")
+        .await
+        .unwrap()
+        .write_stream()
+        .format("memory")
+        .output_mode(OutputMode::Complete)
+        .query_name("sums")
+        .trigger(Trigger::AvailableNow)
+        .start("")
+        .await
+        .unwrap();
+    let err = q.await_termination().await.unwrap_err().to_string();
+    assert!(
+        err.contains("[ARITHMETIC_OVERFLOW]") && err.contains("try_sum"),
+        "{err}"
+    );
+    // The first epoch's sum was written; nothing wrapped around.
+    let rows = session
+        .table("sums")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    assert_eq!(ids(&rows, "s"), vec![5_000_000_000_000_000_000]);
+}
