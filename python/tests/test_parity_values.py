@@ -177,3 +177,30 @@ def test_when_of_ints_is_an_int(spark):
     # PySpark 4:
     assert out.dtypes == [("a", "int"), ("w", "int"), ("big", "bigint"), ("d", "double"), ("l", "bigint")]
     assert rows(out) == [(1, 1, 1, 1.0, 10), (2, 0, 5000000000, 2.5, 0), (3, 0, None, 2.5, 0)]
+
+
+# -- names of casts ---------------------------------------------------------------------------
+
+
+def test_a_cast_keeps_a_columns_name_and_is_written_out_inside_a_function(spark):
+    from decimal import Decimal
+
+    df = spark.createDataFrame([(1, 2), (1, 3)], "k int, v bigint")
+    out = df.groupBy("k").agg(
+        F.sum("v"), F.sum(F.col("v").cast("double")), F.count(F.col("v").cast("string")),
+        F.max(F.col("v").cast("decimal(10,2)")),
+    )
+    assert out.columns == [
+        "k", "sum(v)", "sum(CAST(v AS DOUBLE))", "count(CAST(v AS STRING))",
+        "max(CAST(v AS DECIMAL(10,2)))",
+    ]
+    assert rows(out) == [(1, 5, 5.0, 2, Decimal("3.00"))]
+    sel = df.select(
+        F.col("v").cast("double"), F.col("v").alias("w").cast("int"), F.lit(1).cast("bigint"),
+        (F.col("v") + 1).cast("string"), F.col("v").cast("int").cast("string"),
+    )
+    assert sel.dtypes == [
+        ("v", "double"), ("w", "int"), ("CAST(1 AS BIGINT)", "bigint"),
+        ("CAST((v + 1) AS STRING)", "string"), ("v", "string"),
+    ]
+    assert rows(sel) == [(2.0, 2, 1, "3", "2"), (3.0, 3, 1, "4", "3")]

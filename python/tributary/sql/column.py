@@ -249,6 +249,12 @@ def java_float_text(v: float, single: bool = False) -> str:
 class Column:
     """An expression over the columns of a DataFrame."""
 
+    # The name of the column it makes at the top of a select, where that is not its text
+    # (`_spark_name`, its name inside other expressions): a cast of a column keeps the column's
+    # name, as in Spark (`col("v").cast("double")` is `v`, `sum(col("v").cast("double"))`
+    # is `sum(CAST(v AS DOUBLE))`).
+    _top: Optional[str] = None
+
     def __init__(self, render: Callable[[Any], str], name: str, alias: Optional[str] = None,
                  sort: Optional[str] = None, agg: bool = False):
         self._render = render
@@ -264,13 +270,20 @@ class Column:
 
     def _select_items(self, ctx: Optional[Scope] = None) -> list:
         """As select items: (SQL, name) pairs, the name its alias or Spark's name for it."""
-        return [(self._sql(ctx), self._alias if self._alias is not None else self._spark_name)]
+        return [(self._sql(ctx), self._name())]
+
+    def _name(self) -> str:
+        """The name of the column it makes: its alias, or Spark's name for it."""
+        if self._alias is not None:
+            return self._alias
+        return self._top if self._top is not None else self._spark_name
 
     def _order_sql(self, ctx: Optional[Scope] = None) -> str:
         return f"{self._sql(ctx)} {self._sort or 'ASC NULLS FIRST'}"
 
     def _with(self, **kw: Any) -> "Column":
         c = Column(self._render, self._spark_name, self._alias, self._sort, self._agg)
+        c._top = self._top
         over_sql = getattr(self, "_over_sql", None)
         if over_sql is not None:
             c._over_sql = over_sql  # type: ignore[attr-defined]
@@ -279,7 +292,7 @@ class Column:
         return c
 
     def __repr__(self) -> str:
-        return f"Column<'{self._alias or self._spark_name}'>"
+        return f"Column<'{self._name()}'>"
 
     # -- building -----------------------------------------------------------------------------
 
@@ -407,7 +420,14 @@ class Column:
         # Spark's cast: a timestamp cast to a number is seconds, a number cast to a timestamp
         # is seconds (SQL's CAST counts the timestamp's own units); the engine's spark_cast
         # knows the input's type and is a plain CAST otherwise.
-        return Column(lambda ctx: f"spark_cast({self._sql(ctx)}, CAST(NULL AS {sql_t}))", self._spark_name, agg=self._agg)
+        cast = Column(
+            lambda ctx: f"spark_cast({self._sql(ctx)}, CAST(NULL AS {sql_t}))",
+            f"CAST({self._spark_name} AS {dt.simpleString().upper()})",
+            agg=self._agg,
+        )
+        if hasattr(self, "_ref") or self._alias is not None or self._top is not None:
+            cast._top = self._name()
+        return cast
 
     astype = cast
 

@@ -872,7 +872,7 @@ class GroupedData:
         for k, h in zip(self._keys, hidden):
             item = df._select_items(k, scope)
             tags = item[0][2] if len(item) == 1 else frozenset()
-            keys.append((h, k._alias or k._spark_name, tags))
+            keys.append((h, k._name(), tags))
         sql, fields = _project(keys + values)
         return df._plan(
             f"SELECT {sql} FROM (SELECT {inner} FROM {_V0}) GROUP BY {', '.join(hidden)}", fields=fields
