@@ -126,3 +126,16 @@ def test_a_sum_past_bigint_raises_and_try_sum_gives_null(spark):
     w = df.select("k", F.try_sum("v").over(Window.partitionBy("k")).alias("t"))
     assert w.dtypes == [("k", "int"), ("t", "bigint")]
     assert rows(w) == [(1, None), (1, None), (2, 7), (2, 7), (3, None)]
+
+
+def test_decimal_arithmetic_past_its_precision_raises(spark):
+    from decimal import Decimal
+
+    df = spark.createDataFrame([(Decimal("12000000000000000000"),)], "d decimal(20,0)")
+    with raises("NUMERIC_VALUE_OUT_OF_RANGE.WITH_SUGGESTION") as e:
+        df.select(F.col("d") * F.col("d")).collect()
+    assert e.value.getCondition() == "NUMERIC_VALUE_OUT_OF_RANGE.WITH_SUGGESTION"
+    assert "144000000000000000000000000000000000000" in str(e.value)
+    ok = df.select((F.col("d") + F.col("d")).alias("s"))
+    assert ok.dtypes == [("s", "decimal(21,0)")]
+    assert rows(ok) == [(Decimal("24000000000000000000"),)]

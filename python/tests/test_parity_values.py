@@ -84,14 +84,31 @@ def test_an_array_index_out_of_the_array_raises(spark):
     df = spark.createDataFrame([([1, 2],)], "a ARRAY<INT>")
     # PySpark 4: ArrayIndexOutOfBoundsException [INVALID_ARRAY_INDEX] The index 5 is out of bounds.
     # The array has 2 elements. Use the SQL function `get()` ...
-    with pytest.raises(ArrayIndexOutOfBoundsException, match=r"\[INVALID_ARRAY_INDEX\] index 5 is out of the array of 2 elements"):
+    with pytest.raises(ArrayIndexOutOfBoundsException, match=r"\[INVALID_ARRAY_INDEX\] The index 5 is out of bounds. The array has 2 elements"):
         df.select(F.col("a")[5]).collect()
-    with pytest.raises(ArrayIndexOutOfBoundsException, match=r"\[INVALID_ARRAY_INDEX\] index -1 is out of the array"):
+    with pytest.raises(ArrayIndexOutOfBoundsException, match=r"\[INVALID_ARRAY_INDEX\] The index -1 is out of bounds"):
         df.select(F.col("a").getItem(-1)).collect()
     # PySpark 4: an index in the array, and any index of a NULL array:
     n = spark.createDataFrame([([1, 2],), (None,)], "a ARRAY<INT>")
     assert rows(n.select(F.col("a")[0], F.col("a").getItem(1))) == [(1, 2), (None, None)]
     assert rows(n.filter(F.col("a").isNull()).select(F.col("a")[7])) == [(None,)]
+
+
+def test_get_item_of_nested_arrays_and_of_maps_with_any_key(spark):
+    df = spark.createDataFrame(
+        [([[1, 2], [3]], {1: "a", 2: "b"}, {"x": 1})],
+        "aa array<array<int>>, m map<int,string>, sm map<string,int>",
+    )
+    out = df.select(F.col("aa")[1], F.col("aa")[0][1], F.col("aa").getItem(F.lit(1)).alias("c"))
+    assert out.columns == ["aa[1]", "aa[0][1]", "c"]
+    assert rows(out) == [([3], 2, [3])]
+    # The outer array has two elements (three inside them).
+    with pytest.raises(ArrayIndexOutOfBoundsException, match=r"The index 2 is out of bounds. The array has 2 elements"):
+        df.select(F.col("aa")[2]).collect()
+    maps = df.select(F.col("m")[1], F.col("m").getItem(2), F.col("m")[3], F.col("sm")["x"].alias("x"))
+    assert maps.columns == ["m[1]", "m[2]", "m[3]", "x"]
+    assert rows(maps) == [("a", "b", None, 1)]
+    assert rows(df.select(F.element_at("m", 2), F.element_at("aa", -1))) == [("b", [3])]
 
 
 # -- 3. types of literals, ranks and counts ---------------------------------------------------

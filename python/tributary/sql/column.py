@@ -435,21 +435,17 @@ class Column:
         return Column(lambda ctx: f"{self._sql(ctx)}[{sql_literal(name)}]", f"{self._spark_name}.{name}", agg=self._agg)
 
     def getItem(self, key: Any) -> "Column":
-        if isinstance(key, int) and not isinstance(key, bool):
-            # Spark's arrays count from 0, SQL's from 1; an index out of the array is an error
-            # (ANSI), a negative one too (SQL's would count from the end).
-            def render(ctx: Any) -> str:
-                a = self._sql(ctx)
-                n = f"CAST(cardinality({a}) AS BIGINT)"
-                message = (
-                    f"'[INVALID_ARRAY_INDEX] index {key} is out of the array of ' || {n} || ' elements: "
-                    "check the length with size() first'"
-                )
-                fits = f"{a} IS NULL" + (f" OR {key} < {n}" if key >= 0 else "")
-                return f"{a}[CASE WHEN {fits} THEN {key + 1} ELSE CAST(raise_error({message}) AS BIGINT) END]"
-
-            return Column(render, f"{self._spark_name}[{key}]", agg=self._agg)
-        return self.getField(key)
+        if isinstance(key, str):
+            return self.getField(key)
+        # An array's element counted from 0 (an index out of the array raises
+        # [INVALID_ARRAY_INDEX], as in ANSI Spark) or a map's value for the key: the engine's
+        # spark_get_item tells them apart by the column's type.
+        k = key if isinstance(key, Column) else _col(key)
+        return Column(
+            lambda ctx: f"spark_get_item({self._sql(ctx)}, {k._sql(ctx)})",
+            f"{self._spark_name}[{k._spark_name}]",
+            agg=self._agg or k._agg,
+        )
 
     def __getitem__(self, key: Any) -> "Column":
         return self.getItem(key)

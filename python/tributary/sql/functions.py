@@ -939,16 +939,9 @@ def element_at(c: Any, extraction: Any) -> Column:
         raise PySparkValueError(_ZERO_INDEX)
 
     def render(ctx: Any) -> str:
-        a, i = s._sql(ctx), k._sql(ctx)
-        if not is_int and (not isinstance(extraction, Column) or re.fullmatch(r"'(?:[^']|'')*'", i)):
-            return f"{a}[{i}]"  # a map's key (an array has no key of another type)
-        n = f"CAST(array_length({a}) AS BIGINT)"
-        message = (
-            f"CASE WHEN {i} = 0 THEN {sql_literal(_ZERO_INDEX)} "
-            f"ELSE '[INVALID_ARRAY_INDEX_IN_ELEMENT_AT] The index ' || {i} || ' is out of bounds. The array has ' || {n} || ' elements.' END"
-        )
-        checked = _fails(f"{a} IS NULL OR {i} IS NULL OR ({i} <> 0 AND abs({i}) <= {n})", i, message)
-        return f"{a}[{checked}]"
+        # The engine's spark_element_at: an array's element (from 1, from the end when
+        # negative) or a map's value, by the column's type.
+        return f"spark_element_at({s._sql(ctx)}, {k._sql(ctx)})"
 
     return Column(render, name, agg=s._agg or k._agg)
 
@@ -1094,6 +1087,191 @@ def isnan(c: Any) -> Column:
         f"isnan({s._spark_name})",
         agg=s._agg,
     )
+
+
+# -- more math, strings and aggregates (Spark's names, types and NULL/NaN handling) ------------
+
+def _double(c: Column, ctx: Any) -> str:
+    return f"CAST({c._sql(ctx)} AS DOUBLE)"
+
+
+def _unary_double(c: Any, spark_name: str, body: Any) -> Column:
+    """`body(x)` (SQL of the DOUBLE `x`), named ``SPARK_NAME(c)``."""
+    s = _c(c)
+    return Column(lambda ctx: body(_double(s, ctx)), f"{spark_name}({s._spark_name})", agg=s._agg)
+
+
+def signum(c: Any) -> Column:
+    """-1.0, 0.0 or 1.0 by the sign (a DOUBLE); a zero as it is (-0.0 stays), NaN for NaN."""
+    return _unary_double(c, "SIGNUM", lambda x: f"CASE WHEN signum({x}) = 0 THEN {x} ELSE signum({x}) END")
+
+
+def degrees(col: Any) -> Column:
+    """Radians in degrees (a DOUBLE: x * 57.29577951308232, as Java's toDegrees)."""
+    return _unary_double(col, "DEGREES", lambda x: f"degrees({x})")
+
+
+def radians(col: Any) -> Column:
+    """Degrees in radians (a DOUBLE: x * 0.017453292519943295, as Java's toRadians)."""
+    return _unary_double(col, "RADIANS", lambda x: f"radians({x})")
+
+
+toDegrees = degrees
+toRadians = radians
+
+
+def e() -> Column:
+    """Euler's number, a DOUBLE."""
+    return Column(lambda ctx: "CAST(2.718281828459045 AS DOUBLE)", "E()")
+
+
+def pi() -> Column:
+    """Pi, a DOUBLE."""
+    return Column(lambda ctx: "CAST(3.141592653589793 AS DOUBLE)", "PI()")
+
+
+def _extreme(sql_name: str, cols: tuple) -> Column:
+    from tributary.errors import PySparkValueError
+
+    if len(cols) == 1 and isinstance(cols[0], (list, tuple)):
+        cols = tuple(cols[0])
+    if len(cols) < 2:
+        raise PySparkValueError(
+            f"[WRONG_NUM_COLUMNS] Function `{sql_name}` should take at least 2 columns."
+        )
+    return _fn(sql_name, [_c(c) for c in cols])._with(agg=any(_c(c)._agg for c in cols))
+
+
+def greatest(*cols: Any) -> Column:
+    """The greatest of the values, NULLs skipped (NULL when all are); NaN is above every number.
+    The type is the inputs' common type (int and double: double)."""
+    return _extreme("greatest", cols)
+
+
+def least(*cols: Any) -> Column:
+    """The least of the values, NULLs skipped (NULL when all are); NaN is above every number."""
+    return _extreme("least", cols)
+
+
+def nanvl(col1: Any, col2: Any) -> Column:
+    """`col1`, or `col2` where `col1` is NaN (a DOUBLE; NULL where the value taken is NULL)."""
+    a, b = _c(col1), _c(col2)
+    return Column(
+        lambda ctx: f"nanvl({_double(a, ctx)}, {_double(b, ctx)})",
+        f"nanvl({a._spark_name}, {b._spark_name})",
+        agg=a._agg or b._agg,
+    )
+
+
+def _not_negative(n: str) -> str:
+    """A count as a BIGINT, 0 for a negative one (the engine's lpad fails on those), NULL for
+    NULL."""
+    return f"(CASE WHEN {n} < 0 THEN CAST(0 AS BIGINT) ELSE CAST({n} AS BIGINT) END)"
+
+
+def _pad(sql_name: str, col: Any, len: Any, pad: Any) -> Column:
+    s, n, p = _c(col), _col(len), _col(pad)
+    return Column(
+        lambda ctx: f"{sql_name}({s._sql(ctx)}, {_not_negative(n._sql(ctx))}, {p._sql(ctx)})",
+        f"{sql_name}({s._spark_name}, {n._spark_name}, {p._spark_name})",
+        agg=s._agg or n._agg or p._agg,
+    )
+
+
+def lpad(col: Any, len: Any, pad: Any) -> Column:
+    """The string padded on the left with `pad` (repeated, the last copy cut) to `len`
+    characters, or cut to its first `len` characters; '' for a `len` below 1; the string as it
+    is (cut to `len`) for an empty `pad`."""
+    return _pad("lpad", col, len, pad)
+
+
+def rpad(col: Any, len: Any, pad: Any) -> Column:
+    """As lpad, the padding on the right."""
+    return _pad("rpad", col, len, pad)
+
+
+def repeat(col: Any, n: Any) -> Column:
+    """The string `n` times; '' for `n` below 1."""
+    s, k = _c(col), _col(n)
+    return Column(
+        lambda ctx: f"repeat({s._sql(ctx)}, {_not_negative(k._sql(ctx))})",
+        f"repeat({s._spark_name}, {k._spark_name})",
+        agg=s._agg or k._agg,
+    )
+
+
+def translate(srcCol: Any, matching: str, replace: str) -> Column:
+    """Each character of `matching` in the string replaced by the character at its place in
+    `replace` (deleted when `replace` is shorter; the first of repeated characters counts)."""
+    s = _c(srcCol)
+    return Column(
+        lambda ctx: f"translate({s._sql(ctx)}, {sql_literal(matching)}, {sql_literal(replace)})",
+        f"translate({s._spark_name}, {matching}, {replace})",
+        agg=s._agg,
+    )
+
+
+def _is_text(x: str) -> str:
+    return f"arrow_typeof({x}) IN ('Utf8', 'LargeUtf8', 'Utf8View')"
+
+
+def ascii(col: Any) -> Column:
+    """The code point of the first character (an INT); 0 for ''. A number is taken as Spark
+    writes it as text."""
+    s = _c(col)
+
+    def render(ctx: Any) -> str:
+        x = s._sql(ctx)
+        return f"CAST(ascii(CASE WHEN {_is_text(x)} THEN CAST({x} AS VARCHAR) ELSE {_spark_text(x)} END) AS INT)"
+
+    return Column(render, f"ascii({s._spark_name})", agg=s._agg)
+
+
+def hex(col: Any) -> Column:
+    """Upper-case hexadecimal: of an integer as a BIGINT (its two's complement, -1 is
+    FFFFFFFFFFFFFFFF), or of the bytes of a string (UTF-8) or binary. (Spark also takes a
+    double, decimal or boolean; the engine cannot plan those here.)"""
+    s = _c(col)
+
+    def render(ctx: Any) -> str:
+        x = s._sql(ctx)
+        t = f"arrow_typeof({x})"
+        return (
+            f"CASE WHEN {t} ~ '^U?Int(8|16|32|64)$' THEN upper(to_hex(CAST(CAST({x} AS VARCHAR) AS BIGINT))) "
+            f"WHEN {t} = 'Null' THEN CAST(NULL AS VARCHAR) "
+            f"ELSE upper(encode(CAST({x} AS BYTEA), 'hex')) END"
+        )
+
+    return Column(render, f"hex({s._spark_name})", agg=s._agg)
+
+
+def unhex(col: Any) -> Column:
+    """The bytes that the hexadecimal digits stand for (a BINARY; an odd count of digits has a
+    0 put before); NULL for text that is not hexadecimal digits."""
+    s = _c(col)
+
+    def render(ctx: Any) -> str:
+        x = f"CAST({s._sql(ctx)} AS VARCHAR)"
+        even = f"CASE WHEN character_length({x}) % 2 = 1 THEN '0' || {x} ELSE {x} END"
+        return f"CASE WHEN {x} ~ '^[0-9A-Fa-f]*$' THEN decode({even}, 'hex') ELSE CAST(NULL AS BYTEA) END"
+
+    return Column(render, f"unhex({s._spark_name})", agg=s._agg)
+
+
+def stddev_pop(col: Any) -> Column: return _fn("stddev_pop", [_c(col)], agg=True)
+def stddev_samp(col: Any) -> Column: return _fn("stddev_samp", [_c(col)], agg=True)
+def var_pop(col: Any) -> Column: return _fn("var_pop", [_c(col)], agg=True)
+def var_samp(col: Any) -> Column: return _fn("var_samp", [_c(col)], agg=True)
+def covar_pop(col1: Any, col2: Any) -> Column: return _fn("covar_pop", [_c(col1), _c(col2)], agg=True)
+def covar_samp(col1: Any, col2: Any) -> Column: return _fn("covar_samp", [_c(col1), _c(col2)], agg=True)
+
+
+def sum_distinct(col: Any) -> Column:
+    """The sum of the distinct values (NULLs skipped), of sum's type."""
+    return _fn("sum", [_c(col)], agg=True, distinct=True)
+
+
+sumDistinct = sum_distinct
 
 
 def format_number(col: Any, d: int) -> Column:

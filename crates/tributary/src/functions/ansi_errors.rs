@@ -91,8 +91,9 @@ pub(crate) fn from_arrow(e: &ArrowError) -> Option<TributaryError> {
 }
 
 /// The conditions of this class.
-const CONDITIONS: [&str; 7] = [
+const CONDITIONS: [&str; 8] = [
     "ARITHMETIC_OVERFLOW",
+    "NUMERIC_VALUE_OUT_OF_RANGE.WITH_SUGGESTION",
     "DIVIDE_BY_ZERO",
     "REMAINDER_BY_ZERO",
     "CAST_INVALID_INPUT",

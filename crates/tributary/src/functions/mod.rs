@@ -24,6 +24,7 @@ pub(crate) mod session;
 mod sliding;
 mod spark_arith;
 mod spark_cast;
+mod spark_get_item;
 mod spark_now;
 mod spark_sum;
 mod spark_to_timestamp;
@@ -57,6 +58,10 @@ pub(crate) fn udfs() -> Vec<ScalarUDF> {
         ScalarUDF::new_from_impl(store_cast::StoreCastFn::default()),
     ]
     .into_iter()
+    .chain([
+        ScalarUDF::new_from_impl(spark_get_item::SparkGetItemFn::get_item()),
+        ScalarUDF::new_from_impl(spark_get_item::SparkGetItemFn::element_at()),
+    ])
     .chain(spark_arith::all().into_iter().map(ScalarUDF::new_from_impl))
     .collect()
 }

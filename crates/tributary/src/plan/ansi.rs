@@ -9,7 +9,8 @@
 //! ```
 //!
 //! DataFusion's `+`, `-` and `*` wrap integers around silently (`2147483647 + 1` is
-//! `-2147483648`), a wrong answer that nothing reports; Spark 4 raises, and so does PostgreSQL.
+//! `-2147483648`) and let a DECIMAL pass its precision ([`super::decimal_range`]), wrong answers
+//! that nothing reports; Spark 4 raises, and so does PostgreSQL.
 //! The rule runs first so that every later rule moves the checked expressions where they go
 //! (into scans, through joins). It rewrites projections, filters, aggregations (arguments,
 //! `FILTER` clauses and grouping keys), sorts, aggregate window functions (arguments, partition
@@ -48,6 +49,7 @@ use datafusion::physical_plan::sorts::sort::SortExec;
 use datafusion::physical_plan::windows::{BoundedWindowAggExec, WindowAggExec};
 use datafusion::physical_plan::ExecutionPlan;
 
+use super::decimal_range::DecimalInRange;
 use super::lazy_logic::LazyLogic;
 use crate::functions::SparkSum;
 
@@ -126,7 +128,8 @@ fn rewrite_expr(
                 if checked.eq(&e) {
                     return Ok(Transformed::no(e));
                 }
-                Ok(Transformed::yes(checked))
+                // A DECIMAL result held to its precision as well.
+                Ok(Transformed::yes(DecimalInRange::wrap(checked, schema)?))
             }
             Operator::And | Operator::Or if may_fail(&right, schema)? => {
                 Ok(Transformed::yes(Arc::new(LazyLogic::new(op, left, right))))
@@ -160,8 +163,8 @@ fn may_fail(expr: &Arc<dyn PhysicalExpr>, schema: &Schema) -> Result<bool> {
             }
         } else if let Some(c) = e.downcast_ref::<CastExpr>() {
             fails = !cannot_fail(&c.expr().data_type(schema)?, c.cast_type());
-        } else if e.downcast_ref::<ScalarFunctionExpr>().is_some() {
-            fails = true;
+        } else if let Some(f) = e.downcast_ref::<ScalarFunctionExpr>() {
+            fails = !NEVER_FAIL.contains(&f.name());
         }
         Ok(if fails {
             TreeNodeRecursion::Stop
@@ -171,6 +174,49 @@ fn may_fail(expr: &Arc<dyn PhysicalExpr>, schema: &Schema) -> Result<bool> {
     })?;
     Ok(fails)
 }
+
+/// Functions that give a value (or NULL) for every row of the types they take: a right side of
+/// `AND`/`OR` made of these (and of what cannot fail) keeps DataFusion's `AND`/`OR`. Any other
+/// function may raise on some rows (`raise_error`, a cast inside it, a bad date text).
+const NEVER_FAIL: &[&str] = &[
+    "lower",
+    "upper",
+    "trim",
+    "btrim",
+    "ltrim",
+    "rtrim",
+    "length",
+    "char_length",
+    "character_length",
+    "octet_length",
+    "bit_length",
+    "concat",
+    "concat_ws",
+    "coalesce",
+    "nvl",
+    "nvl2",
+    "nullif",
+    "starts_with",
+    "ends_with",
+    "strpos",
+    "instr",
+    "reverse",
+    "initcap",
+    "md5",
+    "sha224",
+    "sha256",
+    "sha384",
+    "sha512",
+    "isnan",
+    "iszero",
+    "array_length",
+    "cardinality",
+    "array_has",
+    "make_array",
+    "named_struct",
+    "struct",
+    "get_field",
+];
 
 /// Casts that every value survives: to text, and numbers to a wider number.
 fn cannot_fail(from: &DataType, to: &DataType) -> bool {
@@ -585,6 +631,31 @@ pub(crate) fn spark_filters(
 #[cfg(test)]
 mod tests {
     use crate::sql_rows::sql_rows as run;
+
+    #[tokio::test]
+    async fn only_a_function_that_can_fail_counts_as_one() {
+        use datafusion::physical_plan::projection::ProjectionExec;
+        let session = crate::Session::new();
+        let plan = session
+            .sql(
+                "SELECT lower(s) = 'x' AS a, concat(s, 'y') = 'z' AS b, CAST(s AS INT) > 1 AS c, \
+                 raise_error('no') IS NULL AS d FROM (VALUES ('1'), ('2')) AS t(s)",
+            )
+            .await
+            .unwrap()
+            .create_physical_plan()
+            .await
+            .unwrap();
+        let p = plan
+            .downcast_ref::<ProjectionExec>()
+            .expect("a projection at the top");
+        let fails = p
+            .expr()
+            .iter()
+            .map(|e| super::may_fail(&e.expr, &p.input().schema()).unwrap())
+            .collect::<Vec<_>>();
+        assert_eq!(fails, vec![false, false, true, true]);
+    }
 
     #[tokio::test]
     async fn integer_overflow_raises_where_it_used_to_wrap() {

@@ -73,7 +73,8 @@ fn check(e: Expr) -> Result<Transformed<Expr>> {
         .and_then(|p| p.evaluate(&RecordBatch::new_empty(Arc::new(Schema::empty()))));
     match evaluated.map_err(|err| crate::functions::arithmetic_error(&err)) {
         Err(Some(TributaryError::Runtime {
-            condition: condition @ "ARITHMETIC_OVERFLOW",
+            condition:
+                condition @ ("ARITHMETIC_OVERFLOW" | "NUMERIC_VALUE_OUT_OF_RANGE.WITH_SUGGESTION"),
             message,
         })) => {
             let raise = Expr::ScalarFunction(ScalarFunction::new_udf(

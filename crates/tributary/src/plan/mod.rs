@@ -25,6 +25,7 @@ mod capped;
 mod chain;
 mod check;
 mod coerce;
+mod decimal_range;
 mod dedup;
 mod epoch_time;
 pub mod evolution;

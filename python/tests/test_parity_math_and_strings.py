@@ -1,0 +1,259 @@
+"""Math, string and aggregate functions with Spark's names, types and NULL/NaN handling: signum,
+degrees, radians, e, pi, greatest, least, nanvl; lpad, rpad, repeat, translate, ascii, hex,
+unhex; stddev_pop, stddev_samp, var_pop, var_samp, covar_pop, covar_samp, sum_distinct.
+
+Every expected value here is PySpark 4's answer to the same program (run with
+``SparkSession.builder.master("local[1]")``). In the rows, NaN is written "NaN" and a negative
+zero "-0.0", so that they compare (NaN is no value equal to itself, and -0.0 == 0.0).
+"""
+
+import math
+
+import pytest
+
+from tributary.errors import PySparkValueError
+from tributary.sql import functions as F
+
+
+def _value(v):
+    if isinstance(v, float) and math.isnan(v):
+        return "NaN"
+    if isinstance(v, float) and v == 0 and math.copysign(1.0, v) < 0:
+        return "-0.0"
+    return v
+
+
+def rows(df):
+    """The rows, sorted by their first column (a key that no two rows share)."""
+    return sorted((tuple(_value(v) for v in r) for r in df.collect()), key=lambda r: r[0])
+
+
+NAN, NZ = "NaN", "-0.0"
+
+
+@pytest.fixture
+def nums(spark):
+    inf = float("inf")
+    return spark.createDataFrame(
+        [(1, 1, 2.0, 8), (2, 0, -1.5, -27), (3, None, None, None), (4, -3, 0.0, 0),
+         (5, 5, float("nan"), 100), (6, 2, inf, 1), (7, -1, -0.0, -1), (8, 1, -inf, 3)],
+        "k int, i int, d double, l bigint",
+    )
+
+
+@pytest.fixture
+def strs(spark):
+    return spark.createDataFrame(
+        [(1, "abc", 3), (2, "", 0), (3, None, None), (4, "héllo wörld", -1), (5, "aé\U0001F600z", 2),
+         (6, "ABCABC", 5)],
+        "k int, s string, n int",
+    )
+
+
+def test_signum_degrees_and_radians_are_doubles_and_keep_nan_and_signed_zeros(nums):
+    out = nums.select(
+        "k", F.signum("i"), F.signum("d"), F.signum(F.col("l")), F.degrees("i"), F.degrees("d"),
+        F.radians("l"), F.radians("d"), F.toDegrees("i"), F.toRadians("d"),
+    )
+    assert out.dtypes == [
+        ("k", "int"), ("SIGNUM(i)", "double"), ("SIGNUM(d)", "double"), ("SIGNUM(l)", "double"),
+        ("DEGREES(i)", "double"), ("DEGREES(d)", "double"), ("RADIANS(l)", "double"),
+        ("RADIANS(d)", "double"), ("DEGREES(i)", "double"), ("RADIANS(d)", "double"),
+    ]
+    inf = float("inf")
+    assert rows(out) == [
+        (1, 1.0, 1.0, 1.0, 57.29577951308232, 114.59155902616465, 0.13962634015954636, 0.03490658503988659, 57.29577951308232, 0.03490658503988659),
+        (2, 0.0, -1.0, -1.0, 0.0, -85.94366926962348, -0.47123889803846897, -0.026179938779914945, 0.0, -0.026179938779914945),
+        (3, None, None, None, None, None, None, None, None, None),
+        (4, -1.0, 0.0, 0.0, -171.88733853924697, 0.0, 0.0, 0.0, -171.88733853924697, 0.0),
+        (5, 1.0, NAN, 1.0, 286.4788975654116, NAN, 1.7453292519943295, NAN, 286.4788975654116, NAN),
+        (6, 1.0, 1.0, 1.0, 114.59155902616465, inf, 0.017453292519943295, inf, 114.59155902616465, inf),
+        (7, -1.0, NZ, -1.0, -57.29577951308232, NZ, -0.017453292519943295, NZ, -57.29577951308232, NZ),
+        (8, 1.0, -1.0, 1.0, 57.29577951308232, -inf, 0.05235987755982989, -inf, 57.29577951308232, -inf),
+    ]
+
+
+def test_e_and_pi(nums):
+    out = nums.filter(F.col("k") <= 2).select("k", F.e(), F.pi(), (F.col("i") * F.pi()).alias("x"))
+    assert out.dtypes == [("k", "int"), ("E()", "double"), ("PI()", "double"), ("x", "double")]
+    assert rows(out) == [
+        (1, 2.718281828459045, 3.141592653589793, 3.141592653589793),
+        (2, 2.718281828459045, 3.141592653589793, 0.0),
+    ]
+
+
+def test_greatest_and_least_skip_nulls_rank_nan_highest_and_widen_the_type(nums):
+    out = nums.select(
+        "k", F.greatest("i", "d"), F.least("i", "d"), F.greatest("i", "l"), F.least("i", "l", F.lit(1)),
+        F.greatest(F.col("d"), F.lit(1.0)), F.least("d", F.lit(None)), F.greatest("i", F.lit(2)),
+    )
+    assert out.dtypes == [
+        ("k", "int"), ("greatest(i, d)", "double"), ("least(i, d)", "double"), ("greatest(i, l)", "bigint"),
+        ("least(i, l, 1)", "bigint"), ("greatest(d, 1.0)", "double"), ("least(d, NULL)", "double"),
+        ("greatest(i, 2)", "int"),
+    ]
+    inf = float("inf")
+    assert rows(out) == [
+        (1, 2.0, 1.0, 8, 1, 2.0, 2.0, 2),
+        (2, 0.0, -1.5, 0, -27, 1.0, -1.5, 2),
+        (3, None, None, None, 1, 1.0, None, 2),
+        (4, 0.0, -3.0, 0, -3, 1.0, 0.0, 2),
+        (5, NAN, 5.0, 100, 1, NAN, NAN, 5),
+        (6, inf, 2.0, 2, 1, inf, inf, 2),
+        (7, NZ, -1.0, -1, -1, 1.0, NZ, 2),
+        (8, 1.0, -inf, 3, 1, 1.0, -inf, 2),
+    ]
+    with pytest.raises(PySparkValueError, match=r"^\[WRONG_NUM_COLUMNS\] Function `greatest` should take at least 2 columns\.$"):
+        nums.select(F.greatest("i"))
+
+
+def test_nanvl_replaces_only_nan(nums):
+    out = nums.select("k", F.nanvl("d", F.lit(0.0)), F.nanvl("d", "i"), F.nanvl("i", "d"), F.nanvl("d", F.lit(None)))
+    assert out.dtypes == [
+        ("k", "int"), ("nanvl(d, 0.0)", "double"), ("nanvl(d, i)", "double"), ("nanvl(i, d)", "double"),
+        ("nanvl(d, NULL)", "double"),
+    ]
+    inf = float("inf")
+    assert rows(out) == [
+        (1, 2.0, 2.0, 1.0, 2.0),
+        (2, -1.5, -1.5, 0.0, -1.5),
+        (3, None, None, None, None),
+        (4, 0.0, 0.0, -3.0, 0.0),
+        (5, 0.0, 5.0, 5.0, None),
+        (6, inf, inf, 2.0, inf),
+        (7, NZ, NZ, -1.0, NZ),
+        (8, -inf, -inf, 1.0, -inf),
+    ]
+
+
+def test_lpad_and_rpad_count_characters_and_cut_long_strings(strs):
+    out = strs.select(
+        "k", F.lpad("s", 5, "xy"), F.rpad("s", 5, "xy"), F.lpad("s", 2, "-"), F.rpad("s", 0, "-"),
+        F.lpad("s", -1, "x"), F.lpad("s", 6, ""), F.rpad("s", 2, ""), F.lpad("s", 4, "\U0001F600"),
+    )
+    assert out.dtypes == [
+        ("k", "int"), ("lpad(s, 5, xy)", "string"), ("rpad(s, 5, xy)", "string"), ("lpad(s, 2, -)", "string"),
+        ("rpad(s, 0, -)", "string"), ("lpad(s, -1, x)", "string"), ("lpad(s, 6, )", "string"),
+        ("rpad(s, 2, )", "string"), ("lpad(s, 4, \U0001F600)", "string"),
+    ]
+    assert rows(out) == [
+        (1, "xyabc", "abcxy", "ab", "", "", "abc", "ab", "\U0001F600abc"),
+        (2, "xyxyx", "xyxyx", "--", "", "", "", "", "\U0001F600" * 4),
+        (3, None, None, None, None, None, None, None, None),
+        (4, "héllo", "héllo", "hé", "", "", "héllo ", "hé", "héll"),
+        (5, "xaé\U0001F600z", "aé\U0001F600zx", "aé", "", "", "aé\U0001F600z", "aé", "aé\U0001F600z"),
+        (6, "ABCAB", "ABCAB", "AB", "", "", "ABCABC", "AB", "ABCA"),
+    ]
+
+
+def test_lpad_rpad_and_repeat_with_a_column_count_negative_or_null(strs):
+    out = strs.select("k", F.lpad("s", F.col("n"), F.lit("*")), F.rpad(F.col("s"), F.col("n"), F.lit("ab")))
+    assert out.dtypes == [("k", "int"), ("lpad(s, n, *)", "string"), ("rpad(s, n, ab)", "string")]
+    assert rows(out) == [(1, "abc", "abc"), (2, "", ""), (3, None, None), (4, "", ""), (5, "aé", "aé"), (6, "ABCAB", "ABCAB")]
+    rep = strs.select("k", F.repeat("s", 2), F.repeat("s", 0), F.repeat("s", -2), F.repeat("s", F.col("n")))
+    assert rep.dtypes == [
+        ("k", "int"), ("repeat(s, 2)", "string"), ("repeat(s, 0)", "string"), ("repeat(s, -2)", "string"),
+        ("repeat(s, n)", "string"),
+    ]
+    assert rows(rep) == [
+        (1, "abcabc", "", "", "abcabcabc"),
+        (2, "", "", "", ""),
+        (3, None, None, None, None),
+        (4, "héllo wörldhéllo wörld", "", "", ""),
+        (5, "aé\U0001F600zaé\U0001F600z", "", "", "aé\U0001F600zaé\U0001F600z"),
+        (6, "ABCABCABCABC", "", "", "ABCABC" * 5),
+    ]
+
+
+def test_translate_replaces_deletes_and_keeps_the_first_of_repeated_characters(strs):
+    out = strs.select(
+        "k", F.translate("s", "abc", "x"), F.translate("s", "aa", "xy"), F.translate("s", "é\U0001F600", "E?"),
+        F.translate("s", "", "x"), F.translate("s", "lo", ""),
+    )
+    assert out.dtypes == [
+        ("k", "int"), ("translate(s, abc, x)", "string"), ("translate(s, aa, xy)", "string"),
+        ("translate(s, é\U0001F600, E?)", "string"), ("translate(s, , x)", "string"), ("translate(s, lo, )", "string"),
+    ]
+    assert rows(out) == [
+        (1, "x", "xbc", "abc", "abc", "abc"),
+        (2, "", "", "", "", ""),
+        (3, None, None, None, None, None),
+        (4, "héllo wörld", "héllo wörld", "hEllo wörld", "héllo wörld", "hé wörd"),
+        (5, "xé\U0001F600z", "xé\U0001F600z", "aE?z", "aé\U0001F600z", "aé\U0001F600z"),
+        (6, "ABCABC", "ABCABC", "ABCABC", "ABCABC", "ABCABC"),
+    ]
+
+
+def test_ascii_hex_and_unhex(strs, spark):
+    out = strs.select(
+        "k", F.ascii("s"), F.hex("s"), F.hex("n"), F.hex(F.col("n").cast("bigint")), F.unhex(F.hex("s")), F.ascii("n"),
+    )
+    assert out.dtypes == [
+        ("k", "int"), ("ascii(s)", "int"), ("hex(s)", "string"), ("hex(n)", "string"),
+        ("hex(CAST(n AS BIGINT))", "string"), ("unhex(hex(s))", "binary"), ("ascii(n)", "int"),
+    ]
+    assert rows(out) == [
+        (1, 97, "616263", "3", "3", b"abc", 51),
+        (2, 0, "", "0", "0", b"", 48),
+        (3, None, None, None, None, None, None),
+        (4, 104, "68C3A96C6C6F2077C3B6726C64", "FFFFFFFFFFFFFFFF", "FFFFFFFFFFFFFFFF", "héllo wörld".encode(), 45),
+        (5, 97, "61C3A9F09F98807A", "2", "2", "aé\U0001F600z".encode(), 50),
+        (6, 65, "414243414243", "5", "5", b"ABCABC", 53),
+    ]
+    df = spark.createDataFrame(
+        [(1, -1, 255, "1F", "abc", "zz", b"\x01\xff")],
+        "k int, a bigint, b int, h string, o string, z string, bb binary",
+    )
+    misc = df.select(
+        F.hex("a"), F.hex("b"), F.unhex("h"), F.unhex("o"), F.unhex("z"), F.hex("bb"), F.ascii("b"),
+        F.hex(F.col("b").cast("smallint")), F.hex(F.lit(None)), F.unhex(F.lit(None)), F.unhex(F.lit("")),
+        F.unhex(F.lit("abc")), F.ascii(F.lit(-7.5)),
+    )
+    assert misc.dtypes == [
+        ("hex(a)", "string"), ("hex(b)", "string"), ("unhex(h)", "binary"), ("unhex(o)", "binary"),
+        ("unhex(z)", "binary"), ("hex(bb)", "string"), ("ascii(b)", "int"), ("hex(CAST(b AS SMALLINT))", "string"),
+        ("hex(NULL)", "string"), ("unhex(NULL)", "binary"), ("unhex()", "binary"), ("unhex(abc)", "binary"),
+        ("ascii(-7.5)", "int"),
+    ]
+    assert [tuple(r) for r in misc.collect()] == [
+        ("FFFFFFFFFFFFFFFF", "FF", b"\x1f", b"\n\xbc", None, "01FF", 50, "FF", None, None, b"", b"\n\xbc", 45)
+    ]
+
+
+@pytest.fixture
+def groups(spark):
+    return spark.createDataFrame(
+        [("a", 1, 2.0), ("a", 2, 4.5), ("a", 4, 1.0), ("a", 4, None), ("b", 5, 3.0), ("c", None, None),
+         ("d", 3, float("nan")), ("d", 7, 1.0), ("e", 2, 2.0), ("e", 2, 2.0)],
+        "g string, x int, y double",
+    )
+
+
+def test_variance_covariance_and_sum_distinct_by_group(groups):
+    out = groups.groupBy("g").agg(
+        F.stddev_pop("x"), F.stddev_samp("x"), F.var_pop("x"), F.var_samp("y"), F.covar_pop("x", "y"),
+        F.covar_samp("x", "y"), F.sum_distinct("x"), F.sumDistinct("y"),
+    )
+    assert out.dtypes == [
+        ("g", "string"), ("stddev_pop(x)", "double"), ("stddev_samp(x)", "double"), ("var_pop(x)", "double"),
+        ("var_samp(y)", "double"), ("covar_pop(x, y)", "double"), ("covar_samp(x, y)", "double"),
+        ("sum(DISTINCT x)", "bigint"), ("sum(DISTINCT y)", "double"),
+    ]
+    assert rows(out) == [
+        ("a", 1.2990381056766578, 1.4999999999999998, 1.6874999999999998, 3.25, -0.8333333333333334, -1.25, 7, 7.5),
+        ("b", 0.0, None, 0.0, None, 0.0, None, 5, 3.0),
+        ("c", None, None, None, None, None, None, None, None),
+        ("d", 2.0, 2.8284271247461903, 4.0, NAN, NAN, NAN, 10, NAN),
+        ("e", 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 2, 2.0),
+    ]
+
+
+def test_sum_distinct_types(groups):
+    no_nan = groups.filter(~F.isnan("y") | F.col("y").isNull())
+    out = no_nan.groupBy().agg(F.sum_distinct(F.col("y").cast("decimal(10,2)")), F.sum_distinct(F.col("x").cast("smallint")))
+    assert out.dtypes == [
+        ("sum(DISTINCT CAST(y AS DECIMAL(10,2)))", "decimal(20,2)"), ("sum(DISTINCT CAST(x AS SMALLINT))", "bigint"),
+    ]
+    import decimal
+
+    assert [tuple(r) for r in out.collect()] == [(decimal.Decimal("10.50"), 19)]
