@@ -1,6 +1,9 @@
 """Math, string and aggregate functions with Spark's names, types and NULL/NaN handling: signum,
 degrees, radians, e, pi, greatest, least, nanvl; lpad, rpad, repeat, translate, ascii, hex,
-unhex; stddev_pop, stddev_samp, var_pop, var_samp, covar_pop, covar_samp, sum_distinct.
+unhex; stddev_pop, stddev_samp, var_pop, var_samp, covar_pop, covar_samp, sum_distinct; exp,
+log, log10, log2, cbrt, pow, atan2 and the trigonometric functions (their values within an ulp
+or two of Java's: the last bit of a transcendental function differs between Java's Math and the
+engine's libm, as between Java's own Math and StrictMath).
 
 Every expected value here is PySpark 4's answer to the same program (run with
 ``SparkSession.builder.master("local[1]")``). In the rows, NaN is written "NaN" and a negative
@@ -257,3 +260,44 @@ def test_sum_distinct_types(groups):
     import decimal
 
     assert [tuple(r) for r in out.collect()] == [(decimal.Decimal("10.50"), 19)]
+
+
+def _close(a, b):
+    """Equal, or doubles within an ulp or two (Java's Math and the engine's libm may differ in
+    the last bit of a transcendental function)."""
+    if isinstance(a, float) and isinstance(b, float):
+        if math.isnan(a) or math.isnan(b) or math.isinf(a) or math.isinf(b):
+            return (math.isnan(a) and math.isnan(b)) or a == b
+        return math.isclose(a, b, rel_tol=5e-16, abs_tol=0.0) and math.copysign(1, a) == math.copysign(1, b)
+    return a == b
+
+
+def test_logarithms_powers_and_trigonometry(spark):
+    df = spark.createDataFrame(
+        [(1, 2.0, 8.0), (2, 0.0, -1.0), (3, None, float("nan")), (4, -0.0, 0.5), (5, 1.0, float("inf"))],
+        "id int, x double, y double",
+    )
+    out = df.select(
+        "id", F.exp("x"), F.log("y"), F.log(2.0, "y"), F.log(10.0, F.col("y")), F.log10("y"),
+        F.log2("y"), F.cbrt("y"), F.sin("x"), F.cos("x"), F.tan("x"), F.asin("y"), F.acos("y"),
+        F.atan("y"), F.pow("x", "y"), F.power(F.col("x"), 2), F.atan2("x", "y"),
+        F.pow(F.lit(0.0), F.lit(-1.0)).alias("z"), F.exp(F.lit(1)).alias("e1"),
+    )
+    assert out.columns == [
+        "id", "EXP(x)", "ln(y)", "LOG(2.0, y)", "LOG(10.0, y)", "LOG10(y)", "LOG2(y)", "CBRT(y)",
+        "SIN(x)", "COS(x)", "TAN(x)", "ASIN(y)", "ACOS(y)", "ATAN(y)", "POWER(x, y)",
+        "POWER(x, 2)", "ATAN2(x, y)", "z", "e1",
+    ]
+    assert all(t == "double" for _, t in out.dtypes[1:])
+    nan, inf, e = float("nan"), float("inf"), 2.7182818284590455
+    want = [
+        (1, 7.38905609893065, 2.0794415416798357, 3.0, 0.9030899869919434, 0.9030899869919435, 3.0, 2.0, 0.9092974268256817, -0.4161468365471424, -2.185039863261519, nan, nan, 1.446441332248135, 256.0, 4.0, 0.24497866312686414, inf, e),
+        (2, 1.0, None, None, None, None, None, -1.0, 0.0, 1.0, 0.0, -1.5707963267948966, 3.141592653589793, -0.7853981633974483, inf, 0.0, 3.141592653589793, inf, e),
+        (3, None, nan, nan, nan, nan, nan, nan, None, None, None, nan, nan, nan, None, None, None, inf, e),
+        (4, 1.0, -0.6931471805599453, -1.0, -0.30102999566398114, -0.3010299956639812, -1.0, 0.7937005259840998, -0.0, 1.0, -0.0, 0.5235987755982989, 1.0471975511965979, 0.4636476090008061, 0.0, 0.0, 0.0, inf, e),
+        (5, e, inf, inf, inf, inf, inf, inf, 0.8414709848078965, 0.5403023058681398, 1.5574077246549023, nan, nan, 1.5707963267948966, nan, 1.0, 0.0, inf, e),
+    ]
+    got = sorted(tuple(r) for r in out.collect())
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        assert all(_close(a, b) for a, b in zip(g, w)), (g, w)

@@ -1130,6 +1130,70 @@ def pi() -> Column:
     return Column(lambda ctx: "CAST(3.141592653589793 AS DOUBLE)", "PI()")
 
 
+# Transcendental functions: the engine's (Rust's libm) may differ from Java's in the last bit of
+# a double, as Java's own Math and StrictMath do; names, types and NULL/NaN rules are Spark's.
+
+def exp(col: Any) -> Column: return _unary_double(col, "EXP", lambda x: f"exp({x})")
+def cbrt(col: Any) -> Column: return _unary_double(col, "CBRT", lambda x: f"cbrt({x})")
+def sin(col: Any) -> Column: return _unary_double(col, "SIN", lambda x: f"sin({x})")
+def cos(col: Any) -> Column: return _unary_double(col, "COS", lambda x: f"cos({x})")
+def tan(col: Any) -> Column: return _unary_double(col, "TAN", lambda x: f"tan({x})")
+def asin(col: Any) -> Column: return _unary_double(col, "ASIN", lambda x: f"asin({x})")
+def acos(col: Any) -> Column: return _unary_double(col, "ACOS", lambda x: f"acos({x})")
+def atan(col: Any) -> Column: return _unary_double(col, "ATAN", lambda x: f"atan({x})")
+
+
+# NULL for a value at or below 0 (NaN compares above every number, so its log is NaN).
+def log10(col: Any) -> Column:
+    return _unary_double(col, "LOG10", lambda x: f"CASE WHEN {x} > 0 THEN log10({x}) END")
+
+
+def log2(col: Any) -> Column:
+    return _unary_double(col, "LOG2", lambda x: f"CASE WHEN {x} > 0 THEN ln({x}) / ln(2.0) END")
+
+
+def log(arg1: Any, arg2: Any = None) -> Column:
+    """`log(col)`: the natural logarithm (named ``ln(col)``); `log(base, col)`: the logarithm
+    in `base`. NULL for a value or base at or below 0."""
+    if arg2 is None:
+        return _unary_double(arg1, "ln", lambda x: f"CASE WHEN {x} > 0 THEN ln({x}) END")
+    s = _c(arg2)
+    b = _col(float(arg1)) if isinstance(arg1, (int, float)) and not isinstance(arg1, bool) else _c(arg1)
+
+    def render(ctx: Any) -> str:
+        x, base = _double(s, ctx), _double(b, ctx)
+        return f"CASE WHEN {x} > 0 AND {base} > 0 THEN ln({x}) / ln({base}) END"
+
+    return Column(render, f"LOG({b._spark_name}, {s._spark_name})", agg=s._agg or b._agg)
+
+
+def _binary_double(a: Any, b: Any, spark_name: str, body: Any) -> Column:
+    x, y = (v if isinstance(v, Column) else _c(v) if isinstance(v, str) else _col(v) for v in (a, b))
+    return Column(
+        lambda ctx: body(_double(x, ctx), _double(y, ctx)),
+        f"{spark_name}({x._spark_name}, {y._spark_name})",
+        agg=x._agg or y._agg,
+    )
+
+
+def pow(col1: Any, col2: Any) -> Column:
+    """`col1` to the power `col2`, a DOUBLE, with Java's special cases: anything to NaN and
+    (+-1) to +-infinity are NaN, 0 to a negative power is infinity."""
+    inf = "CAST('inf' AS DOUBLE)"
+    return _binary_double(col1, col2, "POWER", lambda x, y: (
+        f"CASE WHEN {x} IS NOT NULL AND isnan({y}) THEN CAST('NaN' AS DOUBLE) "
+        f"WHEN abs({x}) = 1 AND abs({y}) = {inf} THEN CAST('NaN' AS DOUBLE) "
+        f"WHEN {x} = 0 AND {y} < 0 THEN {inf} ELSE power({x}, {y}) END"))
+
+
+power = pow
+
+
+def atan2(col1: Any, col2: Any) -> Column:
+    """The angle of the point (`col2`, `col1`), as Spark computes it (a -0.0 counts as 0.0)."""
+    return _binary_double(col1, col2, "ATAN2", lambda y, x: f"atan2({y} + 0.0, {x} + 0.0)")
+
+
 def _extreme(sql_name: str, cols: tuple) -> Column:
     from tributary.errors import PySparkValueError
 
