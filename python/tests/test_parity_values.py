@@ -221,3 +221,9 @@ def test_a_cast_keeps_a_columns_name_and_is_written_out_inside_a_function(spark)
         ("CAST((v + 1) AS STRING)", "string"), ("v", "string"),
     ]
     assert rows(sel) == [(2.0, 2, 1, "3", "2"), (3.0, 3, 1, "4", "3")]
+    # Two casts of one column in one aggregation.
+    two = df.groupBy("k").agg(F.sum(F.col("v").cast("bigint")), F.sum(F.col("v").cast("smallint")))
+    assert two.dtypes == [
+        ("k", "int"), ("sum(CAST(v AS BIGINT))", "bigint"), ("sum(CAST(v AS SMALLINT))", "bigint"),
+    ]
+    assert rows(two) == [(1, 5, 5)]
