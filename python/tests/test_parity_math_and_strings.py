@@ -301,3 +301,17 @@ def test_logarithms_powers_and_trigonometry(spark):
     assert len(got) == len(want)
     for g, w in zip(got, want):
         assert all(_close(a, b) for a, b in zip(g, w)), (g, w)
+
+
+def test_powers_of_a_negative_zero_and_repeats_of_numbers(spark):
+    df = spark.createDataFrame([(1, -0.0, 2.5)], "v int, z double, d double")
+    out = df.select(
+        F.pow("z", F.lit(-1.0)).alias("a"), F.pow("z", F.lit(-2.0)).alias("b"),
+        F.pow(F.lit(0.0), F.lit(-3.0)).alias("c"), F.pow("z", F.lit(-0.5)).alias("d2"),
+        F.pow(F.lit(0.0), F.lit(0.0)).alias("e"),
+    )
+    inf = float("inf")
+    assert [tuple(r) for r in out.collect()] == [(-inf, inf, inf, inf, 1.0)]
+    rep = df.select(F.repeat("v", 2), F.repeat("d", 2), F.repeat(F.lit("ab"), 2))
+    assert rep.columns == ["repeat(v, 2)", "repeat(d, 2)", "repeat(ab, 2)"]
+    assert [tuple(r) for r in rep.collect()] == [("11", "2.52.5", "abab")]

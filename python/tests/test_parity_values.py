@@ -221,6 +221,8 @@ def test_a_cast_keeps_a_columns_name_and_is_written_out_inside_a_function(spark)
         ("CAST((v + 1) AS STRING)", "string"), ("v", "string"),
     ]
     assert rows(sel) == [(2.0, 2, 1, "3", "2"), (3.0, 3, 1, "4", "3")]
+    # A column named through expr() is a column too.
+    assert df.select(F.expr("v").cast("long"), F.expr("`v`").cast("string")).columns == ["v", "v"]
     # Two casts of one column in one aggregation.
     two = df.groupBy("k").agg(F.sum(F.col("v").cast("bigint")), F.sum(F.col("v").cast("smallint")))
     assert two.dtypes == [

@@ -41,7 +41,17 @@ def expr(sql: str) -> Column:
     m = re.fullmatch(r"(.*?)\s+(?i:as)\s+(`[^`]+`|\w+)\s*", sql, re.S)
     if m:
         return Column(lambda ctx: sql_text(ctx, m.group(1)), m.group(1), alias=m.group(2).strip("`"))
-    return Column(lambda ctx: sql_text(ctx, sql), sql)
+    c = Column(lambda ctx: sql_text(ctx, sql), sql)
+    named = re.fullmatch(r"\s*(`[^`]+`|[A-Za-z_]\w*)\s*", sql)
+    if named and named.group(1).lower() not in _SQL_WORDS:
+        # A column by name, named as PySpark names it (a cast of it keeps the name too).
+        c._spark_name = c._top = named.group(1).strip("`")
+    return c
+
+
+# Words that `expr` takes as values, not column names.
+_SQL_WORDS = {"true", "false", "null", "current_date", "current_timestamp", "current_user",
+              "localtimestamp", "current_time", "now"}
 
 
 def when(condition: Column, value: Any) -> Column:
@@ -1183,7 +1193,9 @@ def pow(col1: Any, col2: Any) -> Column:
     return _binary_double(col1, col2, "POWER", lambda x, y: (
         f"CASE WHEN {x} IS NOT NULL AND isnan({y}) THEN CAST('NaN' AS DOUBLE) "
         f"WHEN abs({x}) = 1 AND abs({y}) = {inf} THEN CAST('NaN' AS DOUBLE) "
-        f"WHEN {x} = 0 AND {y} < 0 THEN {inf} ELSE power({x}, {y}) END"))
+        # -0.0 to a negative odd integer is -infinity (its sign read through atan2).
+        f"WHEN {x} = 0 AND {y} < 0 THEN CASE WHEN atan2({x}, -1.0) < 0 AND {y} = trunc({y}) "
+        f"AND {y} % 2 <> 0 THEN -{inf} ELSE {inf} END ELSE power({x}, {y}) END"))
 
 
 power = pow
@@ -1255,10 +1267,15 @@ def rpad(col: Any, len: Any, pad: Any) -> Column:
 
 
 def repeat(col: Any, n: Any) -> Column:
-    """The string `n` times; '' for `n` below 1."""
+    """The string `n` times; '' for `n` below 1 (a number is taken as Spark writes it)."""
     s, k = _c(col), _col(n)
+
+    def text(ctx: Any) -> str:
+        x = s._sql(ctx)
+        return f"CASE WHEN {_is_text(x)} THEN CAST({x} AS VARCHAR) ELSE {_spark_text(x)} END"
+
     return Column(
-        lambda ctx: f"repeat({s._sql(ctx)}, {_not_negative(k._sql(ctx))})",
+        lambda ctx: f"repeat({text(ctx)}, {_not_negative(k._sql(ctx))})",
         f"repeat({s._spark_name}, {k._spark_name})",
         agg=s._agg or k._agg,
     )
