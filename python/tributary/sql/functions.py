@@ -1073,12 +1073,7 @@ def pmod(dividend: Any, divisor: Any) -> Column:
 
 def sqrt(c: Any) -> Column:
     """The square root, a double; NaN for a negative number (as Spark; the engine's fails)."""
-    s = _c(c)
-    return Column(
-        lambda ctx: f"sqrt(CASE WHEN {s._sql(ctx)} < 0 THEN CAST('NaN' AS DOUBLE) ELSE CAST({s._sql(ctx)} AS DOUBLE) END)",
-        f"SQRT({s._spark_name})",
-        agg=s._agg,
-    )
+    return _unary_double(c, "SQRT", lambda x: f"sqrt(CASE WHEN {x} < 0 THEN CAST('NaN' AS DOUBLE) ELSE {x} END)")
 
 
 def floor(c: Any) -> Column:
@@ -1270,12 +1265,8 @@ def repeat(col: Any, n: Any) -> Column:
     """The string `n` times; '' for `n` below 1 (a number is taken as Spark writes it)."""
     s, k = _c(col), _col(n)
 
-    def text(ctx: Any) -> str:
-        x = s._sql(ctx)
-        return f"CASE WHEN {_is_text(x)} THEN CAST({x} AS VARCHAR) ELSE {_spark_text(x)} END"
-
     return Column(
-        lambda ctx: f"repeat({text(ctx)}, {_not_negative(k._sql(ctx))})",
+        lambda ctx: f"repeat({_text_of(s._sql(ctx))}, {_not_negative(k._sql(ctx))})",
         f"repeat({s._spark_name}, {k._spark_name})",
         agg=s._agg or k._agg,
     )
@@ -1296,14 +1287,18 @@ def _is_text(x: str) -> str:
     return f"arrow_typeof({x}) IN ('Utf8', 'LargeUtf8', 'Utf8View')"
 
 
+def _text_of(x: str) -> str:
+    """`x` as text: a string as it is, anything else as Spark writes it."""
+    return f"CASE WHEN {_is_text(x)} THEN CAST({x} AS VARCHAR) ELSE {_spark_text(x)} END"
+
+
 def ascii(col: Any) -> Column:
     """The code point of the first character (an INT); 0 for ''. A number is taken as Spark
     writes it as text."""
     s = _c(col)
 
     def render(ctx: Any) -> str:
-        x = s._sql(ctx)
-        return f"CAST(ascii(CASE WHEN {_is_text(x)} THEN CAST({x} AS VARCHAR) ELSE {_spark_text(x)} END) AS INT)"
+        return f"CAST(ascii({_text_of(s._sql(ctx))}) AS INT)"
 
     return Column(render, f"ascii({s._spark_name})", agg=s._agg)
 
