@@ -36,6 +36,8 @@ use datafusion::logical_expr::{
     Accumulator, AggregateUDFImpl, EmitTo, GroupsAccumulator, ReversedUDAF, Signature, Volatility,
 };
 
+use crate::plan::decimal_range::decimal_text;
+
 /// What an overflow gives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum OnOverflow {
@@ -114,8 +116,12 @@ impl Range {
 
     /// The error of a sum past the range (`None` when the sum is not known: it passed 128 bits).
     fn overflow(self, sum: Option<i128>) -> DataFusionError {
+        let scale = match self {
+            Range::Int64 => 0,
+            Range::Decimal { scale, .. } => scale,
+        };
         let exact = sum
-            .map(|s| format!(" (the exact sum is {s})"))
+            .map(|s| format!(" (the exact sum is {})", decimal_text(s, scale)))
             .unwrap_or_default();
         let fix = match self {
             Range::Int64 => "Cast the argument to DECIMAL(38, 0) first (sum(CAST(x AS DECIMAL(38, 0)))), or use try_sum, which gives NULL",
@@ -591,6 +597,17 @@ mod tests {
             assert!(err.contains("[ARITHMETIC_OVERFLOW]"), "{sql}: {err}");
             assert!(err.contains("try_sum"), "{sql}: {err}");
         }
+        // The exact sum of DECIMALs is written at the type's scale.
+        let big = format!("{}.99", "9".repeat(36));
+        let err = run(&format!(
+            "SELECT sum(a) FROM (VALUES (CAST('{big}' AS DECIMAL(38, 2))), (1)) AS t(a)"
+        ))
+        .await
+        .unwrap_err();
+        assert!(
+            err.contains(&format!("the exact sum is 1{}.99", "0".repeat(36))),
+            "{err}"
+        );
     }
 
     #[tokio::test]

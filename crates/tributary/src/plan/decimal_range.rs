@@ -69,7 +69,7 @@ impl DecimalInRange {
 }
 
 /// An unscaled value as decimal text (`12345`, scale 2: `123.45`), of any number of digits.
-fn decimal_text(v: i128, scale: i8) -> String {
+pub(crate) fn decimal_text(v: i128, scale: i8) -> String {
     let sign = if v < 0 { "-" } else { "" };
     let digits = v.unsigned_abs().to_string();
     if scale <= 0 {

@@ -25,7 +25,7 @@ mod capped;
 mod chain;
 mod check;
 mod coerce;
-mod decimal_range;
+pub(crate) mod decimal_range;
 mod dedup;
 mod epoch_time;
 pub mod evolution;
