@@ -315,3 +315,97 @@ def test_powers_of_a_negative_zero_and_repeats_of_numbers(spark):
     rep = df.select(F.repeat("v", 2), F.repeat("d", 2), F.repeat(F.lit("ab"), 2))
     assert rep.columns == ["repeat(v, 2)", "repeat(d, 2)", "repeat(ab, 2)"]
     assert [tuple(r) for r in rep.collect()] == [("11", "2.52.5", "abab")]
+
+
+def test_round_and_bround_round_a_double_as_the_decimal_it_prints_and_keep_sparks_types(spark):
+    from decimal import Decimal as D
+
+    df = spark.createDataFrame(
+        [(1, 2.675, 15, "1.25"), (2, 1.005, -25, "-2.50"), (3, 0.125, None, None),
+         (4, -2.5, 2147483640, "999.99"), (5, float("nan"), 7, "0.05"), (6, -0.0, 0, "-0.05"),
+         (7, 123456789.12345678, 1, "12.345")],
+        "k int, d double, i int, s string",
+    ).withColumn("m", F.col("s").cast("decimal(5,2)"))
+    out = df.select(
+        "k", F.round("d", 2), F.bround("d", 2), F.round("d"), F.bround("d"), F.round("d", -1),
+        F.round("i", -1), F.bround("i", -1), F.round("m", 1), F.bround("m", 1), F.round("m", -1),
+        F.round(F.col("d").cast("float"), 1),
+    )
+    assert out.columns == [
+        "k", "round(d, 2)", "bround(d, 2)", "round(d, 0)", "bround(d, 0)", "round(d, -1)",
+        "round(i, -1)", "bround(i, -1)", "round(m, 1)", "bround(m, 1)", "round(m, -1)",
+        "round(CAST(d AS FLOAT), 1)",
+    ]
+    assert [f.dataType.simpleString() for f in out.schema.fields] == [
+        "int", "double", "double", "double", "double", "double", "int", "int", "decimal(5,1)",
+        "decimal(5,1)", "decimal(4,0)", "float",
+    ]
+    assert rows(out) == [
+        (1, 2.68, 2.68, 3.0, 3.0, 0.0, 20, 20, D("1.3"), D("1.2"), D("0"), 2.700000047683716),
+        (2, 1.01, 1.0, 1.0, 1.0, 0.0, -30, -20, D("-2.5"), D("-2.5"), D("0"), 1.0),
+        (3, 0.13, 0.12, 0.0, 0.0, 0.0, None, None, None, None, None, 0.10000000149011612),
+        (4, -2.5, -2.5, -3.0, -2.0, 0.0, 2147483640, 2147483640, D("1000.0"), D("1000.0"),
+         D("1000"), -2.5),
+        (5, NAN, NAN, NAN, NAN, NAN, 10, 10, D("0.1"), D("0.0"), D("0"), NAN),
+        (6, 0.0, 0.0, 0.0, 0.0, 0.0, 0, 0, D("-0.1"), D("0.0"), D("0"), 0.0),
+        (7, 123456789.12, 123456789.12, 123456789.0, 123456789.0, 123456790.0, 0, 0, D("12.4"),
+         D("12.4"), D("10"), 123456792.0),
+    ]
+    # Past the integer's type: Spark's condition.
+    with pytest.raises(Exception, match="ARITHMETIC_OVERFLOW"):
+        spark.createDataFrame([(2147483647,)], "i int").select(F.round("i", -1)).collect()
+
+
+@pytest.fixture
+def pairs(spark):
+    return spark.createDataFrame(
+        [(1, 1.0, 2.0), (1, 2.0, 4.5), (1, 4.0, 7.0), (1, 10.0, 1.0), (2, 5.0, 5.0), (2, 5.0, 6.0),
+         (3, 3.0, None), (3, 7.0, 1.0), (4, None, None), (5, 0.1, 0.3), (5, 0.2, 0.1),
+         (5, 0.7, 0.2), (5, 1e10, 3.0), (5, -3.5, 2.5), (6, 2.0, 2.0), (6, 2.0, 2.0),
+         (6, 2.0, 2.0)],
+        "k int, x double, y double",
+    )
+
+
+def test_skewness_kurtosis_and_corr_are_sparks_to_the_last_bit(spark, pairs):
+    out = pairs.groupBy("k").agg(F.skewness("x"), F.kurtosis("x"), F.corr("x", "y"))
+    assert out.columns == ["k", "skewness(x)", "kurtosis(x)", "corr(x, y)"]
+    # NULL without variance (k 2, 6), for no rows (k 4) and for corr of one pair (k 3).
+    assert rows(out) == [
+        (1, 0.8483206969390203, -0.9292307692307684, -0.388274912681629),
+        (2, None, None, None),
+        (3, 0.0, -2.0, None),
+        (4, None, None, None),
+        (5, 1.5, 0.25, 0.7059047096569598),
+        (6, None, None, None),
+    ]
+    ids = spark.range(1, 11).select(
+        F.skewness("id"), F.kurtosis("id"), F.corr("id", F.col("id") * F.col("id")))
+    assert ids.columns == ["skewness(id)", "kurtosis(id)", "corr(id, (id * id))"]
+    assert rows(ids) == [(0.0, -1.2242424242424241, 0.9745586289152093)]
+
+
+def test_log1p_hypot_and_sha1(pairs):
+    out = pairs.where("k IN (1, 5)").select(
+        "k", "x", F.log1p("x"), F.hypot("x", "y"), F.sha1(F.col("k").cast("string")),
+        F.sha1(F.lit("Spark")))
+    assert out.columns == ["k", "x", "LOG1P(x)", "HYPOT(x, y)", "sha1(CAST(k AS STRING))",
+                           "sha1(Spark)"]
+    got = sorted(out.collect(), key=lambda r: (r[0], r[1]))
+    expected = [  # (k, x, log1p, hypot, sha1 of k)
+        (1, 1.0, 0.6931471805599453, 2.23606797749979, "356a192b7913b04c54574d18c28d46e6395428ab"),
+        (1, 2.0, 1.0986122886681096, 4.924428900898052, "356a192b7913b04c54574d18c28d46e6395428ab"),
+        (1, 4.0, 1.6094379124341003, 8.06225774829855, "356a192b7913b04c54574d18c28d46e6395428ab"),
+        (1, 10.0, 2.3978952727983707, 10.04987562112089, "356a192b7913b04c54574d18c28d46e6395428ab"),
+        (5, -3.5, None, 4.301162633521313, "ac3478d69a3c81fa62e60f5c3696165a4e5e6ac4"),
+        (5, 0.1, 0.09531017980432487, 0.31622776601683794, "ac3478d69a3c81fa62e60f5c3696165a4e5e6ac4"),
+        (5, 0.2, 0.18232155679395462, 0.22360679774997896, "ac3478d69a3c81fa62e60f5c3696165a4e5e6ac4"),
+        (5, 0.7, 0.5306282510621704, 0.7280109889280517, "ac3478d69a3c81fa62e60f5c3696165a4e5e6ac4"),
+        (5, 1e10, 23.025850930040455, 10000000000.0, "ac3478d69a3c81fa62e60f5c3696165a4e5e6ac4"),
+    ]
+    assert len(got) == len(expected)
+    for r, (k, x, log1p, hypot, digest) in zip(got, expected):
+        assert (r[0], r[1], r[2], r[4], r[5]) == (
+            k, x, log1p, digest, "85f5955f4b27a9a4c2aab6ffe5d7189fc298b92c")
+        # hypot: Java's StrictMath and the engine's libm may differ in the last bit.
+        assert abs(r[3] - hypot) <= math.ulp(hypot), (x, r[3], hypot)

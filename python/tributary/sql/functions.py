@@ -1044,7 +1044,23 @@ def to_json(c: Any, options: Optional[dict] = None) -> Column:
 # -- numbers and hashes -------------------------------------------------------------------------
 
 def round(c: Any, scale: int = 0) -> Column:
-    return _fn("round", [_c(c), scale])
+    """Half away from zero, as Spark: a double is rounded as the decimal it prints
+    (``round(1.005, 2)`` is 1.01); an integer keeps its type (a negative ``scale`` rounds to tens,
+    hundreds, ...); a DECIMAL gets ``scale`` decimals."""
+    return _fn("round", [_c(c), _places(scale)])
+
+
+def bround(c: Any, scale: int = 0) -> Column:
+    """Like :func:`round`, with a tie going to the even neighbour (``bround(2.5)`` is 2.0)."""
+    return _fn("bround", [_c(c), _places(scale)])
+
+
+def _places(scale: Any) -> Any:
+    """round's number of decimals as a plain SQL number: the engine reads it while planning, to
+    give a DECIMAL its result type (a CAST would hide it)."""
+    if isinstance(scale, int) and not isinstance(scale, bool):
+        return Column(lambda ctx: str(scale), str(scale))
+    return scale
 
 
 def abs(c: Any) -> Column:
@@ -1140,6 +1156,7 @@ def pi() -> Column:
 
 def exp(col: Any) -> Column: return _unary_double(col, "EXP", lambda x: f"exp({x})")
 def cbrt(col: Any) -> Column: return _unary_double(col, "CBRT", lambda x: f"cbrt({x})")
+def log1p(col: Any) -> Column: return _unary_double(col, "LOG1P", lambda x: f"log1p({x})")
 def sin(col: Any) -> Column: return _unary_double(col, "SIN", lambda x: f"sin({x})")
 def cos(col: Any) -> Column: return _unary_double(col, "COS", lambda x: f"cos({x})")
 def tan(col: Any) -> Column: return _unary_double(col, "TAN", lambda x: f"tan({x})")
@@ -1194,6 +1211,11 @@ def pow(col1: Any, col2: Any) -> Column:
 
 
 power = pow
+
+
+def hypot(col1: Any, col2: Any) -> Column:
+    """sqrt(col1² + col2²), without overflow or underflow on the way (a DOUBLE)."""
+    return _binary_double(col1, col2, "HYPOT", lambda x, y: f"hypot({x}, {y})")
 
 
 def atan2(col1: Any, col2: Any) -> Column:
@@ -1342,6 +1364,12 @@ def covar_pop(col1: Any, col2: Any) -> Column: return _fn("covar_pop", [_c(col1)
 def covar_samp(col1: Any, col2: Any) -> Column: return _fn("covar_samp", [_c(col1), _c(col2)], agg=True)
 
 
+# Spark's running central moments, to the last bit on one partition; NULL without variance.
+def skewness(col: Any) -> Column: return _fn("skewness", [_c(col)], agg=True)
+def kurtosis(col: Any) -> Column: return _fn("kurtosis", [_c(col)], agg=True)
+def corr(col1: Any, col2: Any) -> Column: return _fn("corr", [_c(col1), _c(col2)], agg=True)
+
+
 def sum_distinct(col: Any) -> Column:
     """The sum of the distinct values (NULLs skipped), of sum's type."""
     return _fn("sum", [_c(col)], agg=True, distinct=True)
@@ -1400,6 +1428,11 @@ def format_number(col: Any, d: int) -> Column:
 
 def md5(c: Any) -> Column:
     return _fn("md5", [_c(c)])
+
+
+def sha1(col: Any) -> Column:
+    """The SHA-1 digest of a binary, or of a string's UTF-8 bytes, as 40 hexadecimal digits."""
+    return _fn("sha1", [_c(col)])
 
 
 def sha2(c: Any, numBits: int) -> Column:

@@ -13,6 +13,9 @@
 //! | `store_cast(v, CAST(NULL AS INT), 'n')` | (INSERT's narrowing cast: stops naming the column) |
 //! | `try_add`, `try_subtract`, `try_multiply`, `try_divide`, `try_mod` | (Spark's: NULL on overflow or a zero divisor) |
 //! | `spark_divide(a, b)`, `spark_mod(a, b)` | (PySpark's `/` and `%`: `[DIVIDE_BY_ZERO]`, `[REMAINDER_BY_ZERO]`) |
+//! | `round(x, d)`, `bround(x, d)` | (Spark's: a double rounded as the decimal it prints) |
+//! | `log1p(x)`, `hypot(a, b)`, `sha1(x)` | (Spark's, which DataFusion lacks) |
+//! | `skewness(x)`, `kurtosis(x)`, `corr(x, y)` | (Spark's running moments, to the last bit) |
 //!
 //! Every session registers them, with the analyzer rule that expands sliding windows.
 
@@ -25,7 +28,11 @@ mod sliding;
 mod spark_arith;
 mod spark_cast;
 mod spark_get_item;
+mod spark_math;
+mod spark_moments;
 mod spark_now;
+mod spark_round;
+mod spark_sha1;
 mod spark_sum;
 mod spark_to_timestamp;
 mod store_cast;
@@ -62,6 +69,13 @@ pub(crate) fn udfs() -> Vec<ScalarUDF> {
         ScalarUDF::new_from_impl(spark_get_item::SparkGetItemFn::get_item()),
         ScalarUDF::new_from_impl(spark_get_item::SparkGetItemFn::element_at()),
     ])
+    .chain([
+        ScalarUDF::new_from_impl(spark_round::SparkRoundFn::round()),
+        ScalarUDF::new_from_impl(spark_round::SparkRoundFn::bround()),
+        ScalarUDF::new_from_impl(spark_math::SparkMathFn::log1p()),
+        ScalarUDF::new_from_impl(spark_math::SparkMathFn::hypot()),
+        ScalarUDF::new_from_impl(spark_sha1::SparkSha1Fn::default()),
+    ])
     .chain(spark_arith::all().into_iter().map(ScalarUDF::new_from_impl))
     .collect()
 }
@@ -69,9 +83,26 @@ pub(crate) fn udfs() -> Vec<ScalarUDF> {
 /// The aggregate functions a session registers (Spark's `sum` itself replaces DataFusion's in
 /// physical plans: [`crate::plan::ansi`]).
 pub(crate) fn udafs() -> Vec<datafusion::logical_expr::AggregateUDF> {
-    vec![datafusion::logical_expr::AggregateUDF::new_from_impl(
-        SparkSum::try_sum(),
-    )]
+    use datafusion::logical_expr::AggregateUDF;
+    vec![
+        AggregateUDF::new_from_impl(SparkSum::try_sum()),
+        AggregateUDF::new_from_impl(spark_moments::SparkMomentFn::skewness()),
+        AggregateUDF::new_from_impl(spark_moments::SparkMomentFn::kurtosis()),
+        AggregateUDF::new_from_impl(spark_moments::SparkMomentFn::corr()),
+    ]
+}
+
+/// A function's result as its input was: one value for a constant, a column for a column.
+fn like_input(
+    scalar: bool,
+    out: arrow::array::ArrayRef,
+) -> datafusion::common::Result<datafusion::logical_expr::ColumnarValue> {
+    use datafusion::logical_expr::ColumnarValue;
+    Ok(if scalar {
+        ColumnarValue::Scalar(datafusion::common::ScalarValue::try_from_array(&out, 0)?)
+    } else {
+        ColumnarValue::Array(out)
+    })
 }
 
 fn call(udf: ScalarUDF, args: Vec<Expr>) -> Expr {

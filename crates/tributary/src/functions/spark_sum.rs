@@ -172,6 +172,9 @@ impl AggregateUDFImpl for SparkSum {
             return plan_err!("{} takes one argument, got {}", self.name(), args.len());
         };
         Ok(vec![match t {
+            // Spark's try_sum(NULL) is a DOUBLE (`sum` keeps DataFusion's types: it replaces
+            // DataFusion's in physical plans).
+            Null if self.on_overflow == OnOverflow::Null => Float64,
             Null | Int8 | Int16 | Int32 | Int64 | UInt8 | UInt16 | UInt32 => Int64,
             UInt64 => Decimal128(20, 0),
             Float16 | Float32 | Float64 => Float64,
@@ -200,7 +203,7 @@ impl AggregateUDFImpl for SparkSum {
     }
 
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        if args.is_distinct {
+        if args.is_distinct && self.on_overflow == OnOverflow::Null {
             return plan_err!(
                 "{}(DISTINCT ...) is not supported: deduplicate in a subquery first",
                 self.name()
@@ -208,6 +211,13 @@ impl AggregateUDFImpl for SparkSum {
         }
         if self.floats(args.return_field.data_type()) {
             return Sum::new().accumulator(args);
+        }
+        if args.is_distinct {
+            let range = Range::of(args.return_field.data_type())?;
+            return Ok(Box::new(DistinctSum {
+                values: Sum::new().accumulator(args)?,
+                range,
+            }));
         }
         let range = Range::of(args.return_field.data_type())?;
         // A BIGINT running total is checked at every addition, as Spark's (and as the groups'
@@ -217,7 +227,7 @@ impl AggregateUDFImpl for SparkSum {
     }
 
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
-        if self.floats(args.return_field.data_type()) {
+        if self.floats(args.return_field.data_type()) || args.is_distinct {
             return Sum::new().state_fields(args);
         }
         let sum = Field::new(
@@ -256,7 +266,8 @@ impl AggregateUDFImpl for SparkSum {
     }
 
     fn create_sliding_accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        if self.floats(args.return_field.data_type()) {
+        // (Spark has no DISTINCT window aggregates: DataFusion's, for a SQL user of them.)
+        if self.floats(args.return_field.data_type()) || args.is_distinct {
             return Sum::new().create_sliding_accumulator(args);
         }
         // Exact over the frame: rows enter before the leaving ones are taken out, so a running
@@ -396,6 +407,48 @@ impl Accumulator for RowSum {
 
     fn size(&self) -> usize {
         size_of_val(self)
+    }
+}
+
+/// `sum(DISTINCT x)`: DataFusion's set of distinct values (its state layout too), summed with
+/// Spark's checks when the group's result is taken.
+#[derive(Debug)]
+struct DistinctSum {
+    values: Box<dyn Accumulator>,
+    range: Range,
+}
+
+impl Accumulator for DistinctSum {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        self.values.update_batch(values)
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        self.values.merge_batch(states)
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        self.values.state()
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        let state = self.values.state()?;
+        let Some(ScalarValue::List(list)) = state.first() else {
+            return exec_err!("sum(DISTINCT) with a state of {:?}", state.first());
+        };
+        let mut sum = RowSum::new(
+            self.range,
+            OnOverflow::Raise,
+            matches!(self.range, Range::Int64),
+        );
+        if !list.is_empty() && list.is_valid(0) {
+            sum.add_column(&list.value(0))?;
+        }
+        Ok(sum.scalar(sum.checked()?))
+    }
+
+    fn size(&self) -> usize {
+        self.values.size() + size_of::<Range>()
     }
 }
 
@@ -597,6 +650,23 @@ mod tests {
             assert!(err.contains("[ARITHMETIC_OVERFLOW]"), "{sql}: {err}");
             assert!(err.contains("try_sum"), "{sql}: {err}");
         }
+        // DISTINCT: alone (a GROUP BY of the values under a plain sum) and beside another
+        // DISTINCT aggregate (a set of values per group).
+        for sql in [
+            format!("SELECT sum(DISTINCT a) FROM (VALUES ({MAX}), (1), (1)) AS t(a)"),
+            format!("SELECT sum(DISTINCT a), count(DISTINCT b) FROM (VALUES ({MAX}, 1), (1, 2), (1, 3)) AS t(a, b)"),
+            format!("SELECT k, sum(DISTINCT a), count(DISTINCT b) FROM (VALUES (1, {MAX}, 1), (1, 1, 2), (2, 1, 3)) AS t(k, a, b) GROUP BY k"),
+        ] {
+            let err = run(&sql).await.unwrap_err();
+            assert!(err.contains("[ARITHMETIC_OVERFLOW]"), "{sql}: {err}");
+        }
+        let got = run(&format!(
+            "SELECT k, sum(DISTINCT a), count(DISTINCT b) FROM (VALUES (1, {MAX}, 1), (1, {MAX}, 2), \
+             (1, -5, 3), (2, NULL, 1), (3, 2, 1), (3, 2, 1), (3, 3, 2)) AS t(k, a, b) GROUP BY k ORDER BY k"
+        ))
+        .await
+        .unwrap();
+        assert_eq!(got, vec!["|1|9223372036854775802|3|", "|2||1|", "|3|5|2|"]);
         // The exact sum of DECIMALs is written at the type's scale.
         let big = format!("{}.99", "9".repeat(36));
         let err = run(&format!(
@@ -653,6 +723,10 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(got, vec!["|3|3|3|Decimal128(12,0)|"]);
+        let got = run("SELECT try_sum(NULL), arrow_typeof(try_sum(NULL))")
+            .await
+            .unwrap();
+        assert_eq!(got, vec!["||Float64|"]);
         let got = run(&format!(
             "SELECT try_sum(a) FROM (VALUES (CAST('{}' AS DECIMAL(38, 0))), (1)) AS t(a)",
             "9".repeat(38)

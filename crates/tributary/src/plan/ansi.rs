@@ -28,12 +28,12 @@ use arrow::datatypes::{DataType, Schema};
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{Result, ScalarValue};
-use datafusion::logical_expr::AggregateUDF;
 use datafusion::logical_expr::Operator;
+use datafusion::logical_expr::{AggregateUDF, ReversedUDWF};
 use datafusion::physical_expr::aggregate::{AggregateExprBuilder, AggregateFunctionExpr};
 use datafusion::physical_expr::expressions::{BinaryExpr, CastExpr, Literal, NegativeExpr};
 use datafusion::physical_expr::window::{
-    PlainAggregateWindowExpr, SlidingAggregateWindowExpr, WindowExpr,
+    PlainAggregateWindowExpr, SlidingAggregateWindowExpr, StandardWindowExpr, WindowExpr,
 };
 use datafusion::physical_expr::{LexOrdering, PhysicalSortExpr};
 use datafusion::physical_expr::{PhysicalExpr, ScalarFunctionExpr};
@@ -46,7 +46,9 @@ use datafusion::physical_plan::joins::{
 };
 use datafusion::physical_plan::projection::{ProjectionExec, ProjectionExpr};
 use datafusion::physical_plan::sorts::sort::SortExec;
-use datafusion::physical_plan::windows::{BoundedWindowAggExec, WindowAggExec};
+use datafusion::physical_plan::windows::{
+    create_udwf_window_expr, BoundedWindowAggExec, WindowAggExec, WindowUDFExpr,
+};
 use datafusion::physical_plan::ExecutionPlan;
 
 use super::decimal_range::DecimalInRange;
@@ -394,12 +396,7 @@ fn spark_window_exprs(
                 out.push(w.clone());
                 continue;
             };
-            let order: Vec<PhysicalSortExpr> = w
-                .order_by()
-                .iter()
-                .zip(order)
-                .map(|(s, e)| PhysicalSortExpr::new(e, s.options))
-                .collect();
+            let order = window_order(w, &order);
             out.push(Arc::new(PlainAggregateWindowExpr::new(
                 Arc::new(aggregate),
                 &partition,
@@ -407,12 +404,83 @@ fn spark_window_exprs(
                 w.get_window_frame().clone(),
                 None,
             )));
+        } else if let Some(offset) = spark_offset_window(w, &partition, &order, schema)? {
+            // lag, lead, nth_value, ... over arguments with Spark's evaluation.
+            out.push(offset);
         } else {
-            // Ranking and offset functions (row_number, lag, ...) keep DataFusion's arithmetic.
             out.push(w.clone());
         }
     }
     Ok(changed.then_some(out))
+}
+
+/// A ranking or offset function (`lag(a * 2)`, `lead`, `nth_value`, ...) rebuilt over its
+/// arguments with Spark's evaluation (`None` when it is no such function). DataFusion keeps
+/// whether it was reversed (to read its input backwards) and `IGNORE NULLS` private, so they are
+/// read from its Debug text; a change of that layout leaves the function as it is.
+fn spark_offset_window(
+    w: &Arc<dyn WindowExpr>,
+    partition: &[Arc<dyn PhysicalExpr>],
+    order: &[Arc<dyn PhysicalExpr>],
+    schema: &Schema,
+) -> Result<Option<Arc<dyn WindowExpr>>> {
+    let Some(standard) = w.as_any().downcast_ref::<StandardWindowExpr>() else {
+        return Ok(None);
+    };
+    let function = standard.get_standard_func_expr();
+    let Some(udf) = function.as_any().downcast_ref::<WindowUDFExpr>() else {
+        return Ok(None);
+    };
+    let text = format!("{udf:?}");
+    let reversed = text.contains("is_reversed: true");
+    if !reversed && !text.contains("is_reversed: false") {
+        return Ok(None);
+    }
+    let ignore_nulls = text.contains("ignore_nulls: true");
+    let mut changed = false;
+    let args = udf
+        .args()
+        .iter()
+        .map(|a| {
+            let t = rewrite_expr(a.clone(), schema)?;
+            changed |= t.transformed;
+            Ok(t.data)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if !changed {
+        return Ok(None);
+    }
+    // A reversed function is its reverse (lead for lag) marked reversed: built as the original,
+    // then reversed again.
+    let fun = match (reversed, udf.fun().reverse_expr()) {
+        (false, _) => udf.fun().clone(),
+        (true, ReversedUDWF::Reversed(original)) => original,
+        (true, _) => return Ok(None),
+    };
+    let mut rebuilt =
+        create_udwf_window_expr(&fun, &args, schema, function.name().into(), ignore_nulls)?;
+    if reversed {
+        let Some(again) = rebuilt.reverse_expr() else {
+            return Ok(None);
+        };
+        rebuilt = again;
+    }
+    let order = window_order(w, order);
+    Ok(Some(Arc::new(StandardWindowExpr::new(
+        rebuilt,
+        partition,
+        &order,
+        w.get_window_frame().clone(),
+    ))))
+}
+
+/// A window function's order keys, each expression replaced by the one in `order`.
+fn window_order(w: &Arc<dyn WindowExpr>, order: &[Arc<dyn PhysicalExpr>]) -> Vec<PhysicalSortExpr> {
+    w.order_by()
+        .iter()
+        .zip(order)
+        .map(|(s, e)| PhysicalSortExpr::new(e.clone(), s.options))
+        .collect()
 }
 
 /// Whether a window aggregate has no `FILTER` clause. DataFusion keeps the accessor private, so
@@ -422,8 +490,8 @@ fn has_no_filter(w: &dyn std::fmt::Debug) -> bool {
     format!("{w:?}").contains("filter: None")
 }
 
-/// Spark's `sum` in place of DataFusion's over `args`: `None` unless `agg` is a non-DISTINCT
-/// `sum` of a BIGINT or DECIMAL, which DataFusion computes wrapping around.
+/// Spark's `sum` in place of DataFusion's over `args`: `None` unless `agg` is a `sum` (or
+/// `sum(DISTINCT ...)`) of a BIGINT or DECIMAL, which DataFusion computes wrapping around.
 fn spark_sum(
     agg: &AggregateFunctionExpr,
     args: Vec<Arc<dyn PhysicalExpr>>,
@@ -431,7 +499,6 @@ fn spark_sum(
 ) -> Result<Option<AggregateFunctionExpr>> {
     let inner: &dyn std::any::Any = agg.fun().inner().as_ref();
     if agg.fun().name() != "sum"
-        || agg.is_distinct()
         || inner.is::<SparkSum>()
         || !SparkSum::checks(agg.field().data_type())
     {
@@ -442,6 +509,7 @@ fn spark_sum(
             .schema(Arc::new(schema.clone()))
             .alias(agg.name())
             .with_ignore_nulls(agg.ignore_nulls())
+            .with_distinct(agg.is_distinct())
             .order_by(agg.order_bys().to_vec());
     if let Some(display) = agg.human_display() {
         builder = builder.human_display(display);
@@ -467,12 +535,7 @@ fn spark_sum_window(
     let Some(sum) = spark_sum(aggregate, args.to_vec(), schema)? else {
         return Ok(None);
     };
-    let order: Vec<PhysicalSortExpr> = w
-        .order_by()
-        .iter()
-        .zip(order)
-        .map(|(s, e)| PhysicalSortExpr::new(e.clone(), s.options))
-        .collect();
+    let order = window_order(w, order);
     let frame = w.get_window_frame().clone();
     Ok(Some(if plain.is_some() {
         Arc::new(PlainAggregateWindowExpr::new(
@@ -699,10 +762,39 @@ mod tests {
                  ON x.a + CAST(1 AS INT) = y.c"
             )
             .replace("AS t(a, b)", "AS x(a, b)"),
+            // The arguments of offset functions, also one read backwards (a descending order
+            // over an ascending one makes DataFusion reverse lag into lead).
+            format!("SELECT lag(a * CAST(2 AS INT)) OVER (ORDER BY b) FROM {big}"),
+            format!(
+                "SELECT lead(a + CAST(1 AS INT), 1, 0) OVER (PARTITION BY b ORDER BY a) FROM {big}"
+            ),
+            format!("SELECT nth_value(a * CAST(2 AS INT), 1) OVER (ORDER BY b) FROM {big}"),
+            format!(
+                "SELECT lag(a * CAST(2 AS INT)) OVER (ORDER BY b DESC), \
+                 row_number() OVER (ORDER BY b) FROM {big}"
+            ),
         ] {
             let err = run(&sql).await.unwrap_err();
             assert!(err.contains("[ARITHMETIC_OVERFLOW]"), "{sql}: {err}");
         }
+        // Rebuilt offset functions keep their meaning: offsets, defaults, IGNORE NULLS, order.
+        let rows = "(VALUES (1, 10), (2, NULL), (3, 30), (4, 40)) AS t(i, v)";
+        let got = run(&format!(
+            "SELECT i, lag(v + 1) OVER (ORDER BY i), lead(v + 1, 2, -1) OVER (ORDER BY i), \
+             lag(v + 1) IGNORE NULLS OVER (ORDER BY i), lag(v + 1) OVER (ORDER BY i DESC), \
+             nth_value(v + 1, 3) OVER (ORDER BY i) FROM {rows} ORDER BY i"
+        ))
+        .await
+        .unwrap();
+        assert_eq!(
+            got,
+            vec![
+                "|1||31||||",
+                "|2|11|41|11|31||",
+                "|3||-1|11|41|31|",
+                "|4|31|-1|31||31|",
+            ]
+        );
         let got = run(&format!(
             "SELECT sum(CASE WHEN b <> 0 AND a / b > 1 THEN 1 ELSE 0 END) OVER () AS n FROM {big} \
              ORDER BY CASE WHEN b <> 0 AND a / b > 1 THEN 0 ELSE 1 END"
