@@ -406,3 +406,23 @@ def test_max_by_and_min_by_skip_null_orderings(spark):
     assert out.columns == ["k", "max_by(v, o)", "min_by(v, o)"]
     assert rows(out) == [("a", "y", "x"), ("b", "q", "q"), ("c", None, None), ("d", None, None)]
     assert rows(g.agg(F.max_by("v", "o"), F.min_by("v", "o"))) == [("q", "x")]
+
+
+def test_to_timestamp_with_a_format_reads_years_past_2262_and_try_to_timestamp_gives_null(spark):
+    import datetime as dt
+
+    df = spark.createDataFrame(
+        [("2300-01-02 03:04:05",), ("1500-06-01 00:00:00",), ("2024-02-30 00:00:00",), ("x",)],
+        "s string")
+    fmt = "yyyy-MM-dd HH:mm:ss"
+    want = [dt.datetime(2300, 1, 2, 3, 4, 5), dt.datetime(1500, 6, 1), None, None]
+    out = df.select(F.try_to_timestamp("s", F.lit(fmt)), F.try_to_timestamp("s"))
+    assert out.columns == [f"try_to_timestamp(s, {fmt})", "try_to_timestamp(s)"]
+    assert [tuple(r) for r in out.collect()] == [(w, w) for w in want]
+    two = df.limit(2)
+    assert [r[0] for r in two.select(F.to_timestamp("s", fmt)).collect()] == want[:2]
+    assert [r[0] for r in two.select(F.to_date("s", fmt)).collect()] == [
+        dt.date(2300, 1, 2), dt.date(1500, 6, 1)]
+    # Text that does not read fails to_timestamp, naming the text.
+    with pytest.raises(Exception, match="2024-02-30"):
+        df.select(F.to_timestamp("s", fmt)).collect()

@@ -513,8 +513,11 @@ def _col(v: Any) -> Column:
     if isinstance(v, Column):
         return v
     if isinstance(v, int) and not isinstance(v, bool) and -(2**31) <= v < 2**31:
-        return Column(lambda ctx: f"CAST({v} AS INT)", str(v))
-    return Column(lambda ctx: sql_literal(v), literal_name(v))
+        col = Column(lambda ctx: f"CAST({v} AS INT)", str(v))
+    else:
+        col = Column(lambda ctx: sql_literal(v), literal_name(v))
+    col._lit = v  # type: ignore[attr-defined]  # the value, for arguments that must be constants
+    return col
 
 
 def _name_col(name: str, df_id: Optional[int] = None) -> Column:

@@ -567,6 +567,21 @@ def to_timestamp(c: Any, format: Optional[str] = None) -> Column:
     return Column(lambda ctx: f"to_timestamp({s._sql(ctx)}, {f})", f"to_timestamp({s._spark_name}, {format})")
 
 
+def try_to_timestamp(col: Any, format: Any = None) -> Column:
+    """Like :func:`to_timestamp`, with NULL for text that does not read as a timestamp (of
+    the format, when one is given: a string, or ``lit("...")``)."""
+    s = _c(col)
+    if format is None:
+        return Column(lambda ctx: f"try_to_timestamp({s._sql(ctx)})", f"try_to_timestamp({s._spark_name})")
+    pattern = getattr(format, "_lit", None) if isinstance(format, Column) else format
+    if not isinstance(pattern, str):
+        from tributary.errors import PySparkTypeError
+
+        raise PySparkTypeError(f"try_to_timestamp: the format is a string (or lit(\"...\")), not {format!r}")
+    f = sql_literal(_chrono(pattern))
+    return Column(lambda ctx: f"try_to_timestamp({s._sql(ctx)}, {f})", f"try_to_timestamp({s._spark_name}, {pattern})")
+
+
 def to_date(c: Any, format: Optional[str] = None) -> Column:
     s = _c(c)
     if format is None:

@@ -9,7 +9,7 @@
 //! | `from_json(value, 'id BIGINT, ...')`  | `from_json(col("value"), "id BIGINT, ...")` |
 //! | `spark_cast(v, CAST(NULL AS BIGINT))` | (Spark's cast: timestamps and numbers as seconds) |
 //! | `raise_error('message')`              | (fails the query when a row reaches it)          |
-//! | `now()`, `current_timestamp()`, `to_timestamp(..)` | (in microseconds, as SQL's `TIMESTAMP` here) |
+//! | `now()`, `current_timestamp()`, `to_timestamp(..)`, `try_to_timestamp(..)` | (in microseconds, as SQL's `TIMESTAMP` here) |
 //! | `store_cast(v, CAST(NULL AS INT), 'n')` | (INSERT's narrowing cast: stops naming the column) |
 //! | `try_add`, `try_subtract`, `try_multiply`, `try_divide`, `try_mod` | (Spark's: NULL on overflow or a zero divisor) |
 //! | `spark_divide(a, b)`, `spark_mod(a, b)` | (PySpark's `/` and `%`: `[DIVIDE_BY_ZERO]`, `[REMAINDER_BY_ZERO]`) |
@@ -61,7 +61,8 @@ pub(crate) fn udfs() -> Vec<ScalarUDF> {
         ScalarUDF::new_from_impl(spark_cast::SparkCastFn::default()),
         ScalarUDF::new_from_impl(raise_error::RaiseErrorFn::default()),
         ScalarUDF::new_from_impl(spark_now::SparkNowFn::default()),
-        ScalarUDF::new_from_impl(spark_to_timestamp::SparkToTimestampFn::default()),
+        ScalarUDF::new_from_impl(spark_to_timestamp::SparkToTimestampFn::new(false)),
+        ScalarUDF::new_from_impl(spark_to_timestamp::SparkToTimestampFn::new(true)),
         ScalarUDF::new_from_impl(store_cast::StoreCastFn::default()),
     ]
     .into_iter()
