@@ -161,12 +161,7 @@ fn formatted(args: &ScalarFunctionArgs, null_on_error: bool) -> Result<Option<Co
             }
         }
     }
-    let out: ArrayRef = Arc::new(TimestampMicrosecondArray::from(out));
-    Ok(Some(if scalar {
-        ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?)
-    } else {
-        ColumnarValue::Array(out)
-    }))
+    super::like_input(scalar, Arc::new(TimestampMicrosecondArray::from(out))).map(Some)
 }
 
 #[cfg(test)]
