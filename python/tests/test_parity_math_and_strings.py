@@ -409,3 +409,15 @@ def test_log1p_hypot_and_sha1(pairs):
             k, x, log1p, digest, "85f5955f4b27a9a4c2aab6ffe5d7189fc298b92c")
         # hypot: Java's StrictMath and the engine's libm may differ in the last bit.
         assert abs(r[3] - hypot) <= math.ulp(hypot), (x, r[3], hypot)
+
+
+def test_round_takes_a_literal_column_or_none_as_its_scale(spark):
+    from decimal import Decimal as D
+
+    df = spark.createDataFrame([(2.5, "1.25")], "d double, s string").withColumn(
+        "m", F.col("s").cast("decimal(5,2)"))
+    out = df.select(F.round("m", F.lit(1)), F.bround("m", F.lit(1)), F.round("m", F.lit(-1)),
+                    F.round("d", None), F.round("m", -5))
+    assert [f.dataType.simpleString() for f in out.schema.fields] == [
+        "decimal(5,1)", "decimal(5,1)", "decimal(4,0)", "double", "decimal(6,0)"]
+    assert [tuple(r) for r in out.collect()] == [(D("1.3"), D("1.2"), D("0"), 3.0, D("0"))]

@@ -1072,7 +1072,12 @@ def bround(c: Any, scale: int = 0) -> Column:
 
 def _places(scale: Any) -> Any:
     """round's number of decimals as a plain SQL number: the engine reads it while planning, to
-    give a DECIMAL its result type (a CAST would hide it)."""
+    give a DECIMAL its result type (a CAST would hide it). None is 0, as in PySpark; lit(n) is
+    n."""
+    if scale is None:
+        scale = 0
+    if isinstance(scale, Column) and isinstance(getattr(scale, "_lit", None), int):
+        scale = scale._lit  # type: ignore[attr-defined]
     if isinstance(scale, int) and not isinstance(scale, bool):
         return Column(lambda ctx: str(scale), str(scale))
     return scale

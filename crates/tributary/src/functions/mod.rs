@@ -99,7 +99,7 @@ fn like_input(
     out: arrow::array::ArrayRef,
 ) -> datafusion::common::Result<datafusion::logical_expr::ColumnarValue> {
     use datafusion::logical_expr::ColumnarValue;
-    Ok(if scalar {
+    Ok(if scalar && !out.is_empty() {
         ColumnarValue::Scalar(datafusion::common::ScalarValue::try_from_array(&out, 0)?)
     } else {
         ColumnarValue::Array(out)

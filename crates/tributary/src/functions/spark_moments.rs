@@ -10,7 +10,7 @@
 //!
 //! A NaN or infinite input gives NaN. A variance so small that its square (or cube) is 0 as a
 //! double raises `[DIVIDE_BY_ZERO]`, as Spark's ANSI mode does. The arguments are DOUBLEs
-//! (numbers of every type are cast); the result is a DOUBLE. Sliding window frames are not
+//! (numbers of every type and text are cast); the result is a DOUBLE. Sliding window frames are not
 //! supported (a state cannot take rows out).
 
 use std::sync::Arc;
@@ -95,6 +95,8 @@ impl AggregateUDFImpl for SparkMomentFn {
         args.iter()
             .map(|t| match t {
                 t if t.is_numeric() || t.is_null() => Ok(DataType::Float64),
+                // Text is read as a DOUBLE, as Spark casts it.
+                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => Ok(DataType::Float64),
                 other => plan_err!(
                     "{} takes numbers, not {other}: cast the column to DOUBLE first",
                     self.name()
@@ -118,6 +120,14 @@ impl AggregateUDFImpl for SparkMomentFn {
             moment: self.moment,
             b: [0.0; 6],
         }))
+    }
+
+    fn create_sliding_accumulator(&self, _args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        exec_err!(
+            "{} over a sliding window frame is not supported (its state cannot take rows out): \
+             use a frame from the partition's start (ROWS BETWEEN UNBOUNDED PRECEDING AND ...)",
+            self.name()
+        )
     }
 
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {

@@ -75,7 +75,7 @@ fn result_type(input: &DataType, d: i32) -> DataType {
             let (p, s) = (i32::from(p), i32::from(s));
             let integral = p - s + 1;
             let (precision, scale) = if d < 0 {
-                (integral, 0)
+                (integral.max(1 - d.max(-64)), 0)
             } else {
                 (integral + s.min(d), s.min(d))
             };
@@ -115,8 +115,12 @@ fn round_text(v: f64, d: i32, half_even: bool) -> Option<String> {
     if v == 0.0 {
         return Some("0".into());
     }
-    // The fewest digits that read back as `v`: what Java prints, as `d.ddde±x`.
-    let shortest = format!("{:e}", v.abs());
+    // The fewest digits that read back as `v`: what Java prints, as `d.ddde±x`. Where one digit
+    // would do, Java picks the nearest of one or two digits (4.9E-324 for the smallest double).
+    let mut shortest = format!("{:e}", v.abs());
+    if !shortest.contains('.') {
+        shortest = format!("{:.1e}", v.abs());
+    }
     let (mantissa, exponent) = shortest.split_once('e')?;
     let exponent: i64 = exponent.parse().ok()?;
     let digits: Vec<u8> = mantissa.bytes().filter(u8::is_ascii_digit).collect();
@@ -219,7 +223,8 @@ impl SparkRoundFn {
                 let r = if d >= s {
                     Some(v)
                 } else {
-                    let q = round_quotient(v, (s - d) as u32, self.half_even);
+                    let k = u32::try_from(i64::from(s) - i64::from(d)).unwrap_or(u32::MAX);
+                    let q = round_quotient(v, k, self.half_even);
                     match d {
                         _ if q == 0 => Some(0),
                         d if d < 0 => 10i128
@@ -377,6 +382,9 @@ mod tests {
             (1.23456789e-300, 310, 1.23456789e-300, 1.23456789e-300),
             (0.0004, 2, 0.0, 0.0),
             (0.005, 2, 0.01, 0.0),
+            // Java writes the smallest double 4.9E-324.
+            (5e-324, 323, 0.0, 0.0),
+            (5e-324, 324, 5e-324, 5e-324),
         ];
         for (v, d, round, bround) in cases {
             let r = round_f64(v, d, false);
@@ -424,6 +432,8 @@ mod tests {
             "SELECT arrow_typeof(round(CAST(1.25 AS DECIMAL(5,2)), 1)), \
              arrow_typeof(round(CAST(999.99 AS DECIMAL(5,2)), -1)), \
              arrow_typeof(round(CAST(999.99 AS DECIMAL(5,2)), 4)), \
+             arrow_typeof(round(CAST(1.25 AS DECIMAL(5,2)), -5)), \
+             arrow_typeof(round(CAST(1 AS DECIMAL(1,0)), -2)), \
              arrow_typeof(round(CAST(1 AS TINYINT), -1)), arrow_typeof(round(CAST(1 AS FLOAT), 1)), \
              arrow_typeof(round(NULL, 1))",
         )
@@ -431,7 +441,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             types,
-            vec!["|Decimal128(5,1)|Decimal128(4,0)|Decimal128(6,2)|Int8|Float32|Float64|"]
+            vec!["|Decimal128(5,1)|Decimal128(4,0)|Decimal128(6,2)|Decimal128(6,0)|Decimal128(3,0)|Int8|Float32|Float64|"]
         );
         for sql in [
             "SELECT round(CAST(125 AS TINYINT), -1)",
@@ -452,5 +462,10 @@ mod tests {
             .await
             .unwrap_err();
         assert!(err.contains("must be a constant"), "{err}");
+        // A scale far past the digits: 0, never an overflow of the scale's arithmetic.
+        let got = run("SELECT round(CAST(1.25 AS DECIMAL(5,2)), -2147483648)")
+            .await
+            .unwrap();
+        assert_eq!(got, vec!["|0|"]);
     }
 }

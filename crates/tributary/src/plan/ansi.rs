@@ -431,12 +431,15 @@ fn spark_offset_window(
     let Some(udf) = function.as_any().downcast_ref::<WindowUDFExpr>() else {
         return Ok(None);
     };
+    // The Debug text ends with the two flags: read there, where no argument's text can be.
     let text = format!("{udf:?}");
-    let reversed = text.contains("is_reversed: true");
-    if !reversed && !text.contains("is_reversed: false") {
+    let Some((reversed, ignore_nulls)) =
+        [(false, false), (false, true), (true, false), (true, true)]
+            .into_iter()
+            .find(|(r, i)| text.ends_with(&format!("is_reversed: {r}, ignore_nulls: {i} }}")))
+    else {
         return Ok(None);
-    }
-    let ignore_nulls = text.contains("ignore_nulls: true");
+    };
     let mut changed = false;
     let args = udf
         .args()
@@ -487,7 +490,8 @@ fn window_order(w: &Arc<dyn WindowExpr>, order: &[Arc<dyn PhysicalExpr>]) -> Vec
 /// this reads its Debug text: a change of that layout makes it `false`, which leaves the
 /// function as it is.
 fn has_no_filter(w: &dyn std::fmt::Debug) -> bool {
-    format!("{w:?}").contains("filter: None")
+    // The filter is the last field: a literal inside a filter is followed by its closing text.
+    format!("{w:?}").ends_with("filter: None }")
 }
 
 /// Spark's `sum` in place of DataFusion's over `args`: `None` unless `agg` is a `sum` (or
@@ -777,6 +781,25 @@ mod tests {
             let err = run(&sql).await.unwrap_err();
             assert!(err.contains("[ARITHMETIC_OVERFLOW]"), "{sql}: {err}");
         }
+        // A literal that reads like DataFusion's flags changes nothing.
+        let spoof = "(VALUES (1, 10, 'a'), (2, NULL, 'a'), (3, 30, 'filter: None'), (4, 40, 'a')) AS t(i, v, s)";
+        let got = run(&format!(
+            "SELECT i, lag(v + CASE WHEN s = 'ignore_nulls: true' THEN 1 ELSE 0 END) OVER (ORDER BY i), \
+             lag(v + CASE WHEN s = 'is_reversed: true' THEN 1 ELSE 0 END) OVER (ORDER BY i), \
+             sum(v) FILTER (WHERE s <> 'filter: None') OVER (), \
+             sum(v) FILTER (WHERE i > 2) OVER () FROM {spoof} ORDER BY i"
+        ))
+        .await
+        .unwrap();
+        assert_eq!(
+            got,
+            vec![
+                "|1|||50|70|",
+                "|2|10|10|50|70|",
+                "|3|||50|70|",
+                "|4|30|30|50|70|"
+            ]
+        );
         // Rebuilt offset functions keep their meaning: offsets, defaults, IGNORE NULLS, order.
         let rows = "(VALUES (1, 10), (2, NULL), (3, 30), (4, 40)) AS t(i, v)";
         let got = run(&format!(
