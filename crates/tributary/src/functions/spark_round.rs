@@ -155,9 +155,40 @@ fn round_f64(v: f64, d: i32, half_even: bool) -> f64 {
     if !v.is_finite() {
         return v;
     }
+    if let Some(r) = round_far_from_a_tie(v, d) {
+        return r;
+    }
+    round_f64_by_text(v, d, half_even)
+}
+
+fn round_f64_by_text(v: f64, d: i32, half_even: bool) -> f64 {
     round_text(v, d, half_even)
         .and_then(|t| t.parse().ok())
         .unwrap_or(v)
+}
+
+/// The powers of ten a double holds exactly.
+const EXACT_TENS: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
+/// The common case without text: `v` scaled by `10^d` (exact powers only, a result below 2^52)
+/// lands far enough from a half that the decimal Java prints for `v` (within an ulp of it)
+/// rounds the same way; the rounded integer divided by the exact power is then the double
+/// nearest to the decimal result, as reading its text gives. `None` near a half.
+fn round_far_from_a_tie(v: f64, d: i32) -> Option<f64> {
+    let ten = *EXACT_TENS.get(usize::try_from(d).ok()?)?;
+    let y = v.abs() * ten;
+    if y >= 4_503_599_627_370_496.0 {
+        return None;
+    }
+    let from_half = (y - y.floor() - 0.5).abs();
+    if from_half <= 16.0 * f64::EPSILON * y.max(1.0) {
+        return None;
+    }
+    let r = y.round();
+    Some(if r == 0.0 { 0.0 } else { (r / ten).copysign(v) })
 }
 
 fn round_f32(v: f32, d: i32, half_even: bool) -> f32 {
@@ -398,6 +429,51 @@ mod tests {
         // A float is rounded as the text of its double: 0.2849999964237213.
         assert_eq!(round_f32(0.285, 2, false), 0.28);
         assert_eq!(round_f32(2.5, 0, false), 3.0);
+    }
+
+    #[test]
+    fn the_shortcut_agrees_with_the_text_wherever_it_answers() {
+        // A fixed-seed generator (xorshift): doubles of many sizes, near-ties (k + 0.5) / 10^d
+        // and values with few digits, at scales 0 to 22.
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut answered = 0;
+        for i in 0..300_000 {
+            let r = next();
+            let d = (r % 23) as i32;
+            let v = match i % 3 {
+                0 => {
+                    (r >> 11) as f64
+                        * 2f64.powi(-((r % 80) as i32))
+                        * if r & 1 == 0 { 1.0 } else { -1.0 }
+                }
+                1 => {
+                    ((r >> 20) % 1_000_000) as f64 / 10f64.powi((r % 9) as i32)
+                        + 0.5 / 10f64.powi(d)
+                }
+                _ => ((r >> 20) % 100_000) as f64 / 10f64.powi((r % 7) as i32),
+            };
+            if !v.is_finite() {
+                continue;
+            }
+            if let Some(fast) = round_far_from_a_tie(v, d) {
+                answered += 1;
+                for half_even in [false, true] {
+                    let slow = round_f64_by_text(v, d, half_even);
+                    assert_eq!(
+                        fast.to_bits(),
+                        slow.to_bits(),
+                        "round({v:e}, {d}): {fast:e} vs {slow:e}"
+                    );
+                }
+            }
+        }
+        assert!(answered > 100_000, "{answered}");
     }
 
     #[test]
