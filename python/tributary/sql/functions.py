@@ -1567,3 +1567,507 @@ def _empty_if_null(agg: Any, name: str) -> Column:
 # -- user-defined functions -------------------------------------------------------------------------
 
 from tributary.sql.udf import pandas_udf, udf  # noqa: E402,F401
+
+
+# -- more of PySpark's functions (session 39) -----------------------------------------------------
+
+def _call(spark_name: str, args: list, body: Any) -> Column:
+    """`body(*sqls)` of the arguments (Columns), named ``spark_name(arg, ...)``."""
+    return Column(
+        lambda ctx: body(*(a._sql(ctx) for a in args)),
+        f"{spark_name}({', '.join(a._spark_name for a in args)})",
+        agg=any(a._agg for a in args),
+    )
+
+
+def ifnull(col1: Any, col2: Any) -> Column:
+    """`col1`, or `col2` where `col1` is NULL (of the two's common type)."""
+    return _call("ifnull", [_c(col1), _c(col2)], lambda a, b: f"coalesce({a}, {b})")
+
+
+def nvl(col1: Any, col2: Any) -> Column:
+    """As :func:`ifnull`."""
+    return _call("nvl", [_c(col1), _c(col2)], lambda a, b: f"coalesce({a}, {b})")
+
+
+def nvl2(col1: Any, col2: Any, col3: Any) -> Column:
+    """`col2` where `col1` is not NULL, else `col3`."""
+    return _call("nvl2", [_c(col1), _c(col2), _c(col3)],
+                 lambda a, b, c: f"CASE WHEN {a} IS NOT NULL THEN {b} ELSE {c} END")
+
+
+def nullif(col1: Any, col2: Any) -> Column:
+    """NULL where `col1` equals `col2`, else `col1`."""
+    return _call("nullif", [_c(col1), _c(col2)], lambda a, b: f"CASE WHEN {a} = {b} THEN NULL ELSE {a} END")
+
+
+def nullifzero(col: Any) -> Column:
+    """NULL for a zero (-0.0 too), else the value."""
+    return _call("nullifzero", [_c(col)], lambda a: f"CASE WHEN {a} = 0 THEN NULL ELSE {a} END")
+
+
+def zeroifnull(col: Any) -> Column:
+    """0 for NULL, else the value (of the value's type)."""
+    # 0 an INT, as Spark's: a smaller integer widens to INT, a wider type keeps its own
+    return _call("zeroifnull", [_c(col)], lambda a: f"coalesce({a}, CAST(0 AS INT))")
+
+
+def sign(col: Any) -> Column:
+    """As :func:`signum`, named ``sign(col)``."""
+    return signum(col)._with(spark_name=f"sign({_c(col)._spark_name})")
+
+
+def ceiling(col: Any) -> Column:
+    """The least integer at or above the value, a BIGINT (of an integer, FLOAT or DOUBLE; one
+    past BIGINT's range and the infinities are [ARITHMETIC_OVERFLOW], NaN is 0, as Spark). Spark
+    gives a DECIMAL's ceiling as a DECIMAL, which this cannot: a DECIMAL value is an error here
+    (cast it to DOUBLE first, or use :func:`ceil`)."""
+    def body(a: str) -> str:
+        checked = _fails(f"{a} IS NULL OR arrow_typeof({a}) NOT LIKE 'Decimal%'", "TRUE",
+                         "'ceiling of a DECIMAL is not supported (Spark gives a DECIMAL): cast it to DOUBLE first'",
+                         "BOOLEAN")
+        return f"CASE WHEN {checked} THEN {number(a)} END"
+
+    def number(a: str) -> str:
+        up = f"ceil(CAST({a} AS DOUBLE))"
+        ok = f"{a} IS NULL OR ({up} >= -9.223372036854775808e18 AND {up} < 9.223372036854775808e18)"
+        whole = (f"CASE WHEN arrow_typeof({a}) ~ '^U?Int' THEN CAST({a} AS BIGINT) "
+                 f"WHEN isnan(CAST({a} AS DOUBLE)) THEN CAST(0 AS BIGINT) ELSE CAST({up} AS BIGINT) END")
+        ok = f"isnan(CAST({a} AS DOUBLE)) OR {ok}"
+        return _fails(ok, whole, "'[ARITHMETIC_OVERFLOW] overflow. If necessary set \"spark.sql.ansi.enabled\" to \"false\" to bypass this error. SQLSTATE: 22003'")
+    return _call("ceiling", [_c(col)], body)
+
+
+def ln(col: Any) -> Column:
+    """The natural logarithm (a DOUBLE); NULL at or below 0."""
+    return log(col)
+
+
+def negative(col: Any) -> Column:
+    """The value negated (of its type)."""
+    return _call("negative", [_c(col)], lambda a: f"(- {a})")
+
+
+def positive(col: Any) -> Column:
+    """The value as it is, named ``(+ col)``."""
+    s = _c(col)
+    return Column(lambda ctx: s._sql(ctx), f"(+ {s._spark_name})", agg=s._agg)
+
+
+def left(str: Any, len: Any) -> Column:
+    """The first `len` characters; '' for `len` below 1."""
+    return _call("left", [_c(str), _c(len)], lambda s, n: (
+        f"CASE WHEN {n} IS NULL THEN NULL WHEN {n} < 1 THEN substr({s}, 1, 0) "
+        f"ELSE substr({s}, 1, CAST({n} AS BIGINT)) END"))
+
+
+def right(str: Any, len: Any) -> Column:
+    """The last `len` characters; '' for `len` below 1."""
+    return _call("right", [_c(str), _c(len)], lambda s, n: (
+        f"CASE WHEN {n} IS NULL THEN NULL WHEN {n} < 1 THEN substr({s}, 1, 0) "
+        f"ELSE substr({s}, greatest(CAST(character_length({s}) AS BIGINT) - CAST({n} AS BIGINT), 0) + 1) END"))
+
+
+def startswith(str: Any, prefix: Any) -> Column:
+    """Whether the string starts with `prefix` (NULL if either is NULL; strings, not binaries)."""
+    return _call("startswith", [_c(str), _c(prefix)], lambda s, p: f"starts_with({s}, {p})")
+
+
+def endswith(str: Any, suffix: Any) -> Column:
+    """Whether the string ends with `suffix` (NULL if either is NULL; strings, not binaries)."""
+    return _call("endswith", [_c(str), _c(suffix)], lambda s, p: f"ends_with({s}, {p})")
+
+
+def contains(left: Any, right: Any) -> Column:
+    """Whether `right` is in the string `left` (NULL if either is NULL; strings, not binaries)."""
+    return _call("contains", [_c(left), _c(right)], lambda s, p: f"(strpos({s}, {p}) > 0)")
+
+
+def char_length(str: Any) -> Column:
+    """The number of characters (an INT)."""
+    return _call("char_length", [_c(str)], lambda s: f"CAST(character_length({s}) AS INT)")
+
+
+def character_length(str: Any) -> Column:
+    """As :func:`char_length`."""
+    return char_length(str)._with(spark_name=f"character_length({_c(str)._spark_name})")
+
+
+def octet_length(col: Any) -> Column:
+    """The number of bytes of a string (UTF-8) or binary (an INT)."""
+    return _call("octet_length", [_c(col)], lambda s: f"CAST(character_length(encode({s}, 'hex')) / 2 AS INT)")
+
+
+def bit_length(col: Any) -> Column:
+    """The number of bits of a string (UTF-8) or binary, 8 a byte (an INT)."""
+    return _call("bit_length", [_c(col)], lambda s: f"CAST(character_length(encode({s}, 'hex')) * 4 AS INT)")
+
+
+def btrim(str: Any, trim: Any = None) -> Column:
+    """The string without the spaces (or the characters of `trim`) at both ends."""
+    if trim is None:
+        return _call("btrim", [_c(str)], lambda s: f"btrim({s}, ' ')")
+    return _call("btrim", [_c(str), _c(trim)], lambda s, t: f"btrim({s}, {t})")
+
+
+def lcase(str: Any) -> Column:
+    return _call("lcase", [_c(str)], lambda s: f"lower({s})")
+
+
+def ucase(str: Any) -> Column:
+    return _call("ucase", [_c(str)], lambda s: f"upper({s})")
+
+
+def substr(str: Any, pos: Any, len: Any = None) -> Column:
+    """As :func:`substring`, `pos` and `len` columns (names) or Columns; to the end without
+    `len`."""
+    s, p = _c(str), _c(pos)
+    n = _c(len) if len is not None else _col(2147483647)
+    return _substring(s, p, n)._with(spark_name=f"substr({s._spark_name}, {p._spark_name}, {n._spark_name})",
+                                     agg=s._agg or p._agg or n._agg)
+
+
+# Hyperbolic functions (a DOUBLE; the last bit may differ from Java's, as for sin and cos).
+def sinh(col: Any) -> Column: return _unary_double(col, "SINH", lambda x: f"sinh({x})")
+def cosh(col: Any) -> Column: return _unary_double(col, "COSH", lambda x: f"cosh({x})")
+def tanh(col: Any) -> Column: return _unary_double(col, "TANH", lambda x: f"tanh({x})")
+def asinh(col: Any) -> Column: return _unary_double(col, "ASINH", lambda x: f"asinh({x})")
+
+
+def acosh(col: Any) -> Column:
+    """NaN below 1, as Java."""
+    return _unary_double(col, "ACOSH", lambda x: f"CASE WHEN {x} < 1 THEN CAST('NaN' AS DOUBLE) ELSE acosh({x}) END")
+
+
+def atanh(col: Any) -> Column:
+    """NaN outside [-1, 1] (and at +-1 +-infinity), as Java."""
+    return _unary_double(col, "ATANH", lambda x: f"CASE WHEN abs({x}) > 1 THEN CAST('NaN' AS DOUBLE) ELSE atanh({x}) END")
+
+
+def rint(col: Any) -> Column:
+    """The nearest whole number as a DOUBLE, a tie to the even one; a zero keeps the value's
+    sign (rint(-0.4) is -0.0), NaN and the infinities stay."""
+    def body(x: str) -> str:
+        f = f"floor({x})"
+        d = f"({x} - {f})"  # exact for any double with a fraction
+        near = f"(CASE WHEN {d} > 0.5 THEN {f} + 1 WHEN {d} < 0.5 THEN {f} WHEN {f} % 2 = 0 THEN {f} ELSE {f} + 1 END)"
+        return (f"CASE WHEN isnan({x}) OR abs({x}) = CAST('inf' AS DOUBLE) THEN {x} "
+                f"WHEN {near} = 0 THEN {x} * 0.0 ELSE {near} END")
+    return _unary_double(col, "rint", body)
+
+
+def factorial(col: Any) -> Column:
+    """n! as a BIGINT for n from 0 to 20; NULL otherwise."""
+    return _call("factorial", [_c(col)], lambda n: (
+        f"CASE WHEN {n} >= 0 AND {n} <= 20 THEN CAST(factorial(CAST({n} AS BIGINT)) AS BIGINT) END"))
+
+
+# -- arrays and maps
+
+def array_size(col: Any) -> Column:
+    """The number of elements (an INT); NULL for NULL."""
+    return _call("array_size", [_c(col)], lambda a: (
+        f"CAST(CASE WHEN {a} IS NULL THEN NULL ELSE array_length(flatten(make_array({a}))) END AS INT)"))
+
+
+def cardinality(col: Any) -> Column:
+    """As :func:`size`: the elements of an array or entries of a map; NULL for NULL."""
+    return size(col)._with(spark_name=f"cardinality({_c(col)._spark_name})")
+
+
+def array_position(col: Any, value: Any) -> Column:
+    """The position (from 1, a BIGINT) of the first `value` in the array; 0 when it is not
+    there; NULL when the array or the value is NULL. NaN finds NaN; a literal 0.0 or -0.0
+    finds either zero, as in Spark (a column's zero finds only the zero of its sign)."""
+    v = _col(value)
+    zero = isinstance(getattr(v, "_lit", None), float) and v._lit == 0  # type: ignore[attr-defined]
+
+    def body(a: str, x: str) -> str:
+        found = f"array_position({a}, {x})"
+        if zero:
+            found = f"least(array_position({a}, 0.0), array_position({a}, -0.0))"
+        return f"CAST(CASE WHEN {a} IS NULL OR {x} IS NULL THEN NULL ELSE coalesce({found}, 0) END AS BIGINT)"
+
+    return _call("array_position", [_c(col), v], body)
+
+
+def array_remove(col: Any, element: Any) -> Column:
+    """The array without the elements equal to `element` (NULLs kept); NULL for a NULL
+    `element`."""
+    return _call("array_remove", [_c(col), _col(element)], lambda a, v: (
+        f"CASE WHEN {v} IS NULL THEN NULL ELSE array_remove_all({a}, {v}) END"))
+
+
+def array_compact(col: Any) -> Column:
+    """The array without its NULLs."""
+    return _call("array_compact", [_c(col)], lambda a: f"array_compact({a})")
+
+
+def array_union(col1: Any, col2: Any) -> Column:
+    """The distinct elements of both arrays, in order of first appearance (one NULL)."""
+    return _call("array_union", [_c(col1), _c(col2)], lambda a, b: (
+        f"CASE WHEN {a} IS NULL OR {b} IS NULL THEN NULL ELSE array_union({a}, {b}) END"))
+
+
+def array_intersect(col1: Any, col2: Any) -> Column:
+    """The distinct elements of `col1` that are in `col2`, in `col1`'s order."""
+    return _call("array_intersect", [_c(col1), _c(col2)], lambda a, b: (
+        f"CASE WHEN {a} IS NULL OR {b} IS NULL THEN NULL ELSE array_intersect({a}, {b}) END"))
+
+
+def array_except(col1: Any, col2: Any) -> Column:
+    """The distinct elements of `col1` that are not in `col2`, in order."""
+    return _call("array_except", [_c(col1), _c(col2)], lambda a, b: (
+        f"CASE WHEN {a} IS NULL OR {b} IS NULL THEN NULL ELSE array_except({a}, {b}) END"))
+
+
+def arrays_overlap(a1: Any, a2: Any) -> Column:
+    """Whether the arrays share an element that is not NULL; NULL when they share none but both
+    have elements and one has a NULL (or either is NULL)."""
+    def body(a: str, b: str) -> str:
+        n = lambda x: f"coalesce(array_length({x}), 0)"
+        holes = lambda x: f"{n(f'array_compact({x})')} < {n(x)}"
+        return (
+            f"CASE WHEN {a} IS NULL OR {b} IS NULL THEN NULL "
+            # (array_intersect takes -0.0 as 0.0, as Spark; array_has_any does not)
+            f"WHEN {n(f'array_intersect(array_compact({a}), array_compact({b}))')} > 0 THEN TRUE "
+            f"WHEN {n(a)} > 0 AND {n(b)} > 0 AND ({holes(a)} OR {holes(b)}) THEN NULL ELSE FALSE END"
+        )
+    return _call("arrays_overlap", [_c(a1), _c(a2)], body)
+
+
+def array_append(col: Any, value: Any) -> Column:
+    """The array with `value` (NULL too) added at the end; NULL for a NULL array."""
+    return _call("array_append", [_c(col), _col(value)], lambda a, v: (
+        f"CASE WHEN {a} IS NULL THEN NULL ELSE array_append({a}, {v}) END"))
+
+
+def array_prepend(col: Any, value: Any) -> Column:
+    """The array with `value` (NULL too) added at the start; NULL for a NULL array."""
+    return _call("array_prepend", [_c(col), _col(value)], lambda a, v: (
+        f"CASE WHEN {a} IS NULL THEN NULL ELSE array_prepend({v}, {a}) END"))
+
+
+def map_keys(col: Any) -> Column:
+    """The keys of the map, as an array."""
+    return _call("map_keys", [_c(col)], lambda m: f"map_keys({m})")
+
+
+def map_values(col: Any) -> Column:
+    """The values of the map, as an array."""
+    return _call("map_values", [_c(col)], lambda m: f"map_values({m})")
+
+
+def try_element_at(col: Any, extraction: Any) -> Column:
+    """As :func:`element_at`, with NULL for an index past the array's end (index 0 is still
+    [INVALID_INDEX_OF_ZERO]). The extraction is a literal: an int for an array, a key for a
+    map."""
+    from tributary.errors import PySparkValueError
+
+    s, k = _c(col), _col(extraction)
+    key = getattr(k, "_lit", None)
+    if not hasattr(k, "_lit"):
+        raise not_supported("try_element_at with a column's value as the extraction", "give it as a literal")
+    name = f"try_element_at({s._spark_name}, {k._spark_name})"
+    if isinstance(key, int) and not isinstance(key, bool):
+        if key == 0:
+            raise PySparkValueError(_ZERO_INDEX)
+
+        def render(ctx: Any) -> str:
+            a = s._sql(ctx)
+            n = f"CAST(array_length(flatten(make_array({a}))) AS BIGINT)"
+            return f"CASE WHEN {key if key > 0 else -key} > {n} THEN NULL ELSE spark_element_at({a}, {k._sql(ctx)}) END"
+    else:
+        def render(ctx: Any) -> str:
+            return f"spark_element_at({s._sql(ctx)}, {k._sql(ctx)})"
+
+    return Column(render, name, agg=s._agg)
+
+
+# -- aggregates
+
+def _agg_call(spark_name: str, args: list, body: Any) -> Column:
+    return _call(spark_name, args, body)._with(agg=True)
+
+
+def bool_and(col: Any) -> Column:
+    """Whether every value of the group is true (NULLs skipped; NULL with none)."""
+    return _agg_call("bool_and", [_c(col)], lambda b: f"bool_and({b})")
+
+
+def every(col: Any) -> Column:
+    return bool_and(col)._with(spark_name=f"every({_c(col)._spark_name})")
+
+
+def bool_or(col: Any) -> Column:
+    """Whether a value of the group is true (NULLs skipped; NULL with none)."""
+    return _agg_call("bool_or", [_c(col)], lambda b: f"bool_or({b})")
+
+
+def some(col: Any) -> Column:
+    return bool_or(col)._with(spark_name=f"some({_c(col)._spark_name})")
+
+
+def count_if(col: Any) -> Column:
+    """The number of rows where the condition is true (a BIGINT; 0 with none)."""
+    return _agg_call("count_if", [_c(col)], lambda b: f"count(CASE WHEN {b} THEN 1 END)")
+
+
+def _first_value(spark_name: str, sql_name: str, col: Any, ignoreNulls: Any) -> Column:
+    s = _c(col)
+    if isinstance(ignoreNulls, Column):
+        ignoreNulls = getattr(ignoreNulls, "_lit", ignoreNulls)
+    if not isinstance(ignoreNulls, (bool, type(None))):
+        raise not_supported(f"{spark_name} with a column as ignoreNulls", "give True or False")
+    nulls = " IGNORE NULLS" if ignoreNulls else ""
+    return Column(lambda ctx: f"{sql_name}({s._sql(ctx)}{nulls})", f"{spark_name}({s._spark_name})", agg=True)
+
+
+def any_value(col: Any, ignoreNulls: Any = None) -> Column:
+    """A value of the group: the first one (the first that is not NULL with `ignoreNulls`)."""
+    return _first_value("any_value", "first_value", col, ignoreNulls)
+
+
+def first_value(col: Any, ignoreNulls: Any = None) -> Column:
+    """The group's first value (the first that is not NULL with `ignoreNulls`)."""
+    return _first_value("first_value", "first_value", col, ignoreNulls)
+
+
+def last_value(col: Any, ignoreNulls: Any = None) -> Column:
+    """The group's last value (the last that is not NULL with `ignoreNulls`)."""
+    return _first_value("last_value", "last_value", col, ignoreNulls)
+
+
+def median(col: Any) -> Column:
+    """The median (a DOUBLE; the mean of the two middle values of an even count), NULLs
+    skipped."""
+    return _agg_call("median", [_c(col)], lambda x: f"median(CAST({x} AS DOUBLE))")
+
+
+def std(col: Any) -> Column:
+    """As :func:`stddev` (the sample standard deviation), named ``std(col)``."""
+    return _fn("stddev", [_c(col)], "std", agg=True)
+
+
+def try_avg(col: Any) -> Column:
+    """The mean of a group's numbers (as :func:`avg`), named ``try_avg(col)``."""
+    return _fn("avg", [_c(col)], "try_avg", agg=True)
+
+
+# -- encodings, dates and times
+
+def base64(col: Any) -> Column:
+    """The string's UTF-8 bytes (or the binary) in base 64, padded with '='."""
+    def body(x: str) -> str:
+        e = f"encode({x}, 'base64')"
+        return f"({e} || repeat('=', CAST((4 - character_length({e}) % 4) % 4 AS BIGINT)))"
+    return _call("base64", [_c(col)], body)
+
+
+def unbase64(col: Any) -> Column:
+    """The bytes that base-64 text stands for (a BINARY), as Java's MIME decoder: characters
+    that are not base 64 (spaces, line breaks) are skipped, the '=' padding is optional, and
+    text that cannot end so (one character left over, a wrong padding, base 64 after the
+    padding) is an error."""
+    def body(x: str) -> str:
+        t = f"CAST({x} AS VARCHAR)"
+        data = f"regexp_replace(split_part({t}, '=', 1), '[^A-Za-z0-9+/]', '', 'g')"
+        n = f"(character_length({data}) % 4)"
+        at = f"strpos({t}, '=')"
+        padded = f"({n} = 3 OR ({n} = 2 AND substr({t}, {at} + 1, 1) = '='))"
+        ok = f"{t} IS NULL OR ({n} <> 1 AND NOT ({t} ~ '=.*[A-Za-z0-9+/]') AND ({at} = 0 OR {padded}))"
+        return _fails(ok, f"decode({data}, 'base64')",
+                      "'[unbase64] Input byte array has a wrong 4-byte ending unit'", "BYTEA")
+    return _call("unbase64", [_c(col)], body)
+
+
+def day(col: Any) -> Column:
+    """The day of the month (an INT), as :func:`dayofmonth`."""
+    return dayofmonth(col)._with(spark_name=f"day({_c(col)._spark_name})")
+
+
+def _floor_div(x: str, n: int) -> str:
+    return f"(CASE WHEN {x} < 0 AND {x} % {n} <> 0 THEN {x} / {n} - 1 ELSE {x} / {n} END)"
+
+
+def unix_seconds(col: Any) -> Column:
+    """The whole seconds since 1970-01-01 00:00:00 UTC (a BIGINT, rounded down)."""
+    return _call("unix_seconds", [_c(col)], lambda t: _floor_div(f"CAST({t} AS BIGINT)", 1000000))
+
+
+def unix_millis(col: Any) -> Column:
+    """The whole milliseconds since the epoch (a BIGINT, rounded down)."""
+    return _call("unix_millis", [_c(col)], lambda t: _floor_div(f"CAST({t} AS BIGINT)", 1000))
+
+
+def unix_micros(col: Any) -> Column:
+    """The microseconds since the epoch (a BIGINT)."""
+    return _call("unix_micros", [_c(col)], lambda t: f"CAST({t} AS BIGINT)")
+
+
+def timestamp_seconds(col: Any) -> Column:
+    """The timestamp `col` seconds after the epoch (an integer, or a DOUBLE/FLOAT with a
+    fraction, cut to whole microseconds toward zero)."""
+    return _call("timestamp_seconds", [_c(col)], lambda x: (
+        f"to_timestamp_micros(CASE WHEN arrow_typeof({x}) ~ '^Float' THEN CAST(CAST({x} AS DOUBLE) * 1000000.0 AS BIGINT) "
+        f"ELSE CAST({x} AS BIGINT) * 1000000 END)"))
+
+
+def timestamp_millis(col: Any) -> Column:
+    """The timestamp `col` milliseconds after the epoch."""
+    return _call("timestamp_millis", [_c(col)], lambda x: f"arrow_cast(to_timestamp_millis(CAST({x} AS BIGINT)), 'Timestamp(Microsecond, None)')")
+
+
+def timestamp_micros(col: Any) -> Column:
+    """The timestamp `col` microseconds after the epoch."""
+    return _call("timestamp_micros", [_c(col)], lambda x: f"to_timestamp_micros(CAST({x} AS BIGINT))")
+
+
+def make_date(year: Any, month: Any, day: Any) -> Column:
+    """The date of the year, month and day (NULL if one is NULL; a day that does not exist is
+    an error)."""
+    return _call("make_date", [_c(year), _c(month), _c(day)],
+                 lambda y, m, d: f"make_date(CAST({y} AS INT), CAST({m} AS INT), CAST({d} AS INT))")
+
+
+def try_to_date(col: Any, format: Optional[str] = None) -> Column:
+    """As :func:`to_date`, with NULL for text that does not read as a date (of the format)."""
+    s = _c(col)
+    if format is None:
+        # Spark's text of a date: yyyy, yyyy-[m]m or yyyy-[m]m-[d]d, then anything after a space
+        # or a 'T'; spaces around it. Made yyyy-mm-dd, then read (NULL for a day that is not).
+        def body(x: str) -> str:
+            m = f"regexp_match(CAST({x} AS VARCHAR), '^\\s*([0-9]{{4}})(?:-([0-9]{{1,2}})(?:-([0-9]{{1,2}})(?:[ T].*)?)?)?\\s*$')"
+            part = lambda i: f"lpad(coalesce({m}[{i}], '1'), 2, '0')"
+            return f"CAST(try_to_timestamp({m}[1] || '-' || {part(2)} || '-' || {part(3)}) AS DATE)"
+        return _call("try_to_date", [s], body)
+    f = sql_literal(_chrono(format))
+    return Column(lambda ctx: f"CAST(try_to_timestamp({s._sql(ctx)}, {f}) AS DATE)",
+                  f"try_to_date({s._spark_name}, {format})", agg=s._agg)
+
+
+def expm1(col: Any) -> Column:
+    """e^x - 1 (a DOUBLE), accurate for x near 0 too (below 1 in size, Kahan's
+    (u - 1) * x / ln(u) with u = e^x); the last bit may differ from Java's, as for exp."""
+    def body(x: str) -> str:
+        u = f"exp({x})"
+        return (
+            f"CASE WHEN isnan({x}) THEN {x} WHEN {u} = 1.0 THEN {x} "
+            f"WHEN abs({x}) >= 1.0 OR {u} = CAST('inf' AS DOUBLE) THEN {u} - 1.0 "
+            f"ELSE ({u} - 1.0) * {x} / ln({u}) END"
+        )
+    return _unary_double(col, "EXPM1", body)
+
+
+def product(col: Any) -> Column:
+    """The product of the group's values (a DOUBLE), multiplied in order, NULLs skipped; NULL
+    when there are none."""
+    s = _c(col)
+
+    def values(ctx: Any) -> str:
+        x = s._sql(ctx)
+        return f"array_agg(CAST({x} AS DOUBLE)) FILTER (WHERE {x} IS NOT NULL)"
+
+    out = Column(lambda ctx: f"array_product({values(ctx)})", f"product({s._spark_name})", agg=True)
+    out._over_sql = lambda ctx, over: f"array_product({values(ctx)} {over})"  # type: ignore[attr-defined]
+    return out
