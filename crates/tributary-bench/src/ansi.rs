@@ -10,11 +10,15 @@
 //! | `guarded_division` | `b <> 0 AND a / b > 1`: a right side that can fail, the left side true on 90% of the rows |
 //! | `function_guard` | `c > 10 AND upper(s) = 'X'`: a right side that is a function call |
 //! | `round` | `sum(round(a / 7.0, 2))`: Spark's `round` of a double (by its decimal text near a half) against DataFusion's (scale, round, unscale) |
+//! | `decimal_multiply` | `sum(DECIMAL(18,2) * DECIMAL(10,3))`: Spark's DECIMAL product (the same type here) against DataFusion's |
+//! | `decimal_divide` | `sum(DECIMAL(18,2) / DECIMAL(10,0))`: Spark's quotient (`DECIMAL(31,13)`, rounded) against DataFusion's (`DECIMAL(22,6)`, cut off) |
+//! | `decimal_avg` | `avg(DECIMAL(18,2))`: Spark's rounded quotient of the sum and count against DataFusion's |
 //!
 //! (The plain context cannot run `guarded_division` over zero divisors: it reads a copy of the
 //! rows whose zero divisors are 1, so the work is the same but its count differs. `round` may
-//! differ in the last digits of its sum, where a value is a near-tie that the two round apart.
-//! The other two answers are compared.)
+//! differ in the last digits of its sum, where a value is a near-tie that the two round apart;
+//! the DECIMAL quotients and averages differ in their scales and last digits. The other answers
+//! are compared.)
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -55,7 +59,7 @@ fn batches(rows: usize, zero_divisors: bool) -> anyhow::Result<(SchemaRef, Vec<R
     Ok((schema, out))
 }
 
-const QUERIES: [(&str, &str); 4] = [
+const QUERIES: [(&str, &str); 7] = [
     ("arithmetic", "SELECT sum(a * 3 + b - c) AS v FROM t"),
     (
         "guarded_division",
@@ -68,6 +72,18 @@ const QUERIES: [(&str, &str); 4] = [
     (
         "round",
         "SELECT sum(round(CAST(a AS DOUBLE) / 7.0, 2)) AS v FROM t",
+    ),
+    (
+        "decimal_multiply",
+        "SELECT sum(CAST(a AS DECIMAL(18,2)) * CAST(c AS DECIMAL(10,3))) AS v FROM t",
+    ),
+    (
+        "decimal_divide",
+        "SELECT sum(CAST(a AS DECIMAL(18,2)) / CAST(c + 1 AS DECIMAL(10,0))) AS v FROM t",
+    ),
+    (
+        "decimal_avg",
+        "SELECT avg(CAST(a AS DECIMAL(18,2))) AS v FROM t",
     ),
 ];
 
@@ -110,7 +126,8 @@ pub(crate) async fn run(rows: usize) -> anyhow::Result<()> {
         };
         let (d, theirs) = best_of_three(&plain, &plain_sql).await?;
         // The zero divisors the plain context cannot have only drop rows out of the guarded count.
-        if name != "guarded_division" && name != "round" {
+        let compared = ["arithmetic", "function_guard", "decimal_multiply"];
+        if compared.contains(&name) {
             anyhow::ensure!(ours == theirs, "{name}: {ours} vs {theirs}");
         }
         println!("| {name} | {t:.3} | {d:.3} | {:.2} |", t / d);

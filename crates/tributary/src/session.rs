@@ -81,10 +81,13 @@ impl Session {
         runtime: Arc<datafusion::execution::runtime_env::RuntimeEnv>,
     ) -> SessionContext {
         let config = config.set_str("datafusion.sql_parser.default_null_ordering", "nulls_min");
-        let state = SessionStateBuilder::new()
+        let mut builder = SessionStateBuilder::new()
             .with_config(config)
             .with_runtime_env(runtime)
             .with_default_features()
+            .with_analyzer_rule(Arc::new(crate::functions::DoubleToDecimalRule));
+        spark_decimals(&mut builder);
+        let state = builder
             .with_type_planner(Arc::new(crate::plan::SparkTypePlanner))
             .with_physical_optimizer_rules(crate::plan::ansi::SparkAnsiRule::before(
                 datafusion::physical_optimizer::optimizer::PhysicalOptimizer::new().rules,
@@ -95,6 +98,8 @@ impl Session {
                     .collect(),
             )
             .build();
+        let mut state = state;
+        let _ = fixed_decimal_types(&mut state);
         let ctx = SessionContext::new_with_state(state);
         for udf in crate::functions::udfs() {
             ctx.register_udf(udf);
@@ -146,7 +151,10 @@ impl Session {
             builder
                 .type_planner()
                 .get_or_insert_with(|| Arc::new(crate::plan::SparkTypePlanner));
+            spark_decimals(&mut builder);
             let mut state = builder.build();
+            // Cannot fail: registering a rewrite only appends it.
+            let _ = fixed_decimal_types(&mut state);
             state
                 .config_mut()
                 .set_extension(Arc::new(SessionLink(weak.clone())));
@@ -160,6 +168,7 @@ impl Session {
             ctx.add_analyzer_rule(Arc::new(SlidingWindowRule));
             ctx.add_analyzer_rule(Arc::new(crate::plan::SessionWindowRule));
             ctx.add_analyzer_rule(Arc::new(crate::plan::NullTimeRule));
+            ctx.add_analyzer_rule(Arc::new(crate::functions::DoubleToDecimalRule));
             SessionInner {
                 ctx,
                 streams: StreamingQueryManager::default(),
@@ -353,4 +362,32 @@ impl Session {
     pub fn conf(&self, key: &str) -> Option<String> {
         self.inner.conf.read().expect("conf").get(key).cloned()
     }
+}
+
+/// Spark's DECIMAL arithmetic: SQL's `+ - * /` planned with Spark's types
+/// ([`crate::functions::DecimalPlanner`]); see [`fixed_decimal_types`] for the functions.
+fn spark_decimals(builder: &mut SessionStateBuilder) {
+    let planners = builder.expr_planners().get_or_insert_with(Vec::new);
+    if !planners
+        .iter()
+        .any(|p| format!("{p:?}") == format!("{:?}", crate::functions::DecimalPlanner))
+    {
+        planners.insert(0, Arc::new(crate::functions::DecimalPlanner));
+    }
+}
+
+/// The types of `spark_divide`, `try_add`, ... on DECIMALs fixed when a query is analysed
+/// ([`crate::functions::DecimalTypesFixed`]).
+fn fixed_decimal_types(state: &mut SessionState) -> datafusion::common::Result<()> {
+    use datafusion::execution::FunctionRegistry;
+    let name = "spark_decimal_types_fixed";
+    if !state
+        .analyzer()
+        .function_rewrites()
+        .iter()
+        .any(|r| r.name() == name)
+    {
+        state.register_function_rewrite(Arc::new(crate::functions::DecimalTypesFixed))?;
+    }
+    Ok(())
 }

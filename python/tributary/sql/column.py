@@ -312,12 +312,21 @@ class Column:
     def __rsub__(self, o: Any) -> "Column": return self._bin("-", o, True)
     def __mul__(self, o: Any) -> "Column": return self._bin("*", o)
     def __rmul__(self, o: Any) -> "Column": return self._bin("*", o, True)
-    def _binfn(self, fn: str, op: str, other: Any, reverse: bool = False) -> "Column":
-        """`a op b` as the engine's function `fn(a, b)`, named as Spark names the operator."""
+    def _binfn(self, fn: str, op: str, other: Any, reverse: bool = False, bare_ints: bool = False) -> "Column":
+        """`a op b` as the engine's function `fn(a, b)`, named as Spark names the operator.
+        `bare_ints`: an int literal goes in as SQL's own literal, which the engine sees as one
+        (a DECIMAL divided by the literal `2` is divided by a DECIMAL(1, 0), as in Spark)."""
         o = _col(other)
         a, b = (o, self) if reverse else (self, o)
+
+        def arg(c: "Column", ctx: Any) -> str:
+            v = getattr(c, "_lit", None)
+            if bare_ints and isinstance(v, int) and not isinstance(v, bool):
+                return str(v)
+            return c._sql(ctx)
+
         return Column(
-            lambda ctx: f"{fn}({a._sql(ctx)}, {b._sql(ctx)})",
+            lambda ctx: f"{fn}({arg(a, ctx)}, {arg(b, ctx)})",
             f"({a._spark_name} {op} {b._spark_name})",
             agg=a._agg or b._agg,
         )
@@ -326,8 +335,8 @@ class Column:
     # [DIVIDE_BY_ZERO] / [REMAINDER_BY_ZERO] (ANSI mode), as the engine's spark_divide/spark_mod do.
     def __mod__(self, o: Any) -> "Column": return self._binfn("spark_mod", "%", o)
     def __rmod__(self, o: Any) -> "Column": return self._binfn("spark_mod", "%", o, True)
-    def __truediv__(self, o: Any) -> "Column": return self._binfn("spark_divide", "/", o)
-    def __rtruediv__(self, o: Any) -> "Column": return self._binfn("spark_divide", "/", o, True)
+    def __truediv__(self, o: Any) -> "Column": return self._binfn("spark_divide", "/", o, bare_ints=True)
+    def __rtruediv__(self, o: Any) -> "Column": return self._binfn("spark_divide", "/", o, True, bare_ints=True)
 
     def __eq__(self, o: Any) -> "Column":  # type: ignore[override]
         return self._bin("=", o)

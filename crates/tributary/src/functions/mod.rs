@@ -14,19 +14,24 @@
 //! | `try_add`, `try_subtract`, `try_multiply`, `try_divide`, `try_mod` | (Spark's: NULL on overflow or a zero divisor) |
 //! | `spark_divide(a, b)`, `spark_mod(a, b)` | (PySpark's `/` and `%`: `[DIVIDE_BY_ZERO]`, `[REMAINDER_BY_ZERO]`) |
 //! | `round(x, d)`, `bround(x, d)` | (Spark's: a double rounded as the decimal it prints) |
+//! | `a + b`, `a - b`, `a * b`, `a / b` of DECIMALs, `avg` of DECIMALs | (Spark's types and rounding: `spark_decimal`, `spark_avg`) |
+//! | `CAST(x AS DECIMAL(p, s))` of a DOUBLE | (Spark's: the decimal the double prints, rounded half up) |
 //! | `log1p(x)`, `hypot(a, b)`, `sha1(x)` | (Spark's, which DataFusion lacks) |
 //! | `skewness(x)`, `kurtosis(x)`, `corr(x, y)` | (Spark's running moments, to the last bit) |
 //!
 //! Every session registers them, with the analyzer rule that expands sliding windows.
 
 mod ansi_errors;
+mod double_to_decimal;
 pub(crate) mod from_json;
 mod java_float_text;
 mod raise_error;
 pub(crate) mod session;
 mod sliding;
 mod spark_arith;
+mod spark_avg;
 mod spark_cast;
+mod spark_decimal;
 mod spark_get_item;
 mod spark_math;
 mod spark_moments;
@@ -43,9 +48,13 @@ use std::sync::Arc;
 use datafusion::logical_expr::{lit, Expr, ScalarUDF};
 
 pub(crate) use ansi_errors::{arithmetic_error, from_arrow as arrow_arithmetic_error};
+pub(crate) use double_to_decimal::DoubleToDecimalRule;
 pub(crate) use raise_error::RaiseErrorFn;
 pub(crate) use session::{merge_sessions, SESSION_WINDOW};
 pub(crate) use sliding::{expand_sliding_windows, window_call, SlidingWindowRule};
+pub(crate) use spark_arith::DecimalTypesFixed;
+pub(crate) use spark_avg::SparkAvg;
+pub(crate) use spark_decimal::DecimalPlanner;
 pub(crate) use spark_sum::SparkSum;
 pub(crate) use store_cast::{call as store_cast, STORE_CAST};
 pub(crate) use window::{SLIDING_WINDOWS, WINDOW};

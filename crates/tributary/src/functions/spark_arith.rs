@@ -4,30 +4,39 @@
 //! | function | on a zero divisor / an overflow | type |
 //! |---|---|---|
 //! | `try_add(a, b)`, `try_subtract`, `try_multiply` | NULL | as `a + b` |
-//! | `try_divide(a, b)` | NULL | DOUBLE (a fraction, also of integers) |
+//! | `try_divide(a, b)` | NULL | DOUBLE (a fraction, also of integers); Spark's DECIMAL of DECIMALs |
 //! | `try_mod(a, b)` | NULL | as `a % b` |
-//! | `spark_divide(a, b)` | `[DIVIDE_BY_ZERO]` | DOUBLE |
+//! | `spark_divide(a, b)` | `[DIVIDE_BY_ZERO]` | DOUBLE; Spark's DECIMAL of DECIMALs |
 //! | `spark_mod(a, b)` | `[REMAINDER_BY_ZERO]` | as `a % b` |
 //!
 //! `spark_divide` and `spark_mod` are PySpark's `/` and `%` (the Python package renders them);
 //! SQL's own `/` keeps DataFusion's dialect (an integer division of integers). As in Spark, a NULL
 //! dividend gives NULL even over a zero divisor. The functions take numbers of every type SQL's
-//! operators take (DECIMALs, unsigned integers); the divisions also take text, read as a DOUBLE
-//! (`DECIMAL`s are divided as DOUBLEs too).
+//! operators take (DECIMALs, unsigned integers); the divisions also take text, read as a DOUBLE.
+//! Where an operand is a DECIMAL and the other a DECIMAL or an integer, `+ - * /` are Spark's
+//! DECIMAL arithmetic ([`super::spark_decimal`]), their type fixed when the query is analysed
+//! ([`DecimalTypesFixed`]).
 
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, RecordBatchOptions};
 use arrow::compute::kernels::{boolean, cmp};
+use arrow::datatypes::FieldRef;
 use arrow::datatypes::{DataType, Field, Float64Type, Schema};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
-use datafusion::common::{plan_err, Result, ScalarValue};
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::tree_node::Transformed;
+use datafusion::common::{plan_err, DFSchema, Result, ScalarValue};
+use datafusion::logical_expr::expr_rewriter::FunctionRewrite;
 use datafusion::logical_expr::type_coercion::binary::BinaryTypeCoercer;
 use datafusion::logical_expr::{
     ColumnarValue, Operator, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
+use datafusion::logical_expr::{Expr, ReturnFieldArgs};
 use datafusion::physical_expr::expressions::{BinaryExpr, Column};
 use datafusion::physical_expr::PhysicalExpr;
+
+use super::spark_decimal::{self, DecimalOp, OnError, SparkDecimalFn};
 
 /// The operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -107,6 +116,18 @@ impl Op {
         .into_array(rows)
     }
 
+    /// The operation as DECIMAL arithmetic (not `%`, whose DECIMAL type is DataFusion's and
+    /// Spark's alike).
+    fn decimal(self) -> Option<DecimalOp> {
+        match self {
+            Op::Add => Some(DecimalOp::Add),
+            Op::Subtract => Some(DecimalOp::Subtract),
+            Op::Multiply => Some(DecimalOp::Multiply),
+            Op::Divide => Some(DecimalOp::Divide),
+            Op::Mod => None,
+        }
+    }
+
     fn by_zero(self) -> bool {
         matches!(self, Op::Divide | Op::Mod)
     }
@@ -151,6 +172,10 @@ impl ScalarUDFImpl for SparkArithFn {
                 arg_types.len()
             );
         };
+        if self.decimal_types((a, None), (b, None)).is_some() {
+            // Spark's DECIMAL arithmetic takes the operands as they are.
+            return Ok(vec![a.clone(), b.clone()]);
+        }
         if self.op == Op::Divide {
             // A fraction, of any numbers; text is read as a number (a DOUBLE), as in Spark.
             if (is_number(a) || is_text(a)) && (is_number(b) || is_text(b)) {
@@ -180,7 +205,42 @@ impl ScalarUDFImpl for SparkArithFn {
         BinaryTypeCoercer::new(&arg_types[0], &self.op.operator(), &arg_types[1]).get_result_type()
     }
 
+    fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
+        let [a, b] = args.arg_fields else {
+            return plan_err!("{} takes two numbers", self.name);
+        };
+        let literal = |i: usize| {
+            args.scalar_arguments
+                .get(i)
+                .copied()
+                .flatten()
+                .filter(|v| v.data_type().is_integer())
+        };
+        let nullable = true;
+        if let Some((p, s)) =
+            self.decimal_types((a.data_type(), literal(0)), (b.data_type(), literal(1)))
+        {
+            return Ok(Arc::new(Field::new(
+                self.name,
+                DataType::Decimal128(p, s),
+                nullable,
+            )));
+        }
+        let t = self.return_type(&[a.data_type().clone(), b.data_type().clone()])?;
+        Ok(Arc::new(Field::new(self.name, t, nullable)))
+    }
+
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        if let (Some(op), DataType::Decimal128(p, s)) =
+            (self.op.decimal(), args.return_field.data_type())
+        {
+            let on_error = if self.null_on_error {
+                OnError::Null
+            } else {
+                OnError::Raise
+            };
+            return spark_decimal::invoke(op, &args, (*p, *s), on_error);
+        }
         let scalars = args
             .args
             .iter()
@@ -199,6 +259,18 @@ impl ScalarUDFImpl for SparkArithFn {
 }
 
 impl SparkArithFn {
+    /// Spark's result type when the operation is DECIMAL arithmetic (an operand is an integer
+    /// literal when its value is given).
+    fn decimal_types(
+        &self,
+        a: (&DataType, Option<&ScalarValue>),
+        b: (&DataType, Option<&ScalarValue>),
+    ) -> Option<(u8, i8)> {
+        let op = self.op.decimal()?;
+        let (l, r) = spark_decimal::operand_types(a, b)?;
+        Some(op.result_type(l, r))
+    }
+
     fn compute(&self, a: &ArrayRef, b: &ArrayRef) -> Result<ArrayRef> {
         let (a, b) = if self.op.by_zero() {
             // Zero divisors become NULL before the operator sees them (an integer one would
@@ -245,6 +317,56 @@ impl SparkArithFn {
         let joined = arrow::compute::concat(&refs)?;
         let failed = BooleanArray::from(failed);
         Ok(Arc::new(arrow::compute::nullif(&joined, &failed)?))
+    }
+}
+
+/// Fixes the type of the functions of this module that compute DECIMALs when a query is
+/// analysed ([`SparkDecimalFn`]): the type depends on whether an integer operand is a literal,
+/// and DataFusion folds constant operands into literals later.
+#[derive(Debug, Default)]
+pub(crate) struct DecimalTypesFixed;
+
+impl FunctionRewrite for DecimalTypesFixed {
+    fn name(&self) -> &str {
+        "spark_decimal_types_fixed"
+    }
+
+    fn rewrite(
+        &self,
+        expr: Expr,
+        schema: &DFSchema,
+        _config: &ConfigOptions,
+    ) -> Result<Transformed<Expr>> {
+        let Expr::ScalarFunction(f) = &expr else {
+            return Ok(Transformed::no(expr));
+        };
+        let Some(function) = all().into_iter().find(|a| a.name == f.func.name()) else {
+            return Ok(Transformed::no(expr));
+        };
+        let (Some(op), [left, right]) = (function.op.decimal(), f.args.as_slice()) else {
+            return Ok(Transformed::no(expr));
+        };
+        // As `return_field_from_args` sees an operand: a literal, or not.
+        let literal = |e: &Expr| match e {
+            Expr::Literal(v, _) if v.data_type().is_integer() => Some(v.clone()),
+            _ => None,
+        };
+        let on_error = if function.null_on_error {
+            OnError::Null
+        } else {
+            OnError::Raise
+        };
+        let planned = SparkDecimalFn::plan(
+            op,
+            (left, right),
+            literal,
+            (on_error, Some(function.name)),
+            schema,
+        );
+        Ok(match planned {
+            Some(e) => Transformed::yes(e),
+            None => Transformed::no(expr),
+        })
     }
 }
 

@@ -53,7 +53,7 @@ use datafusion::physical_plan::ExecutionPlan;
 
 use super::decimal_range::DecimalInRange;
 use super::lazy_logic::LazyLogic;
-use crate::functions::SparkSum;
+use crate::functions::{SparkAvg, SparkSum};
 
 /// The physical rule (see the module).
 #[derive(Debug, Default)]
@@ -521,7 +521,48 @@ fn spark_sum(
     builder.build().map(Some)
 }
 
-/// A window `sum` (over a whole partition, a growing or a sliding frame) with Spark's `sum`.
+/// Spark's `avg` in place of DataFusion's over `args`: `None` unless `agg` is an `avg` (not
+/// DISTINCT) of a DECIMAL, whose quotient DataFusion cuts off where Spark rounds it.
+fn spark_avg(
+    agg: &AggregateFunctionExpr,
+    args: Vec<Arc<dyn PhysicalExpr>>,
+    schema: &Schema,
+) -> Result<Option<AggregateFunctionExpr>> {
+    let inner: &dyn std::any::Any = agg.fun().inner().as_ref();
+    if agg.fun().name() != "avg"
+        || inner.is::<SparkAvg>()
+        || agg.is_distinct()
+        || !SparkAvg::rounds(agg.field().data_type())
+    {
+        return Ok(None);
+    }
+    let mut builder = AggregateExprBuilder::new(
+        Arc::new(AggregateUDF::new_from_impl(SparkAvg::default())),
+        args,
+    )
+    .schema(Arc::new(schema.clone()))
+    .alias(agg.name())
+    .with_ignore_nulls(agg.ignore_nulls())
+    .order_by(agg.order_bys().to_vec());
+    if let Some(display) = agg.human_display() {
+        builder = builder.human_display(display);
+    }
+    builder.build().map(Some)
+}
+
+/// Spark's `sum` or `avg` in place of DataFusion's (see [`spark_sum`] and [`spark_avg`]).
+fn spark_aggregate(
+    agg: &AggregateFunctionExpr,
+    args: Vec<Arc<dyn PhysicalExpr>>,
+    schema: &Schema,
+) -> Result<Option<AggregateFunctionExpr>> {
+    match spark_sum(agg, args.clone(), schema)? {
+        Some(sum) => Ok(Some(sum)),
+        None => spark_avg(agg, args, schema),
+    }
+}
+
+/// A window `sum` or `avg` (over a whole partition, a growing or a sliding frame) with Spark's.
 fn spark_sum_window(
     w: &Arc<dyn WindowExpr>,
     args: &[Arc<dyn PhysicalExpr>],
@@ -536,7 +577,7 @@ fn spark_sum_window(
         (_, Some(s)) if has_no_filter(s) => s.get_aggregate_expr(),
         _ => return Ok(None),
     };
-    let Some(sum) = spark_sum(aggregate, args.to_vec(), schema)? else {
+    let Some(sum) = spark_aggregate(aggregate, args.to_vec(), schema)? else {
         return Ok(None);
     };
     let order = window_order(w, order);
@@ -654,7 +695,7 @@ pub(crate) fn spark_aggregates(
                 Ok(t.data)
             })
             .collect::<Result<Vec<_>>>()?;
-        if let Some(sum) = spark_sum(agg, args.clone(), schema)? {
+        if let Some(sum) = spark_aggregate(agg, args.clone(), schema)? {
             changed = true;
             out.push(Arc::new(sum));
             continue;
