@@ -85,3 +85,24 @@ def test_out_of_range_and_zero_divisors_raise_as_in_pyspark(spark):
         big.select(big.e / big.z).collect()
     assert e.value.getCondition() == "DIVIDE_BY_ZERO"
     assert big.select(F.try_divide(big.e, big.z)).collect()[0][0] is None
+
+
+def test_casts_of_doubles_and_remainders_as_in_pyspark(spark):
+    df = spark.createDataFrame(
+        [(1, 1.255, D("1.25"), D("-7.50")), (2, -1.005, D("-0.01"), D("2.25")),
+         (3, float("nan"), D("9.99"), None)],
+        "k int, x double, m decimal(5,2), d decimal(10,2)")
+    out = df.select("k", df.x.cast("decimal(5,2)"), F.col("x").cast("float").cast("decimal(10,9)"),
+                    df.d % df.m)
+    assert [(f.name, f.dataType.simpleString()) for f in out.schema.fields] == [
+        ("k", "int"), ("x", "decimal(5,2)"), ("x", "decimal(10,9)"), ("(d % m)", "decimal(5,2)")]
+    assert sorted((tuple(r) for r in out.collect()), key=lambda r: r[0]) == [
+        (1, D("1.26"), D("1.254999995"), D("0.00")),
+        (2, D("-1.01"), D("-1.004999995"), D("0.00")),
+        (3, None, None, None),
+    ]
+    # A literal in SQL counts its digits: `d % 2` of a DECIMAL(10,2) is a DECIMAL(3,2).
+    df.createOrReplaceTempView("rem")
+    sql = spark.sql("SELECT d % 2 AS r FROM rem WHERE k = 1")
+    assert sql.schema.fields[0].dataType.simpleString() == "decimal(3,2)"
+    assert sql.collect()[0][0] == D("-1.50")

@@ -587,14 +587,17 @@ def test_null_functions_widen_as_spark(spark):
     assert rows(out) == [(1, 1.0, 1, 1, Decimal("1.00"), Decimal("1.00")), (2, 1.0, 7, 0, Decimal("0.00"), None)]
 
 
-def test_ceiling_of_a_decimal_is_refused_rather_than_given_another_type(spark):
-    # Spark: ceiling(decimal(5,2)) is a decimal(4,0); this ceiling gives BIGINTs, so it refuses.
+def test_ceiling_ceil_and_floor_of_decimals_are_decimals_of_scale_zero(spark):
     from decimal import Decimal
 
-    df = spark.createDataFrame([(1, Decimal("1.25"))], "k int, m decimal(5,2)")
-    with pytest.raises(Exception, match="ceiling of a DECIMAL"):
-        df.select(F.ceiling("m")).collect()
-    assert rows(df.select("k", F.ceiling(F.col("m").cast("double")))) == [(1, 2)]
+    df = spark.createDataFrame([(1, Decimal("1.25"), 1.5), (2, Decimal("-0.01"), -0.5),
+                                (3, Decimal("9.99"), float("nan"))], "k int, m decimal(5,2), x double")
+    out = df.select("k", F.ceiling("m"), F.ceil("m"), F.floor("m"), F.ceil("x"), F.floor("x"))
+    assert out.dtypes == [("k", "int"), ("ceiling(m)", "decimal(4,0)"), ("CEIL(m)", "decimal(4,0)"),
+                          ("FLOOR(m)", "decimal(4,0)"), ("CEIL(x)", "bigint"), ("FLOOR(x)", "bigint")]
+    assert rows(out) == [(1, Decimal("2"), Decimal("2"), Decimal("1"), 2, 1),
+                         (2, Decimal("0"), Decimal("0"), Decimal("-1"), 0, -1),
+                         (3, Decimal("10"), Decimal("10"), Decimal("9"), 0, 0)]
 
 
 def test_negative_of_the_least_int_overflows(spark):

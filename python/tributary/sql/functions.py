@@ -1113,11 +1113,15 @@ def sqrt(c: Any) -> Column:
 
 
 def floor(c: Any) -> Column:
-    return _fn("floor", [_c(c)], "FLOOR")
+    """The greatest integer at or below the value: a BIGINT of an integer, FLOAT or DOUBLE (NaN is
+    0; past BIGINT's range [ARITHMETIC_OVERFLOW]), a ``DECIMAL(p - s + 1, 0)`` of a
+    ``DECIMAL(p, s)``, as Spark."""
+    return _fn("spark_floor", [_c(c)], "FLOOR")
 
 
 def ceil(c: Any) -> Column:
-    return _fn("ceil", [_c(c)], "CEIL")
+    """The least integer at or above the value, typed as :func:`floor` types it."""
+    return _fn("spark_ceil", [_c(c)], "CEIL")
 
 
 def isnan(c: Any) -> Column:
@@ -1618,24 +1622,8 @@ def sign(col: Any) -> Column:
 
 
 def ceiling(col: Any) -> Column:
-    """The least integer at or above the value, a BIGINT (of an integer, FLOAT or DOUBLE; one
-    past BIGINT's range and the infinities are [ARITHMETIC_OVERFLOW], NaN is 0, as Spark). Spark
-    gives a DECIMAL's ceiling as a DECIMAL, which this cannot: a DECIMAL value is an error here
-    (cast it to DOUBLE first, or use :func:`ceil`)."""
-    def body(a: str) -> str:
-        checked = _fails(f"{a} IS NULL OR arrow_typeof({a}) NOT LIKE 'Decimal%'", "TRUE",
-                         "'ceiling of a DECIMAL is not supported (Spark gives a DECIMAL): cast it to DOUBLE first'",
-                         "BOOLEAN")
-        return f"CASE WHEN {checked} THEN {number(a)} END"
-
-    def number(a: str) -> str:
-        up = f"ceil(CAST({a} AS DOUBLE))"
-        ok = f"{a} IS NULL OR ({up} >= -9.223372036854775808e18 AND {up} < 9.223372036854775808e18)"
-        whole = (f"CASE WHEN arrow_typeof({a}) ~ '^U?Int' THEN CAST({a} AS BIGINT) "
-                 f"WHEN isnan(CAST({a} AS DOUBLE)) THEN CAST(0 AS BIGINT) ELSE CAST({up} AS BIGINT) END")
-        ok = f"isnan(CAST({a} AS DOUBLE)) OR {ok}"
-        return _fails(ok, whole, "'[ARITHMETIC_OVERFLOW] overflow. If necessary set \"spark.sql.ansi.enabled\" to \"false\" to bypass this error. SQLSTATE: 22003'")
-    return _call("ceiling", [_c(col)], body)
+    """The least integer at or above the value: Spark's :func:`ceil` under its other name."""
+    return _fn("spark_ceil", [_c(col)], "ceiling")
 
 
 def ln(col: Any) -> Column:

@@ -10,7 +10,10 @@
 //! The rule runs before DataFusion folds constants, so a constant cast gets the same answer. A
 //! FLOAT is read as the double it widens to (Spark's too: `0.1f` is `0.10000000149011612`). A
 //! value past the type raises `[NUMERIC_VALUE_OUT_OF_RANGE]`; NaN and the infinities give NULL
-//! (Spark's, in ANSI mode too). `TRY_CAST` keeps DataFusion's cast.
+//! (Spark's, in ANSI mode too); `TRY_CAST` gives NULL for a value past the type. PySpark's
+//! `cast` (`spark_cast`) comes here too. The decimal is the shortest that reads back as the
+//! double, as Java 19 and later print it; Java 17's `Double.toString` prints a digit more for
+//! some doubles (`8.41E21` as `8.409999999999999E21`), so Spark on Java 17 can differ there.
 
 use std::sync::Arc;
 
@@ -32,7 +35,35 @@ use datafusion::optimizer::AnalyzerRule;
 pub(crate) struct DoubleToDecimalFn {
     precision: u8,
     scale: i8,
+    /// NULL for a value past the type (`TRY_CAST`), not an error.
+    null_on_error: bool,
     signature: Signature,
+}
+
+/// `value` (of type `from`) cast to `to` by [`DoubleToDecimalFn`] when `from` is a FLOAT or
+/// DOUBLE and `to` a DECIMAL128 of a scale of 0 or more; `None` otherwise.
+pub(crate) fn call(
+    value: &Expr,
+    from: &DataType,
+    to: &DataType,
+    null_on_error: bool,
+) -> Option<Expr> {
+    let DataType::Decimal128(precision, scale) = to else {
+        return None;
+    };
+    if *scale < 0 || !from.is_floating() {
+        return None;
+    }
+    let udf = DoubleToDecimalFn {
+        precision: *precision,
+        scale: *scale,
+        null_on_error,
+        signature: Signature::any(1, Volatility::Immutable),
+    };
+    Some(Expr::ScalarFunction(ScalarFunction::new_udf(
+        Arc::new(ScalarUDF::new_from_impl(udf)),
+        vec![value.clone()],
+    )))
 }
 
 /// The unscaled value at `scale >= 0` of the decimal Java writes for the finite `v`, rounded
@@ -81,6 +112,7 @@ impl DoubleToDecimalFn {
             }
             match unscaled(v, self.scale.max(0)) {
                 Some(n) if n.unsigned_abs() < limit.unsigned_abs() => out.push(Some(n)),
+                _ if self.null_on_error => out.push(None),
                 _ => {
                     return Err(DataFusionError::Execution(format!(
                         "[NUMERIC_VALUE_OUT_OF_RANGE.WITH_SUGGESTION] {} cannot be represented as \
@@ -132,36 +164,31 @@ pub(crate) struct DoubleToDecimalRule;
 impl AnalyzerRule for DoubleToDecimalRule {
     fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
         plan.transform_up_with_subqueries(|node| {
-            let schema = node
-                .inputs()
-                .first()
-                .map(|i| i.schema().clone())
-                .unwrap_or_else(|| node.schema().clone());
+            // A join's conditions read both inputs: its own schema holds both.
+            let schema = match &node {
+                LogicalPlan::Join(_) => node.schema().clone(),
+                _ => node
+                    .inputs()
+                    .first()
+                    .map(|i| i.schema().clone())
+                    .unwrap_or_else(|| node.schema().clone()),
+            };
             let names = NamePreserver::new(&node);
             node.map_expressions(|e| {
                 let name = names.save(&e);
                 let out = e.transform_up(|e| {
-                    let Expr::Cast(c) = &e else {
+                    let (value, to, null_on_error) = match &e {
+                        Expr::Cast(c) => (c.expr.as_ref(), c.field.data_type(), false),
+                        Expr::TryCast(c) => (c.expr.as_ref(), c.field.data_type(), true),
+                        _ => return Ok(Transformed::no(e)),
+                    };
+                    let Ok(from) = value.get_type(&schema) else {
                         return Ok(Transformed::no(e));
                     };
-                    let DataType::Decimal128(precision, scale) = c.field.data_type() else {
-                        return Ok(Transformed::no(e));
-                    };
-                    let from = c.expr.get_type(&schema);
-                    if *scale < 0 || !from.is_ok_and(|t| t.is_floating()) {
-                        return Ok(Transformed::no(e));
-                    }
-                    let udf = DoubleToDecimalFn {
-                        precision: *precision,
-                        scale: *scale,
-                        signature: Signature::any(1, Volatility::Immutable),
-                    };
-                    Ok(Transformed::yes(Expr::ScalarFunction(
-                        ScalarFunction::new_udf(
-                            Arc::new(ScalarUDF::new_from_impl(udf)),
-                            vec![c.expr.as_ref().clone()],
-                        ),
-                    )))
+                    Ok(match call(value, &from, to, null_on_error) {
+                        Some(cast) => Transformed::yes(cast),
+                        None => Transformed::no(e),
+                    })
                 })?;
                 Ok(if out.transformed {
                     Transformed::yes(name.restore(out.data))
@@ -239,5 +266,20 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(rows, ["||", "||"]);
+        // TRY_CAST: NULL past the type; a join's condition reads the right side's column.
+        let rows = run(
+            "SELECT TRY_CAST(a AS DECIMAL(5,2)) AS x, TRY_CAST(a * 100 AS DECIMAL(2,1)) AS y \
+             FROM (VALUES (1.255)) AS t(a)",
+        )
+        .await
+        .unwrap();
+        assert_eq!(rows, ["|1.26||"]);
+        let rows = run(
+            "SELECT l.k FROM (VALUES (1), (2)) AS l(k) JOIN (VALUES (1, 1.255), (2, 1.005)) \
+             AS r(k, x) ON l.k = r.k AND CAST(r.x AS DECIMAL(5,2)) > 1.25 ORDER BY l.k",
+        )
+        .await
+        .unwrap();
+        assert_eq!(rows, ["|1|"]);
     }
 }

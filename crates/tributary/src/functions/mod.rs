@@ -17,6 +17,7 @@
 //! | `a + b`, `a - b`, `a * b`, `a / b` of DECIMALs, `avg` of DECIMALs | (Spark's types and rounding: `spark_decimal`, `spark_avg`) |
 //! | `CAST(x AS DECIMAL(p, s))` of a DOUBLE | (Spark's: the decimal the double prints, rounded half up) |
 //! | `log1p(x)`, `hypot(a, b)`, `sha1(x)` | (Spark's, which DataFusion lacks) |
+//! | `spark_ceil(x)`, `spark_floor(x)` | (PySpark's `ceil`/`floor`: a BIGINT, or a DECIMAL of scale 0) |
 //! | `skewness(x)`, `kurtosis(x)`, `corr(x, y)` | (Spark's running moments, to the last bit) |
 //!
 //! Every session registers them, with the analyzer rule that expands sliding windows.
@@ -31,6 +32,7 @@ mod sliding;
 mod spark_arith;
 mod spark_avg;
 mod spark_cast;
+mod spark_ceil;
 mod spark_decimal;
 mod spark_get_item;
 mod spark_math;
@@ -85,6 +87,8 @@ pub(crate) fn udfs() -> Vec<ScalarUDF> {
         ScalarUDF::new_from_impl(spark_math::SparkMathFn::log1p()),
         ScalarUDF::new_from_impl(spark_math::SparkMathFn::hypot()),
         ScalarUDF::new_from_impl(spark_sha1::SparkSha1Fn::default()),
+        ScalarUDF::new_from_impl(spark_ceil::SparkCeilFn::ceil()),
+        ScalarUDF::new_from_impl(spark_ceil::SparkCeilFn::floor()),
     ])
     .chain(spark_arith::all().into_iter().map(ScalarUDF::new_from_impl))
     .collect()

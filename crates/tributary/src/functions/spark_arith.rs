@@ -116,15 +116,14 @@ impl Op {
         .into_array(rows)
     }
 
-    /// The operation as DECIMAL arithmetic (not `%`, whose DECIMAL type is DataFusion's and
-    /// Spark's alike).
+    /// The operation as DECIMAL arithmetic.
     fn decimal(self) -> Option<DecimalOp> {
         match self {
             Op::Add => Some(DecimalOp::Add),
             Op::Subtract => Some(DecimalOp::Subtract),
             Op::Multiply => Some(DecimalOp::Multiply),
             Op::Divide => Some(DecimalOp::Divide),
-            Op::Mod => None,
+            Op::Mod => Some(DecimalOp::Remainder),
         }
     }
 
@@ -340,6 +339,19 @@ impl FunctionRewrite for DecimalTypesFixed {
         let Expr::ScalarFunction(f) = &expr else {
             return Ok(Transformed::no(expr));
         };
+        // The functions that compute DECIMALs, before building any.
+        const DECIMAL_FUNCTIONS: [&str; 7] = [
+            "try_add",
+            "try_subtract",
+            "try_multiply",
+            "try_divide",
+            "try_mod",
+            "spark_divide",
+            "spark_mod",
+        ];
+        if !DECIMAL_FUNCTIONS.contains(&f.func.name()) {
+            return Ok(Transformed::no(expr));
+        }
         let Some(function) = all().into_iter().find(|a| a.name == f.func.name()) else {
             return Ok(Transformed::no(expr));
         };

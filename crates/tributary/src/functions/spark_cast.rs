@@ -214,6 +214,10 @@ impl ScalarUDFImpl for SparkCastFn {
         }
         args.truncate(1);
         let value = args.pop().expect("one argument");
+        // A DOUBLE to a DECIMAL as Spark reads it (the decimal the double prints).
+        if let Some(cast) = super::double_to_decimal::call(&value, &from, &to, false) {
+            return Ok(ExprSimplifyResult::Simplified(cast));
+        }
         Ok(ExprSimplifyResult::Simplified(Expr::Cast(Cast::new(
             Box::new(value),
             to,

@@ -23,6 +23,7 @@
 //! | `+ -` | max(s1, s2) | max(p1-s1, p2-s2) + scale + 1 |
 //! | `*` | s1 + s2 | p1 + p2 + 1 |
 //! | `/` | max(6, s1 + p2 + 1) | p1 - s1 + s2 + scale |
+//! | `%` | max(s1, s2) | min(p1-s1, p2-s2) + scale |
 //!
 //! A precision past 38 becomes 38, and the scale gives way to the integer digits, down to
 //! min(scale, 6).
@@ -58,6 +59,8 @@ pub(crate) enum DecimalOp {
     Subtract,
     Multiply,
     Divide,
+    /// `%` (the sign of the dividend).
+    Remainder,
 }
 
 impl DecimalOp {
@@ -67,6 +70,7 @@ impl DecimalOp {
             DecimalOp::Subtract => "-",
             DecimalOp::Multiply => "*",
             DecimalOp::Divide => "/",
+            DecimalOp::Remainder => "%",
         }
     }
 
@@ -82,6 +86,10 @@ impl DecimalOp {
             DecimalOp::Divide => {
                 let scale = MIN_ADJUSTED_SCALE.max(s1 + p2 + 1);
                 (p1 - s1 + s2 + scale, scale)
+            }
+            DecimalOp::Remainder => {
+                let scale = s1.max(s2);
+                ((p1 - s1).min(p2 - s2) + scale, scale)
             }
         };
         adjust(precision, scale)
@@ -217,6 +225,17 @@ fn compute_wide(
             (sum, s)
         }
         DecimalOp::Multiply => (a.wrapping_mul(b), s1 + s2),
+        DecimalOp::Remainder => {
+            let s = s1.max(s2);
+            let (a, b) = (
+                a.wrapping_mul(power(s - s1)?),
+                b.wrapping_mul(power(s - s2)?),
+            );
+            if b == i256::ZERO {
+                return Err(RowError::ByZero);
+            }
+            (a.wrapping_rem(b), s)
+        }
         DecimalOp::Divide => {
             if b == i256::ZERO {
                 return Err(RowError::ByZero);
@@ -268,6 +287,15 @@ fn compute_narrow(
             (sum, s)
         }
         DecimalOp::Multiply => (a.checked_mul(b)?, s1 + s2),
+        DecimalOp::Remainder => {
+            let s = s1.max(s2);
+            let a = a.checked_mul(10i128.checked_pow(s - s1)?)?;
+            let b = b.checked_mul(10i128.checked_pow(s - s2)?)?;
+            if b == 0 {
+                return None;
+            }
+            (a.checked_rem(b)?, s)
+        }
         DecimalOp::Divide => {
             if b == 0 {
                 return None;
@@ -293,6 +321,10 @@ fn compute_narrow(
         }
     };
     let drop = scale.checked_sub(rs)?;
+    if drop == 0 {
+        // The result's scale is the exact value's: nothing to round.
+        return Some((exact, Some((exact, scale as i32))));
+    }
     let p = 10i128.checked_pow(drop)?;
     let (q, r) = (exact.checked_abs()? / p, exact.checked_abs()? % p);
     let q = if r >= p - r { q + 1 } else { q };
@@ -347,9 +379,10 @@ pub(crate) fn evaluate(
             continue;
         }
         return Err(match error {
-            RowError::ByZero => {
-                super::ansi_errors::by_zero(false, &text(i256::from_i128(x), s1 as i32))
-            }
+            RowError::ByZero => super::ansi_errors::by_zero(
+                op == DecimalOp::Remainder,
+                &text(i256::from_i128(x), s1 as i32),
+            ),
             RowError::OutOfRange(v) => out_of_range(op, v, (p, s), (x, s1), (y, s2)),
         });
     }
@@ -487,6 +520,7 @@ impl ScalarUDFImpl for SparkDecimalFn {
             DecimalOp::Subtract => "spark_decimal_subtract",
             DecimalOp::Multiply => "spark_decimal_multiply",
             DecimalOp::Divide => "spark_decimal_divide",
+            DecimalOp::Remainder => "spark_decimal_remainder",
         }
     }
 
@@ -541,6 +575,7 @@ impl ExprPlanner for DecimalPlanner {
             BinaryOperator::Minus => DecimalOp::Subtract,
             BinaryOperator::Multiply => DecimalOp::Multiply,
             BinaryOperator::Divide => DecimalOp::Divide,
+            BinaryOperator::Modulo => DecimalOp::Remainder,
             _ => return Ok(PlannerResult::Original(expr)),
         };
         let planned = SparkDecimalFn::plan(
@@ -594,6 +629,9 @@ mod tests {
         assert_eq!(Subtract.result_type(d(10, 2), d(1, 0)), d(11, 2));
         // The scale gives way down to min(scale, 6), not below.
         assert_eq!(Multiply.result_type(d(38, 2), d(38, 2)), d(38, 4));
+        // `%` with a literal: PySpark's `d % 2` of a DECIMAL(10,2) is a DECIMAL(3,2).
+        assert_eq!(Remainder.result_type(d(10, 2), d(1, 0)), d(3, 2));
+        assert_eq!(Remainder.result_type(d(5, 2), d(7, 3)), d(6, 3));
         assert_eq!(
             operand_type(&DataType::Int64, Some(&ScalarValue::Int64(Some(-123)))),
             Some(d(3, 0))
@@ -667,6 +705,10 @@ mod tests {
         assert_eq!(m("-15", 1, "15", 1, 1), "-2.3");
         assert_eq!(m("5", 7, "1", 0, 6), "0.000001");
         assert_eq!(m("-25", 7, "1", 0, 6), "-0.000003");
+        let r = |a, s1, b, s2, rs| value(DecimalOp::Remainder, (a, s1), (b, s2), rs);
+        assert_eq!(r("-750", 2, "2", 0, 2), "-1.50");
+        assert_eq!(r("1050", 2, "3000", 3, 3), "1.500");
+        assert_eq!(r("1", 0, "0", 0, 0), "by zero");
         let a = |a, s1, b, s2, rs| value(DecimalOp::Add, (a, s1), (b, s2), rs);
         assert_eq!(a("12345675000", 10, "100", 2, 6), "2.234568");
         assert_eq!(a("12345674999", 10, "100", 2, 6), "2.234567");
