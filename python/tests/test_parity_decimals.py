@@ -106,3 +106,13 @@ def test_casts_of_doubles_and_remainders_as_in_pyspark(spark):
     sql = spark.sql("SELECT d % 2 AS r FROM rem WHERE k = 1")
     assert sql.schema.fields[0].dataType.simpleString() == "decimal(3,2)"
     assert sql.collect()[0][0] == D("-1.50")
+
+
+def test_a_python_decimal_is_inferred_as_decimal_38_18(spark):
+    df = spark.createDataFrame([(1, D("1.25")), (2, None), (3, D("-0.001"))], ["k", "d"])
+    assert df.dtypes == [("k", "bigint"), ("d", "decimal(38,18)")]
+    assert [r.d for r in df.collect()] == [D("1.250000000000000000"), None, D("-0.001000000000000000")]
+    seven = spark.createDataFrame([(D("7"),)], ["d"])
+    out = seven.select(seven.d / 3)
+    assert out.dtypes == [("(d / 3)", "decimal(38,18)")]
+    assert str(out.collect()[0][0]) == "2.333333333333333333"

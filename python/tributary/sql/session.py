@@ -8,6 +8,8 @@ import threading
 import warnings
 from typing import Any, Optional
 
+import decimal as _decimal
+
 import pyarrow as pa
 
 from tributary import _native
@@ -242,6 +244,9 @@ def _rows_to_table(rows: list, schema: Optional[pa.Schema], names: Optional[list
     for i, c in enumerate(cols):
         col = [v[i] if i < len(v) else None for v in values]
         t = schema.field(c).type if schema is not None else None
+        if t is None and any(isinstance(x, _decimal.Decimal) for x in col):
+            # PySpark infers a Python Decimal as DECIMAL(38, 18), whatever its digits.
+            t = pa.decimal128(38, 18)
         arrays[c] = pa.array([_plain(x) for x in col], type=t)
     return pa.table(arrays)
 
