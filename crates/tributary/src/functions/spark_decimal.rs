@@ -1,11 +1,12 @@
-//! Spark's DECIMAL arithmetic: the result type of `+ - * /` on DECIMALs (and integers beside
+//! Spark's DECIMAL arithmetic: the result type of `+ - * / %` on DECIMALs (and integers beside
 //! them), and the value, rounded as Spark rounds it.
 //!
 //! ```text
-//!  SQL `a * b`, PySpark's `a * b`            DecimalPlanner (SQL planning): both sides DECIMAL, or
+//!  SQL `a * b` (and `+ - / %`)             DecimalPlanner (SQL planning): both sides DECIMAL, or
 //!  (a DECIMAL(38,10), b DECIMAL(38,10))  ──►  one DECIMAL and one integer ─► spark_decimal(a, b)
 //!                                            typed DECIMAL(38,6) now, named `a * b`
-//!  spark_divide(a, b), try_divide(a, b), try_add, ...  ─► the same kernel, typed when planned
+//!  spark_divide, spark_mod (PySpark's / and %), try_add ... try_mod
+//!                                       ─► the same kernel, typed when the query is analysed
 //! ```
 //!
 //! DataFusion types these operators its own way, and where the types differ so do the answers:
@@ -32,8 +33,9 @@
 //! as Spark 4 computes them (its product is cut to 39 significant digits first, which changes
 //! no result of 38 digits; its quotient is divided to the result's scale directly). A value
 //! with more digits than its type raises `[NUMERIC_VALUE_OUT_OF_RANGE]` naming the exact value
-//! (the `try_` functions give NULL), a zero divisor `[DIVIDE_BY_ZERO]`. PySpark 4.3 agreed on
-//! 3,560 checked cases (types, values, errors), ties and all-nines operands among them.
+//! (the `try_` functions give NULL), a zero divisor `[DIVIDE_BY_ZERO]` (`%`:
+//! `[REMAINDER_BY_ZERO]`). The tests check 780 of PySpark 4.3's answers (types, values, errors;
+//! ties and all-nines operands among them: `testdata/spark_decimal_cases.tsv`).
 
 use std::sync::{Arc, OnceLock};
 
