@@ -116,3 +116,10 @@ def test_a_python_decimal_is_inferred_as_decimal_38_18(spark):
     out = seven.select(seven.d / 3)
     assert out.dtypes == [("(d / 3)", "decimal(38,18)")]
     assert str(out.collect()[0][0]) == "2.333333333333333333"
+
+
+def test_a_negated_column_is_named_negative(spark):
+    df = spark.createDataFrame([(1, 2.5, D("1.25"))], "i int, x double, d decimal(5,2)")
+    out = df.select(-df.i, -df.x, -df.d, -(df.i + 1), -F.lit(3))
+    assert out.columns == ["negative(i)", "negative(x)", "negative(d)", "negative((i + 1))", "negative(3)"]
+    assert tuple(out.collect()[0]) == (-1, -2.5, D("-1.25"), -2, -3)

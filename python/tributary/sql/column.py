@@ -357,7 +357,8 @@ class Column:
         return Column(lambda ctx: f"(NOT {self._sql(ctx)})", f"(NOT {self._spark_name})", agg=self._agg)
 
     def __neg__(self) -> "Column":
-        return Column(lambda ctx: f"(- {self._sql(ctx)})", f"(- {self._spark_name})", agg=self._agg)
+        # Named as PySpark names it: `-df.i` is `negative(i)`.
+        return Column(lambda ctx: f"(- {self._sql(ctx)})", f"negative({self._spark_name})", agg=self._agg)
 
     def __bool__(self) -> bool:
         raise ValueError(
