@@ -508,17 +508,33 @@ fn spark_sum(
     {
         return Ok(None);
     }
-    let mut builder =
-        AggregateExprBuilder::new(Arc::new(AggregateUDF::new_from_impl(SparkSum::sum())), args)
-            .schema(Arc::new(schema.clone()))
-            .alias(agg.name())
-            .with_ignore_nulls(agg.ignore_nulls())
-            .with_distinct(agg.is_distinct())
-            .order_by(agg.order_bys().to_vec());
+    in_place_of(
+        agg,
+        AggregateUDF::new_from_impl(SparkSum::sum()),
+        args,
+        schema,
+    )
+    .map(Some)
+}
+
+/// `agg` computed by `udaf` over `args`, everything else kept (name, DISTINCT, IGNORE NULLS,
+/// order, display).
+fn in_place_of(
+    agg: &AggregateFunctionExpr,
+    udaf: AggregateUDF,
+    args: Vec<Arc<dyn PhysicalExpr>>,
+    schema: &Schema,
+) -> Result<AggregateFunctionExpr> {
+    let mut builder = AggregateExprBuilder::new(Arc::new(udaf), args)
+        .schema(Arc::new(schema.clone()))
+        .alias(agg.name())
+        .with_ignore_nulls(agg.ignore_nulls())
+        .with_distinct(agg.is_distinct())
+        .order_by(agg.order_bys().to_vec());
     if let Some(display) = agg.human_display() {
         builder = builder.human_display(display);
     }
-    builder.build().map(Some)
+    builder.build()
 }
 
 /// Spark's `avg` in place of DataFusion's over `args`: `None` unless `agg` is an `avg` (not
@@ -536,18 +552,13 @@ fn spark_avg(
     {
         return Ok(None);
     }
-    let mut builder = AggregateExprBuilder::new(
-        Arc::new(AggregateUDF::new_from_impl(SparkAvg::default())),
+    in_place_of(
+        agg,
+        AggregateUDF::new_from_impl(SparkAvg::default()),
         args,
+        schema,
     )
-    .schema(Arc::new(schema.clone()))
-    .alias(agg.name())
-    .with_ignore_nulls(agg.ignore_nulls())
-    .order_by(agg.order_bys().to_vec());
-    if let Some(display) = agg.human_display() {
-        builder = builder.human_display(display);
-    }
-    builder.build().map(Some)
+    .map(Some)
 }
 
 /// Spark's `sum` or `avg` in place of DataFusion's (see [`spark_sum`] and [`spark_avg`]).
